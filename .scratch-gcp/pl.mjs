@@ -1,0 +1,14 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+const require = createRequire('/work/main/package.json');
+const smMain = require.resolve('@google-cloud/secret-manager');
+const smRoot = join(dirname(smMain), '..', '..');
+const gaxMain = createRequire(smMain).resolve('google-gax');
+const gaxRoot = join(dirname(gaxMain), '..', '..');
+const pl = await import('@grpc/proto-loader');
+const t = Date.now();
+const def = pl.loadSync('google/cloud/secretmanager/v1/service.proto', { includeDirs: [join(smRoot,'build/protos'), join(gaxRoot,'build/protos')], keepCase: false, longs: String, enums: String, defaults: true, oneofs: true });
+console.log(Date.now()-t, Object.keys(def).filter(k=>k.includes('secretmanager.v1.SecretManager')));
+const grpc = await import('@grpc/grpc-js');
+const pkg = grpc.loadPackageDefinition(def);
+console.log(Object.keys(pkg.google.cloud.secretmanager.v1.SecretManagerService.service));

@@ -1,0 +1,77 @@
+/**
+ * @module backends/backend
+ * The secrets backend interface: one small, dumb contract that every link of the chain
+ * implements. Parsing, caching, masking and order live in the resolver, not here.
+ */
+
+/** Every backend airlock knows, by its short name (= its file name under `src/backends/`). */
+export const BACKEND_NAMES = [
+  'vault',
+  'aws-secrets-manager',
+  'aws-ssm',
+  'gcp-secret-manager',
+  'azure-key-vault',
+  'local-file',
+  'env',
+  'metastore',
+] as const;
+
+/** The short name of a backend, such as `vault` or `env`. */
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+/** The external backends, the ones configured with `AIRFLOW__SECRETS__BACKEND` or `AIRLOCK__…`. */
+export const EXTERNAL_BACKEND_NAMES = [
+  'vault',
+  'aws-secrets-manager',
+  'aws-ssm',
+  'gcp-secret-manager',
+  'azure-key-vault',
+  'local-file',
+] as const satisfies readonly BackendName[];
+
+/** The short name of an external backend. */
+export type ExternalBackendName = (typeof EXTERNAL_BACKEND_NAMES)[number];
+
+/** What a lookup asks for. */
+export type SecretKind = 'variable' | 'connection';
+
+/**
+ * A link of the resolution chain.
+ *
+ * `undefined` means "not here, try the next link". A failure (unreachable store, refused
+ * credentials, a file that does not parse) is a thrown `AirlockError`, never `undefined`.
+ *
+ * @example
+ * ```ts
+ * const value = await backend.getVariable('db_url'); // string | undefined
+ * ```
+ */
+export interface SecretsBackend {
+  /** The backend's short name; provenance reports it as the `source`. */
+  readonly name: BackendName;
+  /** The raw value of a Variable, or `undefined` when this backend does not hold it. */
+  getVariable(key: string, signal?: AbortSignal): Promise<string | undefined>;
+  /** The raw Connection (a URI or a JSON document), or `undefined` when not held here. */
+  getConnectionValue(connId: string, signal?: AbortSignal): Promise<string | undefined>;
+  /**
+   * Several Variables in as few store calls as the store allows (SSM `GetParameters`, Secrets
+   * Manager `BatchGetSecretValue`); the map holds only the keys found. Optional: the resolver
+   * falls back to parallel single reads.
+   */
+  getVariables?(keys: readonly string[], signal?: AbortSignal): Promise<Map<string, string>>;
+  /** Several raw Connections at once; the map holds only the ids found. Optional, as above. */
+  getConnectionValues?(
+    connIds: readonly string[],
+    signal?: AbortSignal,
+  ): Promise<Map<string, string>>;
+  /**
+   * Where this backend would look for `id` (a path, a secret name, an env name), for
+   * provenance; `undefined` when lookups of this kind are disabled (for example
+   * `variables_path: null`), in which case the resolver reports the link as skipped.
+   */
+  locate?(kind: SecretKind, id: string): string | undefined;
+  /** The backend's options with credentials redacted, for `airlock config show`. */
+  describe(): Record<string, unknown>;
+  /** Releases clients, sockets and timers. */
+  dispose?(): Promise<void>;
+}

@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+/**
+ * @module cli/bin
+ * The `airlock` executable. It only checks the Node.js version (in syntax every Node can
+ * parse) and then loads the CLI, so an old Node gets one clear line instead of a crash.
+ */
+const MIN = [22, 13] as const;
+const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+if (major < MIN[0] || (major === MIN[0] && minor < MIN[1])) {
+  process.stderr.write(
+    `airlock: error AIRLOCK_ERR_CLI_NODE_VERSION: airlock needs Node.js >= ${MIN.join('.')} but this is ${process.versions.node}; run it with \`npx airlock\` or an npm script, which use the project's pinned Node 24\n`,
+  );
+  process.exit(1);
+}
+const { runMain } = await import('./main.ts');
+await runMain(process.argv.slice(2));

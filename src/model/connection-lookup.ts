@@ -1,0 +1,34 @@
+/**
+ * @module model/connection-lookup
+ * Airflow's `Connection.get_connection_from_secrets(conn_id)` over a resolver.
+ */
+import { NotFoundError } from '../errors.ts';
+import type { LookupOptions, Resolution, Resolver } from '../resolver/resolver.ts';
+import type { Connection } from './connection.ts';
+
+/**
+ * The Connection and where it came from; {@link NotFoundError} (`AIRLOCK_ERR_CONN_NOT_FOUND`)
+ * when no source defines it.
+ *
+ * @example
+ * ```ts
+ * const { value: conn, source } = await getConnection(resolver, 'warehouse');
+ * ```
+ */
+export async function getConnection(
+  resolver: Resolver,
+  connId: string,
+  options: LookupOptions = {},
+): Promise<Resolution<Connection>> {
+  const found = await resolver.getConnection(connId, options);
+  if (found === undefined) {
+    throw new NotFoundError(
+      'AIRLOCK_ERR_CONN_NOT_FOUND',
+      `The conn_id \`${connId}\` isn't defined`,
+      {
+        details: { conn_id: connId },
+      },
+    );
+  }
+  return found;
+}

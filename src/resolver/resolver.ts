@@ -1,0 +1,352 @@
+/**
+ * @module resolver/resolver
+ * The resolver walks the chain of backends in order, stops at the first that holds the value,
+ * and records which link served it (provenance) and what every link did.
+ *
+ * Unlike Airflow, which logs a failing backend and moves on to the next (possibly to a stale or
+ * less protected copy in the metastore), the resolver fails closed by default: a backend that
+ * fails stops the lookup with that backend's coded error. `fallthroughOnError: true` restores
+ * Airflow's behaviour, with the failure still visible in the trace.
+ */
+import type { BackendName, SecretKind, SecretsBackend } from '../backends/backend.ts';
+import { AirlockError, type ErrorCode, isAirlockError } from '../errors.ts';
+import type { SecretsMasker } from '../masking/masker.ts';
+import { Connection } from '../model/connection.ts';
+import { safeJsonParse } from '../util/json.ts';
+
+/** What one link did for one lookup. */
+export type LinkOutcome = 'hit' | 'miss' | 'error' | 'skipped';
+
+/** One link's part in a lookup: never the value. */
+export interface LinkTrace {
+  readonly backend: BackendName;
+  readonly outcome: LinkOutcome;
+  /** Wall time spent in this link, in milliseconds (0 for skipped links). */
+  readonly durationMs: number;
+  /** Where the link looked (a path, a secret name, an env name), when it says. */
+  readonly location?: string;
+  /** Why a link was skipped, or the error's message (secret-free by construction). */
+  readonly reason?: string;
+  /** The error's code, for `error` outcomes. */
+  readonly errorCode?: ErrorCode;
+}
+
+/** A resolved value with its provenance. */
+export interface Resolution<T> {
+  readonly value: T;
+  /** The backend that served the value. */
+  readonly source: BackendName;
+  readonly trace: readonly LinkTrace[];
+}
+
+/** The full story of one lookup, as `airlock secrets which` shows it. */
+export interface WhichReport {
+  readonly kind: SecretKind;
+  readonly id: string;
+  /** The link that serves the value, or `null` when none does (or the chain failed first). */
+  readonly source: BackendName | null;
+  readonly trace: readonly LinkTrace[];
+}
+
+/** Options of {@link createResolver}. */
+export interface ResolverOptions {
+  /** The chain, in priority order: external backends, then `env`, then `metastore`. */
+  backends: readonly SecretsBackend[];
+  /**
+   * Airflow's behaviour: on a backend failure, try the next link instead of failing.
+   * @default false
+   */
+  fallthroughOnError?: boolean;
+  /**
+   * A bound on each link's time, in milliseconds; `0` means none (backends have their own).
+   * @default 0
+   */
+  linkTimeoutMs?: number;
+  /**
+   * Where every resolved secret is registered, so that logs, errors and child output mask it:
+   * connection passwords and sensitive-named values always; with `maskAllResolved`, every value
+   * an external backend serves.
+   */
+  masker?: SecretsMasker;
+  /**
+   * Register every value served by an external backend (not `env` or `metastore`), whatever its
+   * name (`mask_all_resolved`).
+   * @default true
+   */
+  maskAllResolved?: boolean;
+}
+
+/** The links whose values are masked by name only (Airflow's rules), not wholesale. */
+const LOCAL_LINKS: ReadonlySet<BackendName> = new Set(['env', 'metastore']);
+
+/** Registers what a resolved value reveals, following Airflow's masking rules. */
+function registerResolved(
+  masker: SecretsMasker,
+  kind: SecretKind,
+  id: string,
+  value: unknown,
+  wholesale: boolean,
+): void {
+  if (kind === 'variable') {
+    if (typeof value !== 'string') return;
+    if (wholesale) masker.addSecret(value);
+    else masker.add(value, id);
+    // A JSON variable's nested sensitive keys are masked too (deserialize_json in Airflow).
+    if (value.trimStart().startsWith('{')) {
+      const parsed = safeJsonParse(value);
+      if (parsed.ok) masker.add(parsed.value);
+    }
+    return;
+  }
+  const conn = value as Connection;
+  // Airflow's Connection masks the password (and its quoted form) unconditionally.
+  if (conn.password) masker.addSecret(conn.password);
+  const extra = conn.extra === null ? {} : conn.extraDejson;
+  masker.add(extra);
+  if (wholesale) {
+    if (conn.login) masker.addSecret(conn.login);
+    masker.add(extra, 'secret');
+  }
+}
+
+/** Per-call options of the resolver's lookups. */
+export interface LookupOptions {
+  signal?: AbortSignal;
+}
+
+/** Resolves Variables and Connections through a chain of backends. */
+export interface Resolver {
+  readonly backends: readonly SecretsBackend[];
+  /** The Variable's value and provenance, or `undefined` when no link holds it. */
+  getVariable(key: string, options?: LookupOptions): Promise<Resolution<string> | undefined>;
+  /** The parsed Connection and provenance, or `undefined` when no link holds it. */
+  getConnection(
+    connId: string,
+    options?: LookupOptions,
+  ): Promise<Resolution<Connection> | undefined>;
+  /**
+   * What every link does for this lookup; with `all`, links after the serving one are asked too
+   * (their hits are values the first link shadows). Never throws for a backend failure.
+   */
+  which(
+    kind: SecretKind,
+    id: string,
+    options?: LookupOptions & { all?: boolean },
+  ): Promise<WhichReport>;
+  /** Disposes every backend. */
+  dispose(): Promise<void>;
+}
+
+type Attempt<T> =
+  | { outcome: 'hit'; value: T }
+  | { outcome: 'miss' }
+  | { outcome: 'skipped'; reason: string }
+  | { outcome: 'error'; error: AirlockError };
+
+function describeKind(kind: SecretKind): string {
+  return kind === 'variable' ? 'variable' : 'connection';
+}
+
+/** Turns anything a backend threw into a coded, secret-free error naming the backend. */
+function toBackendError(
+  backend: BackendName,
+  kind: SecretKind,
+  id: string,
+  err: unknown,
+): AirlockError {
+  if (isAirlockError(err)) return err;
+  const name = err instanceof Error ? err.name : typeof err;
+  // A foreign error's message may quote what the store sent back; it is not forwarded.
+  return new AirlockError(
+    'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
+    `${backend}: could not read ${describeKind(kind)} \`${id}\` (${name})`,
+    { details: { backend, kind, id } },
+  );
+}
+
+async function withTimeout<T>(
+  run: (signal: AbortSignal | undefined) => Promise<T>,
+  backend: BackendName,
+  kind: SecretKind,
+  id: string,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  if (timeoutMs <= 0) return run(signal);
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () => {
+      reject(
+        timeout.aborted
+          ? new AirlockError(
+              'AIRLOCK_ERR_BACKEND_TIMEOUT',
+              `${backend}: reading ${describeKind(kind)} \`${id}\` took longer than ${timeoutMs} ms`,
+              { details: { backend, kind, id, timeoutMs } },
+            )
+          : combined.reason,
+      );
+    };
+    combined.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    // A backend that ignores its signal still cannot hold the chain past the bound.
+    return await Promise.race([run(combined), aborted]);
+  } finally {
+    if (onAbort) combined.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * Creates a resolver over a chain of backends.
+ *
+ * @example
+ * ```ts
+ * const resolver = createResolver({ backends: [createEnvBackend()] });
+ * const hit = await resolver.getVariable('hello');
+ * console.log(hit?.value, hit?.source); // 'world' 'env'
+ * ```
+ */
+export function createResolver(options: ResolverOptions): Resolver {
+  const backends = Object.freeze([...options.backends]);
+  const fallthroughOnError = options.fallthroughOnError ?? false;
+  const linkTimeoutMs = options.linkTimeoutMs ?? 0;
+  const masker = options.masker;
+  const maskAllResolved = options.maskAllResolved ?? true;
+
+  async function attempt<T>(
+    backend: SecretsBackend,
+    kind: SecretKind,
+    id: string,
+    read: (signal: AbortSignal | undefined) => Promise<T | undefined>,
+    signal: AbortSignal | undefined,
+  ): Promise<Attempt<T>> {
+    if (backend.locate && backend.locate(kind, id) === undefined) {
+      return { outcome: 'skipped', reason: `${describeKind(kind)} lookups are disabled` };
+    }
+    try {
+      const value = await withTimeout(read, backend.name, kind, id, linkTimeoutMs, signal);
+      return value === undefined ? { outcome: 'miss' } : { outcome: 'hit', value };
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      return { outcome: 'error', error: toBackendError(backend.name, kind, id, err) };
+    }
+  }
+
+  function readerFor(backend: SecretsBackend, kind: SecretKind, id: string) {
+    if (kind === 'variable') {
+      return (signal: AbortSignal | undefined) => backend.getVariable(id, signal);
+    }
+    return async (signal: AbortSignal | undefined): Promise<Connection | undefined> => {
+      const raw = await backend.getConnectionValue(id, signal);
+      // Airflow's `get_connection` treats an empty value as "not here".
+      if (raw === undefined || raw === '') return undefined;
+      try {
+        return Connection.deserialize(id, raw);
+      } catch (err) {
+        if (!isAirlockError(err)) throw err;
+        throw new AirlockError(err.code, `${backend.name}: ${err.message}`, {
+          details: { backend: backend.name, conn_id: id },
+        });
+      }
+    };
+  }
+
+  async function walk<T>(
+    kind: SecretKind,
+    id: string,
+    signal: AbortSignal | undefined,
+    all: boolean,
+    throwOnError: boolean,
+  ): Promise<{ found?: { value: T; source: BackendName }; trace: LinkTrace[] }> {
+    const trace: LinkTrace[] = [];
+    let found: { value: T; source: BackendName } | undefined;
+    let stopped: string | undefined;
+    for (const backend of backends) {
+      const location = backend.locate?.(kind, id);
+      const base = location === undefined ? {} : { location };
+      if (stopped !== undefined) {
+        trace.push({
+          backend: backend.name,
+          outcome: 'skipped',
+          durationMs: 0,
+          reason: stopped,
+          ...base,
+        });
+        continue;
+      }
+      const started = performance.now();
+      const result = await attempt(
+        backend,
+        kind,
+        id,
+        readerFor(backend, kind, id) as (s: AbortSignal | undefined) => Promise<T | undefined>,
+        signal,
+      );
+      const durationMs = Math.round((performance.now() - started) * 1000) / 1000;
+      switch (result.outcome) {
+        case 'hit':
+          trace.push({ backend: backend.name, outcome: 'hit', durationMs, ...base });
+          if (masker) {
+            const wholesale = maskAllResolved && !LOCAL_LINKS.has(backend.name);
+            registerResolved(masker, kind, id, result.value, wholesale);
+          }
+          if (!found) found = { value: result.value, source: backend.name };
+          if (!all) stopped = `served by ${backend.name}`;
+          break;
+        case 'miss':
+          trace.push({ backend: backend.name, outcome: 'miss', durationMs, ...base });
+          break;
+        case 'skipped':
+          trace.push({
+            backend: backend.name,
+            outcome: 'skipped',
+            durationMs: 0,
+            reason: result.reason,
+          });
+          break;
+        case 'error':
+          trace.push({
+            backend: backend.name,
+            outcome: 'error',
+            durationMs,
+            reason: result.error.message,
+            errorCode: result.error.code,
+            ...base,
+          });
+          if (!fallthroughOnError && !found) {
+            if (throwOnError) throw result.error;
+            stopped = `the chain stopped at the ${backend.name} error`;
+          }
+          break;
+      }
+    }
+    return found ? { found, trace } : { trace };
+  }
+
+  return {
+    backends,
+    async getVariable(key, opts = {}) {
+      const { found, trace } = await walk<string>('variable', key, opts.signal, false, true);
+      return found ? { value: found.value, source: found.source, trace } : undefined;
+    },
+    async getConnection(connId, opts = {}) {
+      const { found, trace } = await walk<Connection>(
+        'connection',
+        connId,
+        opts.signal,
+        false,
+        true,
+      );
+      return found ? { value: found.value, source: found.source, trace } : undefined;
+    },
+    async which(kind, id, opts = {}) {
+      const { found, trace } = await walk<unknown>(kind, id, opts.signal, opts.all ?? false, false);
+      return { kind, id, source: found?.source ?? null, trace };
+    },
+    async dispose() {
+      await Promise.allSettled(backends.map((b) => b.dispose?.()));
+    },
+  };
+}

@@ -1,0 +1,189 @@
+import { homedir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { AIRFLOW_CLASS_PATHS } from '../../src/backends/registry.ts';
+import { loadConfig } from '../../src/config/load-config.ts';
+import { ConfigError } from '../../src/errors.ts';
+
+function issuesOf(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.issues];
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('defaults to no external backend, fail-closed, home in ~/airlock', () => {
+    const config = loadConfig({});
+    expect(config.secrets.backends).toEqual([]);
+    expect(config.secrets.configuredBy).toBeNull();
+    expect(config.secrets.fallthroughOnError).toBe(false);
+    expect(config.home).toBe(`${homedir()}/airlock`);
+    expect(config.core.hideSensitiveVarConnFields).toBe(true);
+  });
+
+  it('takes AIRLOCK_HOME', () => {
+    expect(loadConfig({ AIRLOCK_HOME: '/srv/airlock' }).home).toBe('/srv/airlock');
+  });
+
+  it('maps every Airflow class path to its backend', () => {
+    const expected = {
+      'airflow.providers.hashicorp.secrets.vault.VaultBackend': 'vault',
+      'airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend':
+        'aws-secrets-manager',
+      'airflow.providers.amazon.aws.secrets.systems_manager.SystemsManagerParameterStoreBackend':
+        'aws-ssm',
+      'airflow.providers.google.cloud.secrets.secret_manager.CloudSecretManagerBackend':
+        'gcp-secret-manager',
+      'airflow.providers.microsoft.azure.secrets.key_vault.AzureKeyVaultBackend': 'azure-key-vault',
+      'airflow.secrets.local_filesystem.LocalFilesystemBackend': 'local-file',
+    };
+    for (const [classPath, type] of Object.entries(expected)) {
+      expect(AIRFLOW_CLASS_PATHS[classPath]).toBe(type);
+      const config = loadConfig({ AIRFLOW__SECRETS__BACKEND: classPath });
+      expect(config.secrets.backends.map((b) => b.type)).toEqual([type]);
+      expect(config.secrets.configuredBy).toBe('AIRFLOW__SECRETS__BACKEND');
+    }
+  });
+
+  it("takes Airflow's kwargs JSON verbatim, snake_case and nulls included, with defaults", () => {
+    const config = loadConfig({
+      AIRFLOW__SECRETS__BACKEND: 'airflow.providers.hashicorp.secrets.vault.VaultBackend',
+      AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify({
+        connections_path: 'connections',
+        variables_path: 'variables',
+        config_path: null,
+        url: 'http://127.0.0.1:8200',
+        auth_type: 'approle',
+        role_id: 'r',
+        secret_id: 's',
+      }),
+    });
+    const [vault] = config.secrets.backends;
+    expect(vault?.type).toBe('vault');
+    expect(vault?.kwargs).toMatchObject({
+      config_path: null,
+      auth_type: 'approle',
+      mount_point: 'secret',
+      kv_engine_version: 2,
+    });
+  });
+
+  it('accepts short names and AIRLOCK__ names, which win over AIRFLOW__ ones', () => {
+    const config = loadConfig({
+      AIRLOCK__SECRETS__BACKEND: 'local-file',
+      AIRLOCK__SECRETS__BACKEND_KWARGS: '{"variables_file_path": "/tmp/v.json"}',
+      AIRFLOW__SECRETS__BACKEND: 'airflow.providers.hashicorp.secrets.vault.VaultBackend',
+      AIRFLOW__SECRETS__BACKEND_KWARGS: '{"url": "http://vault"}',
+    });
+    expect(config.secrets.backends).toEqual([
+      {
+        type: 'local-file',
+        kwargs: {
+          variables_file_path: '/tmp/v.json',
+          connections_file_path: null,
+          configs_file_path: null,
+        },
+      },
+    ]);
+    expect(config.secrets.configuredBy).toBe('AIRLOCK__SECRETS__BACKEND');
+  });
+
+  it('configures several backends in order with AIRLOCK__SECRETS__BACKENDS', () => {
+    const config = loadConfig({
+      AIRLOCK__SECRETS__BACKENDS: JSON.stringify([
+        { type: 'local-file', kwargs: { variables_file_path: '/a.json' } },
+        { type: 'airflow.providers.hashicorp.secrets.vault.VaultBackend', kwargs: { url: 'x' } },
+        { type: 'aws-ssm' },
+      ]),
+    });
+    expect(config.secrets.backends.map((b) => b.type)).toEqual(['local-file', 'vault', 'aws-ssm']);
+    expect(config.secrets.configuredBy).toBe('AIRLOCK__SECRETS__BACKENDS');
+  });
+
+  it('lists every problem at once, naming kwargs but never echoing values', () => {
+    const issues = issuesOf({
+      AIRLOCK__SECRETS__BACKENDS: JSON.stringify([
+        { type: 'nope.NoSuchBackend' },
+        { type: 'vault', kwargs: { token: 123, tokn: 's3cret-typo', kv_engine_version: 3 } },
+        { type: 'local-file', kwargs: 'not-an-object' },
+        { type: 'aws-ssm', kwargs: {}, extra: true },
+      ]),
+      AIRLOCK__SECRETS__FALLTHROUGH_ON_ERROR: 'perhaps',
+    });
+    expect(issues.join('\n')).toMatch(/\[0\]: unknown backend `nope.NoSuchBackend`/);
+    expect(issues.some((i) => i.includes('[1] kwargs (vault).token'))).toBe(true);
+    expect(issues.some((i) => i.includes('tokn'))).toBe(true);
+    expect(issues.some((i) => i.includes('kv_engine_version'))).toBe(true);
+    expect(issues.some((i) => i.includes('[2] kwargs: must be a JSON object'))).toBe(true);
+    expect(issues.some((i) => i.includes('[3]: unknown key `extra`'))).toBe(true);
+    expect(issues.some((i) => i.startsWith('AIRLOCK__SECRETS__FALLTHROUGH_ON_ERROR'))).toBe(true);
+    expect(issues.join('\n')).not.toContain('s3cret');
+    expect(issues.join('\n')).not.toContain('123');
+  });
+
+  it('refuses kwargs that are not JSON without quoting them', () => {
+    const issues = issuesOf({
+      AIRFLOW__SECRETS__BACKEND: 'airflow.providers.hashicorp.secrets.vault.VaultBackend',
+      AIRFLOW__SECRETS__BACKEND_KWARGS: '{"token": s3cret-token}',
+    });
+    expect(issues).toHaveLength(1);
+    expect(issues[0]).toMatch(/^AIRFLOW__SECRETS__BACKEND_KWARGS: is not valid JSON/);
+    expect(issues[0]).not.toContain('s3cret');
+  });
+
+  it('refuses an unknown class path with the list of known backends', () => {
+    const [issue] = issuesOf({ AIRFLOW__SECRETS__BACKEND: 'my_company.secrets.CustomBackend' });
+    expect(issue).toContain('unknown backend `my_company.secrets.CustomBackend`');
+    expect(issue).toContain('vault, aws-secrets-manager');
+  });
+
+  it('refuses kwargs without a backend, and a list combined with a single backend', () => {
+    expect(issuesOf({ AIRFLOW__SECRETS__BACKEND_KWARGS: '{"url": "x"}' })[0]).toContain(
+      'is set but no backend is',
+    );
+    expect(
+      issuesOf({
+        AIRLOCK__SECRETS__BACKENDS: '[{"type": "aws-ssm"}]',
+        AIRFLOW__SECRETS__BACKEND: 'airflow.secrets.local_filesystem.LocalFilesystemBackend',
+      })[0],
+    ).toContain('cannot be combined');
+    expect(issuesOf({ AIRLOCK__SECRETS__BACKENDS: '{"type": "aws-ssm"}' })[0]).toContain(
+      'must be a JSON list',
+    );
+  });
+
+  it('treats empty settings as unset, as Airflow does', () => {
+    const config = loadConfig({
+      AIRFLOW__SECRETS__BACKEND: '',
+      AIRFLOW__SECRETS__BACKEND_KWARGS: '',
+    });
+    expect(config.secrets.backends).toEqual([]);
+  });
+
+  it("reads booleans with Airflow's words and the sensitive names list", () => {
+    const config = loadConfig({
+      AIRLOCK__SECRETS__FALLTHROUGH_ON_ERROR: 'True',
+      AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES: ' pin , ssn,,',
+      AIRFLOW__CORE__HIDE_SENSITIVE_VAR_CONN_FIELDS: 'f',
+    });
+    expect(config.secrets.fallthroughOnError).toBe(true);
+    expect(config.core.sensitiveVarConnNames).toEqual(['pin', 'ssn']);
+    expect(config.core.hideSensitiveVarConnFields).toBe(false);
+  });
+
+  it('returns a deeply frozen object', () => {
+    const config = loadConfig({
+      AIRLOCK__SECRETS__BACKENDS:
+        '[{"type": "local-file", "kwargs": {"variables_file_path": "/v.json"}}]',
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.secrets.backends)).toBe(true);
+    expect(Object.isFrozen(config.secrets.backends[0]?.kwargs)).toBe(true);
+    expect(() => {
+      (config as { home: string }).home = 'x';
+    }).toThrow(TypeError);
+  });
+});
