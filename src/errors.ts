@@ -63,6 +63,20 @@ export const ERROR_CODES = {
     summary: 'A secrets backend returned a value of the wrong shape.',
   },
 
+  AIRLOCK_ERR_STORE_UNAVAILABLE: {
+    status: 503,
+    summary: 'The metastore database cannot be opened or reached.',
+  },
+  AIRLOCK_ERR_STORE_QUERY_FAILED: { status: 500, summary: 'A metastore query failed.' },
+  AIRLOCK_ERR_STORE_CONFLICT: {
+    status: 409,
+    summary: 'The metastore already holds a Variable or Connection with this key.',
+  },
+  AIRLOCK_ERR_STORE_IMPORT_INVALID: {
+    status: 400,
+    summary: 'An import file cannot be read or has an invalid entry; nothing was imported.',
+  },
+
   AIRLOCK_ERR_CRYPTO_KEY_INVALID: {
     status: 500,
     summary: 'A Fernet key is not 32 url-safe base64-encoded bytes.',
@@ -75,8 +89,29 @@ export const ERROR_CODES = {
     status: 500,
     summary: 'A Fernet token is malformed, expired, or was made with another key.',
   },
+  AIRLOCK_ERR_CRYPTO_KEY_UNREADABLE: {
+    status: 500,
+    summary: 'The Fernet key file or key command could not be read.',
+  },
+
+  AIRLOCK_ERR_MIGRATION_FAILED: {
+    status: 500,
+    summary: 'A metastore schema migration failed; the schema was left as it was.',
+  },
+  AIRLOCK_ERR_MIGRATION_PENDING: {
+    status: 503,
+    summary: 'The metastore schema is older than this version of airlock.',
+  },
+  AIRLOCK_ERR_MIGRATION_UNKNOWN: {
+    status: 500,
+    summary: 'The metastore schema was migrated by a newer version of airlock.',
+  },
 
   AIRLOCK_ERR_CLI_USAGE: { status: 400, summary: 'A command was called with wrong arguments.' },
+  AIRLOCK_ERR_CLI_COMMAND_FAILED: {
+    status: 500,
+    summary: 'The command given to `airlock run` could not be started.',
+  },
   AIRLOCK_ERR_CLI_NODE_VERSION: {
     status: 500,
     summary: 'The Node.js running airlock is older than the minimum it supports.',

@@ -65,6 +65,11 @@ export interface SecretsBackend {
     signal?: AbortSignal,
   ): Promise<Map<string, string>>;
   /**
+   * The keys of the Variables this backend holds, for `airlock run --all-from PREFIX`.
+   * Optional: a backend that cannot list is left out of such a listing (and says so).
+   */
+  listVariableKeys?(signal?: AbortSignal): Promise<string[]>;
+  /**
    * Where this backend would look for `id` (a path, a secret name, an env name), for
    * provenance; `undefined` when lookups of this kind are disabled (for example
    * `variables_path: null`), in which case the resolver reports the link as skipped.

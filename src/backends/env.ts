@@ -49,6 +49,13 @@ export function createEnvBackend(deps: EnvBackendDeps = {}): SecretsBackend {
     async getConnectionValue(connId) {
       return read(connectionEnvName(connId));
     },
+    async listVariableKeys() {
+      // The environment cannot tell the key's case: AIRFLOW_VAR_DB_URL serves `db_url` (and
+      // `DB_URL`); the lower-case form is listed.
+      return Object.keys(env)
+        .filter((name) => name.startsWith('AIRFLOW_VAR_') && name.length > 12)
+        .map((name) => name.slice(12).toLowerCase());
+    },
     locate(kind: SecretKind, id: string) {
       return kind === 'variable' ? variableEnvName(id) : connectionEnvName(id);
     },

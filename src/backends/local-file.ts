@@ -230,6 +230,13 @@ export function createLocalFileBackend(options: LocalFileBackendOptions = {}): S
     name: BACKEND_NAME,
     getVariable: (key) => loadVariable(key),
     getConnectionValue: (connId) => loadConnection(connId),
+    async listVariableKeys() {
+      if (!variablesPath) return [];
+      const entries = await parseFile(variablesPath);
+      return [...entries.keys()].filter(
+        (key) => variableValue(entries.get(key)?.[0]) !== undefined,
+      );
+    },
     locate(kind: SecretKind, id: string) {
       const path = kind === 'variable' ? variablesPath : connectionsPath;
       return path ? `${path}#${id}` : undefined;

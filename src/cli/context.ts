@@ -7,6 +7,7 @@
 import { loadConfig } from '../config/load-config.ts';
 import type { Config } from '../config/schema.ts';
 import { AirlockError } from '../errors.ts';
+import { createLogger, type Logger, parseLogLevel } from '../logging/logger.ts';
 import { SecretsMasker } from '../masking/masker.ts';
 import { createResolverFromConfig } from '../resolver/chain.ts';
 import type { Resolver } from '../resolver/resolver.ts';
@@ -26,6 +27,8 @@ export interface CliContext {
   resolver(): Resolver;
   /** Every secret this run resolved, registered for masking its output and errors. */
   readonly masker: SecretsMasker;
+  /** airlock's masking logger (stderr), at `AIRLOCK__LOGGING__LEVEL` (default `warn`). */
+  readonly logger: Logger;
   /** Set by a command whose exit code is not 0-on-success (`airlock run`). */
   exitCode: number | undefined;
 }
@@ -35,9 +38,16 @@ export function createCliContext(io: CliIo): CliContext {
   let config: Config | undefined;
   let resolver: Resolver | undefined;
   const masker = new SecretsMasker();
+  const logger = createLogger({
+    masker,
+    level:
+      parseLogLevel(io.env.AIRLOCK__LOGGING__LEVEL ?? io.env.AIRFLOW__LOGGING__LOGGING_LEVEL) ??
+      'warn',
+  });
   return {
     io,
     masker,
+    logger,
     exitCode: undefined,
     config() {
       if (!config) {
@@ -50,7 +60,7 @@ export function createCliContext(io: CliIo): CliContext {
       return config;
     },
     resolver() {
-      resolver ??= createResolverFromConfig(this.config(), { env: io.env, masker });
+      resolver ??= createResolverFromConfig(this.config(), { env: io.env, masker, logger });
       return resolver;
     },
   };

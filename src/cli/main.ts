@@ -6,13 +6,14 @@
  */
 import { Command, CommanderError } from 'commander';
 import { isAirlockError } from '../errors.ts';
+import type { SecretsMasker } from '../masking/masker.ts';
 import { registerConfigCommands } from './commands/config.ts';
 import { registerConnectionCommands } from './commands/connections.ts';
 import { registerDemoCommand } from './commands/demo.ts';
 import { registerFakeCommands } from './commands/fake.ts';
+import { registerRunCommand } from './commands/run.ts';
 import { registerSecretsCommands } from './commands/secrets.ts';
 import { registerVariableCommands } from './commands/variables.ts';
-import type { SecretsMasker } from '../masking/masker.ts';
 import { type CliContext, type CliIo, createCliContext } from './context.ts';
 import { VERSION } from './version.ts';
 
@@ -26,6 +27,7 @@ export function buildProgram(io: CliIo, context: CliContext = createCliContext(i
     .version(VERSION, '-V, --version', 'print the version')
     .helpOption('-h, --help', 'show help for a command')
     .showSuggestionAfterError(true)
+    .enablePositionalOptions()
     .exitOverride()
     .configureOutput({
       writeOut: (text) => io.stdout(text),
@@ -40,6 +42,7 @@ export function buildProgram(io: CliIo, context: CliContext = createCliContext(i
   registerConfigCommands(program, context);
   registerDemoCommand(program, context);
   registerFakeCommands(program, context);
+  registerRunCommand(program, context);
   // Every sub-command inherits the usage-error handling.
   const inherit = (cmd: Command) => {
     for (const sub of cmd.commands) {
@@ -109,7 +112,9 @@ function reportError(err: unknown, io: CliIo, masker: SecretsMasker): number {
   if (isAirlockError(err)) {
     // Messages are secret-free by construction; the masker is the second line of defence.
     io.stderr(`airlock: error ${err.code}: ${oneLine(masker.redact(err.message))}\n`);
-    return err.code === 'AIRLOCK_ERR_CLI_USAGE' ? 2 : 1;
+    if (err.code === 'AIRLOCK_ERR_CLI_USAGE') return 2;
+    const exitCode = err.details?.exitCode;
+    return typeof exitCode === 'number' ? exitCode : 1;
   }
   // An error nobody coded: say so without its message (it may quote a value) or its stack.
   const name = err instanceof Error ? err.name : typeof err;

@@ -175,7 +175,9 @@ export class SecretsMasker {
     if (this.#variants.size === 0) return null;
     if (!this.#pattern) {
       // Longest first, so that a secret containing another is masked whole.
-      const alternatives = [...this.#variants].sort((a, b) => b.length - a.length).map(escapeRegExp);
+      const alternatives = [...this.#variants]
+        .sort((a, b) => b.length - a.length)
+        .map(escapeRegExp);
       this.#pattern = new RegExp(alternatives.join('|'), 'g');
     }
     return this.#pattern;

@@ -26,7 +26,9 @@ export function createMaskingStream(masker: SecretsMasker): Transform {
   };
   return new Transform({
     transform(chunk: Buffer | string, _encoding: BufferEncoding, callback: TransformCallback) {
-      pending += Buffer.isBuffer(chunk) ? chunk.toString('latin1') : Buffer.from(chunk).toString('latin1');
+      pending += Buffer.isBuffer(chunk)
+        ? chunk.toString('latin1')
+        : Buffer.from(chunk).toString('latin1');
       emit(this, false);
       callback();
     },

@@ -7,6 +7,7 @@ import type { SecretsBackend } from '../backends/backend.ts';
 import { createEnvBackend } from '../backends/env.ts';
 import { BACKENDS, type BackendDeps } from '../backends/registry.ts';
 import type { Config } from '../config/schema.ts';
+import type { Logger } from '../logging/logger.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
 import { createResolver, type Resolver } from './resolver.ts';
 
@@ -16,6 +17,8 @@ export interface ChainDeps extends BackendDeps {
   metastore?: SecretsBackend;
   /** Where resolved secrets are registered for masking. */
   masker?: SecretsMasker;
+  /** airlock's logger. */
+  logger?: Logger;
 }
 
 /**
@@ -52,5 +55,6 @@ export function createResolverFromConfig(config: Config, deps: ChainDeps = {}): 
     backends: createChain(config, deps),
     fallthroughOnError: config.secrets.fallthroughOnError,
     ...(deps.masker ? { masker: deps.masker } : {}),
+    ...(deps.logger ? { logger: deps.logger } : {}),
   });
 }

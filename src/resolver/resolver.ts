@@ -10,6 +10,7 @@
  */
 import type { BackendName, SecretKind, SecretsBackend } from '../backends/backend.ts';
 import { AirlockError, type ErrorCode, isAirlockError } from '../errors.ts';
+import type { Logger } from '../logging/logger.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
 import { Connection } from '../model/connection.ts';
 import { safeJsonParse } from '../util/json.ts';
@@ -74,6 +75,8 @@ export interface ResolverOptions {
    * @default true
    */
   maskAllResolved?: boolean;
+  /** Told of failures passed over (`fallthroughOnError`) and, at debug, of every lookup. */
+  logger?: Logger;
 }
 
 /** The links whose values are masked by name only (Airflow's rules), not wholesale. */
@@ -133,6 +136,14 @@ export interface Resolver {
     id: string,
     options?: LookupOptions & { all?: boolean },
   ): Promise<WhichReport>;
+  /**
+   * The Variable keys starting with `prefix` that the links able to list hold (deduplicated,
+   * sorted), and the links that cannot list (so callers can say the listing is partial).
+   */
+  listVariableKeys(
+    prefix: string,
+    options?: LookupOptions,
+  ): Promise<{ keys: string[]; unlisted: BackendName[] }>;
   /** Disposes every backend. */
   dispose(): Promise<void>;
 }
@@ -315,6 +326,12 @@ export function createResolver(options: ResolverOptions): Resolver {
             errorCode: result.error.code,
             ...base,
           });
+          if (fallthroughOnError) {
+            options.logger?.warn(
+              { backend: backend.name, code: result.error.code, kind, id },
+              `${result.error.message}; trying the next link (fallthrough_on_error)`,
+            );
+          }
           if (!fallthroughOnError && !found) {
             if (throwOnError) throw result.error;
             stopped = `the chain stopped at the ${backend.name} error`;
@@ -322,6 +339,7 @@ export function createResolver(options: ResolverOptions): Resolver {
           break;
       }
     }
+    options.logger?.debug({ kind, id, source: found?.source ?? null, trace }, 'lookup');
     return found ? { found, trace } : { trace };
   }
 
@@ -344,6 +362,26 @@ export function createResolver(options: ResolverOptions): Resolver {
     async which(kind, id, opts = {}) {
       const { found, trace } = await walk<unknown>(kind, id, opts.signal, opts.all ?? false, false);
       return { kind, id, source: found?.source ?? null, trace };
+    },
+    async listVariableKeys(prefix, opts = {}) {
+      const keys = new Set<string>();
+      const unlisted: BackendName[] = [];
+      for (const backend of backends) {
+        if (!backend.listVariableKeys) {
+          unlisted.push(backend.name);
+          continue;
+        }
+        try {
+          for (const key of await backend.listVariableKeys(opts.signal)) {
+            if (key.startsWith(prefix)) keys.add(key);
+          }
+        } catch (err) {
+          const error = toBackendError(backend.name, 'variable', `${prefix}*`, err);
+          if (!fallthroughOnError) throw error;
+          unlisted.push(backend.name);
+        }
+      }
+      return { keys: [...keys].sort(), unlisted };
     },
     async dispose() {
       await Promise.allSettled(backends.map((b) => b.dispose?.()));

@@ -13,7 +13,16 @@ async function throughStream(masker: SecretsMasker, chunks: (string | Buffer)[])
 
 describe('isSensitiveName', () => {
   it("matches Airflow's words as substrings, case-insensitively", () => {
-    for (const name of ['password', 'db_password_2', 'API_KEY', 'my-secret', 'AccessToken', 'Authorization', 'private_key_pem', 'webhook_url'])
+    for (const name of [
+      'password',
+      'db_password_2',
+      'API_KEY',
+      'my-secret',
+      'AccessToken',
+      'Authorization',
+      'private_key_pem',
+      'webhook_url',
+    ])
       expect(isSensitiveName(name), name).toBe(true);
     for (const name of ['pass', 'host', 'login', 'user', 'schema', 'key', 'extra'])
       expect(isSensitiveName(name), name).toBe(false);
@@ -27,7 +36,9 @@ describe('isSensitiveName', () => {
   });
 
   it('redacts structures by key', () => {
-    expect(redactSensitive({ url: 'u', nested: { token: 'x', n: 5 }, list: [{ password: 'p' }] })).toEqual({
+    expect(
+      redactSensitive({ url: 'u', nested: { token: 'x', n: 5 }, list: [{ password: 'p' }] }),
+    ).toEqual({
       url: 'u',
       nested: { token: '***', n: 5 },
       list: [{ password: '***' }],
@@ -48,9 +59,15 @@ describe('SecretsMasker', () => {
 
   it('walks objects by key and lists under their parent name', () => {
     const masker = new SecretsMasker();
-    masker.add({ host: 'db.example.com', password: 'pw-123456', nested: { api_key: 'k-abcdef', plain: 'plain-text' } });
+    masker.add({
+      host: 'db.example.com',
+      password: 'pw-123456',
+      nested: { api_key: 'k-abcdef', plain: 'plain-text' },
+    });
     masker.add(['list-item-1', 'list-item-2'], 'tokens');
-    const out = masker.redact('db.example.com pw-123456 k-abcdef plain-text list-item-1 list-item-2');
+    const out = masker.redact(
+      'db.example.com pw-123456 k-abcdef plain-text list-item-1 list-item-2',
+    );
     expect(out).toBe(`db.example.com ${MASK} ${MASK} plain-text ${MASK} ${MASK}`);
   });
 
@@ -70,12 +87,16 @@ describe('SecretsMasker', () => {
     const masker = new SecretsMasker();
     const secret = 'p@ss:w/rd "quoted" + ü';
     masker.addSecret(secret);
-    expect(masker.redact(`uri=postgres://u:${encodeURIComponent(secret)}@h/db`)).toBe(`uri=postgres://u:${MASK}@h/db`);
+    expect(masker.redact(`uri=postgres://u:${encodeURIComponent(secret)}@h/db`)).toBe(
+      `uri=postgres://u:${MASK}@h/db`,
+    );
     expect(masker.redact(JSON.stringify({ password: secret }))).toBe(`{"password":"${MASK}"}`);
     for (const prefix of ['', 'a', 'ab', 'abc']) {
       const encoded = Buffer.from(`${prefix}${secret}tail`).toString('base64');
       expect(masker.redact(encoded), prefix).toContain(MASK);
-      expect(masker.redact(encoded)).not.toContain(Buffer.from(secret).toString('base64').slice(4, 12));
+      expect(masker.redact(encoded)).not.toContain(
+        Buffer.from(secret).toString('base64').slice(4, 12),
+      );
     }
     const urlsafe = Buffer.from(`x${secret}`).toString('base64url');
     expect(masker.redact(urlsafe)).toContain(MASK);
@@ -101,7 +122,12 @@ describe('SecretsMasker', () => {
     const masker = new SecretsMasker();
     masker.addSecret('registered-1');
     expect(
-      masker.redactValue({ password: 'anything', note: 'has registered-1 inside', count: 3, inner: [{ token: 't' }] }),
+      masker.redactValue({
+        password: 'anything',
+        note: 'has registered-1 inside',
+        count: 3,
+        inner: [{ token: 't' }],
+      }),
     ).toEqual({ password: MASK, note: `has ${MASK} inside`, count: 3, inner: [{ token: MASK }] });
   });
 });
@@ -119,7 +145,10 @@ describe('createMaskingStream', () => {
     masker.addSecret('abcde');
     masker.addSecret('abcdefghij');
     const text = 'xx abcdefghij yy abcde zz abcdefgh';
-    const out = await throughStream(masker, [...Buffer.from(text)].map((b) => Buffer.from([b])));
+    const out = await throughStream(
+      masker,
+      [...Buffer.from(text)].map((b) => Buffer.from([b])),
+    );
     expect(out.toString()).toBe(`xx ${MASK} yy ${MASK} zz ${MASK}fgh`);
   });
 
@@ -128,7 +157,13 @@ describe('createMaskingStream', () => {
     masker.addSecret('geheimnis-ü');
     const binary = Buffer.from([0, 255, 254, 0x80, 10, 13, 0xc3]);
     const utf8 = Buffer.from('Grüße ');
-    const out = await throughStream(masker, [binary, utf8.subarray(0, 3), utf8.subarray(3), 'geheim', 'nis-ü!']);
+    const out = await throughStream(masker, [
+      binary,
+      utf8.subarray(0, 3),
+      utf8.subarray(3),
+      'geheim',
+      'nis-ü!',
+    ]);
     expect(out.subarray(0, binary.length).equals(binary)).toBe(true);
     expect(out.subarray(binary.length).toString()).toBe(`Grüße ${MASK}!`);
   });
