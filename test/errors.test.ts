@@ -11,7 +11,7 @@ import {
 describe('errors', () => {
   it('documents every code in docs/errors.md, and nothing else', () => {
     const doc = readFileSync(new URL('../docs/errors.md', import.meta.url), 'utf8');
-    const documented = [...doc.matchAll(/^\| `(AIRLOCK_ERR_[A-Z_]+)` \|/gm)].map((m) => m[1]);
+    const documented = [...doc.matchAll(/^\|\s*`(AIRLOCK_ERR_[A-Z_]+)`\s*\|/gm)].map((m) => m[1]);
     expect(documented).toEqual(Object.keys(ERROR_CODES));
   });
 

@@ -1,15 +1,15 @@
 /**
  * Builds `dist/` once before the tests, so that CLI tests run the executable `npx airlock`
- * runs, compiled from the current sources. Type errors do not stop the build here (`npm test`
- * type-checks before it runs vitest); a build that emits nothing does.
+ * runs, compiled from the current sources. It builds over the previous build instead of
+ * deleting it, since another test run may be using it. Type errors do not stop the build here
+ * (`npm test` type-checks before it runs vitest); a build that emits nothing does.
  */
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export default function setup(): void {
   const root = resolve(import.meta.dirname, '..');
-  rmSync(join(root, 'dist'), { recursive: true, force: true });
   const result = spawnSync(join(root, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.build.json'], {
     cwd: root,
     encoding: 'utf8',

@@ -128,6 +128,20 @@ export interface Resolver {
     options?: LookupOptions,
   ): Promise<Resolution<Connection> | undefined>;
   /**
+   * Several Variables at once, each link asked for all the keys still missing in one batch
+   * call where the backend has one (SSM `GetParameters`, Secrets Manager
+   * `BatchGetSecretValue`), else in parallel single reads. The map holds the keys found.
+   */
+  getVariables(
+    keys: readonly string[],
+    options?: LookupOptions,
+  ): Promise<Map<string, Resolution<string>>>;
+  /** Several Connections at once, as {@link Resolver.getVariables} does for Variables. */
+  getConnections(
+    connIds: readonly string[],
+    options?: LookupOptions,
+  ): Promise<Map<string, Resolution<Connection>>>;
+  /**
    * What every link does for this lookup; with `all`, links after the serving one are asked too
    * (their hits are values the first link shadows). Never throws for a backend failure.
    */
@@ -153,6 +167,29 @@ type Attempt<T> =
   | { outcome: 'miss' }
   | { outcome: 'skipped'; reason: string }
   | { outcome: 'error'; error: AirlockError };
+
+/** Why a link that does not look an id up was skipped. */
+function skipReason(kind: SecretKind): string {
+  return `not looked up here (${kind} lookups disabled, or outside the lookup pattern)`;
+}
+
+/** Runs `fn` over `items` with at most `limit` calls in flight. */
+async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
 
 function describeKind(kind: SecretKind): string {
   return kind === 'variable' ? 'variable' : 'connection';
@@ -234,7 +271,7 @@ export function createResolver(options: ResolverOptions): Resolver {
     signal: AbortSignal | undefined,
   ): Promise<Attempt<T>> {
     if (backend.locate && backend.locate(kind, id) === undefined) {
-      return { outcome: 'skipped', reason: `${describeKind(kind)} lookups are disabled` };
+      return { outcome: 'skipped', reason: skipReason(kind) };
     }
     try {
       const value = await withTimeout(read, backend.name, kind, id, linkTimeoutMs, signal);
@@ -249,19 +286,152 @@ export function createResolver(options: ResolverOptions): Resolver {
     if (kind === 'variable') {
       return (signal: AbortSignal | undefined) => backend.getVariable(id, signal);
     }
-    return async (signal: AbortSignal | undefined): Promise<Connection | undefined> => {
-      const raw = await backend.getConnectionValue(id, signal);
-      // Airflow's `get_connection` treats an empty value as "not here".
-      if (raw === undefined || raw === '') return undefined;
+    return async (signal: AbortSignal | undefined): Promise<Connection | undefined> =>
+      parseConnection(backend, id, await backend.getConnectionValue(id, signal));
+  }
+
+  function parseConnection(
+    backend: SecretsBackend,
+    id: string,
+    raw: string | undefined,
+  ): Connection | undefined {
+    // Airflow's `get_connection` treats an empty value as "not here".
+    if (raw === undefined || raw === '') return undefined;
+    try {
+      return Connection.deserialize(id, raw);
+    } catch (err) {
+      if (!isAirlockError(err)) throw err;
+      throw new AirlockError(err.code, `${backend.name}: ${err.message}`, {
+        details: { backend: backend.name, conn_id: id },
+      });
+    }
+  }
+
+  /** One link's answers for many ids: a batch call where the backend has one. */
+  async function readMany(
+    backend: SecretsBackend,
+    kind: SecretKind,
+    ids: readonly string[],
+    signal: AbortSignal | undefined,
+  ): Promise<Map<string, { value?: unknown; error?: AirlockError; durationMs: number }>> {
+    const out = new Map<string, { value?: unknown; error?: AirlockError; durationMs: number }>();
+    const batch = kind === 'variable' ? backend.getVariables : backend.getConnectionValues;
+    if (batch && ids.length > 1) {
+      const started = performance.now();
+      let raw: Map<string, string>;
       try {
-        return Connection.deserialize(id, raw);
+        raw = await withTimeout(
+          (s) => batch.call(backend, ids, s),
+          backend.name,
+          kind,
+          `${ids.length} ids`,
+          linkTimeoutMs,
+          signal,
+        );
       } catch (err) {
-        if (!isAirlockError(err)) throw err;
-        throw new AirlockError(err.code, `${backend.name}: ${err.message}`, {
-          details: { backend: backend.name, conn_id: id },
-        });
+        if (signal?.aborted) throw signal.reason;
+        const error = toBackendError(backend.name, kind, ids.join(', '), err);
+        const durationMs = performance.now() - started;
+        for (const id of ids) out.set(id, { error, durationMs });
+        return out;
       }
-    };
+      const durationMs = performance.now() - started;
+      for (const id of ids) {
+        try {
+          const value =
+            kind === 'variable' ? raw.get(id) : parseConnection(backend, id, raw.get(id));
+          out.set(id, { value, durationMs });
+        } catch (err) {
+          out.set(id, { error: toBackendError(backend.name, kind, id, err), durationMs });
+        }
+      }
+      return out;
+    }
+    await mapLimit(ids, 8, async (id) => {
+      const started = performance.now();
+      const read = readerFor(backend, kind, id) as (s: AbortSignal | undefined) => Promise<unknown>;
+      const result = await attempt(backend, kind, id, read, signal);
+      const durationMs = performance.now() - started;
+      if (result.outcome === 'hit') out.set(id, { value: result.value, durationMs });
+      else if (result.outcome === 'error') out.set(id, { error: result.error, durationMs });
+      else out.set(id, { durationMs });
+    });
+    return out;
+  }
+
+  async function walkMany<T>(
+    kind: SecretKind,
+    ids: readonly string[],
+    signal: AbortSignal | undefined,
+  ): Promise<Map<string, Resolution<T>>> {
+    const unique = [...new Set(ids)];
+    const traces = new Map<string, LinkTrace[]>(unique.map((id) => [id, []]));
+    const found = new Map<string, { value: T; source: BackendName }>();
+    for (const backend of backends) {
+      const ask: string[] = [];
+      for (const id of unique) {
+        const trace = traces.get(id) as LinkTrace[];
+        const location = backend.locate?.(kind, id);
+        const base = location === undefined ? {} : { location };
+        const hit = found.get(id);
+        if (hit) {
+          trace.push({
+            backend: backend.name,
+            outcome: 'skipped',
+            durationMs: 0,
+            reason: `served by ${hit.source}`,
+            ...base,
+          });
+        } else if (backend.locate && location === undefined) {
+          trace.push({
+            backend: backend.name,
+            outcome: 'skipped',
+            durationMs: 0,
+            reason: skipReason(kind),
+          });
+        } else {
+          ask.push(id);
+        }
+      }
+      if (ask.length === 0) continue;
+      const answers = await readMany(backend, kind, ask, signal);
+      for (const id of ask) {
+        const answer = answers.get(id) ?? { durationMs: 0 };
+        const trace = traces.get(id) as LinkTrace[];
+        const location = backend.locate?.(kind, id);
+        const base = location === undefined ? {} : { location };
+        const durationMs = Math.round(answer.durationMs * 1000) / 1000;
+        if (answer.error) {
+          trace.push({
+            backend: backend.name,
+            outcome: 'error',
+            durationMs,
+            reason: answer.error.message,
+            errorCode: answer.error.code,
+            ...base,
+          });
+          if (!fallthroughOnError) throw answer.error;
+          options.logger?.warn(
+            { backend: backend.name, code: answer.error.code, kind, id },
+            `${answer.error.message}; trying the next link (fallthrough_on_error)`,
+          );
+        } else if (answer.value === undefined) {
+          trace.push({ backend: backend.name, outcome: 'miss', durationMs, ...base });
+        } else {
+          trace.push({ backend: backend.name, outcome: 'hit', durationMs, ...base });
+          if (masker) {
+            const wholesale = maskAllResolved && !LOCAL_LINKS.has(backend.name);
+            registerResolved(masker, kind, id, answer.value, wholesale);
+          }
+          found.set(id, { value: answer.value as T, source: backend.name });
+        }
+      }
+    }
+    const out = new Map<string, Resolution<T>>();
+    for (const [id, hit] of found) {
+      out.set(id, { value: hit.value, source: hit.source, trace: traces.get(id) as LinkTrace[] });
+    }
+    return out;
   }
 
   async function walk<T>(
@@ -358,6 +528,12 @@ export function createResolver(options: ResolverOptions): Resolver {
         true,
       );
       return found ? { value: found.value, source: found.source, trace } : undefined;
+    },
+    getVariables(keys, opts = {}) {
+      return walkMany<string>('variable', keys, opts.signal);
+    },
+    getConnections(connIds, opts = {}) {
+      return walkMany<Connection>('connection', connIds, opts.signal);
     },
     async which(kind, id, opts = {}) {
       const { found, trace } = await walk<unknown>(kind, id, opts.signal, opts.all ?? false, false);

@@ -11,6 +11,8 @@ export interface ScriptedBackend extends SecretsBackend {
   calls: string[];
   delayMs: number;
   disposed: boolean;
+  /** The most calls that were in flight at once. */
+  maxInFlight: number;
 }
 
 /** Creates a scripted backend under `name`. */
@@ -19,6 +21,7 @@ export function scriptedBackend(
   variables: Record<string, Scripted> = {},
   connections: Record<string, Scripted> = {},
 ): ScriptedBackend {
+  let inFlight = 0;
   const backend: ScriptedBackend = {
     name,
     variables: new Map(Object.entries(variables)),
@@ -26,6 +29,7 @@ export function scriptedBackend(
     calls: [],
     delayMs: 0,
     disposed: false,
+    maxInFlight: 0,
     async getVariable(key) {
       return answer(`variable:${key}`, backend.variables.get(key));
     },
@@ -39,7 +43,13 @@ export function scriptedBackend(
   };
   async function answer(call: string, value: Scripted): Promise<string | undefined> {
     backend.calls.push(call);
-    if (backend.delayMs > 0) await new Promise((r) => setTimeout(r, backend.delayMs));
+    inFlight++;
+    backend.maxInFlight = Math.max(backend.maxInFlight, inFlight);
+    try {
+      if (backend.delayMs > 0) await new Promise((r) => setTimeout(r, backend.delayMs));
+    } finally {
+      inFlight--;
+    }
     if (value instanceof Error) throw value;
     return value;
   }
