@@ -46,6 +46,10 @@ export const ERROR_CODES = {
     status: 504,
     summary: 'A secrets backend did not answer in time.',
   },
+  AIRLOCK_ERR_BACKEND_THROTTLED: {
+    status: 503,
+    summary: 'A secrets backend kept throttling the request after airlock backed off.',
+  },
   AIRLOCK_ERR_BACKEND_NOT_AVAILABLE: {
     status: 501,
     summary: 'The configured secrets backend is not available in this version of airlock.',
@@ -62,6 +66,14 @@ export const ERROR_CODES = {
     status: 502,
     summary: 'A secrets backend returned a value of the wrong shape.',
   },
+  AIRLOCK_ERR_BACKEND_VERSION_DISABLED: {
+    status: 502,
+    summary: 'The version a secrets backend would serve is disabled or destroyed.',
+  },
+  AIRLOCK_ERR_BACKEND_CHECKSUM_MISMATCH: {
+    status: 502,
+    summary: 'A value read from a secrets backend did not match its checksum.',
+  },
 
   AIRLOCK_ERR_STORE_UNAVAILABLE: {
     status: 503,
@@ -71,6 +83,10 @@ export const ERROR_CODES = {
   AIRLOCK_ERR_STORE_CONFLICT: {
     status: 409,
     summary: 'The metastore already holds a Variable or Connection with this key.',
+  },
+  AIRLOCK_ERR_STORE_KEY_INVALID: {
+    status: 400,
+    summary: 'A Variable key does not fit the metastore (empty, or longer than 250 characters).',
   },
   AIRLOCK_ERR_STORE_IMPORT_INVALID: {
     status: 400,

@@ -80,7 +80,9 @@ export function isLoopbackEndpoint(url: string): boolean {
 /** The endpoint's scheme and host only: a URL's user-info, path or query may hold a token. */
 function describeEndpoint(endpoint: string): string {
   try {
-    const parsed = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint) ? endpoint : `x://${endpoint}`);
+    const parsed = new URL(
+      /^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint) ? endpoint : `x://${endpoint}`,
+    );
     return parsed.protocol === 'x:' ? parsed.host : `${parsed.protocol}//${parsed.host}`;
   } catch {
     return 'the configured endpoint';

@@ -1,35 +1,168 @@
 /**
  * @module backends/aws-secrets-manager
  * AWS Secrets Manager, with Airflow's `SecretsManagerBackend` kwargs.
+ *
+ * A Variable is the `SecretString` of `<variables_prefix><sep><key>`; a Connection is the
+ * `SecretString` of `<connections_prefix><sep><conn_id>`, either a URI or a JSON object whose
+ * keys Airflow re-keys with its alias lists (`user` → `login`, `database` → `schema`, …).
+ * The AWS SDK is loaded on the first read.
  */
+import type { BatchGetSecretValueCommandOutput } from '@aws-sdk/client-secrets-manager';
 import { z } from 'zod';
-import { awsConnectionOptionsShape } from './_aws-options.ts';
-import { nullablePrefix } from './_options.ts';
-import { notAvailableYet } from './_pending.ts';
-import type { SecretsBackend } from './backend.ts';
+import { AirlockError } from '../errors.ts';
+import {
+  JsonDecodeError,
+  jsonDumps,
+  jsonLoads,
+  type PyDict,
+  type PyJson,
+  pyStrip,
+  unquote,
+} from '../model/connection-uri.ts';
+import {
+  type AwsBackendDeps,
+  awsErrorName,
+  buildAwsClientConfig,
+  chunks,
+  describeAwsOptions,
+  lazyClient,
+  mapLimit,
+  normalisePrefix,
+  toAirlockError,
+  withThrottleBackoff,
+} from './_aws.ts';
+import { awsConnectionOptionsShape, checkAwsConnectionOptions } from './_aws-options.ts';
+import { matchesLookupPattern, nullablePrefix, parseOptions } from './_options.ts';
+import type { SecretKind, SecretsBackend } from './backend.ts';
 
 /** The short name of this backend. */
 export const BACKEND_NAME = 'aws-secrets-manager' as const;
 
+/** The Connection fields of a JSON secret and the secret keys Airflow accepts for each, in order. */
+export const CONNECTION_FIELD_ALIASES = Object.freeze({
+  login: ['login', 'user', 'username', 'user_name'],
+  password: ['password', 'pass', 'key'],
+  host: ['host', 'remote_host', 'server'],
+  port: ['port'],
+  schema: ['database', 'schema'],
+  conn_type: ['conn_type', 'conn_id', 'connection_type', 'engine'],
+  extra: ['extra'],
+} as const satisfies Record<string, readonly string[]>);
+
+type ConnectionField = keyof typeof CONNECTION_FIELD_ALIASES;
+
+/** Field names `extra_conn_words` may extend (`user` is Airflow's old name for `login`). */
+const EXTRA_WORD_FIELDS = new Set<string>([...Object.keys(CONNECTION_FIELD_ALIASES), 'user']);
+
+/** `BatchGetSecretValue` takes at most 20 ids per call. */
+const BATCH_SIZE = 20;
+/** Single reads in flight at once when a batch read is not possible. */
+const SINGLE_READ_CONCURRENCY = 5;
+
+/**
+ * Errors Airflow treats as "not here": a missing secret, a name Secrets Manager rejects (no
+ * secret can have it) and a secret scheduled for deletion. Airflow also swallows
+ * `DecryptionFailure` and `InternalServiceError`; airlock does not, because either can hide a
+ * secret that exists (see docs/backends/aws-secrets-manager.md).
+ */
+const NOT_FOUND = new Set([
+  'ResourceNotFoundException',
+  'InvalidParameterException',
+  'InvalidRequestException',
+]);
+
+/** Whole-batch errors after which airlock reads the ids one by one instead. */
+const BATCH_FALLBACK = new Set([
+  'AccessDeniedException',
+  'UnknownOperationException',
+  'InvalidAction',
+  'NotImplemented',
+]);
+
 /** Airflow's `SecretsManagerBackend` kwargs. */
-export const awsSecretsManagerOptionsSchema = z.strictObject({
-  /** @default 'airflow/connections' */
-  connections_prefix: nullablePrefix('airflow/connections'),
-  /** @default 'airflow/variables' */
-  variables_prefix: nullablePrefix('airflow/variables'),
-  /** @default 'airflow/config' */
-  config_prefix: nullablePrefix('airflow/config'),
-  /** @default '/' */
-  sep: z.string().default('/'),
-  extra_conn_words: z.record(z.string(), z.array(z.string())).nullable().optional(),
-  /** Deprecated in Airflow and ignored: the encoding is detected. */
-  full_url_mode: z.boolean().optional(),
-  are_secret_values_urlencoded: z.boolean().optional(),
-  ...awsConnectionOptionsShape,
-});
+export const awsSecretsManagerOptionsSchema = z
+  .strictObject({
+    /** @default 'airflow/connections' */
+    connections_prefix: nullablePrefix('airflow/connections'),
+    /** @default 'airflow/variables' */
+    variables_prefix: nullablePrefix('airflow/variables'),
+    /** @default 'airflow/config' */
+    config_prefix: nullablePrefix('airflow/config'),
+    /** @default '/' */
+    sep: z.string().default('/'),
+    /** More secret keys per Connection field, e.g. `{"login": ["usr"]}` (`user` means `login`). */
+    extra_conn_words: z.record(z.string(), z.array(z.string())).nullable().optional(),
+    /** Deprecated in Airflow and ignored: the encoding is detected. */
+    full_url_mode: z.boolean().optional(),
+    /** Deprecated in Airflow: `unquote` the string fields of JSON connection secrets. @default false */
+    are_secret_values_urlencoded: z.boolean().optional(),
+    ...awsConnectionOptionsShape,
+  })
+  .superRefine((value, ctx) => {
+    checkAwsConnectionOptions(value, ctx);
+    for (const field of Object.keys(value.extra_conn_words ?? {})) {
+      if (!EXTRA_WORD_FIELDS.has(field)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['extra_conn_words', field],
+          message: `is not a Connection field (use one of ${[...EXTRA_WORD_FIELDS].join(', ')})`,
+        });
+      }
+    }
+  });
 
 /** Options of {@link createAwsSecretsManagerBackend}. */
 export type AwsSecretsManagerBackendOptions = z.input<typeof awsSecretsManagerOptionsSchema>;
+
+/** The alias lists with `extra_conn_words` appended (Airflow's `_standardize_secret_keys`). */
+function aliasLists(
+  extra: Record<string, string[]> | null | undefined,
+): Record<ConnectionField, string[]> {
+  const lists = Object.fromEntries(
+    Object.entries(CONNECTION_FIELD_ALIASES).map(([field, words]) => [field, [...words]]),
+  ) as Record<ConnectionField, string[]>;
+  for (const [field, words] of Object.entries(extra ?? {})) {
+    const target = (field === 'user' ? 'login' : field) as ConnectionField;
+    lists[target].push(...words);
+  }
+  return lists;
+}
+
+/**
+ * Airflow's re-keying of a JSON connection secret: each field takes the value of the first key
+ * of the secret (in the secret's order) in its alias list; every field is present (`null` when
+ * absent) and every other key, `description` included, is dropped.
+ *
+ * @example
+ * ```ts
+ * standardiseConnectionSecret('{"user": "u", "engine": "postgres"}', aliasLists(null), false);
+ * // '{"login": "u", "password": null, "host": null, "port": null, "schema": null, "conn_type": "postgres", "extra": null}'
+ * ```
+ */
+export function standardiseConnectionSecret(
+  secret: string,
+  aliases: Record<ConnectionField, string[]>,
+  urlencoded: boolean,
+): string {
+  const parsed = jsonLoads(secret);
+  if (!(parsed instanceof Map)) throw new JsonDecodeError('Expecting an object', 0);
+  const out: PyDict = new Map();
+  for (const [field, words] of Object.entries(aliases) as [ConnectionField, string[]][]) {
+    let value: PyJson = null;
+    for (const [key, v] of parsed) {
+      if (words.includes(key)) {
+        value = v;
+        break;
+      }
+    }
+    // Airflow's `are_secret_values_urlencoded`: string fields are unquoted, a dict extra is not.
+    if (urlencoded && typeof value === 'string') value = unquote(value);
+    out.set(field, value);
+  }
+  return jsonDumps(out);
+}
+
+type SecretsManagerSdk = typeof import('@aws-sdk/client-secrets-manager');
 
 /**
  * Creates the AWS Secrets Manager backend.
@@ -37,10 +170,196 @@ export type AwsSecretsManagerBackendOptions = z.input<typeof awsSecretsManagerOp
  * @example
  * ```ts
  * const sm = createAwsSecretsManagerBackend({ region_name: 'eu-west-1' });
+ * await sm.getVariable('db_url'); // SecretString of `airflow/variables/db_url`, or undefined
  * ```
  */
 export function createAwsSecretsManagerBackend(
-  _options: AwsSecretsManagerBackendOptions,
+  options: AwsSecretsManagerBackendOptions = {},
+  deps: AwsBackendDeps = {},
 ): SecretsBackend {
-  throw notAvailableYet(BACKEND_NAME);
+  const opts = parseOptions(BACKEND_NAME, awsSecretsManagerOptionsSchema, options);
+  const env = deps.env ?? process.env;
+  const prefixes: Record<SecretKind, string | null> = {
+    variable: normalisePrefix(opts.variables_prefix, opts.sep),
+    connection: normalisePrefix(opts.connections_prefix, opts.sep),
+  };
+  const patterns: Record<SecretKind, string | null | undefined> = {
+    variable: opts.variables_lookup_pattern,
+    connection: opts.connections_lookup_pattern,
+  };
+  const aliases = aliasLists(opts.extra_conn_words);
+  const urlencoded = opts.are_secret_values_urlencoded === true;
+  let sdk: SecretsManagerSdk | undefined;
+  const client = lazyClient(async () => {
+    sdk = await import('@aws-sdk/client-secrets-manager');
+    return new sdk.SecretsManagerClient(
+      await buildAwsClientConfig(BACKEND_NAME, 'secretsmanager', opts, env),
+    );
+  });
+  // Set once a batch read is refused (no secretsmanager:BatchGetSecretValue, or an emulator
+  // without it): later batches go straight to single reads.
+  let batchUnsupported = false;
+
+  function secretId(kind: SecretKind, id: string): string | undefined {
+    const prefix = prefixes[kind];
+    if (prefix === null || !matchesLookupPattern(patterns[kind], id)) return undefined;
+    return prefix ? `${prefix}${opts.sep}${id}` : id;
+  }
+
+  function fail(err: unknown, kind: SecretKind, id: string, location: string): AirlockError {
+    return toAirlockError(err, {
+      backend: BACKEND_NAME,
+      kind,
+      id,
+      location,
+      locationNoun: 'secret',
+    });
+  }
+
+  /** The value to hand to the resolver: verbatim, or a re-keyed JSON connection. */
+  function finish(
+    kind: SecretKind,
+    id: string,
+    location: string,
+    secret: { SecretString?: string | undefined; SecretBinary?: Uint8Array | undefined },
+  ): string {
+    if (typeof secret.SecretString !== 'string') {
+      const shape = secret.SecretBinary === undefined ? 'no value' : 'a binary value';
+      throw new AirlockError(
+        'AIRLOCK_ERR_BACKEND_VALUE_INVALID',
+        `${BACKEND_NAME}: secret \`${location}\` for ${kind} \`${id}\` has ${shape}; store the ${kind} as SecretString`,
+        { details: { backend: BACKEND_NAME, kind, id, secret: location } },
+      );
+    }
+    const value = secret.SecretString;
+    if (kind === 'variable' || !pyStrip(value).startsWith('{')) return value;
+    try {
+      return standardiseConnectionSecret(value, aliases, urlencoded);
+    } catch (err) {
+      const where = err instanceof JsonDecodeError ? ` at character ${err.position}` : '';
+      throw new AirlockError(
+        'AIRLOCK_ERR_CONN_JSON_INVALID',
+        `${BACKEND_NAME}: secret \`${location}\` for connection \`${id}\` starts with "{" but is not a JSON object${where}`,
+        { details: { backend: BACKEND_NAME, conn_id: id, secret: location } },
+      );
+    }
+  }
+
+  async function readOne(
+    kind: SecretKind,
+    id: string,
+    signal: AbortSignal | undefined,
+  ): Promise<string | undefined> {
+    const location = secretId(kind, id);
+    if (location === undefined) return undefined;
+    let out: { SecretString?: string | undefined; SecretBinary?: Uint8Array | undefined };
+    try {
+      const c = await client.get();
+      const command = new (sdk as SecretsManagerSdk).GetSecretValueCommand({ SecretId: location });
+      out = await withThrottleBackoff(
+        () => c.send(command, signal ? { abortSignal: signal } : {}),
+        deps,
+        signal,
+      );
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      if (NOT_FOUND.has(awsErrorName(err))) return undefined;
+      throw fail(err, kind, id, location);
+    }
+    return finish(kind, id, location, out);
+  }
+
+  async function readBatch(
+    kind: SecretKind,
+    locations: Map<string, string>,
+    signal: AbortSignal | undefined,
+  ): Promise<Map<string, string>> {
+    const found = new Map<string, string>();
+    const single = async (ids: string[]) => {
+      const values = await mapLimit(ids, SINGLE_READ_CONCURRENCY, (id) =>
+        readOne(kind, id, signal),
+      );
+      ids.forEach((id, i) => {
+        const value = values[i];
+        if (value !== undefined) found.set(id, value);
+      });
+    };
+    const byLocation = new Map([...locations].map(([id, location]) => [location, id]));
+    for (const group of chunks([...locations.keys()], BATCH_SIZE)) {
+      if (batchUnsupported) {
+        await single(group);
+        continue;
+      }
+      const first = group[0] as string;
+      let out: BatchGetSecretValueCommandOutput;
+      try {
+        const c = await client.get();
+        const command = new (sdk as SecretsManagerSdk).BatchGetSecretValueCommand({
+          SecretIdList: group.map((id) => locations.get(id) as string),
+        });
+        out = await withThrottleBackoff(
+          () => c.send(command, signal ? { abortSignal: signal } : {}),
+          deps,
+          signal,
+        );
+      } catch (err) {
+        if (signal?.aborted) throw signal.reason;
+        if (BATCH_FALLBACK.has(awsErrorName(err))) {
+          batchUnsupported = true;
+          await single(group);
+          continue;
+        }
+        throw toAirlockError(err, {
+          backend: BACKEND_NAME,
+          kind,
+          id: first,
+          location: locations.get(first) as string,
+          locationNoun: 'secret',
+          what: `${group.length} ${kind}s in one BatchGetSecretValue call (the first: \`${first}\`)`,
+        });
+      }
+      for (const error of out.Errors ?? []) {
+        const id = byLocation.get(error.SecretId ?? '');
+        if (id === undefined || NOT_FOUND.has(error.ErrorCode ?? '')) continue;
+        throw fail(
+          { name: error.ErrorCode ?? 'UnknownError' },
+          kind,
+          id,
+          locations.get(id) as string,
+        );
+      }
+      for (const secret of out.SecretValues ?? []) {
+        const id = byLocation.get(secret.Name ?? '') ?? byLocation.get(secret.ARN ?? '');
+        if (id === undefined) continue;
+        found.set(id, finish(kind, id, locations.get(id) as string, secret));
+      }
+    }
+    return found;
+  }
+
+  function locationsOf(kind: SecretKind, ids: readonly string[]): Map<string, string> {
+    const locations = new Map<string, string>();
+    for (const id of ids) {
+      const location = secretId(kind, id);
+      if (location !== undefined) locations.set(id, location);
+    }
+    return locations;
+  }
+
+  return {
+    name: BACKEND_NAME,
+    getVariable: (key, signal) => readOne('variable', key, signal),
+    getConnectionValue: (connId, signal) => readOne('connection', connId, signal),
+    getVariables: (keys, signal) => readBatch('variable', locationsOf('variable', keys), signal),
+    getConnectionValues: (connIds, signal) =>
+      readBatch('connection', locationsOf('connection', connIds), signal),
+    locate: (kind, id) => secretId(kind, id),
+    describe() {
+      const described = describeAwsOptions(BACKEND_NAME, opts);
+      // Alias words name fields ("password"), they are not secrets.
+      if (opts.extra_conn_words) described.extra_conn_words = opts.extra_conn_words;
+      return described;
+    },
+    dispose: () => client.dispose(),
+  };
 }

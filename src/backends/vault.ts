@@ -1,11 +1,30 @@
 /**
  * @module backends/vault
- * HashiCorp Vault (KV v1/v2), with Airflow's `VaultBackend` kwargs.
+ * HashiCorp Vault (KV v1/v2), with Airflow's `VaultBackend` kwargs and semantics, over Vault's
+ * HTTP API (`_http.ts`; Vault has no official Node SDK).
+ *
+ * Token lifecycle, where airlock does better than Airflow: Airflow calls `is_authenticated()` (a
+ * `lookup-self` round trip) before every read and logs in again from scratch when it fails. Here
+ * the token lives in the backend instance; a token from a login is renewed (`renew-self`) once a
+ * third of its lease is left, or replaced by a new login near its end when it cannot be renewed;
+ * a 403 triggers at most one recovery per read (re-login, or re-reading `token_path`), and only
+ * when the token, not the policy, is at fault. A read therefore costs one HTTP call.
  */
+import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { nullablePrefix, optionalString } from './_options.ts';
-import { notAvailableYet } from './_pending.ts';
-import type { SecretsBackend } from './backend.ts';
+import { AirlockError, ConfigError } from '../errors.ts';
+import {
+  createHttpClient,
+  createNodeFetch,
+  errorCodeForStatus,
+  type FetchLike,
+  type HttpClient,
+  type HttpResponse,
+  type RetryPolicy,
+} from './_http.ts';
+import { nullablePrefix, optionalString, parseOptions } from './_options.ts';
+import type { SecretKind, SecretsBackend } from './backend.ts';
+import type { BackendDeps } from './registry.ts';
 
 /** The short name of this backend. */
 export const BACKEND_NAME = 'vault' as const;
@@ -25,6 +44,17 @@ export const VAULT_AUTH_TYPES = [
   'userpass',
 ] as const;
 
+/** The auth methods airlock implements (the others fail with `AIRLOCK_ERR_BACKEND_NOT_AVAILABLE`). */
+export const SUPPORTED_VAULT_AUTH_TYPES = [
+  'token',
+  'approle',
+  'userpass',
+  'ldap',
+  'kubernetes',
+  'jwt',
+  'github',
+] as const;
+
 /** Airflow's `VaultBackend` kwargs, plus the hvac client kwargs Airflow passes through. */
 export const vaultOptionsSchema = z.strictObject({
   /** @default 'connections' */
@@ -37,6 +67,7 @@ export const vaultOptionsSchema = z.strictObject({
   url: optionalString(),
   /** @default 'token' */
   auth_type: z.enum(VAULT_AUTH_TYPES).default('token'),
+  /** Where the auth method is mounted. @default the auth type's name (`approle`, …) */
   auth_mount_point: optionalString(),
   /** @default 'secret' */
   mount_point: z.string().nullable().default('secret'),
@@ -67,9 +98,11 @@ export const vaultOptionsSchema = z.strictObject({
   jwt_token_path: optionalString(),
   use_team_secrets_path: z.boolean().optional(),
   global_secrets_path: optionalString(),
+  /** Airflow's AppRole token file cache; airlock keeps the token in memory instead. */
+  cache_approle_token: z.boolean().optional(),
   // hvac.Client kwargs that Airflow passes through.
   namespace: optionalString(),
-  /** TLS verification: `true`, `false`, or the path of a CA bundle. @default true */
+  /** TLS verification: `true`, `false`, or the path of a CA bundle. @default $VAULT_CACERT or true */
   verify: z.union([z.boolean(), z.string()]).optional(),
   /** Request timeout in seconds, as hvac takes it. @default 30 */
   timeout: z.number().positive().optional(),
@@ -83,14 +116,616 @@ export const vaultOptionsSchema = z.strictObject({
 /** Options of {@link createVaultBackend}. */
 export type VaultBackendOptions = z.input<typeof vaultOptionsSchema>;
 
+/** Dependencies of {@link createVaultBackend}; tests inject a clock or a transport. */
+export interface VaultBackendDeps extends BackendDeps {
+  /** The clock token lifetimes are measured with. @default Date.now */
+  now?: () => number;
+  /** Retries of transient failures. @default Airflow's: 3 retries of 412/500/502/503 */
+  retry?: RetryPolicy;
+}
+
+type Options = z.output<typeof vaultOptionsSchema>;
+type LoginType = Exclude<(typeof SUPPORTED_VAULT_AUTH_TYPES)[number], 'token'>;
+
+/** Where a secret lives: its mount and its path inside the mount. */
+interface Location {
+  mount: string;
+  path: string;
+}
+
+/** The token in use and what is known of its lifetime. */
+interface TokenState {
+  token: string;
+  /** From a login (which can be repeated) or from the configuration. */
+  source: 'login' | 'static';
+  /** When it expires (ms since the epoch); `undefined`: never, or not known. */
+  expiresAt: number | undefined;
+  /** Its lease when issued or last renewed, in ms. */
+  leaseMs: number;
+  renewable: boolean;
+  /** For a configured token: whether `lookup-self` has told its lifetime yet. */
+  known: boolean;
+  /** No renewal attempt before this time (after one failed for a transient reason). */
+  renewNotBefore: number;
+  /** Requests sent with this token so far. */
+  uses: number;
+}
+
+type Action = 'none' | 'authenticate' | 'login' | 'renew' | 'lookup' | 'reload';
+
+const SENSITIVE_KWARGS = [
+  'token',
+  'password',
+  'secret_id',
+  'role_id',
+  'key_id',
+  'jwt_token',
+  'radius_secret',
+  'gcp_keyfile_dict',
+  'assume_role_kwargs',
+] as const;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function rstripSlash(value: string | null): string | null {
+  return value === null ? null : value.replace(/\/+$/, '');
+}
+
+/** Percent-encodes each segment of a Vault path, keeping the slashes (as hvac's `format_url`). */
+function encodePath(path: string): string {
+  return path.split('/').map(encodeURIComponent).join('/');
+}
+
+/** A secret-free summary of Vault's `errors` list: only phrases airlock recognises. */
+function vaultReason(body: unknown): string | undefined {
+  const errors = isRecord(body) && Array.isArray(body.errors) ? body.errors.join(' ') : '';
+  if (/invalid token/i.test(errors)) return 'invalid or expired token';
+  if (
+    /invalid role or secret id|invalid (role|secret) id|invalid username or password|failed to bind/i.test(
+      errors,
+    )
+  ) {
+    return 'invalid credentials';
+  }
+  if (/permission denied/i.test(errors)) return 'permission denied';
+  if (/sealed/i.test(errors)) return 'Vault is sealed';
+  return undefined;
+}
+
+function describeKind(kind: SecretKind): string {
+  return kind === 'variable' ? 'variable' : 'connection';
+}
+
+/** Checks the kwargs the way Airflow's `_VaultClient.__init__` does, reporting every problem. */
+function checkAuthKwargs(opts: Options, env: Readonly<Record<string, string | undefined>>): void {
+  const type = opts.auth_type;
+  if (!(SUPPORTED_VAULT_AUTH_TYPES as readonly string[]).includes(type)) {
+    throw new AirlockError(
+      'AIRLOCK_ERR_BACKEND_NOT_AVAILABLE',
+      `${BACKEND_NAME}: auth_type \`${type}\` is not supported by airlock yet; use one of ${SUPPORTED_VAULT_AUTH_TYPES.join(', ')}`,
+      { details: { backend: BACKEND_NAME, auth_type: type } },
+    );
+  }
+  const issues: string[] = [];
+  const need = (ok: unknown, what: string) => {
+    if (!ok) issues.push(`${BACKEND_NAME} kwargs: auth_type \`${type}\` needs ${what}`);
+  };
+  if (type === 'token')
+    need(opts.token || opts.token_path || env.VAULT_TOKEN, '`token`, `token_path` or $VAULT_TOKEN');
+  if (type === 'github') need(opts.token || opts.token_path, '`token` or `token_path`');
+  if (type === 'approle') need(opts.role_id, '`role_id`');
+  if (type === 'userpass' || type === 'ldap') {
+    need(opts.username, '`username`');
+    need(opts.password, '`password`');
+  }
+  if (type === 'kubernetes') {
+    need(opts.kubernetes_role, '`kubernetes_role`');
+    need(opts.kubernetes_jwt_path, '`kubernetes_jwt_path`');
+  }
+  if (type === 'jwt') {
+    need(opts.jwt_role, '`jwt_role`');
+    need(opts.jwt_token || opts.jwt_token_path, '`jwt_token` or `jwt_token_path`');
+  }
+  if (opts.proxies && Object.keys(opts.proxies).length > 0) {
+    issues.push(
+      `${BACKEND_NAME} kwargs.proxies: not supported by airlock; set HTTPS_PROXY with NODE_USE_ENV_PROXY=1 instead`,
+    );
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+}
+
+async function readCredentialFile(kwarg: string, path: string): Promise<string> {
+  try {
+    return (await readFile(path, 'utf8')).trim();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    throw new AirlockError(
+      'AIRLOCK_ERR_BACKEND_AUTH',
+      `${BACKEND_NAME}: cannot read ${kwarg} \`${path}\` (${code})`,
+      { details: { backend: BACKEND_NAME, kwarg, errno: code } },
+    );
+  }
+}
+
 /**
  * Creates the Vault backend.
  *
  * @example
  * ```ts
  * const vault = createVaultBackend({ url: 'http://127.0.0.1:8200', token: 'root' });
+ * await vault.getVariable('hello'); // GET /v1/secret/data/variables/hello → its `value`
  * ```
  */
-export function createVaultBackend(_options: VaultBackendOptions): SecretsBackend {
-  throw notAvailableYet(BACKEND_NAME);
+export function createVaultBackend(
+  options: VaultBackendOptions = {},
+  deps: VaultBackendDeps = {},
+): SecretsBackend {
+  const opts = parseOptions(BACKEND_NAME, vaultOptionsSchema, options);
+  const env = deps.env ?? process.env;
+  checkAuthKwargs(opts, env);
+
+  const baseUrl = (opts.url || env.VAULT_ADDR || 'http://localhost:8200').replace(/\/+$/, '');
+  let parsedUrl: URL;
+  try {
+    parsedUrl = new URL(baseUrl);
+    if (parsedUrl.protocol !== 'http:' && parsedUrl.protocol !== 'https:') throw new TypeError();
+  } catch {
+    throw new ConfigError([`${BACKEND_NAME} kwargs.url: must be an http:// or https:// URL`]);
+  }
+  if (parsedUrl.username !== '' || parsedUrl.password !== '') {
+    // Vault takes no credentials in the URL (and fetch refuses to send them).
+    throw new ConfigError([`${BACKEND_NAME} kwargs.url: must not contain a user name or password`]);
+  }
+  const now = deps.now ?? Date.now;
+  const timeoutMs = Math.round((opts.timeout ?? 30) * 1000);
+  const paths: Record<SecretKind, string | null> = {
+    variable: rstripSlash(opts.variables_path),
+    connection: rstripSlash(opts.connections_path),
+  };
+  const kv2 = opts.kv_engine_version === 2;
+  const authType = opts.auth_type as (typeof SUPPORTED_VAULT_AUTH_TYPES)[number];
+  const authMount = (opts.auth_mount_point || authType).replace(/^\/+|\/+$/g, '');
+  const verify = opts.verify ?? (env.VAULT_CACERT || env.VAULT_CAPATH || true);
+
+  // ----- transport (built on first use, memoised) -------------------------------------------
+  let httpPromise: Promise<HttpClient> | undefined;
+  let closeTransport: (() => void) | undefined;
+  function http(): Promise<HttpClient> {
+    if (httpPromise) return httpPromise;
+    httpPromise = (async () => {
+      let transport: FetchLike | undefined = deps.fetch;
+      const customTls = verify !== true || (opts.cert !== undefined && opts.cert !== null);
+      if (!transport && parsedUrl.protocol === 'https:' && customTls) {
+        const nodeFetch = await createNodeFetch(BACKEND_NAME, {
+          verify,
+          cert: opts.cert ?? undefined,
+        });
+        transport = nodeFetch.fetch;
+        closeTransport = nodeFetch.close;
+      }
+      return createHttpClient({
+        backend: BACKEND_NAME,
+        timeoutMs,
+        ...(transport ? { fetch: transport } : {}),
+        ...(deps.retry ? { retry: deps.retry } : {}),
+      });
+    })();
+    // A CA bundle that could not be read is tried again at the next lookup.
+    httpPromise.catch(() => {
+      httpPromise = undefined;
+    });
+    return httpPromise;
+  }
+
+  function headers(token?: string): Record<string, string> {
+    const h: Record<string, string> = { 'x-vault-request': 'true' };
+    if (token !== undefined) h['x-vault-token'] = token;
+    if (opts.namespace) h['x-vault-namespace'] = opts.namespace;
+    return h;
+  }
+
+  async function call(
+    method: string,
+    path: string,
+    what: string,
+    token: string | undefined,
+    body?: unknown,
+    signal?: AbortSignal,
+  ): Promise<HttpResponse> {
+    const client = await http();
+    return client.send(
+      {
+        method,
+        url: `${baseUrl}/v1/${path}`,
+        headers: headers(token),
+        ...(body === undefined ? {} : { body }),
+      },
+      what,
+      signal,
+    );
+  }
+
+  // ----- authentication ----------------------------------------------------------------------
+
+  async function loginRequest(): Promise<{ path: string; body: Record<string, unknown> }> {
+    switch (authType as LoginType) {
+      case 'approle':
+        return {
+          path: 'login',
+          body: { role_id: opts.role_id, ...(opts.secret_id ? { secret_id: opts.secret_id } : {}) },
+        };
+      case 'userpass':
+      case 'ldap':
+        return {
+          path: `login/${encodeURIComponent(opts.username ?? '')}`,
+          body: { password: opts.password },
+        };
+      case 'kubernetes':
+        return {
+          path: 'login',
+          body: {
+            role: opts.kubernetes_role,
+            jwt: await readCredentialFile('kubernetes_jwt_path', opts.kubernetes_jwt_path),
+          },
+        };
+      case 'jwt':
+        return {
+          path: 'login',
+          body: {
+            role: opts.jwt_role,
+            jwt: opts.jwt_token
+              ? opts.jwt_token.trim()
+              : await readCredentialFile('jwt_token_path', opts.jwt_token_path ?? ''),
+          },
+        };
+      case 'github':
+        return {
+          path: 'login',
+          body: {
+            token: opts.token_path
+              ? await readCredentialFile('token_path', opts.token_path)
+              : opts.token,
+          },
+        };
+    }
+  }
+
+  async function login(): Promise<TokenState> {
+    const request = await loginRequest();
+    const where = `auth/${authMount}`;
+    const what = `log in with ${authType} at ${where}`;
+    const res = await call(
+      'POST',
+      `auth/${encodePath(authMount)}/${request.path}`,
+      what,
+      undefined,
+      request.body,
+    );
+    const auth = isRecord(res.body) && isRecord(res.body.auth) ? res.body.auth : undefined;
+    if (res.status === 200 && typeof auth?.client_token === 'string' && auth.client_token !== '') {
+      const leaseMs = Math.max(0, Number(auth.lease_duration) || 0) * 1000;
+      return {
+        token: auth.client_token,
+        source: 'login',
+        expiresAt: leaseMs > 0 ? now() + leaseMs : undefined,
+        leaseMs,
+        renewable: auth.renewable === true,
+        known: true,
+        renewNotBefore: 0,
+        uses: 0,
+      };
+    }
+    const reason = vaultReason(res.body);
+    const code =
+      res.status === 200 || res.status === 400 || res.status === 404
+        ? 'AIRLOCK_ERR_BACKEND_AUTH'
+        : (errorCodeForStatus(res.status) ?? 'AIRLOCK_ERR_BACKEND_AUTH');
+    const problem = res.status === 200 ? 'the answer has no token' : `HTTP ${res.status}`;
+    throw new AirlockError(
+      code,
+      `${BACKEND_NAME}: could not ${what} (${problem}${reason ? `, ${reason}` : ''})`,
+      { details: { backend: BACKEND_NAME, auth_type: authType, status: res.status } },
+    );
+  }
+
+  async function configuredToken(): Promise<TokenState> {
+    const token = opts.token_path
+      ? await readCredentialFile('token_path', opts.token_path)
+      : (opts.token ?? env.VAULT_TOKEN ?? '');
+    if (token === '') {
+      throw new AirlockError(
+        'AIRLOCK_ERR_BACKEND_AUTH',
+        `${BACKEND_NAME}: the configured token is empty`,
+        {
+          details: { backend: BACKEND_NAME, auth_type: authType },
+        },
+      );
+    }
+    return {
+      token,
+      source: 'static',
+      expiresAt: undefined,
+      leaseMs: 0,
+      renewable: false,
+      known: false,
+      renewNotBefore: 0,
+      uses: 0,
+    };
+  }
+
+  const canLogin = authType !== 'token';
+  let state: TokenState | undefined;
+  let pending: Promise<TokenState> | undefined;
+
+  /** What the token needs before the next request. */
+  function due(s: TokenState): Action {
+    const t = now();
+    // A configured token's lifetime is asked for once, at its second use: a one-shot CLI call
+    // never pays for it, a long-running worker learns whether to renew it.
+    if (s.source === 'static' && !s.known && s.uses >= 1) return 'lookup';
+    if (s.expiresAt === undefined) return 'none';
+    const remaining = s.expiresAt - t;
+    if (s.renewable && remaining > 0 && remaining <= s.leaseMs / 3 && t >= s.renewNotBefore) {
+      return 'renew';
+    }
+    if (canLogin && remaining <= Math.max(s.leaseMs / 10, 1000)) return 'login';
+    if (!canLogin && remaining <= 0 && opts.token_path) return 'reload';
+    return 'none';
+  }
+
+  async function renew(s: TokenState): Promise<TokenState> {
+    let res: HttpResponse;
+    try {
+      res = await call('POST', 'auth/token/renew-self', 'renew the token', s.token, {});
+    } catch {
+      return { ...s, renewNotBefore: now() + Math.min(Math.max(s.leaseMs / 20, 1000), 30_000) };
+    }
+    const auth = isRecord(res.body) && isRecord(res.body.auth) ? res.body.auth : undefined;
+    if (res.status === 200 && auth) {
+      const leaseMs = Math.max(0, Number(auth.lease_duration) || 0) * 1000;
+      const expiresAt = leaseMs > 0 ? now() + leaseMs : undefined;
+      // A renewal that no longer moves the end (the max TTL is reached) is the last one.
+      const moved =
+        expiresAt === undefined || s.expiresAt === undefined || expiresAt > s.expiresAt + 1000;
+      return {
+        ...s,
+        expiresAt,
+        leaseMs: Math.max(leaseMs, moved ? 0 : s.leaseMs),
+        renewable: auth.renewable === true && moved,
+      };
+    }
+    if ((res.status === 401 || res.status === 403) && canLogin) return login();
+    return {
+      ...s,
+      renewable: res.status === 400 ? false : s.renewable,
+      renewNotBefore: now() + 5000,
+    };
+  }
+
+  async function lookup(s: TokenState): Promise<TokenState> {
+    try {
+      const res = await call('GET', 'auth/token/lookup-self', 'look up the token', s.token);
+      if ((res.status === 401 || res.status === 403) && opts.token_path) {
+        // Dead already: a Vault Agent may have written its successor to the file.
+        const fresh = await configuredToken();
+        if (fresh.token !== s.token) return fresh;
+      }
+      const data = isRecord(res.body) && isRecord(res.body.data) ? res.body.data : undefined;
+      if (res.status !== 200 || !data) return { ...s, known: true };
+      const ttlMs = Math.max(0, Number(data.ttl) || 0) * 1000;
+      const leaseMs = Math.max(0, Number(data.period) || Number(data.creation_ttl) || 0) * 1000;
+      return {
+        ...s,
+        known: true,
+        expiresAt: ttlMs > 0 ? now() + ttlMs : undefined,
+        leaseMs: leaseMs || ttlMs,
+        renewable: data.renewable === true,
+      };
+    } catch {
+      return { ...s, known: true };
+    }
+  }
+
+  function run(action: Exclude<Action, 'none'>): Promise<TokenState> {
+    const current = state;
+    const work = async (): Promise<TokenState> => {
+      switch (action) {
+        case 'authenticate':
+          return canLogin ? login() : configuredToken();
+        case 'login':
+          return login();
+        case 'renew':
+          return renew(current as TokenState);
+        case 'lookup':
+          return lookup(current as TokenState);
+        case 'reload': {
+          const fresh = await configuredToken();
+          return fresh.token === current?.token
+            ? { ...(current as TokenState), known: true }
+            : fresh;
+        }
+      }
+    };
+    const promise = work().then((next) => {
+      state = next;
+      return next;
+    });
+    pending = promise;
+    // Waiters see the outcome; the slot frees itself either way.
+    promise.then(
+      () => {
+        if (pending === promise) pending = undefined;
+      },
+      () => {
+        if (pending === promise) pending = undefined;
+      },
+    );
+    return promise;
+  }
+
+  /** The token to send now: authenticating, renewing or replacing it first when needed. */
+  async function currentToken(): Promise<string> {
+    if (pending) {
+      const joined = await pending;
+      joined.uses += 1;
+      return joined.token;
+    }
+    const action: Action = state === undefined ? 'authenticate' : due(state);
+    const s = action === 'none' ? (state as TokenState) : await run(action);
+    s.uses += 1;
+    return s.token;
+  }
+
+  /**
+   * After a 401/403 sent with `used`: whether a fresh token is now in place. Only a token that
+   * Vault says is invalid (or that `lookup-self` rejects) is replaced, and only once.
+   */
+  async function recover(used: string, res: HttpResponse, signal?: AbortSignal): Promise<boolean> {
+    if (pending) {
+      try {
+        return (await pending).token !== used;
+      } catch {
+        return false;
+      }
+    }
+    if (state !== undefined && state.token !== used) return true;
+    if (!canLogin && !opts.token_path) return false;
+    let invalid = vaultReason(res.body) === 'invalid or expired token';
+    if (!invalid) {
+      try {
+        const probe = await call(
+          'GET',
+          'auth/token/lookup-self',
+          'check the token',
+          used,
+          undefined,
+          signal,
+        );
+        invalid = probe.status === 401 || probe.status === 403;
+      } catch {
+        invalid = false;
+      }
+    }
+    if (!invalid) return false;
+    const next = await run(canLogin ? 'login' : 'reload');
+    return next.token !== used;
+  }
+
+  async function authed(
+    method: string,
+    path: string,
+    what: string,
+    signal?: AbortSignal,
+  ): Promise<HttpResponse> {
+    const token = await currentToken();
+    const res = await call(method, path, what, token, undefined, signal);
+    if (res.status !== 401 && res.status !== 403) return res;
+    if (!(await recover(token, res, signal))) return res;
+    return call(method, path, what, await currentToken(), undefined, signal);
+  }
+
+  // ----- reads -----------------------------------------------------------------------------
+
+  /** Airflow's `_parse_path` + `build_path`: where `id` of `kind` lives, or `undefined` (skipped). */
+  function locateSecret(kind: SecretKind, id: string): Location | undefined {
+    const base = paths[kind];
+    if (base === null) return undefined;
+    let mount = opts.mount_point;
+    let key = id;
+    if (!mount) {
+      const slash = id.indexOf('/');
+      if (slash === -1) return undefined;
+      mount = id.slice(0, slash);
+      key = id.slice(slash + 1);
+    }
+    return { mount: mount.replace(/^\/+|\/+$/g, ''), path: base === '' ? key : `${base}/${key}` };
+  }
+
+  function apiPath(loc: Location): string {
+    return `${loc.mount}/${kv2 ? 'data/' : ''}${loc.path}`;
+  }
+
+  async function readSecret(
+    kind: SecretKind,
+    id: string,
+    signal?: AbortSignal,
+  ): Promise<Record<string, unknown> | undefined> {
+    const loc = locateSecret(kind, id);
+    if (!loc) return undefined;
+    const where = apiPath(loc);
+    const what = `read ${describeKind(kind)} \`${id}\``;
+    const res = await authed('GET', encodePath(where), what, signal);
+    const details = { backend: BACKEND_NAME, kind, id, path: where, status: res.status };
+    if (res.status === 404) return undefined;
+    if (res.status === 200) {
+      const outer = isRecord(res.body) ? res.body.data : undefined;
+      const data = kv2 && isRecord(outer) ? outer.data : outer;
+      if (isRecord(data)) return data;
+      throw new AirlockError(
+        'AIRLOCK_ERR_BACKEND_VALUE_INVALID',
+        `${BACKEND_NAME}: the answer for ${describeKind(kind)} \`${id}\` at ${where} holds no KV ${kv2 ? 'v2' : 'v1'} secret; check kv_engine_version`,
+        { details },
+      );
+    }
+    const reason = vaultReason(res.body);
+    const code = errorCodeForStatus(res.status) ?? 'AIRLOCK_ERR_BACKEND_UNAVAILABLE';
+    const message =
+      code === 'AIRLOCK_ERR_BACKEND_AUTH'
+        ? `${BACKEND_NAME}: permission denied reading ${describeKind(kind)} \`${id}\` at ${where} (HTTP ${res.status}${reason && reason !== 'permission denied' ? `, ${reason}` : ''}); the token's policy needs \`read\` on this path`
+        : `${BACKEND_NAME}: could not ${what} at ${where} (HTTP ${res.status}${reason ? `, ${reason}` : ''})`;
+    throw new AirlockError(code, message, { details });
+  }
+
+  return {
+    name: BACKEND_NAME,
+
+    async getVariable(key, signal) {
+      const secret = await readSecret('variable', key, signal);
+      // Airflow 3.x logs a warning for a secret without `value` and returns None.
+      if (secret === undefined || !('value' in secret)) return undefined;
+      const value = secret.value;
+      if (value === null || value === undefined) return undefined;
+      return typeof value === 'string' ? value : JSON.stringify(value);
+    },
+
+    async getConnectionValue(connId, signal) {
+      const secret = await readSecret('connection', connId, signal);
+      if (secret === undefined) return undefined;
+      const uri = secret.conn_uri;
+      if (typeof uri === 'string' && uri !== '') return uri;
+      // Airflow 3.x: `json.dumps(secret)`, then `Connection.from_json`.
+      return JSON.stringify(secret);
+    },
+
+    locate(kind, id) {
+      const loc = locateSecret(kind, id);
+      return loc ? apiPath(loc) : undefined;
+    },
+
+    describe() {
+      const out: Record<string, unknown> = { type: BACKEND_NAME, ...opts, url: baseUrl };
+      for (const key of SENSITIVE_KWARGS) {
+        if (out[key] !== undefined && out[key] !== null) out[key] = '***';
+      }
+      return out;
+    },
+
+    async dispose() {
+      const s = state;
+      state = undefined;
+      // A token from a login is ours: revoke it so that tokens do not pile up in Vault
+      // (Airflow issue #30611). A configured token belongs to the user and is left alone.
+      if (s?.source === 'login' && (s.expiresAt === undefined || s.expiresAt > now())) {
+        const bound = AbortSignal.timeout(Math.min(timeoutMs, 5000));
+        await call('POST', 'auth/token/revoke-self', 'revoke the token', s.token, {}, bound).catch(
+          () => undefined,
+        );
+      }
+      closeTransport?.();
+      closeTransport = undefined;
+      httpPromise = undefined;
+    },
+  };
 }

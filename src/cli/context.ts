@@ -1,14 +1,22 @@
 /**
  * @module cli/context
- * What every command shares: the streams, and the configuration and resolver, loaded on first
- * use so that `--help` and usage errors never read the configuration.
+ * What every command shares: the streams, and the configuration, resolver and metastore, loaded
+ * on first use so that `--help` and usage errors never read the configuration, and a lookup the
+ * environment serves never opens the metastore's database.
  */
 
+import { once } from 'node:events';
+import { createWriteStream, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { createMetastoreBackend } from '../backends/metastore.ts';
 import { loadConfig } from '../config/load-config.ts';
 import type { Config } from '../config/schema.ts';
 import { AirlockError } from '../errors.ts';
 import { createLogger, type Logger, parseLogLevel } from '../logging/logger.ts';
 import { SecretsMasker } from '../masking/masker.ts';
+import { redactDatabaseUrl } from '../metastore/database-url.ts';
+import type { Metastore } from '../metastore/metastore.ts';
+import type { OpenIntent } from '../metastore/open.ts';
 import { createResolverFromConfig } from '../resolver/chain.ts';
 import type { Resolver } from '../resolver/resolver.ts';
 
@@ -18,6 +26,8 @@ export interface CliIo {
   stderr(text: string): void;
   env: Readonly<Record<string, string | undefined>>;
   isTty: boolean;
+  /** Whether stderr is a terminal (progress bars); by default, the process's stderr when `env` is `process.env`. */
+  stderrIsTty?: boolean;
 }
 
 /** Shared, lazily built state of one CLI run. */
@@ -31,12 +41,20 @@ export interface CliContext {
   readonly logger: Logger;
   /** Set by a command whose exit code is not 0-on-success (`airlock run`). */
   exitCode: number | undefined;
+  /**
+   * The metastore, opened once per intent on first use (`read`: `undefined` when no database
+   * exists yet; `write`/`migrate` create it and, with no key configured, generate one).
+   */
+  metastore(intent: OpenIntent): Promise<Metastore | undefined>;
+  /** Closes what this run opened: the resolver's backends and the metastore. */
+  dispose(): Promise<void>;
 }
 
 /** Creates the context of one CLI run. */
 export function createCliContext(io: CliIo): CliContext {
   let config: Config | undefined;
   let resolver: Resolver | undefined;
+  const stores = new Map<OpenIntent, Promise<Metastore | undefined>>();
   const masker = new SecretsMasker();
   const logger = createLogger({
     masker,
@@ -60,10 +78,49 @@ export function createCliContext(io: CliIo): CliContext {
       return config;
     },
     resolver() {
-      resolver ??= createResolverFromConfig(this.config(), { env: io.env, masker, logger });
+      if (!resolver) {
+        const current = this.config();
+        // The metastore link opens the database only when a lookup reaches it.
+        const metastore = createMetastoreBackend({
+          metastore: () => this.metastore('read'),
+          url: redactDatabaseUrl(current.database.url),
+          closeOnDispose: false,
+        });
+        resolver = createResolverFromConfig(current, { env: io.env, masker, logger, metastore });
+      }
       return resolver;
     },
+    metastore(intent) {
+      let opening = stores.get(intent);
+      if (!opening) {
+        const current = this.config();
+        opening = import('../metastore/open.ts').then(({ openMetastoreFromConfig }) =>
+          openMetastoreFromConfig(current, {
+            intent,
+            onNotice: (message) => io.stderr(`airlock: ${message}\n`),
+          }),
+        );
+        // A failed open is not remembered: the error is reported once, by the caller.
+        opening.catch(() => stores.delete(intent));
+        stores.set(intent, opening);
+      }
+      return opening;
+    },
+    async dispose() {
+      const opened = [...stores.values()];
+      stores.clear();
+      await resolver?.dispose();
+      await Promise.allSettled(
+        opened.map(async (opening) => (await opening.catch(() => undefined))?.close()),
+      );
+    },
   };
+}
+
+/** Whether the run's stderr is a terminal (for progress bars). */
+export function stderrIsTty(io: CliIo): boolean {
+  if (io.stderrIsTty !== undefined) return io.stderrIsTty;
+  return io.env === process.env && Boolean(process.stderr.isTTY);
 }
 
 /** Checks an `--output` value against the formats a command supports. */
@@ -78,4 +135,179 @@ export function parseOutput<const T extends readonly string[]>(
 /** Prints `value` as pretty JSON followed by a newline. */
 export function printJson(io: CliIo, value: unknown): void {
   io.stdout(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** The list formats of `variables list` / `connections list` (Airflow's `-o`). */
+export const LIST_FORMATS = ['table', 'json', 'yaml', 'plain'] as const;
+/** One of {@link LIST_FORMATS}. */
+export type ListFormat = (typeof LIST_FORMATS)[number];
+
+/** A cell as text: `null` empty, strings with control characters JSON-escaped, others JSON. */
+function cellText(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'string') {
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are the point.
+    return /[\u0000-\u001f\u007f]/.test(value) ? JSON.stringify(value) : value;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * Prints rows as Airflow's `-o` formats do: `table` (a header, a rule, aligned columns),
+ * `plain` (aligned columns under a header, no rule), `json` (a list of objects) or `yaml`.
+ *
+ * @example
+ * ```ts
+ * await printRows(io, [{ key: 'a', value: '***' }], 'table');
+ * ```
+ */
+export async function printRows(
+  io: CliIo,
+  rows: readonly Record<string, unknown>[],
+  format: ListFormat,
+  columns: readonly string[] = Object.keys(rows[0] ?? {}),
+): Promise<void> {
+  if (format === 'json') {
+    printJson(io, rows);
+    return;
+  }
+  if (format === 'yaml') {
+    // The YAML writer is loaded only for YAML output.
+    const { stringify } = await import('yaml');
+    io.stdout(rows.length === 0 ? '[]\n' : stringify(rows));
+    return;
+  }
+  if (rows.length === 0) {
+    io.stdout(format === 'table' ? 'No data found\n' : '');
+    return;
+  }
+  const cells = rows.map((row) => columns.map((column) => cellText(row[column])));
+  const widths = columns.map((column, i) =>
+    Math.max(column.length, ...cells.map((line) => (line[i] ?? '').length)),
+  );
+  const line = (values: readonly string[], sep: string) =>
+    values
+      .map((v, i) => v.padEnd(widths[i] ?? 0))
+      .join(sep)
+      .trimEnd();
+  const sep = format === 'table' ? ' | ' : '  ';
+  const out = [line(columns, sep)];
+  if (format === 'table') out.push(widths.map((w) => '-'.repeat(w)).join('-+-'));
+  for (const values of cells) out.push(line(values, sep));
+  io.stdout(`${out.join('\n')}\n`);
+}
+
+/** A progress bar on stderr (only when it is a terminal); `done()` clears it. */
+export interface Progress {
+  update(count: number, bytes?: number): void;
+  done(): void;
+}
+
+/**
+ * A progress bar for a long import: `[#####-----]  45%  45000 variables`, redrawn at most ten
+ * times a second, on stderr, and only when stderr is a terminal.
+ *
+ * @example
+ * ```ts
+ * const progress = createProgress(io, 'variables', statSync(path).size);
+ * ```
+ */
+export function createProgress(io: CliIo, noun: string, totalBytes: number): Progress {
+  if (!stderrIsTty(io)) return { update() {}, done() {} };
+  let last = 0;
+  let count = 0;
+  let bytes = 0;
+  let drawn = false;
+  const draw = () => {
+    const width = 30;
+    const ratio = totalBytes > 0 ? Math.min(1, bytes / totalBytes) : 0;
+    const bar =
+      totalBytes > 0
+        ? `[${'#'.repeat(Math.round(ratio * width)).padEnd(width, '-')}] ${String(Math.floor(ratio * 100)).padStart(3)}%  `
+        : '';
+    io.stderr(`\r\u001b[K${bar}${count} ${noun}`);
+    drawn = true;
+  };
+  return {
+    update(n, b) {
+      count = n;
+      if (b !== undefined) bytes = b;
+      const now = Date.now();
+      if (now - last >= 100) {
+        last = now;
+        draw();
+      }
+    },
+    done() {
+      if (drawn) io.stderr('\r\u001b[K');
+    },
+  };
+}
+
+/** Where an export writes: standard output (`-`) or a file, replaced only when complete. */
+export interface ExportOutput {
+  readonly toStdout: boolean;
+  write(text: string): Promise<void>;
+  /** Finishes the file (renames it into place). */
+  commit(): Promise<void>;
+  /** Drops a partial file. */
+  abort(): Promise<void>;
+}
+
+/**
+ * Opens an export's output. A file is written under a temporary name with mode 0600 (an export
+ * holds secrets in clear) and renamed into place when complete, so a failure halfway never leaves
+ * a truncated export behind.
+ *
+ * @example
+ * ```ts
+ * const out = openExportOutput(io, 'variables.json');
+ * ```
+ */
+export function openExportOutput(io: CliIo, path: string): ExportOutput {
+  if (path === '-') {
+    return {
+      toStdout: true,
+      async write(text) {
+        io.stdout(text);
+      },
+      async commit() {},
+      async abort() {},
+    };
+  }
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  const stream = createWriteStream(temp, { mode: 0o600, flags: 'wx' });
+  let failure: Error | undefined;
+  stream.on('error', (err) => {
+    failure = err;
+  });
+  const check = () => {
+    if (failure) {
+      const code = (failure as NodeJS.ErrnoException).code ?? 'EIO';
+      throw new AirlockError('AIRLOCK_ERR_CLI_USAGE', `cannot write \`${path}\` (${code})`, {
+        details: { path, errno: code },
+      });
+    }
+  };
+  return {
+    toStdout: false,
+    async write(text) {
+      check();
+      if (!stream.write(text)) {
+        await Promise.race([once(stream, 'drain'), once(stream, 'error')]).catch(() => {});
+      }
+      check();
+    },
+    async commit() {
+      check();
+      stream.end();
+      await Promise.race([once(stream, 'finish'), once(stream, 'error')]).catch(() => {});
+      check();
+      renameSync(temp, path);
+    },
+    async abort() {
+      stream.destroy();
+      rmSync(temp, { force: true });
+    },
+  };
 }

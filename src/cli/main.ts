@@ -9,6 +9,7 @@ import { isAirlockError } from '../errors.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
 import { registerConfigCommands } from './commands/config.ts';
 import { registerConnectionCommands } from './commands/connections.ts';
+import { registerDbCommands } from './commands/db.ts';
 import { registerDemoCommand } from './commands/demo.ts';
 import { registerFakeCommands } from './commands/fake.ts';
 import { registerRunCommand } from './commands/run.ts';
@@ -38,6 +39,7 @@ export function buildProgram(io: CliIo, context: CliContext = createCliContext(i
     });
   registerVariableCommands(program, context);
   registerConnectionCommands(program, context);
+  registerDbCommands(program, context);
   registerSecretsCommands(program, context);
   registerConfigCommands(program, context);
   registerDemoCommand(program, context);

@@ -8,9 +8,11 @@ import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import type { z } from 'zod';
 import { BACKENDS, resolveBackendType } from '../backends/registry.ts';
-import { ConfigError } from '../errors.ts';
+import { ConfigError, isAirlockError } from '../errors.ts';
+import { defaultDatabaseUrl, parseDatabaseUrl } from '../metastore/database-url.ts';
+import { parseFernetKeys } from '../metastore/fernet.ts';
 import { safeJsonParse } from '../util/json.ts';
-import { type BackendConfig, type Config, ENV } from './schema.ts';
+import { type BackendConfig, type Config, ENV, type FernetKeySetting } from './schema.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -141,6 +143,40 @@ function loadBackends(
   return { backends: backend ? [backend] : [], configuredBy: single.name };
 }
 
+/** The first non-blank Fernet key setting; a literal key list is checked here, once. */
+function loadFernetKey(env: Env, issues: string[]): FernetKeySetting | null {
+  for (const name of ENV.fernetKey) {
+    const value = env[name];
+    // Airflow treats an empty key as "not configured"; so does airlock.
+    if (value === undefined || value.trim() === '') continue;
+    if (name.endsWith('_CMD')) return { from: name, command: value };
+    try {
+      parseFernetKeys(value);
+    } catch (err) {
+      // The message names the key's position, never the key.
+      issues.push(`${name}: ${isAirlockError(err) ? err.message : 'is not a Fernet key list'}`);
+    }
+    return { from: name, value };
+  }
+  return null;
+}
+
+function loadDatabase(env: Env, home: string, issues: string[]): Config['database'] {
+  const set = ENV.databaseUrl
+    .map((name) => ({ name, value: env[name] }))
+    .find((entry) => entry.value !== undefined && entry.value.trim() !== '');
+  if (set?.value === undefined) return { url: defaultDatabaseUrl(home), configuredBy: null };
+  try {
+    parseDatabaseUrl(set.value);
+  } catch (err) {
+    // The message names the problem and the scheme, never the URL (it may hold a password).
+    issues.push(
+      `${set.name}: ${isAirlockError(err) ? err.message.replace(/^database URL: /, '') : 'is not a database URL'}`,
+    );
+  }
+  return { url: set.value.trim(), configuredBy: set.name };
+}
+
 /**
  * Reads and checks the configuration from `env`; throws one {@link ConfigError} listing every
  * problem.
@@ -177,10 +213,14 @@ export function loadConfig(env: Env = process.env): Config {
   const hideSensitiveVarConnFields =
     hide === undefined ? true : (parseBoolean(hide.name, hide.value, issues) ?? true);
 
+  const fernetKey = loadFernetKey(env, issues);
+  const database = loadDatabase(env, home, issues);
+
   if (issues.length > 0) throw new ConfigError(issues);
   return deepFreeze({
     home,
     secrets: { backends, configuredBy, fallthroughOnError },
-    core: { sensitiveVarConnNames, hideSensitiveVarConnFields },
+    core: { sensitiveVarConnNames, hideSensitiveVarConnFields, fernetKey },
+    database,
   });
 }

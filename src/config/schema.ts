@@ -10,6 +10,14 @@ export interface BackendConfig {
   readonly kwargs: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * Where the metastore's Fernet keys are configured: a value (comma-separated keys, newest
+ * first) or a shell command that prints it (Airflow's `_CMD` form). `from` is the env name.
+ */
+export type FernetKeySetting =
+  | { readonly from: string; readonly value: string; readonly command?: undefined }
+  | { readonly from: string; readonly command: string; readonly value?: undefined };
+
 /** airlock's effective configuration, deeply frozen. */
 export interface Config {
   /** Where airlock keeps local state (`AIRLOCK_HOME`). @default '~/airlock' */
@@ -31,6 +39,22 @@ export interface Config {
     readonly sensitiveVarConnNames: readonly string[];
     /** Whether sensitive names are masked at all (`hide_sensitive_var_conn_fields`). @default true */
     readonly hideSensitiveVarConnFields: boolean;
+    /**
+     * The metastore's Fernet keys (`fernet_key`); `null`: the key file `$AIRLOCK_HOME/fernet.key`
+     * is used, and `airlock db migrate` generates it.
+     * @default null
+     */
+    readonly fernetKey: FernetKeySetting | null;
+  };
+  readonly database: {
+    /**
+     * The metastore's database, as a SQLAlchemy-style URL (`sqlite:////abs/path.db`,
+     * `postgresql://…`, `postgresql+psycopg2://…`).
+     * @default `sqlite:///${home}/airlock.db`
+     */
+    readonly url: string;
+    /** The env variable the URL was read from; `null` for the default. */
+    readonly configuredBy: string | null;
   };
 }
 
@@ -51,5 +75,18 @@ export const ENV = {
   hideSensitiveVarConnFields: [
     'AIRLOCK__CORE__HIDE_SENSITIVE_VAR_CONN_FIELDS',
     'AIRFLOW__CORE__HIDE_SENSITIVE_VAR_CONN_FIELDS',
+  ],
+  /** Each family's value wins over its `_CMD`; the `AIRLOCK__` family wins over `AIRFLOW__`. */
+  fernetKey: [
+    'AIRLOCK__CORE__FERNET_KEY',
+    'AIRLOCK__CORE__FERNET_KEY_CMD',
+    'AIRFLOW__CORE__FERNET_KEY',
+    'AIRFLOW__CORE__FERNET_KEY_CMD',
+  ],
+  /** `AIRFLOW__CORE__SQL_ALCHEMY_CONN` is the name Airflow used before 2.3. */
+  databaseUrl: [
+    'AIRLOCK__DATABASE__URL',
+    'AIRFLOW__DATABASE__SQL_ALCHEMY_CONN',
+    'AIRFLOW__CORE__SQL_ALCHEMY_CONN',
   ],
 } as const;

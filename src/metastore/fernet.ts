@@ -101,10 +101,26 @@ function decodeUrlSafeBase64(text: string): Buffer | undefined {
 
 /** Url-safe base64 *with* padding, as Python's `base64.urlsafe_b64encode` writes it. */
 function encodeUrlSafeBase64(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-    .toString('base64')
-    .replaceAll('+', '-')
-    .replaceAll('/', '_');
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+  return text + '='.repeat((4 - (text.length % 4)) % 4);
+}
+
+/** IVs are cut from a larger CSPRNG draw: one `randomBytes` call per IV is the slow part of a bulk import. */
+const IV_POOL_SIZE = IV_LENGTH * 256;
+let ivPool = Buffer.alloc(0);
+let ivOffset = 0;
+
+/** A fresh random IV (16 bytes of the CSPRNG, never handed out twice). */
+function freshIv(): Buffer {
+  if (ivOffset + IV_LENGTH > ivPool.length) {
+    ivPool = randomBytes(IV_POOL_SIZE);
+    ivOffset = 0;
+  }
+  const iv = Buffer.from(ivPool.subarray(ivOffset, ivOffset + IV_LENGTH));
+  // Used bytes are wiped from the pool at once.
+  ivPool.fill(0, ivOffset, ivOffset + IV_LENGTH);
+  ivOffset += IV_LENGTH;
+  return iv;
 }
 
 /** Whole seconds for a caller's `now`, or the clock; a bad value is a programming error. */
@@ -193,7 +209,7 @@ export class Fernet {
    */
   encrypt(data: string | Uint8Array, opts: FernetEncryptOptions = {}): string {
     const plaintext = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    const iv = opts.iv ?? randomBytes(IV_LENGTH);
+    const iv = opts.iv ?? freshIv();
     if (iv.length !== IV_LENGTH) throw new RangeError(`iv must be ${IV_LENGTH} bytes`);
     return this.#encryptParts(plaintext, toSeconds(opts.now, 'now'), iv);
   }
@@ -407,7 +423,7 @@ export class MultiFernet {
   rotate(token: string): string {
     const parts = readUnverifiedToken(token);
     const plaintext = this.#withAnyKey((fernet) => decryptParts(fernet, parts, {}));
-    return encryptParts(this.#first, plaintext, parts.timestamp, randomBytes(IV_LENGTH));
+    return encryptParts(this.#first, plaintext, parts.timestamp, freshIv());
   }
 
   get #first(): Fernet {
@@ -432,27 +448,26 @@ export class MultiFernet {
 
 /**
  * Parses Airflow's `[core] fernet_key` value: comma-separated keys, newest first, each a Fernet
- * key. Nothing is trimmed, so `'k1, k2'` is rejected (the second key starts with a space).
+ * key. Whitespace around each key is ignored (`'k1, k2'` and a trailing newline from a key file
+ * work), as they do in Airflow, whose base64 decoder drops it; anything else is checked strictly.
  *
- * Note: Python would accept that value, because its base64 decoder drops the space; airlock fails
- * loudly instead so that a stray character is fixed rather than silently ignored.
- *
- * @throws AirlockError `AIRLOCK_ERR_CRYPTO_KEY_MISSING` for an empty value (Airflow then stores
- *   values unencrypted; callers decide whether that is allowed), and
+ * @throws AirlockError `AIRLOCK_ERR_CRYPTO_KEY_MISSING` for an empty (or all-blank) value (Airflow
+ *   then stores values unencrypted; callers decide whether that is allowed), and
  *   `AIRLOCK_ERR_CRYPTO_KEY_INVALID` naming the 1-based position of the first bad key
- *   (`Fernet key #2 is invalid: …`), never the key itself.
+ *   (`Fernet key #2 is invalid: …`), never the key itself. An empty key between commas, or after
+ *   a trailing comma, is a bad key.
  * @example
  * ```ts
  * const keys = parseFernetKeys(process.env.AIRLOCK__CORE__FERNET_KEY ?? '');
  * ```
  */
 export function parseFernetKeys(value: string): MultiFernet {
-  if (value === '') {
+  if (value.trim() === '') {
     throw new AirlockError('AIRLOCK_ERR_CRYPTO_KEY_MISSING', 'no Fernet key is configured');
   }
   const fernets = value.split(',').map((key, index) => {
     try {
-      return new Fernet(key);
+      return new Fernet(key.trim());
     } catch (err) {
       throw new AirlockError(
         'AIRLOCK_ERR_CRYPTO_KEY_INVALID',

@@ -143,7 +143,11 @@ describe('airlock secrets which', () => {
     const j = await runAirlock(['secrets', 'which', 'connection', 'my_db', '-o', 'json'], { env });
     const report = JSON.parse(j.stdout);
     expect(report.source).toBe('env');
-    expect(report.trace.map((t: { outcome: string }) => t.outcome)).toEqual(['skipped', 'hit']);
+    expect(report.trace.map((t: { outcome: string }) => t.outcome)).toEqual([
+      'skipped',
+      'hit',
+      'skipped', // the metastore, after the serving link
+    ]);
     expect(j.stdout).not.toContain(encodeURIComponent(PASSWORD));
   });
 
@@ -228,7 +232,7 @@ describe('airlock config show', () => {
     const json = await runAirlock(['config', 'show', '-o', 'json'], { env });
     expect(json.code).toBe(0);
     const shown = JSON.parse(json.stdout);
-    expect(shown.chain).toEqual(['vault', 'env']);
+    expect(shown.chain).toEqual(['vault', 'env', 'metastore']);
     expect(shown.secrets.configured_by).toBe('AIRFLOW__SECRETS__BACKEND');
     expect(shown.secrets.backends[0].kwargs).toMatchObject({
       url: 'https://ops:***@vault.example.com:8200',
@@ -244,17 +248,23 @@ describe('airlock config show', () => {
   });
 });
 
-describe('backends not available yet', () => {
+describe('features not available yet', () => {
   it('fail with a clear coded error', async () => {
     const r = await runAirlock(['variables', 'get', 'hello'], {
       env: {
-        AIRFLOW__SECRETS__BACKEND:
-          'airflow.providers.google.cloud.secrets.secret_manager.CloudSecretManagerBackend',
+        AIRFLOW__SECRETS__BACKEND: 'airflow.providers.hashicorp.secrets.vault.VaultBackend',
+        AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify({
+          url: 'http://127.0.0.1:9',
+          auth_type: 'radius',
+          radius_host: 'radius.example.com',
+          radius_secret: 'radius-s3cret',
+        }),
       },
     });
     expect(r.code).toBe(1);
     expectOneLineError(r.stderr, 'AIRLOCK_ERR_BACKEND_NOT_AVAILABLE');
-    expect(r.stderr).toContain('gcp-secret-manager');
+    expect(r.stderr).toContain('radius');
+    expect(r.stderr).not.toContain('radius-s3cret');
   });
 });
 

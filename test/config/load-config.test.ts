@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { AIRFLOW_CLASS_PATHS } from '../../src/backends/registry.ts';
 import { loadConfig } from '../../src/config/load-config.ts';
 import { ConfigError } from '../../src/errors.ts';
+import { Fernet } from '../../src/metastore/fernet.ts';
 
 function issuesOf(env: Record<string, string>): string[] {
   try {
@@ -185,5 +186,70 @@ describe('loadConfig', () => {
     expect(() => {
       (config as { home: string }).home = 'x';
     }).toThrow(TypeError);
+  });
+
+  it('puts the metastore in airlock.db in the home by default, with no Fernet key set', () => {
+    const config = loadConfig({ AIRLOCK_HOME: '/srv/airlock' });
+    expect(config.database).toEqual({
+      url: 'sqlite:////srv/airlock/airlock.db',
+      configuredBy: null,
+    });
+    expect(config.core.fernetKey).toBeNull();
+    expect(Object.isFrozen(config.database)).toBe(true);
+  });
+
+  it("takes the database URL from AIRLOCK__DATABASE__URL, then Airflow's names", () => {
+    const airflow = 'postgresql+psycopg2://airflow:pw@db/airflow';
+    expect(loadConfig({ AIRFLOW__DATABASE__SQL_ALCHEMY_CONN: airflow }).database).toEqual({
+      url: airflow,
+      configuredBy: 'AIRFLOW__DATABASE__SQL_ALCHEMY_CONN',
+    });
+    expect(loadConfig({ AIRFLOW__CORE__SQL_ALCHEMY_CONN: airflow }).database.configuredBy).toBe(
+      'AIRFLOW__CORE__SQL_ALCHEMY_CONN',
+    );
+    const both = loadConfig({
+      AIRLOCK__DATABASE__URL: 'sqlite:////tmp/mine.db',
+      AIRFLOW__DATABASE__SQL_ALCHEMY_CONN: airflow,
+    });
+    expect(both.database.url).toBe('sqlite:////tmp/mine.db');
+    expect(loadConfig({ AIRLOCK__DATABASE__URL: '  ' }).database.configuredBy).toBeNull();
+  });
+
+  it('refuses an unsupported database URL without echoing it', () => {
+    const issues = issuesOf({ AIRLOCK__DATABASE__URL: 'mysql://root:db-s3cret@h/airflow' });
+    expect(issues).toEqual([
+      'AIRLOCK__DATABASE__URL: the scheme `mysql` is not supported; use sqlite:// or postgresql://',
+    ]);
+  });
+
+  it('reads the Fernet key list, AIRLOCK__ before AIRFLOW__ and each value before its _CMD', () => {
+    const a = Fernet.generateKey();
+    const b = Fernet.generateKey();
+    expect(loadConfig({ AIRFLOW__CORE__FERNET_KEY: `${a}, ${b}` }).core.fernetKey).toEqual({
+      from: 'AIRFLOW__CORE__FERNET_KEY',
+      value: `${a}, ${b}`,
+    });
+    expect(
+      loadConfig({ AIRFLOW__CORE__FERNET_KEY: a, AIRLOCK__CORE__FERNET_KEY: b }).core.fernetKey,
+    ).toEqual({ from: 'AIRLOCK__CORE__FERNET_KEY', value: b });
+    expect(
+      loadConfig({ AIRFLOW__CORE__FERNET_KEY_CMD: 'cat /run/secrets/fernet' }).core.fernetKey,
+    ).toEqual({ from: 'AIRFLOW__CORE__FERNET_KEY_CMD', command: 'cat /run/secrets/fernet' });
+    expect(
+      loadConfig({ AIRLOCK__CORE__FERNET_KEY_CMD: 'x', AIRFLOW__CORE__FERNET_KEY: a }).core
+        .fernetKey?.from,
+    ).toBe('AIRLOCK__CORE__FERNET_KEY_CMD');
+    // An empty key is "not configured", as in Airflow.
+    expect(loadConfig({ AIRFLOW__CORE__FERNET_KEY: '' }).core.fernetKey).toBeNull();
+  });
+
+  it('refuses a bad Fernet key by its position, never quoting it', () => {
+    const good = Fernet.generateKey();
+    const bad = `${good.slice(0, 40)}zz`;
+    const issues = issuesOf({ AIRLOCK__CORE__FERNET_KEY: `${good},${bad}` });
+    expect(issues).toEqual([
+      'AIRLOCK__CORE__FERNET_KEY: Fernet key #2 is invalid: it must be 32 url-safe base64-encoded bytes',
+    ]);
+    expect(issues.join()).not.toContain(good.slice(0, 40));
   });
 });

@@ -545,12 +545,23 @@ describe('parseFernetKeys', () => {
   });
 
   it.each([
-    ['a space after the comma', `${KEY_B}, ${KEY_A}`, 2],
+    ['a space after the comma', `${KEY_B}, ${KEY_A}`],
+    ['a leading space and a trailing newline', ` ${KEY_B}\n,${KEY_A}`],
+    ['tabs and spaces around every key', `\t${KEY_B} ,\t ${KEY_A}  \n`],
+  ])('ignores whitespace around each key, as Airflow does: %s', (_, value) => {
+    const keys = parseFernetKeys(value);
+    expect(keys.size).toBe(2);
+    expect(new Fernet(KEY_B).decryptToString(keys.encrypt('x'))).toBe('x');
+    expect(keys.decryptToString(new Fernet(KEY_A).encrypt('old'))).toBe('old');
+  });
+
+  it.each([
     ['a trailing comma', `${KEY_B},`, 2],
     ['an empty key in the middle', `${KEY_B},,${KEY_A}`, 2],
+    ['a blank key in the middle', `${KEY_B}, ,${KEY_A}`, 2],
     ['a bad first key', `${KEY_B.slice(1)},${KEY_A}`, 1],
     ['a bad third key', `${KEY_B},${KEY_A},${KEY_C}x`, 3],
-    ['a leading space', ` ${KEY_A}`, 1],
+    ['a space inside a key', `${KEY_A.slice(0, 20)} ${KEY_A.slice(20)}`, 1],
   ])('names the position of the bad key for %s, never the key', (_, value, position) => {
     const err = expectAirlockError(() => parseFernetKeys(value), 'AIRLOCK_ERR_CRYPTO_KEY_INVALID', [
       KEY_A,
@@ -562,8 +573,9 @@ describe('parseFernetKeys', () => {
     expect(err.details).toEqual({ position });
   });
 
-  it('reports an empty value as a missing key', () => {
+  it('reports an empty or blank value as a missing key', () => {
     expectAirlockError(() => parseFernetKeys(''), 'AIRLOCK_ERR_CRYPTO_KEY_MISSING');
+    expectAirlockError(() => parseFernetKeys(' \n'), 'AIRLOCK_ERR_CRYPTO_KEY_MISSING');
   });
 });
 

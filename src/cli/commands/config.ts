@@ -5,6 +5,7 @@
 import { type Command, Option } from 'commander';
 import type { Config } from '../../config/schema.ts';
 import { isSensitiveName } from '../../masking/sensitive-keys.ts';
+import { redactDatabaseUrl } from '../../metastore/database-url.ts';
 import { type CliContext, printJson } from '../context.ts';
 
 /** `scheme://user:password@host` → `scheme://user:***@host`, for URLs in kwargs. */
@@ -33,7 +34,11 @@ export function describeConfig(config: Config): Record<string, unknown> {
   const words = config.core.sensitiveVarConnNames;
   return {
     home: config.home,
-    chain: [...config.secrets.backends.map((b) => b.type), 'env'],
+    chain: [...config.secrets.backends.map((b) => b.type), 'env', 'metastore'],
+    database: {
+      url: redactDatabaseUrl(config.database.url),
+      configured_by: config.database.configuredBy,
+    },
     secrets: {
       configured_by: config.secrets.configuredBy,
       fallthrough_on_error: config.secrets.fallthroughOnError,

@@ -6,6 +6,9 @@
  */
 import { type Command, InvalidArgumentError } from 'commander';
 import type { CliContext } from '../context.ts';
+import { registerAzureKeyVaultFake } from './fake-azure-key-vault.ts';
+import { registerGcpSecretManagerFake } from './fake-gcp-secret-manager.ts';
+import { registerVaultFake } from './fake-vault.ts';
 
 /** A running fake, as each store's `start` returns it. */
 export interface RunningFake {
@@ -48,12 +51,18 @@ export function parsePort(value: string): number {
   return port;
 }
 
-const REGISTRATIONS: FakeRegistration[] = [];
+const REGISTRATIONS: FakeRegistration[] = [
+  registerGcpSecretManagerFake,
+  registerAzureKeyVaultFake,
+  registerVaultFake,
+];
 
 /** Registers `airlock fake` and every store's fake under it. */
 export function registerFakeCommands(program: Command, context: CliContext): void {
   const fake = program
     .command('fake')
-    .description('run a test double of a secrets store on 127.0.0.1 (for trying airlock; not for production)');
+    .description(
+      'run a test double of a secrets store on 127.0.0.1 (for trying airlock; not for production)',
+    );
   for (const register of REGISTRATIONS) register(fake, context);
 }

@@ -1,11 +1,26 @@
 /**
  * @module cli/commands/variables
- * `airlock variables …`: read Variables through the whole chain.
+ * `airlock variables …`, mirroring `airflow variables …`: `get` reads through the whole chain;
+ * `set`, `delete`, `list`, `import` and `export` work on the metastore.
  */
+import { statSync } from 'node:fs';
 import { type Command, Option } from 'commander';
-import { NotFoundError } from '../../errors.ts';
+import { AirlockError, NotFoundError } from '../../errors.ts';
+import { isSensitiveName, redactSensitive } from '../../masking/sensitive-keys.ts';
+import type { ExistingKeyAction, Metastore } from '../../metastore/metastore.ts';
+import { jsonLoads } from '../../model/connection-uri.ts';
 import { parseVariableJson } from '../../model/variable.ts';
-import { type CliContext, printJson } from '../context.ts';
+import type { Resolution } from '../../resolver/resolver.ts';
+import { safeJsonParse } from '../../util/json.ts';
+import {
+  type CliContext,
+  createProgress,
+  LIST_FORMATS,
+  type ListFormat,
+  openExportOutput,
+  printJson,
+  printRows,
+} from '../context.ts';
 
 interface GetOptions {
   default?: string;
@@ -13,45 +28,280 @@ interface GetOptions {
   output: 'plain' | 'json';
 }
 
+/** The metastore, opened for a change; a write always gets a store (it creates one). */
+async function writable(context: CliContext): Promise<Metastore> {
+  const store = await context.metastore('write');
+  if (!store) throw new AirlockError('AIRLOCK_ERR_INTERNAL', 'the metastore could not be created');
+  return store;
+}
+
+/** Runs a command body and closes what it opened, even when it fails. */
+async function closing<T>(context: CliContext, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } finally {
+    await context.dispose();
+  }
+}
+
+/** A value as `plain` prints it among several keys: `key=value`, one line each. */
+function keyValueLine(key: string, value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  // A value with a line break is written as a JSON string so that each key keeps one line.
+  return `${key}=${/[\r\n]/.test(text) ? JSON.stringify(text) : text}`;
+}
+
+/** A Variable's value as `list` shows it: `***` under a sensitive key or inside a JSON value. */
+function listedValue(key: string, value: string | null, words: readonly string[]): string | null {
+  if (value === null) return null;
+  if (isSensitiveName(key, words)) return '***';
+  const parsed = safeJsonParse(value);
+  if (parsed.ok && parsed.value !== null && typeof parsed.value === 'object') {
+    const redacted = redactSensitive(parsed.value, words);
+    if (JSON.stringify(redacted) !== JSON.stringify(parsed.value)) return JSON.stringify(redacted);
+  }
+  return value;
+}
+
 /** Registers `airlock variables`. */
 export function registerVariableCommands(program: Command, context: CliContext): void {
   const variables = program
     .command('variables')
-    .description('read Variables (key → string) through the resolution chain');
+    .description(
+      'Variables (key → string): get through the resolution chain; set, delete, list, import and export in the metastore',
+    );
 
   variables
     .command('get')
     .description(
-      'print a Variable resolved through the chain (external backends → environment → metastore)',
+      'print Variables resolved through the chain (external backends → environment → metastore)',
     )
-    .argument('<key>', 'the Variable key')
-    .option('-d, --default <value>', 'print this instead of failing when no source defines the key')
+    .argument('<keys...>', 'the Variable key (several: resolved together)')
+    .option('-d, --default <value>', 'print this instead of failing when no source defines a key')
     .option('-j, --json', 'parse the value as JSON (Airflow deserialize_json)')
     .addOption(
-      new Option('-o, --output <format>', 'plain: the value alone; json: {key, value, source}')
+      new Option(
+        '-o, --output <format>',
+        'plain: the value alone (several keys: key=value lines); json: {key, value, source} (several: a list)',
+      )
         .choices(['plain', 'json'])
         .default('plain'),
     )
-    .action(async (key: string, options: GetOptions) => {
-      const found = await context.resolver().getVariable(key);
-      if (found === undefined && options.default === undefined) {
-        throw new NotFoundError('AIRLOCK_ERR_VAR_NOT_FOUND', `Variable \`${key}\` does not exist`, {
-          details: { key },
+    .action((keys: string[], options: GetOptions) =>
+      closing(context, async () => {
+        const resolver = context.resolver();
+        // Every key is looked up at once; each lookup walks the chain on its own.
+        const found: Array<Resolution<string> | undefined> = await Promise.all(
+          keys.map((key) => resolver.getVariable(key)),
+        );
+        const missing = keys.filter((_, i) => found[i] === undefined);
+        if (missing.length > 0 && options.default === undefined) {
+          const names = missing.map((k) => `\`${k}\``).join(', ');
+          throw new NotFoundError(
+            'AIRLOCK_ERR_VAR_NOT_FOUND',
+            missing.length === 1
+              ? `Variable ${names} does not exist`
+              : `Variables ${names} do not exist`,
+            { details: { key: missing[0] ?? '' } },
+          );
+        }
+        const results = keys.map((key, i) => {
+          const hit = found[i];
+          // As in Airflow, the default is printed as given, never parsed as JSON.
+          const value: unknown =
+            hit === undefined
+              ? options.default
+              : options.json
+                ? parseVariableJson(key, hit.value)
+                : hit.value;
+          return { key, value, source: hit?.source ?? 'default' };
         });
-      }
-      // As in Airflow, the default is printed as given, never parsed as JSON.
-      const source = found?.source ?? 'default';
-      const value: unknown =
-        found === undefined
-          ? options.default
-          : options.json
-            ? parseVariableJson(key, found.value)
-            : found.value;
-      if (options.output === 'json') {
-        printJson(context.io, { key, value, source });
-        return;
-      }
-      const text = typeof value === 'string' ? value : JSON.stringify(value, null, 2);
-      context.io.stdout(`${text}\n`);
-    });
+        if (options.output === 'json') {
+          printJson(context.io, keys.length === 1 ? results[0] : results);
+          return;
+        }
+        if (keys.length === 1) {
+          const value = results[0]?.value;
+          const text = typeof value === 'string' ? value : JSON.stringify(value, null, 2);
+          context.io.stdout(`${text}\n`);
+          return;
+        }
+        context.io.stdout(`${results.map((r) => keyValueLine(r.key, r.value)).join('\n')}\n`);
+      }),
+    );
+
+  variables
+    .command('set')
+    .description('store a Variable in the metastore, encrypted; an existing one is overwritten')
+    .argument('<key>', 'the Variable key')
+    .argument('<value>', 'the value')
+    .option('--description <text>', 'a description (kept when not given)')
+    .option('-j, --json', 'check that the value is JSON, and store it indented as Airflow does')
+    .action((key: string, value: string, options: { description?: string; json?: boolean }) =>
+      closing(context, async () => {
+        let stored = value;
+        if (options.json) {
+          const parsed = safeJsonParse(value);
+          if (!parsed.ok) {
+            throw new AirlockError('AIRLOCK_ERR_CLI_USAGE', `the value ${parsed.message}`);
+          }
+          const { pyJsonDumps } = await import('../../metastore/py-json.ts');
+          stored = pyJsonDumps(jsonLoads(value), { indent: 2 });
+        }
+        const store = await writable(context);
+        const outcome = await store.setVariable(key, stored, { description: options.description });
+        context.io.stdout(`Variable ${key} ${outcome}\n`);
+      }),
+    );
+
+  variables
+    .command('delete')
+    .description('delete a Variable from the metastore')
+    .argument('<key>', 'the Variable key')
+    .action((key: string) =>
+      closing(context, async () => {
+        const store = await context.metastore('read');
+        if (!store || !(await store.deleteVariable(key))) {
+          throw new NotFoundError(
+            'AIRLOCK_ERR_VAR_NOT_FOUND',
+            `Variable \`${key}\` does not exist in the metastore`,
+            { details: { key } },
+          );
+        }
+        context.io.stdout(`Variable ${key} deleted\n`);
+      }),
+    );
+
+  variables
+    .command('list')
+    .description(
+      'list the Variables in the metastore; values under sensitive keys (password, secret, token, …) show as ***',
+    )
+    .addOption(
+      new Option('-o, --output <format>', 'table, json, yaml or plain')
+        .choices([...LIST_FORMATS])
+        .default('table'),
+    )
+    .action((options: { output: ListFormat }) =>
+      closing(context, async () => {
+        const words = context.config().core.sensitiveVarConnNames;
+        const store = await context.metastore('read');
+        const rows: Record<string, unknown>[] = [];
+        if (store) {
+          for await (const v of store.variables()) {
+            rows.push({
+              key: v.key,
+              value: listedValue(v.key, v.value, words),
+              description: v.description,
+            });
+          }
+        }
+        await printRows(context.io, rows, options.output, ['key', 'value', 'description']);
+      }),
+    );
+
+  variables
+    .command('import')
+    .description(
+      'import Variables into the metastore from a file (Airflow `variables export` JSON, .yaml or .env), in one transaction',
+    )
+    .argument('<file>', 'the file (- for standard input, read as JSON unless --file-format)')
+    .addOption(
+      new Option(
+        '-a, --action-on-existing-key <action>',
+        'what to do with keys the metastore already has: overwrite, skip, or fail (import nothing)',
+      )
+        .choices(['overwrite', 'fail', 'skip'])
+        .default('overwrite'),
+    )
+    .option('--overwrite', 'the same as -a overwrite')
+    .addOption(
+      new Option('--file-format <format>', 'the format, when the extension does not say').choices([
+        'json',
+        'yaml',
+        'env',
+      ]),
+    )
+    .action(
+      (
+        file: string,
+        options: {
+          actionOnExistingKey: ExistingKeyAction;
+          overwrite?: boolean;
+          fileFormat?: string;
+        },
+      ) =>
+        closing(context, async () => {
+          const { fileFormatOf, readVariableFile } = await import(
+            '../../metastore/import-export.ts'
+          );
+          const format = fileFormatOf(file, options.fileFormat);
+          const action: ExistingKeyAction = options.overwrite
+            ? 'overwrite'
+            : options.actionOnExistingKey;
+          let size = 0;
+          if (file !== '-') {
+            try {
+              size = statSync(file).size;
+            } catch (err) {
+              const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+              throw new AirlockError(
+                'AIRLOCK_ERR_STORE_IMPORT_INVALID',
+                `\`${file}\`: cannot read the file (${code})`,
+                { details: { errno: code } },
+              );
+            }
+          }
+          const store = await writable(context);
+          const progress = createProgress(context.io, 'variables', size);
+          let bytes = 0;
+          let report: Awaited<ReturnType<Metastore['importVariables']>>;
+          try {
+            report = await store.importVariables(
+              readVariableFile({
+                path: file,
+                format,
+                onBytes: (b) => {
+                  bytes = b;
+                },
+              }),
+              { onExisting: action, onProgress: (count) => progress.update(count, bytes) },
+            );
+          } finally {
+            progress.done();
+          }
+          const source = file === '-' ? 'stdin' : file;
+          context.io.stdout(
+            `Imported ${report.total} variables from ${source}: ${report.created} created, ${report.overwritten} overwritten, ${report.skipped} skipped (existing keys: ${action}).\n`,
+          );
+        }),
+    );
+
+  variables
+    .command('export')
+    .description(
+      "export the metastore's Variables to a file in Airflow's JSON format (values in clear; the file is written with mode 0600)",
+    )
+    .argument('<file>', 'the file, or - for standard output')
+    .action((file: string) =>
+      closing(context, async () => {
+        const { writeVariablesJson } = await import('../../metastore/import-export.ts');
+        const store = await context.metastore('read');
+        const out = openExportOutput(context.io, file);
+        let count: number;
+        try {
+          count = await writeVariablesJson(
+            store ? store.variables() : (async function* () {})(),
+            (text) => out.write(text),
+          );
+          await out.commit();
+        } catch (err) {
+          await out.abort();
+          throw err;
+        }
+        const summary = `${count} Variables successfully exported to ${out.toStdout ? 'standard output' : file}\n`;
+        if (out.toStdout) context.io.stderr(summary);
+        else context.io.stdout(summary);
+      }),
+    );
 }

@@ -18,6 +18,7 @@ import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
+import { createServer as createTlsServer } from 'node:tls';
 
 /** Header the method shim adds to a rewritten request; {@link requestMethod} reads it. */
 export const ORIGINAL_METHOD_HEADER = 'x-airlock-fake-original-method';
@@ -48,11 +49,17 @@ export interface ServeFakeOptions {
    * @default []
    */
   extraMethods?: readonly string[];
+  /**
+   * Serve HTTPS with this key and certificate (PEM) instead of plain HTTP. TLS is terminated
+   * before the method shim, so `extraMethods` work over HTTPS too.
+   * @default undefined (plain HTTP)
+   */
+  tls?: { key: string | Buffer; cert: string | Buffer };
 }
 
 /** A running fake server, as returned by {@link serveFake}. */
 export interface ServedFake {
-  /** Base URL without a trailing slash, e.g. `http://127.0.0.1:41234`. */
+  /** Base URL without a trailing slash, e.g. `http://127.0.0.1:41234` (`https://` with `tls`). */
   readonly url: string;
   /** The port the OS assigned. */
   readonly port: number;
@@ -98,13 +105,26 @@ export async function serveFake(
 
   const extraMethods = (options.extraMethods ?? []).map((m) => m.toUpperCase());
   const sockets = new Set<Socket>();
-  const listener: NetServer = createNetServer((socket) => {
+  const accept = (socket: Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     // Without extra methods the socket goes to Node's parser untouched (its fast native path).
     const connection = extraMethods.length === 0 ? socket : new MethodShim(socket, extraMethods);
     server.emit('connection', connection);
-  });
+  };
+  // With TLS, the listener hands over decrypted sockets, so the shim sees plain HTTP bytes.
+  const listener: NetServer = options.tls
+    ? createTlsServer({ key: options.tls.key, cert: options.tls.cert }, accept)
+    : createNetServer(accept);
+  if (options.tls) {
+    // A client that gives up during the handshake (say, one that rejects the certificate)
+    // must not crash the test run.
+    listener.on('tlsClientError', (_error, socket) => socket.destroy());
+    listener.on('connection', (socket: Socket) => {
+      sockets.add(socket);
+      socket.once('close', () => sockets.delete(socket));
+    });
+  }
   listener.listen(options.port ?? 0, host);
   await once(listener, 'listening');
   const address = listener.address();
@@ -112,7 +132,7 @@ export async function serveFake(
 
   let closing: Promise<void> | undefined;
   return {
-    url: `http://${host}:${address.port}`,
+    url: `${options.tls ? 'https' : 'http'}://${host}:${address.port}`,
     port: address.port,
     server,
     close() {

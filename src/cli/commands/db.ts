@@ -1,0 +1,116 @@
+/**
+ * @module cli/commands/db
+ * `airlock db migrate`, `airlock db check` and `airlock rotate-fernet-key`: the metastore's
+ * schema and keys, as `airflow db migrate` / `airflow db check-migrations` /
+ * `airflow rotate-fernet-key`.
+ */
+import { type Command, Option } from 'commander';
+import { AirlockError } from '../../errors.ts';
+import { redactDatabaseUrl } from '../../metastore/database-url.ts';
+import type { Metastore } from '../../metastore/metastore.ts';
+import { type CliContext, printJson } from '../context.ts';
+
+/** Runs a command body and closes what it opened, even when it fails. */
+async function closing<T>(context: CliContext, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } finally {
+    await context.dispose();
+  }
+}
+
+/** Registers `airlock db …` and `airlock rotate-fernet-key`. */
+export function registerDbCommands(program: Command, context: CliContext): void {
+  const db = program
+    .command('db')
+    .description("the metastore's database: create or upgrade its schema, check its version");
+
+  db.command('migrate')
+    .description(
+      'create or upgrade the metastore schema (and, with no Fernet key configured, generate one into $AIRLOCK_HOME/fernet.key)',
+    )
+    .action(() =>
+      closing(context, async () => {
+        const store = (await context.metastore('migrate')) as Metastore;
+        const status = await store.schemaStatus();
+        for (const name of store.migrated) context.io.stdout(`Applied migration ${name}\n`);
+        context.io.stdout(
+          `${store.migrated.length === 0 ? 'The metastore schema is current' : 'The metastore schema is now current'}: version ${status.version} (${store.url})\n`,
+        );
+      }),
+    );
+
+  db.command('check')
+    .description(
+      'print the metastore schema version and whether it is current (exit 1 when it is not)',
+    )
+    .addOption(
+      new Option('-o, --output <format>', 'plain or json')
+        .choices(['plain', 'json'])
+        .default('plain'),
+    )
+    .action((options: { output: 'plain' | 'json' }) =>
+      closing(context, async () => {
+        const url = redactDatabaseUrl(context.config().database.url);
+        const store = await context.metastore('check');
+        const status = store
+          ? await store.schemaStatus()
+          : { version: null, latest: '', current: false, pending: [], unknown: [] };
+        const { LATEST_SCHEMA_VERSION } = await import('../../metastore/migrations/index.ts');
+        const report = {
+          database: url,
+          dialect: store?.dialect ?? 'sqlite',
+          exists: store !== undefined,
+          version: status.version,
+          latest: LATEST_SCHEMA_VERSION,
+          current: status.current,
+          pending: status.pending,
+        };
+        if (options.output === 'json') {
+          printJson(context.io, report);
+        } else {
+          context.io.stdout(
+            `${[
+              `database:       ${url}${store ? '' : ' (does not exist yet)'}`,
+              `schema version: ${status.version ?? 'none'}`,
+              `latest version: ${LATEST_SCHEMA_VERSION}`,
+              `status:         ${status.current ? 'current' : status.unknown.length > 0 ? 'newer than this airlock' : 'migrations pending'}`,
+            ].join('\n')}\n`,
+          );
+        }
+        if (status.unknown.length > 0) {
+          throw new AirlockError(
+            'AIRLOCK_ERR_MIGRATION_UNKNOWN',
+            `the metastore schema is at \`${status.version}\`, which this airlock does not know; upgrade airlock`,
+          );
+        }
+        if (!status.current) {
+          throw new AirlockError(
+            'AIRLOCK_ERR_MIGRATION_PENDING',
+            store
+              ? `the metastore schema is behind (pending: ${status.pending.join(', ')}); run \`airlock db migrate\``
+              : 'the metastore does not exist yet; run `airlock db migrate`',
+          );
+        }
+      }),
+    );
+
+  program
+    .command('rotate-fernet-key')
+    .description(
+      're-encrypt every metastore value with the first Fernet key, in one transaction (set new,old keys, rotate, then drop old)',
+    )
+    .action(() =>
+      closing(context, async () => {
+        const store = (await context.metastore('write')) as Metastore;
+        const report = await store.rotateFernetKeys();
+        const plaintext =
+          report.encryptedFromPlaintext > 0
+            ? ` (${report.encryptedFromPlaintext} of them were stored in plaintext and are now encrypted)`
+            : '';
+        context.io.stdout(
+          `Re-encrypted ${report.variables} variable values and ${report.connectionFields} connection fields with the first Fernet key${plaintext}.\n`,
+        );
+      }),
+    );
+}

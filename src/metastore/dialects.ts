@@ -1,0 +1,340 @@
+/**
+ * @module metastore/dialects
+ * Kysely dialects for the metastore: SQLite through Node's built-in `node:sqlite` (no native
+ * addon to build), and PostgreSQL through `pg`, loaded only when a PostgreSQL URL is configured.
+ *
+ * The SQLite driver keeps one connection per process, guarded by a mutex, and opens write
+ * transactions with `BEGIN IMMEDIATE`: the write lock is taken up front, so two processes that
+ * write at once wait for each other (up to the busy timeout) instead of one failing with
+ * `SQLITE_BUSY` when its read lock cannot be upgraded. The database runs in WAL mode, so readers
+ * never wait for a writer.
+ */
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import {
+  CompiledQuery,
+  type DatabaseConnection,
+  type DatabaseIntrospector,
+  type Dialect,
+  type DialectAdapter,
+  type Driver,
+  type Kysely,
+  type QueryCompiler,
+  type QueryResult,
+  SelectQueryNode,
+  SqliteAdapter,
+  SqliteIntrospector,
+  SqliteQueryCompiler,
+  type TransactionSettings,
+} from 'kysely';
+import type { DatabaseTarget } from './database-url.ts';
+
+/** Options of {@link NodeSqliteDialect}. */
+export interface NodeSqliteDialectOptions {
+  /** An absolute file path, or `:memory:`. */
+  path: string;
+  /**
+   * How long a statement waits for another process's write lock before failing, in ms.
+   * @default 30000
+   */
+  busyTimeoutMs?: number;
+}
+
+/** A promise-based mutex: one holder at a time, in arrival order. */
+class Mutex {
+  #tail: Promise<void> = Promise.resolve();
+
+  /** Waits for the lock; the returned function releases it. */
+  async lock(): Promise<() => void> {
+    let release!: () => void;
+    const next = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const previous = this.#tail;
+    this.#tail = previous.then(() => next);
+    await previous;
+    return release;
+  }
+}
+
+/** Statements prepared once and reused (batched inserts repeat the same SQL). */
+const STATEMENT_CACHE_SIZE = 64;
+
+/** `node:sqlite` binds numbers, bigints, strings, bytes and null; booleans become 0/1. */
+function bindable(value: unknown): unknown {
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (value instanceof Date) return value.toISOString();
+  return value;
+}
+
+class NodeSqliteConnection implements DatabaseConnection {
+  readonly #db: DatabaseSync;
+  readonly #statements = new Map<string, StatementSync>();
+
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+
+  #prepare(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (statement) {
+      // Refresh its place in the LRU order.
+      this.#statements.delete(sql);
+    } else {
+      statement = this.#db.prepare(sql);
+      if (this.#statements.size >= STATEMENT_CACHE_SIZE) {
+        const oldest = this.#statements.keys().next().value;
+        if (oldest !== undefined) this.#statements.delete(oldest);
+      }
+    }
+    this.#statements.set(sql, statement);
+    return statement;
+  }
+
+  async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    const statement = this.#prepare(compiledQuery.sql);
+    const params = compiledQuery.parameters.map(bindable) as never[];
+    // A statement that yields columns (SELECT, PRAGMA, … RETURNING) is read with all().
+    if (statement.columns().length > 0) {
+      return { rows: statement.all(...params) as R[] };
+    }
+    const { changes, lastInsertRowid } = statement.run(...params);
+    return {
+      numAffectedRows: BigInt(changes),
+      insertId: BigInt(lastInsertRowid),
+      rows: [],
+    };
+  }
+
+  async *streamQuery<R>(compiledQuery: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
+    if (!SelectQueryNode.is(compiledQuery.query)) {
+      throw new Error('the node:sqlite driver streams SELECT queries only');
+    }
+    const statement = this.#db.prepare(compiledQuery.sql);
+    const params = compiledQuery.parameters.map(bindable) as never[];
+    for (const row of statement.iterate(...params)) yield { rows: [row as R] };
+  }
+
+  close(): void {
+    this.#statements.clear();
+    this.#db.close();
+  }
+}
+
+/** One open database file, shared by every dialect of this process that opens the same path. */
+interface SharedSqlite {
+  readonly connection: NodeSqliteConnection;
+  readonly mutex: Mutex;
+  refs: number;
+}
+
+/**
+ * Open files by path. Two stores of one process on the same file share one connection and one
+ * mutex: with two connections, one would wait for the other's write lock in SQLite's busy
+ * handler, which sleeps synchronously and so would block the very event loop the other needs to
+ * finish its transaction.
+ */
+const openFiles = new Map<string, SharedSqlite>();
+
+async function openSqlite(path: string, busyTimeoutMs: number): Promise<NodeSqliteConnection> {
+  // Loaded here, not at the top: only SQLite users pay for it.
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(path, { timeout: busyTimeoutMs, enableForeignKeyConstraints: true });
+  try {
+    db.exec(`PRAGMA busy_timeout = ${Math.max(0, Math.floor(busyTimeoutMs))}`);
+    db.exec('PRAGMA foreign_keys = ON');
+    // Freed space is zeroed, so a value replaced in place (a plaintext row that key rotation
+    // encrypts) does not linger in the file.
+    db.exec('PRAGMA secure_delete = ON');
+    // Readers never block the writer and the writer never blocks readers; the mode is stored
+    // in the file, so every process that opens it uses WAL.
+    db.exec('PRAGMA journal_mode = WAL');
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+  return new NodeSqliteConnection(db);
+}
+
+class NodeSqliteDriver implements Driver {
+  readonly #options: Required<NodeSqliteDialectOptions>;
+  #shared: SharedSqlite | undefined;
+  #release: (() => void) | undefined;
+
+  constructor(options: NodeSqliteDialectOptions) {
+    this.#options = { busyTimeoutMs: 30_000, ...options };
+  }
+
+  async init(): Promise<void> {
+    const { path, busyTimeoutMs } = this.#options;
+    const existing = path === ':memory:' ? undefined : openFiles.get(path);
+    if (existing) {
+      existing.refs++;
+      this.#shared = existing;
+      return;
+    }
+    const shared = {
+      connection: await openSqlite(path, busyTimeoutMs),
+      mutex: new Mutex(),
+      refs: 1,
+    };
+    // Another init of the same path may have finished while this one opened its file.
+    const raced = path === ':memory:' ? undefined : openFiles.get(path);
+    if (raced) {
+      shared.connection.close();
+      raced.refs++;
+      this.#shared = raced;
+      return;
+    }
+    if (path !== ':memory:') openFiles.set(path, shared);
+    this.#shared = shared;
+  }
+
+  async acquireConnection(): Promise<DatabaseConnection> {
+    const shared = this.#shared;
+    if (!shared) throw new Error('the node:sqlite driver is not initialised');
+    this.#release = await shared.mutex.lock();
+    return shared.connection;
+  }
+
+  async beginTransaction(
+    connection: DatabaseConnection,
+    settings: TransactionSettings,
+  ): Promise<void> {
+    // A read-only transaction takes no lock up front; anything else takes the write lock now.
+    const begin = settings.accessMode === 'read only' ? 'BEGIN DEFERRED' : 'BEGIN IMMEDIATE';
+    await connection.executeQuery(CompiledQuery.raw(begin));
+  }
+
+  async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('COMMIT'));
+  }
+
+  async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('ROLLBACK'));
+  }
+
+  async savepoint(connection: DatabaseConnection, name: string): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw(`SAVEPOINT "${name.replaceAll('"', '""')}"`));
+  }
+
+  async rollbackToSavepoint(connection: DatabaseConnection, name: string): Promise<void> {
+    await connection.executeQuery(
+      CompiledQuery.raw(`ROLLBACK TO SAVEPOINT "${name.replaceAll('"', '""')}"`),
+    );
+  }
+
+  async releaseSavepoint(connection: DatabaseConnection, name: string): Promise<void> {
+    await connection.executeQuery(
+      CompiledQuery.raw(`RELEASE SAVEPOINT "${name.replaceAll('"', '""')}"`),
+    );
+  }
+
+  async releaseConnection(): Promise<void> {
+    const release = this.#release;
+    this.#release = undefined;
+    release?.();
+  }
+
+  async destroy(): Promise<void> {
+    const shared = this.#shared;
+    this.#shared = undefined;
+    if (!shared) return;
+    shared.refs--;
+    if (shared.refs > 0) return;
+    for (const [path, entry] of openFiles) if (entry === shared) openFiles.delete(path);
+    shared.connection.close();
+  }
+}
+
+/**
+ * Kysely's SQLite adapter, with transactional DDL: SQLite does run `CREATE TABLE` inside a
+ * transaction, so a migration is all-or-nothing, and under `BEGIN IMMEDIATE` two processes that
+ * migrate at once run one after the other (the second then finds nothing to do).
+ */
+class NodeSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
+/**
+ * A Kysely dialect over `node:sqlite`'s `DatabaseSync`: one connection, a mutex, WAL mode, a
+ * busy timeout, foreign keys on, and `BEGIN IMMEDIATE` for write transactions.
+ *
+ * @example
+ * ```ts
+ * const db = new Kysely<Schema>({ dialect: new NodeSqliteDialect({ path: '/tmp/airlock.db' }) });
+ * ```
+ */
+export class NodeSqliteDialect implements Dialect {
+  readonly #options: NodeSqliteDialectOptions;
+
+  constructor(options: NodeSqliteDialectOptions) {
+    this.#options = { ...options };
+  }
+
+  createDriver(): Driver {
+    return new NodeSqliteDriver(this.#options);
+  }
+
+  createQueryCompiler(): QueryCompiler {
+    return new SqliteQueryCompiler();
+  }
+
+  createAdapter(): DialectAdapter {
+    return new NodeSqliteAdapter();
+  }
+
+  // biome-ignore lint/suspicious/noExplicitAny: Kysely's Dialect interface takes Kysely<any>.
+  createIntrospector(db: Kysely<any>): DatabaseIntrospector {
+    return new SqliteIntrospector(db);
+  }
+}
+
+/** Options of {@link createDialect}. */
+export interface CreateDialectOptions {
+  /**
+   * SQLite: how long to wait for another process's write lock, in ms.
+   * @default 30000
+   */
+  busyTimeoutMs?: number;
+  /**
+   * PostgreSQL: the most connections the pool opens.
+   * @default 4
+   */
+  poolSize?: number;
+}
+
+/**
+ * The dialect for a database target; `pg` is imported only for PostgreSQL.
+ *
+ * @example
+ * ```ts
+ * const dialect = await createDialect(parseDatabaseUrl(config.database.url));
+ * ```
+ */
+export async function createDialect(
+  target: DatabaseTarget,
+  options: CreateDialectOptions = {},
+): Promise<Dialect> {
+  if (target.kind === 'sqlite') {
+    return new NodeSqliteDialect({
+      path: target.path,
+      ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }),
+    });
+  }
+  const [{ PostgresDialect }, pg] = await Promise.all([import('kysely'), import('pg')]);
+  const Pool = pg.default.Pool;
+  const pool = new Pool({
+    connectionString: target.connectionString,
+    max: options.poolSize ?? 4,
+    // A CLI run must not be held open by idle connections.
+    allowExitOnIdle: true,
+    idleTimeoutMillis: 5_000,
+    connectionTimeoutMillis: 10_000,
+  });
+  // An idle client that loses its server emits 'error' on the pool; without a listener that
+  // would crash the process. The next query reports the failure with its code.
+  pool.on('error', () => {});
+  return new PostgresDialect({ pool });
+}

@@ -1,0 +1,1292 @@
+/**
+ * @module metastore/metastore
+ * The metastore: Variables and Connections kept in a SQL database (SQLite or PostgreSQL),
+ * encrypted at rest with Fernet exactly as Airflow encrypts its metadata database, so that a row
+ * written here decrypts in Airflow with the same `fernet_key`, and the reverse.
+ *
+ * What is encrypted is what Airflow encrypts: a Variable's value, a Connection's password and
+ * extra. airlock never writes one of them in plaintext; it reads plaintext rows that Airflow
+ * wrote without a key (`is_encrypted = false`) and `rotateFernetKeys` encrypts them.
+ *
+ * Every change of several rows (an import, a key rotation) is one transaction. No message
+ * produced here contains a value, a password, an extra, a token or a database password: database
+ * errors are reduced to their codes.
+ */
+import { Kysely, sql, type Transaction } from 'kysely';
+import { Migrator } from 'kysely/migration';
+import { AirlockError, isAirlockError } from '../errors.ts';
+import type { Connection } from '../model/connection.ts';
+import { parseDatabaseUrl, redactDatabaseUrl } from './database-url.ts';
+import { createDialect } from './dialects.ts';
+import type { MultiFernet } from './fernet.ts';
+import { type DialectName, tableExists } from './migrations/_helpers.ts';
+import {
+  LATEST_SCHEMA_VERSION,
+  MIGRATION_LOCK_TABLE,
+  MIGRATION_TABLE,
+  MIGRATIONS,
+} from './migrations/index.ts';
+import { ID_MAX_LENGTH, type MetastoreSchema } from './schema.ts';
+
+/** What an import does with a key the metastore already holds. */
+export type ExistingKeyAction = 'overwrite' | 'fail' | 'skip';
+
+/** Options of {@link Metastore.open}. */
+export interface MetastoreOpenOptions {
+  /** The database URL (`sqlite:////path/airlock.db`, `postgresql://…`). */
+  url: string;
+  /**
+   * The Fernet keys, newest first; without them, reading an encrypted row and every write fail
+   * with `AIRLOCK_ERR_CRYPTO_KEY_MISSING`.
+   * @default undefined
+   */
+  keys?: MultiFernet | undefined;
+  /**
+   * Apply pending migrations on open (the schema is created on first use).
+   * @default true
+   */
+  migrate?: boolean;
+  /**
+   * SQLite: how long a write waits for another process's lock, in ms.
+   * @default 30000
+   */
+  busyTimeoutMs?: number;
+  /**
+   * The folder a relative SQLite path is relative to.
+   * @default process.cwd()
+   */
+  cwd?: string;
+}
+
+/** A Variable row, decrypted. */
+export interface VariableRecord {
+  readonly key: string;
+  /** `null` when the row holds no value (Airflow reads that as "not set"). */
+  readonly value: string | null;
+  readonly description: string | null;
+  /** Whether the row is encrypted at rest (`false` only for rows Airflow wrote without a key). */
+  readonly isEncrypted: boolean;
+  /** ISO-8601, or `null` for rows written by Airflow before airlock added the column. */
+  readonly createdAt: string | null;
+  readonly updatedAt: string | null;
+}
+
+/** A Connection row, decrypted. */
+export interface ConnectionRecord {
+  readonly connId: string;
+  readonly connType: string;
+  readonly description: string | null;
+  readonly host: string | null;
+  readonly login: string | null;
+  readonly password: string | null;
+  readonly schema: string | null;
+  readonly port: number | null;
+  /** The extra as Airflow keeps it: the JSON text of an object. */
+  readonly extra: string | null;
+  readonly isEncrypted: boolean;
+  readonly isExtraEncrypted: boolean;
+  readonly createdAt: string | null;
+  readonly updatedAt: string | null;
+}
+
+/** One Variable of an import. */
+export interface VariableImportEntry {
+  readonly key: string;
+  readonly value: string;
+  /** `undefined` / `null`: keep the description the metastore has (none for a new key). */
+  readonly description?: string | null | undefined;
+  /** Where the entry is, for messages: `` `vars.json` line 12 ``. */
+  readonly where: string;
+}
+
+/** One Connection of an import. */
+export interface ConnectionImportEntry {
+  readonly connId: string;
+  readonly connection: Connection;
+  /** Where the entry is, for messages. */
+  readonly where: string;
+}
+
+/** Options of the imports. */
+export interface ImportOptions {
+  /**
+   * What to do with a key the metastore already holds; `fail` aborts the whole import.
+   * @default 'overwrite' for Variables (Airflow's default), 'skip' for Connections
+   */
+  onExisting?: ExistingKeyAction;
+  /** Called as entries are stored, with the number read so far. */
+  onProgress?: (count: number) => void;
+}
+
+/** What an import did. Nothing is stored unless the whole import succeeds. */
+export interface ImportReport {
+  readonly total: number;
+  readonly created: number;
+  readonly overwritten: number;
+  readonly skipped: number;
+}
+
+/** What {@link Metastore.rotateFernetKeys} did. */
+export interface RotationReport {
+  /** Variable values re-encrypted with the first key. */
+  readonly variables: number;
+  /** Connection passwords and extras re-encrypted with the first key. */
+  readonly connectionFields: number;
+  /** Of those, values found in plaintext (written by Airflow without a key) and now encrypted. */
+  readonly encryptedFromPlaintext: number;
+}
+
+/** The schema's version against this airlock's migrations. */
+export interface SchemaStatus {
+  /** The last migration the database ran; `null` for an empty database. */
+  readonly version: string | null;
+  /** The version this airlock writes. */
+  readonly latest: string;
+  readonly current: boolean;
+  /** Migrations this airlock has and the database has not run. */
+  readonly pending: readonly string[];
+  /** Migrations the database ran that this airlock does not know (a newer airlock ran them). */
+  readonly unknown: readonly string[];
+}
+
+/** What {@link Metastore.migrate} did; failures are returned, not thrown (as Kysely's Migrator). */
+export interface MigrationReport {
+  readonly applied: readonly string[];
+  readonly version: string | null;
+  readonly error?: AirlockError;
+}
+
+/** Errors of an import's source (a file that does not parse): passed on as they are. */
+const sourceErrors = new WeakSet<object>();
+
+/** Iterates `entries`, marking whatever they throw as the source's error, not the database's. */
+async function* fromSource<T>(entries: AsyncIterable<T> | Iterable<T>): AsyncGenerator<T> {
+  try {
+    yield* entries;
+  } catch (err) {
+    if (err !== null && typeof err === 'object') sourceErrors.add(err);
+    throw err;
+  }
+}
+
+const PAGE_SIZE = 500;
+const INSERT_BATCH = 500;
+const ROTATE_BATCH = 100;
+
+const SQLITE_CODES: Readonly<Record<number, string>> = {
+  3: 'SQLITE_PERM',
+  5: 'SQLITE_BUSY',
+  6: 'SQLITE_LOCKED',
+  8: 'SQLITE_READONLY',
+  10: 'SQLITE_IOERR',
+  11: 'SQLITE_CORRUPT',
+  13: 'SQLITE_FULL',
+  14: 'SQLITE_CANTOPEN',
+  26: 'SQLITE_NOTADB',
+};
+const SQLSTATE_WORDS: Readonly<Record<string, string>> = {
+  '28P01': 'password authentication failed',
+  '28000': 'the server rejected the user',
+  '3D000': 'the database does not exist',
+  '3F000': 'the schema does not exist',
+  '42P01': 'a table is missing (run `airlock db migrate`)',
+  '42501': 'permission denied',
+  '53300': 'too many connections',
+  '57P01': 'the server is shutting down',
+  '57P03': 'the server is starting up',
+  '25006': 'the transaction is read-only',
+  '40001': 'a concurrent transaction conflicted (retry)',
+  '40P01': 'a deadlock was detected (retry)',
+  '23505': 'a unique key already exists',
+};
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'EACCES',
+  'ENOENT',
+]);
+
+type Classified = { kind: 'conflict' | 'unavailable' | 'failed'; reason: string };
+
+/** Reduces a database error to a kind and a reason that quotes no value. */
+function classify(err: unknown): Classified {
+  const e = (err ?? {}) as {
+    code?: unknown;
+    errcode?: unknown;
+    errstr?: unknown;
+    message?: unknown;
+    name?: unknown;
+  };
+  if (typeof e.errcode === 'number') {
+    // node:sqlite: SQLite's own messages name tables and columns, never bound values.
+    const primary = e.errcode & 0xff;
+    const message = typeof e.message === 'string' ? e.message : String(e.errstr ?? 'error');
+    if (primary === 19 && (e.errcode === 2067 || e.errcode === 1555)) {
+      return { kind: 'conflict', reason: message };
+    }
+    const name = SQLITE_CODES[primary];
+    if (name) return { kind: 'unavailable', reason: `${message} (${name})` };
+    return { kind: 'failed', reason: `${message} (SQLite code ${e.errcode})` };
+  }
+  if (typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code)) {
+    // PostgreSQL: the SQLSTATE only; the server's message may quote a value.
+    const words = SQLSTATE_WORDS[e.code];
+    const reason = words ? `${words} (SQLSTATE ${e.code})` : `SQLSTATE ${e.code}`;
+    if (e.code === '23505') return { kind: 'conflict', reason };
+    if (/^(08|28|3D|3F|53|57)/.test(e.code)) return { kind: 'unavailable', reason };
+    return { kind: 'failed', reason };
+  }
+  if (typeof e.code === 'string' && NETWORK_CODES.has(e.code)) {
+    return { kind: 'unavailable', reason: e.code };
+  }
+  const message = typeof e.message === 'string' ? e.message : '';
+  if (/timeout|terminated|connect/i.test(message)) {
+    return { kind: 'unavailable', reason: 'the connection failed or timed out' };
+  }
+  const name = typeof e.name === 'string' ? e.name : typeof err;
+  return { kind: 'failed', reason: `unexpected ${name}` };
+}
+
+function toIso(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (value instanceof Date) return value.toISOString();
+  const text = String(value);
+  // SQLite's CURRENT_TIMESTAMP form (`YYYY-MM-DD HH:MM:SS`, UTC), from rows Airflow wrote.
+  if (/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?$/.test(text)) return `${text.replace(' ', 'T')}Z`;
+  return text;
+}
+
+function checkKey(key: string, where: string): void {
+  if (typeof key !== 'string' || key.length === 0) {
+    throw new AirlockError('AIRLOCK_ERR_STORE_KEY_INVALID', `${where}: the Variable key is empty`);
+  }
+  if ([...key].length > ID_MAX_LENGTH) {
+    throw new AirlockError(
+      'AIRLOCK_ERR_STORE_KEY_INVALID',
+      `${where}: the Variable key is longer than ${ID_MAX_LENGTH} characters`,
+      { details: { length: [...key].length } },
+    );
+  }
+}
+
+type VariableRow = {
+  key: string;
+  val: string | null;
+  description: string | null;
+  is_encrypted: boolean | number;
+  created_at: string | Date | null;
+  updated_at: string | Date | null;
+};
+type ConnectionRow = {
+  conn_id: string;
+  conn_type: string;
+  description: string | null;
+  host: string | null;
+  schema: string | null;
+  login: string | null;
+  password: string | null;
+  port: number | null;
+  extra: string | null;
+  is_encrypted: boolean | number;
+  is_extra_encrypted: boolean | number;
+  created_at: string | Date | null;
+  updated_at: string | Date | null;
+};
+
+const VARIABLE_COLUMNS = [
+  'key',
+  'val',
+  'description',
+  'is_encrypted',
+  'created_at',
+  'updated_at',
+] as const;
+const CONNECTION_COLUMNS = [
+  'conn_id',
+  'conn_type',
+  'description',
+  'host',
+  'schema',
+  'login',
+  'password',
+  'port',
+  'extra',
+  'is_encrypted',
+  'is_extra_encrypted',
+  'created_at',
+  'updated_at',
+] as const;
+
+/**
+ * The encrypted metastore over a SQLite file or a PostgreSQL database.
+ *
+ * @example
+ * ```ts
+ * const store = await Metastore.open({ url: 'sqlite:////tmp/airlock.db', keys: parseFernetKeys(key) });
+ * await store.setVariable('bucket', 's3://data');
+ * await store.getVariable('bucket'); // 's3://data'
+ * await store.close();
+ * ```
+ */
+export class Metastore {
+  readonly #db: Kysely<MetastoreSchema>;
+  readonly #dialect: DialectName;
+  readonly #url: string;
+  readonly #schema: string | undefined;
+  #keys: MultiFernet | undefined;
+  #migrated: readonly string[] = [];
+  #closed = false;
+
+  private constructor(
+    db: Kysely<MetastoreSchema>,
+    dialect: DialectName,
+    url: string,
+    schema: string | undefined,
+    keys: MultiFernet | undefined,
+  ) {
+    this.#db = db;
+    this.#dialect = dialect;
+    this.#url = url;
+    this.#schema = schema;
+    this.#keys = keys;
+  }
+
+  /**
+   * Opens the database, checks that it answers, and (unless `migrate: false`) applies pending
+   * migrations.
+   *
+   * @throws AirlockError `AIRLOCK_ERR_STORE_UNAVAILABLE` (cannot open or connect),
+   *   `AIRLOCK_ERR_MIGRATION_UNKNOWN` (a newer airlock migrated it), `AIRLOCK_ERR_MIGRATION_FAILED`.
+   * @example
+   * ```ts
+   * const store = await Metastore.open({ url: config.database.url, keys });
+   * ```
+   */
+  static async open(options: MetastoreOpenOptions): Promise<Metastore> {
+    const target = parseDatabaseUrl(options.url, options.cwd);
+    const url = redactDatabaseUrl(options.url);
+    let db: Kysely<MetastoreSchema> | undefined;
+    let schema: string | undefined;
+    try {
+      const dialect = await createDialect(
+        target,
+        options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs },
+      );
+      db = new Kysely<MetastoreSchema>({ dialect });
+      // Kysely connects lazily; one query now makes a bad URL fail here, with its code.
+      if (target.kind === 'postgres') {
+        const { rows } = await sql<{
+          schema: string | null;
+        }>`select current_schema() as schema`.execute(db);
+        const current = rows[0]?.schema;
+        if (!current) {
+          throw new AirlockError(
+            'AIRLOCK_ERR_STORE_UNAVAILABLE',
+            `metastore (${url}): no schema of the search_path exists`,
+            { details: { database: url } },
+          );
+        }
+        schema = current;
+      } else {
+        await sql`select 1`.execute(db);
+      }
+    } catch (err) {
+      await db?.destroy().catch(() => {});
+      if (isAirlockError(err)) throw err;
+      const { reason } = classify(err);
+      throw new AirlockError(
+        'AIRLOCK_ERR_STORE_UNAVAILABLE',
+        `metastore (${url}): cannot open the database: ${reason}`,
+        { details: { database: url } },
+      );
+    }
+    const store = new Metastore(
+      db,
+      target.kind === 'sqlite' ? 'sqlite' : 'postgres',
+      url,
+      schema,
+      options.keys,
+    );
+    try {
+      if (options.migrate ?? true) {
+        const status = await store.schemaStatus();
+        if (status.unknown.length > 0) throw unknownMigrations(url, status.unknown);
+        if (status.pending.length > 0) {
+          const report = await store.migrate();
+          if (report.error) throw report.error;
+          store.#migrated = report.applied;
+        }
+      }
+    } catch (err) {
+      await store.close();
+      throw err;
+    }
+    return store;
+  }
+
+  /** The database URL, password redacted. */
+  get url(): string {
+    return this.#url;
+  }
+
+  /** `sqlite` or `postgres`. */
+  get dialect(): DialectName {
+    return this.#dialect;
+  }
+
+  /** The migrations {@link Metastore.open} applied (empty when the schema was current). */
+  get migrated(): readonly string[] {
+    return this.#migrated;
+  }
+
+  /** Whether Fernet keys are set (writes need them). */
+  get hasKeys(): boolean {
+    return this.#keys !== undefined;
+  }
+
+  /**
+   * Sets the Fernet keys (newest first), for example after generating the first key.
+   *
+   * @example
+   * ```ts
+   * store.useKeys(parseFernetKeys(`${newKey},${oldKey}`));
+   * ```
+   */
+  useKeys(keys: MultiFernet): void {
+    this.#keys = keys;
+  }
+
+  /** Closes the database (idempotent). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#db.destroy();
+  }
+
+  /** The URL and dialect, for `config show` and provenance; never a password. */
+  describe(): Record<string, unknown> {
+    return { type: 'metastore', url: this.#url, dialect: this.#dialect };
+  }
+
+  // --- schema --------------------------------------------------------------------------------
+
+  /**
+   * The schema version against this airlock's migrations (no change is made).
+   *
+   * @example
+   * ```ts
+   * const { version, current } = await store.schemaStatus();
+   * ```
+   */
+  async schemaStatus(): Promise<SchemaStatus> {
+    const names = Object.keys(MIGRATIONS).sort();
+    const executed = await this.#run('read the schema version', async () => {
+      if (!(await tableExists(this.#db, MIGRATION_TABLE))) return [];
+      const { rows } = await sql<{
+        name: string;
+      }>`select name from ${sql.table(MIGRATION_TABLE)}`.execute(this.#db);
+      return rows.map((r) => r.name).sort();
+    });
+    const known = new Set(names);
+    const ran = new Set(executed);
+    const unknown = executed.filter((name) => !known.has(name));
+    const pending = names.filter((name) => !ran.has(name));
+    const version = executed.filter((name) => known.has(name)).at(-1) ?? unknown.at(-1) ?? null;
+    return {
+      version: unknown.length > 0 ? (unknown.at(-1) ?? null) : version,
+      latest: LATEST_SCHEMA_VERSION,
+      current: pending.length === 0 && unknown.length === 0,
+      pending,
+      unknown,
+    };
+  }
+
+  /**
+   * Applies pending migrations with Kysely's `Migrator` (in a transaction, under its lock).
+   * Never throws: a failure is `report.error`.
+   *
+   * @example
+   * ```ts
+   * const { applied, error } = await store.migrate();
+   * ```
+   */
+  async migrate(): Promise<MigrationReport> {
+    const migrator = new Migrator({
+      db: this.#db,
+      provider: { getMigrations: async () => ({ ...MIGRATIONS }) },
+      migrationTableName: MIGRATION_TABLE,
+      migrationLockTableName: MIGRATION_LOCK_TABLE,
+      ...(this.#schema === undefined ? {} : { migrationTableSchema: this.#schema }),
+    });
+    const { error, results = [] } = await migrator.migrateToLatest();
+    const applied = results.filter((r) => r.status === 'Success').map((r) => r.migrationName);
+    let status: SchemaStatus | undefined;
+    try {
+      status = await this.schemaStatus();
+    } catch {
+      status = undefined;
+    }
+    const version = status?.version ?? null;
+    if (error === undefined) return { applied, version };
+    if (status && status.unknown.length > 0) {
+      return { applied, version, error: unknownMigrations(this.#url, status.unknown) };
+    }
+    const failed = results.find((r) => r.status === 'Error')?.migrationName;
+    const { reason } = classify(error);
+    return {
+      applied,
+      version,
+      error: new AirlockError(
+        'AIRLOCK_ERR_MIGRATION_FAILED',
+        `metastore (${this.#url}): migration ${failed ? `\`${failed}\` ` : ''}failed: ${reason}`,
+        { details: { database: this.#url, ...(failed ? { migration: failed } : {}) } },
+      ),
+    };
+  }
+
+  /**
+   * Whether any row holds an encrypted value (so that a new key must not be generated).
+   *
+   * @example
+   * ```ts
+   * if (!loaded && (await store.hasEncryptedRows())) throw …;
+   * ```
+   */
+  async hasEncryptedRows(): Promise<boolean> {
+    return this.#run('read the metastore', async () => {
+      const variable = await this.#db
+        .selectFrom('variable')
+        .select('id')
+        .where('is_encrypted', '=', true)
+        .where('val', 'is not', null)
+        .limit(1)
+        .executeTakeFirst();
+      if (variable) return true;
+      const connection = await this.#db
+        .selectFrom('connection')
+        .select('id')
+        .where((eb) =>
+          eb.or([
+            eb.and([eb('is_encrypted', '=', true), eb('password', 'is not', null)]),
+            eb.and([eb('is_extra_encrypted', '=', true), eb('extra', 'is not', null)]),
+          ]),
+        )
+        .limit(1)
+        .executeTakeFirst();
+      return connection !== undefined;
+    });
+  }
+
+  // --- variables -----------------------------------------------------------------------------
+
+  /**
+   * A Variable's value, or `undefined` when the metastore does not hold it (or holds `NULL`).
+   *
+   * @throws AirlockError `AIRLOCK_ERR_CRYPTO_KEY_MISSING` / `AIRLOCK_ERR_CRYPTO_TOKEN_INVALID`
+   *   naming the table and the key, when the row cannot be decrypted.
+   * @example
+   * ```ts
+   * await store.getVariable('bucket'); // 's3://data'
+   * ```
+   */
+  async getVariable(key: string): Promise<string | undefined> {
+    const record = await this.getVariableRecord(key);
+    return record?.value ?? undefined;
+  }
+
+  /**
+   * A Variable's row, decrypted, or `undefined`.
+   *
+   * @example
+   * ```ts
+   * (await store.getVariableRecord('bucket'))?.description;
+   * ```
+   */
+  async getVariableRecord(key: string): Promise<VariableRecord | undefined> {
+    const row = await this.#run(`read variable \`${key}\``, () =>
+      this.#db
+        .selectFrom('variable')
+        .select(VARIABLE_COLUMNS)
+        .where('key', '=', key)
+        .executeTakeFirst(),
+    );
+    return row ? this.#variableRecord(row as VariableRow) : undefined;
+  }
+
+  /**
+   * Stores a Variable, encrypted; an existing one is overwritten (Airflow's `Variable.set`).
+   * The description is replaced when given and kept otherwise.
+   *
+   * @returns `'created'` or `'updated'`.
+   * @throws AirlockError `AIRLOCK_ERR_CRYPTO_KEY_MISSING` without keys,
+   *   `AIRLOCK_ERR_STORE_KEY_INVALID` for an empty or over-long key.
+   * @example
+   * ```ts
+   * await store.setVariable('bucket', 's3://data', { description: 'landing bucket' });
+   * ```
+   */
+  async setVariable(
+    key: string,
+    value: string,
+    options: { description?: string | null | undefined } = {},
+  ): Promise<'created' | 'updated'> {
+    checkKey(key, `variable \`${key}\``);
+    const token = this.#encrypt(value);
+    const now = new Date().toISOString();
+    return this.#write(`write variable \`${key}\``, async (trx) => {
+      const existing = await trx
+        .selectFrom('variable')
+        .select('id')
+        .where('key', '=', key)
+        .executeTakeFirst();
+      await trx
+        .insertInto('variable')
+        .values({
+          key,
+          val: token,
+          description: options.description ?? null,
+          is_encrypted: true,
+          created_at: now,
+          updated_at: now,
+        })
+        .onConflict((oc) =>
+          oc.column('key').doUpdateSet({
+            val: token,
+            is_encrypted: true,
+            updated_at: now,
+            ...(options.description === undefined || options.description === null
+              ? {}
+              : { description: options.description }),
+          }),
+        )
+        .execute();
+      return existing ? 'updated' : 'created';
+    });
+  }
+
+  /**
+   * Deletes a Variable.
+   *
+   * @returns whether it existed.
+   * @example
+   * ```ts
+   * await store.deleteVariable('bucket'); // true
+   * ```
+   */
+  async deleteVariable(key: string): Promise<boolean> {
+    const result = await this.#run(`delete variable \`${key}\``, () =>
+      this.#db.deleteFrom('variable').where('key', '=', key).executeTakeFirst(),
+    );
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  /**
+   * The keys of every Variable, in code-point order (nothing is decrypted).
+   *
+   * @example
+   * ```ts
+   * await store.listVariableKeys(); // ['bucket', 'retries']
+   * ```
+   */
+  async listVariableKeys(): Promise<string[]> {
+    const rows = await this.#run('list variables', () =>
+      this.#db.selectFrom('variable').select('key').orderBy(this.#ordered('key')).execute(),
+    );
+    return rows.map((r) => r.key);
+  }
+
+  /**
+   * Every Variable, decrypted, in key order (Python's code-point order), read page by page so
+   * that memory stays bounded.
+   *
+   * @throws AirlockError naming the key of the first row that cannot be decrypted.
+   * @example
+   * ```ts
+   * for await (const v of store.variables()) console.log(v.key);
+   * ```
+   */
+  async *variables(): AsyncGenerator<VariableRecord> {
+    let after: string | undefined;
+    for (;;) {
+      const rows = (await this.#run('list variables', () => {
+        let query = this.#db.selectFrom('variable').select(VARIABLE_COLUMNS);
+        if (after !== undefined) query = query.where(this.#ordered('key'), '>', after);
+        return query.orderBy(this.#ordered('key')).limit(PAGE_SIZE).execute();
+      })) as VariableRow[];
+      for (const row of rows) yield this.#variableRecord(row);
+      if (rows.length < PAGE_SIZE) return;
+      after = rows.at(-1)?.key;
+    }
+  }
+
+  /**
+   * Imports Variables in one transaction: a bad entry, a conflict under `onExisting: 'fail'`, or
+   * a crash leaves the metastore as it was. Entries are consumed as they come (a stream of
+   * 100,000 is fine) and written in batches. A key given twice is an error.
+   *
+   * @throws AirlockError `AIRLOCK_ERR_STORE_CONFLICT` (`fail` and the key exists),
+   *   `AIRLOCK_ERR_STORE_IMPORT_INVALID` (a repeated key), `AIRLOCK_ERR_STORE_KEY_INVALID`,
+   *   and whatever the entries' source throws; each names the entry.
+   * @example
+   * ```ts
+   * const report = await store.importVariables(entries, { onExisting: 'skip' });
+   * ```
+   */
+  async importVariables(
+    entries: AsyncIterable<VariableImportEntry> | Iterable<VariableImportEntry>,
+    options: ImportOptions = {},
+  ): Promise<ImportReport> {
+    const action = options.onExisting ?? 'overwrite';
+    this.#requireKeys();
+    return this.#write('import variables', async (trx) => {
+      const seen = new Map<string, string>();
+      let batch: VariableImportEntry[] = [];
+      let total = 0;
+      let created = 0;
+      let overwritten = 0;
+      let skipped = 0;
+      const flush = async () => {
+        if (batch.length === 0) return;
+        const current = batch;
+        batch = [];
+        const existing = new Set(
+          (
+            await trx
+              .selectFrom('variable')
+              .select('key')
+              .where(
+                'key',
+                'in',
+                current.map((e) => e.key),
+              )
+              .execute()
+          ).map((r) => r.key),
+        );
+        if (action === 'fail' && existing.size > 0) {
+          const entry = current.find((e) => existing.has(e.key));
+          throw new AirlockError(
+            'AIRLOCK_ERR_STORE_CONFLICT',
+            `${entry?.where}: variable \`${entry?.key}\` already exists in the metastore; nothing was imported (use -a overwrite or -a skip)`,
+            { details: { key: entry?.key ?? '' } },
+          );
+        }
+        const now = new Date().toISOString();
+        const rows = current
+          .filter((e) => action !== 'skip' || !existing.has(e.key))
+          .map((e) => ({
+            key: e.key,
+            val: this.#encrypt(e.value),
+            description: e.description ?? null,
+            is_encrypted: true,
+            created_at: now,
+            updated_at: now,
+          }));
+        if (action === 'skip') {
+          skipped += current.length - rows.length;
+          if (rows.length > 0) {
+            const result = await trx
+              .insertInto('variable')
+              .values(rows)
+              .onConflict((oc) => oc.column('key').doNothing())
+              .executeTakeFirst();
+            const inserted = Number(result.numInsertedOrUpdatedRows ?? BigInt(rows.length));
+            created += inserted;
+            skipped += rows.length - inserted;
+          }
+          return;
+        }
+        if (rows.length > 0) {
+          await trx
+            .insertInto('variable')
+            .values(rows)
+            .onConflict((oc) =>
+              oc.column('key').doUpdateSet({
+                val: (eb) => eb.ref('excluded.val'),
+                is_encrypted: true,
+                updated_at: now,
+                description: sql<
+                  string | null
+                >`coalesce(excluded.description, variable.description)`,
+              }),
+            )
+            .execute();
+        }
+        overwritten += existing.size;
+        created += rows.length - existing.size;
+      };
+      for await (const entry of fromSource(entries)) {
+        checkKey(entry.key, entry.where);
+        const earlier = seen.get(entry.key);
+        if (earlier !== undefined) {
+          throw new AirlockError(
+            'AIRLOCK_ERR_STORE_IMPORT_INVALID',
+            `${entry.where}: the key \`${entry.key}\` is given twice (also at ${earlier}); nothing was imported`,
+            { details: { key: entry.key } },
+          );
+        }
+        seen.set(entry.key, entry.where);
+        batch.push(entry);
+        total++;
+        if (batch.length >= INSERT_BATCH) await flush();
+        options.onProgress?.(total);
+      }
+      await flush();
+      return { total, created, overwritten, skipped };
+    });
+  }
+
+  // --- connections ---------------------------------------------------------------------------
+
+  /**
+   * A Connection's row, decrypted, or `undefined`.
+   *
+   * @throws AirlockError `AIRLOCK_ERR_CRYPTO_KEY_MISSING` / `AIRLOCK_ERR_CRYPTO_TOKEN_INVALID`
+   *   naming the table, the conn_id and the field.
+   * @example
+   * ```ts
+   * (await store.getConnection('warehouse'))?.host;
+   * ```
+   */
+  async getConnection(connId: string): Promise<ConnectionRecord | undefined> {
+    const row = await this.#run(`read connection \`${connId}\``, () =>
+      this.#db
+        .selectFrom('connection')
+        .select(CONNECTION_COLUMNS)
+        .where('conn_id', '=', connId)
+        .executeTakeFirst(),
+    );
+    return row ? this.#connectionRecord(row as ConnectionRow) : undefined;
+  }
+
+  /**
+   * Adds a Connection, its password and extra encrypted; an existing conn_id is refused
+   * (Airflow's `connections add`).
+   *
+   * @throws AirlockError `AIRLOCK_ERR_STORE_CONFLICT` when the conn_id exists,
+   *   `AIRLOCK_ERR_CONN_ID_INVALID` for an id longer than the column.
+   * @example
+   * ```ts
+   * await store.addConnection('warehouse', Connection.fromUri('postgres://u:p@db/app'));
+   * ```
+   */
+  async addConnection(connId: string, connection: Connection): Promise<void> {
+    const values = this.#connectionValues(connId, connection, `connection \`${connId}\``);
+    await this.#write(`add connection \`${connId}\``, async (trx) => {
+      const existing = await trx
+        .selectFrom('connection')
+        .select('id')
+        .where('conn_id', '=', connId)
+        .executeTakeFirst();
+      if (existing) throw connectionExists(connId);
+      await trx.insertInto('connection').values(values).execute();
+    });
+  }
+
+  /**
+   * Deletes a Connection.
+   *
+   * @returns whether it existed.
+   * @example
+   * ```ts
+   * await store.deleteConnection('warehouse'); // true
+   * ```
+   */
+  async deleteConnection(connId: string): Promise<boolean> {
+    const result = await this.#run(`delete connection \`${connId}\``, () =>
+      this.#db.deleteFrom('connection').where('conn_id', '=', connId).executeTakeFirst(),
+    );
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  /**
+   * Every Connection, decrypted, in conn_id order (code-point order), page by page.
+   *
+   * @example
+   * ```ts
+   * for await (const c of store.connections()) console.log(c.connId, c.connType);
+   * ```
+   */
+  async *connections(): AsyncGenerator<ConnectionRecord> {
+    let after: string | undefined;
+    for (;;) {
+      const rows = (await this.#run('list connections', () => {
+        let query = this.#db.selectFrom('connection').select(CONNECTION_COLUMNS);
+        if (after !== undefined) query = query.where(this.#ordered('conn_id'), '>', after);
+        return query.orderBy(this.#ordered('conn_id')).limit(PAGE_SIZE).execute();
+      })) as ConnectionRow[];
+      for (const row of rows) yield this.#connectionRecord(row);
+      if (rows.length < PAGE_SIZE) return;
+      after = rows.at(-1)?.conn_id;
+    }
+  }
+
+  /**
+   * Imports Connections in one transaction (all or nothing). An existing conn_id is skipped,
+   * overwritten (`onExisting: 'overwrite'`, keeping its `created_at`), or aborts the import
+   * (`'fail'`).
+   *
+   * @example
+   * ```ts
+   * const report = await store.importConnections(entries, { onExisting: 'overwrite' });
+   * ```
+   */
+  async importConnections(
+    entries: Iterable<ConnectionImportEntry> | AsyncIterable<ConnectionImportEntry>,
+    options: ImportOptions = {},
+  ): Promise<ImportReport> {
+    const action = options.onExisting ?? 'skip';
+    this.#requireKeys();
+    return this.#write('import connections', async (trx) => {
+      let total = 0;
+      let created = 0;
+      let overwritten = 0;
+      let skipped = 0;
+      const seen = new Map<string, string>();
+      for await (const entry of fromSource(entries)) {
+        total++;
+        const earlier = seen.get(entry.connId);
+        if (earlier !== undefined) {
+          throw new AirlockError(
+            'AIRLOCK_ERR_STORE_IMPORT_INVALID',
+            `${entry.where}: the conn_id \`${entry.connId}\` is given twice (also at ${earlier}); nothing was imported`,
+            { details: { conn_id: entry.connId } },
+          );
+        }
+        seen.set(entry.connId, entry.where);
+        const values = this.#connectionValues(entry.connId, entry.connection, entry.where);
+        const existing = await trx
+          .selectFrom('connection')
+          .select('id')
+          .where('conn_id', '=', entry.connId)
+          .executeTakeFirst();
+        if (!existing) {
+          await trx.insertInto('connection').values(values).execute();
+          created++;
+        } else if (action === 'overwrite') {
+          const { created_at: _kept, ...update } = values;
+          await trx.updateTable('connection').set(update).where('id', '=', existing.id).execute();
+          overwritten++;
+        } else if (action === 'skip') {
+          skipped++;
+        } else {
+          throw new AirlockError(
+            'AIRLOCK_ERR_STORE_CONFLICT',
+            `${entry.where}: connection \`${entry.connId}\` already exists in the metastore; nothing was imported (use --overwrite)`,
+            { details: { conn_id: entry.connId } },
+          );
+        }
+        options.onProgress?.(total);
+      }
+      return { total, created, overwritten, skipped };
+    });
+  }
+
+  // --- keys ----------------------------------------------------------------------------------
+
+  /**
+   * Re-encrypts every encrypted value (Variable values, Connection passwords and extras) with
+   * the first key, in one transaction, in batches of 100 rows, as `airflow rotate-fernet-key`
+   * does; values that Airflow stored in plaintext (no key) are encrypted too.
+   *
+   * @throws AirlockError `AIRLOCK_ERR_CRYPTO_KEY_MISSING` without keys, and
+   *   `AIRLOCK_ERR_CRYPTO_TOKEN_INVALID` naming the first row no key decrypts (nothing is
+   *   changed then).
+   * @example
+   * ```ts
+   * store.useKeys(parseFernetKeys(`${newKey},${oldKey}`));
+   * await store.rotateFernetKeys(); // { variables: 12, connectionFields: 5, encryptedFromPlaintext: 0 }
+   * ```
+   */
+  async rotateFernetKeys(): Promise<RotationReport> {
+    const keys = this.#requireKeys();
+    const report = await this.#write('rotate the Fernet keys', async (trx) => {
+      let variables = 0;
+      let connectionFields = 0;
+      let encryptedFromPlaintext = 0;
+      const renew = (
+        token: string,
+        encrypted: boolean,
+        what: string,
+        details: Record<string, string>,
+      ) => {
+        if (!encrypted) {
+          encryptedFromPlaintext++;
+          return keys.encrypt(token);
+        }
+        try {
+          return keys.rotate(token);
+        } catch (err) {
+          throw this.#cryptoError(err, what, details);
+        }
+      };
+      let lastId = 0;
+      for (;;) {
+        const rows = await trx
+          .selectFrom('variable')
+          .select(['id', 'key', 'val', 'is_encrypted'])
+          .where('id', '>', lastId)
+          .where('val', 'is not', null)
+          .orderBy('id')
+          .limit(ROTATE_BATCH)
+          .execute();
+        for (const row of rows) {
+          const val = renew(
+            row.val as string,
+            Boolean(row.is_encrypted),
+            `the value of variable \`${row.key}\``,
+            {
+              table: 'variable',
+              key: row.key,
+            },
+          );
+          await trx
+            .updateTable('variable')
+            .set({ val, is_encrypted: true })
+            .where('id', '=', row.id)
+            .execute();
+          variables++;
+        }
+        if (rows.length < ROTATE_BATCH) break;
+        lastId = rows.at(-1)?.id ?? lastId;
+      }
+      lastId = 0;
+      for (;;) {
+        const rows = await trx
+          .selectFrom('connection')
+          .select(['id', 'conn_id', 'password', 'extra', 'is_encrypted', 'is_extra_encrypted'])
+          .where('id', '>', lastId)
+          .orderBy('id')
+          .limit(ROTATE_BATCH)
+          .execute();
+        for (const row of rows) {
+          const details = { table: 'connection', conn_id: row.conn_id };
+          const update: {
+            password?: string;
+            is_encrypted?: boolean;
+            extra?: string;
+            is_extra_encrypted?: boolean;
+          } = {};
+          if (row.password) {
+            update.password = renew(
+              row.password,
+              Boolean(row.is_encrypted),
+              `the password of connection \`${row.conn_id}\``,
+              details,
+            );
+            update.is_encrypted = true;
+            connectionFields++;
+          }
+          if (row.extra) {
+            update.extra = renew(
+              row.extra,
+              Boolean(row.is_extra_encrypted),
+              `the extra of connection \`${row.conn_id}\``,
+              details,
+            );
+            update.is_extra_encrypted = true;
+            connectionFields++;
+          }
+          if (Object.keys(update).length > 0) {
+            await trx.updateTable('connection').set(update).where('id', '=', row.id).execute();
+          }
+        }
+        if (rows.length < ROTATE_BATCH) break;
+        lastId = rows.at(-1)?.id ?? lastId;
+      }
+      return { variables, connectionFields, encryptedFromPlaintext };
+    });
+    if (this.#dialect === 'sqlite') {
+      // Move the new pages into the file and empty the write-ahead log, so that the old tokens
+      // (and any plaintext just encrypted) are not left in the log. Best effort: a reader of
+      // another process may hold the log; its next checkpoint finishes the job.
+      await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(this.#db).catch(() => {});
+    }
+    return report;
+  }
+
+  // --- internals -----------------------------------------------------------------------------
+
+  /** A column in code-point order (PostgreSQL's "C" collation; SQLite's BINARY is already that). */
+  #ordered(column: 'key' | 'conn_id') {
+    return this.#dialect === 'postgres'
+      ? sql<string>`${sql.ref(column)} collate "C"`
+      : sql<string>`${sql.ref(column)}`;
+  }
+
+  #requireKeys(): MultiFernet {
+    if (this.#keys) return this.#keys;
+    throw new AirlockError(
+      'AIRLOCK_ERR_CRYPTO_KEY_MISSING',
+      'metastore: no Fernet key is configured, and airlock never stores values in plaintext; run `airlock db migrate` to generate one, or set AIRLOCK__CORE__FERNET_KEY',
+    );
+  }
+
+  #encrypt(text: string): string {
+    return this.#requireKeys().encrypt(text);
+  }
+
+  #cryptoError(err: unknown, what: string, details: Record<string, string>): AirlockError {
+    if (isAirlockError(err) && err.code === 'AIRLOCK_ERR_CRYPTO_TOKEN_INVALID') {
+      return new AirlockError(
+        'AIRLOCK_ERR_CRYPTO_TOKEN_INVALID',
+        `metastore: cannot decrypt ${what}: ${err.message.replace(/^Fernet token is invalid: /, '')}; is the Fernet key the one it was written with?`,
+        { details },
+      );
+    }
+    if (isAirlockError(err)) return err;
+    return new AirlockError('AIRLOCK_ERR_INTERNAL', `metastore: cannot decrypt ${what}`, {
+      details,
+    });
+  }
+
+  #decrypt(token: string, what: string, details: Record<string, string>): string {
+    if (!this.#keys) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_CRYPTO_KEY_MISSING',
+        `metastore: ${what} is encrypted but no Fernet key is configured; set AIRLOCK__CORE__FERNET_KEY (or AIRFLOW__CORE__FERNET_KEY) to the key it was written with`,
+        { details },
+      );
+    }
+    try {
+      return this.#keys.decryptToString(token);
+    } catch (err) {
+      throw this.#cryptoError(err, what, details);
+    }
+  }
+
+  #variableRecord(row: VariableRow): VariableRecord {
+    const isEncrypted = Boolean(row.is_encrypted);
+    // Airflow: a NULL value is no value; an encrypted empty string is not possible (a token
+    // is never empty), so only a non-empty value is decrypted.
+    const value =
+      row.val !== null && row.val !== '' && isEncrypted
+        ? this.#decrypt(row.val, `the value of variable \`${row.key}\``, {
+            table: 'variable',
+            key: row.key,
+          })
+        : row.val;
+    return {
+      key: row.key,
+      value,
+      description: row.description,
+      isEncrypted,
+      createdAt: toIso(row.created_at),
+      updatedAt: toIso(row.updated_at),
+    };
+  }
+
+  #connectionRecord(row: ConnectionRow): ConnectionRecord {
+    const details = { table: 'connection', conn_id: row.conn_id };
+    const isEncrypted = Boolean(row.is_encrypted);
+    const isExtraEncrypted = Boolean(row.is_extra_encrypted);
+    const password =
+      row.password && isEncrypted
+        ? this.#decrypt(row.password, `the password of connection \`${row.conn_id}\``, details)
+        : row.password;
+    const extra =
+      row.extra && isExtraEncrypted
+        ? this.#decrypt(row.extra, `the extra of connection \`${row.conn_id}\``, details)
+        : row.extra;
+    return {
+      connId: row.conn_id,
+      connType: row.conn_type,
+      description: row.description,
+      host: row.host,
+      login: row.login,
+      password,
+      schema: row.schema,
+      port: row.port === null ? null : Number(row.port),
+      extra,
+      isEncrypted,
+      isExtraEncrypted,
+      createdAt: toIso(row.created_at),
+      updatedAt: toIso(row.updated_at),
+    };
+  }
+
+  #connectionValues(connId: string, conn: Connection, where: string) {
+    if (typeof connId !== 'string' || connId === '' || [...connId].length > ID_MAX_LENGTH) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_CONN_ID_INVALID',
+        `${where}: the conn_id must be 1 to ${ID_MAX_LENGTH} characters`,
+      );
+    }
+    const now = new Date().toISOString();
+    // As Airflow's setters: only a non-empty password or extra is stored (and encrypted).
+    const password = conn.password ? this.#encrypt(conn.password) : null;
+    const extra = conn.extra ? this.#encrypt(conn.extra) : null;
+    return {
+      conn_id: connId,
+      conn_type: conn.connType ?? '',
+      description: conn.description,
+      host: conn.host,
+      schema: conn.schema,
+      login: conn.login,
+      password,
+      port: conn.port,
+      extra,
+      is_encrypted: password !== null,
+      is_extra_encrypted: extra !== null,
+      created_at: now,
+      updated_at: now,
+    };
+  }
+
+  /** Runs a read (or a single statement), mapping database errors to coded ones. */
+  async #run<T>(action: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw this.#storeError(err, action);
+    }
+  }
+
+  /** Runs `fn` in a write transaction (SQLite: `BEGIN IMMEDIATE`), mapping errors. */
+  async #write<T>(
+    action: string,
+    fn: (trx: Transaction<MetastoreSchema>) => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await this.#db.transaction().execute(fn);
+    } catch (err) {
+      throw this.#storeError(err, action);
+    }
+  }
+
+  #storeError(err: unknown, action: string): unknown {
+    if (isAirlockError(err)) return err;
+    if (err !== null && typeof err === 'object' && sourceErrors.has(err)) return err;
+    const { kind, reason } = classify(err);
+    const code =
+      kind === 'conflict'
+        ? 'AIRLOCK_ERR_STORE_CONFLICT'
+        : kind === 'unavailable'
+          ? 'AIRLOCK_ERR_STORE_UNAVAILABLE'
+          : 'AIRLOCK_ERR_STORE_QUERY_FAILED';
+    return new AirlockError(code, `metastore (${this.#url}): cannot ${action}: ${reason}`, {
+      details: { database: this.#url },
+    });
+  }
+}
+
+function connectionExists(connId: string): AirlockError {
+  return new AirlockError(
+    'AIRLOCK_ERR_STORE_CONFLICT',
+    `A connection with conn_id \`${connId}\` already exists in the metastore; delete it first to replace it`,
+    { details: { conn_id: connId } },
+  );
+}
+
+function unknownMigrations(url: string, unknown: readonly string[]): AirlockError {
+  return new AirlockError(
+    'AIRLOCK_ERR_MIGRATION_UNKNOWN',
+    `metastore (${url}): the schema is at version \`${unknown.at(-1)}\`, which this airlock does not know (it knows up to \`${LATEST_SCHEMA_VERSION}\`); upgrade airlock`,
+    { details: { database: url, version: unknown.at(-1) ?? '' } },
+  );
+}

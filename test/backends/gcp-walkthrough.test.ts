@@ -1,0 +1,204 @@
+/**
+ * The Airflow docs' Google Cloud Secret Manager walkthrough, run against the fake through the
+ * built CLI: configure the backend with Airflow's class path and kwargs, create the secret with
+ * the official SDK, read it with `airlock variables get`.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { credentials as grpcCredentials } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type GcpSecretManagerFake,
+  startGcpSecretManagerFake,
+} from '../../src/testing/fakes/gcp-secret-manager-fake.ts';
+import { BIN, cleanEnv, NODE, ROOT, runAirlock } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const CLASS_PATH =
+  'airflow.providers.google.cloud.secrets.secret_manager.CloudSecretManagerBackend';
+const PROJECT = 'walkthrough-project';
+
+type SdkClient = InstanceType<
+  typeof import('@google-cloud/secret-manager').SecretManagerServiceClient
+>;
+
+function envFor(endpoint: string, project = PROJECT): Record<string, string> {
+  return {
+    AIRFLOW__SECRETS__BACKEND: CLASS_PATH,
+    AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify({
+      connections_prefix: 'airflow-connections',
+      variables_prefix: 'airflow-variables',
+      project_id: project,
+      endpoint_url: endpoint,
+    }),
+    AIRLOCK_TEST_CREDENTIALS: '1',
+  };
+}
+
+describe('gcp-secret-manager walkthrough', () => {
+  let fake: GcpSecretManagerFake;
+  let client: SdkClient;
+
+  beforeAll(async () => {
+    fake = await startGcpSecretManagerFake();
+    const { SecretManagerServiceClient } = await import('@google-cloud/secret-manager');
+    client = new SecretManagerServiceClient({
+      apiEndpoint: fake.host,
+      port: fake.port,
+      sslCreds: grpcCredentials.createInsecure(),
+      universeDomain: 'googleapis.com',
+    });
+  });
+  afterAll(async () => {
+    await client?.close();
+    await fake?.close();
+  });
+
+  async function create(secretId: string, value: string): Promise<void> {
+    const [secret] = await client.createSecret({
+      parent: `projects/${PROJECT}`,
+      secretId,
+      secret: { replication: { automatic: {} } },
+    });
+    await client.addSecretVersion({
+      parent: secret.name as string,
+      payload: { data: Buffer.from(value, 'utf8') },
+    });
+  }
+
+  it('serves a Variable created with the SDK, with source gcp-secret-manager', async () => {
+    await create('airflow-variables-first_variable', 'value from Secret Manager');
+    const r = await runAirlock(['variables', 'get', 'first_variable', '-o', 'json'], {
+      env: envFor(fake.url),
+    });
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      key: 'first_variable',
+      value: 'value from Secret Manager',
+      source: 'gcp-secret-manager',
+    });
+  });
+
+  it('serves a Connection stored as a URI', async () => {
+    await create(
+      'airflow-connections-first_connection',
+      'mysql://user:p%40ss@db.example.com:3306/schema',
+    );
+    const r = await runAirlock(['connections', 'get', 'first_connection', '-o', 'json'], {
+      env: envFor(fake.url),
+    });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      conn_id: 'first_connection',
+      conn_type: 'mysql',
+      host: 'db.example.com',
+      port: 3306,
+      source: 'gcp-secret-manager',
+    });
+  });
+
+  it('falls through to the environment when the secret does not exist', async () => {
+    const r = await runAirlock(['variables', 'get', 'only_in_env', '-o', 'json'], {
+      env: { ...envFor(fake.url), AIRFLOW_VAR_ONLY_IN_ENV: 'from env' },
+    });
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ value: 'from env', source: 'env' });
+  });
+
+  it('fails closed with AIRLOCK_ERR_BACKEND_AUTH on PERMISSION_DENIED', async () => {
+    await create('airflow-variables-denied', 'denied-value-abc');
+    fake.failNext('PERMISSION_DENIED', 1, 'AccessSecretVersion');
+    const r = await runAirlock(['variables', 'get', 'denied'], {
+      env: { ...envFor(fake.url), AIRFLOW_VAR_DENIED: 'stale copy' },
+    });
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^airlock: error AIRLOCK_ERR_BACKEND_AUTH: gcp-secret-manager/);
+    expect(r.stderr).not.toContain('denied-value-abc');
+  });
+
+  it('refuses test credentials for an endpoint that is not loopback', async () => {
+    const r = await runAirlock(['variables', 'get', 'first_variable'], {
+      env: envFor('https://secretmanager.googleapis.com'),
+    });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /^airlock: error AIRLOCK_ERR_CONFIG_INVALID: .*AIRLOCK_TEST_CREDENTIALS/,
+    );
+  });
+});
+
+describe('airlock fake gcp-secret-manager', () => {
+  const children: ChildProcess[] = [];
+  afterAll(() => {
+    for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+  });
+
+  /** Starts the CLI fake and resolves with its URL once it prints `listening on`. */
+  function startCliFake(
+    args: string[],
+  ): Promise<{ child: ChildProcess; url: string; output: () => string }> {
+    const child = spawn(NODE, [BIN, 'fake', 'gcp-secret-manager', ...args], {
+      cwd: ROOT,
+      env: cleanEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(child);
+    return new Promise((resolve, reject) => {
+      let out = '';
+      let err = '';
+      const timer = setTimeout(() => reject(new Error(`fake did not start: ${out}${err}`)), 15_000);
+      child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+        err += d;
+      });
+      child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+        out += d;
+        const m = /^listening on (\S+)$/m.exec(out);
+        if (m?.[1]) {
+          clearTimeout(timer);
+          resolve({ child, url: m[1], output: () => out });
+        }
+      });
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`fake exited with ${code}: ${out}${err}`));
+      });
+    });
+  }
+
+  it('serves a seed file, says it is a test double, and stops on SIGTERM', async () => {
+    const dir = tempDir('airlock-gcp-seed-');
+    const seed = join(dir, 'seed.json');
+    writeFileSync(
+      seed,
+      JSON.stringify({ secrets: { 'airflow-variables-seeded': 'from the seed file' } }),
+    );
+    const { child, url, output } = await startCliFake(['--port', '0', '--seed', seed]);
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const r = await runAirlock(['variables', 'get', 'seeded', '-o', 'json'], {
+      env: envFor(url, 'airlock-fake'),
+    });
+    expect(JSON.parse(r.stdout)).toEqual({
+      key: 'seeded',
+      value: 'from the seed file',
+      source: 'gcp-secret-manager',
+    });
+    expect(output()).toContain('test double');
+    expect(output()).toContain('project airlock-fake (1 secret seeded)');
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  });
+
+  it('refuses a seed file with an invalid secret id, without printing values', async () => {
+    const dir = tempDir('airlock-gcp-seed-');
+    const seed = join(dir, 'bad.json');
+    writeFileSync(seed, JSON.stringify({ secrets: { 'bad.name': 'seed-secret-value' } }));
+    const r = await runAirlock(['fake', 'gcp-secret-manager', '--seed', seed]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/AIRLOCK_ERR_CLI_USAGE: .*`bad\.name` is not a valid secret id/);
+    expect(r.stderr).not.toContain('seed-secret-value');
+  });
+});

@@ -1,0 +1,172 @@
+/**
+ * A loopback HTTP proxy in front of an AWS emulator (moto) that can answer with a chosen AWS
+ * error or add latency: moto itself cannot inject faults. Errors are shaped as the AWS JSON
+ * protocol sends them (`{"__type": …}` plus `x-amzn-ErrorType`), so the SDK parses them as it
+ * parses real ones.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** A fault proxy bound to 127.0.0.1 on a free port. */
+export interface FaultProxy {
+  /** `http://127.0.0.1:<port>`: the `endpoint_url` that goes through the proxy. */
+  readonly url: string;
+  /**
+   * Answers the next SDK call with `status` and an AWS error, on every attempt of that call (the
+   * SDK's retries share its `amz-sdk-invocation-id`), so the SDK's own retries do not hide it.
+   */
+  failNext(status: number, errorType?: string): void;
+  /** Answers the next `count` HTTP requests (attempts, whatever call) with `status` and an AWS error. */
+  failRequests(count: number, status: number, errorType?: string): void;
+  /** Waits `ms` before forwarding each request. */
+  setLatency(ms: number): void;
+  /**
+   * The operation of every request received: its `X-Amz-Target` (`secretsmanager.GetSecretValue`)
+   * or, for query-protocol services such as STS, its `Action` (`AssumeRole`).
+   */
+  readonly targets: string[];
+  /** Forgets the recorded targets and the pending faults. */
+  clear(): void;
+  close(): Promise<void>;
+}
+
+/** The AWS error name the proxy sends for a status when none is given. */
+const DEFAULT_ERROR_TYPES: Record<number, string> = {
+  400: 'ValidationException',
+  401: 'UnrecognizedClientException',
+  403: 'AccessDeniedException',
+  429: 'ThrottlingException',
+  500: 'InternalFailure',
+  502: 'BadGateway',
+  503: 'ServiceUnavailable',
+  504: 'GatewayTimeout',
+};
+
+interface Fault {
+  status: number;
+  errorType: string;
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    req.on('data', (d: Buffer) => parts.push(d));
+    req.on('end', () => resolve(Buffer.concat(parts)));
+    req.on('error', reject);
+  });
+}
+
+function sendFault(res: ServerResponse, fault: Fault): void {
+  const body = JSON.stringify({ __type: fault.errorType, message: 'fault injected by the test' });
+  res.writeHead(fault.status, {
+    'content-type': 'application/x-amz-json-1.1',
+    'content-length': Buffer.byteLength(body),
+    'x-amzn-errortype': fault.errorType,
+    'x-amzn-requestid': randomUUID(),
+  });
+  res.end(body);
+}
+
+/**
+ * Starts a fault proxy that forwards to `target` (such as a moto server's URL).
+ *
+ * @example
+ * ```ts
+ * const proxy = await startFaultProxy(moto.url);
+ * proxy.failNext(400, 'ThrottlingException');
+ * ```
+ */
+export async function startFaultProxy(target: string): Promise<FaultProxy> {
+  const upstream = new URL(target);
+  const targets: string[] = [];
+  let latencyMs = 0;
+  let nextCall: Fault | undefined;
+  let stickyCall: { invocation: string; fault: Fault } | undefined;
+  const requestFaults: Fault[] = [];
+
+  function faultFor(req: IncomingMessage): Fault | undefined {
+    const invocation = String(req.headers['amz-sdk-invocation-id'] ?? randomUUID());
+    if (stickyCall && stickyCall.invocation === invocation) return stickyCall.fault;
+    stickyCall = undefined;
+    if (nextCall) {
+      stickyCall = { invocation, fault: nextCall };
+      nextCall = undefined;
+      return stickyCall.fault;
+    }
+    return requestFaults.shift();
+  }
+
+  const server = createServer(async (req, res) => {
+    let clientGone = false;
+    res.on('close', () => {
+      clientGone = !res.writableFinished;
+    });
+    try {
+      const body = await readBody(req);
+      // JSON-protocol services name the operation in a header; query-protocol ones (STS) in
+      // the form body.
+      const action = /(?:^|&)Action=([A-Za-z]+)/.exec(body.toString('utf8'))?.[1];
+      targets.push(String(req.headers['x-amz-target'] ?? action ?? `${req.method} ${req.url}`));
+      if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
+      if (clientGone) return;
+      const fault = faultFor(req);
+      if (fault) {
+        sendFault(res, fault);
+        return;
+      }
+      const forward = request(
+        {
+          host: upstream.hostname,
+          port: upstream.port,
+          method: req.method,
+          path: req.url,
+          headers: req.headers,
+        },
+        (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        },
+      );
+      forward.on('error', () => {
+        if (!res.headersSent) res.writeHead(502);
+        res.end();
+      });
+      forward.end(body);
+    } catch {
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+
+  const fault = (status: number, errorType?: string): Fault => ({
+    status,
+    errorType: errorType ?? DEFAULT_ERROR_TYPES[status] ?? 'UnknownError',
+  });
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    targets,
+    failNext(status, errorType) {
+      nextCall = fault(status, errorType);
+    },
+    failRequests(count, status, errorType) {
+      for (let i = 0; i < count; i++) requestFaults.push(fault(status, errorType));
+    },
+    setLatency(ms) {
+      latencyMs = ms;
+    },
+    clear() {
+      targets.length = 0;
+      nextCall = undefined;
+      stickyCall = undefined;
+      requestFaults.length = 0;
+    },
+    close() {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,92 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { createMetastoreBackend } from '../../src/backends/metastore.ts';
+import { Fernet, parseFernetKeys } from '../../src/metastore/fernet.ts';
+import { Metastore } from '../../src/metastore/metastore.ts';
+import { Connection } from '../../src/model/connection.ts';
+import { runBackendContract } from '../contract/backend-contract.ts';
+import { postgresDatabases } from './_databases.ts';
+import { expectCoded, runMetastoreContract } from './metastore-contract.ts';
+
+runMetastoreContract({ databases: postgresDatabases });
+
+runBackendContract({
+  name: 'metastore',
+  setup: async () => {
+    const databases = postgresDatabases();
+    const db = await databases.create();
+    const keys = parseFernetKeys(Fernet.generateKey());
+    const store = await Metastore.open({ url: db.url, keys });
+    return {
+      backend: createMetastoreBackend({ metastore: store }),
+      seedVariable: async (key, value) => {
+        await store.setVariable(key, value);
+      },
+      seedConnection: async (connId, value) => {
+        const conn =
+          typeof value === 'string'
+            ? Connection.fromUri(value, connId)
+            : Connection.fromFields(value as Parameters<typeof Connection.fromFields>[0], connId);
+        await store.addConnection(connId, conn);
+      },
+      corruptVariable: async (key, secret) => {
+        await db.exec('insert into variable (key, val, is_encrypted) values ($1, $2, true)', [
+          key,
+          secret,
+        ]);
+      },
+      teardown: async () => {
+        await store.close();
+        await databases.dispose();
+      },
+    };
+  },
+});
+
+describe('metastore on PostgreSQL', () => {
+  const databases = postgresDatabases();
+  const keys = parseFernetKeys(Fernet.generateKey());
+  afterAll(() => databases.dispose());
+
+  it("accepts SQLAlchemy's postgresql+psycopg2:// and postgres:// forms", async () => {
+    const db = await databases.create();
+    for (const scheme of ['postgresql+psycopg2', 'postgres']) {
+      const store = await Metastore.open({
+        url: db.url.replace(/^postgresql/, scheme),
+        keys,
+      });
+      expect(store.dialect).toBe('postgres');
+      await store.setVariable(`via_${scheme}`, 'ok');
+      await store.close();
+    }
+  });
+
+  it('reports a refused connection and a bad password without the password', async () => {
+    const refused = await expectCoded(
+      () => Metastore.open({ url: 'postgresql://app:hunter2-pw@127.0.0.1:1/db', keys }),
+      'AIRLOCK_ERR_STORE_UNAVAILABLE',
+      ['hunter2-pw'],
+    );
+    expect(refused.message).toContain('postgresql://app:***@127.0.0.1:1/db');
+    const missing = await expectCoded(
+      () =>
+        Metastore.open({
+          url: 'postgresql://postgres:hunter2-pw@127.0.0.1:5432/airlock_no_such_database',
+          keys,
+        }),
+      'AIRLOCK_ERR_STORE_UNAVAILABLE',
+      ['hunter2-pw'],
+    );
+    expect(missing.message).toContain('SQLSTATE 3D000');
+  });
+
+  it('reports a search_path that names no schema', async () => {
+    await expectCoded(
+      () =>
+        Metastore.open({
+          url: 'postgresql://postgres@127.0.0.1:5432/test?options=-c%20search_path%3Dairlock_no_such_schema',
+          keys,
+        }),
+      'AIRLOCK_ERR_STORE_UNAVAILABLE',
+    );
+  });
+});

@@ -1,0 +1,127 @@
+import { statSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
+import { describe, expect, it } from 'vitest';
+import { createMetastoreBackend } from '../../src/backends/metastore.ts';
+import { Fernet, parseFernetKeys } from '../../src/metastore/fernet.ts';
+import { Metastore } from '../../src/metastore/metastore.ts';
+import { Connection } from '../../src/model/connection.ts';
+import { runBackendContract } from '../contract/backend-contract.ts';
+import { sqliteDatabases } from './_databases.ts';
+import { expectCoded, runMetastoreContract } from './metastore-contract.ts';
+
+runMetastoreContract({ databases: sqliteDatabases });
+
+runBackendContract({
+  name: 'metastore',
+  setup: async () => {
+    const databases = sqliteDatabases();
+    const db = await databases.create();
+    const keys = parseFernetKeys(Fernet.generateKey());
+    const store = await Metastore.open({ url: db.url, keys });
+    return {
+      backend: createMetastoreBackend({ metastore: store }),
+      seedVariable: async (key, value) => {
+        await store.setVariable(key, value);
+      },
+      seedConnection: async (connId, value) => {
+        const conn =
+          typeof value === 'string'
+            ? Connection.fromUri(value, connId)
+            : Connection.fromFields(value as Parameters<typeof Connection.fromFields>[0], connId);
+        await store.addConnection(connId, conn);
+      },
+      corruptVariable: async (key, secret) => {
+        // A value flagged encrypted that is no token of the key (here: the secret in clear).
+        await db.exec('insert into variable (key, val, is_encrypted) values (?, ?, 1)', [
+          key,
+          secret,
+        ]);
+      },
+      teardown: async () => {
+        await store.close();
+        await databases.dispose();
+      },
+    };
+  },
+});
+
+describe('metastore on SQLite', () => {
+  const databases = sqliteDatabases();
+  const keys = parseFernetKeys(Fernet.generateKey());
+
+  it('runs in WAL mode with foreign keys on and a busy timeout', async () => {
+    const db = await databases.create();
+    const store = await Metastore.open({ url: db.url, keys, busyTimeoutMs: 1234 });
+    await store.setVariable('x', 'y');
+    const path = db.url.replace(/^sqlite:\/\//, '').slice(1);
+    const probe = new DatabaseSync(path);
+    try {
+      expect(probe.prepare('pragma journal_mode').get()).toEqual({ journal_mode: 'wal' });
+    } finally {
+      probe.close();
+    }
+    expect(statSync(`${path}-wal`).isFile()).toBe(true);
+    await store.close();
+  });
+
+  it('fails with a coded error, not a hang, when another process holds the write lock', async () => {
+    const db = await databases.create();
+    const store = await Metastore.open({ url: db.url, keys, busyTimeoutMs: 200 });
+    const path = db.url.replace(/^sqlite:\/\//, '').slice(1);
+    const other = new DatabaseSync(path);
+    other.exec('BEGIN IMMEDIATE');
+    try {
+      const started = Date.now();
+      const err = await expectCoded(
+        () => store.setVariable('x', 'y'),
+        'AIRLOCK_ERR_STORE_UNAVAILABLE',
+      );
+      expect(err.message).toContain('SQLITE_BUSY');
+      expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+      // Reads go on while the other connection writes (WAL).
+      expect(await store.getVariable('x')).toBeUndefined();
+    } finally {
+      other.exec('ROLLBACK');
+      other.close();
+    }
+    expect(await store.setVariable('x', 'y')).toBe('created');
+    await store.close();
+  });
+
+  it('shares one connection between stores of one process, so their transactions queue', async () => {
+    const db = await databases.create();
+    const [a, b] = await Promise.all([
+      Metastore.open({ url: db.url, keys, busyTimeoutMs: 500 }),
+      Metastore.open({ url: db.url, keys, busyTimeoutMs: 500 }),
+    ]);
+    const slow = async function* () {
+      for (let i = 0; i < 5; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        yield { key: `a${i}`, value: 'x', where: `entry ${i}` };
+      }
+    };
+    const [report, outcome] = await Promise.all([
+      a.importVariables(slow()),
+      b.setVariable('b', 'y'),
+    ]);
+    expect(report.created).toBe(5);
+    expect(outcome).toBe('created');
+    await a.close();
+    expect(await b.getVariable('a4')).toBe('x');
+    await b.close();
+  });
+
+  it('opens an in-memory database', async () => {
+    const store = await Metastore.open({ url: 'sqlite://', keys });
+    await store.setVariable('m', 'memory');
+    expect(await store.getVariable('m')).toBe('memory');
+    await store.close();
+  });
+
+  it('reports a file it cannot open with a coded error', async () => {
+    await expectCoded(
+      () => Metastore.open({ url: 'sqlite:////nonexistent-dir/sub/airlock.db', keys }),
+      'AIRLOCK_ERR_STORE_UNAVAILABLE',
+    );
+  });
+});
