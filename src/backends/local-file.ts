@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { z } from 'zod';
 import { AirlockError } from '../errors.ts';
+import { connectionFileFields } from '../model/connection-file-entry.ts';
 import { safeJsonParse } from '../util/json.ts';
 import { parseOptions } from './_options.ts';
 import type { SecretKind, SecretsBackend } from './backend.ts';
@@ -36,21 +37,6 @@ export const localFileOptionsSchema = z.strictObject({
 
 /** Options of {@link createLocalFileBackend}. */
 export type LocalFileBackendOptions = z.input<typeof localFileOptionsSchema>;
-
-/** The keys a Connection object in a file may have (Airflow's `Connection.__init__` + `extra_dejson`). */
-const CONNECTION_KEYS = new Set([
-  'conn_id',
-  'conn_type',
-  'description',
-  'host',
-  'login',
-  'password',
-  'schema',
-  'port',
-  'extra',
-  'uri',
-  'extra_dejson',
-]);
 
 type Entries = Map<string, unknown[]>;
 
@@ -163,27 +149,7 @@ function connectionValue(path: string, connId: string, value: unknown): string {
       `local-file: \`${path}\` connection \`${connId}\` ${problem}`,
       { details: { path, conn_id: connId } },
     );
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw fail('must be a URI string or an object');
-  }
-  const record = { ...(value as Record<string, unknown>) };
-  const illegal = Object.keys(record).filter((k) => !CONNECTION_KEYS.has(k));
-  if (illegal.length > 0) {
-    throw fail(
-      `has illegal keys: ${illegal.join(', ')} (allowed: ${[...CONNECTION_KEYS].join(', ')})`,
-    );
-  }
-  if ('extra' in record && 'extra_dejson' in record) {
-    throw fail('has both `extra` and `extra_dejson`; they are mutually exclusive');
-  }
-  if ('extra_dejson' in record) {
-    record.extra = record.extra_dejson;
-    delete record.extra_dejson;
-  }
-  if ('conn_id' in record && record.conn_id !== connId) {
-    throw fail('has a `conn_id` that differs from its key');
-  }
-  delete record.conn_id;
+  const record = connectionFileFields(connId, value, fail);
   return JSON.stringify(record);
 }
 

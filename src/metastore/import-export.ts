@@ -14,6 +14,7 @@
  * Variable files are read as a stream (JSON and `.env`), so memory stays bounded however many
  * entries they hold. Errors name the file and the line or entry, never a value.
  */
+
 import { createReadStream } from 'node:fs';
 import { extname } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -21,6 +22,7 @@ import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { AirlockError, isAirlockError } from '../errors.ts';
 import { Connection, type ConnectionFields } from '../model/connection.ts';
+import { connectionFileFields } from '../model/connection-file-entry.ts';
 import {
   fromJsValue,
   JsonDecodeError,
@@ -255,21 +257,6 @@ export async function* readVariableFile(source: ImportSource): AsyncGenerator<Va
   }
 }
 
-/** The keys a connection object in a file may have (Airflow's `Connection.__init__` + `extra_dejson`). */
-const CONNECTION_KEYS = new Set([
-  'conn_id',
-  'conn_type',
-  'description',
-  'host',
-  'login',
-  'password',
-  'schema',
-  'port',
-  'extra',
-  'uri',
-  'extra_dejson',
-]);
-
 /** One file entry as a Connection, with the local-filesystem backend's rules. */
 function connectionOf(connId: string, value: unknown, where: string, envLine: boolean): Connection {
   try {
@@ -279,28 +266,7 @@ function connectionOf(connId: string, value: unknown, where: string, envLine: bo
       if (envLine && value.trimStart().startsWith('{')) return Connection.fromJson(value, connId);
       return Connection.fromUri(value, connId);
     }
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      throw invalid(where, 'must be a URI string or an object of connection fields');
-    }
-    const record = { ...(value as Record<string, unknown>) };
-    const illegal = Object.keys(record).filter((k) => !CONNECTION_KEYS.has(k));
-    if (illegal.length > 0) {
-      throw invalid(
-        where,
-        `has unknown keys: ${illegal.join(', ')} (allowed: ${[...CONNECTION_KEYS].join(', ')})`,
-      );
-    }
-    if ('extra' in record && 'extra_dejson' in record) {
-      throw invalid(where, 'has both `extra` and `extra_dejson`; they are mutually exclusive');
-    }
-    if ('extra_dejson' in record) {
-      record.extra = record.extra_dejson;
-      delete record.extra_dejson;
-    }
-    if ('conn_id' in record && record.conn_id !== connId) {
-      throw invalid(where, 'has a `conn_id` that differs from its key');
-    }
-    delete record.conn_id;
+    const record = connectionFileFields(connId, value, (problem) => invalid(where, problem));
     return Connection.fromFields(record as ConnectionFields & { uri?: string }, connId);
   } catch (err) {
     if (!isAirlockError(err) || err.code === 'AIRLOCK_ERR_STORE_IMPORT_INVALID') throw err;

@@ -326,7 +326,7 @@ describe('connection files', () => {
     ['{"bad id": "http://h"}', 'the conn_id is not valid'],
     ['{"x": {"conn_type": "http", "extra": "{}", "extra_dejson": {}}}', 'mutually exclusive'],
     ['{"x": {"conn_type": "http", "conn_id": "y"}}', 'differs from its key'],
-    ['{"x": {"conn_type": "http", "colour": "red"}}', 'unknown keys: colour'],
+    ['{"x": {"conn_type": "http", "colour": "red"}}', 'illegal keys: colour'],
     ['{"x": {"host": "h"}}', 'has no conn_type'],
     ['{"x": 5}', 'must be a URI string or an object'],
     ['{"x": {"conn_type": "http", "port": "abc"}}', 'port'],
