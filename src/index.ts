@@ -19,6 +19,7 @@ export type {
 export { BACKEND_NAMES, EXTERNAL_BACKEND_NAMES } from './backends/backend.ts';
 export { createEnvBackend } from './backends/env.ts';
 export { createLocalFileBackend, type LocalFileBackendOptions } from './backends/local-file.ts';
+export { createMetastoreBackend } from './backends/metastore.ts';
 export { AIRFLOW_CLASS_PATHS, BACKENDS, resolveBackendType } from './backends/registry.ts';
 export { loadConfig } from './config/load-config.ts';
 export type { BackendConfig, Config } from './config/schema.ts';
@@ -30,6 +31,10 @@ export {
   isAirlockError,
   NotFoundError,
 } from './errors.ts';
+export { createLogger, type Logger, type LogLevel } from './logging/logger.ts';
+export { MASK, SecretsMasker, type SecretsMaskerOptions } from './masking/masker.ts';
+export { isSensitiveName } from './masking/sensitive-keys.ts';
+export { createMaskingStream } from './masking/stream.ts';
 export { Fernet, MultiFernet, parseFernetKeys } from './metastore/fernet.ts';
 export { Connection } from './model/connection.ts';
 export { getConnection } from './model/connection-lookup.ts';
