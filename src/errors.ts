@@ -123,6 +123,39 @@ export const ERROR_CODES = {
     summary: 'The metastore schema was migrated by a newer version of airlock.',
   },
 
+  AIRLOCK_ERR_HTTP_BAD_REQUEST: {
+    status: 400,
+    summary: 'An HTTP request has a missing or invalid parameter or body.',
+  },
+  AIRLOCK_ERR_HTTP_UNAUTHENTICATED: {
+    status: 401,
+    summary: 'An HTTP request carries no valid session, API token or credentials.',
+  },
+  AIRLOCK_ERR_HTTP_FORBIDDEN: {
+    status: 403,
+    summary: "The signed-in user's role does not allow the request.",
+  },
+  AIRLOCK_ERR_HTTP_CSRF: {
+    status: 403,
+    summary: 'A form or cookie-authenticated request lacks a valid CSRF token.',
+  },
+  AIRLOCK_ERR_HTTP_NOT_FOUND: { status: 404, summary: 'The requested resource does not exist.' },
+  AIRLOCK_ERR_HTTP_CONFLICT: { status: 409, summary: 'The resource already exists.' },
+  AIRLOCK_ERR_HTTP_RATE_LIMITED: {
+    status: 429,
+    summary: 'Too many failed sign-ins for this user or address; wait before retrying.',
+  },
+
+  AIRLOCK_ERR_DAG_INVALID: {
+    status: 400,
+    summary: 'A DAG is malformed (bad id, cron schedule, cycle, duplicate or unknown task).',
+  },
+  AIRLOCK_ERR_DAG_IMPORT_FAILED: { status: 400, summary: 'A DAG file could not be loaded.' },
+  AIRLOCK_ERR_DAG_NOT_FOUND: { status: 404, summary: 'No DAG file defines the DAG.' },
+  AIRLOCK_ERR_DAG_TASK_NOT_FOUND: { status: 404, summary: 'The DAG has no such task.' },
+  AIRLOCK_ERR_DAG_RUN_NOT_FOUND: { status: 404, summary: 'The DAG has no such run.' },
+  AIRLOCK_ERR_DAG_RUN_FAILED: { status: 500, summary: 'A DAG run or task try failed.' },
+
   AIRLOCK_ERR_CLI_USAGE: { status: 400, summary: 'A command was called with wrong arguments.' },
   AIRLOCK_ERR_CLI_COMMAND_FAILED: {
     status: 500,

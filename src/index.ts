@@ -36,9 +36,28 @@ export { MASK, SecretsMasker, type SecretsMaskerOptions } from './masking/masker
 export { isSensitiveName } from './masking/sensitive-keys.ts';
 export { createMaskingStream } from './masking/stream.ts';
 export { Fernet, MultiFernet, parseFernetKeys } from './metastore/fernet.ts';
-export { Connection } from './model/connection.ts';
 export { getConnection } from './model/connection-lookup.ts';
 export { getVariable, type VariableGetOptions } from './model/variable.ts';
+export {
+  Connection,
+  type ConnectionWithGet,
+  type DagRunInfo,
+  type TaskContext,
+  type TaskLogger,
+  Variable,
+} from './pipelines/context.ts';
+export {
+  chain,
+  Dag,
+  type DagOptions,
+  dag,
+  isDag,
+  Task,
+  type TaskFn,
+  type TaskOptions,
+  type TaskSettings,
+  task,
+} from './pipelines/dag.ts';
 export { createChain, createResolverFromConfig } from './resolver/chain.ts';
 export {
   createResolver,

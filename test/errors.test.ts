@@ -25,6 +25,7 @@ describe('errors', () => {
       'CRYPTO',
       'MIGRATION',
       'HTTP',
+      'DAG',
       'CLI',
     ];
     for (const code of Object.keys(ERROR_CODES)) {

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { createWriteStream, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { createMetastoreBackend } from '../backends/metastore.ts';
-import { loadConfig } from '../config/load-config.ts';
+import { loadConfigAsync, readConfig } from '../config/read-config.ts';
 import type { Config } from '../config/schema.ts';
 import { AirlockError } from '../errors.ts';
 import { createLogger, type Logger, parseLogLevel } from '../logging/logger.ts';
@@ -33,6 +33,11 @@ export interface CliIo {
 /** Shared, lazily built state of one CLI run. */
 export interface CliContext {
   readonly io: CliIo;
+  /**
+   * Loads the configuration, and the modules of the configured backends only (the CLI runs it
+   * before every command's action); afterwards {@link CliContext.config} is synchronous.
+   */
+  prepare(): Promise<void>;
   config(): Config;
   resolver(): Resolver;
   /** Every secret this run resolved, registered for masking its output and errors. */
@@ -46,6 +51,12 @@ export interface CliContext {
    * exists yet; `write`/`migrate` create it and, with no key configured, generate one).
    */
   metastore(intent: OpenIntent): Promise<Metastore | undefined>;
+  /**
+   * Tells the cache that the metastore changed (`ids` `'*'`: a bulk import), so that processes
+   * sharing the cache stop serving the old answer. Without a shared cache this is a no-op: this
+   * run's own cache dies with it.
+   */
+  invalidate(kind: 'variable' | 'connection', ids: readonly string[] | '*'): Promise<void>;
   /** Closes what this run opened: the resolver's backends and the metastore. */
   dispose(): Promise<void>;
 }
@@ -56,26 +67,42 @@ export function createCliContext(io: CliIo): CliContext {
   let resolver: Resolver | undefined;
   const stores = new Map<OpenIntent, Promise<Metastore | undefined>>();
   const masker = new SecretsMasker();
-  const logger = createLogger({
-    masker,
-    level:
-      parseLogLevel(io.env.AIRLOCK__LOGGING__LEVEL ?? io.env.AIRFLOW__LOGGING__LOGGING_LEVEL) ??
-      'warn',
-  });
+  let failed: { error: unknown } | undefined;
+  const adopt = (loaded: Config) => {
+    config ??= loaded;
+    masker.configure({
+      sensitiveWords: config.core.sensitiveVarConnNames,
+      hideSensitive: config.core.hideSensitiveVarConnFields,
+    });
+  };
+  const level =
+    parseLogLevel(io.env.AIRLOCK__LOGGING__LEVEL ?? io.env.AIRFLOW__LOGGING__LOGGING_LEVEL) ??
+    'warn';
+  const logger = createLogger({ masker, level });
+  // The resolver logs every lookup at debug: below that level the call is dropped here, so that
+  // a lookup does not load the logging library (~25 ms of a CLI run) just to discard a line.
+  const lookupLogger: Logger =
+    level === 'debug' || level === 'trace' ? logger : { ...logger, debug() {} };
   return {
     io,
     masker,
     logger,
     exitCode: undefined,
-    config() {
-      if (!config) {
-        config = loadConfig(io.env);
-        masker.configure({
-          sensitiveWords: config.core.sensitiveVarConnNames,
-          hideSensitive: config.core.hideSensitiveVarConnFields,
-        });
+    async prepare() {
+      if (config || failed) return;
+      try {
+        adopt(await loadConfigAsync(io.env));
+      } catch (err) {
+        // Reported by the first command that reads the configuration, not by those that never do.
+        failed = { error: err };
       }
-      return config;
+    },
+    config() {
+      if (failed) throw failed.error;
+      // Without prepare(), only a configuration whose backend modules are loaded can be read
+      // (always the case when no external backend is configured).
+      if (!config) adopt(readConfig(io.env));
+      return config as Config;
     },
     resolver() {
       if (!resolver) {
@@ -86,7 +113,14 @@ export function createCliContext(io: CliIo): CliContext {
           url: redactDatabaseUrl(current.database.url),
           closeOnDispose: false,
         });
-        resolver = createResolverFromConfig(current, { env: io.env, masker, logger, metastore });
+        resolver = createResolverFromConfig(current, {
+          env: io.env,
+          masker,
+          logger: lookupLogger,
+          metastore,
+          // One command's lifetime: it publishes its writes but listens for no one else's.
+          subscribeInvalidations: false,
+        });
       }
       return resolver;
     },
@@ -105,6 +139,13 @@ export function createCliContext(io: CliIo): CliContext {
         stores.set(intent, opening);
       }
       return opening;
+    },
+    async invalidate(kind, ids) {
+      const cache = this.config().secrets.cache;
+      if (!cache.enabled || cache.sharedUrl === null) return;
+      const current = this.resolver();
+      if (ids === '*') await current.invalidateAll();
+      else for (const id of ids) await current.invalidate(kind, id);
     },
     async dispose() {
       const opened = [...stores.values()];

@@ -9,12 +9,17 @@ import { isAirlockError } from '../errors.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
 import { registerConfigCommands } from './commands/config.ts';
 import { registerConnectionCommands } from './commands/connections.ts';
+import { registerDagsCommands } from './commands/dags.ts';
 import { registerDbCommands } from './commands/db.ts';
 import { registerDemoCommand } from './commands/demo.ts';
 import { registerFakeCommands } from './commands/fake.ts';
 import { registerRunCommand } from './commands/run.ts';
 import { registerSecretsCommands } from './commands/secrets.ts';
+import { registerServerCommand } from './commands/server.ts';
+import { registerTasksCommands } from './commands/tasks.ts';
+import { registerUsersCommands } from './commands/users.ts';
 import { registerVariableCommands } from './commands/variables.ts';
+import { registerWorkerCommand } from './commands/worker.ts';
 import { type CliContext, type CliIo, createCliContext } from './context.ts';
 import { VERSION } from './version.ts';
 
@@ -37,6 +42,8 @@ export function buildProgram(io: CliIo, context: CliContext = createCliContext(i
       outputError: (text, write) =>
         write(`airlock: error AIRLOCK_ERR_CLI_USAGE: ${text.replace(/^error: /, '').trim()}\n`),
     });
+  // The configuration (and the configured backends' modules only) loads before any action.
+  program.hook('preAction', () => context.prepare());
   registerVariableCommands(program, context);
   registerConnectionCommands(program, context);
   registerDbCommands(program, context);
@@ -45,6 +52,11 @@ export function buildProgram(io: CliIo, context: CliContext = createCliContext(i
   registerDemoCommand(program, context);
   registerFakeCommands(program, context);
   registerRunCommand(program, context);
+  registerDagsCommands(program, context);
+  registerTasksCommands(program, context);
+  registerWorkerCommand(program, context);
+  registerServerCommand(program, context);
+  registerUsersCommands(program, context);
   // Every sub-command inherits the usage-error handling.
   const inherit = (cmd: Command) => {
     for (const sub of cmd.commands) {

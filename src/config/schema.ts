@@ -18,6 +18,26 @@ export type FernetKeySetting =
   | { readonly from: string; readonly value: string; readonly command?: undefined }
   | { readonly from: string; readonly command: string; readonly value?: undefined };
 
+/** The resolver's cache settings (`[secrets]`), see `docs/cache.md`. */
+export interface CacheConfig {
+  /** `use_cache`; `false` turns the cache off whatever the TTLs say. @default true */
+  readonly enabled: boolean;
+  /**
+   * How long a found value stays fresh, per kind (`cache_ttl_seconds`, or the per-kind
+   * `variables_cache_ttl_seconds` / `connections_cache_ttl_seconds`).
+   * @default { variable: 900, connection: 900 }
+   */
+  readonly ttlSeconds: { readonly variable: number; readonly connection: number };
+  /** How long a miss stays cached (`negative_cache_ttl_seconds`). @default 30 */
+  readonly negativeTtlSeconds: number;
+  /** How long past expiry a value may be served when the refresh fails. @default 0 */
+  readonly maxStaleSeconds: number;
+  /** The most entries kept per kind, least recently used out first. @default 10000 */
+  readonly maxEntries: number;
+  /** `redis://…`: a cache shared by processes (encrypted with the Fernet keys). @default null */
+  readonly sharedUrl: string | null;
+}
+
 /** airlock's effective configuration, deeply frozen. */
 export interface Config {
   /** Where airlock keeps local state (`AIRLOCK_HOME`). @default '~/airlock' */
@@ -33,6 +53,8 @@ export interface Config {
      * @default false
      */
     readonly fallthroughOnError: boolean;
+    /** The resolver's cache (see `docs/cache.md`). */
+    readonly cache: CacheConfig;
   };
   readonly core: {
     /** Extra sensitive words (`sensitive_var_conn_names`). @default [] */
@@ -68,6 +90,14 @@ export const ENV = {
   backend: ['AIRLOCK__SECRETS__BACKEND', 'AIRFLOW__SECRETS__BACKEND'],
   backendKwargs: ['AIRLOCK__SECRETS__BACKEND_KWARGS', 'AIRFLOW__SECRETS__BACKEND_KWARGS'],
   fallthroughOnError: ['AIRLOCK__SECRETS__FALLTHROUGH_ON_ERROR'],
+  useCache: ['AIRLOCK__SECRETS__USE_CACHE', 'AIRFLOW__SECRETS__USE_CACHE'],
+  cacheTtlSeconds: ['AIRLOCK__SECRETS__CACHE_TTL_SECONDS', 'AIRFLOW__SECRETS__CACHE_TTL_SECONDS'],
+  variablesCacheTtlSeconds: ['AIRLOCK__SECRETS__VARIABLES_CACHE_TTL_SECONDS'],
+  connectionsCacheTtlSeconds: ['AIRLOCK__SECRETS__CONNECTIONS_CACHE_TTL_SECONDS'],
+  negativeCacheTtlSeconds: ['AIRLOCK__SECRETS__NEGATIVE_CACHE_TTL_SECONDS'],
+  maxStaleSeconds: ['AIRLOCK__SECRETS__MAX_STALE_SECONDS'],
+  cacheMaxEntries: ['AIRLOCK__SECRETS__CACHE_MAX_ENTRIES'],
+  sharedCacheUrl: ['AIRLOCK__SECRETS__SHARED_CACHE_URL'],
   sensitiveVarConnNames: [
     'AIRLOCK__CORE__SENSITIVE_VAR_CONN_NAMES',
     'AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES',

@@ -445,6 +445,32 @@ export class Metastore {
     return this.#migrated;
   }
 
+  /**
+   * The Kysely handle, for modules that keep their own tables in this database (the server's
+   * users, sessions and settings). They must not touch `variable` / `connection` directly.
+   *
+   * @example
+   * ```ts
+   * await store.kysely.selectFrom('variable').select('key').execute();
+   * ```
+   */
+  get kysely(): Kysely<MetastoreSchema> {
+    return this.#db;
+  }
+
+  /**
+   * The Fernet keys (newest first), for modules that encrypt their own columns.
+   *
+   * @throws AirlockError `AIRLOCK_ERR_CRYPTO_KEY_MISSING` when none is configured.
+   * @example
+   * ```ts
+   * const token = store.fernet.encrypt('value');
+   * ```
+   */
+  get fernet(): MultiFernet {
+    return this.#requireKeys();
+  }
+
   /** Whether Fernet keys are set (writes need them). */
   get hasKeys(): boolean {
     return this.#keys !== undefined;

@@ -3,13 +3,20 @@
  * Builds the resolution chain from the configuration: the configured external backends in
  * order, then the environment, then the metastore (when one is given).
  */
+
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { SecretsBackend } from '../backends/backend.ts';
 import { createEnvBackend } from '../backends/env.ts';
-import { BACKENDS, type BackendDeps } from '../backends/registry.ts';
+import { type BackendDeps, loadedBackend } from '../backends/names.ts';
 import type { Config } from '../config/schema.ts';
+import { AirlockError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
+import type { MultiFernet } from '../metastore/fernet.ts';
+import { SecretCache } from './cache.ts';
 import { createResolver, type Resolver } from './resolver.ts';
+import type { SharedCache } from './shared-cache.ts';
 
 /** Dependencies of {@link createChain} and {@link createResolverFromConfig}. */
 export interface ChainDeps extends BackendDeps {
@@ -19,6 +26,66 @@ export interface ChainDeps extends BackendDeps {
   masker?: SecretsMasker;
   /** airlock's logger. */
   logger?: Logger;
+  /** The Fernet keys that encrypt shared-cache entries. @default the metastore's keys */
+  fernetKeys?: MultiFernet;
+  /**
+   * Whether this process listens for other processes' invalidations (long-lived processes);
+   * a one-command CLI run only publishes its own.
+   * @default true
+   */
+  subscribeInvalidations?: boolean;
+}
+
+/**
+ * The shared cache the configuration names, or `undefined`. Its client (and the Fernet keys) load
+ * on first use, so that a process the environment serves never loads them; a missing key is
+ * still reported here, at start-up.
+ */
+function sharedCacheFromConfig(config: Config, deps: ChainDeps): SharedCache | undefined {
+  const url = config.secrets.cache.sharedUrl;
+  if (!config.secrets.cache.enabled || url === null) return undefined;
+  // The key file `airlock db migrate` writes (`keyFilePath` in metastore/keys.ts).
+  const keyFile = join(config.home, 'fernet.key');
+  if (!deps.fernetKeys && config.core.fernetKey === null && !existsSync(keyFile)) {
+    throw new AirlockError(
+      'AIRLOCK_ERR_CRYPTO_KEY_MISSING',
+      'the shared cache encrypts with the metastore Fernet keys, and none is configured (set AIRLOCK__CORE__FERNET_KEY or run `airlock db migrate`)',
+    );
+  }
+  const listeners: Array<Parameters<SharedCache['onInvalidate']>[0]> = [];
+  let inner: Promise<SharedCache> | undefined;
+  const open = (): Promise<SharedCache> => {
+    inner ??= (async () => {
+      const [{ createRedisSharedCache }, { loadFernetKeys }] = await Promise.all([
+        import('./shared-cache.ts'),
+        import('../metastore/keys.ts'),
+      ]);
+      const keys = deps.fernetKeys ?? loadFernetKeys(config.core.fernetKey, config.home)?.keys;
+      if (!keys) {
+        throw new AirlockError('AIRLOCK_ERR_CRYPTO_KEY_MISSING', 'the Fernet key file is gone');
+      }
+      const shared = createRedisSharedCache({
+        url,
+        keys,
+        subscribe: deps.subscribeInvalidations ?? true,
+      });
+      for (const listener of listeners) shared.onInvalidate(listener);
+      return shared;
+    })();
+    return inner;
+  };
+  return {
+    get: async (kind, id) => (await open()).get(kind, id),
+    set: async (kind, id, record, keepMs) => (await open()).set(kind, id, record, keepMs),
+    invalidate: async (kind, id) => (await open()).invalidate(kind, id),
+    invalidateAll: async () => (await open()).invalidateAll(),
+    onInvalidate(listener) {
+      listeners.push(listener);
+    },
+    async close() {
+      if (inner) await (await inner.catch(() => undefined))?.close();
+    },
+  };
 }
 
 /**
@@ -35,7 +102,8 @@ export function createChain(config: Config, deps: ChainDeps = {}): SecretsBacken
   if (deps.env) backendDeps.env = deps.env;
   if (deps.fetch) backendDeps.fetch = deps.fetch;
   const chain: SecretsBackend[] = config.secrets.backends.map(({ type, kwargs }) =>
-    BACKENDS[type].create({ ...kwargs }, backendDeps),
+    // Loading the configuration (loadConfig, loadConfigAsync) loaded these modules.
+    loadedBackend(type).create({ ...kwargs }, backendDeps),
   );
   chain.push(createEnvBackend(deps.env ? { env: deps.env } : {}));
   if (deps.metastore) chain.push(deps.metastore);
@@ -51,9 +119,21 @@ export function createChain(config: Config, deps: ChainDeps = {}): SecretsBacken
  * ```
  */
 export function createResolverFromConfig(config: Config, deps: ChainDeps = {}): Resolver {
+  const settings = config.secrets.cache;
+  const cache = settings.enabled
+    ? new SecretCache({
+        ttlSeconds: settings.ttlSeconds,
+        negativeTtlSeconds: settings.negativeTtlSeconds,
+        maxStaleSeconds: settings.maxStaleSeconds,
+        maxEntries: settings.maxEntries,
+      })
+    : undefined;
+  const sharedCache = sharedCacheFromConfig(config, deps);
   return createResolver({
     backends: createChain(config, deps),
     fallthroughOnError: config.secrets.fallthroughOnError,
+    ...(cache ? { cache } : {}),
+    ...(sharedCache ? { sharedCache } : {}),
     ...(deps.masker ? { masker: deps.masker } : {}),
     ...(deps.logger ? { logger: deps.logger } : {}),
   });

@@ -14,6 +14,8 @@ import type { Logger } from '../logging/logger.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
 import { Connection } from '../model/connection.ts';
 import { safeJsonParse } from '../util/json.ts';
+import type { CacheEntry, CacheState, SecretCache } from './cache.ts';
+import type { SharedCache, SharedRecord } from './shared-cache.ts';
 
 /** What one link did for one lookup. */
 export type LinkOutcome = 'hit' | 'miss' | 'error' | 'skipped';
@@ -30,14 +32,22 @@ export interface LinkTrace {
   readonly reason?: string;
   /** The error's code, for `error` outcomes. */
   readonly errorCode?: ErrorCode;
+  /**
+   * Set when the answer came from the cache instead of the store: `cached` (this process's
+   * cache, fresh), `stale` (expired, served because the refresh failed) or `shared` (the shared
+   * cache filled by another process). The link's outcome is what it was when read.
+   */
+  readonly cache?: CacheState;
 }
 
 /** A resolved value with its provenance. */
 export interface Resolution<T> {
   readonly value: T;
-  /** The backend that served the value. */
+  /** The backend that served the value (also when it came from the cache). */
   readonly source: BackendName;
   readonly trace: readonly LinkTrace[];
+  /** Set when the value came from a cache; `stale` when served past its TTL (stale-if-error). */
+  readonly cache?: CacheState;
 }
 
 /** The full story of one lookup, as `airlock secrets which` shows it. */
@@ -77,6 +87,13 @@ export interface ResolverOptions {
   maskAllResolved?: boolean;
   /** Told of failures passed over (`fallthroughOnError`) and, at debug, of every lookup. */
   logger?: Logger;
+  /**
+   * The cache of chain outcomes (see `cache.ts`); without one, every lookup walks the chain.
+   * @default undefined
+   */
+  cache?: SecretCache;
+  /** A cache shared by several processes (Redis), consulted after this process's cache. */
+  sharedCache?: SharedCache;
 }
 
 /** The links whose values are masked by name only (Airflow's rules), not wholesale. */
@@ -115,6 +132,18 @@ function registerResolved(
 /** Per-call options of the resolver's lookups. */
 export interface LookupOptions {
   signal?: AbortSignal;
+  /**
+   * Read the store even when the cache holds a fresh answer (powertools' `forceFetch`); the
+   * answer read then replaces the cached one.
+   * @default false
+   */
+  forceFetch?: boolean;
+}
+
+/** What {@link Resolver.prefetch} fetches. */
+export interface PrefetchRequest {
+  variables?: readonly string[];
+  connections?: readonly string[];
 }
 
 /** Resolves Variables and Connections through a chain of backends. */
@@ -142,8 +171,33 @@ export interface Resolver {
     options?: LookupOptions,
   ): Promise<Map<string, Resolution<Connection>>>;
   /**
+   * Resolves many ids at once into the cache (batch calls where a backend has them), so that
+   * the lookups that follow are cache hits. Returns what was found.
+   *
+   * @example
+   * ```ts
+   * await resolver.prefetch({ variables: ['a', 'b'], connections: ['db'] });
+   * ```
+   */
+  prefetch(
+    request: PrefetchRequest,
+    options?: LookupOptions,
+  ): Promise<{
+    variables: Map<string, Resolution<string>>;
+    connections: Map<string, Resolution<Connection>>;
+  }>;
+  /**
+   * Forgets the cached answer for one id, here and (with a shared cache) in every process, after
+   * a write through airlock. A no-op without a cache.
+   */
+  invalidate(kind: SecretKind, id: string): Promise<void>;
+  /** Forgets every cached answer, here and in every process sharing the cache (bulk imports). */
+  invalidateAll(): Promise<void>;
+  /**
    * What every link does for this lookup; with `all`, links after the serving one are asked too
    * (their hits are values the first link shadows). Never throws for a backend failure.
+   * A fresh cached answer is reported as such (links marked `cache: 'cached'`) unless
+   * `forceFetch` or `all` is set.
    */
   which(
     kind: SecretKind,
@@ -171,6 +225,32 @@ type Attempt<T> =
 /** Why a link that does not look an id up was skipped. */
 function skipReason(kind: SecretKind): string {
   return `not looked up here (${kind} lookups disabled, or outside the lookup pattern)`;
+}
+
+/**
+ * The raw text each parsed Connection was read from, so that the shared cache stores what the
+ * store holds (re-parsed on the way out) rather than a lossy `get_uri()` rendering.
+ */
+const RAW_CONNECTIONS = new WeakMap<Connection, string>();
+
+/** Waits for `promise`, giving up (with the signal's reason) when `signal` aborts. */
+function raceSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }
 
 /** Runs `fn` over `items` with at most `limit` calls in flight. */
@@ -298,7 +378,9 @@ export function createResolver(options: ResolverOptions): Resolver {
     // Airflow's `get_connection` treats an empty value as "not here".
     if (raw === undefined || raw === '') return undefined;
     try {
-      return Connection.deserialize(id, raw);
+      const conn = Connection.deserialize(id, raw);
+      RAW_CONNECTIONS.set(conn, raw);
+      return conn;
     } catch (err) {
       if (!isAirlockError(err)) throw err;
       throw new AirlockError(err.code, `${backend.name}: ${err.message}`, {
@@ -363,6 +445,7 @@ export function createResolver(options: ResolverOptions): Resolver {
     kind: SecretKind,
     ids: readonly string[],
     signal: AbortSignal | undefined,
+    errored: Set<string> = new Set(),
   ): Promise<Map<string, Resolution<T>>> {
     const unique = [...new Set(ids)];
     const traces = new Map<string, LinkTrace[]>(unique.map((id) => [id, []]));
@@ -410,6 +493,7 @@ export function createResolver(options: ResolverOptions): Resolver {
             errorCode: answer.error.code,
             ...base,
           });
+          errored.add(id);
           if (!fallthroughOnError) throw answer.error;
           options.logger?.warn(
             { backend: backend.name, code: answer.error.code, kind, id },
@@ -440,7 +524,11 @@ export function createResolver(options: ResolverOptions): Resolver {
     signal: AbortSignal | undefined,
     all: boolean,
     throwOnError: boolean,
-  ): Promise<{ found?: { value: T; source: BackendName }; trace: LinkTrace[] }> {
+  ): Promise<{
+    found?: { value: T; source: BackendName };
+    trace: LinkTrace[];
+    errored?: boolean;
+  }> {
     const trace: LinkTrace[] = [];
     let found: { value: T; source: BackendName } | undefined;
     let stopped: string | undefined;
@@ -510,32 +598,369 @@ export function createResolver(options: ResolverOptions): Resolver {
       }
     }
     options.logger?.debug({ kind, id, source: found?.source ?? null, trace }, 'lookup');
-    return found ? { found, trace } : { trace };
+    const errored = trace.some((t) => t.outcome === 'error');
+    return found ? { found, trace, errored } : { trace, errored };
+  }
+
+  // ---- the cache layer -------------------------------------------------------------------
+
+  const cache = options.cache;
+  const shared = options.sharedCache;
+  /** Lookups in flight, per kind and id: concurrent lookups of one id share one chain walk. */
+  const cachesVariables = cache?.enabled('variable') ?? false;
+  const inflight: Record<SecretKind, Map<string, Promise<Resolution<unknown> | undefined>>> = {
+    variable: new Map(),
+    connection: new Map(),
+  };
+  shared?.onInvalidate((kind, id) => {
+    if (kind === null || id === null) cache?.clear();
+    else cache?.invalidate(kind, id);
+  });
+
+  function cachedTrace(trace: readonly LinkTrace[], state: CacheState): LinkTrace[] {
+    return trace.map((link) => ({ ...link, durationMs: 0, cache: state }));
+  }
+
+  /** The answer a cache entry gives (`undefined` for a cached miss). */
+  function answerOf(
+    entry: CacheEntry,
+    state: CacheState,
+    trace: readonly LinkTrace[],
+  ): Resolution<unknown> | undefined {
+    if (!entry.found || entry.source === null) return undefined;
+    if (state === 'cached' && entry.memo !== undefined) return entry.memo as Resolution<unknown>;
+    const answer: Resolution<unknown> = Object.freeze({
+      value: entry.value,
+      source: entry.source,
+      trace: Object.freeze(cachedTrace(trace, state)),
+      cache: state,
+    });
+    if (state === 'cached') entry.memo = answer;
+    return answer;
+  }
+
+  /** The fill-time trace of each entry, kept beside it for cached answers and `which`. */
+  const traces = new WeakMap<CacheEntry, readonly LinkTrace[]>();
+
+  function register(kind: SecretKind, id: string, value: unknown, source: BackendName): void {
+    if (!masker) return;
+    registerResolved(masker, kind, id, value, maskAllResolved && !LOCAL_LINKS.has(source));
+  }
+
+  function toRecord(kind: SecretKind, entry: CacheEntry): SharedRecord | undefined {
+    let raw: string | null = null;
+    if (entry.found) {
+      raw =
+        kind === 'variable'
+          ? (entry.value as string)
+          : (RAW_CONNECTIONS.get(entry.value as Connection) ?? null);
+      if (raw === null) return undefined;
+    }
+    return {
+      found: entry.found,
+      raw,
+      source: entry.source,
+      storedAt: entry.storedAt,
+      expiresAt: entry.expiresAt,
+    };
+  }
+
+  /** Stores a walk's outcome locally and in the shared cache, unless a write came in between. */
+  function store(
+    kind: SecretKind,
+    id: string,
+    generation: number,
+    found: { value: unknown; source: BackendName } | undefined,
+    trace: readonly LinkTrace[],
+  ): void {
+    if (!cache || cache.generation(kind, id) !== generation) return;
+    const entry = cache.entry(kind, found !== undefined, found?.value, found?.source ?? null);
+    if (!entry) return;
+    traces.set(entry, trace);
+    cache.set(kind, id, entry);
+    if (shared) {
+      const record = toRecord(kind, entry);
+      if (record) {
+        shared
+          .set(kind, id, record, entry.expiresAt - entry.storedAt + cache.maxStaleMs)
+          .catch((err: unknown) => sharedFailed('write', err));
+      }
+    }
+  }
+
+  function sharedFailed(what: string, err: unknown): void {
+    // The shared cache is an optimisation: a failure falls back to the store, loudly.
+    const code = isAirlockError(err) ? err.code : 'AIRLOCK_ERR_BACKEND_UNAVAILABLE';
+    options.logger?.warn({ code }, `shared cache: could not ${what} (${code}); using the store`);
+  }
+
+  /** An entry from the shared cache, parsed and registered for masking; `undefined` if none. */
+  async function fromShared(
+    kind: SecretKind,
+    id: string,
+  ): Promise<{ entry: CacheEntry; trace: LinkTrace[] } | undefined> {
+    if (!shared || !cache) return undefined;
+    let record: SharedRecord | undefined;
+    try {
+      record = await shared.get(kind, id);
+    } catch (err) {
+      sharedFailed('read', err);
+      return undefined;
+    }
+    if (!record || record.expiresAt <= cache.now()) return undefined;
+    let value: unknown;
+    if (record.found) {
+      if (record.raw === null || record.source === null) return undefined;
+      value =
+        kind === 'variable'
+          ? record.raw
+          : (() => {
+              const conn = Connection.deserialize(id, record.raw as string);
+              RAW_CONNECTIONS.set(conn, record.raw as string);
+              return conn;
+            })();
+      // This process never saw the value: it must mask it as if it had read the store.
+      register(kind, id, value, record.source);
+    }
+    const entry: CacheEntry = {
+      found: record.found,
+      value,
+      source: record.source,
+      storedAt: record.storedAt,
+      expiresAt: record.expiresAt,
+    };
+    const trace: LinkTrace[] = record.source
+      ? [{ backend: record.source, outcome: 'hit', durationMs: 0, cache: 'shared' }]
+      : [];
+    traces.set(entry, trace);
+    cache.set(kind, id, entry);
+    return { entry, trace };
+  }
+
+  /** Serves the stale entry for `id` after a failed refresh, or `undefined` when none may be. */
+  function serveStale(kind: SecretKind, id: string, err: unknown): Resolution<unknown> | undefined {
+    const stale = cache?.stale(kind, id);
+    if (!stale?.found || !cache) return undefined;
+    cache.stats.staleServed++;
+    const code = isAirlockError(err) ? err.code : 'AIRLOCK_ERR_BACKEND_UNAVAILABLE';
+    options.logger?.warn(
+      { kind, id, code, ageMs: cache.now() - stale.storedAt },
+      `serving a stale ${describeKind(kind)} \`${id}\` (the refresh failed with ${code})`,
+    );
+    return answerOf(stale, 'stale', traces.get(stale) ?? []);
+  }
+
+  /** One chain walk for `id` that fills the cache; concurrent callers share it. */
+  function fill(
+    kind: SecretKind,
+    id: string,
+    forceFetch: boolean,
+  ): Promise<Resolution<unknown> | undefined> {
+    const pending = inflight[kind];
+    if (!forceFetch) {
+      const running = pending.get(id);
+      if (running) return running;
+    }
+    const generation = cache?.generation(kind, id) ?? 0;
+    const run = (async () => {
+      if (!forceFetch) {
+        const hit = await fromShared(kind, id);
+        if (hit) return answerOf(hit.entry, 'shared', hit.trace);
+      }
+      let result: Awaited<ReturnType<typeof walk<unknown>>>;
+      try {
+        // The shared walk takes no caller's signal: one caller giving up must not fail the
+        // others; each caller stops waiting on its own signal instead (raceSignal).
+        result = await walk<unknown>(kind, id, undefined, false, true);
+      } catch (err) {
+        const stale = serveStale(kind, id, err);
+        if (stale) return stale;
+        throw err;
+      }
+      const { found, trace, errored } = result;
+      if (found) {
+        store(kind, id, generation, found, trace);
+        return { value: found.value, source: found.source, trace };
+      }
+      if (errored) {
+        // A miss after a failure (fallthrough_on_error) is not a real miss: never cached.
+        return serveStale(kind, id, new Error('fallthrough')) ?? undefined;
+      }
+      store(kind, id, generation, undefined, trace);
+      return undefined;
+    })();
+    pending.set(id, run);
+    const forget = () => {
+      if (pending.get(id) === run) pending.delete(id);
+    };
+    run.then(forget, forget);
+    return run;
+  }
+
+  async function lookup<T>(
+    kind: SecretKind,
+    id: string,
+    opts: LookupOptions,
+    checked = false,
+  ): Promise<Resolution<T> | undefined> {
+    if (!cache?.enabled(kind)) {
+      const { found, trace } = await walk<T>(kind, id, opts.signal, false, true);
+      return found ? { value: found.value, source: found.source, trace } : undefined;
+    }
+    if (!opts.forceFetch && !checked) {
+      const entry = cache.fresh(kind, id);
+      if (entry !== undefined) {
+        return (entry.memo ?? answerOf(entry, 'cached', traces.get(entry) ?? [])) as
+          | Resolution<T>
+          | undefined;
+      }
+    }
+    return raceSignal(fill(kind, id, opts.forceFetch ?? false), opts.signal) as Promise<
+      Resolution<T> | undefined
+    >;
+  }
+
+  async function lookupMany<T>(
+    kind: SecretKind,
+    ids: readonly string[],
+    opts: LookupOptions,
+  ): Promise<Map<string, Resolution<T>>> {
+    if (!cache?.enabled(kind)) return walkMany<T>(kind, ids, opts.signal);
+    const out = new Map<string, Resolution<T>>();
+    const ask: string[] = [];
+    const joined: Array<Promise<void>> = [];
+    for (const id of new Set(ids)) {
+      const entry = opts.forceFetch ? undefined : cache.fresh(kind, id);
+      if (entry !== undefined) {
+        const answer = answerOf(entry, 'cached', traces.get(entry) ?? []);
+        if (answer) out.set(id, answer as Resolution<T>);
+        continue;
+      }
+      const running = opts.forceFetch ? undefined : inflight[kind].get(id);
+      if (running) {
+        // Coalescing holds for batches too: an id already being read is not read again.
+        joined.push(
+          running.then((answer) => {
+            if (answer) out.set(id, answer as Resolution<T>);
+          }),
+        );
+        continue;
+      }
+      ask.push(id);
+    }
+    if (ask.length > 0) {
+      const generations = new Map(ask.map((id) => [id, cache.generation(kind, id)]));
+      const remaining: string[] = [];
+      if (shared && !opts.forceFetch) {
+        await Promise.all(
+          ask.map(async (id) => {
+            const hit = await fromShared(kind, id);
+            if (!hit) remaining.push(id);
+            else {
+              const answer = answerOf(hit.entry, 'shared', hit.trace);
+              if (answer) out.set(id, answer as Resolution<T>);
+            }
+          }),
+        );
+      } else {
+        remaining.push(...ask);
+      }
+      if (remaining.length > 0) {
+        const errored = new Set<string>();
+        let found: Map<string, Resolution<T>>;
+        try {
+          found = await raceSignal(walkMany<T>(kind, remaining, undefined, errored), opts.signal);
+        } catch (err) {
+          if (opts.signal?.aborted) throw err;
+          // Stale-if-error for a batch: only when every id it asked for has a stale value.
+          const stale = remaining.map((id) => [id, serveStale(kind, id, err)] as const);
+          if (stale.some(([, answer]) => answer === undefined)) throw err;
+          for (const [id, answer] of stale) out.set(id, answer as Resolution<T>);
+          found = new Map();
+        }
+        for (const id of remaining) {
+          const hit = found.get(id);
+          if (hit) {
+            store(kind, id, generations.get(id) ?? 0, hit, hit.trace);
+            out.set(id, hit);
+          } else if (!errored.has(id) && !out.has(id)) {
+            store(kind, id, generations.get(id) ?? 0, undefined, []);
+          }
+        }
+      }
+    }
+    await Promise.all(joined);
+    return out;
+  }
+
+  async function whichCached(kind: SecretKind, id: string): Promise<WhichReport | undefined> {
+    const entry = cache?.peek(kind, id);
+    if (!entry) return undefined;
+    const trace = cachedTrace(traces.get(entry) ?? [], 'cached');
+    const served = new Set(trace.map((t) => t.backend));
+    // Links the fill never reached (it stopped at the serving link) are listed as such.
+    for (const backend of backends) {
+      if (!served.has(backend.name)) {
+        trace.push({
+          backend: backend.name,
+          outcome: 'skipped',
+          durationMs: 0,
+          reason: entry.source ? `served by ${entry.source}` : 'answered from the cache',
+          cache: 'cached',
+        });
+      }
+    }
+    return { kind, id, source: entry.found ? entry.source : null, trace };
   }
 
   return {
     backends,
-    async getVariable(key, opts = {}) {
-      const { found, trace } = await walk<string>('variable', key, opts.signal, false, true);
-      return found ? { value: found.value, source: found.source, trace } : undefined;
+    getVariable(key, opts) {
+      // The hot path: a fresh cached answer costs one Map lookup and no allocation.
+      if (cachesVariables && opts?.forceFetch !== true) {
+        const entry = (cache as SecretCache).fresh('variable', key);
+        if (entry !== undefined) {
+          return Promise.resolve(
+            (entry.memo ?? answerOf(entry, 'cached', traces.get(entry) ?? [])) as
+              | Resolution<string>
+              | undefined,
+          );
+        }
+      }
+      return lookup<string>('variable', key, opts ?? {}, cachesVariables);
     },
-    async getConnection(connId, opts = {}) {
-      const { found, trace } = await walk<Connection>(
-        'connection',
-        connId,
-        opts.signal,
-        false,
-        true,
-      );
-      return found ? { value: found.value, source: found.source, trace } : undefined;
+    getConnection(connId, opts = {}) {
+      return lookup<Connection>('connection', connId, opts);
     },
     getVariables(keys, opts = {}) {
-      return walkMany<string>('variable', keys, opts.signal);
+      return lookupMany<string>('variable', keys, opts);
     },
     getConnections(connIds, opts = {}) {
-      return walkMany<Connection>('connection', connIds, opts.signal);
+      return lookupMany<Connection>('connection', connIds, opts);
+    },
+    async prefetch(request, opts = {}) {
+      const [variables, connections] = await Promise.all([
+        lookupMany<string>('variable', request.variables ?? [], opts),
+        lookupMany<Connection>('connection', request.connections ?? [], opts),
+      ]);
+      return { variables, connections };
+    },
+    async invalidate(kind, id) {
+      cache?.invalidate(kind, id);
+      inflight[kind].delete(id);
+      await shared?.invalidate(kind, id);
+    },
+    async invalidateAll() {
+      cache?.clear();
+      inflight.variable.clear();
+      inflight.connection.clear();
+      await shared?.invalidateAll();
     },
     async which(kind, id, opts = {}) {
+      if (!opts.forceFetch && !opts.all) {
+        const cached = await whichCached(kind, id);
+        if (cached) return cached;
+      }
       const { found, trace } = await walk<unknown>(kind, id, opts.signal, opts.all ?? false, false);
       return { kind, id, source: found?.source ?? null, trace };
     },
@@ -560,7 +985,7 @@ export function createResolver(options: ResolverOptions): Resolver {
       return { keys: [...keys].sort(), unlisted };
     },
     async dispose() {
-      await Promise.allSettled(backends.map((b) => b.dispose?.()));
+      await Promise.allSettled([...backends.map((b) => b.dispose?.()), shared?.close()]);
     },
   };
 }

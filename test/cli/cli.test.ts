@@ -383,4 +383,31 @@ registerHooks({ load(url, context, next) { appendFileSync(${JSON.stringify(log)}
     );
     expect(sdk).toEqual([]);
   });
+
+  it('loads no backend module, zod, kysely or logging library when only the environment is configured', async () => {
+    const dir = tempDir();
+    const log = join(dir, 'modules.log');
+    const hook = join(dir, 'hook.mjs');
+    writeFileSync(
+      hook,
+      `import { registerHooks } from 'node:module';
+import { appendFileSync } from 'node:fs';
+registerHooks({ load(url, context, next) { appendFileSync(${JSON.stringify(log)}, url + '\\n'); return next(url, context); } });
+`,
+    );
+    const r = await runAirlock(['variables', 'get', 'hello'], {
+      env: { ...ENV, AIRLOCK_HOME: dir },
+      nodeArgs: ['--import', hook],
+    });
+    expect(r.stdout).toBe('world\n');
+    const loaded = readFileSync(log, 'utf8').split('\n').filter(Boolean);
+    expect(loaded.some((u) => u.includes('/dist/cli/main.js'))).toBe(true);
+    const heavy = loaded.filter(
+      (u) =>
+        /node_modules\/(zod|kysely|pino|yaml|pg|@aws-sdk|@smithy|@google-cloud|@grpc|@azure)\//.test(
+          u,
+        ) || /\/dist\/backends\/(vault|aws-|gcp-|azure-|local-file|_aws|_http)/.test(u),
+    );
+    expect(heavy).toEqual([]);
+  });
 });

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../../src/cli/main.ts';
 import { Fernet } from '../../src/metastore/fernet.ts';
+import { LATEST_SCHEMA_VERSION } from '../../src/metastore/migrations/index.ts';
 import { runAirlock } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { postgresDatabases } from '../metastore/_databases.ts';
@@ -67,7 +68,9 @@ describe('airlock db', () => {
 
     const again = await runAirlock(['db', 'migrate'], { env });
     expect(again).toMatchObject({ code: 0, stderr: '' });
-    expect(again.stdout).toContain('The metastore schema is current: version 0001-initial');
+    expect(again.stdout).toContain(
+      `The metastore schema is current: version ${LATEST_SCHEMA_VERSION}`,
+    );
     expect(readFileSync(join(dir, 'fernet.key'), 'utf8').trim()).toBe(key);
 
     const check = await runAirlock(['db', 'check', '-o', 'json'], { env });
@@ -75,8 +78,8 @@ describe('airlock db', () => {
     expect(JSON.parse(check.stdout)).toMatchObject({
       dialect: 'sqlite',
       exists: true,
-      version: '0001-initial',
-      latest: '0001-initial',
+      version: LATEST_SCHEMA_VERSION,
+      latest: LATEST_SCHEMA_VERSION,
       current: true,
       pending: [],
     });

@@ -1,7 +1,7 @@
 import { homedir } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { AIRFLOW_CLASS_PATHS } from '../../src/backends/registry.ts';
-import { loadConfig } from '../../src/config/load-config.ts';
+import { loadConfig, loadConfigAsync } from '../../src/config/load-config.ts';
 import { ConfigError } from '../../src/errors.ts';
 import { Fernet } from '../../src/metastore/fernet.ts';
 
@@ -251,5 +251,73 @@ describe('loadConfig', () => {
       'AIRLOCK__CORE__FERNET_KEY: Fernet key #2 is invalid: it must be 32 url-safe base64-encoded bytes',
     ]);
     expect(issues.join()).not.toContain(good.slice(0, 40));
+  });
+
+  it('defaults the cache to on: 900 s for values, 30 s for misses, no stale serving', () => {
+    expect(loadConfig({}).secrets.cache).toEqual({
+      enabled: true,
+      ttlSeconds: { variable: 900, connection: 900 },
+      negativeTtlSeconds: 30,
+      maxStaleSeconds: 0,
+      maxEntries: 10_000,
+      sharedUrl: null,
+    });
+  });
+
+  it("reads the cache settings, accepting Airflow's use_cache and cache_ttl_seconds names", () => {
+    const cache = loadConfig({
+      AIRFLOW__SECRETS__USE_CACHE: 'False',
+      AIRFLOW__SECRETS__CACHE_TTL_SECONDS: '60',
+      AIRLOCK__SECRETS__CONNECTIONS_CACHE_TTL_SECONDS: '5',
+      AIRLOCK__SECRETS__NEGATIVE_CACHE_TTL_SECONDS: '0',
+      AIRLOCK__SECRETS__MAX_STALE_SECONDS: '120',
+      AIRLOCK__SECRETS__CACHE_MAX_ENTRIES: '50',
+      AIRLOCK__SECRETS__SHARED_CACHE_URL: 'redis://:pw@127.0.0.1:6379/1',
+    }).secrets.cache;
+    expect(cache).toEqual({
+      enabled: false,
+      ttlSeconds: { variable: 60, connection: 5 },
+      negativeTtlSeconds: 0,
+      maxStaleSeconds: 120,
+      maxEntries: 50,
+      sharedUrl: 'redis://:pw@127.0.0.1:6379/1',
+    });
+    expect(
+      loadConfig({
+        AIRLOCK__SECRETS__CACHE_TTL_SECONDS: '10',
+        AIRFLOW__SECRETS__CACHE_TTL_SECONDS: '20',
+      }).secrets.cache.ttlSeconds.variable,
+    ).toBe(10);
+  });
+
+  it('lists every bad cache setting without quoting a shared-cache URL', () => {
+    expect(
+      issuesOf({
+        AIRLOCK__SECRETS__USE_CACHE: 'maybe',
+        AIRLOCK__SECRETS__CACHE_TTL_SECONDS: '-1',
+        AIRLOCK__SECRETS__CACHE_MAX_ENTRIES: '0',
+        AIRLOCK__SECRETS__SHARED_CACHE_URL: 'memcached://user:hunter2@h',
+      }),
+    ).toEqual([
+      'AIRLOCK__SECRETS__USE_CACHE: must be true or false',
+      'AIRLOCK__SECRETS__CACHE_TTL_SECONDS: must be a whole number of seconds',
+      'AIRLOCK__SECRETS__CACHE_MAX_ENTRIES: must be a whole number ≥ 1',
+      'AIRLOCK__SECRETS__SHARED_CACHE_URL: only redis:// URLs are supported',
+    ]);
+  });
+
+  it('loads the same configuration asynchronously, listing the same problems', async () => {
+    const good = {
+      AIRFLOW__SECRETS__BACKEND: 'airflow.secrets.local_filesystem.LocalFilesystemBackend',
+      AIRFLOW__SECRETS__BACKEND_KWARGS: '{"variables_file_path": "/etc/vars.json"}',
+    };
+    expect(await loadConfigAsync(good)).toEqual(loadConfig(good));
+    const bad = {
+      AIRLOCK__SECRETS__BACKENDS: '[{"type": "vault", "kwargs": {"url": 5}}, {"type": "nope"}]',
+      AIRLOCK__SECRETS__CACHE_TTL_SECONDS: 'soon',
+    };
+    const issues = issuesOf(bad);
+    expect(issues.length).toBeGreaterThanOrEqual(3);
+    await expect(loadConfigAsync(bad)).rejects.toMatchObject({ issues });
   });
 });

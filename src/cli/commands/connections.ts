@@ -223,6 +223,7 @@ export function registerConnectionCommands(program: Command, context: CliContext
         const connection = connectionFromAddOptions(connId, options);
         const store = (await context.metastore('write')) as Metastore;
         await store.addConnection(connId, connection);
+        await context.invalidate('connection', [connId]);
         const words = context.config().core.sensitiveVarConnNames;
         context.io.stdout(`Successfully added \`conn_id\`=${connId}\n`);
         await printRows(
@@ -256,6 +257,7 @@ export function registerConnectionCommands(program: Command, context: CliContext
             { details: { conn_id: connId } },
           );
         }
+        await context.invalidate('connection', [connId]);
         context.io.stdout(`Successfully deleted connection with \`conn_id\`=${connId}\n`);
       }),
     );
@@ -335,6 +337,10 @@ export function registerConnectionCommands(program: Command, context: CliContext
         const report = await store.importConnections(entries, {
           onExisting: options.overwrite ? 'overwrite' : 'skip',
         });
+        await context.invalidate(
+          'connection',
+          entries.map((entry) => entry.connId),
+        );
         context.io.stdout(
           `Imported ${report.total} connections from ${file === '-' ? 'stdin' : file}: ${report.created} created, ${report.overwritten} overwritten, ${report.skipped} skipped (existing conn_ids: ${options.overwrite ? 'overwrite' : 'skip; use --overwrite to replace them'}).\n`,
         );

@@ -5,7 +5,7 @@
  * provenance of each, with the password masked.
  */
 import type { Command } from 'commander';
-import { loadConfig } from '../../config/load-config.ts';
+import { loadConfigAsync } from '../../config/read-config.ts';
 import { getConnection } from '../../model/connection-lookup.ts';
 import { getVariable } from '../../model/variable.ts';
 import { createResolverFromConfig } from '../../resolver/chain.ts';
@@ -28,7 +28,7 @@ export function registerDemoCommand(program: Command, context: CliContext): void
     )
     .action(async () => {
       const env = { ...DEMO_ENV, ...context.io.env };
-      const resolver = createResolverFromConfig(loadConfig(env), { env });
+      const resolver = createResolverFromConfig(await loadConfigAsync(env), { env });
       const out = (line = '') => context.io.stdout(`${line}\n`);
       try {
         const greeting = await getVariable(resolver, 'greeting');

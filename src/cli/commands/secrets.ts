@@ -10,6 +10,7 @@ import { type CliContext, printJson } from '../context.ts';
 
 interface WhichOptions {
   all?: boolean;
+  fresh?: boolean;
   output: 'plain' | 'json';
 }
 
@@ -19,8 +20,15 @@ export function formatWhich(report: WhichReport): string {
     report.source === null ? 'no source serves it' : `served by ${report.source}`
   }`;
   const nameWidth = Math.max(...report.trace.map((t) => t.backend.length), 7);
+  // `hit (cached)`: the answer the cache holds from an earlier read, not a store call now.
+  const outcomeOf = (link: WhichReport['trace'][number]) =>
+    link.cache === undefined ? link.outcome : `${link.outcome} (${link.cache})`;
+  const outcomeWidth = Math.max(7, ...report.trace.map((t) => outcomeOf(t).length));
   const rows = report.trace.map((link, index) => {
-    const time = link.outcome === 'skipped' ? '' : `${link.durationMs.toFixed(1)} ms`;
+    const time =
+      link.outcome === 'skipped' || link.cache !== undefined
+        ? ''
+        : `${link.durationMs.toFixed(1)} ms`;
     const where = link.location ?? '';
     const why =
       link.outcome === 'error'
@@ -28,7 +36,7 @@ export function formatWhich(report: WhichReport): string {
         : link.outcome === 'skipped'
           ? `(${link.reason ?? 'skipped'})`
           : '';
-    return `  ${index + 1}. ${link.backend.padEnd(nameWidth)}  ${link.outcome.padEnd(7)}  ${time.padStart(10)}  ${where}${where && why ? '  ' : ''}${why}`.trimEnd();
+    return `  ${index + 1}. ${link.backend.padEnd(nameWidth)}  ${outcomeOf(link).padEnd(outcomeWidth)}  ${time.padStart(10)}  ${where}${where && why ? '  ' : ''}${why}`.trimEnd();
   });
   return [head, ...rows].join('\n');
 }
@@ -53,13 +61,17 @@ export function registerSecretsCommands(program: Command, context: CliContext): 
       '-a, --all',
       'also ask the links after the one that serves it (to find shadowed copies)',
     )
+    .option('--fresh', 'ask the store even when the cache holds an answer (force fetch)')
     .addOption(
       new Option('-o, --output <format>', 'plain or json')
         .choices(['plain', 'json'])
         .default('plain'),
     )
     .action(async (kind: SecretKind, name: string, options: WhichOptions) => {
-      const report = await context.resolver().which(kind, name, { all: options.all ?? false });
+      const report = await context.resolver().which(kind, name, {
+        all: options.all ?? false,
+        forceFetch: options.fresh ?? false,
+      });
       if (options.output === 'json') printJson(context.io, report);
       else context.io.stdout(`${formatWhich(report)}\n`);
     });

@@ -150,6 +150,7 @@ export function registerVariableCommands(program: Command, context: CliContext):
         }
         const store = await writable(context);
         const outcome = await store.setVariable(key, stored, { description: options.description });
+        await context.invalidate('variable', [key]);
         context.io.stdout(`Variable ${key} ${outcome}\n`);
       }),
     );
@@ -168,6 +169,7 @@ export function registerVariableCommands(program: Command, context: CliContext):
             { details: { key } },
           );
         }
+        await context.invalidate('variable', [key]);
         context.io.stdout(`Variable ${key} deleted\n`);
       }),
     );
@@ -270,6 +272,7 @@ export function registerVariableCommands(program: Command, context: CliContext):
           } finally {
             progress.done();
           }
+          await context.invalidate('variable', '*');
           const source = file === '-' ? 'stdin' : file;
           context.io.stdout(
             `Imported ${report.total} variables from ${source}: ${report.created} created, ${report.overwritten} overwritten, ${report.skipped} skipped (existing keys: ${action}).\n`,

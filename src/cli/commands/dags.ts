@@ -1,0 +1,236 @@
+/**
+ * @module cli/commands/dags
+ * `airlock dags list | list-import-errors | list-runs | trigger | test`, as Airflow's `airflow dags …`.
+ * DAG files are loaded from `$AIRLOCK_HOME/dags` (or `AIRLOCK__CORE__DAGS_FOLDER`); a broken file
+ * is reported, and the others still load.
+ */
+import { type Command, Option } from 'commander';
+import { AirlockError } from '../../errors.ts';
+import type { Metastore } from '../../metastore/metastore.ts';
+import { parseConf, pipelineEnvironment } from '../../pipelines/environment.ts';
+import { dagInfo, loadDagBag, requireDag } from '../../pipelines/loader.ts';
+import { loadPipelineSettings } from '../../pipelines/settings.ts';
+import type { DagRunRecord } from '../../pipelines/store.ts';
+import { startWorker } from '../../pipelines/worker.ts';
+import { type CliContext, LIST_FORMATS, type ListFormat, printRows } from '../context.ts';
+
+async function closing<T>(context: CliContext, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } finally {
+    await context.dispose();
+  }
+}
+
+function outputOption(): Option {
+  return new Option('-o, --output <format>', 'table, json, yaml or plain')
+    .choices([...LIST_FORMATS])
+    .default('table');
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+/** A run as Airflow's `dags list-runs` / `dags trigger` print it. */
+export function runRow(run: DagRunRecord): Record<string, unknown> {
+  return {
+    dag_id: run.dagId,
+    run_id: run.runId,
+    state: run.state,
+    run_type: run.runType,
+    logical_date: iso(run.logicalDate),
+    start_date: iso(run.startDate),
+    end_date: iso(run.endDate),
+  };
+}
+
+async function bag(context: CliContext) {
+  const config = context.config();
+  const settings = loadPipelineSettings(context.io.env, config.home);
+  return loadDagBag(settings.dagsFolder);
+}
+
+function warnImportErrors(context: CliContext, count: number): void {
+  if (count > 0) {
+    context.io.stderr(
+      `airlock: warning: ${count} DAG file(s) failed to load; see \`airlock dags list-import-errors\`\n`,
+    );
+  }
+}
+
+/** Registers `airlock dags …`. */
+export function registerDagsCommands(program: Command, context: CliContext): void {
+  const dags = program.command('dags').description('list, trigger and test DAGs (pipelines)');
+
+  dags
+    .command('list')
+    .description('list the DAGs in the DAGs folder')
+    .addOption(outputOption())
+    .action((options: { output: ListFormat }) =>
+      closing(context, async () => {
+        const found = await bag(context);
+        const rows = [...found.dags.values()]
+          .map(dagInfo)
+          .sort((a, b) => a.dagId.localeCompare(b.dagId))
+          .map((d) => ({
+            dag_id: d.dagId,
+            fileloc: d.fileloc,
+            tags: d.tags.join(', '),
+            tasks: d.tasks.map((t) => t.taskId).join(', '),
+            description: d.description,
+          }));
+        await printRows(context.io, rows, options.output, [
+          'dag_id',
+          'fileloc',
+          'tags',
+          'tasks',
+          'description',
+        ]);
+        warnImportErrors(context, found.errors.length);
+      }),
+    );
+
+  dags
+    .command('list-import-errors')
+    .description('list the DAG files that failed to load, with their errors')
+    .addOption(outputOption())
+    .action((options: { output: ListFormat }) =>
+      closing(context, async () => {
+        const found = await bag(context);
+        const rows = found.errors.map((e) => ({
+          filepath: e.file,
+          error: context.masker.redact(e.message),
+        }));
+        await printRows(context.io, rows, options.output, ['filepath', 'error']);
+        if (rows.length > 0) context.exitCode = 1;
+      }),
+    );
+
+  dags
+    .command('list-runs')
+    .description("list a DAG's runs, newest first")
+    .argument('<dag_id>')
+    .addOption(outputOption())
+    .option('--limit <n>', 'at most this many runs', '100')
+    .action((dagId: string, options: { output: ListFormat; limit: string }) =>
+      closing(context, async () => {
+        const limit = Number(options.limit);
+        if (!Number.isInteger(limit) || limit < 1) {
+          throw new AirlockError('AIRLOCK_ERR_CLI_USAGE', '--limit must be a whole number > 0');
+        }
+        const metastore = (await context.metastore('write')) as Metastore;
+        const { store } = pipelineEnvironment(
+          metastore,
+          context.config(),
+          context.io.env,
+          context.masker,
+        );
+        const { runs } = await store.listRuns({ dagId, limit });
+        await printRows(context.io, runs.map(runRow), options.output);
+      }),
+    );
+
+  dags
+    .command('trigger')
+    .description('queue a run of a DAG; a worker (`airlock worker`) runs it')
+    .argument('<dag_id>')
+    .option('-r, --run-id <run_id>', 'the run id (default manual__<time>)')
+    .option('-c, --conf <json>', 'a JSON object, the run\'s "conf"')
+    .addOption(outputOption())
+    .action((dagId: string, options: { runId?: string; conf?: string; output: ListFormat }) =>
+      closing(context, async () => {
+        const conf = parseConf(options.conf);
+        const found = await bag(context);
+        const d = requireDag(found, dagId);
+        const metastore = (await context.metastore('write')) as Metastore;
+        const { store } = pipelineEnvironment(
+          metastore,
+          context.config(),
+          context.io.env,
+          context.masker,
+        );
+        const run = await store.createRun({
+          dag: dagInfo(d),
+          conf,
+          triggeredBy: 'cli',
+          ...(options.runId === undefined ? {} : { runId: options.runId }),
+        });
+        await printRows(context.io, [runRow(run)], options.output);
+      }),
+    );
+
+  dags
+    .command('test')
+    .description(
+      'run a DAG once in the foreground: every task in its own process, logs on this terminal',
+    )
+    .argument('<dag_id>')
+    .option('-c, --conf <json>', 'a JSON object, the run\'s "conf"')
+    .action((dagId: string, options: { conf?: string }) =>
+      closing(context, async () => {
+        const conf = parseConf(options.conf);
+        const found = await bag(context);
+        const d = requireDag(found, dagId);
+        const metastore = (await context.metastore('write')) as Metastore;
+        const env = pipelineEnvironment(
+          metastore,
+          context.config(),
+          context.io.env,
+          context.masker,
+        );
+        const now = Date.now();
+        const run = await env.store.createRun({
+          dag: dagInfo(d),
+          conf,
+          runType: 'test',
+          runId: `test__${new Date(now).toISOString()}`,
+          triggeredBy: 'cli',
+          now,
+        });
+        context.io.stdout(`Running DAG ${dagId} (run_id ${run.runId})\n`);
+        const final = await new Promise<DagRunRecord>((resolve, reject) => {
+          let settled = false;
+          const check = async () => {
+            const current = await env.store.getRun(dagId, run.runId);
+            if (
+              !settled &&
+              current &&
+              (current.state === 'success' || current.state === 'failed')
+            ) {
+              settled = true;
+              await worker.stop();
+              resolve(current);
+            }
+          };
+          const worker = startWorker({
+            store: env.store,
+            settings: {
+              ...env.settings,
+              pollIntervalMs: Math.min(env.settings.pollIntervalMs, 200),
+            },
+            env: env.taskEnv,
+            masker: context.masker,
+            logger: context.logger,
+            filter: { dagId, runId: run.runId },
+            onLine: (ti, line) => context.io.stdout(`[${ti.taskId}] ${line}\n`),
+            onTryFinished: (ti, state) => {
+              context.io.stdout(`[${ti.taskId}] try ${ti.tryNumber}: ${state ?? 'not recorded'}\n`);
+              check().catch(reject);
+            },
+          });
+          check().catch(reject);
+        });
+        const tis = await env.store.taskInstances(dagId, run.runId);
+        for (const ti of tis) context.io.stdout(`${ti.taskId}\t${ti.state ?? 'none'}\n`);
+        context.io.stdout(`DAG run ${run.runId}: ${final.state}\n`);
+        if (final.state !== 'success') {
+          throw new AirlockError(
+            'AIRLOCK_ERR_DAG_RUN_FAILED',
+            `DAG \`${dagId}\` run \`${run.runId}\` failed; the logs are under ${env.settings.logsFolder}`,
+            { details: { dag_id: dagId, run_id: run.runId } },
+          );
+        }
+      }),
+    );
+}

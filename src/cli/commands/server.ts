@@ -1,0 +1,74 @@
+/**
+ * @module cli/commands/server
+ * `airlock server [--host H] [--port N]`: the web UI and HTTP API, on the configured metastore
+ * (created on first start). Runs until SIGINT or SIGTERM.
+ */
+import { type Command, Option } from 'commander';
+import { AirlockError } from '../../errors.ts';
+import type { CliContext } from '../context.ts';
+
+function parsePort(value: string): number {
+  if (!/^\d+$/.test(value) || Number(value) > 65_535) {
+    throw new AirlockError('AIRLOCK_ERR_CLI_USAGE', '--port must be an integer from 0 to 65535');
+  }
+  return Number(value);
+}
+
+/** Registers `airlock server`. */
+export function registerServerCommand(program: Command, context: CliContext): void {
+  program
+    .command('server')
+    .description(
+      'serve the web UI and the HTTP API (Airflow-shaped /api/v1) on the metastore; the first start creates the user `admin`',
+    )
+    .addOption(new Option('--host <host>', 'address to listen on').default('127.0.0.1'))
+    .addOption(new Option('--port <port>', 'port to listen on (0: any free port)').default('8080'))
+    .option('--secure-cookies', 'mark cookies Secure and send HSTS (when served over HTTPS)', false)
+    .option('--trust-proxy', 'take the client address from X-Forwarded-For (behind a proxy)', false)
+    .option(
+      '--no-worker',
+      'do not run DAG tasks in this process (run `airlock worker` processes instead)',
+    )
+    .action(
+      async (options: {
+        host: string;
+        port: string;
+        secureCookies: boolean;
+        trustProxy: boolean;
+        worker: boolean;
+      }) => {
+        const port = parsePort(options.port);
+        const { startServer } = await import('../../server/serve.ts');
+        const pipelines = await import('../../pipelines/http.ts');
+        const io = context.io;
+        let worker: Awaited<ReturnType<typeof pipelines.startServerWorker>> | undefined;
+        const server = await startServer({
+          // DAG pages and API; a trigger wakes the in-process worker at once.
+          extensions: [pipelines.createPipelineRoutes({ onTrigger: () => worker?.wake() })],
+          navigation: pipelines.PIPELINE_NAVIGATION,
+          host: options.host,
+          port,
+          env: io.env,
+          notice: (message) => io.stderr(`airlock: ${message}\n`),
+          masker: context.masker,
+          logger: context.logger,
+          secureCookies: options.secureCookies || io.env.AIRLOCK__SERVER__SECURE_COOKIES === 'true',
+          trustProxy: options.trustProxy || io.env.AIRLOCK__SERVER__TRUST_PROXY === 'true',
+        });
+        if (options.worker) worker = await pipelines.startServerWorker(server.deps);
+        io.stdout(`airlock server listening on ${server.url}\n`);
+        await new Promise<void>((resolve) => {
+          const stop = () => {
+            process.off('SIGINT', stop);
+            process.off('SIGTERM', stop);
+            resolve();
+          };
+          process.on('SIGINT', stop);
+          process.on('SIGTERM', stop);
+        });
+        io.stdout('airlock server stopping\n');
+        await worker?.stop();
+        await server.close();
+      },
+    );
+}

@@ -1,0 +1,133 @@
+/**
+ * @module cli/commands/tasks
+ * `airlock tasks test DAG_ID TASK_ID` (one task, in its own process, its output masked on this
+ * terminal; no state is recorded and upstream tasks are not checked, as `airflow tasks test`) and
+ * `airlock tasks states-for-dag-run DAG_ID RUN_ID`.
+ */
+import { type Command, Option } from 'commander';
+import { AirlockError } from '../../errors.ts';
+import type { Metastore } from '../../metastore/metastore.ts';
+import {
+  deploymentEnvironment,
+  parseConf,
+  pipelineEnvironment,
+} from '../../pipelines/environment.ts';
+import { loadDagBag, requireDag } from '../../pipelines/loader.ts';
+import { loadPipelineSettings } from '../../pipelines/settings.ts';
+import { runTaskProcess } from '../../pipelines/worker.ts';
+import { type CliContext, LIST_FORMATS, type ListFormat, printRows } from '../context.ts';
+
+async function closing<T>(context: CliContext, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } finally {
+    await context.dispose();
+  }
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+/** Registers `airlock tasks …`. */
+export function registerTasksCommands(program: Command, context: CliContext): void {
+  const tasks = program.command('tasks').description("test a DAG's tasks and list their states");
+
+  tasks
+    .command('test')
+    .description(
+      'run one task in its own process, its log on this terminal; records no state, checks no upstream task',
+    )
+    .argument('<dag_id>')
+    .argument('<task_id>')
+    .option('-c, --conf <json>', 'a JSON object, the run\'s "conf"')
+    .action((dagId: string, taskId: string, options: { conf?: string }) =>
+      closing(context, async () => {
+        const conf = parseConf(options.conf);
+        const config = context.config();
+        const settings = loadPipelineSettings(context.io.env, config.home);
+        const d = requireDag(await loadDagBag(settings.dagsFolder), dagId);
+        const t = d.getTask(taskId);
+        if (!t) {
+          throw new AirlockError(
+            'AIRLOCK_ERR_DAG_TASK_NOT_FOUND',
+            `DAG \`${dagId}\` has no task \`${taskId}\``,
+            { details: { dag_id: dagId, task_id: taskId } },
+          );
+        }
+        // With a metastore, the deployment settings apply too; without one, the environment.
+        const metastore = await context.metastore('read');
+        const env = metastore
+          ? await deploymentEnvironment(metastore, context.io.env, context.masker)()
+          : context.io.env;
+        const now = new Date();
+        const result = await runTaskProcess(
+          {
+            dagsFolder: settings.dagsFolder,
+            fileloc: d.fileloc ?? '',
+            dagId,
+            taskId,
+            runId: `test__${now.toISOString()}`,
+            runType: 'test',
+            tryNumber: 1,
+            maxTries: 1,
+            logicalDate: now.toISOString(),
+            conf,
+          },
+          {
+            env,
+            masker: context.masker,
+            onLine: (line) => context.io.stdout(`${line}\n`),
+            timeoutMs: t.settings.timeoutSeconds === null ? null : t.settings.timeoutSeconds * 1000,
+          },
+        );
+        if (result.exitCode !== 0 || result.timedOut) {
+          throw new AirlockError(
+            'AIRLOCK_ERR_DAG_RUN_FAILED',
+            `task \`${taskId}\` of DAG \`${dagId}\` failed${result.timedOut ? ' (timed out)' : ''}`,
+            { details: { dag_id: dagId, task_id: taskId } },
+          );
+        }
+      }),
+    );
+
+  tasks
+    .command('states-for-dag-run')
+    .description("the states of a DAG run's tasks")
+    .argument('<dag_id>')
+    .argument('<run_id>')
+    .addOption(
+      new Option('-o, --output <format>', 'table, json, yaml or plain')
+        .choices([...LIST_FORMATS])
+        .default('table'),
+    )
+    .action((dagId: string, runId: string, options: { output: ListFormat }) =>
+      closing(context, async () => {
+        const metastore = (await context.metastore('write')) as Metastore;
+        const { store } = pipelineEnvironment(
+          metastore,
+          context.config(),
+          context.io.env,
+          context.masker,
+        );
+        const run = await store.getRun(dagId, runId);
+        if (!run) {
+          throw new AirlockError(
+            'AIRLOCK_ERR_DAG_RUN_NOT_FOUND',
+            `DAG \`${dagId}\` has no run \`${runId}\``,
+            { details: { dag_id: dagId, run_id: runId } },
+          );
+        }
+        const rows = (await store.taskInstances(dagId, runId)).map((ti) => ({
+          dag_id: ti.dagId,
+          run_id: ti.runId,
+          task_id: ti.taskId,
+          state: ti.state,
+          try_number: ti.tryNumber,
+          start_date: iso(ti.startDate),
+          end_date: iso(ti.endDate),
+        }));
+        await printRows(context.io, rows, options.output);
+      }),
+    );
+}

@@ -1,0 +1,223 @@
+/**
+ * @module pipelines/context
+ * What runs inside a task: `Variable.get(key, { default, json })` and `Connection.get(connId)`
+ * (Airflow's names, the library's objects), and the {@link TaskContext} a task's function
+ * receives (a logger and the run's metadata).
+ *
+ * Inside a task process the task runner installs the runtime (a resolver built from the task's
+ * environment, registering secrets with the process's masker). Outside one (a script, a test, a
+ * DAG file's top level), the first lookup builds a runtime from `process.env`. The runtime lives
+ * on `globalThis` under a `Symbol.for` key so that every copy of this module (the built package a
+ * DAG file imports and the sources) shares it.
+ */
+import { createMetastoreBackend } from '../backends/metastore.ts';
+import { loadConfig } from '../config/load-config.ts';
+import type { Logger } from '../logging/logger.ts';
+import { SecretsMasker } from '../masking/masker.ts';
+import { redactDatabaseUrl } from '../metastore/database-url.ts';
+import { Connection as ModelConnection } from '../model/connection.ts';
+import { getConnection } from '../model/connection-lookup.ts';
+import { getVariable } from '../model/variable.ts';
+import { createChain } from '../resolver/chain.ts';
+import { createResolver, type Resolver } from '../resolver/resolver.ts';
+
+/** What task code resolves through. */
+export interface TaskRuntime {
+  readonly resolver: Resolver;
+  readonly masker: SecretsMasker;
+}
+
+/** A task's logger: one line per call, `LEVEL - message`, masked, into the task's log. */
+export interface TaskLogger {
+  debug(message: string): void;
+  info(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+}
+
+/** The run a try belongs to. */
+export interface DagRunInfo {
+  readonly dagId: string;
+  readonly runId: string;
+  /** ISO-8601: when the run was triggered (Airflow's `logical_date` for a manual run). */
+  readonly logicalDate: string;
+  /** `manual` (trigger) or `test` (`dags test` / `tasks test`). */
+  readonly runType: string;
+  /** The JSON object given with the trigger (`--conf`, the API's `conf`). */
+  readonly conf: Readonly<Record<string, unknown>>;
+}
+
+/** What a task's function receives. */
+export interface TaskContext {
+  readonly dagId: string;
+  readonly taskId: string;
+  readonly runId: string;
+  /** 1 for the first try. */
+  readonly tryNumber: number;
+  /** Retries + 1. */
+  readonly maxTries: number;
+  readonly logicalDate: string;
+  readonly dagRun: DagRunInfo;
+  /** Aborted when the try times out or the worker stops it. */
+  readonly signal: AbortSignal;
+  readonly log: TaskLogger;
+  readonly Variable: typeof Variable;
+  readonly Connection: typeof Connection;
+}
+
+const RUNTIME_KEY = Symbol.for('airlock.pipelines.runtime');
+type Slots = { [RUNTIME_KEY]?: TaskRuntime };
+const slots = globalThis as Slots;
+
+/**
+ * Installs the runtime task code resolves through (the task runner does this); returns the one
+ * it replaces.
+ *
+ * @example
+ * ```ts
+ * setTaskRuntime({ resolver, masker });
+ * ```
+ */
+export function setTaskRuntime(runtime: TaskRuntime | undefined): TaskRuntime | undefined {
+  const previous = slots[RUNTIME_KEY];
+  if (runtime === undefined) delete slots[RUNTIME_KEY];
+  else slots[RUNTIME_KEY] = runtime;
+  return previous;
+}
+
+/** Airflow's boolean words. */
+function parseBool(value: string | undefined): boolean | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const v = value.trim().toLowerCase();
+  if (['true', 't', '1'].includes(v)) return true;
+  if (['false', 'f', '0'].includes(v)) return false;
+  return undefined;
+}
+
+/**
+ * Whether task processes mask every value an external backend serves
+ * (`AIRLOCK__CORE__MASK_ALL_RESOLVED`). Task logs follow Airflow's rule by default (a Variable is
+ * masked when its key is sensitive), so the docs' check shows `My variable is: <value>`.
+ */
+export function taskMaskAllResolved(env: Readonly<Record<string, string | undefined>>): boolean {
+  return parseBool(env.AIRLOCK__CORE__MASK_ALL_RESOLVED) ?? false;
+}
+
+/** Options of {@link createTaskRuntime}. */
+export interface CreateTaskRuntimeOptions {
+  /** @default a new masker configured from the environment */
+  masker?: SecretsMasker;
+  logger?: Logger;
+}
+
+/**
+ * A runtime built from an environment: the normal chain (external backends → environment →
+ * metastore, opened on first use), registering what it resolves with the masker.
+ *
+ * @example
+ * ```ts
+ * setTaskRuntime(createTaskRuntime(process.env));
+ * ```
+ */
+export function createTaskRuntime(
+  env: Readonly<Record<string, string | undefined>>,
+  options: CreateTaskRuntimeOptions = {},
+): TaskRuntime & { dispose(): Promise<void> } {
+  const config = loadConfig(env);
+  const masker = options.masker ?? new SecretsMasker();
+  masker.configure({
+    sensitiveWords: config.core.sensitiveVarConnNames,
+    hideSensitive: config.core.hideSensitiveVarConnFields,
+  });
+  const metastore = createMetastoreBackend({
+    metastore: async () => {
+      const { openMetastoreFromConfig } = await import('../metastore/open.ts');
+      return openMetastoreFromConfig(config, { intent: 'read' });
+    },
+    url: redactDatabaseUrl(config.database.url),
+  });
+  const resolver = createResolver({
+    backends: createChain(config, { env, metastore }),
+    fallthroughOnError: config.secrets.fallthroughOnError,
+    maskAllResolved: taskMaskAllResolved(env),
+    masker,
+    ...(options.logger ? { logger: options.logger } : {}),
+  });
+  return { resolver, masker, dispose: () => resolver.dispose() };
+}
+
+/** The installed runtime, or one built from `process.env` on first use. */
+export function currentTaskRuntime(): TaskRuntime {
+  let runtime = slots[RUNTIME_KEY];
+  if (!runtime) {
+    runtime = createTaskRuntime(process.env);
+    slots[RUNTIME_KEY] = runtime;
+  }
+  return runtime;
+}
+
+/** Options of {@link Variable.get}. */
+export interface VariableGetOptions {
+  /** Returned (as given) when no source defines the key. */
+  default?: unknown;
+  /**
+   * Parse the value as JSON (Airflow's `deserialize_json`).
+   * @default false
+   */
+  json?: boolean;
+}
+
+/**
+ * Airflow's `Variable`, for task code.
+ *
+ * @example
+ * ```ts
+ * const bucket = await Variable.get('bucket');
+ * const settings = await Variable.get('settings', { json: true, default: {} });
+ * ```
+ */
+export const Variable = Object.freeze({
+  /**
+   * The Variable's value through the chain (external backends → environment → metastore), as
+   * Airflow's `Variable.get(key, default_var, deserialize_json)`.
+   *
+   * @throws NotFoundError `AIRLOCK_ERR_VAR_NOT_FOUND` when missing and no default is given.
+   */
+  async get(key: string, options: VariableGetOptions = {}): Promise<unknown> {
+    return getVariable(currentTaskRuntime().resolver, key, options);
+  },
+});
+
+/** The library's Connection class, with Airflow's `Connection.get(connId)` lookup. */
+export type ConnectionWithGet = typeof ModelConnection & {
+  /**
+   * The Connection through the chain, as Airflow's `Connection.get_connection_from_secrets`.
+   *
+   * @throws NotFoundError `AIRLOCK_ERR_CONN_NOT_FOUND` when no source defines it.
+   */
+  get(connId: string): Promise<ModelConnection>;
+};
+
+async function getConnectionValue(connId: string): Promise<ModelConnection> {
+  return (await getConnection(currentTaskRuntime().resolver, connId)).value;
+}
+
+/**
+ * The library's {@link ModelConnection | Connection} class (same constructor, statics and
+ * `instanceof`), with `Connection.get(connId)` added for task code.
+ *
+ * @example
+ * ```ts
+ * const conn = await Connection.get('warehouse');
+ * console.log(conn.host, conn.getUri());
+ * ```
+ */
+export const Connection: ConnectionWithGet = new Proxy(ModelConnection, {
+  get(target, property, receiver) {
+    if (property === 'get') return getConnectionValue;
+    return Reflect.get(target, property, receiver === Connection ? target : receiver);
+  },
+}) as ConnectionWithGet;
+
+/** An instance of the library's Connection. */
+export type Connection = ModelConnection;

@@ -1,0 +1,408 @@
+/**
+ * @module pipelines/http
+ * The server's DAG pages and API, as a route module for `createApp({ extensions })`:
+ *
+ * - pages: `GET /dags` (the DAGs, import errors, a trigger button each), `GET /dags/:dagId`
+ *   (tasks, runs, trigger with conf), `POST /dags/:dagId/trigger` (a form with the session's
+ *   CSRF token), `GET /dags/:dagId/runs/:runId` (task states), and
+ *   `GET /dags/:dagId/runs/:runId/tasks/:taskId/log` (a try's log);
+ * - API, in Airflow's stable REST API shape: `GET /api/v1/dags`, `GET /api/v1/dags/{dag_id}`,
+ *   `GET|POST /api/v1/dags/{dag_id}/dagRuns`, `GET /api/v1/dags/{dag_id}/dagRuns/{run_id}`,
+ *   `GET …/dagRuns/{run_id}/taskInstances`, `GET …/taskInstances/{task_id}/logs/{try}`.
+ *
+ * DAG files are loaded in a child process (never in the server), cached for a few seconds. Runs
+ * are queued in the metastore; workers (`airlock worker`, or one the server starts with
+ * {@link startServerWorker}) run them. Triggering needs the `write` permission; reading needs a
+ * signed-in user (logs are masked when written).
+ */
+import type { Context } from 'hono';
+import { loadConfig } from '../config/load-config.ts';
+import { AirlockError } from '../errors.ts';
+import { requireAuth } from '../server/auth/middleware.ts';
+import { requirePermission } from '../server/auth/roles.ts';
+import type { AppDeps, AppEnv, RouteModule } from '../server/context.ts';
+import { h, type Safe } from '../server/ui/html.ts';
+import { csrfField, layout, type PageContext } from '../server/ui/pages.ts';
+import { parseConf } from './environment.ts';
+import { type DagBagInfo, type DagInfo, discoverDagsInChild } from './loader.ts';
+import { readTaskLog } from './logs.ts';
+import { loadPipelineSettings, type PipelineSettings } from './settings.ts';
+import { type DagRunRecord, PipelineStore, type TaskInstanceRecord } from './store.ts';
+import { startWorker, type Worker } from './worker.ts';
+
+/** The navigation entry for the DAG pages (`createApp({ navigation })`). */
+export const PIPELINE_NAVIGATION = Object.freeze([{ href: '/dags', label: 'DAGs' }]);
+
+const CACHE_MS = 3000;
+
+/** Options of {@link createPipelineRoutes}. */
+export interface PipelineRoutesOptions {
+  /** How long a DAG discovery is reused, in ms. @default 3000 */
+  cacheMs?: number;
+  /** Told when a run is queued (an in-process worker's `wake`). */
+  onTrigger?: () => void;
+}
+
+async function settingsOf(deps: AppDeps): Promise<PipelineSettings> {
+  const env = await deps.runtime.environment();
+  return loadPipelineSettings(env, loadConfig(env).home);
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+function runJson(run: DagRunRecord): Record<string, unknown> {
+  return {
+    dag_id: run.dagId,
+    dag_run_id: run.runId,
+    state: run.state,
+    run_type: run.runType,
+    logical_date: iso(run.logicalDate),
+    execution_date: iso(run.logicalDate),
+    queued_at: iso(run.queuedAt),
+    start_date: iso(run.startDate),
+    end_date: iso(run.endDate),
+    conf: run.conf,
+    external_trigger: true,
+    triggered_by: run.triggeredBy,
+  };
+}
+
+function dagJson(d: DagInfo): Record<string, unknown> {
+  return {
+    dag_id: d.dagId,
+    description: d.description,
+    fileloc: d.fileloc,
+    is_paused: false,
+    is_active: true,
+    schedule_interval: null,
+    tags: d.tags.map((name) => ({ name })),
+    task_ids: d.tasks.map((t) => t.taskId),
+  };
+}
+
+function tiJson(ti: TaskInstanceRecord): Record<string, unknown> {
+  return {
+    dag_id: ti.dagId,
+    dag_run_id: ti.runId,
+    task_id: ti.taskId,
+    state: ti.state,
+    try_number: ti.tryNumber,
+    max_tries: ti.maxTries - 1,
+    start_date: iso(ti.startDate),
+    end_date: iso(ti.endDate),
+    duration:
+      ti.startDate !== null && ti.endDate !== null ? (ti.endDate - ti.startDate) / 1000 : null,
+    hostname: ti.hostname,
+    pid: ti.pid,
+    note: ti.note,
+  };
+}
+
+function notFound(what: string): AirlockError {
+  return new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', what);
+}
+
+function page(c: Context<AppEnv>, deps: AppDeps, title: string): PageContext {
+  const ok = c.req.query('ok');
+  const error = c.req.query('error');
+  return {
+    user: c.get('user'),
+    title,
+    path: c.req.path,
+    navigation: deps.navigation,
+    flash: ok
+      ? { kind: 'ok', text: ok.slice(0, 300) }
+      : error
+        ? { kind: 'error', text: error.slice(0, 300) }
+        : undefined,
+  };
+}
+
+function stateBadge(state: string | null): Safe {
+  return h`<span class="state state-${state ?? 'none'}">${state ?? 'none'}</span>`;
+}
+
+function enc(text: string): string {
+  return encodeURIComponent(text);
+}
+
+/**
+ * The DAG route module.
+ *
+ * @example
+ * ```ts
+ * createApp({ metastore, extensions: [createPipelineRoutes()], navigation: PIPELINE_NAVIGATION });
+ * ```
+ */
+export function createPipelineRoutes(options: PipelineRoutesOptions = {}): RouteModule {
+  const cacheMs = options.cacheMs ?? CACHE_MS;
+  let cached: { folder: string; at: number; bag: Promise<DagBagInfo> } | undefined;
+
+  return (app, deps) => {
+    const store = PipelineStore.from(deps.metastore);
+    const discover = async (): Promise<DagBagInfo> => {
+      const settings = await settingsOf(deps);
+      const now = Date.now();
+      if (!cached || cached.folder !== settings.dagsFolder || now - cached.at > cacheMs) {
+        const env = await deps.runtime.environment();
+        const bag = discoverDagsInChild(settings.dagsFolder, { env });
+        cached = { folder: settings.dagsFolder, at: now, bag };
+        bag.catch(() => {
+          if (cached?.bag === bag) cached = undefined;
+        });
+      }
+      return cached.bag;
+    };
+    const dagOr404 = async (dagId: string): Promise<DagInfo> => {
+      const d = (await discover()).dags.find((x) => x.dagId === dagId);
+      if (!d) throw notFound(`no DAG \`${dagId}\``);
+      return d;
+    };
+    const runOr404 = async (dagId: string, runId: string): Promise<DagRunRecord> => {
+      const run = await store.getRun(dagId, runId);
+      if (!run) throw notFound(`DAG \`${dagId}\` has no run \`${runId}\``);
+      return run;
+    };
+    const trigger = async (
+      c: Context<AppEnv>,
+      dagId: string,
+      conf: Record<string, unknown>,
+      runId?: string,
+    ): Promise<DagRunRecord> => {
+      const user = c.get('user');
+      requirePermission(user.role, 'write');
+      const d = await dagOr404(dagId);
+      const run = await store.createRun({
+        dag: d,
+        conf,
+        triggeredBy: user.username,
+        ...(runId === undefined ? {} : { runId }),
+      });
+      deps.logger?.info({ dagId, runId: run.runId, user: user.username }, 'DAG run queued');
+      options.onTrigger?.();
+      return run;
+    };
+
+    const auth = requireAuth(deps);
+    app.use('/dags', auth);
+    app.use('/dags/*', auth);
+
+    // --- pages ---------------------------------------------------------------------------------
+    app.get('/dags', async (c) => {
+      const bag = await discover();
+      const latest = await Promise.all(
+        bag.dags.map(async (d) => (await store.listRuns({ dagId: d.dagId, limit: 1 })).runs[0]),
+      );
+      const body = h`<table class="data">
+<thead><tr><th>DAG</th><th>Description</th><th>Tasks</th><th>Last run</th><th></th></tr></thead>
+<tbody>${bag.dags.map(
+        (d, i) => h`<tr>
+  <td><a href="/dags/${enc(d.dagId)}">${d.dagId}</a></td>
+  <td>${d.description ?? ''}</td>
+  <td>${d.tasks.map((t) => t.taskId).join(', ')}</td>
+  <td>${latest[i] ? h`<a href="/dags/${enc(d.dagId)}/runs/${enc(latest[i].runId)}">${latest[i].runId}</a> ${stateBadge(latest[i].state)}` : ''}</td>
+  <td><form method="post" action="/dags/${enc(d.dagId)}/trigger">${csrfField(c.get('user'))}<button type="submit" aria-label="Trigger ${d.dagId}">Trigger</button></form></td>
+</tr>`,
+      )}</tbody></table>
+${bag.dags.length === 0 ? h`<p>No DAGs in <code>${bag.folder}</code>.</p>` : ''}
+${
+  bag.errors.length > 0
+    ? h`<h2>Import errors</h2><table class="data"><thead><tr><th>File</th><th>Error</th></tr></thead><tbody>${bag.errors.map(
+        (e) => h`<tr><td>${e.file}</td><td><code>${deps.masker.redact(e.message)}</code></td></tr>`,
+      )}</tbody></table>`
+    : ''
+}`;
+      return c.html(layout(page(c, deps, 'DAGs'), body));
+    });
+
+    app.get('/dags/:dagId', async (c) => {
+      const d = await dagOr404(c.req.param('dagId'));
+      const { runs } = await store.listRuns({ dagId: d.dagId, limit: 50 });
+      const body = h`<p>${d.description ?? ''} <code>${d.fileloc}</code></p>
+<h2>Tasks</h2>
+<table class="data"><thead><tr><th>Task</th><th>Upstream</th><th>Retries</th><th>Timeout</th></tr></thead>
+<tbody>${d.tasks.map(
+        (t) =>
+          h`<tr><td>${t.taskId}</td><td>${t.upstream.join(', ')}</td><td>${t.retries}</td><td>${t.timeoutSeconds === null ? '' : `${t.timeoutSeconds}s`}</td></tr>`,
+      )}</tbody></table>
+<h2>Trigger</h2>
+<form method="post" action="/dags/${enc(d.dagId)}/trigger" class="card">
+  ${csrfField(c.get('user'))}
+  <label for="conf">Conf (JSON object, optional)</label>
+  <textarea id="conf" name="conf" rows="3" placeholder="{}"></textarea>
+  <button type="submit">Trigger</button>
+</form>
+<h2>Runs</h2>
+<table class="data"><thead><tr><th>Run</th><th>State</th><th>Queued</th><th>Ended</th></tr></thead>
+<tbody>${runs.map(
+        (r) =>
+          h`<tr><td><a href="/dags/${enc(d.dagId)}/runs/${enc(r.runId)}">${r.runId}</a></td><td>${stateBadge(r.state)}</td><td>${iso(r.queuedAt)}</td><td>${iso(r.endDate) ?? ''}</td></tr>`,
+      )}</tbody></table>`;
+      return c.html(layout(page(c, deps, `DAG ${d.dagId}`), body));
+    });
+
+    app.post('/dags/:dagId/trigger', async (c) => {
+      const dagId = c.req.param('dagId');
+      const form = await c.req.parseBody();
+      const confText =
+        typeof form.conf === 'string' && form.conf.trim() !== '' ? form.conf : undefined;
+      let run: DagRunRecord;
+      try {
+        run = await trigger(c, dagId, parseConf(confText));
+      } catch (err) {
+        if (err instanceof AirlockError && err.code === 'AIRLOCK_ERR_CLI_USAGE') {
+          return c.redirect(`/dags/${enc(dagId)}?error=${enc(err.message)}`, 303);
+        }
+        throw err;
+      }
+      return c.redirect(
+        `/dags/${enc(dagId)}/runs/${enc(run.runId)}?ok=${enc(`Queued run ${run.runId}`)}`,
+        303,
+      );
+    });
+
+    app.get('/dags/:dagId/runs/:runId', async (c) => {
+      const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
+      const tis = await store.taskInstances(run.dagId, run.runId);
+      const done = run.state === 'success' || run.state === 'failed';
+      const logHref = (ti: TaskInstanceRecord, n: number) =>
+        `/dags/${enc(run.dagId)}/runs/${enc(run.runId)}/tasks/${enc(ti.taskId)}/log?try=${n}`;
+      const body = h`${done ? '' : h`<meta http-equiv="refresh" content="2">`}
+<p>Run <code>${run.runId}</code> of <a href="/dags/${enc(run.dagId)}">${run.dagId}</a>: ${stateBadge(run.state)}</p>
+<table class="data"><thead><tr><th>Task</th><th>State</th><th>Try</th><th>Started</th><th>Ended</th><th>Log</th></tr></thead>
+<tbody>${tis.map(
+        (ti) =>
+          h`<tr data-task="${ti.taskId}"><td>${ti.taskId}</td><td>${stateBadge(ti.state)}</td><td>${ti.tryNumber}/${ti.maxTries}</td><td>${iso(ti.startDate) ?? ''}</td><td>${iso(ti.endDate) ?? ''}</td><td>${Array.from(
+            { length: ti.tryNumber },
+            (_, i) => h`<a href="${logHref(ti, i + 1)}">log ${i + 1}</a> `,
+          )}${ti.note ? h` <small>${ti.note}</small>` : ''}</td></tr>`,
+      )}</tbody></table>`;
+      return c.html(layout(page(c, deps, `Run ${run.runId}`), body));
+    });
+
+    app.get('/dags/:dagId/runs/:runId/tasks/:taskId/log', async (c) => {
+      const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
+      const ti = await store.getTaskInstance(run.dagId, run.runId, c.req.param('taskId'));
+      if (!ti) throw notFound(`run \`${run.runId}\` has no task \`${c.req.param('taskId')}\``);
+      const n = Number(c.req.query('try') ?? ti.tryNumber);
+      const text =
+        Number.isInteger(n) && n >= 1
+          ? readTaskLog((await settingsOf(deps)).logsFolder, run.dagId, run.runId, ti.taskId, n)
+          : undefined;
+      const body = h`<p><a href="/dags/${enc(run.dagId)}/runs/${enc(run.runId)}">Back to the run</a> · task <code>${ti.taskId}</code>, try ${n} · ${stateBadge(ti.state)}</p>
+<pre class="log" id="log">${text === undefined ? '(no log for this try on this server yet)' : deps.masker.redact(text)}</pre>`;
+      return c.html(layout(page(c, deps, `Log: ${ti.taskId}`), body));
+    });
+
+    // --- API -----------------------------------------------------------------------------------
+    app.get('/api/v1/dags', async (c) => {
+      const bag = await discover();
+      return c.json({
+        dags: bag.dags.map(dagJson),
+        total_entries: bag.dags.length,
+        import_errors: bag.errors.map((e) => ({
+          filename: e.file,
+          stack_trace: deps.masker.redact(e.message),
+        })),
+      });
+    });
+    app.get('/api/v1/dags/:dagId', async (c) =>
+      c.json(dagJson(await dagOr404(c.req.param('dagId')))),
+    );
+    app.get('/api/v1/dags/:dagId/dagRuns', async (c) => {
+      const dagId = c.req.param('dagId');
+      const limit = Math.min(Math.max(Number(c.req.query('limit') ?? 100) || 100, 1), 1000);
+      const offset = Math.max(Number(c.req.query('offset') ?? 0) || 0, 0);
+      const { runs, total } = await store.listRuns({ dagId, limit, offset });
+      return c.json({ dag_runs: runs.map(runJson), total_entries: total });
+    });
+    app.post('/api/v1/dags/:dagId/dagRuns', async (c) => {
+      let body: { dag_run_id?: unknown; conf?: unknown } = {};
+      const text = await c.req.text();
+      if (text.trim() !== '') {
+        try {
+          body = JSON.parse(text) as typeof body;
+        } catch {
+          throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', 'the body is not valid JSON');
+        }
+      }
+      if (
+        body.conf !== undefined &&
+        (body.conf === null || typeof body.conf !== 'object' || Array.isArray(body.conf))
+      ) {
+        throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', '`conf` must be a JSON object');
+      }
+      if (body.dag_run_id !== undefined && typeof body.dag_run_id !== 'string') {
+        throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', '`dag_run_id` must be a string');
+      }
+      let run: DagRunRecord;
+      try {
+        run = await trigger(
+          c,
+          c.req.param('dagId'),
+          (body.conf ?? {}) as Record<string, unknown>,
+          body.dag_run_id as string | undefined,
+        );
+      } catch (err) {
+        if (err instanceof AirlockError && err.code === 'AIRLOCK_ERR_STORE_CONFLICT') {
+          throw new AirlockError('AIRLOCK_ERR_HTTP_CONFLICT', err.message);
+        }
+        if (err instanceof AirlockError && err.code === 'AIRLOCK_ERR_CLI_USAGE') {
+          throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', err.message);
+        }
+        throw err;
+      }
+      return c.json(runJson(run));
+    });
+    app.get('/api/v1/dags/:dagId/dagRuns/:runId', async (c) =>
+      c.json(runJson(await runOr404(c.req.param('dagId'), c.req.param('runId')))),
+    );
+    app.get('/api/v1/dags/:dagId/dagRuns/:runId/taskInstances', async (c) => {
+      const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
+      const tis = await store.taskInstances(run.dagId, run.runId);
+      return c.json({ task_instances: tis.map(tiJson), total_entries: tis.length });
+    });
+    app.get('/api/v1/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/logs/:try', async (c) => {
+      const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
+      const n = Number(c.req.param('try'));
+      if (!Number.isInteger(n) || n < 1) {
+        throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', 'the try number must be >= 1');
+      }
+      const text = readTaskLog(
+        (await settingsOf(deps)).logsFolder,
+        run.dagId,
+        run.runId,
+        c.req.param('taskId'),
+        n,
+      );
+      if (text === undefined) throw notFound('no log for this try on this server');
+      return c.json({ content: deps.masker.redact(text), continuation_token: null });
+    });
+  };
+}
+
+/**
+ * Starts a worker inside the server process (for a single-machine deployment), whose tasks get
+ * the deployment's environment. Stop it with `worker.stop()` when the server closes.
+ *
+ * @example
+ * ```ts
+ * const worker = await startServerWorker(deps);
+ * ```
+ */
+export async function startServerWorker(
+  deps: AppDeps,
+  options: { concurrency?: number } = {},
+): Promise<Worker> {
+  const settings = await settingsOf(deps);
+  return startWorker({
+    store: PipelineStore.from(deps.metastore),
+    settings,
+    env: () => deps.runtime.environment(),
+    masker: deps.masker,
+    logger: deps.logger,
+    ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+  });
+}

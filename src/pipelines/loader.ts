@@ -1,0 +1,332 @@
+/**
+ * @module pipelines/loader
+ * DAG discovery: every `.ts`, `.mts`, `.js` and `.mjs` file under the DAGs folder whose text
+ * mentions both `dag` and `airlock` (Airflow's "safe mode" heuristic) is imported, TypeScript
+ * directly through Node's type stripping. A file that throws is recorded with its error and the
+ * others still load, as Airflow's DagBag does.
+ *
+ * DAG files `import { dag, task, Variable } from 'airlock'`. A DAG folder outside this project
+ * has no `node_modules/airlock`, so {@link registerAirlockResolution} installs a
+ * `module.registerHooks` resolve hook that resolves `airlock` and `airlock/*` as this package
+ * resolves itself (its `exports`: `dist/index.js`, …), wherever the DAG file is.
+ */
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import module from 'node:module';
+import { join, relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { AirlockError, isAirlockError } from '../errors.ts';
+import { type Dag, isDag, takeRegisteredDags } from './dag.ts';
+
+/** This package's `package.json`, from `src/pipelines` or `dist/pipelines`. */
+const PACKAGE_JSON_URL = new URL('../../package.json', import.meta.url).href;
+const DAG_FILE = /\.(m?ts|m?js)$/;
+const SKIPPED_DIRS = new Set(['node_modules', '__pycache__']);
+
+let hooked = false;
+
+/**
+ * Makes `import … from 'airlock'` (and `airlock/*`) in any file of this process resolve to this
+ * installation of airlock. Idempotent.
+ *
+ * @example
+ * ```ts
+ * registerAirlockResolution();
+ * await import(pathToFileURL('/srv/dags/etl.ts').href);
+ * ```
+ */
+export function registerAirlockResolution(): void {
+  if (hooked) return;
+  hooked = true;
+  module.registerHooks({
+    resolve(specifier, context, nextResolve) {
+      if (specifier === 'airlock' || specifier.startsWith('airlock/')) {
+        // Self-reference: resolved as if imported from inside this package, through its exports.
+        return nextResolve(specifier, { ...context, parentURL: PACKAGE_JSON_URL });
+      }
+      return nextResolve(specifier, context);
+    },
+  });
+}
+
+/** A DAG file that did not load. */
+export interface DagImportError {
+  /** The file's path, relative to the DAGs folder. */
+  readonly file: string;
+  /** What went wrong: the error's name and message (the first lines of a syntax error). */
+  readonly message: string;
+}
+
+/** What a discovery found. */
+export interface DagBag {
+  readonly folder: string;
+  readonly dags: ReadonlyMap<string, Dag>;
+  readonly errors: readonly DagImportError[];
+}
+
+/** A task, as the UI, the API and the store see it. */
+export interface TaskInfo {
+  readonly taskId: string;
+  readonly description: string | null;
+  readonly upstream: readonly string[];
+  readonly downstream: readonly string[];
+  readonly retries: number;
+  readonly retryDelaySeconds: number;
+  readonly timeoutSeconds: number | null;
+}
+
+/** A DAG, as plain data. */
+export interface DagInfo {
+  readonly dagId: string;
+  /** The file, relative to the DAGs folder. */
+  readonly fileloc: string;
+  readonly description: string | null;
+  readonly tags: readonly string[];
+  readonly schedule: null;
+  /** In topological order. */
+  readonly tasks: readonly TaskInfo[];
+}
+
+/** A discovery, as plain data (what the discovery child process prints). */
+export interface DagBagInfo {
+  readonly folder: string;
+  readonly dags: readonly DagInfo[];
+  readonly errors: readonly DagImportError[];
+}
+
+/** The candidate DAG files under `folder`, sorted; a missing folder has none. */
+export function listDagFiles(folder: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      if (entry.name.startsWith('.')) continue;
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        if (!SKIPPED_DIRS.has(entry.name)) walk(path);
+      } else if (entry.isFile() && DAG_FILE.test(entry.name) && !entry.name.endsWith('.d.ts')) {
+        let text = '';
+        try {
+          text = readFileSync(path, 'utf8').toLowerCase();
+        } catch {
+          continue;
+        }
+        if (text.includes('dag') && text.includes('airlock')) out.push(path);
+      }
+    }
+  };
+  walk(folder);
+  return out.sort();
+}
+
+function describeError(err: unknown): string {
+  if (isAirlockError(err)) return `${err.code}: ${err.message}`;
+  if (err instanceof Error) {
+    const firstLines = err.message.split('\n').slice(0, 3).join(' ').trim();
+    return `${err.name}: ${firstLines}`;
+  }
+  return `thrown ${typeof err}`;
+}
+
+/** Per process: a module is evaluated once, so its DAGs are remembered by URL and mtime. */
+const loaded = new Map<string, { mtimeMs: number; dags: Dag[] }>();
+
+async function loadFile(path: string): Promise<Dag[]> {
+  const mtimeMs = statSync(path).mtimeMs;
+  const cached = loaded.get(path);
+  if (cached && cached.mtimeMs === mtimeMs) return cached.dags;
+  // A changed file gets a new URL, so that this process evaluates its new text.
+  const url = `${pathToFileURL(path).href}${cached ? `?mtime=${mtimeMs}` : ''}`;
+  takeRegisteredDags();
+  const exports = (await import(url)) as Record<string, unknown>;
+  const dags = takeRegisteredDags();
+  for (const value of Object.values(exports)) {
+    if (isDag(value) && !dags.includes(value)) dags.push(value);
+  }
+  loaded.set(path, { mtimeMs, dags });
+  return dags;
+}
+
+/**
+ * Loads every DAG file under `folder`. A broken file (a syntax error, a throw, an invalid DAG,
+ * a dag_id another file already defines) is recorded in `errors`; the others still load.
+ *
+ * @example
+ * ```ts
+ * const bag = await loadDagBag('/srv/airlock/dags');
+ * for (const e of bag.errors) console.error(`${e.file}: ${e.message}`);
+ * ```
+ */
+export async function loadDagBag(folder: string): Promise<DagBag> {
+  registerAirlockResolution();
+  const dags = new Map<string, Dag>();
+  const errors: DagImportError[] = [];
+  for (const path of listDagFiles(folder)) {
+    const file = relative(folder, path);
+    try {
+      const found = await loadFile(path);
+      for (const d of found) {
+        const existing = dags.get(d.id);
+        if (existing && existing !== d) {
+          throw new AirlockError(
+            'AIRLOCK_ERR_DAG_INVALID',
+            `the dag_id \`${d.id}\` is already defined in ${existing.fileloc ?? 'another file'}`,
+          );
+        }
+      }
+      for (const d of found) {
+        d.fileloc = file;
+        dags.set(d.id, d);
+      }
+    } catch (err) {
+      takeRegisteredDags();
+      errors.push({ file, message: describeError(err) });
+    }
+  }
+  return { folder, dags, errors };
+}
+
+/**
+ * Loads one DAG file (relative to `folder`) and returns the DAG `dagId` it defines; the task
+ * runner loads only the file of its DAG.
+ *
+ * @throws AirlockError `AIRLOCK_ERR_DAG_NOT_FOUND`; whatever the file throws.
+ */
+export async function loadDagFromFile(folder: string, file: string, dagId: string): Promise<Dag> {
+  registerAirlockResolution();
+  const found = await loadFile(join(folder, file));
+  const d = found.find((x) => x.id === dagId);
+  if (!d) {
+    throw new AirlockError('AIRLOCK_ERR_DAG_NOT_FOUND', `${file} defines no DAG \`${dagId}\``, {
+      details: { dag_id: dagId },
+    });
+  }
+  d.fileloc = file;
+  return d;
+}
+
+/** A DAG as plain data. */
+export function dagInfo(d: Dag): DagInfo {
+  const order = d.topologicalOrder();
+  return {
+    dagId: d.id,
+    fileloc: d.fileloc ?? '',
+    description: d.description ?? null,
+    tags: [...d.tags],
+    schedule: null,
+    tasks: order.map((id) => {
+      const t = d.getTask(id);
+      if (!t) throw new AirlockError('AIRLOCK_ERR_INTERNAL', `task \`${id}\` vanished`);
+      return {
+        taskId: t.id,
+        description: t.description ?? null,
+        upstream: [...t.upstream],
+        downstream: [...t.downstream],
+        ...t.settings,
+      };
+    }),
+  };
+}
+
+/** A discovery as plain data, DAGs sorted by id. */
+export function dagBagInfo(bag: DagBag): DagBagInfo {
+  return {
+    folder: bag.folder,
+    dags: [...bag.dags.values()].map(dagInfo).sort((a, b) => a.dagId.localeCompare(b.dagId)),
+    errors: bag.errors,
+  };
+}
+
+/**
+ * Finds the DAG `dagId` in `bag`.
+ *
+ * @throws AirlockError `AIRLOCK_ERR_DAG_NOT_FOUND` (naming the broken files, if any).
+ */
+export function requireDag(bag: DagBag, dagId: string): Dag {
+  const d = bag.dags.get(dagId);
+  if (d) return d;
+  const broken = bag.errors.length
+    ? ` (${bag.errors.length} file(s) failed to load: ${bag.errors.map((e) => e.file).join(', ')}; see \`airlock dags list-import-errors\`)`
+    : '';
+  throw new AirlockError(
+    'AIRLOCK_ERR_DAG_NOT_FOUND',
+    `no DAG \`${dagId}\` in ${bag.folder}${broken}`,
+    { details: { dag_id: dagId } },
+  );
+}
+
+/** The entry file of a child process: `.ts` beside the sources, `.js` in `dist/`. */
+export function siblingEntry(name: string): string {
+  const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+  return fileURLToPath(new URL(`./${name}${ext}`, import.meta.url));
+}
+
+/** Options of {@link discoverDagsInChild}. */
+export interface DiscoverOptions {
+  /** The child's environment. @default process.env */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** @default 30000 */
+  timeoutMs?: number;
+}
+
+/**
+ * Loads the DAGs folder in a child process and returns what it found, as plain data: long-lived
+ * processes (the server) never import user code into themselves, and a changed file is read
+ * fresh.
+ *
+ * @throws AirlockError `AIRLOCK_ERR_DAG_IMPORT_FAILED` when the child fails as a whole.
+ * @example
+ * ```ts
+ * const { dags, errors } = await discoverDagsInChild('/srv/airlock/dags');
+ * ```
+ */
+export function discoverDagsInChild(
+  folder: string,
+  options: DiscoverOptions = {},
+): Promise<DagBagInfo> {
+  return new Promise((resolve, reject) => {
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries(options.env ?? process.env)) {
+      if (v !== undefined) env[k] = v;
+    }
+    const child = spawn(process.execPath, [siblingEntry('discover-main'), folder], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: options.timeoutMs ?? 30_000,
+    });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+    });
+    child.stderr.resume();
+    child.on('error', (err) =>
+      reject(
+        new AirlockError(
+          'AIRLOCK_ERR_DAG_IMPORT_FAILED',
+          `cannot start the DAG discovery process (${(err as NodeJS.ErrnoException).code ?? err.name})`,
+        ),
+      ),
+    );
+    child.on('close', (code, signal) => {
+      if (code === 0) {
+        try {
+          resolve(JSON.parse(out) as DagBagInfo);
+          return;
+        } catch {
+          // fall through to the error below
+        }
+      }
+      reject(
+        new AirlockError(
+          'AIRLOCK_ERR_DAG_IMPORT_FAILED',
+          `the DAG discovery process for ${folder} failed (${signal ?? `exit ${code}`})`,
+        ),
+      );
+    });
+  });
+}

@@ -1,0 +1,149 @@
+/**
+ * @module pipelines/task-main
+ * The task process: runs one try of one task. The worker (or `dags test` / `tasks test`) starts
+ * it with the task's environment (the deployment's settings included) and the try's description
+ * in `AIRLOCK_TASK_SPEC` (JSON, {@link TaskSpec}).
+ *
+ * Everything the task prints (stdout, stderr, the context's logger) goes, in order, through one
+ * masking stream to stdout, so that whatever `Variable.get` / `Connection.get` registered as
+ * secret is `***` before it leaves the process. Exit code 0: the try succeeded; 1: it failed.
+ */
+import type { Writable } from 'node:stream';
+import { isAirlockError } from '../errors.ts';
+import { SecretsMasker } from '../masking/masker.ts';
+import { createMaskingStream } from '../masking/stream.ts';
+import {
+  Connection,
+  createTaskRuntime,
+  setTaskRuntime,
+  type TaskContext,
+  type TaskLogger,
+  Variable,
+} from './context.ts';
+import { loadDagFromFile } from './loader.ts';
+
+/** The try a task process runs. */
+export interface TaskSpec {
+  readonly dagsFolder: string;
+  /** The DAG file, relative to the folder. */
+  readonly fileloc: string;
+  readonly dagId: string;
+  readonly taskId: string;
+  readonly runId: string;
+  readonly runType: string;
+  readonly tryNumber: number;
+  readonly maxTries: number;
+  /** ISO-8601. */
+  readonly logicalDate: string;
+  readonly conf: Readonly<Record<string, unknown>>;
+}
+
+const masker = new SecretsMasker();
+const masking = createMaskingStream(masker);
+const writeOut = process.stdout.write.bind(process.stdout);
+masking.on('data', (chunk: Buffer) => {
+  writeOut(chunk);
+});
+// stdout and stderr are merged into one ordered, masked stream.
+const intercept = ((chunk: string | Uint8Array, encoding?: unknown, callback?: unknown) => {
+  const cb = typeof encoding === 'function' ? encoding : callback;
+  const enc = typeof encoding === 'string' ? (encoding as BufferEncoding) : undefined;
+  return masking.write(
+    chunk,
+    enc ?? 'utf8',
+    typeof cb === 'function' ? (cb as (err?: Error | null) => void) : undefined,
+  );
+}) as Writable['write'];
+process.stdout.write = intercept as typeof process.stdout.write;
+process.stderr.write = intercept as typeof process.stderr.write;
+
+async function finish(code: number): Promise<never> {
+  await new Promise<void>((resolve) => masking.end(resolve));
+  process.exit(code);
+}
+
+function line(level: string, message: string): void {
+  process.stdout.write(`${level} - ${message}\n`);
+}
+
+function describe(err: unknown): string {
+  if (isAirlockError(err)) return `${err.name} ${err.code}: ${err.message}`;
+  if (err instanceof Error) return err.stack ?? `${err.name}: ${err.message}`;
+  return `a thrown ${typeof err}`;
+}
+
+function readSpec(): TaskSpec | undefined {
+  try {
+    return JSON.parse(process.env.AIRLOCK_TASK_SPEC ?? '') as TaskSpec;
+  } catch {
+    return undefined;
+  }
+}
+
+const read = readSpec();
+if (!read) {
+  line('ERROR', 'airlock: AIRLOCK_TASK_SPEC is missing or is not JSON');
+  await finish(2);
+}
+const spec = read as TaskSpec;
+delete process.env.AIRLOCK_TASK_SPEC;
+
+const controller = new AbortController();
+process.on('SIGTERM', () => {
+  line('WARNING', 'received SIGTERM: stopping the task');
+  controller.abort(new Error('the task was stopped (SIGTERM)'));
+  // A second to clean up on the abort signal, then the try ends (the worker kills it later).
+  setTimeout(() => {
+    line('INFO', `Marking task as FAILED. dag_id=${spec.dagId}, task_id=${spec.taskId}`);
+    void finish(143);
+  }, 1000);
+});
+
+try {
+  const runtime = createTaskRuntime(process.env, { masker });
+  setTaskRuntime(runtime);
+  const d = await loadDagFromFile(spec.dagsFolder, spec.fileloc, spec.dagId);
+  const t = d.getTask(spec.taskId);
+  if (!t) {
+    line('ERROR', `DAG \`${spec.dagId}\` has no task \`${spec.taskId}\``);
+    await finish(1);
+  } else {
+    const log: TaskLogger = {
+      debug: (m) => line('DEBUG', m),
+      info: (m) => line('INFO', m),
+      warn: (m) => line('WARNING', m),
+      error: (m) => line('ERROR', m),
+    };
+    const context: TaskContext = {
+      dagId: spec.dagId,
+      taskId: spec.taskId,
+      runId: spec.runId,
+      tryNumber: spec.tryNumber,
+      maxTries: spec.maxTries,
+      logicalDate: spec.logicalDate,
+      dagRun: {
+        dagId: spec.dagId,
+        runId: spec.runId,
+        logicalDate: spec.logicalDate,
+        runType: spec.runType,
+        conf: spec.conf,
+      },
+      signal: controller.signal,
+      log,
+      Variable,
+      Connection,
+    };
+    line(
+      'INFO',
+      `Executing <Task ${spec.dagId}.${spec.taskId}> run_id=${spec.runId} try ${spec.tryNumber}/${spec.maxTries}`,
+    );
+    await t.fn(context);
+    line('INFO', `Marking task as SUCCESS. dag_id=${spec.dagId}, task_id=${spec.taskId}`);
+    await runtime.dispose().catch(() => {});
+    await finish(0);
+  }
+} catch (err) {
+  line('ERROR', `Task failed with exception: ${describe(err)}`);
+  line('INFO', `Marking task as FAILED. dag_id=${spec.dagId}, task_id=${spec.taskId}`);
+  await finish(1);
+}

@@ -1,0 +1,332 @@
+/**
+ * @module pipelines/worker
+ * Runs tasks: a worker claims task instances from the queue (see `store.ts`), runs each try in
+ * its own child process with the task's environment, writes the try's log through the masker,
+ * heart-beats while it runs, enforces the task's timeout, and records the outcome (success, a
+ * retry after the delay, or failure, and what that means for the tasks after it).
+ *
+ * Any number of workers, on one machine or many, may pull from one database; `concurrency`
+ * bounds the tries one worker runs at once. On start, and then periodically, a worker marks
+ * `failed` the running tries whose heartbeat is stale (their worker crashed).
+ */
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { Logger } from '../logging/logger.ts';
+import type { SecretsMasker } from '../masking/masker.ts';
+import { siblingEntry } from './loader.ts';
+import { appendLogLines, taskLogPath } from './logs.ts';
+import type { PipelineSettings } from './settings.ts';
+import {
+  type ClaimFilter,
+  defaultWorkerId,
+  type PipelineStore,
+  type TaskInstanceRecord,
+} from './store.ts';
+import type { TaskSpec } from './task-main.ts';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Options of {@link runTaskProcess}. */
+export interface RunTaskProcessOptions {
+  /** The task process's environment (the deployment's settings included). */
+  env: Env;
+  /** Every line passes through it before it is written anywhere. */
+  masker: SecretsMasker;
+  /** The try's log file; `undefined` writes none (`tasks test`). */
+  logPath?: string | undefined;
+  /** Also receives every (masked) line, e.g. to echo it on a terminal. */
+  onLine?: ((line: string) => void) | undefined;
+  /** Kill the try after this long. @default none */
+  timeoutMs?: number | null | undefined;
+  /** Stops the try (SIGTERM, then SIGKILL after `killGraceMs`). */
+  signal?: AbortSignal | undefined;
+  /** @default 5000 */
+  killGraceMs?: number;
+  /** Called with the child's pid once it started. */
+  onStart?: (pid: number) => void;
+}
+
+/** How a task process ended. */
+export interface TaskProcessResult {
+  readonly exitCode: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly timedOut: boolean;
+}
+
+/**
+ * Runs one try in a child process and waits for it.
+ *
+ * @example
+ * ```ts
+ * const { exitCode } = await runTaskProcess(spec, { env: process.env, masker, onLine: console.log });
+ * ```
+ */
+export function runTaskProcess(
+  spec: TaskSpec,
+  options: RunTaskProcessOptions,
+): Promise<TaskProcessResult> {
+  const { masker, logPath, onLine } = options;
+  const emit = (lines: string[]) => {
+    const masked = lines.map((l) => masker.redact(l));
+    if (logPath) appendLogLines(logPath, masked, masker);
+    if (onLine) for (const l of masked) onLine(l);
+  };
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(options.env)) if (v !== undefined) env[k] = v;
+  env.AIRLOCK_TASK_SPEC = JSON.stringify(spec);
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [siblingEntry('task-main')], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let timedOut = false;
+    let killTimer: NodeJS.Timeout | undefined;
+    const stop = (why: string) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      emit([`WARNING - airlock: ${why}; sending SIGTERM`]);
+      child.kill('SIGTERM');
+      killTimer = setTimeout(() => child.kill('SIGKILL'), options.killGraceMs ?? 5000);
+      killTimer.unref();
+    };
+    const timeout =
+      options.timeoutMs != null
+        ? setTimeout(() => {
+            timedOut = true;
+            stop(`the task timed out after ${Math.round((options.timeoutMs ?? 0) / 1000)}s`);
+          }, options.timeoutMs)
+        : undefined;
+    const onAbort = () => stop('the worker is stopping the task');
+    options.signal?.addEventListener('abort', onAbort, { once: true });
+    child.once('spawn', () => {
+      if (child.pid !== undefined) options.onStart?.(child.pid);
+    });
+    const readers = [child.stdout, child.stderr].map(
+      (stream) =>
+        new Promise<void>((done) => {
+          const rl = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
+          rl.on('line', (l) => emit([l]));
+          rl.on('close', done);
+        }),
+    );
+    let spawnError: string | undefined;
+    child.once('error', (err) => {
+      spawnError = (err as NodeJS.ErrnoException).code ?? err.name;
+    });
+    child.once('close', async (code, signal) => {
+      await Promise.all(readers);
+      if (timeout) clearTimeout(timeout);
+      if (killTimer) clearTimeout(killTimer);
+      options.signal?.removeEventListener('abort', onAbort);
+      if (spawnError) emit([`ERROR - airlock: cannot start the task process (${spawnError})`]);
+      resolve({ exitCode: code, signal, timedOut });
+    });
+  });
+}
+
+/** Options of {@link startWorker}. */
+export interface WorkerOptions {
+  store: PipelineStore;
+  settings: PipelineSettings;
+  /** The task processes' environment, read for each try (deployment settings may change). */
+  env: () => Env | Promise<Env>;
+  masker: SecretsMasker;
+  logger?: Logger | undefined;
+  /** @default `host:pid` */
+  workerId?: string;
+  /** @default settings.concurrency */
+  concurrency?: number;
+  /** Claim only these runs (`dags test`). */
+  filter?: ClaimFilter;
+  /** Also receives every (masked) log line with its task (`dags test` echoes them). */
+  onLine?: (ti: TaskInstanceRecord, line: string) => void;
+  /** Called after each try is recorded. */
+  onTryFinished?: (ti: TaskInstanceRecord, state: string | undefined) => void;
+}
+
+/** A running worker. */
+export interface Worker {
+  readonly workerId: string;
+  /** Tries running now. */
+  readonly running: number;
+  /** Looks for work now instead of at the next poll. */
+  wake(): void;
+  /**
+   * Stops claiming and waits for the running tries; with `kill`, stops them first (they are
+   * recorded as failed, and retried if they have retries left).
+   */
+  stop(options?: { kill?: boolean }): Promise<void>;
+}
+
+/**
+ * Starts a worker: reaps stale tries, then claims and runs tasks until stopped.
+ *
+ * @example
+ * ```ts
+ * const worker = startWorker({ store, settings, env: () => process.env, masker });
+ * process.on('SIGTERM', () => worker.stop());
+ * ```
+ */
+export function startWorker(options: WorkerOptions): Worker {
+  const { store, settings, masker, logger } = options;
+  const workerId = options.workerId ?? defaultWorkerId();
+  const concurrency = options.concurrency ?? settings.concurrency;
+  const running = new Map<number, { ti: TaskInstanceRecord; abort: AbortController }>();
+  const tries = new Set<Promise<void>>();
+  let stopping = false;
+  let polling = false;
+  let again = false;
+  let lastReap = 0;
+
+  const reap = async () => {
+    lastReap = Date.now();
+    const reaped = await store.reapStale(settings.heartbeatTimeoutSeconds * 1000);
+    for (const ti of reaped) {
+      logger?.warn(
+        { dagId: ti.dagId, runId: ti.runId, taskId: ti.taskId, worker: ti.workerId },
+        'marked a running task failed: its worker stopped heart-beating',
+      );
+      try {
+        appendLogLines(
+          taskLogPath(settings.logsFolder, ti.dagId, ti.runId, ti.taskId, ti.tryNumber),
+          [`ERROR - airlock: no heartbeat from worker ${ti.workerId ?? '?'}; marked failed`],
+          masker,
+        );
+      } catch {
+        // the log may live on the dead worker's machine
+      }
+    }
+  };
+
+  const runTry = async (ti: TaskInstanceRecord, abort: AbortController) => {
+    const logPath = taskLogPath(settings.logsFolder, ti.dagId, ti.runId, ti.taskId, ti.tryNumber);
+    let success = false;
+    let exitCode: number | null = null;
+    let note: string | undefined;
+    try {
+      const run = await store.getRun(ti.dagId, ti.runId);
+      const env = await options.env();
+      const spec: TaskSpec = {
+        dagsFolder: settings.dagsFolder,
+        fileloc: run?.fileloc ?? '',
+        dagId: ti.dagId,
+        taskId: ti.taskId,
+        runId: ti.runId,
+        runType: run?.runType ?? 'manual',
+        tryNumber: ti.tryNumber,
+        maxTries: ti.maxTries,
+        logicalDate: new Date(run?.logicalDate ?? Date.now()).toISOString(),
+        conf: run?.conf ?? {},
+      };
+      appendLogLines(
+        logPath,
+        [`INFO - airlock: worker ${workerId} starting try ${ti.tryNumber} of ${ti.maxTries}`],
+        masker,
+      );
+      const result = await runTaskProcess(spec, {
+        env,
+        masker,
+        logPath,
+        onLine: options.onLine ? (l) => options.onLine?.(ti, l) : undefined,
+        timeoutMs: ti.timeoutMs,
+        signal: abort.signal,
+      });
+      exitCode = result.exitCode;
+      success = result.exitCode === 0 && !result.timedOut;
+      if (result.timedOut) note = `timed out after ${Math.round((ti.timeoutMs ?? 0) / 1000)}s`;
+      else if (abort.signal.aborted) note = 'stopped by its worker';
+    } catch (err) {
+      note = `airlock could not run the task (${err instanceof Error ? err.name : typeof err})`;
+      try {
+        appendLogLines(logPath, [`ERROR - airlock: ${note}`], masker);
+      } catch {
+        // nothing more to do: the state below records it
+      }
+    }
+    const report = await store.finishTry(ti, {
+      success,
+      exitCode,
+      ...(note === undefined ? {} : { note }),
+    });
+    const outcome =
+      report.state === 'up_for_retry'
+        ? `up_for_retry (next try in ${Math.round(ti.retryDelayMs / 1000)}s)`
+        : (report.state ?? 'not recorded (the try was reaped)');
+    try {
+      appendLogLines(logPath, [`INFO - airlock: try ${ti.tryNumber} ended: ${outcome}`], masker);
+    } catch {
+      // ignore
+    }
+    options.onTryFinished?.(ti, report.state ?? undefined);
+  };
+
+  const poll = async () => {
+    if (polling) {
+      again = true;
+      return;
+    }
+    polling = true;
+    try {
+      do {
+        again = false;
+        if (Date.now() - lastReap >= settings.heartbeatSeconds * 1000) await reap();
+        while (!stopping && running.size < concurrency) {
+          const ti = await store.claimNext(workerId, {
+            ...(options.filter ?? {}),
+            pid: process.pid,
+          });
+          if (!ti) break;
+          const abort = new AbortController();
+          running.set(ti.id, { ti, abort });
+          const p: Promise<void> = runTry(ti, abort)
+            .catch((err: unknown) => {
+              logger?.error(
+                { dagId: ti.dagId, taskId: ti.taskId, error: err instanceof Error ? err.name : '' },
+                'could not record a try',
+              );
+            })
+            .finally(() => {
+              running.delete(ti.id);
+              tries.delete(p);
+              if (!stopping) void poll();
+            });
+          tries.add(p);
+        }
+      } while (again && !stopping);
+    } catch (err) {
+      logger?.error(
+        { error: err instanceof Error ? err.name : typeof err },
+        'the worker could not reach the metastore; retrying',
+      );
+    } finally {
+      polling = false;
+    }
+  };
+
+  const heartbeat = setInterval(() => {
+    void store.heartbeat(workerId, [...running.keys()]).catch(() => {});
+  }, settings.heartbeatSeconds * 1000);
+  const ticker = setInterval(() => {
+    if (!stopping) void poll();
+  }, settings.pollIntervalMs);
+  void reap()
+    .catch(() => {})
+    .then(() => poll());
+
+  return {
+    workerId,
+    get running() {
+      return running.size;
+    },
+    wake() {
+      if (!stopping) void poll();
+    },
+    async stop(stopOptions = {}) {
+      stopping = true;
+      clearInterval(ticker);
+      if (stopOptions.kill) for (const { abort } of running.values()) abort.abort();
+      while (polling) await new Promise((r) => setTimeout(r, 10));
+      await Promise.allSettled([...tries]);
+      clearInterval(heartbeat);
+    },
+  };
+}

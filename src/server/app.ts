@@ -1,0 +1,128 @@
+/**
+ * @module server/app
+ * The HTTP application of `airlock server`: `createApp(deps)` returns a Hono app (no listening:
+ * `serve.ts` does that, and tests call `app.request`). Routes come from {@link ROUTE_MODULES}
+ * plus `deps.extensions`, all behind the same security headers, authentication, CSRF checks and
+ * error handler.
+ */
+import { Hono } from 'hono';
+import { secureHeaders } from 'hono/secure-headers';
+import { AirlockError } from '../errors.ts';
+import { SecretsMasker } from '../masking/masker.ts';
+import { requireAuth } from './auth/middleware.ts';
+import type { AppDeps, AppEnv, RouteModule, ServerDeps } from './context.ts';
+import { createErrorHandler } from './error-handler.ts';
+import { OPENAPI_DOCUMENT } from './openapi.ts';
+import { adminRoutes } from './routes/admin.ts';
+import { connectionRoutes } from './routes/connections.ts';
+import { healthRoutes } from './routes/health.ts';
+import { secretsRoutes } from './routes/secrets.ts';
+import { uiRoutes } from './routes/ui.ts';
+import { variableRoutes } from './routes/variables.ts';
+import { DeploymentRuntime } from './runtime.ts';
+import { ServerStore } from './store.ts';
+
+/** The built-in route modules, in registration order (the API, then the pages). */
+export const ROUTE_MODULES: readonly RouteModule[] = [
+  variableRoutes,
+  connectionRoutes,
+  secretsRoutes,
+  adminRoutes,
+  uiRoutes,
+];
+
+/** The Content-Security-Policy: only this origin's scripts and styles, no framing. */
+export const CONTENT_SECURITY_POLICY = {
+  defaultSrc: ["'self'"],
+  scriptSrc: ["'self'"],
+  styleSrc: ["'self'"],
+  imgSrc: ["'self'", 'data:'],
+  connectSrc: ["'self'"],
+  formAction: ["'self'"],
+  frameAncestors: ["'none'"],
+  baseUri: ["'none'"],
+  objectSrc: ["'none'"],
+};
+
+/** What {@link createApp} returns: the app and what it built. */
+export interface CreatedApp {
+  readonly app: Hono<AppEnv>;
+  readonly deps: AppDeps;
+  /** Disposes the deployment runtime's resolver (the metastore is the caller's). */
+  dispose(): Promise<void>;
+}
+
+/**
+ * The server app.
+ *
+ * @example
+ * ```ts
+ * const app = createApp({ metastore });
+ * const res = await app.request('/health');
+ * ```
+ */
+export function createApp(input: ServerDeps): Hono<AppEnv> {
+  return createServerApp(input).app;
+}
+
+/**
+ * The server app with the dependencies it built (the deployment runtime, the store) and a
+ * `dispose()` for them.
+ *
+ * @example
+ * ```ts
+ * const { app, deps, dispose } = createServerApp({ metastore });
+ * ```
+ */
+export function createServerApp(input: ServerDeps): CreatedApp {
+  const masker = input.masker ?? new SecretsMasker();
+  const store = input.store ?? new ServerStore(input.metastore);
+  const runtime = new DeploymentRuntime({
+    metastore: input.metastore,
+    store,
+    baseEnv: input.env ?? process.env,
+    masker,
+    logger: input.logger,
+  });
+  const deps: AppDeps = {
+    metastore: input.metastore,
+    store,
+    runtime,
+    masker,
+    logger: input.logger,
+    secureCookies: input.secureCookies ?? false,
+    trustProxy: input.trustProxy ?? false,
+    navigation: input.navigation ?? [],
+  };
+  const app = new Hono<AppEnv>();
+  app.use(
+    '*',
+    secureHeaders({
+      contentSecurityPolicy: CONTENT_SECURITY_POLICY,
+      strictTransportSecurity: deps.secureCookies ? 'max-age=31536000; includeSubDomains' : false,
+      referrerPolicy: 'same-origin',
+      crossOriginEmbedderPolicy: false,
+    }),
+  );
+  app.use('*', async (c, next) => {
+    await next();
+    // Responses may carry values: never cached by a browser or a proxy (static assets excepted).
+    if (!c.req.path.startsWith('/static/')) c.header('Cache-Control', 'no-store');
+  });
+  healthRoutes(app, deps);
+  app.get('/api/v1/openapi.json', (c) => c.json(OPENAPI_DOCUMENT));
+  app.use('/api/v1/*', requireAuth(deps));
+  for (const register of [...ROUTE_MODULES, ...(input.extensions ?? [])]) register(app, deps);
+  app.notFound(() => {
+    throw new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', 'no such page or endpoint');
+  });
+  app.onError(
+    createErrorHandler(masker, (err) => {
+      input.logger?.error(
+        { error: err instanceof Error ? err.name : typeof err },
+        'unexpected error in a request',
+      );
+    }),
+  );
+  return { app, deps, dispose: () => runtime.dispose() };
+}

@@ -1,0 +1,174 @@
+/**
+ * @module server/auth/middleware
+ * Authentication (session cookie, `Authorization: Bearer <token>`, HTTP basic auth for Airflow
+ * API clients), CSRF protection and the sign-in rate limit.
+ *
+ * CSRF: a request that changes something and is authenticated by the session cookie must carry
+ * the session's CSRF token, in the `X-CSRF-Token` header or a `_csrf` form field. Token and
+ * basic-auth requests carry their credentials explicitly (the server never sends a basic-auth
+ * challenge, so browsers never remember them), and so need no token; every changing request
+ * whose `Sec-Fetch-Site` is `cross-site` is refused whatever its credentials.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { getConnInfo } from '@hono/node-server/conninfo';
+import type { Context, MiddlewareHandler } from 'hono';
+import { getCookie } from 'hono/cookie';
+import { AirlockError } from '../../errors.ts';
+import type { AppDeps, AppEnv, AuthUser } from '../context.ts';
+
+/** The session cookie's name. */
+export const SESSION_COOKIE = 'airlock_session';
+/** The pre-sign-in CSRF cookie of the login form (double-submit). */
+export const LOGIN_CSRF_COOKIE = 'airlock_login_csrf';
+
+const UNSAFE = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** Constant-time string equality. */
+export function safeEqual(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+/** The client's address (for the sign-in limit). */
+export function clientAddress(c: Context, trustProxy: boolean): string {
+  if (trustProxy) {
+    const forwarded = c.req.header('x-forwarded-for')?.split(',')[0]?.trim();
+    if (forwarded) return forwarded;
+  }
+  try {
+    return getConnInfo(c).remote.address ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** The subjects a sign-in counts against: the user name and the client address. */
+export function loginSubjects(c: Context, deps: AppDeps, username: string): string[] {
+  return [`user:${username.slice(0, 250)}`, `addr:${clientAddress(c, deps.trustProxy)}`];
+}
+
+/**
+ * Checks a user name and password with the rate limit: too many failures for the user or the
+ * address → `AIRLOCK_ERR_HTTP_RATE_LIMITED` (with `retryAfter` seconds), before any check.
+ */
+export async function checkPasswordLimited(
+  c: Context,
+  deps: AppDeps,
+  username: string,
+  password: string,
+) {
+  const subjects = loginSubjects(c, deps, username);
+  const wait = await deps.store.loginRetryAfter(subjects);
+  if (wait > 0) {
+    throw new AirlockError(
+      'AIRLOCK_ERR_HTTP_RATE_LIMITED',
+      `too many failed sign-ins; retry in ${wait} seconds`,
+      { details: { retryAfter: wait } },
+    );
+  }
+  const user = await deps.store.verifyUser(username, password);
+  if (!user) await deps.store.recordLoginFailure(subjects);
+  else await deps.store.clearLoginFailures([subjects[0] ?? '']);
+  return user;
+}
+
+async function authenticate(c: Context<AppEnv>, deps: AppDeps): Promise<AuthUser | undefined> {
+  const header = c.req.header('authorization');
+  if (header) {
+    const [scheme, credentials = ''] = header.split(/\s+/, 2);
+    if (scheme?.toLowerCase() === 'bearer') {
+      const user = await deps.store.verifyToken(credentials.trim());
+      if (!user) throw unauthenticated('the API token is not valid');
+      return { username: user.username, role: user.role, via: 'token' };
+    }
+    if (scheme?.toLowerCase() === 'basic') {
+      const decoded = Buffer.from(credentials, 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      const username = colon < 0 ? decoded : decoded.slice(0, colon);
+      const password = colon < 0 ? '' : decoded.slice(colon + 1);
+      const user = await checkPasswordLimited(c, deps, username, password);
+      if (!user) throw unauthenticated('the user name or password is wrong');
+      return { username: user.username, role: user.role, via: 'basic' };
+    }
+    throw unauthenticated('the Authorization scheme must be Bearer or Basic');
+  }
+  const cookie = getCookie(c, SESSION_COOKIE);
+  if (cookie) {
+    const session = await deps.store.getSession(cookie);
+    if (session) {
+      return {
+        username: session.username,
+        role: session.role,
+        via: 'session',
+        csrfToken: session.csrfToken,
+      };
+    }
+  }
+  return undefined;
+}
+
+function unauthenticated(message: string): AirlockError {
+  return new AirlockError('AIRLOCK_ERR_HTTP_UNAUTHENTICATED', message);
+}
+
+/** Refuses a changing request sent from another site (whatever its credentials). */
+export function refuseCrossSite(c: Context): void {
+  if (!UNSAFE.has(c.req.method)) return;
+  if (c.req.header('sec-fetch-site') === 'cross-site') {
+    throw new AirlockError('AIRLOCK_ERR_HTTP_CSRF', 'a cross-site request may not change anything');
+  }
+}
+
+/** The CSRF token a request carries (header or form field). */
+async function csrfTokenOf(c: Context): Promise<string | undefined> {
+  const header = c.req.header('x-csrf-token');
+  if (header) return header;
+  const type = c.req.header('content-type') ?? '';
+  if (type.includes('application/x-www-form-urlencoded') || type.includes('multipart/form-data')) {
+    const body = await c.req.parseBody();
+    const field = body._csrf;
+    return typeof field === 'string' ? field : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * The middleware that requires a signed-in user on every route it covers and checks CSRF.
+ *
+ * @example
+ * ```ts
+ * app.use('/api/v1/*', requireAuth(deps));
+ * ```
+ */
+export function requireAuth(deps: AppDeps): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    refuseCrossSite(c);
+    const user = await authenticate(c, deps);
+    if (!user) throw unauthenticated('sign in, or send an API token or basic-auth credentials');
+    if (UNSAFE.has(c.req.method) && user.via === 'session') {
+      const token = await csrfTokenOf(c);
+      if (!token || !user.csrfToken || !safeEqual(token, user.csrfToken)) {
+        throw new AirlockError(
+          'AIRLOCK_ERR_HTTP_CSRF',
+          'the CSRF token is missing or wrong; reload the page and try again',
+        );
+      }
+    }
+    c.set('user', user);
+    await next();
+  };
+}
+
+/** Checks the login form's double-submit CSRF token. */
+export async function checkLoginCsrf(c: Context): Promise<void> {
+  refuseCrossSite(c);
+  const cookie = getCookie(c, LOGIN_CSRF_COOKIE);
+  const token = await csrfTokenOf(c);
+  if (!cookie || !token || !safeEqual(cookie, token)) {
+    throw new AirlockError(
+      'AIRLOCK_ERR_HTTP_CSRF',
+      'the sign-in form expired; reload the page and try again',
+    );
+  }
+}

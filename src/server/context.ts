@@ -1,0 +1,80 @@
+/**
+ * @module server/context
+ * The types every route module shares: the app's dependencies and the per-request variables
+ * (the signed-in user) that the auth middleware sets.
+ */
+import type { Hono } from 'hono';
+import type { Logger } from '../logging/logger.ts';
+import type { SecretsMasker } from '../masking/masker.ts';
+import type { Metastore } from '../metastore/metastore.ts';
+import type { Role } from './auth/roles.ts';
+import type { DeploymentRuntime, Env } from './runtime.ts';
+import type { ServerStore } from './store.ts';
+
+/** The signed-in user of a request, and how they proved it. */
+export interface AuthUser {
+  readonly username: string;
+  readonly role: Role;
+  readonly via: 'session' | 'token' | 'basic';
+  /** The session's CSRF token (sessions only): forms and cookie API calls must echo it. */
+  readonly csrfToken?: string | undefined;
+}
+
+/** Hono's environment for the server's routes. */
+export interface AppEnv {
+  Variables: {
+    /** Set on every authenticated route. */
+    user: AuthUser;
+    /** The CSP nonce is not used (no inline script or style); kept for extensions' pages. */
+    requestId: string;
+  };
+}
+
+/** The server app's Hono type. */
+export type AirlockApp = Hono<AppEnv>;
+
+/** A route module: registers its routes on the app. */
+export type RouteModule = (app: AirlockApp, deps: AppDeps) => void;
+
+/** What {@link createApp} needs. */
+export interface ServerDeps {
+  /** The open metastore (migrated, with keys). */
+  metastore: Metastore;
+  /** The server process's environment (the base the deployment settings overlay). */
+  env?: Env;
+  /** The process masker; every error body passes through it. */
+  masker?: SecretsMasker;
+  logger?: Logger;
+  /**
+   * Mark cookies `Secure` (serve over HTTPS, or behind a TLS-terminating proxy).
+   * @default false
+   */
+  secureCookies?: boolean;
+  /**
+   * Take the client address from `X-Forwarded-For` (behind a proxy) for the sign-in limit.
+   * @default false
+   */
+  trustProxy?: boolean;
+  /** Options of the server store (session lifetime, sign-in limit). */
+  store?: ServerStore;
+  /**
+   * Extra route modules (DAG pages, runs): each is called with the app after the built-in routes
+   * and before the not-found handler; they get the same auth middleware and error handler.
+   * @default []
+   */
+  extensions?: readonly RouteModule[];
+  /** Extra links in the UI's navigation, for extensions' pages. @default [] */
+  navigation?: readonly { href: string; label: string }[];
+}
+
+/** The dependencies route modules see (everything resolved). */
+export interface AppDeps {
+  readonly metastore: Metastore;
+  readonly store: ServerStore;
+  readonly runtime: DeploymentRuntime;
+  readonly masker: SecretsMasker;
+  readonly logger: Logger | undefined;
+  readonly secureCookies: boolean;
+  readonly trustProxy: boolean;
+  readonly navigation: readonly { href: string; label: string }[];
+}

@@ -1,0 +1,379 @@
+/**
+ * @module server/openapi
+ * The OpenAPI 3.1 document of the HTTP API, served at `/api/v1/openapi.json`. Hand-written and
+ * kept honest by a test that checks every `/api/…` and `/health` route of the app appears here.
+ */
+
+import { VERSION } from '../cli/version.ts';
+import { ERROR_CODES } from '../errors.ts';
+
+type Schema = Record<string, unknown>;
+const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: Schema) => ({ content: { 'application/json': { schema } } });
+const problem = (description: string) => ({ description, ...json(ref('Problem')) });
+const errors = {
+  '400': problem('Bad request'),
+  '401': problem('Not signed in'),
+  '403': problem('The role does not allow it (or CSRF)'),
+};
+const pathParam = (name: string) => ({
+  name,
+  in: 'path',
+  required: true,
+  schema: { type: 'string' },
+});
+const query = (name: string, schema: Schema, description: string) => ({
+  name,
+  in: 'query',
+  required: false,
+  schema,
+  description,
+});
+const listParams = (orderBy: string[]) => [
+  query('limit', { type: 'integer', minimum: 0, maximum: 1000, default: 100 }, 'Page size.'),
+  query('offset', { type: 'integer', minimum: 0, default: 0 }, 'Items to skip.'),
+  query(
+    'order_by',
+    { type: 'string', enum: orderBy.flatMap((f) => [f, `-${f}`]) },
+    'Sort field; `-` reverses.',
+  ),
+  query('search', { type: 'string' }, 'Case-insensitive substring filter.'),
+];
+const updateMask = (fields: string[]) =>
+  query(
+    'update_mask',
+    { type: 'array', items: { type: 'string', enum: fields } },
+    'Fields to change (comma-separated); all given fields by default.',
+  );
+const ok = (description: string, schema?: Schema) => ({
+  description,
+  ...(schema ? json(schema) : {}),
+});
+
+const variableFields = ['value', 'description'];
+const connectionFields = [
+  'conn_type',
+  'description',
+  'host',
+  'login',
+  'password',
+  'schema',
+  'port',
+  'extra',
+];
+
+/** The API's OpenAPI document. */
+export const OPENAPI_DOCUMENT = {
+  openapi: '3.1.0',
+  info: {
+    title: 'airlock API',
+    version: VERSION,
+    description:
+      "Airflow-compatible Variables and Connections (the shape of Airflow's stable REST API v1), deployment settings, users and provenance. Authenticate with a session cookie (plus `X-CSRF-Token` on changes), `Authorization: Bearer <token>`, or HTTP basic auth.",
+  },
+  security: [{ basic: [] }, { bearer: [] }, { session: [] }],
+  paths: {
+    '/health': {
+      get: {
+        summary: 'Health (no sign-in)',
+        security: [],
+        responses: { '200': ok('Healthy', ref('Health')), '503': ok('Unhealthy', ref('Health')) },
+      },
+    },
+    '/api/v1/health': {
+      get: {
+        summary: 'Health (no sign-in)',
+        security: [],
+        responses: { '200': ok('Healthy', ref('Health')), '503': ok('Unhealthy', ref('Health')) },
+      },
+    },
+    '/api/v1/openapi.json': {
+      get: { summary: 'This document', security: [], responses: { '200': ok('OpenAPI 3.1') } },
+    },
+    '/api/v1/variables': {
+      get: {
+        summary: 'List variables',
+        parameters: listParams(['key', 'description']),
+        responses: {
+          '200': ok(
+            'Variables (values of sensitive names and for viewers are `***`)',
+            ref('VariableCollection'),
+          ),
+          ...errors,
+        },
+      },
+      post: {
+        summary: 'Create a variable (editor)',
+        requestBody: json(ref('Variable')),
+        responses: { '200': ok('Created', ref('Variable')), '409': problem('Exists'), ...errors },
+      },
+    },
+    '/api/v1/variables/{variable_key}': {
+      parameters: [pathParam('variable_key')],
+      get: {
+        summary: 'Get a variable (the value only for editor/admin)',
+        responses: {
+          '200': ok('The variable', ref('Variable')),
+          '404': problem('Not found'),
+          ...errors,
+        },
+      },
+      patch: {
+        summary: 'Update a variable (editor)',
+        parameters: [updateMask(variableFields)],
+        requestBody: json(ref('Variable')),
+        responses: {
+          '200': ok('Updated', ref('Variable')),
+          '404': problem('Not found'),
+          ...errors,
+        },
+      },
+      delete: {
+        summary: 'Delete a variable (editor)',
+        responses: { '204': ok('Deleted'), '404': problem('Not found'), ...errors },
+      },
+    },
+    '/api/v1/connections': {
+      get: {
+        summary: 'List connections (never passwords or extras)',
+        parameters: listParams(['connection_id', 'conn_type', 'host', 'description']),
+        responses: { '200': ok('Connections', ref('ConnectionCollection')), ...errors },
+      },
+      post: {
+        summary: 'Create a connection (editor)',
+        requestBody: json(ref('Connection')),
+        responses: { '200': ok('Created', ref('Connection')), '409': problem('Exists'), ...errors },
+      },
+    },
+    '/api/v1/connections/test': {
+      post: {
+        summary: 'Test a connection: parse it and check that its host:port accepts TCP (editor)',
+        requestBody: json(ref('Connection')),
+        responses: { '200': ok('Result', ref('ConnectionTest')), ...errors },
+      },
+    },
+    '/api/v1/connections/{connection_id}': {
+      parameters: [pathParam('connection_id')],
+      get: {
+        summary: 'Get a connection (password and extra only for editor/admin)',
+        responses: {
+          '200': ok('The connection', ref('Connection')),
+          '404': problem('Not found'),
+          ...errors,
+        },
+      },
+      patch: {
+        summary: 'Update a connection (editor)',
+        parameters: [updateMask(connectionFields)],
+        requestBody: json(ref('Connection')),
+        responses: {
+          '200': ok('Updated', ref('Connection')),
+          '404': problem('Not found'),
+          ...errors,
+        },
+      },
+      delete: {
+        summary: 'Delete a connection (editor)',
+        responses: { '204': ok('Deleted'), '404': problem('Not found'), ...errors },
+      },
+    },
+    '/api/v1/secrets/which': {
+      get: {
+        summary: 'Which source serves a key (provenance, never the value)',
+        parameters: [
+          query(
+            'kind',
+            { type: 'string', enum: ['variable', 'connection'], default: 'variable' },
+            'What to look up.',
+          ),
+          { ...query('id', { type: 'string' }, 'The key or conn_id.'), required: true },
+          query(
+            'all',
+            { type: 'boolean', default: false },
+            'Ask the links after the serving one too.',
+          ),
+        ],
+        responses: { '200': ok('The chain walk', ref('Which')), ...errors },
+      },
+    },
+    '/api/v1/backends/health': {
+      get: {
+        summary: "Each chain link's health",
+        responses: { '200': ok('Healthy'), '503': ok('A link failed'), ...errors },
+      },
+    },
+    '/api/v1/settings': {
+      get: {
+        summary: 'List deployment settings (admin; secret values never returned)',
+        responses: {
+          '200': ok('Settings', {
+            type: 'object',
+            properties: {
+              settings: { type: 'array', items: ref('Setting') },
+              total_entries: { type: 'integer' },
+            },
+          }),
+          ...errors,
+        },
+      },
+    },
+    '/api/v1/settings/{name}': {
+      parameters: [pathParam('name')],
+      put: {
+        summary: 'Create or replace a setting (admin); `secret: true` makes it write-only for good',
+        requestBody: json({
+          type: 'object',
+          required: ['value'],
+          properties: { value: { type: 'string' }, secret: { type: 'boolean', default: false } },
+        }),
+        responses: {
+          '200': ok('Updated', ref('Setting')),
+          '201': ok('Created', ref('Setting')),
+          ...errors,
+        },
+      },
+      delete: {
+        summary: 'Delete a setting (admin)',
+        responses: { '204': ok('Deleted'), '404': problem('Not found'), ...errors },
+      },
+    },
+    '/api/v1/users': {
+      get: { summary: 'List users (admin)', responses: { '200': ok('Users'), ...errors } },
+      post: {
+        summary: 'Create a user (admin)',
+        requestBody: json({
+          type: 'object',
+          required: ['username', 'password'],
+          properties: {
+            username: { type: 'string' },
+            password: { type: 'string', minLength: 8 },
+            role: { type: 'string', enum: ['viewer', 'editor', 'admin'] },
+          },
+        }),
+        responses: { '201': ok('Created'), '409': problem('Exists'), ...errors },
+      },
+    },
+    '/api/v1/users/{username}': {
+      parameters: [pathParam('username')],
+      patch: {
+        summary: "Change a user's role or password (admin)",
+        requestBody: json({
+          type: 'object',
+          properties: { password: { type: 'string' }, role: { type: 'string' } },
+        }),
+        responses: { '200': ok('Updated'), '404': problem('Not found'), ...errors },
+      },
+      delete: {
+        summary: 'Delete a user (admin)',
+        responses: { '204': ok('Deleted'), '404': problem('Not found'), ...errors },
+      },
+    },
+    '/api/v1/tokens': {
+      get: {
+        summary: "The caller's API tokens (metadata only)",
+        responses: { '200': ok('Tokens'), ...errors },
+      },
+      post: {
+        summary: 'Create an API token for the caller; the token is returned once',
+        requestBody: json({ type: 'object', properties: { name: { type: 'string' } } }),
+        responses: { '201': ok('Created: `token` holds the secret'), ...errors },
+      },
+    },
+    '/api/v1/tokens/{id}': {
+      parameters: [pathParam('id')],
+      delete: {
+        summary: 'Revoke a token',
+        responses: { '204': ok('Revoked'), '404': problem('Not found'), ...errors },
+      },
+    },
+  },
+  components: {
+    securitySchemes: {
+      basic: { type: 'http', scheme: 'basic' },
+      bearer: { type: 'http', scheme: 'bearer' },
+      session: { type: 'apiKey', in: 'cookie', name: 'airlock_session' },
+    },
+    schemas: {
+      Problem: {
+        type: 'object',
+        required: ['code', 'title', 'detail', 'status'],
+        properties: {
+          code: { type: 'string', enum: Object.keys(ERROR_CODES) },
+          title: { type: 'string' },
+          detail: { type: 'string' },
+          status: { type: 'integer' },
+        },
+      },
+      Health: {
+        type: 'object',
+        properties: {
+          status: { type: 'string', enum: ['healthy', 'unhealthy'] },
+          metastore: { type: 'object' },
+        },
+      },
+      Variable: {
+        type: 'object',
+        properties: {
+          key: { type: 'string' },
+          value: { type: 'string' },
+          description: { type: ['string', 'null'] },
+        },
+      },
+      VariableCollection: {
+        type: 'object',
+        properties: {
+          variables: { type: 'array', items: ref('Variable') },
+          total_entries: { type: 'integer' },
+        },
+      },
+      Connection: {
+        type: 'object',
+        properties: {
+          connection_id: { type: 'string' },
+          conn_type: { type: 'string' },
+          description: { type: ['string', 'null'] },
+          host: { type: ['string', 'null'] },
+          login: { type: ['string', 'null'] },
+          schema: { type: ['string', 'null'] },
+          port: { type: ['integer', 'null'] },
+          password: {
+            type: ['string', 'null'],
+            description: 'Write; read back only by editor/admin from GET of one connection.',
+          },
+          extra: { type: ['string', 'null'], description: 'A JSON object as text.' },
+        },
+      },
+      ConnectionCollection: {
+        type: 'object',
+        properties: {
+          connections: { type: 'array', items: ref('Connection') },
+          total_entries: { type: 'integer' },
+        },
+      },
+      ConnectionTest: {
+        type: 'object',
+        properties: { status: { type: 'boolean' }, message: { type: 'string' } },
+      },
+      Which: {
+        type: 'object',
+        properties: {
+          kind: { type: 'string' },
+          id: { type: 'string' },
+          source: { type: ['string', 'null'] },
+          trace: { type: 'array', items: { type: 'object' } },
+        },
+      },
+      Setting: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' },
+          secret: { type: 'boolean' },
+          is_set: { type: 'boolean' },
+          value: { type: ['string', 'null'], description: 'Always null for a secret setting.' },
+          updated_at: { type: 'string' },
+          updated_by: { type: ['string', 'null'] },
+        },
+      },
+    },
+  },
+} as const;

@@ -1,0 +1,155 @@
+/**
+ * @module server/routes/admin
+ * Deployment settings (`/api/v1/settings`, admin only), users (`/api/v1/users`, admin only) and
+ * the caller's own API tokens (`/api/v1/tokens`, every role).
+ *
+ * A secret setting is write-only: the API says it is set and never returns its value.
+ */
+import { AirlockError } from '../../errors.ts';
+import { isRole, requirePermission } from '../auth/roles.ts';
+import type { AppDeps, RouteModule } from '../context.ts';
+import type { SettingRecord } from '../store.ts';
+import { jsonBody, stringField } from './_api.ts';
+
+/** A setting as the API shows it. */
+export function settingView(setting: SettingRecord) {
+  return {
+    name: setting.name,
+    secret: setting.secret,
+    is_set: true,
+    value: setting.secret ? null : setting.value,
+    updated_at: setting.updatedAt,
+    updated_by: setting.updatedBy,
+  };
+}
+
+/** Stores a setting after checking that the configuration it makes is valid. */
+export async function putSetting(
+  deps: AppDeps,
+  name: string,
+  value: string,
+  secret: boolean,
+  by: string,
+): Promise<'created' | 'updated'> {
+  await deps.runtime.checkChange(name, value);
+  return deps.store.putSetting(name, value, secret, by);
+}
+
+/** Registers the settings, users and tokens endpoints. */
+export const adminRoutes: RouteModule = (app, deps) => {
+  app.get('/api/v1/settings', async (c) => {
+    requirePermission(c.get('user').role, 'admin');
+    const settings = await deps.store.listSettings();
+    return c.json({ settings: settings.map(settingView), total_entries: settings.length });
+  });
+
+  app.put('/api/v1/settings/:name', async (c) => {
+    const user = c.get('user');
+    requirePermission(user.role, 'admin');
+    const name = c.req.param('name');
+    const body = await jsonBody(c);
+    const value = stringField(body, 'value', { required: true }) as string;
+    const secret = body.secret === undefined ? false : body.secret;
+    if (typeof secret !== 'boolean') {
+      throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', '`secret` must be a boolean');
+    }
+    const outcome = await putSetting(deps, name, value, secret, user.username);
+    const stored = (await deps.store.listSettings()).find((s) => s.name === name);
+    return c.json(stored ? settingView(stored) : {}, outcome === 'created' ? 201 : 200);
+  });
+
+  app.delete('/api/v1/settings/:name', async (c) => {
+    requirePermission(c.get('user').role, 'admin');
+    const name = c.req.param('name');
+    await deps.runtime.checkChange(name, undefined);
+    if (!(await deps.store.deleteSetting(name))) {
+      throw new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', `no deployment setting \`${name}\``);
+    }
+    return c.body(null, 204);
+  });
+
+  app.get('/api/v1/users', async (c) => {
+    requirePermission(c.get('user').role, 'admin');
+    const users = await deps.store.listUsers();
+    return c.json({
+      users: users.map((u) => ({ username: u.username, role: u.role, created_at: u.createdAt })),
+      total_entries: users.length,
+    });
+  });
+
+  app.post('/api/v1/users', async (c) => {
+    requirePermission(c.get('user').role, 'admin');
+    const body = await jsonBody(c);
+    const username = stringField(body, 'username', { required: true }) as string;
+    const password = stringField(body, 'password', { required: true }) as string;
+    const role = stringField(body, 'role') ?? 'viewer';
+    if (!isRole(role)) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_HTTP_BAD_REQUEST',
+        '`role` must be viewer, editor or admin',
+      );
+    }
+    await deps.store.createUser(username, password, role);
+    return c.json({ username, role }, 201);
+  });
+
+  app.patch('/api/v1/users/:username', async (c) => {
+    requirePermission(c.get('user').role, 'admin');
+    const username = c.req.param('username');
+    const existing = await deps.store.getUser(username);
+    if (!existing) throw new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', `no user \`${username}\``);
+    const body = await jsonBody(c);
+    const role = stringField(body, 'role') ?? existing.role;
+    const password = stringField(body, 'password');
+    if (!isRole(role)) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_HTTP_BAD_REQUEST',
+        '`role` must be viewer, editor or admin',
+      );
+    }
+    if (password) await deps.store.createUser(username, password, role, { replace: true });
+    else await deps.store.setRole(username, role);
+    return c.json({ username, role });
+  });
+
+  app.delete('/api/v1/users/:username', async (c) => {
+    const user = c.get('user');
+    requirePermission(user.role, 'admin');
+    const username = c.req.param('username');
+    if (username === user.username) {
+      throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', 'you cannot delete yourself');
+    }
+    if (!(await deps.store.deleteUser(username))) {
+      throw new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', `no user \`${username}\``);
+    }
+    return c.body(null, 204);
+  });
+
+  app.get('/api/v1/tokens', async (c) => {
+    const tokens = await deps.store.listTokens(c.get('user').username);
+    return c.json({
+      tokens: tokens.map((t) => ({
+        id: t.id,
+        name: t.name,
+        prefix: t.prefix,
+        created_at: t.createdAt,
+        last_used_at: t.lastUsedAt,
+      })),
+      total_entries: tokens.length,
+    });
+  });
+
+  app.post('/api/v1/tokens', async (c) => {
+    const body = await jsonBody(c);
+    const name = stringField(body, 'name') ?? 'token';
+    const created = await deps.store.createToken(c.get('user').username, name);
+    return c.json({ id: created.id, name, token: created.token }, 201);
+  });
+
+  app.delete('/api/v1/tokens/:id', async (c) => {
+    if (!(await deps.store.deleteToken(c.req.param('id'), c.get('user').username))) {
+      throw new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', 'no such token');
+    }
+    return c.body(null, 204);
+  });
+};

@@ -1,0 +1,120 @@
+/**
+ * @module server/routes/connections
+ * `/api/v1/connections`: Airflow's stable REST API for Connections, over the metastore, and
+ * `POST /api/v1/connections/test`.
+ */
+import { AirlockError } from '../../errors.ts';
+import { requirePermission } from '../auth/roles.ts';
+import type { RouteModule } from '../context.ts';
+import {
+  allConnections,
+  CONNECTION_FIELDS,
+  type ConnectionInput,
+  connectionForTest,
+  connectionFromInput,
+  connectionOrThrow,
+  connectionView,
+  inputOf,
+  replaceConnection,
+  testConnection,
+} from '../service.ts';
+import { jsonBody, matchesSearch, pageOf, paginate, stringField, updateMask } from './_api.ts';
+
+function inputFromBody(body: Record<string, unknown>): ConnectionInput {
+  const input: ConnectionInput = {};
+  for (const field of CONNECTION_FIELDS) {
+    if (!(field in body)) continue;
+    const value = body[field];
+    if (field === 'port' && (typeof value === 'number' || value === null)) {
+      input.port = value;
+      continue;
+    }
+    const text = stringField(body, field, { nullable: true });
+    if (text !== undefined) input[field] = text;
+  }
+  return input;
+}
+
+/** Registers the Connection endpoints. */
+export const connectionRoutes: RouteModule = (app, deps) => {
+  app.get('/api/v1/connections', async (c) => {
+    const user = c.get('user');
+    const page = pageOf(c, ['connection_id', 'conn_type', 'host', 'description']);
+    const search = c.req.query('search');
+    const records = (await allConnections(deps)).filter((r) =>
+      matchesSearch(search, r.connId, r.connType, r.description, r.host),
+    );
+    const items = paginate(records, page, (r, f) =>
+      f === 'connection_id'
+        ? r.connId
+        : f === 'conn_type'
+          ? r.connType
+          : f === 'host'
+            ? r.host
+            : r.description,
+    );
+    return c.json({
+      connections: items.map((r) => connectionView(user, r, true)),
+      total_entries: records.length,
+    });
+  });
+
+  app.post('/api/v1/connections/test', async (c) => {
+    requirePermission(c.get('user').role, 'write');
+    const connection = await connectionForTest(deps, await jsonBody(c));
+    return c.json(await testConnection(connection));
+  });
+
+  app.get('/api/v1/connections/:connection_id', async (c) => {
+    const record = await connectionOrThrow(deps, c.req.param('connection_id'));
+    return c.json(connectionView(c.get('user'), record, false));
+  });
+
+  app.post('/api/v1/connections', async (c) => {
+    const user = c.get('user');
+    requirePermission(user.role, 'write');
+    const body = await jsonBody(c);
+    const connId = stringField(body, 'connection_id', { required: true }) as string;
+    const connection = connectionFromInput(connId, inputFromBody(body));
+    if (await deps.metastore.getConnection(connId)) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_HTTP_CONFLICT',
+        `the connection \`${connId}\` already exists`,
+      );
+    }
+    await deps.metastore.addConnection(connId, connection);
+    return c.json(connectionView(user, await connectionOrThrow(deps, connId), false));
+  });
+
+  app.patch('/api/v1/connections/:connection_id', async (c) => {
+    const user = c.get('user');
+    requirePermission(user.role, 'write');
+    const connId = c.req.param('connection_id');
+    const existing = await connectionOrThrow(deps, connId);
+    const body = await jsonBody(c);
+    const bodyId = stringField(body, 'connection_id');
+    if (bodyId !== undefined && bodyId !== connId) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_HTTP_BAD_REQUEST',
+        'the body `connection_id` differs from the path',
+      );
+    }
+    const mask = updateMask(c, CONNECTION_FIELDS);
+    const given = inputFromBody(body);
+    const merged: ConnectionInput = inputOf(existing);
+    for (const field of CONNECTION_FIELDS) {
+      if (mask && !mask.has(field)) continue;
+      if (field in given) (merged as Record<string, unknown>)[field] = given[field];
+      else if (mask?.has(field)) (merged as Record<string, unknown>)[field] = null;
+    }
+    await replaceConnection(deps, connId, connectionFromInput(connId, merged));
+    return c.json(connectionView(user, await connectionOrThrow(deps, connId), false));
+  });
+
+  app.delete('/api/v1/connections/:connection_id', async (c) => {
+    requirePermission(c.get('user').role, 'write');
+    const connId = c.req.param('connection_id');
+    if (!(await deps.metastore.deleteConnection(connId))) await connectionOrThrow(deps, connId);
+    return c.body(null, 204);
+  });
+};

@@ -1,0 +1,99 @@
+/**
+ * @module server/routes/variables
+ * `/api/v1/variables`: Airflow's stable REST API for Variables, over the metastore.
+ */
+import { AirlockError } from '../../errors.ts';
+import { requirePermission } from '../auth/roles.ts';
+import type { RouteModule } from '../context.ts';
+import { allVariables, variableOrThrow, variableView } from '../service.ts';
+import { jsonBody, matchesSearch, pageOf, paginate, stringField, updateMask } from './_api.ts';
+
+/** Registers the Variable endpoints. */
+export const variableRoutes: RouteModule = (app, deps) => {
+  app.get('/api/v1/variables', async (c) => {
+    const user = c.get('user');
+    const page = pageOf(c, ['key', 'description']);
+    const search = c.req.query('search');
+    const records = (await allVariables(deps)).filter((r) =>
+      matchesSearch(search, r.key, r.description),
+    );
+    const items = paginate(records, page, (r, f) => (f === 'key' ? r.key : r.description));
+    return c.json({
+      variables: items.map((r) => variableView(deps, user, r, true)),
+      total_entries: records.length,
+    });
+  });
+
+  app.get('/api/v1/variables/:key', async (c) => {
+    const record = await variableOrThrow(deps, c.req.param('key'));
+    return c.json(variableView(deps, c.get('user'), record, false));
+  });
+
+  app.post('/api/v1/variables', async (c) => {
+    const user = c.get('user');
+    requirePermission(user.role, 'write');
+    const body = await jsonBody(c);
+    const key = stringField(body, 'key', { required: true }) as string;
+    const value = stringField(body, 'value', { required: true }) as string;
+    const description = stringField(body, 'description', { nullable: true });
+    if (await deps.metastore.getVariableRecord(key)) {
+      throw new AirlockError('AIRLOCK_ERR_HTTP_CONFLICT', `the variable \`${key}\` already exists`);
+    }
+    await deps.metastore.setVariable(key, value, { description: description ?? null });
+    return c.json(variableView(deps, user, await variableOrThrow(deps, key), false), 200);
+  });
+
+  app.patch('/api/v1/variables/:key', async (c) => {
+    const user = c.get('user');
+    requirePermission(user.role, 'write');
+    const key = c.req.param('key');
+    const existing = await variableOrThrow(deps, key);
+    const body = await jsonBody(c);
+    const mask = updateMask(c, ['value', 'description']);
+    const bodyKey = stringField(body, 'key');
+    if (bodyKey !== undefined && bodyKey !== key) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_HTTP_BAD_REQUEST',
+        'the body `key` differs from the path',
+      );
+    }
+    const value = stringField(body, 'value');
+    const description = stringField(body, 'description', { nullable: true });
+    const newValue = !mask || mask.has('value') ? value : undefined;
+    const newDescription = !mask || mask.has('description') ? description : undefined;
+    if (newValue === undefined && !mask) {
+      throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', '`value` is required');
+    }
+    if (mask?.has('value') && (value === undefined || value === null)) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_HTTP_BAD_REQUEST',
+        '`value` is required by the update_mask',
+      );
+    }
+    await deps.metastore.setVariable(key, newValue ?? existing.value ?? '', {
+      description: newDescription === undefined ? existing.description : newDescription,
+    });
+    if (newDescription === null && existing.description !== null) {
+      // setVariable keeps a description when given null: clear it explicitly.
+      await deps.metastore.importVariables(
+        [
+          {
+            key,
+            value: newValue ?? existing.value ?? '',
+            description: '',
+            where: `variable \`${key}\``,
+          },
+        ],
+        { onExisting: 'overwrite' },
+      );
+    }
+    return c.json(variableView(deps, user, await variableOrThrow(deps, key), false));
+  });
+
+  app.delete('/api/v1/variables/:key', async (c) => {
+    requirePermission(c.get('user').role, 'write');
+    const key = c.req.param('key');
+    if (!(await deps.metastore.deleteVariable(key))) await variableOrThrow(deps, key);
+    return c.body(null, 204);
+  });
+};

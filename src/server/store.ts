@@ -1,0 +1,580 @@
+/**
+ * @module server/store
+ * The server's own data, kept in the metastore's database next to `variable` and `connection`:
+ * users, sessions, API tokens, deployment settings and the sign-in rate limit. Everything lives
+ * in the database, never in process memory, so that several `airlock server` processes sharing
+ * one PostgreSQL metastore agree on who is signed in and on the current settings.
+ *
+ * Secrets at rest: session ids and API tokens are stored as SHA-256 hashes (a database dump does
+ * not let anyone sign in), passwords as scrypt hashes, and setting values Fernet-encrypted with
+ * the metastore's keys (as Airflow encrypts Variables).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { type ColumnType, type Kysely, type RawBuilder, sql } from 'kysely';
+import { AirlockError } from '../errors.ts';
+import type { Metastore } from '../metastore/metastore.ts';
+import type { BooleanColumn, TimestampColumn } from '../metastore/schema.ts';
+import { hashPassword, verifyPassword } from './auth/password.ts';
+import { isRole, type Role } from './auth/roles.ts';
+
+interface UserTable {
+  username: string;
+  password_hash: string;
+  role: string;
+  created_at: TimestampColumn;
+  updated_at: TimestampColumn;
+}
+interface SessionTable {
+  id_hash: string;
+  username: string;
+  csrf_token: string;
+  created_at: TimestampColumn;
+  expires_at: TimestampColumn;
+}
+interface ApiTokenTable {
+  token_hash: string;
+  username: string;
+  name: string;
+  prefix: string;
+  created_at: TimestampColumn;
+  last_used_at: TimestampColumn;
+}
+interface SettingTable {
+  name: string;
+  value: string;
+  is_secret: BooleanColumn;
+  updated_at: TimestampColumn;
+  updated_by: string | null;
+}
+interface SettingVersionTable {
+  id: number;
+  version: ColumnType<string | number, number, number | RawBuilder<number>>;
+}
+interface LoginFailureTable {
+  subject: string;
+  failures: number;
+  window_start: ColumnType<string | number, number, number>;
+}
+
+/** The server's tables, for `Kysely<ServerSchema>`. */
+export interface ServerSchema {
+  airlock_user: UserTable;
+  airlock_session: SessionTable;
+  airlock_api_token: ApiTokenTable;
+  airlock_setting: SettingTable;
+  airlock_setting_version: SettingVersionTable;
+  airlock_login_failure: LoginFailureTable;
+}
+
+/** A user, without the password hash. */
+export interface UserRecord {
+  readonly username: string;
+  readonly role: Role;
+  readonly createdAt: string;
+}
+
+/** A signed-in session. */
+export interface SessionRecord {
+  readonly username: string;
+  readonly role: Role;
+  readonly csrfToken: string;
+  readonly expiresAt: string;
+}
+
+/** An API token's metadata (the token itself is shown once, at creation). */
+export interface ApiTokenRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly username: string;
+  /** The token's first characters, to tell tokens apart. */
+  readonly prefix: string;
+  readonly createdAt: string;
+  readonly lastUsedAt: string | null;
+}
+
+/** A deployment setting; `value` is `null` for a secret one unless asked for explicitly. */
+export interface SettingRecord {
+  readonly name: string;
+  readonly value: string | null;
+  readonly secret: boolean;
+  readonly updatedAt: string;
+  readonly updatedBy: string | null;
+}
+
+/** Options of {@link ServerStore}. */
+export interface ServerStoreOptions {
+  /**
+   * How long a session lasts, in seconds.
+   * @default 43200 (12 hours)
+   */
+  sessionTtlSeconds?: number;
+  /**
+   * Failed sign-ins allowed per user and per client address in one window.
+   * @default 10
+   */
+  loginMaxFailures?: number;
+  /**
+   * The rate-limit window, in seconds.
+   * @default 900
+   */
+  loginWindowSeconds?: number;
+}
+
+/** A setting name as environment variables are named. */
+export const SETTING_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,249}$/;
+/** A user name. */
+export const USERNAME = /^[A-Za-z0-9_.@-]{1,64}$/;
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+function iso(value: string | Date | null): string {
+  if (value === null) return '';
+  return value instanceof Date ? value.toISOString() : String(value);
+}
+
+function randomToken(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+/**
+ * Data access of `airlock server`, over the metastore's database and keys.
+ *
+ * @example
+ * ```ts
+ * const users = new ServerStore(metastore);
+ * await users.createUser('ada', 'correct horse', 'editor');
+ * ```
+ */
+export class ServerStore {
+  readonly #store: Metastore;
+  readonly #sessionTtlMs: number;
+  readonly #maxFailures: number;
+  readonly #windowMs: number;
+
+  constructor(store: Metastore, options: ServerStoreOptions = {}) {
+    this.#store = store;
+    this.#sessionTtlMs = (options.sessionTtlSeconds ?? 43_200) * 1000;
+    this.#maxFailures = options.loginMaxFailures ?? 10;
+    this.#windowMs = (options.loginWindowSeconds ?? 900) * 1000;
+  }
+
+  get #db(): Kysely<ServerSchema> {
+    return this.#store.kysely as unknown as Kysely<ServerSchema>;
+  }
+
+  // --- users ---------------------------------------------------------------------------------
+
+  /** Every user, by name. */
+  async listUsers(): Promise<UserRecord[]> {
+    const rows = await this.#db
+      .selectFrom('airlock_user')
+      .select(['username', 'role', 'created_at'])
+      .orderBy('username')
+      .execute();
+    return rows.map((r) => ({
+      username: r.username,
+      role: isRole(r.role) ? r.role : 'viewer',
+      createdAt: iso(r.created_at),
+    }));
+  }
+
+  /** One user, or `undefined`. */
+  async getUser(username: string): Promise<UserRecord | undefined> {
+    return (await this.listUsers()).find((u) => u.username === username);
+  }
+
+  /** How many users exist. */
+  async countUsers(): Promise<number> {
+    const row = await this.#db
+      .selectFrom('airlock_user')
+      .select((eb) => eb.fn.countAll<string | number>().as('n'))
+      .executeTakeFirst();
+    return Number(row?.n ?? 0);
+  }
+
+  /**
+   * Creates a user; with `replace`, an existing one gets the new password and role.
+   *
+   * @throws AirlockError `AIRLOCK_ERR_HTTP_BAD_REQUEST` (bad name or role, short password),
+   *   `AIRLOCK_ERR_HTTP_CONFLICT` (exists).
+   */
+  async createUser(
+    username: string,
+    password: string,
+    role: Role,
+    options: { replace?: boolean } = {},
+  ): Promise<void> {
+    if (!USERNAME.test(username)) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_HTTP_BAD_REQUEST',
+        'a user name is 1 to 64 letters, digits, `_`, `.`, `@` or `-`',
+      );
+    }
+    if (!isRole(role)) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_HTTP_BAD_REQUEST',
+        'the role must be viewer, editor or admin',
+      );
+    }
+    checkPassword(password);
+    const hash = await hashPassword(password);
+    const now = new Date().toISOString();
+    const existing = await this.getUser(username);
+    if (existing && !options.replace) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_HTTP_CONFLICT',
+        `the user \`${username}\` already exists`,
+      );
+    }
+    if (existing) {
+      await this.#db
+        .updateTable('airlock_user')
+        .set({ password_hash: hash, role, updated_at: now })
+        .where('username', '=', username)
+        .execute();
+      await this.#db.deleteFrom('airlock_session').where('username', '=', username).execute();
+      return;
+    }
+    await this.#db
+      .insertInto('airlock_user')
+      .values({ username, password_hash: hash, role, created_at: now, updated_at: now })
+      .execute();
+  }
+
+  /** Changes a user's role (their sessions end, so the new role applies at once). */
+  async setRole(username: string, role: Role): Promise<boolean> {
+    const result = await this.#db
+      .updateTable('airlock_user')
+      .set({ role, updated_at: new Date().toISOString() })
+      .where('username', '=', username)
+      .executeTakeFirst();
+    return Number(result.numUpdatedRows) > 0;
+  }
+
+  /** Deletes a user with their sessions and tokens. */
+  async deleteUser(username: string): Promise<boolean> {
+    await this.#db.deleteFrom('airlock_session').where('username', '=', username).execute();
+    await this.#db.deleteFrom('airlock_api_token').where('username', '=', username).execute();
+    const result = await this.#db
+      .deleteFrom('airlock_user')
+      .where('username', '=', username)
+      .executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  /** The user, when the password is theirs; a missing user costs the same time as a wrong password. */
+  async verifyUser(username: string, password: string): Promise<UserRecord | undefined> {
+    const row = await this.#db
+      .selectFrom('airlock_user')
+      .select(['username', 'password_hash', 'role', 'created_at'])
+      .where('username', '=', username)
+      .executeTakeFirst();
+    const ok = await verifyPassword(password, row?.password_hash ?? DUMMY_HASH);
+    if (!row || !ok || !isRole(row.role)) return undefined;
+    return { username: row.username, role: row.role, createdAt: iso(row.created_at) };
+  }
+
+  // --- sessions ------------------------------------------------------------------------------
+
+  /** Starts a session; returns the cookie value (shown once; only its hash is stored). */
+  async createSession(username: string): Promise<{ id: string; csrfToken: string }> {
+    const id = randomToken();
+    const csrfToken = randomToken();
+    const now = Date.now();
+    await this.#db
+      .insertInto('airlock_session')
+      .values({
+        id_hash: sha256(id),
+        username,
+        csrf_token: csrfToken,
+        created_at: new Date(now).toISOString(),
+        expires_at: new Date(now + this.#sessionTtlMs).toISOString(),
+      })
+      .execute();
+    // Expired sessions are swept now and then, on sign-in.
+    await this.#db
+      .deleteFrom('airlock_session')
+      .where('expires_at', '<', new Date(now).toISOString())
+      .execute();
+    return { id, csrfToken };
+  }
+
+  /** The live session of a cookie value, with the user's current role. */
+  async getSession(id: string): Promise<SessionRecord | undefined> {
+    const row = await this.#db
+      .selectFrom('airlock_session')
+      .innerJoin('airlock_user', 'airlock_user.username', 'airlock_session.username')
+      .select([
+        'airlock_session.username as username',
+        'airlock_session.csrf_token as csrf',
+        'airlock_session.expires_at as expires',
+        'airlock_user.role as role',
+      ])
+      .where('airlock_session.id_hash', '=', sha256(id))
+      .executeTakeFirst();
+    if (!row || !isRole(row.role)) return undefined;
+    const expires = iso(row.expires);
+    if (Date.parse(expires) <= Date.now()) return undefined;
+    return { username: row.username, role: row.role, csrfToken: row.csrf, expiresAt: expires };
+  }
+
+  /** Ends a session. */
+  async deleteSession(id: string): Promise<void> {
+    await this.#db.deleteFrom('airlock_session').where('id_hash', '=', sha256(id)).execute();
+  }
+
+  // --- API tokens ----------------------------------------------------------------------------
+
+  /** Creates an API token for `username`; the token is returned once and stored hashed. */
+  async createToken(username: string, name: string): Promise<{ token: string; id: string }> {
+    const token = `alk_${randomToken()}`;
+    const hash = sha256(token);
+    await this.#db
+      .insertInto('airlock_api_token')
+      .values({
+        token_hash: hash,
+        username,
+        name: name.slice(0, 250) || 'token',
+        prefix: token.slice(0, 10),
+        created_at: new Date().toISOString(),
+      })
+      .execute();
+    return { token, id: hash.slice(0, 16) };
+  }
+
+  /** The tokens of `username` (every user's when `undefined`). */
+  async listTokens(username?: string): Promise<ApiTokenRecord[]> {
+    let query = this.#db.selectFrom('airlock_api_token').selectAll();
+    if (username !== undefined) query = query.where('username', '=', username);
+    const rows = await query.orderBy('created_at').execute();
+    return rows.map((r) => ({
+      id: r.token_hash.slice(0, 16),
+      name: r.name,
+      username: r.username,
+      prefix: r.prefix,
+      createdAt: iso(r.created_at),
+      lastUsedAt: r.last_used_at === null ? null : iso(r.last_used_at),
+    }));
+  }
+
+  /** Revokes a token by its id, if `username` owns it (any owner when `undefined`). */
+  async deleteToken(id: string, username?: string): Promise<boolean> {
+    if (!/^[0-9a-f]{16}$/.test(id)) return false;
+    let query = this.#db.deleteFrom('airlock_api_token').where('token_hash', 'like', `${id}%`);
+    if (username !== undefined) query = query.where('username', '=', username);
+    const result = await query.executeTakeFirst();
+    return Number(result.numDeletedRows) > 0;
+  }
+
+  /** The user an API token belongs to. */
+  async verifyToken(token: string): Promise<UserRecord | undefined> {
+    const hash = sha256(token);
+    const row = await this.#db
+      .selectFrom('airlock_api_token')
+      .innerJoin('airlock_user', 'airlock_user.username', 'airlock_api_token.username')
+      .select([
+        'airlock_user.username as username',
+        'airlock_user.role as role',
+        'airlock_user.created_at as created',
+        'airlock_api_token.last_used_at as lastUsed',
+      ])
+      .where('airlock_api_token.token_hash', '=', hash)
+      .executeTakeFirst();
+    if (!row || !isRole(row.role)) return undefined;
+    // `last_used_at` is written at most once a minute, so a busy script does not write per call.
+    const last = row.lastUsed === null ? 0 : Date.parse(iso(row.lastUsed));
+    if (Date.now() - last < 60_000) {
+      return { username: row.username, role: row.role, createdAt: iso(row.created) };
+    }
+    await this.#db
+      .updateTable('airlock_api_token')
+      .set({ last_used_at: new Date().toISOString() })
+      .where('token_hash', '=', hash)
+      .execute();
+    return { username: row.username, role: row.role, createdAt: iso(row.created) };
+  }
+
+  // --- deployment settings -------------------------------------------------------------------
+
+  /** The settings version: bumped by every change, so each process sees another's change. */
+  async settingsVersion(): Promise<number> {
+    const row = await this.#db
+      .selectFrom('airlock_setting_version')
+      .select('version')
+      .where('id', '=', 1)
+      .executeTakeFirst();
+    return Number(row?.version ?? 0);
+  }
+
+  /**
+   * Every setting, by name; a secret one's value is `null` unless `withSecrets` (for the
+   * resolver's configuration only, never for a response).
+   */
+  async listSettings(options: { withSecrets?: boolean } = {}): Promise<SettingRecord[]> {
+    const rows = await this.#db.selectFrom('airlock_setting').selectAll().orderBy('name').execute();
+    const keys = this.#store.fernet;
+    return rows.map((r) => {
+      const secret = Boolean(r.is_secret);
+      const value = secret && !options.withSecrets ? null : keys.decryptToString(r.value);
+      return {
+        name: r.name,
+        value,
+        secret,
+        updatedAt: iso(r.updated_at),
+        updatedBy: r.updated_by,
+      };
+    });
+  }
+
+  /**
+   * Creates or replaces a setting. A secret setting stays secret: once marked, it cannot be
+   * turned into a readable one (that would reveal a write-only value), only deleted.
+   *
+   * @returns `'created'` or `'updated'`.
+   */
+  async putSetting(
+    name: string,
+    value: string,
+    secret: boolean,
+    by: string,
+  ): Promise<'created' | 'updated'> {
+    if (!SETTING_NAME.test(name)) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_HTTP_BAD_REQUEST',
+        'a setting name is an environment variable name: letters, digits and `_`, not starting with a digit',
+      );
+    }
+    const token = this.#store.fernet.encrypt(value);
+    const now = new Date().toISOString();
+    return this.#db.transaction().execute(async (trx) => {
+      const existing = await trx
+        .selectFrom('airlock_setting')
+        .select('is_secret')
+        .where('name', '=', name)
+        .executeTakeFirst();
+      const isSecret = secret || Boolean(existing?.is_secret);
+      if (existing) {
+        await trx
+          .updateTable('airlock_setting')
+          .set({ value: token, is_secret: isSecret, updated_at: now, updated_by: by })
+          .where('name', '=', name)
+          .execute();
+      } else {
+        await trx
+          .insertInto('airlock_setting')
+          .values({ name, value: token, is_secret: isSecret, updated_at: now, updated_by: by })
+          .execute();
+      }
+      await trx
+        .updateTable('airlock_setting_version')
+        .set({ version: sql<number>`version + 1` })
+        .where('id', '=', 1)
+        .execute();
+      return existing ? 'updated' : 'created';
+    });
+  }
+
+  /** Deletes a setting. */
+  async deleteSetting(name: string): Promise<boolean> {
+    return this.#db.transaction().execute(async (trx) => {
+      const result = await trx
+        .deleteFrom('airlock_setting')
+        .where('name', '=', name)
+        .executeTakeFirst();
+      await trx
+        .updateTable('airlock_setting_version')
+        .set({ version: sql<number>`version + 1` })
+        .where('id', '=', 1)
+        .execute();
+      return Number(result.numDeletedRows) > 0;
+    });
+  }
+
+  // --- sign-in rate limit --------------------------------------------------------------------
+
+  /** Seconds until `subjects` may try again, or 0 when none is over the limit. */
+  async loginRetryAfter(subjects: readonly string[]): Promise<number> {
+    const rows = await this.#db
+      .selectFrom('airlock_login_failure')
+      .selectAll()
+      .where('subject', 'in', [...subjects])
+      .execute();
+    const now = Date.now();
+    let wait = 0;
+    for (const row of rows) {
+      const end = Number(row.window_start) + this.#windowMs;
+      if (row.failures >= this.#maxFailures && end > now) {
+        wait = Math.max(wait, Math.ceil((end - now) / 1000));
+      }
+    }
+    return wait;
+  }
+
+  /** Counts a failed sign-in against each subject (a user name, a client address). */
+  async recordLoginFailure(subjects: readonly string[]): Promise<void> {
+    const now = Date.now();
+    for (const subject of subjects) {
+      await this.#db.transaction().execute(async (trx) => {
+        const row = await trx
+          .selectFrom('airlock_login_failure')
+          .selectAll()
+          .where('subject', '=', subject)
+          .executeTakeFirst();
+        if (!row) {
+          await trx
+            .insertInto('airlock_login_failure')
+            .values({ subject, failures: 1, window_start: now })
+            .execute();
+        } else if (Number(row.window_start) + this.#windowMs <= now) {
+          await trx
+            .updateTable('airlock_login_failure')
+            .set({ failures: 1, window_start: now })
+            .where('subject', '=', subject)
+            .execute();
+        } else {
+          await trx
+            .updateTable('airlock_login_failure')
+            .set({ failures: row.failures + 1 })
+            .where('subject', '=', subject)
+            .execute();
+        }
+      });
+    }
+  }
+
+  /** Clears the failures of a user after a successful sign-in. */
+  async clearLoginFailures(subjects: readonly string[]): Promise<void> {
+    await this.#db
+      .deleteFrom('airlock_login_failure')
+      .where('subject', 'in', [...subjects])
+      .execute();
+  }
+}
+
+/** The shortest password accepted. */
+export const MIN_PASSWORD_LENGTH = 8;
+
+function checkPassword(password: string): void {
+  if (typeof password !== 'string' || password.length < MIN_PASSWORD_LENGTH) {
+    throw new AirlockError(
+      'AIRLOCK_ERR_HTTP_BAD_REQUEST',
+      `a password has at least ${MIN_PASSWORD_LENGTH} characters`,
+    );
+  }
+  if (password.length > 1024) {
+    throw new AirlockError(
+      'AIRLOCK_ERR_HTTP_BAD_REQUEST',
+      'a password has at most 1024 characters',
+    );
+  }
+}
+
+/** A hash no password matches, so that a missing user costs one scrypt too. */
+const DUMMY_HASH = `scrypt$16384$8$1$${Buffer.alloc(16).toString('base64')}$${Buffer.alloc(64).toString('base64')}`;
+
+/** Generates a random password (for the first admin). */
+export function generatePassword(): string {
+  return randomToken(18);
+}

@@ -1,0 +1,154 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { Metastore } from '../../src/metastore/metastore.ts';
+import type { DagInfo } from '../../src/pipelines/loader.ts';
+import { PipelineStore } from '../../src/pipelines/store.ts';
+import { postgresDatabases, sqliteDatabases, type TestDatabases } from '../metastore/_databases.ts';
+
+function info(
+  tasks: { id: string; up?: string[]; retries?: number; delay?: number }[],
+  dagId = 'etl',
+): DagInfo {
+  return {
+    dagId,
+    fileloc: `${dagId}.ts`,
+    description: null,
+    tags: [],
+    schedule: null,
+    tasks: tasks.map((t) => ({
+      taskId: t.id,
+      description: null,
+      upstream: t.up ?? [],
+      downstream: [],
+      retries: t.retries ?? 0,
+      retryDelaySeconds: t.delay ?? 0,
+      timeoutSeconds: null,
+    })),
+  };
+}
+
+function suite(name: string, make: () => TestDatabases) {
+  describe(`PipelineStore (${name})`, () => {
+    const dbs = make();
+    const opened: Metastore[] = [];
+    afterAll(async () => {
+      await Promise.all(opened.map((m) => m.close()));
+      await dbs.dispose();
+    });
+    const open = async () => {
+      const db = await dbs.create();
+      const a = await Metastore.open({ url: db.url });
+      const b = await Metastore.open({ url: db.url });
+      opened.push(a, b);
+      return { a: PipelineStore.from(a), b: PipelineStore.from(b) };
+    };
+
+    it('creates a run with its roots queued and the rest waiting', async () => {
+      const { a } = await open();
+      const run = await a.createRun({
+        dag: info([{ id: 'x' }, { id: 'y', up: ['x'] }]),
+        now: 1000,
+      });
+      expect(run).toMatchObject({ dagId: 'etl', state: 'queued', runType: 'manual' });
+      expect(run.runId).toBe('manual__1970-01-01T00:00:01.000Z');
+      const tis = await a.taskInstances('etl', run.runId);
+      expect(tis.map((t) => [t.taskId, t.state])).toEqual([
+        ['x', 'queued'],
+        ['y', null],
+      ]);
+      await expect(
+        a.createRun({ dag: info([{ id: 'x' }]), runId: run.runId }),
+      ).rejects.toMatchObject({ code: 'AIRLOCK_ERR_STORE_CONFLICT' });
+    });
+
+    it('hands each queued task to one worker only, even when two claim at once', async () => {
+      const { a, b } = await open();
+      const dag = info(Array.from({ length: 6 }, (_, i) => ({ id: `t${i}` })));
+      await a.createRun({ dag, runId: 'r1' });
+      const claims = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => (i % 2 ? a : b).claimNext(`w${i}`, { runId: 'r1' })),
+      );
+      const got = claims.filter((c) => c !== undefined).map((c) => c.taskId);
+      expect(got.sort()).toEqual(['t0', 't1', 't2', 't3', 't4', 't5']);
+      const run = await a.getRun('etl', 'r1');
+      expect(run?.state).toBe('running');
+    });
+
+    it('queues a task when all its upstream tasks succeed, and settles the run', async () => {
+      const { a } = await open();
+      const dag = info([{ id: 'x' }, { id: 'y' }, { id: 'z', up: ['x', 'y'] }]);
+      await a.createRun({ dag, runId: 'r' });
+      const x = await a.claimNext('w', { runId: 'r' });
+      const y = await a.claimNext('w', { runId: 'r' });
+      expect(await a.claimNext('w', { runId: 'r' })).toBeUndefined();
+      if (!x || !y) throw new Error('expected two claims');
+      expect((await a.finishTry(x, { success: true })).queued).toEqual([]);
+      expect((await a.finishTry(y, { success: true })).queued).toEqual(['z']);
+      const z = await a.claimNext('w', { runId: 'r' });
+      expect(z?.taskId).toBe('z');
+      if (!z) throw new Error('expected z');
+      const report = await a.finishTry(z, { success: true });
+      expect(report.runState).toBe('success');
+      expect((await a.getRun('etl', 'r'))?.endDate).not.toBeNull();
+    });
+
+    it('retries after the delay, then fails and marks the tasks after it upstream_failed', async () => {
+      const { a } = await open();
+      const dag = info([
+        { id: 'x', retries: 1, delay: 60 },
+        { id: 'y', up: ['x'] },
+        { id: 'z', up: ['y'] },
+      ]);
+      await a.createRun({ dag, runId: 'r', now: 0 });
+      const first = await a.claimNext('w', { runId: 'r', now: 10 });
+      if (!first) throw new Error('expected a claim');
+      expect(first.tryNumber).toBe(1);
+      expect((await a.finishTry(first, { success: false, exitCode: 1 }, 20)).state).toBe(
+        'up_for_retry',
+      );
+      expect(await a.claimNext('w', { runId: 'r', now: 30 })).toBeUndefined();
+      const second = await a.claimNext('w', { runId: 'r', now: 20 + 60_000 });
+      expect(second?.tryNumber).toBe(2);
+      if (!second) throw new Error('expected the retry');
+      const report = await a.finishTry(second, { success: false, exitCode: 1 });
+      expect(report).toMatchObject({
+        state: 'failed',
+        upstreamFailed: ['y', 'z'],
+        runState: 'failed',
+      });
+    });
+
+    it('marks a try whose heartbeat is stale failed, and ignores the late report of its worker', async () => {
+      const { a, b } = await open();
+      await a.createRun({ dag: info([{ id: 'x', retries: 3 }]), runId: 'r', now: 0 });
+      const ti = await a.claimNext('dead-worker', { runId: 'r', now: 0 });
+      if (!ti) throw new Error('expected a claim');
+      await a.heartbeat('dead-worker', [ti.id], 5_000);
+      expect(await b.reapStale(60_000, 30_000)).toEqual([]);
+      const reaped = await b.reapStale(60_000, 70_000);
+      expect(reaped.map((t) => t.taskId)).toEqual(['x']);
+      const after = await b.getTaskInstance('etl', 'r', 'x');
+      expect(after).toMatchObject({ state: 'failed' });
+      expect(after?.note).toMatch(/no heartbeat from worker dead-worker/);
+      expect((await b.getRun('etl', 'r'))?.state).toBe('failed');
+      expect((await a.finishTry(ti, { success: true })).state).toBeUndefined();
+    });
+
+    it('lists runs newest first and rejects a run_id that is not a path segment', async () => {
+      const { a } = await open();
+      await a.createRun({ dag: info([{ id: 'x' }], 'd1'), runId: 'one', now: 1 });
+      await a.createRun({ dag: info([{ id: 'x' }], 'd1'), runId: 'two', now: 2 });
+      const { runs, total } = await a.listRuns({ dagId: 'd1' });
+      expect(runs.map((r) => r.runId)).toEqual(['two', 'one']);
+      expect(total).toBe(2);
+      await expect(
+        a.createRun({ dag: info([{ id: 'x' }], 'd1'), runId: '..' }),
+      ).rejects.toMatchObject({ code: 'AIRLOCK_ERR_CLI_USAGE' });
+      await expect(
+        a.createRun({ dag: info([{ id: 'x' }], 'd1'), runId: 'a/../../b' }),
+      ).rejects.toMatchObject({ code: 'AIRLOCK_ERR_CLI_USAGE' });
+    });
+  });
+}
+
+suite('sqlite', sqliteDatabases);
+suite('postgres', postgresDatabases);

@@ -1,0 +1,114 @@
+// biome-ignore-all lint/suspicious/noExplicitAny: response bodies are checked field by field.
+/**
+ * Two `airlock server` processes on one PostgreSQL schema: sessions and settings live in the
+ * database, so a session made on one works on the other, and a setting changed on one applies
+ * on the other at once.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Fernet } from '../../src/metastore/fernet.ts';
+import { BIN, cleanEnv, NODE, ROOT } from '../helpers/cli.ts';
+import { postgresDatabases } from '../metastore/_databases.ts';
+
+const PASSWORD = 'multi-admin-pw1';
+const databases = postgresDatabases();
+const servers: ChildProcess[] = [];
+const urls: string[] = [];
+let home = '';
+
+function start(env: Record<string, string>): Promise<string> {
+  const child = spawn(NODE, [BIN, 'server', '--port', '0'], {
+    cwd: ROOT,
+    env: cleanEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  servers.push(child);
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`no start: ${out}`)), 40_000);
+    child.stdout?.on('data', (c: Buffer) => {
+      out += c.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(out);
+      if (m?.[1]) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.stderr?.on('data', (c: Buffer) => {
+      out += c.toString();
+    });
+    child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)));
+  });
+}
+
+beforeAll(async () => {
+  const db = await databases.create();
+  home = mkdtempSync(join(tmpdir(), 'airlock-multi-'));
+  const env = {
+    AIRLOCK_HOME: home,
+    AIRLOCK__DATABASE__URL: db.url,
+    AIRLOCK__CORE__FERNET_KEY: Fernet.generateKey(),
+    AIRLOCK_ADMIN_PASSWORD: PASSWORD,
+  };
+  // Started together: the migration lock and the admin bootstrap must cope.
+  urls.push(...(await Promise.all([start(env), start(env)])));
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(
+    servers.map((s) => {
+      if (s.exitCode !== null) return undefined;
+      const exited = new Promise((r) => s.once('exit', r));
+      s.kill('SIGTERM');
+      return exited;
+    }),
+  );
+  await databases.dispose();
+  rmSync(home, { recursive: true, force: true });
+});
+
+const basic = { authorization: `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}` };
+
+describe('two server processes on one PostgreSQL metastore', () => {
+  it('accepts on one process a session made on the other', async () => {
+    const [a, b] = urls as [string, string];
+    const page = await fetch(`${a}/login`);
+    const csrf = /airlock_login_csrf=([^;]+)/.exec(page.headers.get('set-cookie') ?? '')?.[1] ?? '';
+    const res = await fetch(`${a}/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: {
+        cookie: `airlock_login_csrf=${csrf}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams({ _csrf: csrf, username: 'admin', password: PASSWORD }).toString(),
+    });
+    const session = /airlock_session=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1];
+    expect(session).toBeDefined();
+    const onB = await fetch(`${b}/api/v1/variables`, {
+      headers: { cookie: `airlock_session=${session}` },
+    });
+    expect(onB.status).toBe(200);
+  });
+
+  it('applies on one process a setting changed on the other', async () => {
+    const [a, b] = urls as [string, string];
+    const which = async () =>
+      (
+        (await (
+          await fetch(`${b}/api/v1/secrets/which?id=shared_flag`, { headers: basic })
+        ).json()) as any
+      ).source;
+    expect(await which()).toBeNull();
+    const put = await fetch(`${a}/api/v1/settings/AIRFLOW_VAR_SHARED_FLAG`, {
+      method: 'PUT',
+      headers: { ...basic, 'content-type': 'application/json' },
+      body: JSON.stringify({ value: 'on', secret: true }),
+    });
+    expect(put.status).toBe(201);
+    expect(await which()).toBe('env');
+  });
+});
