@@ -285,6 +285,10 @@ function read(env: Env, pass: Pass): Config {
   const hideSensitiveVarConnFields =
     hide === undefined ? true : (parseBoolean(hide.name, hide.value, issues) ?? true);
 
+  const maskAll = pick(env, ENV.maskAllResolved);
+  const maskAllResolved =
+    maskAll === undefined ? null : (parseBoolean(maskAll.name, maskAll.value, issues) ?? null);
+
   const cache = loadCache(env, issues);
   const fernetKey = loadFernetKey(pass, env, issues);
   const database = loadDatabase(env, home, issues);
@@ -295,7 +299,7 @@ function read(env: Env, pass: Pass): Config {
   return deepFreeze({
     home,
     secrets: { backends, configuredBy, fallthroughOnError, cache },
-    core: { sensitiveVarConnNames, hideSensitiveVarConnFields, fernetKey },
+    core: { sensitiveVarConnNames, hideSensitiveVarConnFields, maskAllResolved, fernetKey },
     database,
   });
 }

@@ -62,6 +62,13 @@ export interface Config {
     /** Whether sensitive names are masked at all (`hide_sensitive_var_conn_fields`). @default true */
     readonly hideSensitiveVarConnFields: boolean;
     /**
+     * Mask every value an external backend serves, whatever its name (`mask_all_resolved`);
+     * `null`: the process's default (on for the CLI and the server; off for task logs, which
+     * follow Airflow's rule so that the docs' `My variable is: …` check shows the value).
+     * @default null
+     */
+    readonly maskAllResolved: boolean | null;
+    /**
      * The metastore's Fernet keys (`fernet_key`); `null`: the key file `$AIRLOCK_HOME/fernet.key`
      * is used, and `airlock db migrate` generates it.
      * @default null
@@ -102,6 +109,7 @@ export const ENV = {
     'AIRLOCK__CORE__SENSITIVE_VAR_CONN_NAMES',
     'AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES',
   ],
+  maskAllResolved: ['AIRLOCK__CORE__MASK_ALL_RESOLVED'],
   hideSensitiveVarConnFields: [
     'AIRLOCK__CORE__HIDE_SENSITIVE_VAR_CONN_FIELDS',
     'AIRFLOW__CORE__HIDE_SENSITIVE_VAR_CONN_FIELDS',

@@ -85,24 +85,6 @@ export function setTaskRuntime(runtime: TaskRuntime | undefined): TaskRuntime | 
   return previous;
 }
 
-/** Airflow's boolean words. */
-function parseBool(value: string | undefined): boolean | undefined {
-  if (value === undefined || value.trim() === '') return undefined;
-  const v = value.trim().toLowerCase();
-  if (['true', 't', '1'].includes(v)) return true;
-  if (['false', 'f', '0'].includes(v)) return false;
-  return undefined;
-}
-
-/**
- * Whether task processes mask every value an external backend serves
- * (`AIRLOCK__CORE__MASK_ALL_RESOLVED`). Task logs follow Airflow's rule by default (a Variable is
- * masked when its key is sensitive), so the docs' check shows `My variable is: <value>`.
- */
-export function taskMaskAllResolved(env: Readonly<Record<string, string | undefined>>): boolean {
-  return parseBool(env.AIRLOCK__CORE__MASK_ALL_RESOLVED) ?? false;
-}
-
 /** Options of {@link createTaskRuntime}. */
 export interface CreateTaskRuntimeOptions {
   /** @default a new masker configured from the environment */
@@ -139,7 +121,9 @@ export function createTaskRuntime(
   const resolver = createResolver({
     backends: createChain(config, { env, metastore }),
     fallthroughOnError: config.secrets.fallthroughOnError,
-    maskAllResolved: taskMaskAllResolved(env),
+    // Task logs follow Airflow's rule unless AIRLOCK__CORE__MASK_ALL_RESOLVED says otherwise
+    // (a Variable is masked when its key is sensitive), so the docs' check shows the value.
+    maskAllResolved: config.core.maskAllResolved ?? false,
     masker,
     ...(options.logger ? { logger: options.logger } : {}),
   });

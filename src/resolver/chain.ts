@@ -132,6 +132,9 @@ export function createResolverFromConfig(config: Config, deps: ChainDeps = {}): 
   return createResolver({
     backends: createChain(config, deps),
     fallthroughOnError: config.secrets.fallthroughOnError,
+    ...(config.core.maskAllResolved === null
+      ? {}
+      : { maskAllResolved: config.core.maskAllResolved }),
     ...(cache ? { cache } : {}),
     ...(sharedCache ? { sharedCache } : {}),
     ...(deps.masker ? { masker: deps.masker } : {}),

@@ -206,3 +206,27 @@ describe('airlock run', () => {
     expect(r.stderr).toContain('not a valid environment variable name');
   });
 });
+
+describe('airlock run and mask_all_resolved', () => {
+  it('masks every value an external backend serves, unless AIRLOCK__CORE__MASK_ALL_RESOLVED=false', async () => {
+    const dir = tempDir();
+    const vars = join(dir, 'vars.json');
+    writeFileSync(vars, JSON.stringify({ region: 'external-region-value' }));
+    const env = {
+      AIRLOCK__SECRETS__BACKEND: 'local-file',
+      AIRLOCK__SECRETS__BACKEND_KWARGS: JSON.stringify({ variables_file_path: vars }),
+    };
+    const args = [
+      'run',
+      '--var',
+      'region',
+      ...nodeScript('console.log(process.env.AIRFLOW_VAR_REGION)'),
+    ];
+    const masked = await runAirlock(args, { env });
+    expect(masked.stdout).toBe('***\n');
+    const plain = await runAirlock(args, {
+      env: { ...env, AIRLOCK__CORE__MASK_ALL_RESOLVED: 'false' },
+    });
+    expect(plain.stdout).toBe('external-region-value\n');
+  });
+});

@@ -320,4 +320,15 @@ describe('loadConfig', () => {
     expect(issues.length).toBeGreaterThanOrEqual(3);
     await expect(loadConfigAsync(bad)).rejects.toMatchObject({ issues });
   });
+
+  it('reads mask_all_resolved, leaving the default to the process when unset', () => {
+    expect(loadConfig({}).core.maskAllResolved).toBeNull();
+    expect(loadConfig({ AIRLOCK__CORE__MASK_ALL_RESOLVED: 'false' }).core.maskAllResolved).toBe(
+      false,
+    );
+    expect(loadConfig({ AIRLOCK__CORE__MASK_ALL_RESOLVED: 'T' }).core.maskAllResolved).toBe(true);
+    expect(() => loadConfig({ AIRLOCK__CORE__MASK_ALL_RESOLVED: 'maybe' })).toThrow(
+      /AIRLOCK__CORE__MASK_ALL_RESOLVED: must be true or false/,
+    );
+  });
 });

@@ -7,12 +7,21 @@
 import { type Command, Option } from 'commander';
 import { AirlockError } from '../../errors.ts';
 import type { Metastore } from '../../metastore/metastore.ts';
-import { parseConf, pipelineEnvironment } from '../../pipelines/environment.ts';
-import { dagInfo, loadDagBag, requireDag } from '../../pipelines/loader.ts';
-import { loadPipelineSettings } from '../../pipelines/settings.ts';
+
 import type { DagRunRecord } from '../../pipelines/store.ts';
-import { startWorker } from '../../pipelines/worker.ts';
+
 import { type CliContext, LIST_FORMATS, type ListFormat, printRows } from '../context.ts';
+
+/** The pipeline modules, loaded when a command runs rather than when the CLI starts. */
+async function pipelines() {
+  const [m0, m1, m2, m3] = await Promise.all([
+    import('../../pipelines/environment.ts'),
+    import('../../pipelines/loader.ts'),
+    import('../../pipelines/settings.ts'),
+    import('../../pipelines/worker.ts'),
+  ]);
+  return { ...m0, ...m1, ...m2, ...m3 };
+}
 
 async function closing<T>(context: CliContext, body: () => Promise<T>): Promise<T> {
   try {
@@ -47,8 +56,8 @@ export function runRow(run: DagRunRecord): Record<string, unknown> {
 
 async function bag(context: CliContext) {
   const config = context.config();
-  const settings = loadPipelineSettings(context.io.env, config.home);
-  return loadDagBag(settings.dagsFolder);
+  const settings = (await pipelines()).loadPipelineSettings(context.io.env, config.home);
+  return (await pipelines()).loadDagBag(settings.dagsFolder);
 }
 
 function warnImportErrors(context: CliContext, count: number): void {
@@ -71,7 +80,7 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
       closing(context, async () => {
         const found = await bag(context);
         const rows = [...found.dags.values()]
-          .map(dagInfo)
+          .map((await pipelines()).dagInfo)
           .sort((a, b) => a.dagId.localeCompare(b.dagId))
           .map((d) => ({
             dag_id: d.dagId,
@@ -120,7 +129,7 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
           throw new AirlockError('AIRLOCK_ERR_CLI_USAGE', '--limit must be a whole number > 0');
         }
         const metastore = (await context.metastore('write')) as Metastore;
-        const { store } = pipelineEnvironment(
+        const { store } = (await pipelines()).pipelineEnvironment(
           metastore,
           context.config(),
           context.io.env,
@@ -140,18 +149,18 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
     .addOption(outputOption())
     .action((dagId: string, options: { runId?: string; conf?: string; output: ListFormat }) =>
       closing(context, async () => {
-        const conf = parseConf(options.conf);
+        const conf = (await pipelines()).parseConf(options.conf);
         const found = await bag(context);
-        const d = requireDag(found, dagId);
+        const d = (await pipelines()).requireDag(found, dagId);
         const metastore = (await context.metastore('write')) as Metastore;
-        const { store } = pipelineEnvironment(
+        const { store } = (await pipelines()).pipelineEnvironment(
           metastore,
           context.config(),
           context.io.env,
           context.masker,
         );
         const run = await store.createRun({
-          dag: dagInfo(d),
+          dag: (await pipelines()).dagInfo(d),
           conf,
           triggeredBy: 'cli',
           ...(options.runId === undefined ? {} : { runId: options.runId }),
@@ -169,11 +178,11 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
     .option('-c, --conf <json>', 'a JSON object, the run\'s "conf"')
     .action((dagId: string, options: { conf?: string }) =>
       closing(context, async () => {
-        const conf = parseConf(options.conf);
+        const conf = (await pipelines()).parseConf(options.conf);
         const found = await bag(context);
-        const d = requireDag(found, dagId);
+        const d = (await pipelines()).requireDag(found, dagId);
         const metastore = (await context.metastore('write')) as Metastore;
-        const env = pipelineEnvironment(
+        const env = (await pipelines()).pipelineEnvironment(
           metastore,
           context.config(),
           context.io.env,
@@ -181,7 +190,7 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
         );
         const now = Date.now();
         const run = await env.store.createRun({
-          dag: dagInfo(d),
+          dag: (await pipelines()).dagInfo(d),
           conf,
           runType: 'test',
           runId: `test__${new Date(now).toISOString()}`,
@@ -189,6 +198,7 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
           now,
         });
         context.io.stdout(`Running DAG ${dagId} (run_id ${run.runId})\n`);
+        const { startWorker } = await pipelines();
         const final = await new Promise<DagRunRecord>((resolve, reject) => {
           let settled = false;
           const check = async () => {

@@ -44,12 +44,9 @@ export function registerDemoCommand(program: Command, context: CliContext): void
         out(`  password: ${conn.password ? '***' : '(none)'}   extra: ${conn.extra ?? '{}'}`);
         out(formatWhich(await resolver.which('connection', 'demo_db')));
         out();
-        out(
-          'Next: `npx airlock variables get greeting`, `npx airlock connections get demo_db -o json`,',
-        );
-        out(
-          '`npx airlock secrets which variable greeting`, `npx airlock config show`, `npm test`.',
-        );
+        out('Next: `AIRFLOW_VAR_GREETING=hi npx airlock variables get greeting -o json`,');
+        out('`npx airlock secrets which variable greeting`, `npx airlock config show`, and');
+        out('`npm start` for the web UI.');
       } finally {
         await resolver.dispose();
       }

@@ -7,15 +7,19 @@
 import { type Command, Option } from 'commander';
 import { AirlockError } from '../../errors.ts';
 import type { Metastore } from '../../metastore/metastore.ts';
-import {
-  deploymentEnvironment,
-  parseConf,
-  pipelineEnvironment,
-} from '../../pipelines/environment.ts';
-import { loadDagBag, requireDag } from '../../pipelines/loader.ts';
-import { loadPipelineSettings } from '../../pipelines/settings.ts';
-import { runTaskProcess } from '../../pipelines/worker.ts';
+
 import { type CliContext, LIST_FORMATS, type ListFormat, printRows } from '../context.ts';
+
+/** The pipeline modules, loaded when a command runs rather than when the CLI starts. */
+async function pipelines() {
+  const [m0, m1, m2, m3] = await Promise.all([
+    import('../../pipelines/environment.ts'),
+    import('../../pipelines/loader.ts'),
+    import('../../pipelines/settings.ts'),
+    import('../../pipelines/worker.ts'),
+  ]);
+  return { ...m0, ...m1, ...m2, ...m3 };
+}
 
 async function closing<T>(context: CliContext, body: () => Promise<T>): Promise<T> {
   try {
@@ -43,10 +47,13 @@ export function registerTasksCommands(program: Command, context: CliContext): vo
     .option('-c, --conf <json>', 'a JSON object, the run\'s "conf"')
     .action((dagId: string, taskId: string, options: { conf?: string }) =>
       closing(context, async () => {
-        const conf = parseConf(options.conf);
+        const conf = (await pipelines()).parseConf(options.conf);
         const config = context.config();
-        const settings = loadPipelineSettings(context.io.env, config.home);
-        const d = requireDag(await loadDagBag(settings.dagsFolder), dagId);
+        const settings = (await pipelines()).loadPipelineSettings(context.io.env, config.home);
+        const d = (await pipelines()).requireDag(
+          await (await pipelines()).loadDagBag(settings.dagsFolder),
+          dagId,
+        );
         const t = d.getTask(taskId);
         if (!t) {
           throw new AirlockError(
@@ -58,10 +65,14 @@ export function registerTasksCommands(program: Command, context: CliContext): vo
         // With a metastore, the deployment settings apply too; without one, the environment.
         const metastore = await context.metastore('read');
         const env = metastore
-          ? await deploymentEnvironment(metastore, context.io.env, context.masker)()
+          ? await (await pipelines()).deploymentEnvironment(
+              metastore,
+              context.io.env,
+              context.masker,
+            )()
           : context.io.env;
         const now = new Date();
-        const result = await runTaskProcess(
+        const result = await (await pipelines()).runTaskProcess(
           {
             dagsFolder: settings.dagsFolder,
             fileloc: d.fileloc ?? '',
@@ -104,7 +115,7 @@ export function registerTasksCommands(program: Command, context: CliContext): vo
     .action((dagId: string, runId: string, options: { output: ListFormat }) =>
       closing(context, async () => {
         const metastore = (await context.metastore('write')) as Metastore;
-        const { store } = pipelineEnvironment(
+        const { store } = (await pipelines()).pipelineEnvironment(
           metastore,
           context.config(),
           context.io.env,

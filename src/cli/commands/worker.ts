@@ -8,9 +8,17 @@
 import type { Command } from 'commander';
 import { AirlockError } from '../../errors.ts';
 import type { Metastore } from '../../metastore/metastore.ts';
-import { pipelineEnvironment } from '../../pipelines/environment.ts';
-import { startWorker } from '../../pipelines/worker.ts';
+
 import type { CliContext } from '../context.ts';
+
+/** The pipeline modules, loaded when a command runs rather than when the CLI starts. */
+async function pipelines() {
+  const [m0, m1] = await Promise.all([
+    import('../../pipelines/environment.ts'),
+    import('../../pipelines/worker.ts'),
+  ]);
+  return { ...m0, ...m1 };
+}
 
 /** Registers `airlock worker`. */
 export function registerWorkerCommand(program: Command, context: CliContext): void {
@@ -31,13 +39,13 @@ export function registerWorkerCommand(program: Command, context: CliContext): vo
           }
         }
         const metastore = (await context.metastore('write')) as Metastore;
-        const env = pipelineEnvironment(
+        const env = (await pipelines()).pipelineEnvironment(
           metastore,
           context.config(),
           context.io.env,
           context.masker,
         );
-        const worker = startWorker({
+        const worker = (await pipelines()).startWorker({
           store: env.store,
           settings: env.settings,
           env: env.taskEnv,
