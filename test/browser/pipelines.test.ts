@@ -1,41 +1,27 @@
 /**
- * The Airflow docs' check of a secrets backend, in a real browser: Vault (the fake) configured
- * with the docs' environment settings, the docs' example DAG in the DAGs folder, a signed-in
- * user triggers it in the UI, opens the task's log and sees `My variable is: <value>`; a
- * sensitive-named Variable shows `***`. The server app (with the DAG routes as an extension and
- * a worker in its process) runs in this process on 127.0.0.1:0; the browser is Debian's Chromium.
+ * The Airflow docs' check of a secrets backend, in a real browser, through `airlock server`
+ * (what `npm start` runs): Vault (the fake) holds the docs' secrets, the docs' example DAG is in
+ * the DAGs folder, a signed-in admin adds the docs' environment variables as deployment
+ * settings (the kwargs marked secret), triggers the DAG in the UI, opens the task's log and sees
+ * `My variable is: <value>`; a sensitive-named Variable shows `***`. The browser is Debian's
+ * Chromium.
  */
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serve } from '@hono/node-server';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseFernetKeys } from '../../src/metastore/fernet.ts';
-import { Metastore } from '../../src/metastore/metastore.ts';
-import {
-  createPipelineRoutes,
-  PIPELINE_NAVIGATION,
-  startServerWorker,
-} from '../../src/pipelines/http.ts';
-import type { Worker } from '../../src/pipelines/worker.ts';
-import { createServerApp } from '../../src/server/app.ts';
-import { ServerStore } from '../../src/server/store.ts';
 import { startVaultFake, type VaultFake } from '../../src/testing/fakes/vault-fake.ts';
+import { launchChromium, type ServerProcess, startServerProcess } from '../helpers/browser.ts';
 import { ROOT } from '../helpers/cli.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ROOT_TOKEN = 'docs-root-token';
 const PASSWORD = 'pipelines-admin-pw1';
-const KEY = 'zJhyqb8xQzJ4bb8H3xU2dZ_HiVXoOk-mu2d-ZcNkU6U=';
+const SENSITIVE = 'vault-pw-9f3k2';
 
 let vault: VaultFake | undefined;
 let browser: Browser | undefined;
-let metastore: Metastore | undefined;
-let worker: Worker | undefined;
-let dispose: (() => Promise<void>) | undefined;
-let close: (() => void) | undefined;
+let server: ServerProcess | undefined;
 let url = '';
 let home = '';
 
@@ -49,70 +35,41 @@ async function kvPut(path: string, data: Record<string, string>): Promise<void> 
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `the browser tests need Debian's Chromium at ${CHROMIUM} (apt-get install chromium)`,
-    );
-  }
   vault = await startVaultFake({ rootToken: ROOT_TOKEN });
   // vault kv put secret/variables/test-key value=… (the docs' step), and a sensitive one.
   await kvPut('variables/test-key', { value: 'value-from-vault' });
-  await kvPut('variables/db_password', { value: 'vault-pw-9f3k2' });
+  await kvPut('variables/db_password', { value: SENSITIVE });
   home = mkdtempSync(join(tmpdir(), 'airlock-pipelines-ui-'));
   mkdirSync(join(home, 'dags'));
   copyFileSync(
     join(ROOT, 'examples/dags/example_secrets_dags.ts'),
     join(home, 'dags/example_secrets_dags.ts'),
   );
-  // The docs' settings: the backend's class path and its kwargs, verbatim.
-  const env: Record<string, string | undefined> = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
+  server = await startServerProcess({
     AIRLOCK_HOME: home,
-    AIRLOCK__CORE__FERNET_KEY: KEY,
+    AIRLOCK_ADMIN_PASSWORD: PASSWORD,
     AIRLOCK__WORKER__POLL_INTERVAL_MS: '100',
-    AIRFLOW__SECRETS__BACKEND: 'airflow.providers.hashicorp.secrets.vault.VaultBackend',
-    AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify({
-      connections_path: 'connections',
-      variables_path: 'variables',
-      mount_point: 'secret',
-      url: vault.url,
-      token: ROOT_TOKEN,
-    }),
-  };
-  metastore = await Metastore.open({
-    url: `sqlite:///${join(home, 'airlock.db')}`,
-    keys: parseFernetKeys(KEY),
   });
-  await new ServerStore(metastore).createUser('admin', PASSWORD, 'admin');
-  const created = createServerApp({
-    metastore,
-    env,
-    extensions: [createPipelineRoutes({ onTrigger: () => worker?.wake() })],
-    navigation: PIPELINE_NAVIGATION,
-  });
-  dispose = created.dispose;
-  worker = await startServerWorker(created.deps, { concurrency: 2 });
-  const server = serve({ fetch: created.app.fetch, hostname: '127.0.0.1', port: 0 });
-  await new Promise<void>((r) => server.once('listening', () => r()));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  close = () => server.close();
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--no-first-run'],
-  });
+  url = server.url;
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
   await browser?.close();
-  await worker?.stop({ kill: true });
-  close?.();
-  await dispose?.();
-  await metastore?.close();
+  await server?.stop();
   await vault?.close();
   if (home) rmSync(home, { recursive: true, force: true });
 });
+
+/** Adds a deployment setting on the Deployment page, as the docs' "add to your Deployment". */
+async function addSetting(page: Page, name: string, value: string, secret: boolean): Promise<void> {
+  await page.goto(`${url}/settings`);
+  await page.getByLabel('Name', { exact: true }).fill(name);
+  await page.getByLabel('Value', { exact: true }).fill(value);
+  if (secret) await page.getByLabel(/Secret/).check();
+  await page.getByRole('button', { name: 'Save setting' }).click();
+  await page.waitForURL(/\/settings\?ok=/);
+}
 
 async function signIn(): Promise<Page> {
   const context = await (browser as Browser).newContext();
@@ -138,6 +95,27 @@ async function openLog(page: Page): Promise<string> {
 describe('pipelines in the UI', () => {
   it('triggers the docs example DAG and shows `My variable is: <value>` in the task log', async () => {
     const page = await signIn();
+    // The docs' settings, verbatim, kept by the server; the kwargs (with the token) secret.
+    await addSetting(
+      page,
+      'AIRFLOW__SECRETS__BACKEND',
+      'airflow.providers.hashicorp.secrets.vault.VaultBackend',
+      false,
+    );
+    await addSetting(
+      page,
+      'AIRFLOW__SECRETS__BACKEND_KWARGS',
+      JSON.stringify({
+        connections_path: 'connections',
+        variables_path: 'variables',
+        mount_point: 'secret',
+        url: vault?.url,
+        token: ROOT_TOKEN,
+      }),
+      true,
+    );
+    expect(await page.content()).not.toContain(ROOT_TOKEN);
+    await page.goto(`${url}/dags`);
     await expect
       .poll(() => page.locator('td a', { hasText: 'example_secrets_dags' }).count())
       .toBe(1);
@@ -155,6 +133,6 @@ describe('pipelines in the UI', () => {
     await page.waitForURL(/\/runs\//);
     const log = await openLog(page);
     expect(log).toContain('My variable is: ***');
-    expect(log).not.toContain('vault-pw-9f3k2');
+    expect(log).not.toContain(SENSITIVE);
   }, 40_000);
 });

@@ -2,75 +2,34 @@
  * The web UI in a real browser: Debian's Chromium driven by playwright-core, against the built
  * `airlock server` on a fresh home. Screenshots of each page land in `docs/screenshots/`.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, cleanEnv, NODE, ROOT } from '../helpers/cli.ts';
+import { launchChromium, type ServerProcess, startServerProcess } from '../helpers/browser.ts';
+import { ROOT } from '../helpers/cli.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ADMIN_PASSWORD = 'browser-admin-pw1';
 const SECRET_SETTING = 'browser-secret-kwargs-4b7e';
 const SHOTS = join(ROOT, 'docs/screenshots');
 
-let server: ChildProcess | undefined;
+let server: ServerProcess | undefined;
 let url = '';
 let browser: Browser | undefined;
 let home = '';
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `the browser tests need Debian's Chromium at ${CHROMIUM} (apt-get install chromium); .ci/run installs it`,
-    );
-  }
   home = mkdtempSync(join(tmpdir(), 'airlock-ui-'));
   mkdirSync(SHOTS, { recursive: true });
-  server = spawn(NODE, [BIN, 'server', '--port', '0'], {
-    cwd: ROOT,
-    env: cleanEnv({ AIRLOCK_HOME: home, AIRLOCK_ADMIN_PASSWORD: ADMIN_PASSWORD }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`the server did not start: ${out}`)), 40_000);
-    server?.stdout?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const match = /listening on (http:\/\/\S+)/.exec(out);
-      if (match?.[1]) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    server?.stderr?.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-    });
-    server?.once('exit', (code) => reject(new Error(`the server exited (${code}): ${out}`)));
-  });
-  // launch() gives every run a fresh, temporary user-data dir of its own.
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-      '--no-first-run',
-    ],
-  });
+  server = await startServerProcess({ AIRLOCK_HOME: home, AIRLOCK_ADMIN_PASSWORD: ADMIN_PASSWORD });
+  url = server.url;
+  browser = await launchChromium();
 }, 60_000);
 
 afterAll(async () => {
   await browser?.close();
-  if (server && server.exitCode === null) {
-    const exited = new Promise((r) => server?.once('exit', r));
-    server.kill('SIGTERM');
-    await exited;
-  }
+  await server?.stop();
   rmSync(home, { recursive: true, force: true });
 });
 

@@ -384,7 +384,7 @@ registerHooks({ load(url, context, next) { appendFileSync(${JSON.stringify(log)}
     expect(sdk).toEqual([]);
   });
 
-  it('loads no backend module, zod, kysely or logging library when only the environment is configured', async () => {
+  it('loads no backend, pipeline or server module, zod, kysely or logging library when only the environment is configured', async () => {
     const dir = tempDir();
     const log = join(dir, 'modules.log');
     const hook = join(dir, 'hook.mjs');
@@ -406,7 +406,9 @@ registerHooks({ load(url, context, next) { appendFileSync(${JSON.stringify(log)}
       (u) =>
         /node_modules\/(zod|kysely|pino|yaml|pg|@aws-sdk|@smithy|@google-cloud|@grpc|@azure)\//.test(
           u,
-        ) || /\/dist\/backends\/(vault|aws-|gcp-|azure-|local-file|_aws|_http)/.test(u),
+        ) ||
+        /\/dist\/backends\/(vault|aws-|gcp-|azure-|local-file|_aws|_http)/.test(u) ||
+        /\/dist\/(pipelines|server|metastore\/metastore)/.test(u),
     );
     expect(heavy).toEqual([]);
   });
