@@ -352,3 +352,28 @@ export function openExportOutput(io: CliIo, path: string): ExportOutput {
     },
   };
 }
+
+/**
+ * Runs a command's body and then releases what the context opened (the metastore, the
+ * resolver's clients), also when the body throws.
+ */
+export async function closing<T>(context: CliContext, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } finally {
+    await context.dispose();
+  }
+}
+
+/** Resolves at the first SIGINT or SIGTERM (for long-running commands), with the signal. */
+export function untilStopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      resolve(signal);
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}

@@ -22,7 +22,7 @@ import { requireAuth } from '../server/auth/middleware.ts';
 import { requirePermission } from '../server/auth/roles.ts';
 import type { AppDeps, AppEnv, RouteModule } from '../server/context.ts';
 import { h, type Safe } from '../server/ui/html.ts';
-import { csrfField, layout, type PageContext } from '../server/ui/pages.ts';
+import { csrfField, layout, page } from '../server/ui/pages.ts';
 import { parseConf } from './environment.ts';
 import { type DagBagInfo, type DagInfo, discoverDagsInChild } from './loader.ts';
 import { readTaskLog } from './logs.ts';
@@ -102,22 +102,6 @@ function tiJson(ti: TaskInstanceRecord): Record<string, unknown> {
 
 function notFound(what: string): AirlockError {
   return new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', what);
-}
-
-function page(c: Context<AppEnv>, deps: AppDeps, title: string): PageContext {
-  const ok = c.req.query('ok');
-  const error = c.req.query('error');
-  return {
-    user: c.get('user'),
-    title,
-    path: c.req.path,
-    navigation: deps.navigation,
-    flash: ok
-      ? { kind: 'ok', text: ok.slice(0, 300) }
-      : error
-        ? { kind: 'error', text: error.slice(0, 300) }
-        : undefined,
-  };
 }
 
 function stateBadge(state: string | null): Safe {

@@ -13,6 +13,7 @@ import { AirlockError, type ErrorCode, isAirlockError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
 import { Connection } from '../model/connection.ts';
+import { mapLimit } from '../util/concurrency.ts';
 import { safeJsonParse } from '../util/json.ts';
 import type { CacheEntry, CacheState, SecretCache } from './cache.ts';
 import type { SharedCache, SharedRecord } from './shared-cache.ts';
@@ -251,24 +252,6 @@ function raceSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Pr
       },
     );
   });
-}
-
-/** Runs `fn` over `items` with at most `limit` calls in flight. */
-async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 function describeKind(kind: SecretKind): string {

@@ -13,6 +13,7 @@ import { urlsplit } from '../../model/connection-uri.ts';
 import { safeJsonParse } from '../../util/json.ts';
 import {
   type CliContext,
+  closing,
   LIST_FORMATS,
   type ListFormat,
   openExportOutput,
@@ -38,14 +39,6 @@ interface AddOptions {
 }
 
 /** Runs a command body and closes what it opened, even when it fails. */
-async function closing<T>(context: CliContext, body: () => Promise<T>): Promise<T> {
-  try {
-    return await body();
-  } finally {
-    await context.dispose();
-  }
-}
-
 function usage(message: string): AirlockError {
   return new AirlockError('AIRLOCK_ERR_CLI_USAGE', message);
 }

@@ -10,26 +10,8 @@ import type { Metastore } from '../../metastore/metastore.ts';
 
 import type { DagRunRecord } from '../../pipelines/store.ts';
 
-import { type CliContext, LIST_FORMATS, type ListFormat, printRows } from '../context.ts';
-
-/** The pipeline modules, loaded when a command runs rather than when the CLI starts. */
-async function pipelines() {
-  const [m0, m1, m2, m3] = await Promise.all([
-    import('../../pipelines/environment.ts'),
-    import('../../pipelines/loader.ts'),
-    import('../../pipelines/settings.ts'),
-    import('../../pipelines/worker.ts'),
-  ]);
-  return { ...m0, ...m1, ...m2, ...m3 };
-}
-
-async function closing<T>(context: CliContext, body: () => Promise<T>): Promise<T> {
-  try {
-    return await body();
-  } finally {
-    await context.dispose();
-  }
-}
+import { type CliContext, closing, LIST_FORMATS, type ListFormat, printRows } from '../context.ts';
+import { pipelines } from './_pipelines.ts';
 
 function outputOption(): Option {
   return new Option('-o, --output <format>', 'table, json, yaml or plain')

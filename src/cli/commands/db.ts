@@ -8,17 +8,9 @@ import { type Command, Option } from 'commander';
 import { AirlockError } from '../../errors.ts';
 import { redactDatabaseUrl } from '../../metastore/database-url.ts';
 import type { Metastore } from '../../metastore/metastore.ts';
-import { type CliContext, printJson } from '../context.ts';
+import { type CliContext, closing, printJson } from '../context.ts';
 
 /** Runs a command body and closes what it opened, even when it fails. */
-async function closing<T>(context: CliContext, body: () => Promise<T>): Promise<T> {
-  try {
-    return await body();
-  } finally {
-    await context.dispose();
-  }
-}
-
 /** Registers `airlock db …` and `airlock rotate-fernet-key`. */
 export function registerDbCommands(program: Command, context: CliContext): void {
   const db = program

@@ -5,7 +5,7 @@
  * no persistence, no real security, loopback only.
  */
 import { type Command, InvalidArgumentError } from 'commander';
-import type { CliContext } from '../context.ts';
+import { type CliContext, untilStopSignal } from '../context.ts';
 import { registerAzureKeyVaultFake } from './fake-azure-key-vault.ts';
 import { registerGcpSecretManagerFake } from './fake-gcp-secret-manager.ts';
 import { registerVaultFake } from './fake-vault.ts';
@@ -30,15 +30,7 @@ export async function serveUntilSignal(
 ): Promise<void> {
   context.io.stdout(`listening on ${running.url}\n`);
   for (const line of extraLines) context.io.stdout(`${line}\n`);
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-  });
+  await untilStopSignal();
   await running.close();
 }
 

@@ -5,7 +5,7 @@
  */
 import { type Command, Option } from 'commander';
 import { AirlockError } from '../../errors.ts';
-import type { CliContext } from '../context.ts';
+import { type CliContext, untilStopSignal } from '../context.ts';
 
 function parsePort(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) > 65_535) {
@@ -57,15 +57,7 @@ export function registerServerCommand(program: Command, context: CliContext): vo
         });
         if (options.worker) worker = await pipelines.startServerWorker(server.deps);
         io.stdout(`airlock server listening on ${server.url}\n`);
-        await new Promise<void>((resolve) => {
-          const stop = () => {
-            process.off('SIGINT', stop);
-            process.off('SIGTERM', stop);
-            resolve();
-          };
-          process.on('SIGINT', stop);
-          process.on('SIGTERM', stop);
-        });
+        await untilStopSignal();
         io.stdout('airlock server stopping\n');
         await worker?.stop();
         await server.close();

@@ -8,26 +8,8 @@ import { type Command, Option } from 'commander';
 import { AirlockError } from '../../errors.ts';
 import type { Metastore } from '../../metastore/metastore.ts';
 
-import { type CliContext, LIST_FORMATS, type ListFormat, printRows } from '../context.ts';
-
-/** The pipeline modules, loaded when a command runs rather than when the CLI starts. */
-async function pipelines() {
-  const [m0, m1, m2, m3] = await Promise.all([
-    import('../../pipelines/environment.ts'),
-    import('../../pipelines/loader.ts'),
-    import('../../pipelines/settings.ts'),
-    import('../../pipelines/worker.ts'),
-  ]);
-  return { ...m0, ...m1, ...m2, ...m3 };
-}
-
-async function closing<T>(context: CliContext, body: () => Promise<T>): Promise<T> {
-  try {
-    return await body();
-  } finally {
-    await context.dispose();
-  }
-}
+import { type CliContext, closing, LIST_FORMATS, type ListFormat, printRows } from '../context.ts';
+import { pipelines } from './_pipelines.ts';
 
 function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();

@@ -14,6 +14,7 @@ import type { Resolution } from '../../resolver/resolver.ts';
 import { safeJsonParse } from '../../util/json.ts';
 import {
   type CliContext,
+  closing,
   createProgress,
   LIST_FORMATS,
   type ListFormat,
@@ -36,14 +37,6 @@ async function writable(context: CliContext): Promise<Metastore> {
 }
 
 /** Runs a command body and closes what it opened, even when it fails. */
-async function closing<T>(context: CliContext, body: () => Promise<T>): Promise<T> {
-  try {
-    return await body();
-  } finally {
-    await context.dispose();
-  }
-}
-
 /** A value as `plain` prints it among several keys: `key=value`, one line each. */
 function keyValueLine(key: string, value: unknown): string {
   const text = typeof value === 'string' ? value : JSON.stringify(value);

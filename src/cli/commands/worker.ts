@@ -8,17 +8,8 @@
 import type { Command } from 'commander';
 import { AirlockError } from '../../errors.ts';
 import type { Metastore } from '../../metastore/metastore.ts';
-
 import type { CliContext } from '../context.ts';
-
-/** The pipeline modules, loaded when a command runs rather than when the CLI starts. */
-async function pipelines() {
-  const [m0, m1] = await Promise.all([
-    import('../../pipelines/environment.ts'),
-    import('../../pipelines/worker.ts'),
-  ]);
-  return { ...m0, ...m1 };
-}
+import { pipelines } from './_pipelines.ts';
 
 /** Registers `airlock worker`. */
 export function registerWorkerCommand(program: Command, context: CliContext): void {

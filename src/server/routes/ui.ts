@@ -44,7 +44,7 @@ import {
   connectionsPage,
   healthPage,
   loginPage,
-  type PageContext,
+  page,
   settingsPage,
   tokensPage,
   usersPage,
@@ -54,22 +54,6 @@ import {
 } from '../ui/pages.ts';
 import { putSetting } from './admin.ts';
 import { HEALTH_PROBE_KEY } from './secrets.ts';
-
-function page(c: Context<AppEnv>, deps: AppDeps, title: string): PageContext {
-  const ok = c.req.query('ok');
-  const error = c.req.query('error');
-  return {
-    user: c.get('user'),
-    title,
-    path: c.req.path,
-    navigation: deps.navigation,
-    flash: ok
-      ? { kind: 'ok', text: ok.slice(0, 300) }
-      : error
-        ? { kind: 'error', text: error.slice(0, 300) }
-        : undefined,
-  };
-}
 
 async function form(c: Context): Promise<Record<string, string>> {
   const body = await c.req.parseBody();

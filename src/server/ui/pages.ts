@@ -6,7 +6,7 @@
  */
 import type { Context } from 'hono';
 import type { LinkTrace, WhichReport } from '../../resolver/resolver.ts';
-import type { AuthUser } from '../context.ts';
+import type { AppDeps, AppEnv, AuthUser } from '../context.ts';
 import type { ProblemBody } from '../error-handler.ts';
 import type { ConnectionView, VariableView } from '../service.ts';
 import { h, type Safe } from './html.ts';
@@ -546,4 +546,21 @@ export function renderErrorPage(c: Context, problem: ProblemBody): string {
     { user, title: problem.title, path: c.req.path, navigation: [] },
     h`<p class="flash error" role="alert">${problem.detail}</p><p class="muted"><code>${problem.code}</code> (HTTP ${problem.status})</p><p><a href="/">Back to airlock</a></p>`,
   );
+}
+
+/** What every page needs: the user, the title, the navigation and the flash message. */
+export function page(c: Context<AppEnv>, deps: AppDeps, title: string): PageContext {
+  const ok = c.req.query('ok');
+  const error = c.req.query('error');
+  return {
+    user: c.get('user'),
+    title,
+    path: c.req.path,
+    navigation: deps.navigation,
+    flash: ok
+      ? { kind: 'ok', text: ok.slice(0, 300) }
+      : error
+        ? { kind: 'error', text: error.slice(0, 300) }
+        : undefined,
+  };
 }
