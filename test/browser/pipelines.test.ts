@@ -61,6 +61,9 @@ afterAll(async () => {
   if (home) rmSync(home, { recursive: true, force: true });
 });
 
+const shot = (page: Page, name: string) =>
+  page.screenshot({ path: join(ROOT, 'docs/screenshots', `${name}.png`), fullPage: true });
+
 /** Adds a deployment setting on the Deployment page, as the docs' "add to your Deployment". */
 async function addSetting(page: Page, name: string, value: string, secret: boolean): Promise<void> {
   await page.goto(`${url}/settings`);
@@ -88,6 +91,7 @@ async function openLog(page: Page): Promise<string> {
   await expect
     .poll(async () => row.locator('.state').textContent(), { timeout: 20_000 })
     .toMatch(/success|failed/);
+  await shot(page, 'dag-run');
   await row.getByRole('link', { name: 'log 1' }).click();
   return (await page.locator('#log').textContent()) ?? '';
 }
@@ -116,6 +120,7 @@ describe('pipelines in the UI', () => {
     );
     expect(await page.content()).not.toContain(ROOT_TOKEN);
     await page.goto(`${url}/dags`);
+    await shot(page, 'dags');
     await expect
       .poll(() => page.locator('td a', { hasText: 'example_secrets_dags' }).count())
       .toBe(1);
@@ -123,6 +128,7 @@ describe('pipelines in the UI', () => {
     await page.waitForURL(/\/runs\//);
     const log = await openLog(page);
     expect(log).toContain('My variable is: value-from-vault');
+    await shot(page, 'task-log');
   }, 40_000);
 
   it('shows *** for a sensitive-named Variable', async () => {
