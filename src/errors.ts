@@ -145,6 +145,10 @@ export const ERROR_CODES = {
     status: 429,
     summary: 'Too many failed sign-ins for this user or address; wait before retrying.',
   },
+  AIRLOCK_ERR_HTTP_LISTEN_FAILED: {
+    status: 500,
+    summary: 'The server cannot listen on the address and port it was given.',
+  },
 
   AIRLOCK_ERR_DAG_INVALID: {
     status: 400,

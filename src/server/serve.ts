@@ -7,7 +7,7 @@
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { loadConfig } from '../config/load-config.ts';
-import { isAirlockError } from '../errors.ts';
+import { AirlockError, isAirlockError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { SecretsMasker } from '../masking/masker.ts';
 import type { Metastore } from '../metastore/metastore.ts';
@@ -121,7 +121,22 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
         { fetch: created.app.fetch, hostname: host, port: options.port ?? 8080 },
         () => resolve(s),
       );
-      s.once('error', reject);
+      s.once('error', (err: NodeJS.ErrnoException) => {
+        const where = `${host}:${options.port ?? 8080}`;
+        const why =
+          err.code === 'EADDRINUSE'
+            ? 'the port is in use (is another airlock server still running?)'
+            : err.code === 'EACCES'
+              ? 'permission denied (ports below 1024 need privileges)'
+              : err.code === 'EADDRNOTAVAIL'
+                ? 'the address is not one of this machine\'s'
+                : (err.code ?? err.name);
+        reject(
+          new AirlockError('AIRLOCK_ERR_HTTP_LISTEN_FAILED', `cannot listen on ${where}: ${why}`, {
+            details: { host, port: options.port ?? 8080, errno: err.code ?? 'unknown' },
+          }),
+        );
+      });
     });
     const address = server.address() as AddressInfo;
     const shown = host.includes(':') ? `[${host}]` : host;
