@@ -519,8 +519,7 @@ export class PipelineStore {
         .where('id', '=', ti.id)
         .executeTakeFirst();
       if (
-        !current ||
-        current.state !== 'running' ||
+        current?.state !== 'running' ||
         current.try_number !== ti.tryNumber ||
         current.worker_id !== ti.workerId
       ) {

@@ -129,7 +129,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
             : err.code === 'EACCES'
               ? 'permission denied (ports below 1024 need privileges)'
               : err.code === 'EADDRNOTAVAIL'
-                ? 'the address is not one of this machine\'s'
+                ? "the address is not one of this machine's"
                 : (err.code ?? err.name);
         reject(
           new AirlockError('AIRLOCK_ERR_HTTP_LISTEN_FAILED', `cannot listen on ${where}: ${why}`, {

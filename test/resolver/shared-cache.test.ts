@@ -126,7 +126,7 @@ describe('redis shared cache', () => {
 
   it('hears a CLI write (airlock variables set) and forgets its copy', async () => {
     // The CLI uses the default prefix; a separate database keeps its keys apart.
-    const url = REDIS_URL.replace(/\/\d+$/, '') + '/5';
+    const url = `${REDIS_URL.replace(/\/\d+$/, '')}/5`;
     const vault = scriptedBackend('env', { cli_written: 'old' });
     const resolver = createResolver({
       backends: [vault],
