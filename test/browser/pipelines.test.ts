@@ -12,7 +12,12 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startVaultFake, type VaultFake } from '../../src/testing/fakes/vault-fake.ts';
-import { launchChromium, type ServerProcess, startServerProcess } from '../helpers/browser.ts';
+import {
+  launchChromium,
+  SCREENSHOTS,
+  type ServerProcess,
+  startServerProcess,
+} from '../helpers/browser.ts';
 import { ROOT } from '../helpers/cli.ts';
 
 const ROOT_TOKEN = 'docs-root-token';
@@ -62,7 +67,7 @@ afterAll(async () => {
 });
 
 const shot = (page: Page, name: string) =>
-  page.screenshot({ path: join(ROOT, 'docs/screenshots', `${name}.png`), fullPage: true });
+  page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 
 /** Adds a deployment setting on the Deployment page, as the docs' "add to your Deployment". */
 async function addSetting(page: Page, name: string, value: string, secret: boolean): Promise<void> {

@@ -7,12 +7,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium, type ServerProcess, startServerProcess } from '../helpers/browser.ts';
-import { ROOT } from '../helpers/cli.ts';
+import {
+  launchChromium,
+  SCREENSHOTS,
+  type ServerProcess,
+  startServerProcess,
+} from '../helpers/browser.ts';
 
 const ADMIN_PASSWORD = 'browser-admin-pw1';
 const SECRET_SETTING = 'browser-secret-kwargs-4b7e';
-const SHOTS = join(ROOT, 'docs/screenshots');
 
 let server: ServerProcess | undefined;
 let url = '';
@@ -21,7 +24,7 @@ let home = '';
 
 beforeAll(async () => {
   home = mkdtempSync(join(tmpdir(), 'airlock-ui-'));
-  mkdirSync(SHOTS, { recursive: true });
+  mkdirSync(SCREENSHOTS, { recursive: true });
   server = await startServerProcess({ AIRLOCK_HOME: home, AIRLOCK_ADMIN_PASSWORD: ADMIN_PASSWORD });
   url = server.url;
   browser = await launchChromium();
@@ -49,7 +52,7 @@ async function signIn(page: Page, username: string, password: string): Promise<v
 }
 
 const shot = (page: Page, name: string) =>
-  page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+  page.screenshot({ path: join(SCREENSHOTS, `${name}.png`), fullPage: true });
 
 describe('web UI', () => {
   it('signs in, adds a variable and a connection, keeps a secret setting write-only, and refuses a viewer', async () => {

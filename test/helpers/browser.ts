@@ -3,7 +3,9 @@
  * browser tests.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { type Browser, chromium } from 'playwright-core';
 import { BIN, cleanEnv, NODE, ROOT } from './cli.ts';
 
@@ -78,3 +80,13 @@ export async function launchChromium(): Promise<Browser> {
     ],
   });
 }
+
+/**
+ * Where the browser tests put their screenshots: `docs/screenshots/` when
+ * `UPDATE_SCREENSHOTS=1` (to refresh the README's pictures), else a temporary folder, so that a
+ * test run leaves the work tree as it was.
+ */
+export const SCREENSHOTS =
+  process.env.UPDATE_SCREENSHOTS === '1'
+    ? join(ROOT, 'docs/screenshots')
+    : mkdtempSync(join(tmpdir(), 'airlock-screenshots-'));
