@@ -24,6 +24,7 @@ const ALL_MIGRATIONS = Object.keys(MIGRATIONS).sort();
 
 import { Connection } from '../../src/model/connection.ts';
 import { createResolver } from '../../src/resolver/resolver.ts';
+import { runBackendContract } from '../contract/backend-contract.ts';
 import { NODE, ROOT } from '../helpers/cli.ts';
 import type { TestDatabase, TestDatabases } from './_databases.ts';
 
@@ -711,5 +712,52 @@ export function runMetastoreContract(options: MetastoreContractOptions): void {
         });
       });
     });
+  });
+}
+
+/**
+ * The shared backend contract for the metastore link, on `databases` (each setup gets its own
+ * database and key).
+ *
+ * @example
+ * ```ts
+ * runMetastoreBackendContract(sqliteDatabases);
+ * ```
+ */
+export function runMetastoreBackendContract(factory: () => TestDatabases): void {
+  runBackendContract({
+    name: 'metastore',
+    setup: async () => {
+      const databases = factory();
+      const db = await databases.create();
+      const keys = parseFernetKeys(Fernet.generateKey());
+      const store = await Metastore.open({ url: db.url, keys });
+      const [a, b] = databases.dialect === 'postgres' ? ['$1', '$2'] : ['?', '?'];
+      return {
+        backend: createMetastoreBackend({ metastore: store }),
+        seedVariable: async (key, value) => {
+          await store.setVariable(key, value);
+        },
+        seedConnection: async (connId, value) => {
+          const conn =
+            typeof value === 'string'
+              ? Connection.fromUri(value, connId)
+              : Connection.fromFields(value as Parameters<typeof Connection.fromFields>[0], connId);
+          await store.addConnection(connId, conn);
+        },
+        corruptVariable: async (key, secret) => {
+          // A value flagged encrypted that is no token of the key (here: the secret in clear).
+          const flag = databases.dialect === 'postgres' ? true : 1;
+          await db.exec(
+            `insert into variable (key, val, is_encrypted) values (${a}, ${b}, ${flag})`,
+            [key, secret],
+          );
+        },
+        teardown: async () => {
+          await store.close();
+          await databases.dispose();
+        },
+      };
+    },
   });
 }

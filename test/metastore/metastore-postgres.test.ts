@@ -1,46 +1,16 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { createMetastoreBackend } from '../../src/backends/metastore.ts';
 import { Fernet, parseFernetKeys } from '../../src/metastore/fernet.ts';
 import { Metastore } from '../../src/metastore/metastore.ts';
-import { Connection } from '../../src/model/connection.ts';
-import { runBackendContract } from '../contract/backend-contract.ts';
 import { postgresDatabases } from './_databases.ts';
-import { expectCoded, runMetastoreContract } from './metastore-contract.ts';
+import {
+  expectCoded,
+  runMetastoreBackendContract,
+  runMetastoreContract,
+} from './metastore-contract.ts';
 
 runMetastoreContract({ databases: postgresDatabases });
 
-runBackendContract({
-  name: 'metastore',
-  setup: async () => {
-    const databases = postgresDatabases();
-    const db = await databases.create();
-    const keys = parseFernetKeys(Fernet.generateKey());
-    const store = await Metastore.open({ url: db.url, keys });
-    return {
-      backend: createMetastoreBackend({ metastore: store }),
-      seedVariable: async (key, value) => {
-        await store.setVariable(key, value);
-      },
-      seedConnection: async (connId, value) => {
-        const conn =
-          typeof value === 'string'
-            ? Connection.fromUri(value, connId)
-            : Connection.fromFields(value as Parameters<typeof Connection.fromFields>[0], connId);
-        await store.addConnection(connId, conn);
-      },
-      corruptVariable: async (key, secret) => {
-        await db.exec('insert into variable (key, val, is_encrypted) values ($1, $2, true)', [
-          key,
-          secret,
-        ]);
-      },
-      teardown: async () => {
-        await store.close();
-        await databases.dispose();
-      },
-    };
-  },
-});
+runMetastoreBackendContract(postgresDatabases);
 
 describe('metastore on PostgreSQL', () => {
   const databases = postgresDatabases();
