@@ -6,6 +6,7 @@
 
 import { VERSION } from '../cli/version.ts';
 import { ERROR_CODES } from '../errors.ts';
+import { CONNECTION_FIELDS } from './service.ts';
 
 type Schema = Record<string, unknown>;
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
@@ -51,16 +52,8 @@ const ok = (description: string, schema?: Schema) => ({
 });
 
 const variableFields = ['value', 'description'];
-const connectionFields = [
-  'conn_type',
-  'description',
-  'host',
-  'login',
-  'password',
-  'schema',
-  'port',
-  'extra',
-];
+/** The update_mask fields are the editable ones the routes accept. */
+const connectionFields = [...CONNECTION_FIELDS];
 
 /** The API's OpenAPI document. */
 export const OPENAPI_DOCUMENT = {

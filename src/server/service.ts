@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { AirlockError, isAirlockError } from '../errors.ts';
 import { MASK } from '../masking/masker.ts';
 import type { ConnectionRecord, VariableRecord } from '../metastore/metastore.ts';
-import { Connection } from '../model/connection.ts';
+import { Connection, type ConnectionFields } from '../model/connection.ts';
 import { can } from './auth/roles.ts';
 import type { AppDeps, AuthUser } from './context.ts';
 
@@ -117,17 +117,10 @@ export async function connectionOrThrow(deps: AppDeps, connId: string): Promise<
   return record;
 }
 
-/** The editable fields of a Connection. */
-export interface ConnectionInput {
-  conn_type?: string | null | undefined;
-  description?: string | null | undefined;
-  host?: string | null | undefined;
-  login?: string | null | undefined;
-  password?: string | null | undefined;
-  schema?: string | null | undefined;
-  port?: number | string | null | undefined;
+/** The editable fields of a Connection: the model's fields, with `extra` as JSON text. */
+export type ConnectionInput = Omit<ConnectionFields, 'extra'> & {
   extra?: string | null | undefined;
-}
+};
 
 /** The editable fields' names. */
 export const CONNECTION_FIELDS = [
