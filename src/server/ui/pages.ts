@@ -77,6 +77,14 @@ export function csrfField(user: AuthUser | undefined): Safe {
   return h`<input type="hidden" name="_csrf" value="${user?.csrfToken ?? ''}">`;
 }
 
+/** The Edit link and Delete form of a variable's or a connection's row. */
+function rowActions(user: AuthUser | undefined, kind: 'variable' | 'connection', id: string): Safe {
+  const base = `/${kind}s`;
+  const encoded = encodeURIComponent(id);
+  return h`<td class="actions"><a href="${base}/edit/${encoded}">Edit<span class="sr-only"> ${id}</span></a>
+    <form method="post" action="${base}/delete/${encoded}" class="inline" data-confirm="Delete ${kind} ${id}?">${csrfField(user)}<button type="submit" class="link danger">Delete<span class="sr-only"> ${id}</span></button></form></td>`;
+}
+
 /** The sign-in page. */
 export function loginPage(page: PageContext, csrf: string, next: string, username = ''): string {
   return layout(
@@ -119,12 +127,7 @@ ${rows.map(
   <td class="value">${r.revealed ? h`<code>${r.value}</code>` : h`<span aria-label="hidden value">***</span>`}
     ${options.canReveal && !r.revealed && r.hasValue ? h` <a class="reveal" href="/variables?reveal=${encodeURIComponent(r.key)}&amp;search=${encodeURIComponent(options.search)}">Reveal<span class="sr-only"> ${r.key}</span></a>` : ''}</td>
   <td>${r.description ?? ''}</td>
-  ${
-    options.canWrite
-      ? h`<td class="actions"><a href="/variables/edit/${encodeURIComponent(r.key)}">Edit<span class="sr-only"> ${r.key}</span></a>
-    <form method="post" action="/variables/delete/${encodeURIComponent(r.key)}" class="inline" data-confirm="Delete variable ${r.key}?">${csrfField(user)}<button type="submit" class="link danger">Delete<span class="sr-only"> ${r.key}</span></button></form></td>`
-      : ''
-  }
+  ${options.canWrite ? rowActions(user, 'variable', r.key) : ''}
 </tr>`,
 )}
 </tbody></table></div>
@@ -282,12 +285,7 @@ ${rows.map(
   (r) => h`<tr>
   <th scope="row"><a href="/which?kind=connection&amp;id=${encodeURIComponent(r.connection_id)}" title="Which source serves it">${r.connection_id}</a></th>
   <td>${r.conn_type}</td><td>${r.host ?? ''}${r.port === null ? '' : `:${r.port}`}</td><td>${r.login ?? ''}</td><td>***</td>
-  ${
-    options.canWrite
-      ? h`<td class="actions"><a href="/connections/edit/${encodeURIComponent(r.connection_id)}">Edit<span class="sr-only"> ${r.connection_id}</span></a>
-    <form method="post" action="/connections/delete/${encodeURIComponent(r.connection_id)}" class="inline" data-confirm="Delete connection ${r.connection_id}?">${csrfField(user)}<button type="submit" class="link danger">Delete<span class="sr-only"> ${r.connection_id}</span></button></form></td>`
-      : ''
-  }
+  ${options.canWrite ? rowActions(user, 'connection', r.connection_id) : ''}
 </tr>`,
 )}
 </tbody></table></div>
