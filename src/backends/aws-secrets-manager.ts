@@ -33,6 +33,7 @@ import {
 } from './_aws.ts';
 import { awsConnectionOptionsShape, checkAwsConnectionOptions } from './_aws-options.ts';
 import { matchesLookupPattern, nullablePrefix, parseOptions } from './_options.ts';
+import { loadSdk } from './_sdk.ts';
 import type { SecretKind, SecretsBackend } from './backend.ts';
 
 /** The short name of this backend. */
@@ -191,7 +192,11 @@ export function createAwsSecretsManagerBackend(
   const urlencoded = opts.are_secret_values_urlencoded === true;
   let sdk: SecretsManagerSdk | undefined;
   const client = lazyClient(async () => {
-    sdk = await import('@aws-sdk/client-secrets-manager');
+    sdk = await loadSdk(
+      BACKEND_NAME,
+      '@aws-sdk/client-secrets-manager',
+      () => import('@aws-sdk/client-secrets-manager'),
+    );
     return new sdk.SecretsManagerClient(
       await buildAwsClientConfig(BACKEND_NAME, 'secretsmanager', opts, env),
     );

@@ -24,6 +24,7 @@ import {
 } from './_aws.ts';
 import { awsConnectionOptionsShape, checkAwsConnectionOptions } from './_aws-options.ts';
 import { matchesLookupPattern, nullablePrefix, parseOptions } from './_options.ts';
+import { loadSdk } from './_sdk.ts';
 import type { SecretKind, SecretsBackend } from './backend.ts';
 
 /** The short name of this backend. */
@@ -97,7 +98,7 @@ export function createAwsSsmBackend(
   };
   let sdk: SsmSdk | undefined;
   const client = lazyClient(async () => {
-    sdk = await import('@aws-sdk/client-ssm');
+    sdk = await loadSdk(BACKEND_NAME, '@aws-sdk/client-ssm', () => import('@aws-sdk/client-ssm'));
     return new sdk.SSMClient(await buildAwsClientConfig(BACKEND_NAME, 'ssm', opts, env));
   });
 

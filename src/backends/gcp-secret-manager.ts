@@ -22,6 +22,7 @@ import { AirlockError, ConfigError, isAirlockError } from '../errors.ts';
 import { safeJsonParse } from '../util/json.ts';
 import { crc32c } from './_crc32c.ts';
 import { nullablePrefix, optionalString, parseOptions } from './_options.ts';
+import { loadSdk } from './_sdk.ts';
 import { assertTestCredentialsAllowed } from './_test-credentials.ts';
 import type { SecretKind, SecretsBackend } from './backend.ts';
 import type { BackendDeps } from './registry.ts';
@@ -443,7 +444,9 @@ export function createGcpSecretManagerBackend(
 
   async function build(): Promise<Built> {
     const require = createRequire(import.meta.url);
-    const sdkPath = require.resolve('@google-cloud/secret-manager');
+    const sdkPath = await loadSdk(BACKEND_NAME, '@google-cloud/secret-manager', () =>
+      require.resolve('@google-cloud/secret-manager'),
+    );
     const sdk = (await import('@google-cloud/secret-manager')) as unknown as {
       SecretManagerServiceClient: new (o: Record<string, unknown>) => SecretManagerClient;
     };
