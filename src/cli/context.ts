@@ -14,6 +14,7 @@ import {
   readDeploymentSettings,
   type SettingOrigin,
 } from '../config/deployment.ts';
+import { applyProcessSettings } from '../config/process-settings.ts';
 import { loadConfigAsync, readConfig } from '../config/read-config.ts';
 import type { Config } from '../config/schema.ts';
 import { AirlockError } from '../errors.ts';
@@ -121,6 +122,8 @@ export function createCliContext(io: CliIo): CliContext {
           if (setting.secret) masker.addSecret(setting.value);
         }
         effective = overlaySettings(io.env, read.settings);
+        // Settings Node reads at start (a CA file for the store's certificate) apply now.
+        applyProcessSettings(effective.env, io.env);
         adopt(await loadConfigAsync(effective.env));
       } catch (err) {
         // Reported by the first command that reads the configuration, not by those that never do.

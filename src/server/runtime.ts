@@ -10,8 +10,9 @@
  */
 import { createMetastoreBackend } from '../backends/metastore.ts';
 import { loadConfig } from '../config/load-config.ts';
+import { applyProcessSettings } from '../config/process-settings.ts';
 import type { Config } from '../config/schema.ts';
-import { AirlockError, ConfigError } from '../errors.ts';
+import { AirlockError, ConfigError, isAirlockError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
 import type { Metastore } from '../metastore/metastore.ts';
@@ -77,6 +78,15 @@ export class DeploymentRuntime {
     for (const setting of settings) {
       env[setting.name] = setting.value ?? '';
       if (setting.secret && setting.value) this.#options.masker.addSecret(setting.value);
+    }
+    // What Node reads only at start (NODE_EXTRA_CA_CERTS) is applied to this running server.
+    try {
+      applyProcessSettings(env, this.#options.baseEnv);
+    } catch (err) {
+      this.#options.logger?.warn(
+        { code: isAirlockError(err) ? err.code : 'AIRLOCK_ERR_CONFIG_INVALID' },
+        err instanceof Error ? err.message : 'a deployment setting could not be applied',
+      );
     }
     return { version, env: Object.freeze(env) };
   }

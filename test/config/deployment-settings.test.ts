@@ -6,15 +6,20 @@
  * backend set only in the environment.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseFernetKeys } from '../../src/metastore/fernet.ts';
 import { Metastore } from '../../src/metastore/metastore.ts';
 import { ServerStore } from '../../src/server/store.ts';
-import { startVaultFake, type VaultFake } from '../../src/testing/fakes/vault-fake.ts';
+import {
+  generateFakeTlsCertificate,
+  startVaultFake,
+  type VaultFake,
+} from '../../src/testing/fakes/vault-fake.ts';
 import { BIN, cleanEnv, NODE, ROOT, runAirlock } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { createTestApp } from '../server/_app.ts';
 
 const FERNET_KEY = 'zJhyqb8xQzJ4bb8H3xU2dZ_HiVXoOk-mu2d-ZcNkU6U=';
 const TOKEN = 'deployment-vault-token-7c1e';
@@ -212,5 +217,80 @@ describe('one deployment, one chain', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('from-process\n');
     expect(r.stderr).toMatch(/could not read the deployment settings.*using the environment only/);
+  });
+});
+
+describe('settings Node reads at start, saved as deployment settings', () => {
+  let tlsVault: VaultFake;
+  let caFile: string;
+
+  beforeAll(async () => {
+    const cert = await generateFakeTlsCertificate();
+    tlsVault = await startVaultFake({
+      rootToken: TOKEN,
+      tls: cert,
+      seed: { kv: { 'secret/variables/tls-key': { value: 'over-tls' } } },
+    });
+    caFile = join(tempDir('airlock-ca-'), 'vault-ca.pem');
+    writeFileSync(caFile, cert.cert);
+  });
+  afterAll(async () => {
+    await tlsVault?.close();
+  });
+
+  const tlsSettings = (): Array<[string, string, boolean]> => [
+    ['NODE_EXTRA_CA_CERTS', caFile, false],
+    ['AIRFLOW__SECRETS__BACKEND', VAULT_BACKEND, false],
+    [
+      'AIRFLOW__SECRETS__BACKEND_KWARGS',
+      JSON.stringify({ url: tlsVault.url, token: TOKEN, mount_point: 'secret' }),
+      true,
+    ],
+  ];
+
+  it('a CLI command trusts the store through NODE_EXTRA_CA_CERTS saved as a setting', async () => {
+    const env = deployment();
+    await saveSettings(env, tlsSettings());
+    const r = await runAirlock(['variables', 'get', 'tls-key', '-o', 'json'], { env });
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toMatchObject({ value: 'over-tls', source: 'vault' });
+  });
+
+  it('the running server trusts it as soon as the setting is saved, without a restart', async () => {
+    const t = await createTestApp();
+    try {
+      const which = async () =>
+        (await (await t.as('viewer', '/api/v1/secrets/which?kind=variable&id=tls-key')).json()) as {
+          source: string | null;
+          trace: Array<{ errorCode?: string }>;
+        };
+      for (const [name, value, secret] of tlsSettings().slice(1)) {
+        const res = await t.as('admin', `/api/v1/settings/${name}`, {
+          method: 'PUT',
+          body: JSON.stringify({ value, secret }),
+        });
+        expect(res.status, name).toBe(201);
+      }
+      // Not trusted yet: the certificate is the fake's own.
+      const before = await which();
+      expect(before.source).toBeNull();
+      expect(before.trace[0]?.errorCode).toBe('AIRLOCK_ERR_BACKEND_UNAVAILABLE');
+      const [name, value] = tlsSettings()[0] as [string, string, boolean];
+      const res = await t.as('admin', `/api/v1/settings/${name}`, {
+        method: 'PUT',
+        body: JSON.stringify({ value, secret: false }),
+      });
+      expect(res.status).toBe(201);
+      expect(await res.json()).toMatchObject({ name, restart_required: false });
+      expect((await which()).source).toBe('vault');
+      // A variable Node reads only at start, and that Node cannot take on later, says so.
+      const tz = await t.as('admin', '/api/v1/settings/TZ', {
+        method: 'PUT',
+        body: JSON.stringify({ value: 'Europe/Paris' }),
+      });
+      expect(await tz.json()).toMatchObject({ name: 'TZ', restart_required: true });
+    } finally {
+      await t.close();
+    }
   });
 });

@@ -5,6 +5,7 @@
  *
  * A secret setting is write-only: the API says it is set and never returns its value.
  */
+import { restartRequired } from '../../config/process-settings.ts';
 import { AirlockError } from '../../errors.ts';
 import { isRole, requirePermission } from '../auth/roles.ts';
 import type { AppDeps, RouteModule } from '../context.ts';
@@ -20,7 +21,16 @@ export function settingView(setting: SettingRecord) {
     value: setting.secret ? null : setting.value,
     updated_at: setting.updatedAt,
     updated_by: setting.updatedBy,
+    // Read by running processes only at their start: new task processes get it at once.
+    restart_required: restartRequired(setting.name),
   };
+}
+
+/** What saving `name` means for the running processes, in one sentence. */
+export function appliesWhen(name: string): string {
+  return restartRequired(name)
+    ? `${name} applies to task processes started from now on; running airlock servers and workers take it on when restarted`
+    : `${name} applies now`;
 }
 
 /** Stores a setting after checking that the configuration it makes is valid. */

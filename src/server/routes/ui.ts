@@ -52,7 +52,7 @@ import {
   variablesPage,
   whichPage,
 } from '../ui/pages.ts';
-import { putSetting } from './admin.ts';
+import { appliesWhen, putSetting } from './admin.ts';
 import { HEALTH_PROBE_KEY } from './secrets.ts';
 
 async function form(c: Context): Promise<Record<string, string>> {
@@ -489,7 +489,7 @@ export const uiRoutes: RouteModule = (app, deps) => {
       const body = await form(c);
       const name = body.name?.trim() ?? '';
       await putSetting(deps, name, body.value ?? '', body.secret === '1', user.username);
-      return `Saved ${name}; it applies now.`;
+      return `Saved; ${appliesWhen(name)}.`;
     }),
   );
 
