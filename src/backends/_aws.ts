@@ -14,8 +14,7 @@ import { AirlockError } from '../errors.ts';
 import { redactSensitive } from '../masking/sensitive-keys.ts';
 import type { AwsConnectionOptions } from './_aws-options.ts';
 import { loadSdk } from './_sdk.ts';
-import type { BackendName } from './backend.ts';
-import type { BackendDeps } from './registry.ts';
+import type { BackendDeps, BackendName } from './backend.ts';
 
 /** The credentials a client takes: static keys or a provider. */
 export type AwsCredentials = NonNullable<SecretsManagerClientConfig['credentials']>;

@@ -34,7 +34,7 @@ import {
 import { awsConnectionOptionsShape, checkAwsConnectionOptions } from './_aws-options.ts';
 import { matchesLookupPattern, nullablePrefix, parseOptions } from './_options.ts';
 import { loadSdk } from './_sdk.ts';
-import type { SecretKind, SecretsBackend } from './backend.ts';
+import type { BackendEntry, SecretKind, SecretsBackend } from './backend.ts';
 
 /** The short name of this backend. */
 export const BACKEND_NAME = 'aws-secrets-manager' as const;
@@ -368,3 +368,9 @@ export function createAwsSecretsManagerBackend(
     dispose: () => client.dispose(),
   };
 }
+
+/** This backend in the registry (`names.ts` loads it on demand, `registry.ts` eagerly). */
+export const backendEntry: BackendEntry = {
+  optionsSchema: awsSecretsManagerOptionsSchema as BackendEntry['optionsSchema'],
+  create: createAwsSecretsManagerBackend as BackendEntry['create'],
+};

@@ -19,8 +19,7 @@ import { AirlockError, ConfigError, isAirlockError } from '../errors.ts';
 import { nullablePrefix, optionalString, parseOptions } from './_options.ts';
 import { loadSdk } from './_sdk.ts';
 import { assertTestCredentialsAllowed, isLoopbackEndpoint } from './_test-credentials.ts';
-import type { SecretKind, SecretsBackend } from './backend.ts';
-import type { BackendDeps } from './registry.ts';
+import type { BackendDeps, BackendEntry, SecretKind, SecretsBackend } from './backend.ts';
 
 /** The short name of this backend. */
 export const BACKEND_NAME = 'azure-key-vault' as const;
@@ -600,3 +599,9 @@ export function createAzureKeyVaultBackend(
     },
   };
 }
+
+/** This backend in the registry (`names.ts` loads it on demand, `registry.ts` eagerly). */
+export const backendEntry: BackendEntry = {
+  optionsSchema: azureKeyVaultOptionsSchema as BackendEntry['optionsSchema'],
+  create: createAzureKeyVaultBackend as BackendEntry['create'],
+};

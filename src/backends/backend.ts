@@ -3,6 +3,7 @@
  * The secrets backend interface: one small, dumb contract that every link of the chain
  * implements. Parsing, caching, masking and order live in the resolver, not here.
  */
+import type { z } from 'zod';
 
 /** Every backend airlock knows, by its short name (= its file name under `src/backends/`). */
 export const BACKEND_NAMES = [
@@ -79,4 +80,20 @@ export interface SecretsBackend {
   describe(): Record<string, unknown>;
   /** Releases clients, sockets and timers. */
   dispose?(): Promise<void>;
+}
+
+/** Injectable dependencies every backend factory accepts (tests pass fakes here). */
+export interface BackendDeps {
+  /** The environment (for `$VAULT_TOKEN`, `$AWS_REGION`, …). @default process.env */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** A `fetch` implementation for HTTP backends. @default globalThis.fetch */
+  fetch?: typeof fetch;
+}
+
+/** What one external backend module provides: its kwargs schema and its factory. */
+export interface BackendEntry {
+  /** The kwargs schema (Airflow's snake_case names). */
+  readonly optionsSchema: z.ZodType<Record<string, unknown>>;
+  /** Creates the backend from parsed kwargs. */
+  readonly create: (options: Record<string, unknown>, deps?: BackendDeps) => SecretsBackend;
 }

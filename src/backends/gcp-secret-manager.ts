@@ -24,8 +24,7 @@ import { crc32c } from './_crc32c.ts';
 import { nullablePrefix, optionalString, parseOptions } from './_options.ts';
 import { loadSdk } from './_sdk.ts';
 import { assertTestCredentialsAllowed } from './_test-credentials.ts';
-import type { SecretKind, SecretsBackend } from './backend.ts';
-import type { BackendDeps } from './registry.ts';
+import type { BackendDeps, BackendEntry, SecretKind, SecretsBackend } from './backend.ts';
 
 /** The short name of this backend. */
 export const BACKEND_NAME = 'gcp-secret-manager' as const;
@@ -827,3 +826,9 @@ export function createGcpSecretManagerBackend(
     },
   };
 }
+
+/** This backend in the registry (`names.ts` loads it on demand, `registry.ts` eagerly). */
+export const backendEntry: BackendEntry = {
+  optionsSchema: gcpSecretManagerOptionsSchema as BackendEntry['optionsSchema'],
+  create: createGcpSecretManagerBackend as BackendEntry['create'],
+};

@@ -23,8 +23,7 @@ import {
   type RetryPolicy,
 } from './_http.ts';
 import { nullablePrefix, optionalString, parseOptions } from './_options.ts';
-import type { SecretKind, SecretsBackend } from './backend.ts';
-import type { BackendDeps } from './registry.ts';
+import type { BackendDeps, BackendEntry, SecretKind, SecretsBackend } from './backend.ts';
 
 /** The short name of this backend. */
 export const BACKEND_NAME = 'vault' as const;
@@ -729,3 +728,9 @@ export function createVaultBackend(
     },
   };
 }
+
+/** This backend in the registry (`names.ts` loads it on demand, `registry.ts` eagerly). */
+export const backendEntry: BackendEntry = {
+  optionsSchema: vaultOptionsSchema as BackendEntry['optionsSchema'],
+  create: createVaultBackend as BackendEntry['create'],
+};

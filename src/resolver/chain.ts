@@ -6,9 +6,8 @@
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SecretsBackend } from '../backends/backend.ts';
+import type { BackendDeps, SecretsBackend } from '../backends/backend.ts';
 import { createEnvBackend } from '../backends/env.ts';
-import { type BackendDeps, loadedBackend } from '../backends/names.ts';
 import type { Config } from '../config/schema.ts';
 import { isAirlockError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -116,9 +115,9 @@ export function createChain(config: Config, deps: ChainDeps = {}): SecretsBacken
   const backendDeps: BackendDeps = {};
   if (deps.env) backendDeps.env = deps.env;
   if (deps.fetch) backendDeps.fetch = deps.fetch;
-  const chain: SecretsBackend[] = config.secrets.backends.map(({ type, kwargs }) =>
-    // Loading the configuration (loadConfig, loadConfigAsync) loaded these modules.
-    loadedBackend(type).create({ ...kwargs }, backendDeps),
+  // The configuration holds each backend's factory: the modules it was checked with.
+  const chain: SecretsBackend[] = config.secrets.backends.map((backend) =>
+    backend.create(backendDeps),
   );
   chain.push(createEnvBackend(deps.env ? { env: deps.env } : {}));
   if (deps.metastore) chain.push(deps.metastore);
