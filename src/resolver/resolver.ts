@@ -98,10 +98,10 @@ export interface ResolverOptions {
 }
 
 /** The links whose values are masked by name only (Airflow's rules), not wholesale. */
-const LOCAL_LINKS: ReadonlySet<BackendName> = new Set(['env', 'metastore']);
+export const LOCAL_LINKS: ReadonlySet<BackendName> = new Set(['env', 'metastore']);
 
 /** Registers what a resolved value reveals, following Airflow's masking rules. */
-function registerResolved(
+export function registerResolved(
   masker: SecretsMasker,
   kind: SecretKind,
   id: string,

@@ -13,6 +13,7 @@ import { loadConfig } from '../config/load-config.ts';
 import type { Config } from '../config/schema.ts';
 import { AirlockError, ConfigError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
+import { registerEnvironmentSecrets, registerKwargsSecrets } from '../masking/deployment.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
 import type { Metastore } from '../metastore/metastore.ts';
 import { createResolverFromConfig } from '../resolver/chain.ts';
@@ -74,10 +75,18 @@ export class DeploymentRuntime {
   async #build(version: number): Promise<Snapshot> {
     const settings = await this.#options.store.listSettings({ withSecrets: true });
     const env: Record<string, string | undefined> = { ...this.#options.baseEnv };
+    const { masker } = this.#options;
     for (const setting of settings) {
       env[setting.name] = setting.value ?? '';
-      if (setting.secret && setting.value) this.#options.masker.addSecret(setting.value);
+      if (setting.secret && setting.value) {
+        masker.addSecret(setting.value);
+        // A secret JSON setting (backend kwargs): each credential inside it on its own too.
+        registerKwargsSecrets(masker, setting.value);
+      }
     }
+    // The deployment's own credentials (kwargs fields, Fernet keys, URL passwords, the admin
+    // password), known before any output that could hold them is written.
+    registerEnvironmentSecrets(masker, env);
     return { version, env: Object.freeze(env) };
   }
 
