@@ -196,6 +196,7 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
               (current.state === 'success' || current.state === 'failed')
             ) {
               settled = true;
+              clearInterval(poller);
               await worker.stop();
               resolve(current);
             }
@@ -217,6 +218,8 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
               check().catch(reject);
             },
           });
+          // Another worker on the same database may finish the run's last task.
+          const poller = setInterval(() => check().catch(reject), 1000);
           check().catch(reject);
         });
         const tis = await env.store.taskInstances(dagId, run.runId);
