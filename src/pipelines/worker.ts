@@ -1,7 +1,8 @@
 /**
  * @module pipelines/worker
  * Runs tasks: a worker claims task instances from the queue (see `store.ts`), runs each try in
- * its own child process with the task's environment, writes the try's log through the masker,
+ * its own supervised child process (see `supervisor.ts`: the worker masks its output as bytes and
+ * answers its lookups through one resolver per settings version), writes the try's masked log,
  * heart-beats while it runs, enforces the task's timeout, and records the outcome (success, a
  * retry after the delay, or failure, and what that means for the tasks after it).
  *
