@@ -7,12 +7,11 @@
  */
 import { AirlockError, type ErrorCode } from '../errors.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
-import { Connection } from '../model/connection.ts';
+import { Connection, type ConnectionFields } from '../model/connection.ts';
 import type { LookupOptions, Resolution } from '../resolver/resolver.ts';
 import { registerResolved } from '../resolver/resolver.ts';
 import type { TaskLookup } from './context.ts';
 import {
-  type ConnectionPayload,
   LOOKUP_MESSAGE,
   type LookupReply,
   type LookupRequest,
@@ -93,7 +92,7 @@ export function connectToSupervisor(masker: SecretsMasker): TaskLookup | undefin
     kind: LookupRequest['kind'],
     key: string,
     reply: LookupReply,
-    read: (value: string | ConnectionPayload) => T,
+    read: (value: string | ConnectionFields) => T,
   ): Resolution<T> | undefined => {
     if ('error' in reply)
       throw new AirlockError(reply.error.code as ErrorCode, reply.error.message);

@@ -28,7 +28,7 @@ import type { SecretsMasker } from '../masking/masker.ts';
 import { createMaskingStream } from '../masking/stream.ts';
 import { redactDatabaseUrl } from '../metastore/database-url.ts';
 import type { Metastore } from '../metastore/metastore.ts';
-import type { Connection } from '../model/connection.ts';
+import type { Connection, ConnectionFields } from '../model/connection.ts';
 import { createResolverFromConfig } from '../resolver/chain.ts';
 import { LOCAL_LINKS, type Resolver, registerResolved } from '../resolver/resolver.ts';
 
@@ -48,18 +48,6 @@ export interface LookupRequest {
   readonly key: string;
 }
 
-/** A Connection's fields on the wire (`extra` as its JSON text). */
-export interface ConnectionPayload {
-  readonly conn_type: string | null;
-  readonly description: string | null;
-  readonly host: string | null;
-  readonly login: string | null;
-  readonly password: string | null;
-  readonly schema: string | null;
-  readonly port: number | null;
-  readonly extra: string | null;
-}
-
 /** The supervisor's answer: found (with the value and its source), a miss, or a coded error. */
 export type LookupReply =
   | {
@@ -69,7 +57,8 @@ export type LookupReply =
       readonly source: string;
       /** Whether the value is masked whole (`mask_all_resolved` and an external store). */
       readonly wholesale: boolean;
-      readonly value: string | ConnectionPayload;
+      /** A Variable's value, or a Connection's fields (`extra` as its JSON text). */
+      readonly value: string | ConnectionFields;
     }
   | { readonly type: typeof LOOKUP_MESSAGE; readonly id: number; readonly found: false }
   | {
@@ -205,7 +194,7 @@ export function childEnvironment(env: Env): Record<string, string> {
   return out;
 }
 
-function connectionPayload(conn: Connection): ConnectionPayload {
+function connectionFields(conn: Connection): ConnectionFields {
   return {
     conn_type: conn.connType,
     description: conn.description,
@@ -259,9 +248,7 @@ async function answer(
       source: found.source,
       wholesale,
       value:
-        typeof found.value === 'string'
-          ? found.value
-          : connectionPayload(found.value as Connection),
+        typeof found.value === 'string' ? found.value : connectionFields(found.value as Connection),
     };
   } catch (err) {
     if (isAirlockError(err) && err.code in ERROR_CODES) {

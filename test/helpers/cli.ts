@@ -1,5 +1,5 @@
 /** Runs the built `airlock` executable in a child process, as a user would. */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
@@ -69,4 +69,25 @@ export function runAirlock(args: string[], options: RunOptions = {}): Promise<Cl
     child.on('close', (code, signal) => resolvePromise({ code, signal, stdout, stderr }));
     child.stdin.end(options.input ?? '');
   });
+}
+
+/**
+ * Starts `airlock <args>` in the background (a worker, a server, a long `dags test`) with the
+ * pinned Node and a clean environment; its output is drained so that it never blocks.
+ *
+ * @example
+ * ```ts
+ * const worker = startAirlock(['worker'], env);
+ * worker.kill('SIGTERM');
+ * ```
+ */
+export function startAirlock(args: string[], env: Record<string, string>): ChildProcess {
+  const child = spawn(NODE, [BIN, ...args], {
+    cwd: ROOT,
+    env: cleanEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.resume();
+  child.stderr?.resume();
+  return child;
 }

@@ -4,11 +4,11 @@
  * closed IPC channel), so the try never finishes unsupervised, and the recorded state (failed,
  * once the stale heartbeat is reaped; the task after it upstream_failed) is what happened.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, cleanEnv, NODE, ROOT, runAirlock } from '../helpers/cli.ts';
+import { runAirlock, startAirlock } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const home = tempDir('airlock-orphans-');
@@ -46,13 +46,7 @@ afterAll(() => {
 });
 
 function start(args: string[], extra: Record<string, string> = {}): ChildProcess {
-  const child = spawn(NODE, [BIN, ...args], {
-    cwd: ROOT,
-    env: cleanEnv({ ...env, ...extra }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout?.resume();
-  child.stderr?.resume();
+  const child = startAirlock(args, { ...env, ...extra });
   children.push(child);
   return child;
 }
