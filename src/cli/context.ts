@@ -118,8 +118,14 @@ export function createCliContext(io: CliIo): CliContext {
           adopt(base);
           return;
         }
-        for (const setting of read.settings) {
-          if (setting.secret) masker.addSecret(setting.value);
+        const secrets = read.settings.filter((setting) => setting.secret);
+        if (secrets.length > 0) {
+          const { registerKwargsSecrets } = await import('../masking/deployment.ts');
+          for (const setting of secrets) {
+            masker.addSecret(setting.value);
+            // A secret JSON setting (backend kwargs): each credential inside it on its own too.
+            registerKwargsSecrets(masker, setting.value);
+          }
         }
         effective = overlaySettings(io.env, read.settings);
         // Settings Node reads at start (a CA file for the store's certificate) apply now.

@@ -65,6 +65,27 @@ function base64Variants(value: string): string[] {
   return out;
 }
 
+/** `text` JSON-escaped as Python's `json.dumps` writes it (`ensure_ascii`): non-ASCII as `\uXXXX`. */
+function jsonAsciiEscaped(text: string, upper: boolean): string {
+  return JSON.stringify(text)
+    .slice(1, -1)
+    .replace(/[\u0080-\uffff]/g, (ch) => {
+      const hex = ch.charCodeAt(0).toString(16).padStart(4, '0');
+      return `\\u${upper ? hex.toUpperCase() : hex}`;
+    });
+}
+
+/**
+ * The JSON-escaped forms of `text`: as `JSON.stringify` writes it, as Python's `json.dumps`
+ * writes it (non-ASCII as `\uXXXX`, lower-case hex, and the upper-case hex other encoders
+ * write), and each with `/` escaped as `\/` (PHP, some Java and Go encoders).
+ */
+function jsonForms(text: string): string[] {
+  const plain = JSON.stringify(text).slice(1, -1);
+  const ascii = [jsonAsciiEscaped(text, false), jsonAsciiEscaped(text, true)];
+  return [plain, ...ascii, ...[plain, ...ascii].map((f) => f.replace(/\//g, '\\/'))];
+}
+
 /**
  * Registers secrets and redacts them from text, byte strings and structures.
  *
@@ -100,6 +121,21 @@ export class SecretsMasker {
     if (options.hideSensitive !== undefined) this.#hideSensitive = options.hideSensitive;
   }
 
+  /**
+   * A new masker with this one's options and everything registered so far; what either
+   * registers later stays its own (a supervisor gives each child process one).
+   */
+  fork(): SecretsMasker {
+    const copy = new SecretsMasker({
+      minLength: this.#minLength,
+      sensitiveWords: this.#words,
+      hideSensitive: this.#hideSensitive,
+    });
+    for (const variant of this.#variants) copy.#variants.add(variant);
+    copy.#maxLength = this.#maxLength;
+    return copy;
+  }
+
   /** How many distinct strings (all encodings) are registered. */
   get size(): number {
     return this.#variants.size;
@@ -133,7 +169,7 @@ export class SecretsMasker {
       quote(secret),
       quotePlus(secret),
       encodeURIComponent(secret),
-      JSON.stringify(secret).slice(1, -1),
+      ...jsonForms(secret),
       ...base64Variants(secret),
     ]);
     let changed = false;

@@ -16,7 +16,7 @@ import type { Connection } from './connection.ts';
  * ```
  */
 export async function getConnection(
-  resolver: Resolver,
+  resolver: Pick<Resolver, 'getConnection'>,
   connId: string,
   options: LookupOptions = {},
 ): Promise<Resolution<Connection>> {

@@ -29,7 +29,7 @@ export interface VariableGetOptions<D = never> extends LookupOptions {
  * ```
  */
 export async function getVariable<D = never>(
-  resolver: Resolver,
+  resolver: Pick<Resolver, 'getVariable'>,
   key: string,
   options: VariableGetOptions<D> = {},
 ): Promise<unknown> {

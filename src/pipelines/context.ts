@@ -4,9 +4,10 @@
  * (Airflow's names, the library's objects), and the {@link TaskContext} a task's function
  * receives (a logger and the run's metadata).
  *
- * Inside a task process the task runner installs the runtime (a resolver built from the task's
- * environment, registering secrets with the process's masker). Outside one (a script, a test, a
- * DAG file's top level), the first lookup builds a runtime from `process.env`. The runtime lives
+ * Inside a task or discovery process started by an airlock supervisor, the runner installs a
+ * runtime that asks the supervisor for each value over IPC (the child holds no credentials; see
+ * `supervisor.ts`). Outside one (a script, a test), the first lookup builds a runtime that
+ * resolves directly from `process.env`. The runtime lives
  * on `globalThis` under a `Symbol.for` key so that every copy of this module (the built package a
  * DAG file imports and the sources) shares it.
  */
@@ -21,9 +22,12 @@ import { getVariable } from '../model/variable.ts';
 import { createChain } from '../resolver/chain.ts';
 import { createResolver, type Resolver } from '../resolver/resolver.ts';
 
+/** The lookups task code needs: a resolver, or the supervisor's answers (`supervised.ts`). */
+export type TaskLookup = Pick<Resolver, 'getVariable' | 'getConnection'>;
+
 /** What task code resolves through. */
 export interface TaskRuntime {
-  readonly resolver: Resolver;
+  readonly resolver: TaskLookup;
   readonly masker: SecretsMasker;
 }
 

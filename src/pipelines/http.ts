@@ -10,7 +10,8 @@
  *   `GET|POST /api/v1/dags/{dag_id}/dagRuns`, `GET /api/v1/dags/{dag_id}/dagRuns/{run_id}`,
  *   `GET …/dagRuns/{run_id}/taskInstances`, `GET …/taskInstances/{task_id}/logs/{try}`.
  *
- * DAG files are loaded in a child process (never in the server), cached for a few seconds. Runs
+ * DAG files are loaded in a supervised child process (never in the server; see `supervisor.ts`),
+ * its import errors masked before they are kept, and the result cached for a few seconds. Runs
  * are queued in the metastore; workers (`airlock worker`, or one the server starts with
  * {@link startServerWorker}) run them. Triggering needs the `write` permission; reading needs a
  * signed-in user (logs are masked when written).
@@ -28,6 +29,7 @@ import { type DagBagInfo, type DagInfo, discoverDagsInChild } from './loader.ts'
 import { readTaskLog } from './logs.ts';
 import { loadPipelineSettings, type PipelineSettings } from './settings.ts';
 import { type DagRunRecord, PipelineStore, type TaskInstanceRecord } from './store.ts';
+import { supervisorLookups } from './supervisor.ts';
 import { startWorker, type Worker } from './worker.ts';
 
 /** The navigation entry for the DAG pages (`createApp({ navigation })`). */
@@ -126,12 +128,20 @@ export function createPipelineRoutes(options: PipelineRoutesOptions = {}): Route
 
   return (app, deps) => {
     const store = PipelineStore.from(deps.metastore);
+    // A DAG file's top-level lookups are answered through the deployment's chain and cache.
+    const lookups = supervisorLookups({ metastore: deps.metastore, logger: deps.logger });
     const discover = async (): Promise<DagBagInfo> => {
       const settings = await settingsOf(deps);
       const now = Date.now();
       if (!cached || cached.folder !== settings.dagsFolder || now - cached.at > cacheMs) {
         const env = await deps.runtime.environment();
-        const bag = discoverDagsInChild(settings.dagsFolder, { env });
+        // The import errors come back masked with the deployment's secrets (registered in the
+        // server's masker when the environment was read) and what the DAG files resolved.
+        const bag = discoverDagsInChild(settings.dagsFolder, {
+          env,
+          masker: deps.masker,
+          lookup: lookups.of(env),
+        });
         cached = { folder: settings.dagsFolder, at: now, bag };
         bag.catch(() => {
           if (cached?.bag === bag) cached = undefined;
@@ -386,6 +396,7 @@ export async function startServerWorker(
     settings,
     env: () => deps.runtime.environment(),
     masker: deps.masker,
+    metastore: deps.metastore,
     logger: deps.logger,
     ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
   });

@@ -10,13 +10,14 @@
  * `module.registerHooks` resolve hook that resolves `airlock` and `airlock/*` as this package
  * resolves itself (its `exports`: `dist/index.js`, …), wherever the DAG file is.
  */
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import module from 'node:module';
 import { join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AirlockError, isAirlockError } from '../errors.ts';
+import { SecretsMasker } from '../masking/masker.ts';
 import { type Dag, isDag, takeRegisteredDags } from './dag.ts';
+import { createSupervisorLookup, type SupervisorLookup, spawnSupervised } from './supervisor.ts';
 
 /** This package's `package.json`, from `src/pipelines` or `dist/pipelines`. */
 const PACKAGE_JSON_URL = new URL('../../package.json', import.meta.url).href;
@@ -250,12 +251,20 @@ export function dagBagInfo(bag: DagBag): DagBagInfo {
 export function requireDag(bag: DagBag, dagId: string): Dag {
   const d = bag.dags.get(dagId);
   if (d) return d;
-  const broken = bag.errors.length
-    ? ` (${bag.errors.length} file(s) failed to load: ${bag.errors.map((e) => e.file).join(', ')}; see \`airlock dags list-import-errors\`)`
+  throw dagNotFound(bag.folder, bag.errors, dagId);
+}
+
+function dagNotFound(
+  folder: string,
+  errors: readonly DagImportError[],
+  dagId: string,
+): AirlockError {
+  const broken = errors.length
+    ? ` (${errors.length} file(s) failed to load: ${errors.map((e) => e.file).join(', ')}; see \`airlock dags list-import-errors\`)`
     : '';
-  throw new AirlockError(
+  return new AirlockError(
     'AIRLOCK_ERR_DAG_NOT_FOUND',
-    `no DAG \`${dagId}\` in ${bag.folder}${broken}`,
+    `no DAG \`${dagId}\` in ${folder}${broken}`,
     { details: { dag_id: dagId } },
   );
 }
@@ -268,65 +277,104 @@ export function siblingEntry(name: string): string {
 
 /** Options of {@link discoverDagsInChild}. */
 export interface DiscoverOptions {
-  /** The child's environment. @default process.env */
+  /** The deployment's environment (the child gets it without airlock's credentials). @default process.env */
   env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * Masks the import errors (and descriptions), in a copy to which the secrets of `env` and
+   * what the child resolves are added.
+   * @default a new masker
+   */
+  masker?: SecretsMasker;
+  /** Where a DAG file's top-level lookups are resolved. @default one built from `env` */
+  lookup?: SupervisorLookup;
   /** @default 30000 */
   timeoutMs?: number;
 }
 
 /**
- * Loads the DAGs folder in a child process and returns what it found, as plain data: long-lived
- * processes (the server) never import user code into themselves, and a changed file is read
- * fresh.
+ * Loads the DAGs folder in a supervised child process (see `supervisor.ts`) and returns what it
+ * found, as plain data, its import errors masked with the deployment's secrets and whatever the
+ * DAG files resolved: long-lived processes (the server) and the CLI never import user code into
+ * themselves, and a changed file is read fresh.
  *
  * @throws AirlockError `AIRLOCK_ERR_DAG_IMPORT_FAILED` when the child fails as a whole.
  * @example
  * ```ts
- * const { dags, errors } = await discoverDagsInChild('/srv/airlock/dags');
+ * const { dags, errors } = await discoverDagsInChild('/srv/airlock/dags', { env, masker });
  * ```
  */
-export function discoverDagsInChild(
+export async function discoverDagsInChild(
   folder: string,
   options: DiscoverOptions = {},
 ): Promise<DagBagInfo> {
-  return new Promise((resolve, reject) => {
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(options.env ?? process.env)) {
-      if (v !== undefined) env[k] = v;
-    }
-    const child = spawn(process.execPath, [siblingEntry('discover-main'), folder], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: options.timeoutMs ?? 30_000,
-    });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-    });
-    child.stderr.resume();
-    child.on('error', (err) =>
-      reject(
-        new AirlockError(
-          'AIRLOCK_ERR_DAG_IMPORT_FAILED',
-          `cannot start the DAG discovery process (${(err as NodeJS.ErrnoException).code ?? err.name})`,
-        ),
-      ),
-    );
-    child.on('close', (code, signal) => {
-      if (code === 0) {
-        try {
-          resolve(JSON.parse(out) as DagBagInfo);
-          return;
-        } catch {
-          // fall through to the error below
-        }
-      }
-      reject(
-        new AirlockError(
-          'AIRLOCK_ERR_DAG_IMPORT_FAILED',
-          `the DAG discovery process for ${folder} failed (${signal ?? `exit ${code}`})`,
+  const env = options.env ?? process.env;
+  const masker = options.masker ? options.masker.fork() : new SecretsMasker();
+  const own = options.lookup === undefined ? createSupervisorLookup(env) : undefined;
+  const lookup = options.lookup ?? (own as SupervisorLookup);
+  try {
+    return await new Promise<DagBagInfo>((resolve, reject) => {
+      const { child, stderr } = spawnSupervised(siblingEntry('discover-main'), [folder], {
+        env,
+        masker,
+        lookup,
+        timeoutMs: options.timeoutMs ?? 30_000,
+      });
+      child.stdout?.resume();
+      stderr.resume();
+      let found: DagBagInfo | undefined;
+      child.on('message', (message: unknown) => {
+        const m = message as { type?: unknown; bag?: DagBagInfo } | null;
+        if (m?.type === 'airlock:dagbag' && m.bag) found = m.bag;
+      });
+      child.on('error', (err) =>
+        reject(
+          new AirlockError(
+            'AIRLOCK_ERR_DAG_IMPORT_FAILED',
+            `cannot start the DAG discovery process (${(err as NodeJS.ErrnoException).code ?? err.name})`,
+          ),
         ),
       );
+      child.on('close', (code, signal) => {
+        if (code === 0 && found) {
+          resolve(maskBag(found, masker));
+          return;
+        }
+        reject(
+          new AirlockError(
+            'AIRLOCK_ERR_DAG_IMPORT_FAILED',
+            `the DAG discovery process for ${folder} failed (${signal ?? `exit ${code}`})`,
+          ),
+        );
+      });
     });
-  });
+  } finally {
+    await own?.dispose().catch(() => {});
+  }
+}
+
+/** The discovery with its free text (import errors, descriptions) masked. */
+function maskBag(bag: DagBagInfo, masker: SecretsMasker): DagBagInfo {
+  return {
+    folder: bag.folder,
+    dags: bag.dags.map((d) => ({
+      ...d,
+      description: d.description === null ? null : masker.redact(d.description),
+      tasks: d.tasks.map((t) => ({
+        ...t,
+        description: t.description === null ? null : masker.redact(t.description),
+      })),
+    })),
+    errors: bag.errors.map((e) => ({ file: e.file, message: masker.redact(e.message) })),
+  };
+}
+
+/**
+ * Finds the DAG `dagId` in a discovery.
+ *
+ * @throws AirlockError `AIRLOCK_ERR_DAG_NOT_FOUND` (naming the broken files, if any).
+ */
+export function requireDagInfo(bag: DagBagInfo, dagId: string): DagInfo {
+  const d = bag.dags.find((x) => x.dagId === dagId);
+  if (d) return d;
+  throw dagNotFound(bag.folder, bag.errors, dagId);
 }

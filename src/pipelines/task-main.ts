@@ -1,14 +1,17 @@
 /**
  * @module pipelines/task-main
- * The task process: runs one try of one task. The worker (or `dags test` / `tasks test`) starts
- * it with the task's environment (the deployment's settings included) and the try's description
- * in `AIRLOCK_TASK_SPEC` (JSON, {@link TaskSpec}).
+ * The task process: runs one try of one task. Its supervisor (the worker, `dags test`,
+ * `tasks test`; see `supervisor.ts`) starts it with the deployment's environment minus airlock's
+ * own credentials, the try's description in `AIRLOCK_TASK_SPEC` (JSON, {@link TaskSpec}), and an
+ * IPC channel over which `Variable.get` / `Connection.get` ask the supervisor.
  *
- * Everything the task prints (stdout, stderr, the context's logger) goes, in order, through one
- * masking stream to stdout, so that whatever `Variable.get` / `Connection.get` registered as
- * secret is `***` before it leaves the process. Exit code 0: the try succeeded; 1: it failed.
+ * The supervisor masks this process's stdout and stderr as bytes: that is the safety net. This
+ * process also masks what goes through `process.stdout.write` / `process.stderr.write` (one
+ * ordered stream to stdout), which is cheap and covers `console.log` of objects early. Exit
+ * code 0: the try succeeded; 1: it failed.
  */
 import type { Writable } from 'node:stream';
+import { loadConfig } from '../config/load-config.ts';
 import { isAirlockError } from '../errors.ts';
 import { SecretsMasker } from '../masking/masker.ts';
 import { createMaskingStream } from '../masking/stream.ts';
@@ -21,6 +24,7 @@ import {
   Variable,
 } from './context.ts';
 import { loadDagFromFile } from './loader.ts';
+import { connectToSupervisor } from './supervised.ts';
 
 /** The try a task process runs. */
 export interface TaskSpec {
@@ -72,6 +76,19 @@ function describe(err: unknown): string {
   return `a thrown ${typeof err}`;
 }
 
+/** The masker's sensitive words from the (credential-free) environment, as the chain's. */
+function configureFromEnv(m: SecretsMasker): void {
+  try {
+    const config = loadConfig(process.env);
+    m.configure({
+      sensitiveWords: config.core.sensitiveVarConnNames,
+      hideSensitive: config.core.hideSensitiveVarConnFields,
+    });
+  } catch {
+    // an invalid setting: Airflow's default words (the supervisor masks by its own settings)
+  }
+}
+
 function readSpec(): TaskSpec | undefined {
   try {
     return JSON.parse(process.env.AIRLOCK_TASK_SPEC ?? '') as TaskSpec;
@@ -100,7 +117,11 @@ process.on('SIGTERM', () => {
 });
 
 try {
-  const runtime = createTaskRuntime(process.env, { masker });
+  const supervised = connectToSupervisor(masker);
+  const runtime = supervised
+    ? { resolver: supervised, masker, dispose: async () => {} }
+    : createTaskRuntime(process.env, { masker });
+  if (supervised) configureFromEnv(masker);
   setTaskRuntime(runtime);
   const d = await loadDagFromFile(spec.dagsFolder, spec.fileloc, spec.dagId);
   const t = d.getTask(spec.taskId);

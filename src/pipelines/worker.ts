@@ -1,7 +1,8 @@
 /**
  * @module pipelines/worker
  * Runs tasks: a worker claims task instances from the queue (see `store.ts`), runs each try in
- * its own child process with the task's environment, writes the try's log through the masker,
+ * its own supervised child process (see `supervisor.ts`: the worker masks its output as bytes and
+ * answers its lookups through one resolver per settings version), writes the try's masked log,
  * heart-beats while it runs, enforces the task's timeout, and records the outcome (success, a
  * retry after the delay, or failure, and what that means for the tasks after it).
  *
@@ -9,10 +10,10 @@
  * bounds the tries one worker runs at once. On start, and then periodically, a worker marks
  * `failed` the running tries whose heartbeat is stale (their worker crashed).
  */
-import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Logger } from '../logging/logger.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
+import type { Metastore } from '../metastore/metastore.ts';
 import { siblingEntry } from './loader.ts';
 import { appendLogLines, taskLogPath } from './logs.ts';
 import type { PipelineSettings } from './settings.ts';
@@ -22,16 +23,27 @@ import {
   type PipelineStore,
   type TaskInstanceRecord,
 } from './store.ts';
+import {
+  createSupervisorLookup,
+  type SupervisorLookup,
+  spawnSupervised,
+  supervisorLookups,
+} from './supervisor.ts';
 import type { TaskSpec } from './task-main.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** Options of {@link runTaskProcess}. */
 export interface RunTaskProcessOptions {
-  /** The task process's environment (the deployment's settings included). */
+  /** The deployment's environment; the task process gets it without airlock's credentials. */
   env: Env;
-  /** Every line passes through it before it is written anywhere. */
+  /**
+   * The supervisor's masker (holding the deployment's secrets): the try's output is masked with
+   * a copy of it, to which what the task resolves is added.
+   */
   masker: SecretsMasker;
+  /** Where the task's `Variable.get` / `Connection.get` are resolved. @default one built from `env` */
+  lookup?: SupervisorLookup | undefined;
   /** The try's log file; `undefined` writes none (`tasks test`). */
   logPath?: string | undefined;
   /** Also receives every (masked) line, e.g. to echo it on a terminal. */
@@ -61,75 +73,86 @@ export interface TaskProcessResult {
  * const { exitCode } = await runTaskProcess(spec, { env: process.env, masker, onLine: console.log });
  * ```
  */
-export function runTaskProcess(
+export async function runTaskProcess(
   spec: TaskSpec,
   options: RunTaskProcessOptions,
 ): Promise<TaskProcessResult> {
-  const { masker, logPath, onLine } = options;
+  const { logPath, onLine } = options;
+  // This try's masker: the deployment's secrets, the task's environment, what it resolves.
+  const masker = options.masker.fork();
   const emit = (lines: string[]) => {
     const masked = lines.map((l) => masker.redact(l));
     if (logPath) appendLogLines(logPath, masked, masker);
     if (onLine) for (const l of masked) onLine(l);
   };
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(options.env)) if (v !== undefined) env[k] = v;
-  env.AIRLOCK_TASK_SPEC = JSON.stringify(spec);
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [siblingEntry('task-main')], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+  const own = options.lookup === undefined ? createSupervisorLookup(options.env) : undefined;
+  const lookup = options.lookup ?? (own as SupervisorLookup);
+  try {
+    return await new Promise((resolve) => {
+      const { child, stdout, stderr, killGroup } = spawnSupervised(siblingEntry('task-main'), [], {
+        env: options.env,
+        extraEnv: { AIRLOCK_TASK_SPEC: JSON.stringify(spec) },
+        masker,
+        lookup,
+      });
+      let timedOut = false;
+      let killTimer: NodeJS.Timeout | undefined;
+      const stop = (why: string) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        emit([`WARNING - airlock: ${why}; sending SIGTERM`]);
+        child.kill('SIGTERM');
+        killTimer = setTimeout(() => killGroup('SIGKILL'), options.killGraceMs ?? 5000);
+        killTimer.unref();
+      };
+      const timeout =
+        options.timeoutMs != null
+          ? setTimeout(() => {
+              timedOut = true;
+              stop(`the task timed out after ${Math.round((options.timeoutMs ?? 0) / 1000)}s`);
+            }, options.timeoutMs)
+          : undefined;
+      const onAbort = () => stop('the worker is stopping the task');
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      child.once('spawn', () => {
+        if (child.pid !== undefined) options.onStart?.(child.pid);
+      });
+      // The child's bytes, masked by the supervisor, split into lines.
+      const readers = [stdout, stderr].map(
+        (stream) =>
+          new Promise<void>((done) => {
+            const rl = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
+            rl.on('line', (l) => emit([l]));
+            rl.on('close', done);
+          }),
+      );
+      let spawnError: string | undefined;
+      child.once('error', (err) => {
+        spawnError = (err as NodeJS.ErrnoException).code ?? err.name;
+      });
+      child.once('close', async (code, signal) => {
+        await Promise.all(readers);
+        if (timeout) clearTimeout(timeout);
+        if (killTimer) clearTimeout(killTimer);
+        options.signal?.removeEventListener('abort', onAbort);
+        if (spawnError) emit([`ERROR - airlock: cannot start the task process (${spawnError})`]);
+        resolve({ exitCode: code, signal, timedOut });
+      });
     });
-    let timedOut = false;
-    let killTimer: NodeJS.Timeout | undefined;
-    const stop = (why: string) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      emit([`WARNING - airlock: ${why}; sending SIGTERM`]);
-      child.kill('SIGTERM');
-      killTimer = setTimeout(() => child.kill('SIGKILL'), options.killGraceMs ?? 5000);
-      killTimer.unref();
-    };
-    const timeout =
-      options.timeoutMs != null
-        ? setTimeout(() => {
-            timedOut = true;
-            stop(`the task timed out after ${Math.round((options.timeoutMs ?? 0) / 1000)}s`);
-          }, options.timeoutMs)
-        : undefined;
-    const onAbort = () => stop('the worker is stopping the task');
-    options.signal?.addEventListener('abort', onAbort, { once: true });
-    child.once('spawn', () => {
-      if (child.pid !== undefined) options.onStart?.(child.pid);
-    });
-    const readers = [child.stdout, child.stderr].map(
-      (stream) =>
-        new Promise<void>((done) => {
-          const rl = createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY });
-          rl.on('line', (l) => emit([l]));
-          rl.on('close', done);
-        }),
-    );
-    let spawnError: string | undefined;
-    child.once('error', (err) => {
-      spawnError = (err as NodeJS.ErrnoException).code ?? err.name;
-    });
-    child.once('close', async (code, signal) => {
-      await Promise.all(readers);
-      if (timeout) clearTimeout(timeout);
-      if (killTimer) clearTimeout(killTimer);
-      options.signal?.removeEventListener('abort', onAbort);
-      if (spawnError) emit([`ERROR - airlock: cannot start the task process (${spawnError})`]);
-      resolve({ exitCode: code, signal, timedOut });
-    });
-  });
+  } finally {
+    await own?.dispose().catch(() => {});
+  }
 }
 
 /** Options of {@link startWorker}. */
 export interface WorkerOptions {
   store: PipelineStore;
   settings: PipelineSettings;
-  /** The task processes' environment, read for each try (deployment settings may change). */
+  /** The deployment's environment, read for each try (deployment settings may change). */
   env: () => Env | Promise<Env>;
+  /** Holds the deployment's secrets; each try's output is masked with a copy of it. */
   masker: SecretsMasker;
+  /** The open metastore the tries' lookups read (else the configured one is opened). */
+  metastore?: Metastore | undefined;
   logger?: Logger | undefined;
   /** @default `host:pid` */
   workerId?: string;
@@ -169,6 +192,8 @@ export interface Worker {
 export function startWorker(options: WorkerOptions): Worker {
   const { store, settings, masker, logger } = options;
   const workerId = options.workerId ?? defaultWorkerId();
+  // One resolver (and cache) per settings version, shared by the tries of this worker.
+  const lookups = supervisorLookups({ metastore: options.metastore, logger });
   const concurrency = options.concurrency ?? settings.concurrency;
   const running = new Map<number, { ti: TaskInstanceRecord; abort: AbortController }>();
   const tries = new Set<Promise<void>>();
@@ -225,6 +250,7 @@ export function startWorker(options: WorkerOptions): Worker {
       const result = await runTaskProcess(spec, {
         env,
         masker,
+        lookup: lookups.of(env),
         logPath,
         onLine: options.onLine ? (l) => options.onLine?.(ti, l) : undefined,
         timeoutMs: ti.timeoutMs,
@@ -327,6 +353,7 @@ export function startWorker(options: WorkerOptions): Worker {
       while (polling) await new Promise((r) => setTimeout(r, 10));
       await Promise.allSettled([...tries]);
       clearInterval(heartbeat);
+      await lookups.dispose();
     },
   };
 }

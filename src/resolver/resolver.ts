@@ -98,7 +98,7 @@ export interface ResolverOptions {
 }
 
 /** The links whose values are masked by name only (Airflow's rules), not wholesale. */
-const LOCAL_LINKS: ReadonlySet<BackendName> = new Set(['env', 'metastore']);
+export const LOCAL_LINKS: ReadonlySet<BackendName> = new Set(['env', 'metastore']);
 
 /**
  * The links whose answer belongs to one process (its environment, files on its machine): never
@@ -107,7 +107,7 @@ const LOCAL_LINKS: ReadonlySet<BackendName> = new Set(['env', 'metastore']);
 const PROCESS_LINKS: ReadonlySet<BackendName> = new Set(['env', 'local-file']);
 
 /** Registers what a resolved value reveals, following Airflow's masking rules. */
-function registerResolved(
+export function registerResolved(
   masker: SecretsMasker,
   kind: SecretKind,
   id: string,

@@ -14,6 +14,7 @@ import { applyProcessSettings } from '../config/process-settings.ts';
 import type { Config } from '../config/schema.ts';
 import { AirlockError, ConfigError, isAirlockError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
+import { registerEnvironmentSecrets, registerKwargsSecrets } from '../masking/deployment.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
 import type { Metastore } from '../metastore/metastore.ts';
 import { createResolverFromConfig } from '../resolver/chain.ts';
@@ -75,10 +76,18 @@ export class DeploymentRuntime {
   async #build(version: number): Promise<Snapshot> {
     const settings = await this.#options.store.listSettings({ withSecrets: true });
     const env: Record<string, string | undefined> = { ...this.#options.baseEnv };
+    const { masker } = this.#options;
     for (const setting of settings) {
       env[setting.name] = setting.value ?? '';
-      if (setting.secret && setting.value) this.#options.masker.addSecret(setting.value);
+      if (setting.secret && setting.value) {
+        masker.addSecret(setting.value);
+        // A secret JSON setting (backend kwargs): each credential inside it on its own too.
+        registerKwargsSecrets(masker, setting.value);
+      }
     }
+    // The deployment's own credentials (kwargs fields, Fernet keys, URL passwords, the admin
+    // password), known before any output that could hold them is written.
+    registerEnvironmentSecrets(masker, env);
     // What Node reads only at start (NODE_EXTRA_CA_CERTS) is applied to this running server.
     try {
       applyProcessSettings(env, this.#options.baseEnv);

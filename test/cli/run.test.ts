@@ -86,6 +86,31 @@ describe('airlock run', () => {
     expect(r.stderr).not.toContain(PASSWORD);
   });
 
+  it("masks JSON forms: Python's \\uXXXX escapes (lower and upper case hex) and \\/", async () => {
+    const secret = 'tök/én-ünï-8d1e';
+    const r = await runAirlock(
+      [
+        'run',
+        '--var',
+        'uni_token',
+        ...nodeScript(`
+          const v = process.env.AIRFLOW_VAR_UNI_TOKEN;
+          const json = JSON.stringify({ v });
+          const ascii = (upper) => json.replace(/[\\u0080-\\uffff]/g, (c) => {
+            const hex = c.charCodeAt(0).toString(16).padStart(4, '0');
+            return '\\\\u' + (upper ? hex.toUpperCase() : hex);
+          });
+          console.log(ascii(false));
+          console.log(ascii(true));
+          console.log(json.replace(/\\//g, '\\\\/'));
+          console.log(ascii(false).replace(/\\//g, '\\\\/'));`),
+      ],
+      { env: { AIRFLOW_VAR_UNI_TOKEN: secret } },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.split('\n').filter(Boolean)).toEqual(Array(4).fill('{"v":"***"}'));
+  });
+
   it('masks a secret split across two writes', async () => {
     const half = Math.floor(SECRET.length / 2);
     const r = await runAirlock(

@@ -1,5 +1,5 @@
 /** Runs the built `airlock` executable in a child process, as a user would. */
-import { spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { expect } from 'vitest';
@@ -81,4 +81,25 @@ export function expectOneLineError(stderr: string, code: string): void {
   expect(lines).toHaveLength(1);
   expect(lines[0]).toMatch(new RegExp(`^airlock: error ${code}: `));
   expect(stderr).not.toMatch(/\n\s+at /);
+}
+
+/**
+ * Starts `airlock <args>` in the background (a worker, a server, a long `dags test`) with the
+ * pinned Node and a clean environment; its output is drained so that it never blocks.
+ *
+ * @example
+ * ```ts
+ * const worker = startAirlock(['worker'], env);
+ * worker.kill('SIGTERM');
+ * ```
+ */
+export function startAirlock(args: string[], env: Record<string, string>): ChildProcess {
+  const child = spawn(NODE, [BIN, ...args], {
+    cwd: ROOT,
+    env: cleanEnv(env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.resume();
+  child.stderr?.resume();
+  return child;
 }

@@ -201,3 +201,36 @@ describe('createMaskingStream', () => {
     );
   });
 });
+
+describe('SecretsMasker: JSON forms and forks', () => {
+  it("masks Python's json.dumps escapes (\\uXXXX, either case) and \\/-escaped JSON", () => {
+    const masker = new SecretsMasker();
+    const secret = 'pässwörd/ß€-😀-x';
+    masker.addSecret(secret);
+    const python = JSON.stringify(secret).replace(
+      /[\u0080-\uffff]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+    );
+    expect(python).toContain('\\ud83d\\ude00');
+    const upper = python.replace(
+      /\\u([0-9a-f]{4})/g,
+      (_, hex: string) => `\\u${hex.toUpperCase()}`,
+    );
+    const slashed = JSON.stringify(secret).replace(/\//g, '\\/');
+    for (const text of [python, upper, slashed, python.replace(/\//g, '\\/')]) {
+      expect(masker.redact(`{"v": ${text}}`)).toBe(`{"v": "${MASK}"}`);
+    }
+  });
+
+  it('forks: the copy keeps what was registered, and what either adds later stays its own', () => {
+    const parent = new SecretsMasker({ sensitiveWords: ['ssn'] });
+    parent.addSecret('deployment-secret');
+    const child = parent.fork();
+    child.add('child-only-value', 'my_ssn');
+    parent.addSecret('parent-later-value');
+    expect(child.redact('deployment-secret child-only-value parent-later-value')).toBe(
+      `${MASK} ${MASK} parent-later-value`,
+    );
+    expect(parent.redact('child-only-value')).toBe('child-only-value');
+  });
+});

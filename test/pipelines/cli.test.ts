@@ -1,8 +1,8 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BIN, cleanEnv, NODE, ROOT, runAirlock } from '../helpers/cli.ts';
+import { ROOT, runAirlock, startAirlock } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const home = tempDir('airlock-dags-');
@@ -47,13 +47,7 @@ afterAll(() => {
 });
 
 function startWorker(extra: Record<string, string> = {}, args: string[] = []): ChildProcess {
-  const child = spawn(NODE, [BIN, 'worker', ...args], {
-    cwd: ROOT,
-    env: cleanEnv({ ...env, ...extra }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout?.resume();
-  child.stderr?.resume();
+  const child = startAirlock(['worker', ...args], { ...env, ...extra });
   children.push(child);
   return child;
 }

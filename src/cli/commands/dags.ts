@@ -36,10 +36,18 @@ export function runRow(run: DagRunRecord): Record<string, unknown> {
   };
 }
 
+/**
+ * The DAGs folder, loaded in a supervised child (never in this process): its import errors come
+ * back masked with the environment's secrets and whatever the DAG files resolved.
+ */
 async function bag(context: CliContext) {
   const config = context.config();
-  const settings = (await pipelines()).loadPipelineSettings(context.io.env, config.home);
-  return (await pipelines()).loadDagBag(settings.dagsFolder);
+  const p = await pipelines();
+  const settings = p.loadPipelineSettings(context.io.env, config.home);
+  return p.discoverDagsInChild(settings.dagsFolder, {
+    env: context.io.env,
+    masker: context.masker,
+  });
 }
 
 function warnImportErrors(context: CliContext, count: number): void {
@@ -61,16 +69,13 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
     .action((options: { output: ListFormat }) =>
       closing(context, async () => {
         const found = await bag(context);
-        const rows = [...found.dags.values()]
-          .map((await pipelines()).dagInfo)
-          .sort((a, b) => a.dagId.localeCompare(b.dagId))
-          .map((d) => ({
-            dag_id: d.dagId,
-            fileloc: d.fileloc,
-            tags: d.tags.join(', '),
-            tasks: d.tasks.map((t) => t.taskId).join(', '),
-            description: d.description,
-          }));
+        const rows = found.dags.map((d) => ({
+          dag_id: d.dagId,
+          fileloc: d.fileloc,
+          tags: d.tags.join(', '),
+          tasks: d.tasks.map((t) => t.taskId).join(', '),
+          description: d.description,
+        }));
         await printRows(context.io, rows, options.output, [
           'dag_id',
           'fileloc',
@@ -91,7 +96,7 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
         const found = await bag(context);
         const rows = found.errors.map((e) => ({
           filepath: e.file,
-          error: context.masker.redact(e.message),
+          error: e.message,
         }));
         await printRows(context.io, rows, options.output, ['filepath', 'error']);
         if (rows.length > 0) context.exitCode = 1;
@@ -133,7 +138,7 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
       closing(context, async () => {
         const conf = (await pipelines()).parseConf(options.conf);
         const found = await bag(context);
-        const d = (await pipelines()).requireDag(found, dagId);
+        const d = (await pipelines()).requireDagInfo(found, dagId);
         const metastore = (await context.metastore('write')) as Metastore;
         const { store } = (await pipelines()).pipelineEnvironment(
           metastore,
@@ -142,7 +147,7 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
           context.masker,
         );
         const run = await store.createRun({
-          dag: (await pipelines()).dagInfo(d),
+          dag: d,
           conf,
           triggeredBy: 'cli',
           ...(options.runId === undefined ? {} : { runId: options.runId }),
@@ -162,7 +167,7 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
       closing(context, async () => {
         const conf = (await pipelines()).parseConf(options.conf);
         const found = await bag(context);
-        const d = (await pipelines()).requireDag(found, dagId);
+        const d = (await pipelines()).requireDagInfo(found, dagId);
         const metastore = (await context.metastore('write')) as Metastore;
         const env = (await pipelines()).pipelineEnvironment(
           metastore,
@@ -172,7 +177,7 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
         );
         const now = Date.now();
         const run = await env.store.createRun({
-          dag: (await pipelines()).dagInfo(d),
+          dag: d,
           conf,
           runType: 'test',
           runId: `test__${new Date(now).toISOString()}`,
@@ -191,6 +196,7 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
               (current.state === 'success' || current.state === 'failed')
             ) {
               settled = true;
+              clearInterval(poller);
               await worker.stop();
               resolve(current);
             }
@@ -203,6 +209,7 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
             },
             env: env.taskEnv,
             masker: context.masker,
+            metastore,
             logger: context.logger,
             filter: { dagId, runId: run.runId },
             onLine: (ti, line) => context.io.stdout(`[${ti.taskId}] ${line}\n`),
@@ -211,6 +218,8 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
               check().catch(reject);
             },
           });
+          // Another worker on the same database may finish the run's last task.
+          const poller = setInterval(() => check().catch(reject), 1000);
           check().catch(reject);
         });
         const tis = await env.store.taskInstances(dagId, run.runId);

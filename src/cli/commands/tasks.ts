@@ -32,11 +32,15 @@ export function registerTasksCommands(program: Command, context: CliContext): vo
         const conf = (await pipelines()).parseConf(options.conf);
         const config = context.config();
         const settings = (await pipelines()).loadPipelineSettings(context.io.env, config.home);
-        const d = (await pipelines()).requireDag(
-          await (await pipelines()).loadDagBag(settings.dagsFolder),
+        // The DAG file is loaded in a supervised child, never in this process.
+        const d = (await pipelines()).requireDagInfo(
+          await (await pipelines()).discoverDagsInChild(settings.dagsFolder, {
+            env: context.io.env,
+            masker: context.masker,
+          }),
           dagId,
         );
-        const t = d.getTask(taskId);
+        const t = d.tasks.find((x) => x.taskId === taskId);
         if (!t) {
           throw new AirlockError(
             'AIRLOCK_ERR_DAG_TASK_NOT_FOUND',
@@ -57,7 +61,7 @@ export function registerTasksCommands(program: Command, context: CliContext): vo
         const result = await (await pipelines()).runTaskProcess(
           {
             dagsFolder: settings.dagsFolder,
-            fileloc: d.fileloc ?? '',
+            fileloc: d.fileloc,
             dagId,
             taskId,
             runId: `test__${now.toISOString()}`,
@@ -71,7 +75,7 @@ export function registerTasksCommands(program: Command, context: CliContext): vo
             env,
             masker: context.masker,
             onLine: (line) => context.io.stdout(`${line}\n`),
-            timeoutMs: t.settings.timeoutSeconds === null ? null : t.settings.timeoutSeconds * 1000,
+            timeoutMs: t.timeoutSeconds === null ? null : t.timeoutSeconds * 1000,
           },
         );
         if (result.exitCode !== 0 || result.timedOut) {

@@ -41,6 +41,7 @@ export function registerWorkerCommand(program: Command, context: CliContext): vo
           settings: env.settings,
           env: env.taskEnv,
           masker: context.masker,
+          metastore,
           logger: context.logger,
           ...(concurrency === undefined ? {} : { concurrency }),
         });

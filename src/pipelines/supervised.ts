@@ -1,0 +1,120 @@
+/**
+ * @module pipelines/supervised
+ * The child side of the process boundary (see `supervisor.ts`): inside a task or discovery
+ * process started by an airlock supervisor, `Variable.get` / `Connection.get` ask the supervisor
+ * over the IPC channel instead of resolving (the child has no credentials to do so), and the
+ * process dies with its supervisor: when the channel closes, it kills its own process group.
+ */
+import { AirlockError, type ErrorCode } from '../errors.ts';
+import type { SecretsMasker } from '../masking/masker.ts';
+import { Connection, type ConnectionFields } from '../model/connection.ts';
+import type { LookupOptions, Resolution } from '../resolver/resolver.ts';
+import { registerResolved } from '../resolver/resolver.ts';
+import type { TaskLookup } from './context.ts';
+import {
+  LOOKUP_MESSAGE,
+  type LookupReply,
+  type LookupRequest,
+  SUPERVISED_ENV,
+} from './supervisor.ts';
+
+type Pending = { resolve: (reply: LookupReply) => void; reject: (err: unknown) => void };
+
+function isReply(message: unknown): message is LookupReply {
+  return (
+    message !== null &&
+    typeof message === 'object' &&
+    (message as { type?: unknown }).type === LOOKUP_MESSAGE &&
+    typeof (message as { id?: unknown }).id === 'number'
+  );
+}
+
+/**
+ * When this process was started by a supervisor: installs the "die with the supervisor" handler
+ * and returns the lookup that asks it (registering each answer with `masker` too, for the
+ * process's own masking); otherwise `undefined` (the process resolves directly).
+ *
+ * @example
+ * ```ts
+ * const lookup = connectToSupervisor(masker);
+ * ```
+ */
+export function connectToSupervisor(masker: SecretsMasker): TaskLookup | undefined {
+  if (process.env[SUPERVISED_ENV] !== '1' || typeof process.send !== 'function') return undefined;
+  delete process.env[SUPERVISED_ENV];
+  process.on('disconnect', () => {
+    // The supervisor is gone: nobody records this try or reads its output any more.
+    try {
+      process.kill(-process.pid, 'SIGKILL');
+    } catch {
+      // not a group leader: this process alone
+    }
+    process.exit(1);
+  });
+  // The channel keeps this process alive only while a lookup waits for its answer.
+  process.channel?.unref();
+  const pending = new Map<number, Pending>();
+  let next = 0;
+  process.on('message', (message: unknown) => {
+    if (!isReply(message)) return;
+    const waiter = pending.get(message.id);
+    if (!waiter) return;
+    pending.delete(message.id);
+    if (pending.size === 0) process.channel?.unref();
+    waiter.resolve(message);
+  });
+  const ask = (kind: LookupRequest['kind'], key: string, options: LookupOptions) =>
+    new Promise<LookupReply>((resolve, reject) => {
+      options.signal?.throwIfAborted();
+      const id = ++next;
+      pending.set(id, { resolve, reject });
+      process.channel?.ref();
+      const request: LookupRequest = { type: LOOKUP_MESSAGE, id, kind, key };
+      process.send?.(request, undefined, {}, (err) => {
+        if (!err) return;
+        pending.delete(id);
+        reject(
+          new AirlockError(
+            'AIRLOCK_ERR_INTERNAL',
+            `cannot ask the supervising airlock process for the ${kind}`,
+          ),
+        );
+      });
+      options.signal?.addEventListener(
+        'abort',
+        () => {
+          if (pending.delete(id)) reject(options.signal?.reason);
+        },
+        { once: true },
+      );
+    });
+  const settle = <T>(
+    kind: LookupRequest['kind'],
+    key: string,
+    reply: LookupReply,
+    read: (value: string | ConnectionFields) => T,
+  ): Resolution<T> | undefined => {
+    if ('error' in reply)
+      throw new AirlockError(reply.error.code as ErrorCode, reply.error.message);
+    if (!reply.found) return undefined;
+    const value = read(reply.value);
+    registerResolved(masker, kind, key, value, reply.wholesale);
+    return {
+      value,
+      source: reply.source as Resolution<T>['source'],
+      trace: [],
+    };
+  };
+  return {
+    async getVariable(key, options = {}) {
+      return settle('variable', key, await ask('variable', key, options), (value) =>
+        typeof value === 'string' ? value : '',
+      );
+    },
+    async getConnection(connId, options = {}) {
+      return settle('connection', connId, await ask('connection', connId, options), (value) =>
+        Connection.fromFields(typeof value === 'string' ? {} : value, connId),
+      );
+    },
+  };
+}
