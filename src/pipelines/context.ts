@@ -43,9 +43,15 @@ export interface TaskLogger {
 export interface DagRunInfo {
   readonly dagId: string;
   readonly runId: string;
-  /** ISO-8601: when the run was triggered (Airflow's `logical_date` for a manual run). */
+  /**
+   * ISO-8601: the start of a scheduled run's data interval, or when a manual run was triggered
+   * (Airflow's `logical_date`).
+   */
   readonly logicalDate: string;
-  /** `manual` (trigger) or `test` (`dags test` / `tasks test`). */
+  /** ISO-8601: the data interval a scheduled run covers (empty, at the logical date, for a manual run). */
+  readonly dataIntervalStart: string;
+  readonly dataIntervalEnd: string;
+  /** `scheduled`, `manual` (trigger) or `test` (`dags test` / `tasks test`). */
   readonly runType: string;
   /** The JSON object given with the trigger (`--conf`, the API's `conf`). */
   readonly conf: Readonly<Record<string, unknown>>;
@@ -61,6 +67,9 @@ export interface TaskContext {
   /** Retries + 1. */
   readonly maxTries: number;
   readonly logicalDate: string;
+  /** ISO-8601: the run's data interval (Airflow's `data_interval_start` / `_end`). */
+  readonly dataIntervalStart: string;
+  readonly dataIntervalEnd: string;
   readonly dagRun: DagRunInfo;
   /** Aborted when the try times out or the worker stops it. */
   readonly signal: AbortSignal;

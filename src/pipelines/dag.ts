@@ -11,9 +11,9 @@
  * sources share it.
  */
 import { AirlockError } from '../errors.ts';
-
 /** What a task's function receives. See {@link TaskContext}. */
 import type { TaskContext } from './context.ts';
+import { checkTimezone, type Schedule, timetable } from './timetable.ts';
 
 /** A task's function: its return value is ignored; a throw (or a rejection) fails the try. */
 export type TaskFn = (context: TaskContext) => unknown;
@@ -48,10 +48,31 @@ export interface TaskOptions extends TaskSettings {
 /** Options of {@link dag}. */
 export interface DagOptions {
   /**
-   * When the DAG runs by itself. Only `null` (manual: `airlock dags trigger`, the UI's trigger
-   * button) is supported: a cron schedule needs a scheduler, which airlock does not have.
+   * When the DAG runs by itself: a 5-field cron expression (`0 6 * * 1-5`), one of Airflow's
+   * presets (`@hourly`, `@daily`, `@weekly`, `@monthly`, `@quarterly`, `@yearly`, `@once`,
+   * `@continuous`), or `null` for manual runs only. A scheduled run covers one data interval
+   * (see `timetable.ts`) and is created by `airlock scheduler` once the interval has ended.
    */
-  schedule: null;
+  schedule: Schedule;
+  /** The first data interval starts at the first cron time at or after it; required with a schedule. */
+  startDate?: Date | string;
+  /** No data interval starts after it. @default undefined */
+  endDate?: Date | string;
+  /**
+   * Create a run for every interval since `startDate` (or the last run) that has not run, rather
+   * than only the latest one (Airflow 2.8+'s `catchup_by_default = False`).
+   * @default false
+   */
+  catchup?: boolean;
+  /** The IANA timezone the cron expression is read in (DST handled). @default 'UTC' */
+  timezone?: string;
+  /** Scheduled runs queued or running at once; `@continuous` needs 1. @default 16 (1 for `@continuous`) */
+  maxActiveRuns?: number;
+  /**
+   * Whether the DAG starts paused when first seen.
+   * @default `AIRLOCK__CORE__DAGS_ARE_PAUSED_AT_CREATION` (true)
+   */
+  isPausedUponCreation?: boolean;
   /** @default undefined */
   description?: string;
   /** @default [] */
@@ -124,6 +145,15 @@ function checkSettings(owner: string, settings: TaskSettings | undefined): void 
   ) {
     throw invalid(`${owner}: timeoutSeconds must be a number > 0, or null`);
   }
+}
+
+function instant(dagId: string, name: string, value: Date | string | undefined): number | null {
+  if (value === undefined) return null;
+  const ms = value instanceof Date ? value.getTime() : Date.parse(String(value));
+  if (!Number.isFinite(ms)) {
+    throw invalid(`DAG \`${dagId}\`: ${name} must be a Date or an ISO-8601 string with a timezone`);
+  }
+  return ms;
 }
 
 /**
@@ -238,7 +268,16 @@ export class Dag {
   readonly id: string;
   readonly description: string | undefined;
   readonly tags: readonly string[];
-  readonly schedule: null;
+  readonly schedule: Schedule;
+  readonly timezone: string;
+  /** Epoch ms, or `null`. */
+  readonly startDate: number | null;
+  /** Epoch ms, or `null`. */
+  readonly endDate: number | null;
+  readonly catchup: boolean;
+  readonly maxActiveRuns: number;
+  /** `null`: the deployment's default. */
+  readonly isPausedUponCreation: boolean | null;
   readonly defaultArgs: TaskSettings;
   /** The file the DAG was loaded from (set by the loader). */
   fileloc: string | undefined;
@@ -251,15 +290,46 @@ export class Dag {
     if (options === null || typeof options !== 'object') {
       throw invalid(`DAG \`${id}\`: options are required (at least \`{ schedule: null }\`)`);
     }
-    if (options.schedule !== null) {
-      throw invalid(
-        `DAG \`${id}\`: schedule must be null (manual runs); cron schedules need a scheduler, which airlock does not have`,
-      );
+    if (options.schedule !== null && typeof options.schedule !== 'string') {
+      throw invalid(`DAG \`${id}\`: schedule must be a cron expression, a preset or null`);
     }
+    try {
+      this.timezone = checkTimezone(options.timezone ?? 'UTC');
+    } catch (err) {
+      throw invalid(`DAG \`${id}\`: ${(err as Error).message}`);
+    }
+    let table: ReturnType<typeof timetable>;
+    try {
+      table = timetable(options.schedule, this.timezone);
+    } catch (err) {
+      throw invalid(`DAG \`${id}\`: ${(err as Error).message}`);
+    }
+    this.startDate = instant(id, 'startDate', options.startDate);
+    this.endDate = instant(id, 'endDate', options.endDate);
+    if (table.kind !== 'none' && this.startDate === null) {
+      throw invalid(`DAG \`${id}\`: a schedule needs a startDate`);
+    }
+    if (this.startDate !== null && this.endDate !== null && this.endDate < this.startDate) {
+      throw invalid(`DAG \`${id}\`: endDate is before startDate`);
+    }
+    const continuous = table.kind === 'continuous';
+    const maxActiveRuns = options.maxActiveRuns ?? (continuous ? 1 : 16);
+    if (!Number.isInteger(maxActiveRuns) || maxActiveRuns < 1) {
+      throw invalid(`DAG \`${id}\`: maxActiveRuns must be a whole number >= 1`);
+    }
+    if (continuous && maxActiveRuns !== 1) {
+      throw invalid(`DAG \`${id}\`: a @continuous schedule needs maxActiveRuns 1`);
+    }
+    if (options.catchup !== undefined && typeof options.catchup !== 'boolean') {
+      throw invalid(`DAG \`${id}\`: catchup must be a boolean`);
+    }
+    this.schedule = options.schedule;
+    this.catchup = options.catchup ?? false;
+    this.maxActiveRuns = maxActiveRuns;
+    this.isPausedUponCreation = options.isPausedUponCreation ?? null;
     checkSettings(`DAG \`${id}\` defaultArgs`, options.defaultArgs);
     this.description = options.description;
     this.tags = Object.freeze([...(options.tags ?? [])]);
-    this.schedule = null;
     this.defaultArgs = Object.freeze({ ...(options.defaultArgs ?? {}) });
   }
 
@@ -341,8 +411,8 @@ export function isDag(value: unknown): value is Dag {
  * Declares a DAG. Tasks made by {@link task} while `build` runs belong to it; the DAG is checked
  * (no cycle, no unknown upstream) and registered for the loader when `build` returns.
  *
- * @throws AirlockError `AIRLOCK_ERR_DAG_INVALID` for a bad id, a cron schedule, a cycle, a
- *   duplicate task id.
+ * @throws AirlockError `AIRLOCK_ERR_DAG_INVALID` for a bad id, a bad schedule or timezone, a
+ *   scheduled DAG without a startDate, a cycle, a duplicate task id.
  * @example
  * ```ts
  * import { dag, task, Variable } from 'airlock';

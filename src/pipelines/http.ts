@@ -27,8 +27,14 @@ import { csrfField, layout, page } from '../server/ui/pages.ts';
 import { parseConf } from './environment.ts';
 import { type DagBagInfo, type DagInfo, discoverDagsInChild } from './loader.ts';
 import { readTaskLog } from './logs.ts';
+import { type Scheduler, schedulerClock, startScheduler } from './scheduler.ts';
 import { loadPipelineSettings, type PipelineSettings } from './settings.ts';
-import { type DagRunRecord, PipelineStore, type TaskInstanceRecord } from './store.ts';
+import {
+  type DagRunRecord,
+  type DagStateRecord,
+  PipelineStore,
+  type TaskInstanceRecord,
+} from './store.ts';
 import { supervisorLookups } from './supervisor.ts';
 import { startWorker, type Worker } from './worker.ts';
 
@@ -65,20 +71,32 @@ function runJson(run: DagRunRecord): Record<string, unknown> {
     queued_at: iso(run.queuedAt),
     start_date: iso(run.startDate),
     end_date: iso(run.endDate),
+    data_interval_start: iso(run.dataIntervalStart),
+    data_interval_end: iso(run.dataIntervalEnd),
     conf: run.conf,
-    external_trigger: true,
+    external_trigger: run.runType !== 'scheduled',
     triggered_by: run.triggeredBy,
   };
 }
 
-function dagJson(d: DagInfo): Record<string, unknown> {
+function dagJson(d: DagInfo, state: DagStateRecord | undefined): Record<string, unknown> {
   return {
     dag_id: d.dagId,
     description: d.description,
     fileloc: d.fileloc,
-    is_paused: false,
+    is_paused: state?.isPaused ?? null,
     is_active: true,
-    schedule_interval: null,
+    schedule_interval: d.schedule === null ? null : { __type: 'CronExpression', value: d.schedule },
+    timetable_description: d.schedule,
+    timezone: d.timezone,
+    start_date: iso(d.startDate),
+    end_date: iso(d.endDate),
+    catchup: d.catchup,
+    max_active_runs: d.maxActiveRuns,
+    next_dagrun: iso(state?.nextDagrun ?? null),
+    next_dagrun_data_interval_start: iso(state?.nextDagrunDataIntervalStart ?? null),
+    next_dagrun_data_interval_end: iso(state?.nextDagrunDataIntervalEnd ?? null),
+    next_dagrun_create_after: iso(state?.nextDagrunCreateAfter ?? null),
     tags: d.tags.map((name) => ({ name })),
     task_ids: d.tasks.map((t) => t.taskId),
   };
@@ -137,10 +155,17 @@ export function createPipelineRoutes(options: PipelineRoutesOptions = {}): Route
         const env = await deps.runtime.environment();
         // The import errors come back masked with the deployment's secrets (registered in the
         // server's masker when the environment was read) and what the DAG files resolved.
+        // What it finds is recorded (pause state, next run), as the scheduler records it.
         const bag = discoverDagsInChild(settings.dagsFolder, {
           env,
           masker: deps.masker,
           lookup: lookups.of(env),
+        }).then(async (found) => {
+          await store.syncDags(found.dags, {
+            now: schedulerClock(env)(),
+            pausedAtCreation: settings.pausedAtCreation,
+          });
+          return found;
         });
         cached = { folder: settings.dagsFolder, at: now, bag };
         bag.catch(() => {
@@ -186,20 +211,26 @@ export function createPipelineRoutes(options: PipelineRoutesOptions = {}): Route
     // --- pages ---------------------------------------------------------------------------------
     app.get('/dags', async (c) => {
       const bag = await discover();
+      const states = await store.dagStates();
       const latest = await Promise.all(
         bag.dags.map(async (d) => (await store.listRuns({ dagId: d.dagId, limit: 1 })).runs[0]),
       );
       const body = h`<table class="data">
-<thead><tr><th>DAG</th><th>Description</th><th>Tasks</th><th>Last run</th><th></th></tr></thead>
-<tbody>${bag.dags.map(
-        (d, i) => h`<tr>
-  <td><a href="/dags/${enc(d.dagId)}">${d.dagId}</a></td>
-  <td>${d.description ?? ''}</td>
-  <td>${d.tasks.map((t) => t.taskId).join(', ')}</td>
-  <td>${latest[i] ? h`<a href="/dags/${enc(d.dagId)}/runs/${enc(latest[i].runId)}">${latest[i].runId}</a> ${stateBadge(latest[i].state)}` : ''}</td>
-  <td><form method="post" action="/dags/${enc(d.dagId)}/trigger">${csrfField(c.get('user'))}<button type="submit" aria-label="Trigger ${d.dagId}">Trigger</button></form></td>
-</tr>`,
-      )}</tbody></table>
+<thead><tr><th>DAG</th><th>Schedule</th><th>Next run</th><th>Last run</th><th>Tasks</th><th>Description</th><th></th></tr></thead>
+<tbody>${bag.dags.map((d, i) => {
+        const state = states.get(d.dagId);
+        const paused = state?.isPaused ?? true;
+        return h`<tr data-dag="${d.dagId}">
+  <td data-label="DAG"><a href="/dags/${enc(d.dagId)}">${d.dagId}</a>${paused ? h` <span class="state state-paused">paused</span>` : ''}</td>
+  <td data-label="Schedule"><code>${d.schedule ?? 'None'}</code></td>
+  <td data-label="Next run" class="next-run">${state?.nextDagrun == null ? '' : h`<time datetime="${iso(state.nextDagrun)}">${iso(state.nextDagrun)}</time>`}</td>
+  <td data-label="Last run">${latest[i] ? h`<a href="/dags/${enc(d.dagId)}/runs/${enc(latest[i].runId)}">${latest[i].runId}</a> ${stateBadge(latest[i].state)}` : ''}</td>
+  <td data-label="Tasks">${d.tasks.map((t) => t.taskId).join(', ')}</td>
+  <td data-label="Description">${d.description ?? ''}</td>
+  <td class="actions"><form method="post" action="/dags/${enc(d.dagId)}/trigger">${csrfField(c.get('user'))}<button type="submit" aria-label="Trigger ${d.dagId}">Trigger</button></form>
+  <form method="post" action="/dags/${enc(d.dagId)}/paused">${csrfField(c.get('user'))}<input type="hidden" name="paused" value="${paused ? 'false' : 'true'}"><button type="submit" class="secondary" aria-label="${paused ? 'Unpause' : 'Pause'} ${d.dagId}">${paused ? 'Unpause' : 'Pause'}</button></form></td>
+</tr>`;
+      })}</tbody></table>
 ${bag.dags.length === 0 ? h`<p>No DAGs in <code>${bag.folder}</code>.</p>` : ''}
 ${
   bag.errors.length > 0
@@ -257,6 +288,19 @@ ${
       );
     });
 
+    app.post('/dags/:dagId/paused', async (c) => {
+      requirePermission(c.get('user').role, 'write');
+      const d = await dagOr404(c.req.param('dagId'));
+      const form = await c.req.parseBody();
+      const paused = form.paused !== 'false';
+      await store.setPaused(d.dagId, paused);
+      deps.logger?.info(
+        { dagId: d.dagId, paused, user: c.get('user').username },
+        'DAG paused state set',
+      );
+      return c.redirect(`/dags?ok=${enc(`${d.dagId} ${paused ? 'paused' : 'unpaused'}`)}`, 303);
+    });
+
     app.get('/dags/:dagId/runs/:runId', async (c) => {
       const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
       const tis = await store.taskInstances(run.dagId, run.runId);
@@ -293,8 +337,9 @@ ${
     // --- API -----------------------------------------------------------------------------------
     app.get('/api/v1/dags', async (c) => {
       const bag = await discover();
+      const states = await store.dagStates();
       return c.json({
-        dags: bag.dags.map(dagJson),
+        dags: bag.dags.map((d) => dagJson(d, states.get(d.dagId))),
         total_entries: bag.dags.length,
         import_errors: bag.errors.map((e) => ({
           filename: e.file,
@@ -302,9 +347,32 @@ ${
         })),
       });
     });
-    app.get('/api/v1/dags/:dagId', async (c) =>
-      c.json(dagJson(await dagOr404(c.req.param('dagId')))),
-    );
+    app.get('/api/v1/dags/:dagId', async (c) => {
+      const d = await dagOr404(c.req.param('dagId'));
+      return c.json(dagJson(d, (await store.dagStates()).get(d.dagId)));
+    });
+    // Airflow's PATCH /dags/{dag_id}: `{"is_paused": true|false}`.
+    app.patch('/api/v1/dags/:dagId', async (c) => {
+      requirePermission(c.get('user').role, 'write');
+      const d = await dagOr404(c.req.param('dagId'));
+      let body: unknown;
+      try {
+        body = JSON.parse(await c.req.text());
+      } catch {
+        throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', 'the body is not valid JSON');
+      }
+      const paused = (body as { is_paused?: unknown } | null)?.is_paused;
+      if (typeof paused !== 'boolean') {
+        throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', '`is_paused` must be a boolean');
+      }
+      const state = await store.setPaused(d.dagId, paused);
+      deps.logger?.info(
+        { dagId: d.dagId, paused, user: c.get('user').username },
+        'DAG paused state set',
+      );
+      if (!paused) options.onTrigger?.();
+      return c.json(dagJson(d, state));
+    });
     app.get('/api/v1/dags/:dagId/dagRuns', async (c) => {
       const dagId = c.req.param('dagId');
       const limit = Math.min(Math.max(Number(c.req.query('limit') ?? 100) || 100, 1), 1000);
@@ -375,6 +443,32 @@ ${
       return c.json({ content: deps.masker.redact(text), continuation_token: null });
     });
   };
+}
+
+/**
+ * Starts a scheduler inside the server process (the default on both databases; several servers
+ * and schedulers on one PostgreSQL coordinate through row locks). Stop it when the server closes.
+ *
+ * @example
+ * ```ts
+ * const scheduler = await startServerScheduler(deps, { onRuns: () => worker.wake() });
+ * ```
+ */
+export async function startServerScheduler(
+  deps: AppDeps,
+  options: { onRuns?: () => void } = {},
+): Promise<Scheduler> {
+  const env = await deps.runtime.environment();
+  return startScheduler({
+    store: PipelineStore.from(deps.metastore),
+    settings: await settingsOf(deps),
+    env: () => deps.runtime.environment(),
+    masker: deps.masker,
+    metastore: deps.metastore,
+    logger: deps.logger,
+    now: schedulerClock(env),
+    ...(options.onRuns ? { onRuns: options.onRuns } : {}),
+  });
 }
 
 /**

@@ -83,7 +83,17 @@ export interface DagInfo {
   readonly fileloc: string;
   readonly description: string | null;
   readonly tags: readonly string[];
-  readonly schedule: null;
+  /** A cron expression, a preset, or `null` (see `timetable.ts`). */
+  readonly schedule: string | null;
+  readonly timezone: string;
+  /** Epoch ms, or `null`. */
+  readonly startDate: number | null;
+  /** Epoch ms, or `null`. */
+  readonly endDate: number | null;
+  readonly catchup: boolean;
+  readonly maxActiveRuns: number;
+  /** `null`: the deployment's default (`AIRLOCK__CORE__DAGS_ARE_PAUSED_AT_CREATION`). */
+  readonly isPausedUponCreation: boolean | null;
   /** In topological order. */
   readonly tasks: readonly TaskInfo[];
 }
@@ -219,7 +229,13 @@ export function dagInfo(d: Dag): DagInfo {
     fileloc: d.fileloc ?? '',
     description: d.description ?? null,
     tags: [...d.tags],
-    schedule: null,
+    schedule: d.schedule,
+    timezone: d.timezone,
+    startDate: d.startDate,
+    endDate: d.endDate,
+    catchup: d.catchup,
+    maxActiveRuns: d.maxActiveRuns,
+    isPausedUponCreation: d.isPausedUponCreation,
     tasks: order.map((id) => {
       const t = d.getTask(id);
       if (!t) throw new AirlockError('AIRLOCK_ERR_INTERNAL', `task \`${id}\` vanished`);

@@ -18,6 +18,7 @@ import type { Kysely, Selectable, Transaction } from 'kysely';
 import { AirlockError } from '../errors.ts';
 import type { Metastore } from '../metastore/metastore.ts';
 import type { DagInfo } from './loader.ts';
+import { type DataInterval, timetable } from './timetable.ts';
 
 /** A task instance's state (Airflow's names); `null` waits for its upstream tasks. */
 export type TaskState =
@@ -47,6 +48,23 @@ type DagRunTable = {
   start_date: Millis | null;
   end_date: Millis | null;
   triggered_by: string | null;
+  data_interval_start: Millis | null;
+  data_interval_end: Millis | null;
+};
+
+type DagTable = {
+  dag_id: string;
+  is_paused: boolean | number;
+  is_active: boolean | number;
+  fileloc: string | null;
+  schedule: string | null;
+  timezone: string;
+  info: string;
+  next_dagrun: Millis | null;
+  next_dagrun_data_interval_start: Millis | null;
+  next_dagrun_data_interval_end: Millis | null;
+  next_dagrun_create_after: Millis | null;
+  last_parsed_at: Millis;
 };
 
 type TaskInstanceTable = {
@@ -74,6 +92,7 @@ type TaskInstanceTable = {
 
 /** The pipeline tables, for Kysely. */
 export type PipelineSchema = {
+  airlock_dag: DagTable;
   dag_run: DagRunTable;
   task_instance: TaskInstanceTable;
 };
@@ -91,6 +110,27 @@ export interface DagRunRecord {
   readonly startDate: number | null;
   readonly endDate: number | null;
   readonly triggeredBy: string | null;
+  /** The data interval (a scheduled run's; a manual run's is empty, at its logical date). */
+  readonly dataIntervalStart: number | null;
+  readonly dataIntervalEnd: number | null;
+}
+
+/** What the metastore knows of a DAG: paused or not, and its next scheduled run. */
+export interface DagStateRecord {
+  readonly dagId: string;
+  readonly isPaused: boolean;
+  /** Whether the last discovery found it. */
+  readonly isActive: boolean;
+  readonly schedule: string | null;
+  readonly timezone: string;
+  readonly info: DagInfo;
+  /** The next run's logical date (the start of its data interval), or `null`. */
+  readonly nextDagrun: number | null;
+  readonly nextDagrunDataIntervalStart: number | null;
+  readonly nextDagrunDataIntervalEnd: number | null;
+  /** When the scheduler creates it (the end of its interval). */
+  readonly nextDagrunCreateAfter: number | null;
+  readonly lastParsedAt: number;
 }
 
 /** A task instance. Times are epoch milliseconds. */
@@ -131,6 +171,10 @@ export interface CreateRunOptions {
   readonly triggeredBy?: string;
   /** @default Date.now() */
   readonly now?: number;
+  /** A scheduled run's logical date. @default `now` */
+  readonly logicalDate?: number;
+  /** A scheduled run's data interval. @default empty, at the logical date */
+  readonly dataInterval?: DataInterval;
 }
 
 /** Filters of a claim. */
@@ -193,6 +237,42 @@ function runRecord(row: Selectable<DagRunTable>): DagRunRecord {
     startDate: ms(row.start_date),
     endDate: ms(row.end_date),
     triggeredBy: row.triggered_by,
+    dataIntervalStart: ms(row.data_interval_start),
+    dataIntervalEnd: ms(row.data_interval_end),
+  };
+}
+
+function dagStateRecord(row: Selectable<DagTable>): DagStateRecord {
+  return {
+    dagId: row.dag_id,
+    isPaused: Boolean(row.is_paused),
+    isActive: Boolean(row.is_active),
+    schedule: row.schedule,
+    timezone: row.timezone,
+    info: JSON.parse(row.info) as DagInfo,
+    nextDagrun: ms(row.next_dagrun),
+    nextDagrunDataIntervalStart: ms(row.next_dagrun_data_interval_start),
+    nextDagrunDataIntervalEnd: ms(row.next_dagrun_data_interval_end),
+    nextDagrunCreateAfter: ms(row.next_dagrun_create_after),
+    lastParsedAt: Number(row.last_parsed_at),
+  };
+}
+
+/** The next scheduled run of `dag` after `last`, at `now` (see `timetable.ts`). */
+function nextRunOf(dag: DagInfo, last: DataInterval | null, now: number) {
+  return timetable(dag.schedule, dag.timezone).next(
+    last,
+    { earliest: dag.startDate, latest: dag.endDate, catchup: dag.catchup },
+    now,
+  );
+}
+
+function nextColumns(next: ReturnType<typeof nextRunOf>) {
+  return {
+    next_dagrun: next?.logicalDate ?? null,
+    next_dagrun_data_interval_start: next?.interval.start ?? null,
+    next_dagrun_data_interval_end: next?.interval.end ?? null,
+    next_dagrun_create_after: next?.runAfter ?? null,
   };
 }
 
@@ -240,6 +320,11 @@ export function checkRunId(runId: string): string {
     );
   }
   return runId;
+}
+
+/** Airflow's run_id of a scheduled run: `scheduled__2026-03-01T07:00:00+00:00`. */
+export function scheduledRunId(logicalDate: number): string {
+  return `scheduled__${new Date(logicalDate).toISOString().replace(/\.000Z$|Z$/, '+00:00')}`;
 }
 
 /** This process's worker id: `host:pid`. */
@@ -301,71 +386,238 @@ export class PipelineStore {
    * @throws AirlockError `AIRLOCK_ERR_STORE_CONFLICT` when the run_id exists for the DAG.
    */
   async createRun(options: CreateRunOptions): Promise<DagRunRecord> {
+    return this.#tx((trx) => this.#insertRun(trx, options));
+  }
+
+  async #insertRun(
+    trx: Transaction<PipelineSchema>,
+    options: CreateRunOptions,
+  ): Promise<DagRunRecord> {
     const now = options.now ?? Date.now();
     const runId = checkRunId(options.runId ?? `manual__${new Date(now).toISOString()}`);
     const { dag } = options;
-    return this.#tx(async (trx) => {
-      const existing = await trx
-        .selectFrom('dag_run')
-        .select('id')
+    const logicalDate = options.logicalDate ?? now;
+    const existing = await trx
+      .selectFrom('dag_run')
+      .select('id')
+      .where('dag_id', '=', dag.dagId)
+      .where('run_id', '=', runId)
+      .executeTakeFirst();
+    if (existing) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_STORE_CONFLICT',
+        `DAG \`${dag.dagId}\` already has a run \`${runId}\``,
+        { details: { dag_id: dag.dagId, run_id: runId } },
+      );
+    }
+    const row = {
+      dag_id: dag.dagId,
+      run_id: runId,
+      run_type: options.runType ?? 'manual',
+      state: 'queued',
+      conf: JSON.stringify(options.conf ?? {}),
+      fileloc: dag.fileloc,
+      logical_date: logicalDate,
+      queued_at: now,
+      start_date: null,
+      end_date: null,
+      triggered_by: options.triggeredBy ?? null,
+      data_interval_start: options.dataInterval?.start ?? logicalDate,
+      data_interval_end: options.dataInterval?.end ?? logicalDate,
+    };
+    await trx.insertInto('dag_run').values(row).execute();
+    if (dag.tasks.length > 0) {
+      await trx
+        .insertInto('task_instance')
+        .values(
+          dag.tasks.map((t) => ({
+            dag_id: dag.dagId,
+            run_id: runId,
+            task_id: t.taskId,
+            state: t.upstream.length === 0 ? 'queued' : null,
+            try_number: 0,
+            max_tries: t.retries + 1,
+            upstream: JSON.stringify(t.upstream),
+            retry_delay_ms: Math.round(t.retryDelaySeconds * 1000),
+            timeout_ms: t.timeoutSeconds === null ? null : Math.round(t.timeoutSeconds * 1000),
+            run_after: t.upstream.length === 0 ? now : null,
+            queued_at: t.upstream.length === 0 ? now : null,
+          })),
+        )
+        .execute();
+    } else {
+      await trx
+        .updateTable('dag_run')
+        .set({ state: 'success', start_date: now, end_date: now })
         .where('dag_id', '=', dag.dagId)
         .where('run_id', '=', runId)
-        .executeTakeFirst();
-      if (existing) {
-        throw new AirlockError(
-          'AIRLOCK_ERR_STORE_CONFLICT',
-          `DAG \`${dag.dagId}\` already has a run \`${runId}\``,
-          { details: { dag_id: dag.dagId, run_id: runId } },
-        );
-      }
-      const row = {
-        dag_id: dag.dagId,
-        run_id: runId,
-        run_type: options.runType ?? 'manual',
-        state: 'queued',
-        conf: JSON.stringify(options.conf ?? {}),
-        fileloc: dag.fileloc,
-        logical_date: now,
-        queued_at: now,
-        start_date: null,
-        end_date: null,
-        triggered_by: options.triggeredBy ?? null,
-      };
-      await trx.insertInto('dag_run').values(row).execute();
-      if (dag.tasks.length > 0) {
-        await trx
-          .insertInto('task_instance')
-          .values(
-            dag.tasks.map((t) => ({
+        .execute();
+    }
+    const created = await trx
+      .selectFrom('dag_run')
+      .selectAll()
+      .where('dag_id', '=', dag.dagId)
+      .where('run_id', '=', runId)
+      .executeTakeFirstOrThrow();
+    return runRecord(created);
+  }
+
+  /** The data interval of the DAG's latest scheduled run, or `null` (Airflow's "last automated"). */
+  async #lastScheduled(
+    db: Kysely<PipelineSchema> | Transaction<PipelineSchema>,
+    dagId: string,
+  ): Promise<DataInterval | null> {
+    const row = await db
+      .selectFrom('dag_run')
+      .select(['data_interval_start', 'data_interval_end', 'logical_date'])
+      .where('dag_id', '=', dagId)
+      .where('run_type', '=', 'scheduled')
+      .orderBy('logical_date', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    if (!row) return null;
+    return {
+      start: Number(row.data_interval_start ?? row.logical_date),
+      end: Number(row.data_interval_end ?? row.logical_date),
+    };
+  }
+
+  /**
+   * Records what a discovery found: each DAG's row is created (paused when `pausedAtCreation`
+   * says so, or the DAG's `isPausedUponCreation`) or refreshed with its new description and next
+   * run; a DAG the discovery no longer finds is marked inactive (its runs stay).
+   */
+  async syncDags(
+    dags: readonly DagInfo[],
+    options: { now?: number; pausedAtCreation: boolean },
+  ): Promise<void> {
+    const now = options.now ?? Date.now();
+    await this.#tx(async (trx) => {
+      const known = new Set(
+        (await trx.selectFrom('airlock_dag').select('dag_id').execute()).map((r) => r.dag_id),
+      );
+      for (const dag of dags) {
+        const next = nextRunOf(dag, await this.#lastScheduled(trx, dag.dagId), now);
+        const columns = {
+          is_active: true,
+          fileloc: dag.fileloc,
+          schedule: dag.schedule,
+          timezone: dag.timezone,
+          info: JSON.stringify(dag),
+          last_parsed_at: now,
+          ...nextColumns(next),
+        };
+        if (known.has(dag.dagId)) {
+          await trx
+            .updateTable('airlock_dag')
+            .set(columns)
+            .where('dag_id', '=', dag.dagId)
+            .execute();
+        } else {
+          // Another process may insert it at the same time: theirs or ours, the row is the same.
+          await trx
+            .insertInto('airlock_dag')
+            .values({
               dag_id: dag.dagId,
-              run_id: runId,
-              task_id: t.taskId,
-              state: t.upstream.length === 0 ? 'queued' : null,
-              try_number: 0,
-              max_tries: t.retries + 1,
-              upstream: JSON.stringify(t.upstream),
-              retry_delay_ms: Math.round(t.retryDelaySeconds * 1000),
-              timeout_ms: t.timeoutSeconds === null ? null : Math.round(t.timeoutSeconds * 1000),
-              run_after: t.upstream.length === 0 ? now : null,
-              queued_at: t.upstream.length === 0 ? now : null,
-            })),
-          )
-          .execute();
-      } else {
-        await trx
-          .updateTable('dag_run')
-          .set({ state: 'success', start_date: now, end_date: now })
+              is_paused: dag.isPausedUponCreation ?? options.pausedAtCreation,
+              ...columns,
+            })
+            .onConflict((oc) => oc.column('dag_id').doNothing())
+            .execute();
+        }
+      }
+      const found = dags.map((d) => d.dagId);
+      let gone = trx.updateTable('airlock_dag').set({ is_active: false });
+      if (found.length > 0) gone = gone.where('dag_id', 'not in', found);
+      await gone.execute();
+    });
+  }
+
+  /** The metastore's record of each DAG, by dag_id. */
+  async dagStates(): Promise<Map<string, DagStateRecord>> {
+    const rows = await this.#read(() => this.#db.selectFrom('airlock_dag').selectAll().execute());
+    return new Map(rows.map((r) => [r.dag_id, dagStateRecord(r)]));
+  }
+
+  /**
+   * Pauses or unpauses a DAG the metastore knows (`syncDags` first).
+   *
+   * @throws AirlockError `AIRLOCK_ERR_DAG_NOT_FOUND` when it has no row.
+   */
+  async setPaused(dagId: string, paused: boolean): Promise<DagStateRecord> {
+    return this.#tx(async (trx) => {
+      await trx
+        .updateTable('airlock_dag')
+        .set({ is_paused: paused })
+        .where('dag_id', '=', dagId)
+        .execute();
+      const row = await trx
+        .selectFrom('airlock_dag')
+        .selectAll()
+        .where('dag_id', '=', dagId)
+        .executeTakeFirst();
+      if (!row) {
+        throw new AirlockError('AIRLOCK_ERR_DAG_NOT_FOUND', `no DAG \`${dagId}\``, {
+          details: { dag_id: dagId },
+        });
+      }
+      return dagStateRecord(row);
+    });
+  }
+
+  /**
+   * Creates the scheduled runs that are due at `now`, for at most `limit` DAGs, and returns
+   * them. Each DAG's row is locked for the transaction (`SELECT … FOR UPDATE SKIP LOCKED` on
+   * PostgreSQL, so that several schedulers take different DAGs and never wait on each other; the
+   * write lock of `BEGIN IMMEDIATE` on SQLite); inside it the next run is computed from the DAG's
+   * latest scheduled run, so a run is never created twice nor skipped, and the partial unique
+   * index on (dag_id, logical_date) backs that up. A DAG at its `maxActiveRuns` waits.
+   */
+  async scheduleDue(now: number, options: { limit?: number } = {}): Promise<DagRunRecord[]> {
+    return this.#tx(async (trx) => {
+      let due = trx
+        .selectFrom('airlock_dag')
+        .selectAll()
+        .where('is_paused', '=', false)
+        .where('is_active', '=', true)
+        .where('next_dagrun_create_after', '<=', now)
+        .orderBy('next_dagrun_create_after')
+        .limit(options.limit ?? 50);
+      if (this.#postgres) due = due.forUpdate().skipLocked();
+      const created: DagRunRecord[] = [];
+      for (const row of await due.execute()) {
+        const dag = JSON.parse(row.info) as DagInfo;
+        const active = await trx
+          .selectFrom('dag_run')
+          .select((eb) => eb.fn.countAll().as('n'))
           .where('dag_id', '=', dag.dagId)
-          .where('run_id', '=', runId)
+          .where('state', 'in', ['queued', 'running'])
+          .executeTakeFirst();
+        let slots = dag.maxActiveRuns - Number(active?.n ?? 0);
+        let last = await this.#lastScheduled(trx, dag.dagId);
+        let next = nextRunOf(dag, last, now);
+        while (next && next.runAfter <= now && slots > 0) {
+          created.push(
+            await this.#insertRun(trx, {
+              dag,
+              runId: scheduledRunId(next.logicalDate),
+              runType: 'scheduled',
+              logicalDate: next.logicalDate,
+              dataInterval: next.interval,
+              triggeredBy: 'scheduler',
+            }),
+          );
+          slots--;
+          last = next.interval;
+          next = nextRunOf(dag, last, now);
+        }
+        await trx
+          .updateTable('airlock_dag')
+          .set(nextColumns(next))
+          .where('dag_id', '=', dag.dagId)
           .execute();
       }
-      const created = await trx
-        .selectFrom('dag_run')
-        .selectAll()
-        .where('dag_id', '=', dag.dagId)
-        .where('run_id', '=', runId)
-        .executeTakeFirstOrThrow();
-      return runRecord(created);
+      return created;
     });
   }
 

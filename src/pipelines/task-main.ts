@@ -39,6 +39,9 @@ export interface TaskSpec {
   readonly maxTries: number;
   /** ISO-8601. */
   readonly logicalDate: string;
+  /** ISO-8601: the run's data interval. */
+  readonly dataIntervalStart: string;
+  readonly dataIntervalEnd: string;
   readonly conf: Readonly<Record<string, unknown>>;
 }
 
@@ -142,10 +145,14 @@ try {
       tryNumber: spec.tryNumber,
       maxTries: spec.maxTries,
       logicalDate: spec.logicalDate,
+      dataIntervalStart: spec.dataIntervalStart,
+      dataIntervalEnd: spec.dataIntervalEnd,
       dagRun: {
         dagId: spec.dagId,
         runId: spec.runId,
         logicalDate: spec.logicalDate,
+        dataIntervalStart: spec.dataIntervalStart,
+        dataIntervalEnd: spec.dataIntervalEnd,
         runType: spec.runType,
         conf: spec.conf,
       },

@@ -240,6 +240,12 @@ export function startWorker(options: WorkerOptions): Worker {
         tryNumber: ti.tryNumber,
         maxTries: ti.maxTries,
         logicalDate: new Date(run?.logicalDate ?? Date.now()).toISOString(),
+        dataIntervalStart: new Date(
+          run?.dataIntervalStart ?? run?.logicalDate ?? Date.now(),
+        ).toISOString(),
+        dataIntervalEnd: new Date(
+          run?.dataIntervalEnd ?? run?.logicalDate ?? Date.now(),
+        ).toISOString(),
         conf: run?.conf ?? {},
       };
       appendLogLines(

@@ -14,6 +14,12 @@ function info(
     description: null,
     tags: [],
     schedule: null,
+    timezone: 'UTC',
+    startDate: null,
+    endDate: null,
+    catchup: false,
+    maxActiveRuns: 16,
+    isPausedUponCreation: null,
     tasks: tasks.map((t) => ({
       taskId: t.id,
       description: null,

@@ -6,11 +6,12 @@
 
 /** Loads the pipeline modules (once; later calls get the cached modules). */
 export async function pipelines() {
-  const [environment, loader, settings, worker] = await Promise.all([
+  const [environment, loader, settings, worker, scheduler] = await Promise.all([
     import('../../pipelines/environment.ts'),
     import('../../pipelines/loader.ts'),
     import('../../pipelines/settings.ts'),
     import('../../pipelines/worker.ts'),
+    import('../../pipelines/scheduler.ts'),
   ]);
-  return { ...environment, ...loader, ...settings, ...worker };
+  return { ...environment, ...loader, ...settings, ...worker, ...scheduler };
 }

@@ -1,6 +1,7 @@
 /**
  * @module cli/commands/dags
- * `airlock dags list | list-import-errors | list-runs | trigger | test`, as Airflow's `airflow dags …`.
+ * `airlock dags list | list-import-errors | list-runs | trigger | test | pause | unpause`, as
+ * Airflow's `airflow dags …`.
  * DAG files are loaded from `$AIRLOCK_HOME/dags` (or `AIRLOCK__CORE__DAGS_FOLDER`); a broken file
  * is reported, and the others still load.
  */
@@ -31,9 +32,63 @@ export function runRow(run: DagRunRecord): Record<string, unknown> {
     state: run.state,
     run_type: run.runType,
     logical_date: iso(run.logicalDate),
+    data_interval_start: iso(run.dataIntervalStart),
+    data_interval_end: iso(run.dataIntervalEnd),
     start_date: iso(run.startDate),
     end_date: iso(run.endDate),
   };
+}
+
+/** The pipeline store over the configured metastore (created on first use). */
+async function storeOf(context: CliContext) {
+  const metastore = (await context.metastore('write')) as Metastore;
+  return (await pipelines()).pipelineEnvironment(
+    metastore,
+    context.config(),
+    context.io.env,
+    context.masker,
+  ).store;
+}
+
+/**
+ * Discovers the DAGs folder and records what it found in the metastore (a DAG seen for the first
+ * time starts paused unless configured otherwise), as the scheduler does: its pause state and
+ * next run are then known.
+ */
+async function syncedDags(context: CliContext) {
+  const p = await pipelines();
+  const found = await bag(context);
+  const store = await storeOf(context);
+  const settings = p.loadPipelineSettings(context.io.env, context.config().home);
+  await store.syncDags(found.dags, {
+    now: p.schedulerClock(context.io.env)(),
+    pausedAtCreation: settings.pausedAtCreation,
+  });
+  return { found, store, states: await store.dagStates() };
+}
+
+function setPausedCommand(dags: Command, context: CliContext, paused: boolean): void {
+  dags
+    .command(paused ? 'pause' : 'unpause')
+    .description(
+      paused
+        ? 'pause a DAG: the scheduler creates no run for it (runs already queued still run)'
+        : 'unpause a DAG: the scheduler creates its runs as they fall due',
+    )
+    .argument('<dag_id>')
+    .addOption(outputOption())
+    .action((dagId: string, options: { output: ListFormat }) =>
+      closing(context, async () => {
+        const { found, store } = await syncedDags(context);
+        (await pipelines()).requireDagInfo(found, dagId);
+        const state = await store.setPaused(dagId, paused);
+        await printRows(
+          context.io,
+          [{ dag_id: state.dagId, is_paused: state.isPaused }],
+          options.output,
+        );
+      }),
+    );
 }
 
 /**
@@ -68,17 +123,30 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
     .addOption(outputOption())
     .action((options: { output: ListFormat }) =>
       closing(context, async () => {
-        const found = await bag(context);
-        const rows = found.dags.map((d) => ({
-          dag_id: d.dagId,
-          fileloc: d.fileloc,
-          tags: d.tags.join(', '),
-          tasks: d.tasks.map((t) => t.taskId).join(', '),
-          description: d.description,
-        }));
+        const { found, states } = await syncedDags(context);
+        const rows = found.dags.map((d) => {
+          const state = states.get(d.dagId);
+          return {
+            dag_id: d.dagId,
+            fileloc: d.fileloc,
+            is_paused: state?.isPaused ?? null,
+            schedule: d.schedule,
+            next_dagrun: iso(state?.nextDagrun ?? null),
+            next_dagrun_data_interval_start: iso(state?.nextDagrunDataIntervalStart ?? null),
+            next_dagrun_data_interval_end: iso(state?.nextDagrunDataIntervalEnd ?? null),
+            tags: d.tags.join(', '),
+            tasks: d.tasks.map((t) => t.taskId).join(', '),
+            description: d.description,
+          };
+        });
         await printRows(context.io, rows, options.output, [
           'dag_id',
           'fileloc',
+          'is_paused',
+          'schedule',
+          'next_dagrun',
+          'next_dagrun_data_interval_start',
+          'next_dagrun_data_interval_end',
           'tags',
           'tasks',
           'description',
@@ -86,6 +154,9 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
         warnImportErrors(context, found.errors.length);
       }),
     );
+
+  setPausedCommand(dags, context, true);
+  setPausedCommand(dags, context, false);
 
   dags
     .command('list-import-errors')
@@ -115,13 +186,7 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
         if (!Number.isInteger(limit) || limit < 1) {
           throw new AirlockError('AIRLOCK_ERR_CLI_USAGE', '--limit must be a whole number > 0');
         }
-        const metastore = (await context.metastore('write')) as Metastore;
-        const { store } = (await pipelines()).pipelineEnvironment(
-          metastore,
-          context.config(),
-          context.io.env,
-          context.masker,
-        );
+        const store = await storeOf(context);
         const { runs } = await store.listRuns({ dagId, limit });
         await printRows(context.io, runs.map(runRow), options.output);
       }),
@@ -139,13 +204,7 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
         const conf = (await pipelines()).parseConf(options.conf);
         const found = await bag(context);
         const d = (await pipelines()).requireDagInfo(found, dagId);
-        const metastore = (await context.metastore('write')) as Metastore;
-        const { store } = (await pipelines()).pipelineEnvironment(
-          metastore,
-          context.config(),
-          context.io.env,
-          context.masker,
-        );
+        const store = await storeOf(context);
         const run = await store.createRun({
           dag: d,
           conf,

@@ -69,6 +69,8 @@ export function registerTasksCommands(program: Command, context: CliContext): vo
             tryNumber: 1,
             maxTries: 1,
             logicalDate: now.toISOString(),
+            dataIntervalStart: now.toISOString(),
+            dataIntervalEnd: now.toISOString(),
             conf,
           },
           {
