@@ -44,7 +44,9 @@ export {
   type DagRunInfo,
   type TaskContext,
   type TaskLogger,
+  type TaskRef,
   Variable,
+  type VariableGet,
 } from './pipelines/context.ts';
 export {
   chain,

@@ -15,8 +15,12 @@ import { AirlockError } from '../errors.ts';
 import type { TaskContext } from './context.ts';
 import { checkTimezone, type Schedule, timetable } from './timetable.ts';
 
-/** A task's function: its return value is ignored; a throw (or a rejection) fails the try. */
-export type TaskFn = (context: TaskContext) => unknown;
+/**
+ * A task's function. A throw (or a rejection) fails the try; what it returns (or resolves to),
+ * when not `undefined`, is the task's value for its run (Airflow's `return_value` XCom): JSON data
+ * of at most 48 KiB, which downstream tasks read, typed, with `upstream(task)`.
+ */
+export type TaskFn<R = unknown> = (context: TaskContext) => R | Promise<R>;
 
 /** Per-task settings; each falls back to the DAG's `defaultArgs`, then to the default. */
 export interface TaskSettings {
@@ -40,7 +44,7 @@ export interface TaskSettings {
 /** Options of {@link task}. */
 export interface TaskOptions extends TaskSettings {
   /** Tasks (or task ids of the same DAG) this one runs after. @default [] */
-  dependsOn?: readonly (Task | string)[];
+  dependsOn?: readonly (Task<unknown> | string)[];
   /** One line shown in `dags list` and the UI. @default undefined */
   description?: string;
 }
@@ -164,17 +168,20 @@ function instant(dagId: string, name: string, value: Date | string | undefined):
  * const extract = task('extract', () => {});
  * const load = task('load', () => {}).dependsOn(extract);
  * ```
+ *
+ * `R` is what the task's function returns (resolved): `upstream(task)` in a downstream task has
+ * that type.
  */
-export class Task {
+export class Task<R = unknown> {
   readonly id: string;
-  readonly fn: TaskFn;
+  readonly fn: TaskFn<R>;
   readonly dag: Dag;
   readonly description: string | undefined;
   readonly #settings: TaskSettings;
   readonly #upstream = new Set<string>();
 
   /** Use {@link task}. */
-  constructor(dag: Dag, id: string, fn: TaskFn, options: TaskOptions = {}) {
+  constructor(dag: Dag, id: string, fn: TaskFn<R>, options: TaskOptions = {}) {
     this.id = checkId('task_id', id);
     if (typeof fn !== 'function') {
       throw invalid(`task \`${id}\` of DAG \`${dag.id}\`: fn must be a function`);
@@ -222,7 +229,7 @@ export class Task {
    * load.dependsOn(extract, transform);
    * ```
    */
-  dependsOn(...upstream: (Task | string | readonly (Task | string)[])[]): this {
+  dependsOn(...upstream: (Task<unknown> | string | readonly (Task<unknown> | string)[])[]): this {
     for (const item of upstream.flat()) {
       const id = typeof item === 'string' ? item : item.id;
       if (typeof item !== 'string' && item.dag !== this.dag) {
@@ -246,7 +253,7 @@ export class Task {
    * extract.before(transform).before(load);
    * ```
    */
-  before<T extends Task>(...downstream: T[]): T {
+  before<T extends Task<unknown>>(...downstream: T[]): T {
     for (const t of downstream) t.dependsOn(this);
     const last = downstream.at(-1);
     if (!last) throw invalid(`task \`${this.id}\`: before() needs at least one task`);
@@ -451,15 +458,19 @@ export function dag(id: string, options: DagOptions, build?: (dag: Dag) => void)
  * ```ts
  * const extract = task('extract', async ({ log }) => log.info('extracting'), { retries: 2 });
  * task('load', () => {}, { dependsOn: [extract], timeoutSeconds: 60 });
+ *
+ * // Typed data between tasks: `upstream(a)` has the type `a` returns.
+ * const a = task('a', () => ({ n: 1 }));
+ * task('b', ({ upstream }) => upstream(a).n + 1, { dependsOn: [a] });
  * ```
  */
-export function task(id: string, fn: TaskFn, options: TaskOptions = {}): Task {
+export function task<R>(id: string, fn: TaskFn<R>, options: TaskOptions = {}): Task<R> {
   const current = building().at(-1);
   if (!current) {
     throw invalid(`task \`${String(id)}\` must be declared inside a dag(...) build callback`);
   }
-  const t = new Task(current, id, fn, options);
-  current.addTask(t);
+  const t = new Task<R>(current, id, fn, options);
+  current.addTask(t as Task<unknown>);
   return t;
 }
 
@@ -472,7 +483,7 @@ export function task(id: string, fn: TaskFn, options: TaskOptions = {}): Task {
  * chain(extract, [clean, enrich], load);
  * ```
  */
-export function chain(...steps: (Task | readonly Task[])[]): void {
+export function chain(...steps: (Task<unknown> | readonly Task<unknown>[])[]): void {
   for (let i = 1; i < steps.length; i++) {
     const before = [steps[i - 1] ?? []].flat();
     const after = [steps[i] ?? []].flat();

@@ -34,6 +34,7 @@ import {
   type DagStateRecord,
   PipelineStore,
   type TaskInstanceRecord,
+  type XcomRecord,
 } from './store.ts';
 import { supervisorLookups } from './supervisor.ts';
 import { startWorker, type Worker } from './worker.ts';
@@ -426,6 +427,40 @@ ${
       const tis = await store.taskInstances(run.dagId, run.runId);
       return c.json({ task_instances: tis.map(tiJson), total_entries: tis.length });
     });
+    // Airflow's XCom entries: a task's return value is `return_value` (masked when stored).
+    const xcomJson = (run: DagRunRecord, x: XcomRecord): Record<string, unknown> => ({
+      dag_id: x.dagId,
+      dag_run_id: x.runId,
+      task_id: x.taskId,
+      key: x.key,
+      map_index: -1,
+      timestamp: iso(x.createdAt),
+      logical_date: iso(run.logicalDate),
+      execution_date: iso(run.logicalDate),
+    });
+    app.get('/api/v1/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/xcomEntries', async (c) => {
+      const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
+      const entries = await store.xcoms(run.dagId, run.runId, { taskIds: [c.req.param('taskId')] });
+      return c.json({
+        xcom_entries: entries.map((x) => xcomJson(run, x)),
+        total_entries: entries.length,
+      });
+    });
+    app.get(
+      '/api/v1/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/xcomEntries/:key',
+      async (c) => {
+        const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
+        const [entry] = await store.xcoms(run.dagId, run.runId, {
+          taskIds: [c.req.param('taskId')],
+          key: c.req.param('key'),
+        });
+        if (!entry) throw notFound(`no XCom entry \`${c.req.param('key')}\` for this task and run`);
+        return c.json({
+          ...xcomJson(run, entry),
+          value: deps.masker.redactValue(entry.value, entry.key),
+        });
+      },
+    );
     app.get('/api/v1/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/logs/:try', async (c) => {
       const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
       const n = Number(c.req.param('try'));

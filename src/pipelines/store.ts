@@ -16,6 +16,7 @@
 import { hostname } from 'node:os';
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import { AirlockError } from '../errors.ts';
+import type { MultiFernet } from '../metastore/fernet.ts';
 import type { Metastore } from '../metastore/metastore.ts';
 import type { DagInfo } from './loader.ts';
 import { type DataInterval, timetable } from './timetable.ts';
@@ -90,8 +91,18 @@ type TaskInstanceTable = {
   note: string | null;
 };
 
+type XcomTable = {
+  dag_id: string;
+  run_id: string;
+  task_id: string;
+  key: string;
+  value: string;
+  created_at: Millis;
+};
+
 /** The pipeline tables, for Kysely. */
 export type PipelineSchema = {
+  airlock_xcom: XcomTable;
   airlock_dag: DagTable;
   dag_run: DagRunTable;
   task_instance: TaskInstanceTable;
@@ -157,6 +168,17 @@ export interface TaskInstanceRecord {
   readonly exitCode: number | null;
   /** Why the state was set by airlock rather than by the task (a timeout, a lost worker). */
   readonly note: string | null;
+}
+
+/** One value a task handed on (Airflow's XCom entry). */
+export interface XcomRecord {
+  readonly dagId: string;
+  readonly runId: string;
+  readonly taskId: string;
+  readonly key: string;
+  /** The value, decrypted (masked before it was stored). */
+  readonly value: unknown;
+  readonly createdAt: number;
 }
 
 /** Options of {@link PipelineStore.createRun}. */
@@ -345,11 +367,17 @@ export function defaultWorkerId(): string {
 export class PipelineStore {
   readonly #db: Kysely<PipelineSchema>;
   readonly #postgres: boolean;
+  readonly #fernet: () => MultiFernet;
 
   /** Use {@link PipelineStore.from}. */
-  constructor(db: Kysely<PipelineSchema>, dialect: 'sqlite' | 'postgres') {
+  constructor(
+    db: Kysely<PipelineSchema>,
+    dialect: 'sqlite' | 'postgres',
+    fernet: () => MultiFernet,
+  ) {
     this.#db = db;
     this.#postgres = dialect === 'postgres';
+    this.#fernet = fernet;
   }
 
   /** The store over `metastore`'s database (migrated to `0003-pipelines` or later). */
@@ -357,7 +385,84 @@ export class PipelineStore {
     return new PipelineStore(
       metastore.kysely.withTables<PipelineSchema>() as unknown as Kysely<PipelineSchema>,
       metastore.dialect,
+      () => metastore.fernet,
     );
+  }
+
+  /** Stores (replaces) a task's value `key` in its run, Fernet-encrypted. */
+  async setXcom(
+    ti: { dagId: string; runId: string; taskId: string },
+    key: string,
+    json: string,
+  ): Promise<void> {
+    const value = this.#fernet().encrypt(json);
+    await this.#tx(async (trx) => {
+      await trx
+        .deleteFrom('airlock_xcom')
+        .where('dag_id', '=', ti.dagId)
+        .where('run_id', '=', ti.runId)
+        .where('task_id', '=', ti.taskId)
+        .where('key', '=', key)
+        .execute();
+      await trx
+        .insertInto('airlock_xcom')
+        .values({
+          dag_id: ti.dagId,
+          run_id: ti.runId,
+          task_id: ti.taskId,
+          key,
+          value,
+          created_at: Date.now(),
+        })
+        .execute();
+    });
+  }
+
+  /** Removes a task's values in its run (a new try starts without them, as in Airflow). */
+  async clearXcom(ti: { dagId: string; runId: string; taskId: string }): Promise<void> {
+    await this.#read(() =>
+      this.#db
+        .deleteFrom('airlock_xcom')
+        .where('dag_id', '=', ti.dagId)
+        .where('run_id', '=', ti.runId)
+        .where('task_id', '=', ti.taskId)
+        .execute(),
+    );
+  }
+
+  /**
+   * The values of a run, decrypted: of `taskIds` (all tasks when omitted), of `key` (all keys
+   * when omitted), as JSON text in `text` and parsed in `value`.
+   */
+  async xcoms(
+    dagId: string,
+    runId: string,
+    filter: { taskIds?: readonly string[]; key?: string } = {},
+  ): Promise<(XcomRecord & { readonly text: string })[]> {
+    if (filter.taskIds?.length === 0) return [];
+    const rows = await this.#read(() => {
+      let query = this.#db
+        .selectFrom('airlock_xcom')
+        .selectAll()
+        .where('dag_id', '=', dagId)
+        .where('run_id', '=', runId);
+      if (filter.taskIds) query = query.where('task_id', 'in', [...filter.taskIds]);
+      if (filter.key !== undefined) query = query.where('key', '=', filter.key);
+      return query.orderBy('task_id').orderBy('key').execute();
+    });
+    const fernet = rows.length > 0 ? this.#fernet() : undefined;
+    return rows.map((r) => {
+      const text = fernet?.decryptToString(r.value) ?? 'null';
+      return {
+        dagId: r.dag_id,
+        runId: r.run_id,
+        taskId: r.task_id,
+        key: r.key,
+        text,
+        value: JSON.parse(text) as unknown,
+        createdAt: Number(r.created_at),
+      };
+    });
   }
 
   async #tx<T>(fn: (trx: Transaction<PipelineSchema>) => Promise<T>): Promise<T> {

@@ -31,6 +31,7 @@ import type { Metastore } from '../metastore/metastore.ts';
 import type { Connection, ConnectionFields } from '../model/connection.ts';
 import { createResolverFromConfig } from '../resolver/chain.ts';
 import { LOCAL_LINKS, type Resolver, registerResolved } from '../resolver/resolver.ts';
+import { answerXcom, isXcomRequest, type XcomChannel } from './xcom.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -276,6 +277,8 @@ export interface SpawnSupervisedOptions {
   lookup?: SupervisorLookup | undefined;
   /** Kill the child's process group when it runs longer. */
   timeoutMs?: number | undefined;
+  /** Where a task child's return value is kept and its upstream values read (see `xcom.ts`). */
+  xcom?: XcomChannel | undefined;
 }
 
 /** A supervised child and its masked output. */
@@ -325,9 +328,13 @@ export function spawnSupervised(
     }
   };
   child.on('message', (message: unknown) => {
-    if (!isLookupRequest(message)) return;
-    void answer(message, lookup, masker).then((reply) => {
-      if (child.connected) child.send(reply, (err) => void err);
+    const reply = isLookupRequest(message)
+      ? answer(message, lookup, masker)
+      : isXcomRequest(message)
+        ? answerXcom(message, options.xcom, masker)
+        : undefined;
+    void reply?.then((r) => {
+      if (child.connected) child.send(r, (err) => void err);
     });
   });
   child.once('exit', () => killGroup('SIGKILL'));

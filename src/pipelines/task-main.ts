@@ -12,7 +12,7 @@
  */
 import type { Writable } from 'node:stream';
 import { loadConfig } from '../config/load-config.ts';
-import { isAirlockError } from '../errors.ts';
+import { AirlockError, isAirlockError } from '../errors.ts';
 import { SecretsMasker } from '../masking/masker.ts';
 import { createMaskingStream } from '../masking/stream.ts';
 import {
@@ -23,8 +23,16 @@ import {
   type TaskLogger,
   Variable,
 } from './context.ts';
+import type { Task } from './dag.ts';
 import { loadDagFromFile } from './loader.ts';
-import { connectToSupervisor } from './supervised.ts';
+import { askSupervisor, connectToSupervisor } from './supervised.ts';
+import {
+  RETURN_VALUE_KEY,
+  serializeXcom,
+  throwIfXcomError,
+  XCOM_MESSAGE,
+  type XcomReply,
+} from './xcom.ts';
 
 /** The try a task process runs. */
 export interface TaskSpec {
@@ -138,6 +146,40 @@ try {
       warn: (m) => line('WARNING', m),
       error: (m) => line('ERROR', m),
     };
+    // The upstream tasks' values (direct or not), asked for once so that `upstream(a)` is
+    // synchronous: they all ended before this task was queued.
+    const ancestors = new Set<string>();
+    const visit = (id: string) => {
+      for (const up of d.getTask(id)?.upstream ?? []) {
+        if (!ancestors.has(up)) {
+          ancestors.add(up);
+          visit(up);
+        }
+      }
+    };
+    visit(t.id);
+    const pulled = supervised
+      ? throwIfXcomError(
+          await askSupervisor<XcomReply>(
+            { type: XCOM_MESSAGE, op: 'pull', key: RETURN_VALUE_KEY, taskIds: [...ancestors] },
+            "the upstream tasks' values",
+          ),
+        ).values
+      : {};
+    const upstream = (task: Task<unknown> | string): unknown => {
+      const id = typeof task === 'string' ? task : task.id;
+      const text = pulled[id];
+      if (text === undefined) {
+        throw new AirlockError(
+          'AIRLOCK_ERR_DAG_XCOM_NOT_FOUND',
+          ancestors.has(id)
+            ? `upstream task \`${id}\` returned no value in run \`${spec.runId}\``
+            : `task \`${id}\` is not upstream of \`${spec.taskId}\` (add it to dependsOn)`,
+          { details: { task_id: id } },
+        );
+      }
+      return JSON.parse(text) as unknown;
+    };
     const context: TaskContext = {
       dagId: spec.dagId,
       taskId: spec.taskId,
@@ -156,6 +198,7 @@ try {
         runType: spec.runType,
         conf: spec.conf,
       },
+      upstream: upstream as TaskContext['upstream'],
       signal: controller.signal,
       log,
       Variable,
@@ -165,7 +208,26 @@ try {
       'INFO',
       `Executing <Task ${spec.dagId}.${spec.taskId}> run_id=${spec.runId} try ${spec.tryNumber}/${spec.maxTries}`,
     );
-    await t.fn(context);
+    const returned = await t.fn(context);
+    const text = serializeXcom(returned);
+    if (text !== undefined) {
+      if (supervised) {
+        throwIfXcomError(
+          await askSupervisor<XcomReply>(
+            { type: XCOM_MESSAGE, op: 'push', key: RETURN_VALUE_KEY, value: text },
+            "the task's return value",
+          ),
+        );
+      }
+      // Shown as it is stored: masked, strings under sensitive keys included.
+      const shown = JSON.stringify(
+        masker.redactValue(JSON.parse(text) as unknown, RETURN_VALUE_KEY),
+      );
+      line(
+        'INFO',
+        `Done. Returned value was: ${shown.length > 1000 ? `${shown.slice(0, 1000)}…` : shown}`,
+      );
+    }
     line('INFO', `Marking task as SUCCESS. dag_id=${spec.dagId}, task_id=${spec.taskId}`);
     await runtime.dispose().catch(() => {});
     await finish(0);

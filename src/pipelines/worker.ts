@@ -30,6 +30,7 @@ import {
   supervisorLookups,
 } from './supervisor.ts';
 import type { TaskSpec } from './task-main.ts';
+import type { XcomChannel } from './xcom.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -56,6 +57,8 @@ export interface RunTaskProcessOptions {
   killGraceMs?: number;
   /** Called with the child's pid once it started. */
   onStart?: (pid: number) => void;
+  /** Where the try's return value is kept and its upstream values read. @default none (`tasks test`) */
+  xcom?: XcomChannel | undefined;
 }
 
 /** How a task process ended. */
@@ -94,6 +97,7 @@ export async function runTaskProcess(
         extraEnv: { AIRLOCK_TASK_SPEC: JSON.stringify(spec) },
         masker,
         lookup,
+        xcom: options.xcom,
       });
       let timedOut = false;
       let killTimer: NodeJS.Timeout | undefined;
@@ -253,6 +257,8 @@ export function startWorker(options: WorkerOptions): Worker {
         [`INFO - airlock: worker ${workerId} starting try ${ti.tryNumber} of ${ti.maxTries}`],
         masker,
       );
+      // A try starts without the values of an earlier try (as Airflow clears them).
+      await store.clearXcom(ti);
       const result = await runTaskProcess(spec, {
         env,
         masker,
@@ -261,6 +267,16 @@ export function startWorker(options: WorkerOptions): Worker {
         onLine: options.onLine ? (l) => options.onLine?.(ti, l) : undefined,
         timeoutMs: ti.timeoutMs,
         signal: abort.signal,
+        xcom: {
+          push: (key, json) => store.setXcom(ti, key, json),
+          pull: async (taskIds, key) =>
+            Object.fromEntries(
+              (await store.xcoms(ti.dagId, ti.runId, { taskIds, key })).map((x) => [
+                x.taskId,
+                x.text,
+              ]),
+            ),
+        },
       });
       exitCode = result.exitCode;
       success = result.exitCode === 0 && !result.timedOut;

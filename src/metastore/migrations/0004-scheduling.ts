@@ -6,8 +6,11 @@
  * (a partial unique index, as Airflow's `dag_run_dag_id_execution_date_key` for its runs), on top
  * of the (dag_id, run_id) key: two schedulers can never create the same interval twice.
  *
- * The table is `airlock_dag`, not Airflow's `dag`, whose columns differ: an Airflow metadata
- * database keeps its own.
+ * `airlock_xcom` holds the values tasks hand to each other (a task's return value is its
+ * `return_value`), Fernet-encrypted, one per (dag_id, run_id, task_id, key).
+ *
+ * The tables are `airlock_dag` and `airlock_xcom`, not Airflow's `dag` and `xcom`, whose columns
+ * differ: an Airflow metadata database keeps its own.
  */
 // biome-ignore-all lint/suspicious/noExplicitAny: migrations run on an untyped Kysely<any>.
 import { sql } from 'kysely';
@@ -16,6 +19,16 @@ import type { Migration } from 'kysely/migration';
 /** The scheduler's tables and columns. */
 export const scheduling: Migration = {
   async up(db) {
+    await db.schema
+      .createTable('airlock_xcom')
+      .addColumn('dag_id', 'varchar(250)', (c) => c.notNull())
+      .addColumn('run_id', 'varchar(250)', (c) => c.notNull())
+      .addColumn('task_id', 'varchar(250)', (c) => c.notNull())
+      .addColumn('key', 'varchar(512)', (c) => c.notNull())
+      .addColumn('value', 'text', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addPrimaryKeyConstraint('airlock_xcom_pkey', ['dag_id', 'run_id', 'task_id', 'key'])
+      .execute();
     await db.schema
       .createTable('airlock_dag')
       .addColumn('dag_id', 'varchar(250)', (c) => c.primaryKey())
