@@ -63,8 +63,8 @@ export interface TaskRef<T> {
   readonly fn: (context: never) => T | Promise<T>;
 }
 
-/** What a task's function receives. */
-export interface TaskContext {
+/** What a task's function receives; `P` is the type of its DAG's params. */
+export interface TaskContext<P = Readonly<Record<string, unknown>>> {
   readonly dagId: string;
   readonly taskId: string;
   readonly runId: string;
@@ -77,6 +77,11 @@ export interface TaskContext {
   readonly dataIntervalStart: string;
   readonly dataIntervalEnd: string;
   readonly dagRun: DagRunInfo;
+  /**
+   * The run's params: its conf over the DAG's param defaults, checked against their specs
+   * (typed when the task is made with the build callback's `dag.task(…)`).
+   */
+  readonly params: P;
   /**
    * The value an upstream task returned in this run (its `return_value` XCom), typed as that
    * task's function returns it: `upstream(extract).rows`. Only tasks upstream of this one

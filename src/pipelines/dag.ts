@@ -13,6 +13,7 @@
 import { AirlockError } from '../errors.ts';
 /** What a task's function receives. See {@link TaskContext}. */
 import type { TaskContext } from './context.ts';
+import { checkParamSpecs, type ParamSpecs, type ParamsOf } from './params.ts';
 import { checkTimezone, type Schedule, timetable } from './timetable.ts';
 
 /**
@@ -50,7 +51,7 @@ export interface TaskOptions extends TaskSettings {
 }
 
 /** Options of {@link dag}. */
-export interface DagOptions {
+export interface DagOptions<P extends ParamSpecs = ParamSpecs> {
   /**
    * When the DAG runs by itself: a 5-field cron expression (`0 6 * * 1-5`), one of Airflow's
    * presets (`@hourly`, `@daily`, `@weekly`, `@monthly`, `@quarterly`, `@yearly`, `@once`,
@@ -83,6 +84,13 @@ export interface DagOptions {
   tags?: readonly string[];
   /** Settings every task of the DAG inherits (Airflow's `default_args`). @default {} */
   defaultArgs?: TaskSettings;
+  /**
+   * The run's params (Airflow's `params`), name → spec (`{ type, default, enum, minimum, … }`):
+   * a trigger's conf over the defaults, checked when the run is triggered; tasks made with the
+   * build callback's `dag.task(…)` read them typed as `params`.
+   * @default {}
+   */
+  params?: P;
 }
 
 /** The resolved settings of one task. */
@@ -270,7 +278,7 @@ export class Task<R = unknown> {
  * d.tasks.map((t) => t.id); // ['hello']
  * ```
  */
-export class Dag {
+export class Dag<P extends ParamSpecs = ParamSpecs> {
   readonly [DAG_BRAND] = true;
   readonly id: string;
   readonly description: string | undefined;
@@ -286,13 +294,14 @@ export class Dag {
   /** `null`: the deployment's default. */
   readonly isPausedUponCreation: boolean | null;
   readonly defaultArgs: TaskSettings;
+  readonly params: P;
   /** The file the DAG was loaded from (set by the loader). */
   fileloc: string | undefined;
   readonly #tasks = new Map<string, Task>();
   #sealed = false;
 
   /** Use {@link dag}. */
-  constructor(id: string, options: DagOptions) {
+  constructor(id: string, options: DagOptions<P>) {
     this.id = checkId('dag_id', id);
     if (options === null || typeof options !== 'object') {
       throw invalid(`DAG \`${id}\`: options are required (at least \`{ schedule: null }\`)`);
@@ -338,6 +347,27 @@ export class Dag {
     this.description = options.description;
     this.tags = Object.freeze([...(options.tags ?? [])]);
     this.defaultArgs = Object.freeze({ ...(options.defaultArgs ?? {}) });
+    checkParamSpecs(id, options.params ?? {});
+    this.params = Object.freeze({ ...(options.params ?? {}) }) as P;
+  }
+
+  /**
+   * Declares a task of this DAG (inside its build callback), whose `params` are typed from the
+   * DAG's param specs; otherwise as {@link task}.
+   *
+   * @example
+   * ```ts
+   * dag('report', { schedule: null, params: { day: { type: 'string', default: 'today' } } }, (d) => {
+   *   d.task('render', ({ params }) => params.day.toUpperCase());
+   * });
+   * ```
+   */
+  task<R>(
+    id: string,
+    fn: (context: TaskContext<ParamsOf<P>>) => R | Promise<R>,
+    options: TaskOptions = {},
+  ): Task<R> {
+    return task(id, fn as TaskFn<R>, options);
   }
 
   /** The tasks, in declaration order. */
@@ -431,8 +461,12 @@ export function isDag(value: unknown): value is Dag {
  * });
  * ```
  */
-export function dag(id: string, options: DagOptions, build?: (dag: Dag) => void): Dag {
-  const d = new Dag(id, options);
+export function dag<const P extends ParamSpecs = ParamSpecs>(
+  id: string,
+  options: DagOptions<P>,
+  build?: (dag: Dag<P>) => void,
+): Dag<P> {
+  const d = new Dag<P>(id, options);
   if (build) {
     const stack = building();
     stack.push(d);

@@ -27,6 +27,7 @@ import { csrfField, layout, page } from '../server/ui/pages.ts';
 import { parseConf } from './environment.ts';
 import { type DagBagInfo, type DagInfo, discoverDagsInChild } from './loader.ts';
 import { readTaskLog } from './logs.ts';
+import { resolveParams } from './params.ts';
 import { type Scheduler, schedulerClock, startScheduler } from './scheduler.ts';
 import { loadPipelineSettings, type PipelineSettings } from './settings.ts';
 import {
@@ -94,6 +95,17 @@ function dagJson(d: DagInfo, state: DagStateRecord | undefined): Record<string, 
     end_date: iso(d.endDate),
     catchup: d.catchup,
     max_active_runs: d.maxActiveRuns,
+    params: Object.fromEntries(
+      Object.entries(d.params).map(([name, spec]) => [
+        name,
+        {
+          __class: 'airflow.models.param.Param',
+          value: spec.default ?? null,
+          description: spec.description ?? null,
+          schema: spec,
+        },
+      ]),
+    ),
     next_dagrun: iso(state?.nextDagrun ?? null),
     next_dagrun_data_interval_start: iso(state?.nextDagrunDataIntervalStart ?? null),
     next_dagrun_data_interval_end: iso(state?.nextDagrunDataIntervalEnd ?? null),
@@ -194,6 +206,7 @@ export function createPipelineRoutes(options: PipelineRoutesOptions = {}): Route
       const user = c.get('user');
       requirePermission(user.role, 'write');
       const d = await dagOr404(dagId);
+      resolveParams(d.params, conf);
       const run = await store.createRun({
         dag: d,
         conf,
@@ -278,7 +291,10 @@ ${
       try {
         run = await trigger(c, dagId, parseConf(confText));
       } catch (err) {
-        if (err instanceof AirlockError && err.code === 'AIRLOCK_ERR_CLI_USAGE') {
+        if (
+          err instanceof AirlockError &&
+          (err.code === 'AIRLOCK_ERR_CLI_USAGE' || err.code === 'AIRLOCK_ERR_DAG_PARAMS_INVALID')
+        ) {
           return c.redirect(`/dags/${enc(dagId)}?error=${enc(err.message)}`, 303);
         }
         throw err;

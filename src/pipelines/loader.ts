@@ -17,6 +17,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AirlockError, isAirlockError } from '../errors.ts';
 import { SecretsMasker } from '../masking/masker.ts';
 import { type Dag, isDag, takeRegisteredDags } from './dag.ts';
+import type { ParamSpecs } from './params.ts';
 import { createSupervisorLookup, type SupervisorLookup, spawnSupervised } from './supervisor.ts';
 
 /** This package's `package.json`, from `src/pipelines` or `dist/pipelines`. */
@@ -94,6 +95,8 @@ export interface DagInfo {
   readonly maxActiveRuns: number;
   /** `null`: the deployment's default (`AIRLOCK__CORE__DAGS_ARE_PAUSED_AT_CREATION`). */
   readonly isPausedUponCreation: boolean | null;
+  /** The param specs (see `params.ts`). */
+  readonly params: ParamSpecs;
   /** In topological order. */
   readonly tasks: readonly TaskInfo[];
 }
@@ -236,6 +239,7 @@ export function dagInfo(d: Dag): DagInfo {
     catchup: d.catchup,
     maxActiveRuns: d.maxActiveRuns,
     isPausedUponCreation: d.isPausedUponCreation,
+    params: d.params,
     tasks: order.map((id) => {
       const t = d.getTask(id);
       if (!t) throw new AirlockError('AIRLOCK_ERR_INTERNAL', `task \`${id}\` vanished`);

@@ -25,6 +25,7 @@ import {
 } from './context.ts';
 import type { Task } from './dag.ts';
 import { loadDagFromFile } from './loader.ts';
+import { resolveParams } from './params.ts';
 import { askSupervisor, connectToSupervisor } from './supervised.ts';
 import {
   RETURN_VALUE_KEY,
@@ -180,6 +181,7 @@ try {
       }
       return JSON.parse(text) as unknown;
     };
+    const params = resolveParams(d.params, spec.conf);
     const context: TaskContext = {
       dagId: spec.dagId,
       taskId: spec.taskId,
@@ -198,6 +200,7 @@ try {
         runType: spec.runType,
         conf: spec.conf,
       },
+      params,
       upstream: upstream as TaskContext['upstream'],
       signal: controller.signal,
       log,

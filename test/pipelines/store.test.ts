@@ -20,6 +20,7 @@ function info(
     catchup: false,
     maxActiveRuns: 16,
     isPausedUponCreation: null,
+    params: {},
     tasks: tasks.map((t) => ({
       taskId: t.id,
       description: null,

@@ -41,6 +41,30 @@ dag('typed', { schedule: null }, () => {
   expectTypeOf(task('quiet', () => {})).toEqualTypeOf<Task<void>>();
 });
 
+dag(
+  'typed_params',
+  {
+    schedule: null,
+    params: {
+      env: { type: 'string', enum: ['dev', 'prod'], default: 'dev' },
+      rows: { type: 'integer', minimum: 1 },
+      dryRun: { type: 'boolean', default: false },
+    },
+  },
+  (d) => {
+    d.task('show', ({ params }) => {
+      expectTypeOf(params.env).toEqualTypeOf<'dev' | 'prod'>();
+      expectTypeOf(params.rows).toEqualTypeOf<number>();
+      expectTypeOf(params.dryRun).toEqualTypeOf<boolean>();
+      // @ts-expect-error: no such param
+      params.missing;
+      // @ts-expect-error: env is 'dev' | 'prod'
+      const other: 'staging' = params.env;
+      return other;
+    });
+  },
+);
+
 async function variables() {
   const bucket: string = await Variable.get('bucket');
   expectTypeOf(await Variable.get('bucket')).toEqualTypeOf<string>();

@@ -6,12 +6,13 @@
 
 /** Loads the pipeline modules (once; later calls get the cached modules). */
 export async function pipelines() {
-  const [environment, loader, settings, worker, scheduler] = await Promise.all([
+  const [environment, loader, settings, worker, scheduler, params] = await Promise.all([
     import('../../pipelines/environment.ts'),
     import('../../pipelines/loader.ts'),
     import('../../pipelines/settings.ts'),
     import('../../pipelines/worker.ts'),
     import('../../pipelines/scheduler.ts'),
+    import('../../pipelines/params.ts'),
   ]);
-  return { ...environment, ...loader, ...settings, ...worker, ...scheduler };
+  return { ...environment, ...loader, ...settings, ...worker, ...scheduler, ...params };
 }

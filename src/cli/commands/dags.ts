@@ -204,6 +204,7 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
         const conf = (await pipelines()).parseConf(options.conf);
         const found = await bag(context);
         const d = (await pipelines()).requireDagInfo(found, dagId);
+        (await pipelines()).resolveParams(d.params, conf);
         const store = await storeOf(context);
         const run = await store.createRun({
           dag: d,
@@ -227,6 +228,7 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
         const conf = (await pipelines()).parseConf(options.conf);
         const found = await bag(context);
         const d = (await pipelines()).requireDagInfo(found, dagId);
+        (await pipelines()).resolveParams(d.params, conf);
         const metastore = (await context.metastore('write')) as Metastore;
         const env = (await pipelines()).pipelineEnvironment(
           metastore,

@@ -2,12 +2,14 @@
  * Typed data between tasks from the outside: a three-task DAG hands values on through its
  * supervisors, they are readable through the API as Airflow's XCom entries, Fernet-encrypted in the
  * database, and masked when they hold a secret; a value over the limit, or one read from a task
- * that is not upstream, fails the try with its code.
+ * that is not upstream, fails the try with its code. DAG params: defaults, checked confs (CLI and
+ * API), typed values in the task.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ServerProcess, startServerProcess } from '../helpers/browser.ts';
+import { expectOneLineError, runAirlock } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -30,18 +32,35 @@ dag('typed_flow', { schedule: null }, () => {
 `,
 );
 
+writeFileSync(
+  join(home, 'dags', 'with_params.ts'),
+  `import { dag } from 'airlock';
+dag('with_params', {
+  schedule: null,
+  params: {
+    env: { type: 'string', enum: ['dev', 'prod'], default: 'dev' },
+    rows: { type: 'integer', minimum: 1 },
+    note: { type: 'string', maxLength: 20, default: 'none' },
+  },
+}, (d) => {
+  d.task('show', ({ params, log }) => log.info('env=' + params.env + ' rows=' + (params.rows + 1) + ' note=' + params.note));
+});
+`,
+);
+
 const PASSWORD = 'xcom-admin-pw1';
 const auth = { authorization: `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}` };
 let server: ServerProcess;
 
+const env = {
+  AIRLOCK_HOME: home,
+  AIRLOCK__CORE__FERNET_KEY: 'zJhyqb8xQzJ4bb8H3xU2dZ_HiVXoOk-mu2d-ZcNkU6U=',
+  AIRLOCK_ADMIN_PASSWORD: PASSWORD,
+  AIRFLOW_VAR_DB_PASSWORD: 'sup3r-secret-pw-xcom',
+  AIRLOCK__WORKER__POLL_INTERVAL_MS: '100',
+};
 beforeAll(async () => {
-  server = await startServerProcess({
-    AIRLOCK_HOME: home,
-    AIRLOCK__CORE__FERNET_KEY: 'zJhyqb8xQzJ4bb8H3xU2dZ_HiVXoOk-mu2d-ZcNkU6U=',
-    AIRLOCK_ADMIN_PASSWORD: PASSWORD,
-    AIRFLOW_VAR_DB_PASSWORD: 'sup3r-secret-pw-xcom',
-    AIRLOCK__WORKER__POLL_INTERVAL_MS: '100',
-  });
+  server = await startServerProcess(env);
 }, 60_000);
 afterAll(async () => {
   await server?.stop();
@@ -130,4 +149,56 @@ describe('typed data between tasks (XCom)', () => {
     expect(raw).not.toContain('xcom-plain-marker-7f3');
     expect(raw).not.toContain('"doubled"');
   }, 60_000);
+});
+
+describe('DAG params', () => {
+  it('refuses a conf that breaks a param spec, naming the param and never the value', async () => {
+    const bad = await runAirlock(
+      [
+        'dags',
+        'trigger',
+        'with_params',
+        '-c',
+        '{"rows": 2, "note": "a-note-much-longer-than-twenty"}',
+      ],
+      { env },
+    );
+    expect(bad.code).toBe(1);
+    expectOneLineError(bad.stderr, 'AIRLOCK_ERR_DAG_PARAMS_INVALID');
+    expect(bad.stderr).toContain('param `note` must be at most 20 characters');
+    expect(bad.stderr).not.toContain('a-note-much-longer');
+    const missing = await runAirlock(['dags', 'trigger', 'with_params'], { env });
+    expect(missing.stderr).toContain('param `rows` is required (it has no default)');
+    const res = await fetch(`${server.url}/api/v1/dags/with_params/dagRuns`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ conf: { rows: 2, env: 'staging' } }),
+    });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toMatchObject({
+      code: 'AIRLOCK_ERR_DAG_PARAMS_INVALID',
+      detail: 'param `env` must be one of "dev", "prod"',
+    });
+    const detail = (await (
+      await fetch(`${server.url}/api/v1/dags/with_params`, { headers: auth })
+    ).json()) as Record<string, unknown>;
+    expect(detail.params).toMatchObject({
+      env: { value: 'dev', schema: { type: 'string', enum: ['dev', 'prod'] } },
+      rows: { value: null },
+    });
+  });
+
+  it('hands a task its params: the conf over the defaults', async () => {
+    // (tasks test: the server's own worker would claim a `dags test` run's task here)
+    const r = await runAirlock(['tasks', 'test', 'with_params', 'show', '-c', '{"rows": 41}'], {
+      env,
+    });
+    expect(r.stdout).toContain('INFO - env=dev rows=42 note=none');
+    const bad = await runAirlock(['tasks', 'test', 'with_params', 'show', '-c', '{"rows": 0}'], {
+      env,
+    });
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain('AIRLOCK_ERR_DAG_PARAMS_INVALID: param `rows` must be >= 1');
+    expect(r.code).toBe(0);
+  });
 });
