@@ -51,15 +51,23 @@ export {
 export {
   chain,
   Dag,
+  type DagCallback,
+  type DagCallbackContext,
   type DagOptions,
   dag,
   isDag,
+  SkipTask,
+  shortCircuit,
+  TRIGGER_RULES,
   Task,
+  type TaskCallback,
   type TaskFn,
   type TaskOptions,
   type TaskSettings,
+  type TriggerRule,
   task,
 } from './pipelines/dag.ts';
+export type { ParamSpec, ParamSpecs, ParamsOf } from './pipelines/params.ts';
 export { createChain, createResolverFromConfig } from './resolver/chain.ts';
 export {
   createResolver,

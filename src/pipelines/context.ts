@@ -94,6 +94,13 @@ export interface TaskContext<P = Readonly<Record<string, unknown>>> {
     <T>(task: TaskRef<T>): T;
     (taskId: string): unknown;
   };
+  /** Ends the try as `skipped` (throws a `SkipTask`; Airflow's `AirflowSkipException`). */
+  readonly skip: (reason?: string) => never;
+  /**
+   * When this try succeeds, skip every task after this one (directly or not), whatever its
+   * trigger rule (what `shortCircuit` does).
+   */
+  readonly skipDownstream: () => void;
   /** Aborted when the try times out or the worker stops it. */
   readonly signal: AbortSignal;
   readonly log: TaskLogger;

@@ -40,6 +40,72 @@ export interface TaskSettings {
    * @default null
    */
   timeoutSeconds?: number | null;
+  /**
+   * Wait longer after each failed try: Airflow's `retry_exponential_backoff` (the delay doubles
+   * per try, with a deterministic jitter, up to `maxRetryDelaySeconds`).
+   * @default false
+   */
+  retryExponentialBackoff?: boolean;
+  /** The longest wait between tries (Airflow's `max_retry_delay`); `null` for none. @default null */
+  maxRetryDelaySeconds?: number | null;
+  /** When the task runs, given its upstream tasks' states (Airflow's `trigger_rule`). @default 'all_success' */
+  triggerRule?: TriggerRule;
+  /** Called in the task process after a successful try (Airflow's `on_success_callback`). */
+  onSuccess?: TaskCallback;
+  /**
+   * Called in the task process after a try that fails with no retry left (Airflow's
+   * `on_failure_callback`), with the error. Not called when the try is killed (a timeout).
+   */
+  onFailure?: TaskCallback;
+}
+
+/** A task callback; a throw in it is logged and changes nothing. */
+export type TaskCallback = (context: TaskContext, error?: unknown) => void | Promise<void>;
+
+/** What a DAG callback receives. */
+export interface DagCallbackContext {
+  readonly dagId: string;
+  readonly runId: string;
+  /** `success` or `failed`. */
+  readonly state: string;
+  readonly dagRun: TaskContext['dagRun'];
+  readonly log: TaskContext['log'];
+}
+
+/** A DAG callback; it runs in its own supervised process; a throw in it is logged. */
+export type DagCallback = (context: DagCallbackContext) => void | Promise<void>;
+
+/** Airflow's trigger rules. */
+export const TRIGGER_RULES = [
+  'all_success',
+  'all_failed',
+  'all_done',
+  'one_success',
+  'one_failed',
+  'none_failed',
+  'none_skipped',
+  'always',
+] as const;
+
+/** When a task runs, given its upstream tasks' states. */
+export type TriggerRule = (typeof TRIGGER_RULES)[number];
+
+/**
+ * Thrown by a task to end its try as `skipped` (Airflow's `AirflowSkipException`); the tasks
+ * after it follow their trigger rules (with `all_success`, they are skipped too).
+ *
+ * @example
+ * ```ts
+ * task('maybe', () => { if (!isBusinessDay()) throw new SkipTask('not a business day'); });
+ * ```
+ */
+export class SkipTask extends Error {
+  /** Use `instanceof SkipTask`, or this brand across copies of the module. */
+  readonly airlockSkip = true;
+  constructor(reason = 'skipped by the task') {
+    super(reason);
+    this.name = 'SkipTask';
+  }
 }
 
 /** Options of {@link task}. */
@@ -84,6 +150,10 @@ export interface DagOptions<P extends ParamSpecs = ParamSpecs> {
   tags?: readonly string[];
   /** Settings every task of the DAG inherits (Airflow's `default_args`). @default {} */
   defaultArgs?: TaskSettings;
+  /** Called when a run of the DAG succeeds, in its own supervised process (Airflow's `on_success_callback`). */
+  onSuccess?: DagCallback;
+  /** Called when a run of the DAG fails, in its own supervised process (Airflow's `on_failure_callback`). */
+  onFailure?: DagCallback;
   /**
    * The run's params (Airflow's `params`), name → spec (`{ type, default, enum, minimum, … }`):
    * a trigger's conf over the defaults, checked when the run is triggered; tasks made with the
@@ -98,6 +168,9 @@ export interface ResolvedTaskSettings {
   readonly retries: number;
   readonly retryDelaySeconds: number;
   readonly timeoutSeconds: number | null;
+  readonly retryExponentialBackoff: boolean;
+  readonly maxRetryDelaySeconds: number | null;
+  readonly triggerRule: TriggerRule;
 }
 
 const DAG_BRAND = Symbol.for('airlock.pipelines.dag');
@@ -140,7 +213,23 @@ function checkId(kind: 'dag_id' | 'task_id', id: unknown): string {
 
 function checkSettings(owner: string, settings: TaskSettings | undefined): void {
   if (!settings) return;
-  const { retries, retryDelaySeconds, timeoutSeconds } = settings;
+  const { retries, retryDelaySeconds, timeoutSeconds, maxRetryDelaySeconds, triggerRule } =
+    settings;
+  if (triggerRule !== undefined && !TRIGGER_RULES.includes(triggerRule)) {
+    throw invalid(`${owner}: triggerRule must be one of ${TRIGGER_RULES.join(', ')}`);
+  }
+  if (
+    maxRetryDelaySeconds !== undefined &&
+    maxRetryDelaySeconds !== null &&
+    !(Number.isFinite(maxRetryDelaySeconds) && maxRetryDelaySeconds >= 0)
+  ) {
+    throw invalid(`${owner}: maxRetryDelaySeconds must be a number >= 0, or null`);
+  }
+  for (const name of ['onSuccess', 'onFailure'] as const) {
+    if (settings[name] !== undefined && typeof settings[name] !== 'function') {
+      throw invalid(`${owner}: ${name} must be a function`);
+    }
+  }
   if (retries !== undefined && !(Number.isInteger(retries) && retries >= 0)) {
     throw invalid(`${owner}: retries must be a whole number >= 0`);
   }
@@ -198,13 +287,10 @@ export class Task<R = unknown> {
     this.fn = fn;
     this.dag = dag;
     this.description = options.description;
-    this.#settings = {
-      ...(options.retries === undefined ? {} : { retries: options.retries }),
-      ...(options.retryDelaySeconds === undefined
-        ? {}
-        : { retryDelaySeconds: options.retryDelaySeconds }),
-      ...(options.timeoutSeconds === undefined ? {} : { timeoutSeconds: options.timeoutSeconds }),
-    };
+    const { dependsOn: _dependsOn, description: _description, ...settings } = options;
+    this.#settings = Object.fromEntries(
+      Object.entries(settings).filter(([, v]) => v !== undefined),
+    ) as TaskSettings;
     for (const upstream of options.dependsOn ?? []) this.dependsOn(upstream);
   }
 
@@ -218,14 +304,26 @@ export class Task<R = unknown> {
     return this.dag.tasks.filter((t) => t.#upstream.has(this.id)).map((t) => t.id);
   }
 
-  /** Retries, delay and timeout, with the DAG's `defaultArgs` and the defaults applied. */
+  /** Retries, delays, timeout and trigger rule, with the DAG's `defaultArgs` and the defaults applied. */
   get settings(): ResolvedTaskSettings {
+    const own = this.#settings;
     const defaults = this.dag.defaultArgs;
     return {
-      retries: this.#settings.retries ?? defaults.retries ?? 0,
-      retryDelaySeconds: this.#settings.retryDelaySeconds ?? defaults.retryDelaySeconds ?? 300,
-      timeoutSeconds: this.#settings.timeoutSeconds ?? defaults.timeoutSeconds ?? null,
+      retries: own.retries ?? defaults.retries ?? 0,
+      retryDelaySeconds: own.retryDelaySeconds ?? defaults.retryDelaySeconds ?? 300,
+      timeoutSeconds: own.timeoutSeconds ?? defaults.timeoutSeconds ?? null,
+      retryExponentialBackoff:
+        own.retryExponentialBackoff ?? defaults.retryExponentialBackoff ?? false,
+      maxRetryDelaySeconds: own.maxRetryDelaySeconds ?? defaults.maxRetryDelaySeconds ?? null,
+      triggerRule: own.triggerRule ?? defaults.triggerRule ?? 'all_success',
     };
+  }
+
+  /** The task's callbacks (its own, else the DAG's `defaultArgs`'). */
+  get callbacks(): { onSuccess?: TaskCallback; onFailure?: TaskCallback } {
+    const onSuccess = this.#settings.onSuccess ?? this.dag.defaultArgs.onSuccess;
+    const onFailure = this.#settings.onFailure ?? this.dag.defaultArgs.onFailure;
+    return { ...(onSuccess ? { onSuccess } : {}), ...(onFailure ? { onFailure } : {}) };
   }
 
   /**
@@ -295,6 +393,8 @@ export class Dag<P extends ParamSpecs = ParamSpecs> {
   readonly isPausedUponCreation: boolean | null;
   readonly defaultArgs: TaskSettings;
   readonly params: P;
+  readonly onSuccess: DagCallback | undefined;
+  readonly onFailure: DagCallback | undefined;
   /** The file the DAG was loaded from (set by the loader). */
   fileloc: string | undefined;
   readonly #tasks = new Map<string, Task>();
@@ -348,6 +448,13 @@ export class Dag<P extends ParamSpecs = ParamSpecs> {
     this.tags = Object.freeze([...(options.tags ?? [])]);
     this.defaultArgs = Object.freeze({ ...(options.defaultArgs ?? {}) });
     checkParamSpecs(id, options.params ?? {});
+    for (const name of ['onSuccess', 'onFailure'] as const) {
+      if (options[name] !== undefined && typeof options[name] !== 'function') {
+        throw invalid(`DAG \`${id}\`: ${name} must be a function`);
+      }
+    }
+    this.onSuccess = options.onSuccess;
+    this.onFailure = options.onFailure;
     this.params = Object.freeze({ ...(options.params ?? {}) }) as P;
   }
 
@@ -506,6 +613,36 @@ export function task<R>(id: string, fn: TaskFn<R>, options: TaskOptions = {}): T
   const t = new Task<R>(current, id, fn, options);
   current.addTask(t as Task<unknown>);
   return t;
+}
+
+/**
+ * Declares a short-circuit task (Airflow's `ShortCircuitOperator`): it evaluates `condition`;
+ * when the result is falsy, every task after it (directly or not) is skipped, whatever its
+ * trigger rule; when truthy, they run as usual. Its value (`true`/`false`) is its return value.
+ *
+ * @example
+ * ```ts
+ * const isWeekday = shortCircuit('is_weekday', ({ logicalDate }) => new Date(logicalDate).getUTCDay() % 6 !== 0);
+ * task('report', () => {}, { dependsOn: [isWeekday] });
+ * ```
+ */
+export function shortCircuit(
+  id: string,
+  condition: (context: TaskContext) => unknown,
+  options: TaskOptions = {},
+): Task<boolean> {
+  return task<boolean>(
+    id,
+    async (context) => {
+      const go = Boolean(await condition(context));
+      if (!go) {
+        context.log.info('condition is falsy: skipping the downstream tasks');
+        context.skipDownstream();
+      }
+      return go;
+    },
+    options,
+  );
 }
 
 /**

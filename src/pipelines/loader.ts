@@ -16,7 +16,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AirlockError, isAirlockError } from '../errors.ts';
 import { SecretsMasker } from '../masking/masker.ts';
-import { type Dag, isDag, takeRegisteredDags } from './dag.ts';
+import { type Dag, isDag, type TriggerRule, takeRegisteredDags } from './dag.ts';
 import type { ParamSpecs } from './params.ts';
 import { createSupervisorLookup, type SupervisorLookup, spawnSupervised } from './supervisor.ts';
 
@@ -75,6 +75,9 @@ export interface TaskInfo {
   readonly retries: number;
   readonly retryDelaySeconds: number;
   readonly timeoutSeconds: number | null;
+  readonly retryExponentialBackoff: boolean;
+  readonly maxRetryDelaySeconds: number | null;
+  readonly triggerRule: TriggerRule;
 }
 
 /** A DAG, as plain data. */
@@ -97,6 +100,8 @@ export interface DagInfo {
   readonly isPausedUponCreation: boolean | null;
   /** The param specs (see `params.ts`). */
   readonly params: ParamSpecs;
+  /** The run states the DAG has a callback for (`onSuccess`: `success`, `onFailure`: `failed`). */
+  readonly callbacks: readonly ('success' | 'failed')[];
   /** In topological order. */
   readonly tasks: readonly TaskInfo[];
 }
@@ -240,6 +245,10 @@ export function dagInfo(d: Dag): DagInfo {
     maxActiveRuns: d.maxActiveRuns,
     isPausedUponCreation: d.isPausedUponCreation,
     params: d.params,
+    callbacks: [
+      ...(d.onSuccess ? (['success'] as const) : []),
+      ...(d.onFailure ? (['failed'] as const) : []),
+    ],
     tasks: order.map((id) => {
       const t = d.getTask(id);
       if (!t) throw new AirlockError('AIRLOCK_ERR_INTERNAL', `task \`${id}\` vanished`);

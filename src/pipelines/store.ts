@@ -13,11 +13,13 @@
  * (`SELECT … FOR UPDATE`), so two tasks of one run that finish at once cannot both miss that the
  * task after them is now ready.
  */
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import { AirlockError } from '../errors.ts';
 import type { MultiFernet } from '../metastore/fernet.ts';
 import type { Metastore } from '../metastore/metastore.ts';
+import type { TriggerRule } from './dag.ts';
 import type { DagInfo } from './loader.ts';
 import { type DataInterval, timetable } from './timetable.ts';
 
@@ -29,6 +31,7 @@ export type TaskState =
   | 'failed'
   | 'up_for_retry'
   | 'upstream_failed'
+  | 'skipped'
   | null;
 
 /** A DAG run's state. */
@@ -89,6 +92,9 @@ type TaskInstanceTable = {
   heartbeat_at: Millis | null;
   exit_code: number | null;
   note: string | null;
+  trigger_rule: string;
+  retry_exponential_backoff: boolean | number;
+  max_retry_delay_ms: Millis | null;
 };
 
 type XcomTable = {
@@ -168,6 +174,9 @@ export interface TaskInstanceRecord {
   readonly exitCode: number | null;
   /** Why the state was set by airlock rather than by the task (a timeout, a lost worker). */
   readonly note: string | null;
+  readonly triggerRule: TriggerRule;
+  readonly retryExponentialBackoff: boolean;
+  readonly maxRetryDelayMs: number | null;
 }
 
 /** One value a task handed on (Airflow's XCom entry). */
@@ -213,6 +222,10 @@ export interface TryOutcome {
   readonly note?: string;
   /** When false, a failure is final even with retries left (a lost worker). @default true */
   readonly retry?: boolean;
+  /** The task skipped itself (`SkipTask`): the try ends `skipped`. */
+  readonly skipped?: boolean;
+  /** A successful try asks for every task after it to be skipped (`shortCircuit`). */
+  readonly skipDownstream?: boolean;
 }
 
 /** What finishing a try did. */
@@ -223,12 +236,87 @@ export interface FinishReport {
   readonly queued: readonly string[];
   /** Tasks made `upstream_failed`. */
   readonly upstreamFailed: readonly string[];
+  /** Tasks made `skipped` by their trigger rule or a short-circuit. */
+  readonly skipped: readonly string[];
   /** The run's state after this. */
   readonly runState: DagRunState | undefined;
 }
 
 const RUN_ID = /^[A-Za-z0-9_.:+-]{1,250}$/;
-const TERMINAL = new Set<TaskState>(['success', 'failed', 'upstream_failed']);
+const TERMINAL = new Set<TaskState>(['success', 'failed', 'upstream_failed', 'skipped']);
+const FAILED = new Set<TaskState>(['failed', 'upstream_failed']);
+
+/**
+ * What a waiting task becomes, given its trigger rule and its upstream tasks' states (Airflow's
+ * `TriggerRuleDep`): `queued` to run, `skipped` or `upstream_failed`, or `null` to keep waiting.
+ */
+export function evaluateTriggerRule(rule: TriggerRule, upstream: readonly TaskState[]): TaskState {
+  const n = upstream.length;
+  const success = upstream.filter((s) => s === 'success').length;
+  const failed = upstream.filter((s) => FAILED.has(s)).length;
+  const skipped = upstream.filter((s) => s === 'skipped').length;
+  const done = upstream.filter((s) => TERMINAL.has(s)).length === n;
+  switch (rule) {
+    case 'always':
+      return 'queued';
+    case 'all_success':
+      if (failed > 0) return 'upstream_failed';
+      if (skipped > 0) return 'skipped';
+      return success === n ? 'queued' : null;
+    case 'all_failed':
+      if (success > 0 || skipped > 0) return 'skipped';
+      return failed === n ? 'queued' : null;
+    case 'all_done':
+      return done ? 'queued' : null;
+    case 'one_success':
+      if (success > 0) return 'queued';
+      if (!done) return null;
+      return skipped === n ? 'skipped' : 'upstream_failed';
+    case 'one_failed':
+      if (failed > 0) return 'queued';
+      return done ? 'skipped' : null;
+    case 'none_failed':
+      if (failed > 0) return 'upstream_failed';
+      return done ? 'queued' : null;
+    case 'none_skipped':
+      if (skipped > 0) return 'skipped';
+      return done ? 'queued' : null;
+    default:
+      return null;
+  }
+}
+
+/**
+ * The wait before the next try after try `tryNumber` failed, in ms: the task's delay, or with
+ * `retryExponentialBackoff` Airflow's formula (`TaskInstance.next_retry_datetime`): at least
+ * `ceil(delay × 2^(tryNumber−1))` seconds (1 at least), plus a deterministic jitter below that
+ * from the SHA-1 of `dag_id#task_id#logical_date#next_try`, capped by `maxRetryDelayMs`.
+ */
+export function retryDelayMs(
+  ti: Pick<
+    TaskInstanceRecord,
+    'dagId' | 'taskId' | 'retryDelayMs' | 'retryExponentialBackoff' | 'maxRetryDelayMs'
+  >,
+  tryNumber: number,
+  logicalDate: number,
+): number {
+  let delayMs = ti.retryDelayMs;
+  if (ti.retryExponentialBackoff) {
+    const minBackoff = Math.max(1, Math.ceil((ti.retryDelayMs / 1000) * 2 ** (tryNumber - 1)));
+    // Python's str(datetime) of the logical date, as Airflow hashes it.
+    const when = new Date(logicalDate)
+      .toISOString()
+      .replace('T', ' ')
+      .replace(/\.(\d{3})Z$/, (_m, f: string) => (f === '000' ? '+00:00' : `.${f}000+00:00`));
+    const hash = BigInt(
+      `0x${createHash('sha1')
+        .update(`${ti.dagId}#${ti.taskId}#${when}#${tryNumber + 1}`)
+        .digest('hex')}`,
+    );
+    delayMs = (minBackoff + Number(hash % BigInt(minBackoff))) * 1000;
+  }
+  return ti.maxRetryDelayMs === null ? delayMs : Math.min(delayMs, ti.maxRetryDelayMs);
+}
 
 function ms(value: Millis | null | undefined): number | null {
   return value === null || value === undefined ? null : Number(value);
@@ -325,6 +413,9 @@ function tiRecord(row: Selectable<TaskInstanceTable>): TaskInstanceRecord {
     heartbeatAt: ms(row.heartbeat_at),
     exitCode: row.exit_code,
     note: row.note,
+    triggerRule: row.trigger_rule as TriggerRule,
+    retryExponentialBackoff: Boolean(row.retry_exponential_backoff),
+    maxRetryDelayMs: ms(row.max_retry_delay_ms),
   };
 }
 
@@ -535,19 +626,27 @@ export class PipelineStore {
       await trx
         .insertInto('task_instance')
         .values(
-          dag.tasks.map((t) => ({
-            dag_id: dag.dagId,
-            run_id: runId,
-            task_id: t.taskId,
-            state: t.upstream.length === 0 ? 'queued' : null,
-            try_number: 0,
-            max_tries: t.retries + 1,
-            upstream: JSON.stringify(t.upstream),
-            retry_delay_ms: Math.round(t.retryDelaySeconds * 1000),
-            timeout_ms: t.timeoutSeconds === null ? null : Math.round(t.timeoutSeconds * 1000),
-            run_after: t.upstream.length === 0 ? now : null,
-            queued_at: t.upstream.length === 0 ? now : null,
-          })),
+          dag.tasks.map((t) => {
+            // A root, or a task that runs whatever its upstream does (`always`), starts queued.
+            const ready = t.upstream.length === 0 || t.triggerRule === 'always';
+            return {
+              dag_id: dag.dagId,
+              run_id: runId,
+              task_id: t.taskId,
+              state: ready ? 'queued' : null,
+              try_number: 0,
+              max_tries: t.retries + 1,
+              upstream: JSON.stringify(t.upstream),
+              retry_delay_ms: Math.round(t.retryDelaySeconds * 1000),
+              timeout_ms: t.timeoutSeconds === null ? null : Math.round(t.timeoutSeconds * 1000),
+              run_after: ready ? now : null,
+              queued_at: ready ? now : null,
+              trigger_rule: t.triggerRule ?? 'all_success',
+              retry_exponential_backoff: t.retryExponentialBackoff ?? false,
+              max_retry_delay_ms:
+                t.maxRetryDelaySeconds == null ? null : Math.round(t.maxRetryDelaySeconds * 1000),
+            };
+          }),
         )
         .execute();
     } else {
@@ -636,6 +735,14 @@ export class PipelineStore {
       if (found.length > 0) gone = gone.where('dag_id', 'not in', found);
       await gone.execute();
     });
+  }
+
+  /** The metastore's record of one DAG, or `undefined`. */
+  async dagState(dagId: string): Promise<DagStateRecord | undefined> {
+    const row = await this.#read(() =>
+      this.#db.selectFrom('airlock_dag').selectAll().where('dag_id', '=', dagId).executeTakeFirst(),
+    );
+    return row ? dagStateRecord(row) : undefined;
   }
 
   /** The metastore's record of each DAG, by dag_id. */
@@ -859,9 +966,10 @@ export class PipelineStore {
   }
 
   /**
-   * Ends try `ti.tryNumber` of `ti` (if it is still `running` under `ti.workerId`): success, a
-   * retry after the task's delay, or failure; then queues the tasks whose upstream all succeeded,
-   * marks the ones below a final failure `upstream_failed`, and settles the run.
+   * Ends try `ti.tryNumber` of `ti` (if it is still `running` under `ti.workerId`): success,
+   * skipped, a retry after the task's delay (or Airflow's exponential backoff), or failure; then
+   * applies the trigger rules of the tasks waiting on it (queued, skipped or upstream_failed),
+   * skips everything below it for a short-circuit, and settles the run.
    */
   async finishTry(
     ti: TaskInstanceRecord,
@@ -880,13 +988,31 @@ export class PipelineStore {
         current.try_number !== ti.tryNumber ||
         current.worker_id !== ti.workerId
       ) {
-        return { state: undefined, queued: [], upstreamFailed: [], runState: undefined };
+        return {
+          state: undefined,
+          queued: [],
+          upstreamFailed: [],
+          skipped: [],
+          runState: undefined,
+        };
       }
       let state: TaskState;
-      if (outcome.success) state = 'success';
+      if (outcome.skipped) state = 'skipped';
+      else if (outcome.success) state = 'success';
       else if ((outcome.retry ?? true) && current.try_number < current.max_tries) {
         state = 'up_for_retry';
       } else state = 'failed';
+      let runAfter: number | null = null;
+      if (state === 'up_for_retry') {
+        const run = await trx
+          .selectFrom('dag_run')
+          .select('logical_date')
+          .where('dag_id', '=', ti.dagId)
+          .where('run_id', '=', ti.runId)
+          .executeTakeFirst();
+        runAfter =
+          now + retryDelayMs(tiRecord(current), current.try_number, Number(run?.logical_date ?? 0));
+      }
       await trx
         .updateTable('task_instance')
         .set({
@@ -895,21 +1021,26 @@ export class PipelineStore {
           exit_code: outcome.exitCode ?? null,
           note: outcome.note ?? null,
           heartbeat_at: null,
-          run_after: state === 'up_for_retry' ? now + Number(current.retry_delay_ms) : null,
+          run_after: runAfter,
         })
         .where('id', '=', ti.id)
         .execute();
-      return this.#settle(trx, ti.dagId, ti.runId, state, now);
+      const skipBelow = state === 'success' && outcome.skipDownstream ? ti.taskId : undefined;
+      return this.#settle(trx, ti.dagId, ti.runId, state, now, skipBelow);
     });
   }
 
-  /** Queues ready tasks, propagates failures and settles the run (inside a locked transaction). */
+  /**
+   * Applies the trigger rules of the waiting tasks and settles the run (inside a locked
+   * transaction). With `skipBelow`, every waiting task below that one is skipped first.
+   */
   async #settle(
     trx: Transaction<PipelineSchema>,
     dagId: string,
     runId: string,
     state: TaskState,
     now: number,
+    skipBelow?: string,
   ): Promise<FinishReport> {
     const rows = (
       await trx
@@ -920,26 +1051,51 @@ export class PipelineStore {
         .execute()
     ).map(tiRecord);
     const states = new Map(rows.map((r) => [r.taskId, r.state]));
-    const queued: string[] = [];
-    const upstreamFailed: string[] = [];
-    // Propagate until nothing changes: a waiting task with a failed upstream fails too.
-    let changed = true;
-    while (changed) {
-      changed = false;
+    const changed = new Map<string, TaskState>();
+    const set = (taskId: string, to: TaskState) => {
+      states.set(taskId, to);
+      changed.set(taskId, to);
+    };
+    if (skipBelow !== undefined) {
+      // Every task below the short-circuit (directly or not), whatever its trigger rule.
+      const below = new Set([skipBelow]);
+      let grew = true;
+      while (grew) {
+        grew = false;
+        for (const r of rows) {
+          if (!below.has(r.taskId) && r.upstream.some((u) => below.has(u))) {
+            below.add(r.taskId);
+            grew = true;
+          }
+        }
+      }
+      below.delete(skipBelow);
+      for (const id of below) {
+        const s = states.get(id);
+        if (s === null || s === 'queued') set(id, 'skipped');
+      }
+    }
+    // Propagate until nothing changes: each waiting task's rule over its upstream states.
+    let again = true;
+    while (again) {
+      again = false;
       for (const r of rows) {
         if (states.get(r.taskId) !== null) continue;
-        const ups = r.upstream.map((u) => states.get(u));
-        if (ups.some((s) => s === 'failed' || s === 'upstream_failed')) {
-          states.set(r.taskId, 'upstream_failed');
-          upstreamFailed.push(r.taskId);
-          changed = true;
-        } else if (ups.every((s) => s === 'success')) {
-          states.set(r.taskId, 'queued');
-          queued.push(r.taskId);
-          changed = true;
+        const next = evaluateTriggerRule(
+          r.triggerRule,
+          r.upstream.map((u) => states.get(u) ?? null),
+        );
+        if (next !== null) {
+          set(r.taskId, next);
+          again = true;
         }
       }
     }
+    const byState = (s: TaskState) =>
+      [...changed].filter(([, to]) => to === s).map(([taskId]) => taskId);
+    const queued = byState('queued');
+    const upstreamFailed = byState('upstream_failed');
+    const skipped = byState('skipped');
     if (queued.length > 0) {
       await trx
         .updateTable('task_instance')
@@ -949,19 +1105,26 @@ export class PipelineStore {
         .where('task_id', 'in', queued)
         .execute();
     }
-    if (upstreamFailed.length > 0) {
+    for (const [ended, ids] of [
+      ['upstream_failed', upstreamFailed],
+      ['skipped', skipped],
+    ] as const) {
+      if (ids.length === 0) continue;
       await trx
         .updateTable('task_instance')
-        .set({ state: 'upstream_failed', end_date: now })
+        .set({ state: ended, end_date: now, run_after: null })
         .where('dag_id', '=', dagId)
         .where('run_id', '=', runId)
-        .where('task_id', 'in', upstreamFailed)
+        .where('task_id', 'in', ids)
         .execute();
     }
-    const all = [...states.values()];
     let runState: DagRunState = 'running';
-    if (all.every((s) => TERMINAL.has(s))) {
-      runState = all.every((s) => s === 'success') ? 'success' : 'failed';
+    if ([...states.values()].every((s) => TERMINAL.has(s))) {
+      // Airflow: the run failed when a leaf task failed (or could not run); else it succeeded.
+      const leaves = rows.filter((r) => !rows.some((o) => o.upstream.includes(r.taskId)));
+      runState = leaves.some((r) => FAILED.has(states.get(r.taskId) ?? null))
+        ? 'failed'
+        : 'success';
       await trx
         .updateTable('dag_run')
         .set({ state: runState, end_date: now })
@@ -969,7 +1132,7 @@ export class PipelineStore {
         .where('run_id', '=', runId)
         .execute();
     }
-    return { state, queued, upstreamFailed, runState };
+    return { state, queued, upstreamFailed, skipped, runState };
   }
 
   /**

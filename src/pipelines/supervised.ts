@@ -40,6 +40,35 @@ type Ask = <R extends Reply>(
 const ASK_KEY = Symbol.for('airlock.pipelines.supervisor-channel');
 const slots = globalThis as { [ASK_KEY]?: Ask };
 
+/** The IPC message a task process sends before it exits 0 when its try did not simply succeed. */
+export const OUTCOME_MESSAGE = 'airlock:outcome';
+
+/** A task try's outcome, beyond its exit code. */
+export interface TryOutcomeMessage {
+  readonly type: typeof OUTCOME_MESSAGE;
+  /** The task skipped itself (`SkipTask`). */
+  readonly skipped?: boolean;
+  /** The tasks after it are to be skipped (`shortCircuit`). */
+  readonly skipDownstream?: boolean;
+}
+
+/** Whether `message` is a {@link TryOutcomeMessage} (the supervisor's side). */
+export function isOutcomeMessage(message: unknown): message is TryOutcomeMessage {
+  return (
+    message !== null &&
+    typeof message === 'object' &&
+    (message as { type?: unknown }).type === OUTCOME_MESSAGE
+  );
+}
+
+/** Sends the try's outcome to the supervisor (nothing without one); resolves once it is sent. */
+export function tellOutcome(outcome: Omit<TryOutcomeMessage, 'type'>): Promise<void> {
+  if (!slots[ASK_KEY] || typeof process.send !== 'function') return Promise.resolve();
+  return new Promise((resolve) => {
+    process.send?.({ type: OUTCOME_MESSAGE, ...outcome }, undefined, {}, () => resolve());
+  });
+}
+
 /**
  * Asks the supervising airlock process (requests other than lookups: XCom values).
  *

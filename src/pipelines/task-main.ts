@@ -23,10 +23,10 @@ import {
   type TaskLogger,
   Variable,
 } from './context.ts';
-import type { Task } from './dag.ts';
+import { SkipTask, type Task } from './dag.ts';
 import { loadDagFromFile } from './loader.ts';
 import { resolveParams } from './params.ts';
-import { askSupervisor, connectToSupervisor } from './supervised.ts';
+import { askSupervisor, connectToSupervisor, tellOutcome } from './supervised.ts';
 import {
   RETURN_VALUE_KEY,
   serializeXcom,
@@ -52,6 +52,8 @@ export interface TaskSpec {
   readonly dataIntervalStart: string;
   readonly dataIntervalEnd: string;
   readonly conf: Readonly<Record<string, unknown>>;
+  /** Set to run the DAG's callback for a run that ended (`success` or `failed`), not a task. */
+  readonly callback?: 'success' | 'failed';
 }
 
 const masker = new SecretsMasker();
@@ -128,6 +130,31 @@ process.on('SIGTERM', () => {
   }, 1000);
 });
 
+const log: TaskLogger = {
+  debug: (m) => line('DEBUG', m),
+  info: (m) => line('INFO', m),
+  warn: (m) => line('WARNING', m),
+  error: (m) => line('ERROR', m),
+};
+
+function isSkip(err: unknown): err is Error {
+  return err instanceof SkipTask || (err as { airlockSkip?: unknown } | null)?.airlockSkip === true;
+}
+
+/** Runs a callback; what it throws is logged and changes nothing (as in Airflow). */
+async function runCallback(name: string, fn: () => unknown): Promise<void> {
+  try {
+    line('INFO', `Executing ${name}`);
+    await fn();
+  } catch (err) {
+    line('ERROR', `${name} failed: ${describe(err)}`);
+  }
+}
+
+let context: TaskContext | undefined;
+let current: Task<unknown> | undefined;
+let skipDownstream = false;
+
 try {
   const supervised = connectToSupervisor(masker);
   const runtime = supervised
@@ -137,16 +164,37 @@ try {
   setTaskRuntime(runtime);
   const d = await loadDagFromFile(spec.dagsFolder, spec.fileloc, spec.dagId);
   const t = d.getTask(spec.taskId);
-  if (!t) {
+  current = t;
+  if (spec.callback) {
+    // The DAG's run ended: its callback, in this supervised process.
+    const callback = spec.callback === 'success' ? d.onSuccess : d.onFailure;
+    if (callback) {
+      await runCallback(
+        `the DAG's on${spec.callback === 'success' ? 'Success' : 'Failure'} callback`,
+        () =>
+          callback({
+            dagId: spec.dagId,
+            runId: spec.runId,
+            state: spec.callback as string,
+            dagRun: {
+              dagId: spec.dagId,
+              runId: spec.runId,
+              logicalDate: spec.logicalDate,
+              dataIntervalStart: spec.dataIntervalStart,
+              dataIntervalEnd: spec.dataIntervalEnd,
+              runType: spec.runType,
+              conf: spec.conf,
+            },
+            log,
+          }),
+      );
+    }
+    await runtime.dispose().catch(() => {});
+    await finish(0);
+  } else if (!t) {
     line('ERROR', `DAG \`${spec.dagId}\` has no task \`${spec.taskId}\``);
     await finish(1);
   } else {
-    const log: TaskLogger = {
-      debug: (m) => line('DEBUG', m),
-      info: (m) => line('INFO', m),
-      warn: (m) => line('WARNING', m),
-      error: (m) => line('ERROR', m),
-    };
     // The upstream tasks' values (direct or not), asked for once so that `upstream(a)` is
     // synchronous: they all ended before this task was queued.
     const ancestors = new Set<string>();
@@ -182,7 +230,7 @@ try {
       return JSON.parse(text) as unknown;
     };
     const params = resolveParams(d.params, spec.conf);
-    const context: TaskContext = {
+    context = {
       dagId: spec.dagId,
       taskId: spec.taskId,
       runId: spec.runId,
@@ -202,6 +250,12 @@ try {
       },
       params,
       upstream: upstream as TaskContext['upstream'],
+      skip: (reason?: string) => {
+        throw new SkipTask(reason);
+      },
+      skipDownstream: () => {
+        skipDownstream = true;
+      },
       signal: controller.signal,
       log,
       Variable,
@@ -211,7 +265,7 @@ try {
       'INFO',
       `Executing <Task ${spec.dagId}.${spec.taskId}> run_id=${spec.runId} try ${spec.tryNumber}/${spec.maxTries}`,
     );
-    const returned = await t.fn(context);
+    const returned = await t.fn(context as TaskContext);
     const text = serializeXcom(returned);
     if (text !== undefined) {
       if (supervised) {
@@ -231,12 +285,26 @@ try {
         `Done. Returned value was: ${shown.length > 1000 ? `${shown.slice(0, 1000)}…` : shown}`,
       );
     }
+    const { onSuccess } = t.callbacks;
+    if (onSuccess) await runCallback('onSuccess callback', () => onSuccess(context as TaskContext));
+    if (skipDownstream) await tellOutcome({ skipDownstream: true });
     line('INFO', `Marking task as SUCCESS. dag_id=${spec.dagId}, task_id=${spec.taskId}`);
     await runtime.dispose().catch(() => {});
     await finish(0);
   }
 } catch (err) {
+  if (isSkip(err)) {
+    line('INFO', `Skipping task: ${masker.redact(err.message)}`);
+    await tellOutcome({ skipped: true });
+    line('INFO', `Marking task as SKIPPED. dag_id=${spec.dagId}, task_id=${spec.taskId}`);
+    await finish(0);
+  }
   line('ERROR', `Task failed with exception: ${describe(err)}`);
+  const { onFailure } = current?.callbacks ?? {};
+  if (onFailure && context && spec.tryNumber >= spec.maxTries) {
+    const ctx = context;
+    await runCallback('onFailure callback', () => onFailure(ctx, err));
+  }
   line('INFO', `Marking task as FAILED. dag_id=${spec.dagId}, task_id=${spec.taskId}`);
   await finish(1);
 }

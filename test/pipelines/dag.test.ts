@@ -23,6 +23,9 @@ describe('dag', () => {
       retries: 2,
       retryDelaySeconds: 300,
       timeoutSeconds: null,
+      retryExponentialBackoff: false,
+      maxRetryDelaySeconds: null,
+      triggerRule: 'all_success',
     });
     expect(d.getTask('transform')?.settings.retries).toBe(0);
     expect(d.getTask('load')?.settings.timeoutSeconds).toBe(5);
@@ -94,6 +97,16 @@ describe('dag', () => {
       startDate: Date.parse(start),
     });
     expect(() => task('orphan', () => {})).toThrow(expect.objectContaining(code));
+    expect(() =>
+      dag('rule', { schedule: null }, () => {
+        task('a', () => {}, { triggerRule: 'sometimes' as 'always' });
+      }),
+    ).toThrow(
+      expect.objectContaining({
+        ...code,
+        message: expect.stringMatching(/triggerRule must be one of all_success/),
+      }),
+    );
     expect(() =>
       dag('neg', { schedule: null }, () => {
         task('a', () => {}, { retries: -1 });

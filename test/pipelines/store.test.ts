@@ -21,6 +21,7 @@ function info(
     maxActiveRuns: 16,
     isPausedUponCreation: null,
     params: {},
+    callbacks: [],
     tasks: tasks.map((t) => ({
       taskId: t.id,
       description: null,
@@ -29,6 +30,9 @@ function info(
       retries: t.retries ?? 0,
       retryDelaySeconds: t.delay ?? 0,
       timeoutSeconds: null,
+      retryExponentialBackoff: false,
+      maxRetryDelaySeconds: null,
+      triggerRule: 'all_success' as const,
     })),
   };
 }

@@ -202,7 +202,8 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
     .action((dagId: string, options: { runId?: string; conf?: string; output: ListFormat }) =>
       closing(context, async () => {
         const conf = (await pipelines()).parseConf(options.conf);
-        const found = await bag(context);
+        // Recorded as the scheduler records it (the worker reads the DAG's callbacks there).
+        const { found } = await syncedDags(context);
         const d = (await pipelines()).requireDagInfo(found, dagId);
         (await pipelines()).resolveParams(d.params, conf);
         const store = await storeOf(context);
@@ -226,7 +227,8 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
     .action((dagId: string, options: { conf?: string }) =>
       closing(context, async () => {
         const conf = (await pipelines()).parseConf(options.conf);
-        const found = await bag(context);
+        // Recorded as the scheduler records it (the worker reads the DAG's callbacks there).
+        const { found } = await syncedDags(context);
         const d = (await pipelines()).requireDagInfo(found, dagId);
         (await pipelines()).resolveParams(d.params, conf);
         const metastore = (await context.metastore('write')) as Metastore;

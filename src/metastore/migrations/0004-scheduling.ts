@@ -50,6 +50,16 @@ export const scheduling: Migration = {
       .on('airlock_dag')
       .columns(['is_paused', 'next_dagrun_create_after'])
       .execute();
+    // Trigger rules and retry backoff (Airflow's task_instance keeps them in the serialized DAG).
+    await db.schema
+      .alterTable('task_instance')
+      .addColumn('trigger_rule', 'varchar(50)', (c) => c.notNull().defaultTo('all_success'))
+      .execute();
+    await db.schema
+      .alterTable('task_instance')
+      .addColumn('retry_exponential_backoff', 'boolean', (c) => c.notNull().defaultTo(false))
+      .execute();
+    await db.schema.alterTable('task_instance').addColumn('max_retry_delay_ms', 'bigint').execute();
     await db.schema.alterTable('dag_run').addColumn('data_interval_start', 'bigint').execute();
     await db.schema.alterTable('dag_run').addColumn('data_interval_end', 'bigint').execute();
     await db.schema
