@@ -58,12 +58,12 @@ export {
   isDag,
   SkipTask,
   shortCircuit,
-  TRIGGER_RULES,
   Task,
   type TaskCallback,
   type TaskFn,
   type TaskOptions,
   type TaskSettings,
+  TRIGGER_RULES,
   type TriggerRule,
   task,
 } from './pipelines/dag.ts';
