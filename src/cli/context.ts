@@ -8,7 +8,6 @@
 import { once } from 'node:events';
 import { createWriteStream, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { createMetastoreBackend } from '../backends/metastore.ts';
 import {
   overlaySettings,
   readDeploymentSettings,
@@ -20,10 +19,9 @@ import type { Config } from '../config/schema.ts';
 import { AirlockError } from '../errors.ts';
 import { createLogger, type Logger, parseLogLevel } from '../logging/logger.ts';
 import { SecretsMasker } from '../masking/masker.ts';
-import { redactDatabaseUrl } from '../metastore/database-url.ts';
 import type { Metastore } from '../metastore/metastore.ts';
 import type { OpenIntent } from '../metastore/open.ts';
-import { createResolverFromConfig } from '../resolver/chain.ts';
+import { openSecrets } from '../resolver/open.ts';
 import type { Resolver } from '../resolver/resolver.ts';
 
 /** The streams and environment of one CLI run. */
@@ -152,21 +150,15 @@ export function createCliContext(io: CliIo): CliContext {
     },
     resolver() {
       if (!resolver) {
-        const current = this.config();
-        // The metastore link opens the database only when a lookup reaches it.
-        const metastore = createMetastoreBackend({
-          metastore: () => this.metastore('read'),
-          url: redactDatabaseUrl(current.database.url),
-          closeOnDispose: false,
-        });
-        resolver = createResolverFromConfig(current, {
+        resolver = openSecrets(this.config(), {
+          purpose: 'cli',
           env: this.env(),
           masker,
           logger: lookupLogger,
-          metastore,
-          // One command's lifetime: it publishes its writes but listens for no one else's.
-          subscribeInvalidations: false,
-        });
+          // Opened only when a lookup reaches it; this context closes it.
+          metastore: () => this.metastore('read'),
+          closeMetastore: false,
+        }).resolver;
       }
       return resolver;
     },

@@ -8,7 +8,6 @@
  * Every read checks the settings version row (one indexed read), so a change made through any
  * server process sharing the database applies to the next request here, without a restart.
  */
-import { createMetastoreBackend } from '../backends/metastore.ts';
 import { loadConfig } from '../config/load-config.ts';
 import { applyProcessSettings } from '../config/process-settings.ts';
 import type { Config } from '../config/schema.ts';
@@ -17,7 +16,7 @@ import type { Logger } from '../logging/logger.ts';
 import { registerEnvironmentSecrets, registerKwargsSecrets } from '../masking/deployment.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
 import type { Metastore } from '../metastore/metastore.ts';
-import { createResolverFromConfig } from '../resolver/chain.ts';
+import { openSecrets } from '../resolver/open.ts';
 import type { Resolver } from '../resolver/resolver.ts';
 import type { ServerStore } from './store.ts';
 
@@ -122,19 +121,15 @@ export class DeploymentRuntime {
     if (!snapshot.resolver) {
       snapshot.config ??= loadConfig(snapshot.env);
       const { metastore, masker, logger } = this.#options;
-      // The server's own lookups (provenance, connection tests) must show what the stores hold
-      // now: edits through this or another server would otherwise hide behind the cache.
-      const config = snapshot.config;
-      const uncached = {
-        ...config,
-        secrets: { ...config.secrets, cache: { ...config.secrets.cache, enabled: false } },
-      };
-      snapshot.resolver = createResolverFromConfig(uncached, {
+      // Purpose `server`: its own lookups (provenance, connection tests) show what the stores
+      // hold now, so edits through this or another server never hide behind a cache.
+      snapshot.resolver = openSecrets(snapshot.config, {
+        purpose: 'server',
         env: snapshot.env,
         masker,
-        ...(logger ? { logger } : {}),
-        metastore: createMetastoreBackend({ metastore, url: metastore.url, closeOnDispose: false }),
-      });
+        logger,
+        metastore,
+      }).resolver;
     }
     return snapshot.resolver;
   }
