@@ -23,6 +23,7 @@ import { requirePermission } from '../server/auth/roles.ts';
 import type { AppDeps, AppEnv, RouteModule } from '../server/context.ts';
 import { h, type Safe } from '../server/ui/html.ts';
 import { csrfField, layout, page } from '../server/ui/pages.ts';
+import { isValidId } from './dag.ts';
 import { parseConf } from './environment.ts';
 import { type DagBagInfo, type DagInfo, discoverDagsInChild } from './loader.ts';
 import { readTaskLog } from './logs.ts';
@@ -149,6 +150,27 @@ export function createPipelineRoutes(options: PipelineRoutesOptions = {}): Route
       if (!run) throw notFound(`DAG \`${dagId}\` has no run \`${runId}\``);
       return run;
     };
+    /**
+     * The try a log request names: a task instance of the run (looked up, never a path built
+     * from the request) and a try it has started; anything else is a 404.
+     */
+    const tryOr404 = async (
+      dagId: string,
+      runId: string,
+      taskId: string,
+      tryText: string | undefined,
+    ): Promise<{ run: DagRunRecord; ti: TaskInstanceRecord; n: number }> => {
+      if (!isValidId(dagId) || !isValidId(taskId)) throw notFound('no such task instance');
+      const run = await runOr404(dagId, runId);
+      const ti = await store.getTaskInstance(run.dagId, run.runId, taskId);
+      if (!ti) throw notFound(`run \`${run.runId}\` has no task \`${taskId}\``);
+      const n =
+        tryText === undefined ? ti.tryNumber : /^[1-9]\d{0,5}$/.test(tryText) ? Number(tryText) : 0;
+      if (n < 1 || n > ti.tryNumber) {
+        throw notFound(`task \`${ti.taskId}\` of run \`${run.runId}\` has no such try`);
+      }
+      return { run, ti, n };
+    };
     const trigger = async (
       c: Context<AppEnv>,
       dagId: string,
@@ -267,14 +289,19 @@ ${
     });
 
     app.get('/dags/:dagId/runs/:runId/tasks/:taskId/log', async (c) => {
-      const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
-      const ti = await store.getTaskInstance(run.dagId, run.runId, c.req.param('taskId'));
-      if (!ti) throw notFound(`run \`${run.runId}\` has no task \`${c.req.param('taskId')}\``);
-      const n = Number(c.req.query('try') ?? ti.tryNumber);
-      const text =
-        Number.isInteger(n) && n >= 1
-          ? readTaskLog((await settingsOf(deps)).logsFolder, run.dagId, run.runId, ti.taskId, n)
-          : undefined;
+      const { run, ti, n } = await tryOr404(
+        c.req.param('dagId'),
+        c.req.param('runId'),
+        c.req.param('taskId'),
+        c.req.query('try'),
+      );
+      const text = readTaskLog(
+        (await settingsOf(deps)).logsFolder,
+        run.dagId,
+        run.runId,
+        ti.taskId,
+        n,
+      );
       const body = h`<p><a href="/dags/${enc(run.dagId)}/runs/${enc(run.runId)}">Back to the run</a> · task <code>${ti.taskId}</code>, try ${n} · ${stateBadge(ti.state)}</p>
 <pre class="log" id="log">${text === undefined ? '(no log for this try on this server yet)' : deps.masker.redact(text)}</pre>`;
       return c.html(layout(page(c, deps, `Log: ${ti.taskId}`), body));
@@ -349,16 +376,17 @@ ${
       return c.json({ task_instances: tis.map(tiJson), total_entries: tis.length });
     });
     app.get('/api/v1/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/logs/:try', async (c) => {
-      const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
-      const n = Number(c.req.param('try'));
-      if (!Number.isInteger(n) || n < 1) {
-        throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', 'the try number must be >= 1');
-      }
+      const { run, ti, n } = await tryOr404(
+        c.req.param('dagId'),
+        c.req.param('runId'),
+        c.req.param('taskId'),
+        c.req.param('try'),
+      );
       const text = readTaskLog(
         (await settingsOf(deps)).logsFolder,
         run.dagId,
         run.runId,
-        c.req.param('taskId'),
+        ti.taskId,
         n,
       );
       if (text === undefined) throw notFound('no log for this try on this server');
