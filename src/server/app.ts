@@ -12,6 +12,7 @@ import { SecretsMasker } from '../masking/masker.ts';
 import { requireAuth } from './auth/middleware.ts';
 import type { AppDeps, AppEnv, RouteModule, ServerDeps } from './context.ts';
 import { createErrorHandler } from './error-handler.ts';
+import { bodyLimitsFromEnv, limitBodies } from './limits.ts';
 import { OPENAPI_DOCUMENT } from './openapi.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { connectionRoutes } from './routes/connections.ts';
@@ -95,6 +96,7 @@ export function createServerApp(input: ServerDeps): CreatedApp {
     navigation: input.navigation ?? [],
   };
   const app = new Hono<AppEnv>();
+  app.use('*', limitBodies(input.bodyLimits ?? bodyLimitsFromEnv(input.env ?? process.env)));
   app.use(
     '*',
     secureHeaders({

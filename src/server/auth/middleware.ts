@@ -30,6 +30,35 @@ export function safeEqual(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/**
+ * Where to go after signing in: `next` when it is a path of this server, else `/`. It is read as a
+ * browser would (`new URL` against a placeholder origin, which turns `\` into `/` and drops tabs
+ * and newlines), so `//host`, `/\host`, `/\t/host` and friends, which browsers send to another
+ * host, fall back to `/`.
+ *
+ * @example
+ * ```ts
+ * safeNextPath('/variables?search=a'); // '/variables?search=a'
+ * safeNextPath('/\\evil.example'); // '/'
+ * ```
+ */
+export function safeNextPath(next: string | undefined): string {
+  if (!next?.startsWith('/')) return '/';
+  for (const ch of next) {
+    const code = ch.charCodeAt(0);
+    if (ch === '\\' || code < 0x20 || code === 0x7f) return '/';
+  }
+  const base = 'http://airlock.invalid';
+  let url: URL;
+  try {
+    url = new URL(next, base);
+  } catch {
+    return '/';
+  }
+  if (url.origin !== base || url.pathname.startsWith('//')) return '/';
+  return `${url.pathname}${url.search}${url.hash}`;
+}
+
 /** The client's address (for the sign-in limit). */
 export function clientAddress(c: Context, trustProxy: boolean): string {
   if (trustProxy) {

@@ -23,6 +23,7 @@ import {
   LOGIN_CSRF_COOKIE,
   requireAuth,
   SESSION_COOKIE,
+  safeNextPath,
 } from '../auth/middleware.ts';
 import { can, isRole, requirePermission } from '../auth/roles.ts';
 import type { AppDeps, AppEnv, RouteModule } from '../context.ts';
@@ -122,7 +123,7 @@ export const uiRoutes: RouteModule = (app, deps) => {
       path: '/login',
       maxAge: 3600,
     });
-    const next = c.req.query('next') ?? '/';
+    const next = safeNextPath(c.req.query('next'));
     const error = c.req.query('error');
     return c.html(
       loginPage(
@@ -134,7 +135,7 @@ export const uiRoutes: RouteModule = (app, deps) => {
           flash: error ? { kind: 'error', text: error.slice(0, 200) } : undefined,
         },
         csrf,
-        next.startsWith('/') && !next.startsWith('//') ? next : '/',
+        next,
       ),
     );
   });
@@ -143,7 +144,7 @@ export const uiRoutes: RouteModule = (app, deps) => {
     await checkLoginCsrf(c);
     const body = await form(c);
     const username = body.username ?? '';
-    const next = body.next?.startsWith('/') && !body.next.startsWith('//') ? body.next : '/';
+    const next = safeNextPath(body.next);
     let user: Awaited<ReturnType<typeof checkPasswordLimited>>;
     try {
       user = await checkPasswordLimited(c, deps, username, body.password ?? '');
