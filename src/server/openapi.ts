@@ -249,16 +249,41 @@ export const OPENAPI_DOCUMENT = {
     '/api/v1/users/{username}': {
       parameters: [pathParam('username')],
       patch: {
-        summary: "Change a user's role or password (admin)",
+        summary:
+          "Change a user's role or password (admin); a new password revokes the user's API tokens and ends their other sessions",
         requestBody: json({
           type: 'object',
           properties: { password: { type: 'string' }, role: { type: 'string' } },
         }),
-        responses: { '200': ok('Updated'), '404': problem('Not found'), ...errors },
+        responses: {
+          '200': ok('Updated'),
+          '404': problem('Not found'),
+          '409': problem('It would demote the last admin'),
+          ...errors,
+        },
       },
       delete: {
         summary: 'Delete a user (admin)',
-        responses: { '204': ok('Deleted'), '404': problem('Not found'), ...errors },
+        responses: {
+          '204': ok('Deleted'),
+          '404': problem('Not found'),
+          '409': problem('It is the last admin'),
+          ...errors,
+        },
+      },
+    },
+    '/api/v1/users/{username}/tokens': {
+      parameters: [pathParam('username')],
+      get: {
+        summary: "A user's API tokens (admin; metadata only)",
+        responses: { '200': ok('Tokens'), '404': problem('Not found'), ...errors },
+      },
+    },
+    '/api/v1/users/{username}/tokens/{id}': {
+      parameters: [pathParam('username'), pathParam('id')],
+      delete: {
+        summary: "Revoke a user's API token (admin)",
+        responses: { '204': ok('Revoked'), '404': problem('Not found'), ...errors },
       },
     },
     '/api/v1/tokens': {

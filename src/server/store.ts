@@ -10,7 +10,7 @@
  * the metastore's keys (as Airflow encrypts Variables).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { type ColumnType, type Kysely, type RawBuilder, sql } from 'kysely';
+import { type ColumnType, type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import { AirlockError } from '../errors.ts';
 import type { Metastore } from '../metastore/metastore.ts';
 import type { BooleanColumn, TimestampColumn } from '../metastore/schema.ts';
@@ -229,12 +229,7 @@ export class ServerStore {
       );
     }
     if (existing) {
-      await this.#db
-        .updateTable('airlock_user')
-        .set({ password_hash: hash, role, updated_at: now })
-        .where('username', '=', username)
-        .execute();
-      await this.#db.deleteFrom('airlock_session').where('username', '=', username).execute();
+      await this.#changeUser(username, { role, passwordHash: hash });
       return;
     }
     await this.#db
@@ -243,25 +238,95 @@ export class ServerStore {
       .execute();
   }
 
-  /** Changes a user's role (their sessions end, so the new role applies at once). */
+  /**
+   * Changes a user's role (sessions read the role on every request, so it applies at once).
+   *
+   * @throws AirlockError `AIRLOCK_ERR_HTTP_LAST_ADMIN` when it would demote the last admin.
+   */
   async setRole(username: string, role: Role): Promise<boolean> {
-    const result = await this.#db
-      .updateTable('airlock_user')
-      .set({ role, updated_at: new Date().toISOString() })
-      .where('username', '=', username)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
+    return this.#changeUser(username, { role });
   }
 
-  /** Deletes a user with their sessions and tokens. */
+  /**
+   * Sets a user's password. Every API token of the user is revoked and every session ends, but
+   * `keepSessionId` (the session that made the change, when a user changes their own password).
+   */
+  async setPassword(
+    username: string,
+    password: string,
+    options: { keepSessionId?: string } = {},
+  ): Promise<boolean> {
+    checkPassword(password);
+    const passwordHash = await hashPassword(password);
+    return this.#changeUser(username, { passwordHash, ...options });
+  }
+
+  /**
+   * Deletes a user with their sessions and tokens.
+   *
+   * @throws AirlockError `AIRLOCK_ERR_HTTP_LAST_ADMIN` when it is the last admin.
+   */
   async deleteUser(username: string): Promise<boolean> {
-    await this.#db.deleteFrom('airlock_session').where('username', '=', username).execute();
-    await this.#db.deleteFrom('airlock_api_token').where('username', '=', username).execute();
-    const result = await this.#db
-      .deleteFrom('airlock_user')
-      .where('username', '=', username)
-      .executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
+    return this.#db.transaction().execute(async (trx) => {
+      await this.#keepAnAdmin(trx, username);
+      await trx.deleteFrom('airlock_session').where('username', '=', username).execute();
+      await trx.deleteFrom('airlock_api_token').where('username', '=', username).execute();
+      const result = await trx
+        .deleteFrom('airlock_user')
+        .where('username', '=', username)
+        .executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    });
+  }
+
+  /**
+   * Changes a user's role and/or password in one transaction. A demotion checks that another
+   * admin remains; a new password revokes the user's tokens and ends their sessions (but one).
+   */
+  async #changeUser(
+    username: string,
+    change: { role?: Role; passwordHash?: string; keepSessionId?: string },
+  ): Promise<boolean> {
+    return this.#db.transaction().execute(async (trx) => {
+      if (change.role !== undefined && change.role !== 'admin') {
+        await this.#keepAnAdmin(trx, username);
+      }
+      const result = await trx
+        .updateTable('airlock_user')
+        .set({
+          ...(change.role === undefined ? {} : { role: change.role }),
+          ...(change.passwordHash === undefined ? {} : { password_hash: change.passwordHash }),
+          updated_at: new Date().toISOString(),
+        })
+        .where('username', '=', username)
+        .executeTakeFirst();
+      if (change.passwordHash !== undefined) {
+        await trx.deleteFrom('airlock_api_token').where('username', '=', username).execute();
+        let sessions = trx.deleteFrom('airlock_session').where('username', '=', username);
+        if (change.keepSessionId !== undefined) {
+          sessions = sessions.where('id_hash', '!=', sha256(change.keepSessionId));
+        }
+        await sessions.execute();
+      }
+      return Number(result.numUpdatedRows) > 0;
+    });
+  }
+
+  /**
+   * Throws when `username` is an admin and no other admin exists. On PostgreSQL the admin rows
+   * are locked (`FOR UPDATE`), so two transactions demoting the last two admins at once cannot
+   * both pass; SQLite serialises write transactions.
+   */
+  async #keepAnAdmin(trx: Transaction<ServerSchema>, username: string): Promise<void> {
+    let admins = trx.selectFrom('airlock_user').select('username').where('role', '=', 'admin');
+    if (this.#store.dialect === 'postgres') admins = admins.forUpdate();
+    const rows = await admins.execute();
+    if (rows.some((r) => r.username === username) && rows.length === 1) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_HTTP_LAST_ADMIN',
+        `\`${username}\` is the last admin; make another user admin first`,
+      );
+    }
   }
 
   /** The user, when the password is theirs; a missing user costs the same time as a wrong password. */

@@ -1,14 +1,17 @@
 /**
  * @module server/routes/admin
- * Deployment settings (`/api/v1/settings`, admin only), users (`/api/v1/users`, admin only) and
- * the caller's own API tokens (`/api/v1/tokens`, every role).
+ * Deployment settings (`/api/v1/settings`, admin only), users and their API tokens
+ * (`/api/v1/users`, `/api/v1/users/{username}/tokens`, admin only) and the caller's own API tokens
+ * (`/api/v1/tokens`, every role).
  *
  * A secret setting is write-only: the API says it is set and never returns its value.
  */
+import { getCookie } from 'hono/cookie';
 import { AirlockError } from '../../errors.ts';
+import { SESSION_COOKIE } from '../auth/middleware.ts';
 import { isRole, requirePermission } from '../auth/roles.ts';
 import type { AppDeps, RouteModule } from '../context.ts';
-import type { SettingRecord } from '../store.ts';
+import type { ApiTokenRecord, SettingRecord } from '../store.ts';
 import { jsonBody, stringField } from './_api.ts';
 
 /** A setting as the API shows it. */
@@ -20,6 +23,21 @@ export function settingView(setting: SettingRecord) {
     value: setting.secret ? null : setting.value,
     updated_at: setting.updatedAt,
     updated_by: setting.updatedBy,
+  };
+}
+
+/** A list of API tokens as the API shows it (never the token). */
+function tokenList(tokens: readonly ApiTokenRecord[]) {
+  return {
+    tokens: tokens.map((t) => ({
+      id: t.id,
+      name: t.name,
+      username: t.username,
+      prefix: t.prefix,
+      created_at: t.createdAt,
+      last_used_at: t.lastUsedAt,
+    })),
+    total_entries: tokens.length,
   };
 }
 
@@ -107,8 +125,15 @@ export const adminRoutes: RouteModule = (app, deps) => {
         '`role` must be viewer, editor or admin',
       );
     }
-    if (password) await deps.store.createUser(username, password, role, { replace: true });
-    else await deps.store.setRole(username, role);
+    if (role !== existing.role) await deps.store.setRole(username, role);
+    if (password) {
+      // A new password revokes the user's API tokens and ends their other sessions; the session
+      // that changes its own user's password stays signed in.
+      const me = c.get('user');
+      const cookie = getCookie(c, SESSION_COOKIE);
+      const keep = me.via === 'session' && me.username === username ? cookie : undefined;
+      await deps.store.setPassword(username, password, keep ? { keepSessionId: keep } : {});
+    }
     return c.json({ username, role });
   });
 
@@ -125,18 +150,25 @@ export const adminRoutes: RouteModule = (app, deps) => {
     return c.body(null, 204);
   });
 
+  app.get('/api/v1/users/:username/tokens', async (c) => {
+    requirePermission(c.get('user').role, 'admin');
+    const username = c.req.param('username');
+    if (!(await deps.store.getUser(username))) {
+      throw new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', `no user \`${username}\``);
+    }
+    return c.json(tokenList(await deps.store.listTokens(username)));
+  });
+
+  app.delete('/api/v1/users/:username/tokens/:id', async (c) => {
+    requirePermission(c.get('user').role, 'admin');
+    if (!(await deps.store.deleteToken(c.req.param('id'), c.req.param('username')))) {
+      throw new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', 'no such token');
+    }
+    return c.body(null, 204);
+  });
+
   app.get('/api/v1/tokens', async (c) => {
-    const tokens = await deps.store.listTokens(c.get('user').username);
-    return c.json({
-      tokens: tokens.map((t) => ({
-        id: t.id,
-        name: t.name,
-        prefix: t.prefix,
-        created_at: t.createdAt,
-        last_used_at: t.lastUsedAt,
-      })),
-      total_entries: tokens.length,
-    });
+    return c.json(tokenList(await deps.store.listTokens(c.get('user').username)));
   });
 
   app.post('/api/v1/tokens', async (c) => {

@@ -548,24 +548,37 @@ export const uiRoutes: RouteModule = (app, deps) => {
   });
 
   // --- API tokens ----------------------------------------------------------------------------
+  /** The caller's tokens, and for an admin every other user's too. */
+  const tokenLists = async (c: Context<AppEnv>) => {
+    const user = c.get('user');
+    const own = await deps.store.listTokens(user.username);
+    const others = can(user.role, 'admin')
+      ? (await deps.store.listTokens()).filter((t) => t.username !== user.username)
+      : undefined;
+    return { own, others };
+  };
+
   app.get('/tokens', async (c) => {
-    const tokens = await deps.store.listTokens(c.get('user').username);
-    return c.html(tokensPage(page(c, deps, 'API tokens'), tokens, undefined));
+    const { own, others } = await tokenLists(c);
+    return c.html(tokensPage(page(c, deps, 'API tokens'), own, undefined, others));
   });
 
   app.post('/tokens', async (c) => {
     const user = c.get('user');
     const body = await form(c);
     const created = await deps.store.createToken(user.username, body.name?.trim() || 'token');
-    const tokens = await deps.store.listTokens(user.username);
+    const { own, others } = await tokenLists(c);
     // The token is shown in this response only (never in a URL, never again).
-    return c.html(tokensPage(page(c, deps, 'API tokens'), tokens, created.token));
+    return c.html(tokensPage(page(c, deps, 'API tokens'), own, created.token, others));
   });
 
   app.post('/tokens/delete/:id', (c) => {
     const id = c.req.param('id');
     return action(c, deps, '/tokens', async () => {
-      if (!(await deps.store.deleteToken(id, c.get('user').username))) {
+      const user = c.get('user');
+      // An admin may revoke any user's token; everyone else only their own.
+      const owner = can(user.role, 'admin') ? undefined : user.username;
+      if (!(await deps.store.deleteToken(id, owner))) {
         throw new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', 'no such token');
       }
       return 'Revoked the token.';
