@@ -19,8 +19,8 @@ import type { Context } from 'hono';
 import { loadConfig } from '../config/load-config.ts';
 import { AirlockError } from '../errors.ts';
 import { requireAuth } from '../server/auth/middleware.ts';
-import { requirePermission } from '../server/auth/roles.ts';
-import type { AppDeps, AppEnv, RouteModule } from '../server/context.ts';
+import { can, requirePermission } from '../server/auth/roles.ts';
+import type { AppDeps, AppEnv, AuthUser, RouteModule } from '../server/context.ts';
 import { h, type Safe } from '../server/ui/html.ts';
 import { csrfField, layout, page } from '../server/ui/pages.ts';
 import { isValidId } from './dag.ts';
@@ -53,7 +53,23 @@ function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
-function runJson(run: DagRunRecord): Record<string, unknown> {
+/**
+ * A run's `conf` as `user` may see it: whole for roles that may read secrets; for the others,
+ * every value under a sensitive key (`password`, `token`, … — the masker's rule) is `***` and
+ * every registered secret is masked (Airflow's `redact`).
+ */
+function visibleConf(
+  deps: AppDeps,
+  user: AuthUser,
+  conf: Readonly<Record<string, unknown>>,
+): Readonly<Record<string, unknown>> {
+  return can(user.role, 'read-secrets') ? conf : deps.masker.redactValue(conf);
+}
+
+function runJson(
+  run: DagRunRecord,
+  conf: Readonly<Record<string, unknown>>,
+): Record<string, unknown> {
   return {
     dag_id: run.dagId,
     dag_run_id: run.runId,
@@ -64,7 +80,7 @@ function runJson(run: DagRunRecord): Record<string, unknown> {
     queued_at: iso(run.queuedAt),
     start_date: iso(run.startDate),
     end_date: iso(run.endDate),
-    conf: run.conf,
+    conf,
     external_trigger: true,
     triggered_by: run.triggeredBy,
   };
@@ -241,10 +257,10 @@ ${
   <button type="submit">Trigger</button>
 </form>
 <h2>Runs</h2>
-<table class="data"><thead><tr><th>Run</th><th>State</th><th>Queued</th><th>Ended</th></tr></thead>
+<table class="data"><thead><tr><th>Run</th><th>State</th><th>Queued</th><th>Ended</th><th>Conf</th></tr></thead>
 <tbody>${runs.map(
         (r) =>
-          h`<tr><td><a href="/dags/${enc(d.dagId)}/runs/${enc(r.runId)}">${r.runId}</a></td><td>${stateBadge(r.state)}</td><td>${iso(r.queuedAt)}</td><td>${iso(r.endDate) ?? ''}</td></tr>`,
+          h`<tr><td><a href="/dags/${enc(d.dagId)}/runs/${enc(r.runId)}">${r.runId}</a></td><td>${stateBadge(r.state)}</td><td>${iso(r.queuedAt)}</td><td>${iso(r.endDate) ?? ''}</td><td><code>${JSON.stringify(visibleConf(deps, c.get('user'), r.conf))}</code></td></tr>`,
       )}</tbody></table>`;
       return c.html(layout(page(c, deps, `DAG ${d.dagId}`), body));
     });
@@ -277,6 +293,7 @@ ${
         `/dags/${enc(run.dagId)}/runs/${enc(run.runId)}/tasks/${enc(ti.taskId)}/log?try=${n}`;
       const body = h`${done ? '' : h`<meta http-equiv="refresh" content="2">`}
 <p>Run <code>${run.runId}</code> of <a href="/dags/${enc(run.dagId)}">${run.dagId}</a>: ${stateBadge(run.state)}</p>
+<p>Conf: <code id="conf">${JSON.stringify(visibleConf(deps, c.get('user'), run.conf))}</code></p>
 <table class="data"><thead><tr><th>Task</th><th>State</th><th>Try</th><th>Started</th><th>Ended</th><th>Log</th></tr></thead>
 <tbody>${tis.map(
         (ti) =>
@@ -327,7 +344,11 @@ ${
       const limit = Math.min(Math.max(Number(c.req.query('limit') ?? 100) || 100, 1), 1000);
       const offset = Math.max(Number(c.req.query('offset') ?? 0) || 0, 0);
       const { runs, total } = await store.listRuns({ dagId, limit, offset });
-      return c.json({ dag_runs: runs.map(runJson), total_entries: total });
+      const user = c.get('user');
+      return c.json({
+        dag_runs: runs.map((r) => runJson(r, visibleConf(deps, user, r.conf))),
+        total_entries: total,
+      });
     });
     app.post('/api/v1/dags/:dagId/dagRuns', async (c) => {
       let body: { dag_run_id?: unknown; conf?: unknown } = {};
@@ -365,11 +386,12 @@ ${
         }
         throw err;
       }
-      return c.json(runJson(run));
+      return c.json(runJson(run, visibleConf(deps, c.get('user'), run.conf)));
     });
-    app.get('/api/v1/dags/:dagId/dagRuns/:runId', async (c) =>
-      c.json(runJson(await runOr404(c.req.param('dagId'), c.req.param('runId')))),
-    );
+    app.get('/api/v1/dags/:dagId/dagRuns/:runId', async (c) => {
+      const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
+      return c.json(runJson(run, visibleConf(deps, c.get('user'), run.conf)));
+    });
     app.get('/api/v1/dags/:dagId/dagRuns/:runId/taskInstances', async (c) => {
       const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
       const tis = await store.taskInstances(run.dagId, run.runId);

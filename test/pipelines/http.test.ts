@@ -41,6 +41,11 @@ beforeAll(async () => {
     extra: { extensions: [createPipelineRoutes()] },
   });
   store = PipelineStore.from(t.metastore);
+  mkdirSync(join(home, 'dags'), { recursive: true });
+  writeFileSync(
+    join(home, 'dags', 'etl.ts'),
+    "import { dag, task } from 'airlock';\ndag('etl', { schedule: null }, () => { task('load', () => {}); });\n",
+  );
   run = await store.createRun({ dag: DAG, runId: 'manual__1' });
   await store.claimNext('test:1');
   const own = taskLogPath(logs, 'etl', 'manual__1', 'load', 1);
@@ -116,5 +121,70 @@ describe('task logs', () => {
         expect.objectContaining({ code: 'AIRLOCK_ERR_CLI_USAGE' }),
       );
     }
+  });
+});
+
+describe('DAG run conf', () => {
+  const CONF = {
+    api_token: 'conf-canary-token-4b1e',
+    nested: { db_password: 'conf-canary-pw-93aa' },
+    region: 'eu-west-1',
+  };
+
+  it('is encrypted at rest, and rows written before still read', async () => {
+    await store.createRun({ dag: DAG, runId: 'conf__encrypted', conf: CONF });
+    const raw = await t.metastore.kysely
+      .withTables<{ dag_run: { run_id: string; conf: string | null } }>()
+      .selectFrom('dag_run')
+      .select('conf')
+      .where('run_id', '=', 'conf__encrypted')
+      .executeTakeFirstOrThrow();
+    expect(raw.conf).toMatch(/^gAAAAA/);
+    for (const plain of ['conf-canary', 'eu-west-1', 'api_token', 'nested']) {
+      expect(raw.conf).not.toContain(plain);
+    }
+    expect((await store.getRun('etl', 'conf__encrypted'))?.conf).toEqual(CONF);
+    // A row from before conf was encrypted holds plain JSON.
+    const legacy = await store.createRun({ dag: DAG, runId: 'conf__legacy' });
+    await t.metastore.kysely
+      .withTables<{ dag_run: { run_id: string; conf: string | null } }>()
+      .updateTable('dag_run')
+      .set({ conf: JSON.stringify({ password: 'legacy-canary-77', x: 1 }) })
+      .where('run_id', '=', legacy.runId)
+      .execute();
+    expect((await store.getRun('etl', 'conf__legacy'))?.conf).toEqual({
+      password: 'legacy-canary-77',
+      x: 1,
+    });
+  });
+
+  it('shows values under sensitive keys only to roles that may read secrets', async () => {
+    await store.createRun({ dag: DAG, runId: 'conf__shown', conf: CONF });
+    const one = (await (
+      await t.as('viewer', '/api/v1/dags/etl/dagRuns/conf__shown')
+    ).json()) as any;
+    expect(one.conf).toEqual({
+      api_token: '***',
+      nested: { db_password: '***' },
+      region: 'eu-west-1',
+    });
+    const viewerTexts = [
+      await (await t.as('viewer', '/api/v1/dags/etl/dagRuns')).text(),
+      await (await t.as('viewer', '/dags/etl/runs/conf__shown')).text(),
+      await (await t.as('viewer', '/dags/etl')).text(),
+    ];
+    for (const text of viewerTexts) {
+      expect(text).not.toContain('conf-canary');
+      expect(text).not.toContain('legacy-canary');
+    }
+    expect(viewerTexts[1]).toContain('eu-west-1');
+    expect(viewerTexts[2]).toContain('eu-west-1');
+    const editor = (await (
+      await t.as('editor', '/api/v1/dags/etl/dagRuns/conf__shown')
+    ).json()) as any;
+    expect(editor.conf).toEqual(CONF);
+    expect(await (await t.as('editor', '/dags/etl/runs/conf__shown')).text()).toContain(
+      'conf-canary-token-4b1e',
+    );
   });
 });
