@@ -109,10 +109,18 @@ export interface ServerStoreOptions {
    */
   sessionTtlSeconds?: number;
   /**
-   * Failed sign-ins allowed per user and per client address in one window.
+   * Sign-in attempts checked per user name in one window, counting failures and attempts still
+   * being checked (a correct password gives its attempt back and clears the user's count).
    * @default 10
    */
   loginMaxFailures?: number;
+  /**
+   * Sign-in attempts checked per client address in one window, whatever the user names
+   * (a correct password gives its attempt back). Higher than the per-user limit, so that one
+   * user's failures do not lock out the others who share the address (a NAT, a proxy).
+   * @default 100
+   */
+  loginMaxAddressFailures?: number;
   /**
    * The rate-limit window, in seconds.
    * @default 900
@@ -151,12 +159,14 @@ export class ServerStore {
   readonly #store: Metastore;
   readonly #sessionTtlMs: number;
   readonly #maxFailures: number;
+  readonly #maxAddressFailures: number;
   readonly #windowMs: number;
 
   constructor(store: Metastore, options: ServerStoreOptions = {}) {
     this.#store = store;
     this.#sessionTtlMs = (options.sessionTtlSeconds ?? 43_200) * 1000;
     this.#maxFailures = options.loginMaxFailures ?? 10;
+    this.#maxAddressFailures = options.loginMaxAddressFailures ?? 100;
     this.#windowMs = (options.loginWindowSeconds ?? 900) * 1000;
   }
 
@@ -559,53 +569,74 @@ export class ServerStore {
 
   // --- sign-in rate limit --------------------------------------------------------------------
 
-  /** Seconds until `subjects` may try again, or 0 when none is over the limit. */
-  async loginRetryAfter(subjects: readonly string[]): Promise<number> {
-    const rows = await this.#db
-      .selectFrom('airlock_login_failure')
-      .selectAll()
-      .where('subject', 'in', [...subjects])
-      .execute();
-    const now = Date.now();
-    let wait = 0;
-    for (const row of rows) {
-      const end = Number(row.window_start) + this.#windowMs;
-      if (row.failures >= this.#maxFailures && end > now) {
-        wait = Math.max(wait, Math.ceil((end - now) / 1000));
-      }
-    }
-    return wait;
+  /** The limit of a subject: `addr:…` subjects have the address limit, the others the user one. */
+  #limitOf(subject: string): number {
+    return subject.startsWith('addr:') ? this.#maxAddressFailures : this.#maxFailures;
   }
 
-  /** Counts a failed sign-in against each subject (a user name, a client address). */
-  async recordLoginFailure(subjects: readonly string[]): Promise<void> {
+  /**
+   * Reserves one sign-in attempt against each subject (a user name, a client address) before
+   * the password is checked: one transaction counts the attempt (an upsert that starts a new
+   * window when the old one ended) and reads the counts back. When a subject is over its limit
+   * the transaction rolls back (nothing is counted) and the answer is the seconds to wait.
+   *
+   * Counting first and checking second is what makes the limit hold under concurrency: 150
+   * parallel attempts each take a row lock in turn (PostgreSQL, across every server process on
+   * the database) or the write lock (SQLite), so at most the limit of them see a count under it
+   * and go on to check a password. A successful check gives its reservation back
+   * ({@link settleLoginSuccess}); a failed one keeps it, as the failure it is.
+   *
+   * @returns 0 when the attempt may go on, else the seconds until it may.
+   */
+  async reserveLoginAttempt(subjects: readonly string[]): Promise<number> {
     const now = Date.now();
-    for (const subject of subjects) {
+    const windowMs = this.#windowMs;
+    const expired = sql<boolean>`airlock_login_failure.window_start + ${windowMs} <= ${now}`;
+    try {
       await this.#db.transaction().execute(async (trx) => {
-        const row = await trx
-          .selectFrom('airlock_login_failure')
-          .selectAll()
-          .where('subject', '=', subject)
-          .executeTakeFirst();
-        if (!row) {
-          await trx
+        let wait = 0;
+        // Always in the same order (user, then address), so two attempts never deadlock.
+        for (const subject of subjects) {
+          const row = await trx
             .insertInto('airlock_login_failure')
             .values({ subject, failures: 1, window_start: now })
-            .execute();
-        } else if (Number(row.window_start) + this.#windowMs <= now) {
-          await trx
-            .updateTable('airlock_login_failure')
-            .set({ failures: 1, window_start: now })
-            .where('subject', '=', subject)
-            .execute();
-        } else {
-          await trx
-            .updateTable('airlock_login_failure')
-            .set({ failures: row.failures + 1 })
-            .where('subject', '=', subject)
-            .execute();
+            .onConflict((oc) =>
+              oc.column('subject').doUpdateSet({
+                failures: sql<number>`CASE WHEN ${expired} THEN 1 ELSE airlock_login_failure.failures + 1 END`,
+                window_start: sql<number>`CASE WHEN ${expired} THEN ${now} ELSE airlock_login_failure.window_start END`,
+              }),
+            )
+            .returning(['failures', 'window_start'])
+            .executeTakeFirstOrThrow();
+          if (Number(row.failures) > this.#limitOf(subject)) {
+            const end = Number(row.window_start) + windowMs;
+            wait = Math.max(wait, Math.max(1, Math.ceil((end - now) / 1000)));
+          }
         }
+        if (wait > 0) throw new LoginLimited(wait);
       });
+    } catch (err) {
+      if (err instanceof LoginLimited) return err.wait;
+      throw err;
+    }
+    return 0;
+  }
+
+  /**
+   * After a correct password: the user's failures are cleared and the address's reservation is
+   * given back (a successful sign-in does not count against the address).
+   */
+  async settleLoginSuccess(subjects: readonly string[]): Promise<void> {
+    const users = subjects.filter((s) => !s.startsWith('addr:'));
+    const addresses = subjects.filter((s) => s.startsWith('addr:'));
+    if (users.length > 0) await this.clearLoginFailures(users);
+    if (addresses.length > 0) {
+      await this.#db
+        .updateTable('airlock_login_failure')
+        .set({ failures: sql<number>`failures - 1` })
+        .where('subject', 'in', addresses)
+        .where('failures', '>', 0)
+        .execute();
     }
   }
 
@@ -615,6 +646,15 @@ export class ServerStore {
       .deleteFrom('airlock_login_failure')
       .where('subject', 'in', [...subjects])
       .execute();
+  }
+}
+
+/** Rolls back a sign-in reservation that found a subject over its limit. */
+class LoginLimited extends Error {
+  readonly wait: number;
+  constructor(wait: number) {
+    super('sign-in limit reached');
+    this.wait = wait;
   }
 }
 

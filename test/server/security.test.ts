@@ -353,3 +353,62 @@ describe('request body limits', () => {
     );
   });
 });
+
+describe('sign-in limit under concurrency', () => {
+  const basic = (user: string, password: string) => ({
+    headers: { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` },
+  });
+
+  it('checks at most the limit of 150 parallel wrong passwords', async () => {
+    const app = await createTestApp({ store: { loginMaxFailures: 5, loginWindowSeconds: 600 } });
+    try {
+      const statuses = await Promise.all(
+        Array.from({ length: 150 }, (_, i) =>
+          app.app.request('/api/v1/variables', basic('editor', `wrong-${i}`)).then((r) => r.status),
+        ),
+      );
+      const checked = statuses.filter((s) => s === 401).length;
+      expect(checked).toBeGreaterThan(0);
+      expect(checked).toBeLessThanOrEqual(5);
+      expect(statuses.filter((s) => s === 429).length).toBe(150 - checked);
+      expect((await app.as('editor', '/api/v1/variables')).status).toBe(429);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("does not lock another user out of an address with someone else's failures", async () => {
+    const app = await createTestApp({ store: { loginMaxFailures: 10, loginWindowSeconds: 600 } });
+    try {
+      for (let i = 0; i < 10; i++) {
+        expect((await app.app.request('/api/v1/variables', basic('editor', 'nope'))).status).toBe(
+          401,
+        );
+      }
+      expect((await app.app.request('/api/v1/variables', basic('editor', 'nope'))).status).toBe(
+        429,
+      );
+      // The same address (every app.request comes from `unknown`), another user, right password.
+      expect((await app.as('viewer', '/api/v1/variables')).status).toBe(200);
+      expect((await app.as('admin', '/api/v1/variables')).status).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('locks an address after the address limit of failures across user names', async () => {
+    const app = await createTestApp({
+      store: { loginMaxFailures: 10, loginMaxAddressFailures: 20, loginWindowSeconds: 600 },
+    });
+    try {
+      for (let i = 0; i < 20; i++) {
+        expect(
+          (await app.app.request('/api/v1/variables', basic(`spray${i}`, 'nope'))).status,
+        ).toBe(401);
+      }
+      expect((await app.as('viewer', '/api/v1/variables')).status).toBe(429);
+    } finally {
+      await app.close();
+    }
+  });
+});

@@ -78,8 +78,9 @@ export function loginSubjects(c: Context, deps: AppDeps, username: string): stri
 }
 
 /**
- * Checks a user name and password with the rate limit: too many failures for the user or the
- * address → `AIRLOCK_ERR_HTTP_RATE_LIMITED` (with `retryAfter` seconds), before any check.
+ * Checks a user name and password with the rate limit: too many attempts for the user or the
+ * address → `AIRLOCK_ERR_HTTP_RATE_LIMITED` (with `retryAfter` seconds), before any check. The
+ * attempt is counted before the check (`ServerStore.reserveLoginAttempt`), atomically.
  */
 export async function checkPasswordLimited(
   c: Context,
@@ -88,7 +89,9 @@ export async function checkPasswordLimited(
   password: string,
 ) {
   const subjects = loginSubjects(c, deps, username);
-  const wait = await deps.store.loginRetryAfter(subjects);
+  // Count first, check second: concurrent attempts cannot all pass a check made before any of
+  // them is counted.
+  const wait = await deps.store.reserveLoginAttempt(subjects);
   if (wait > 0) {
     throw new AirlockError(
       'AIRLOCK_ERR_HTTP_RATE_LIMITED',
@@ -97,8 +100,7 @@ export async function checkPasswordLimited(
     );
   }
   const user = await deps.store.verifyUser(username, password);
-  if (!user) await deps.store.recordLoginFailure(subjects);
-  else await deps.store.clearLoginFailures([subjects[0] ?? '']);
+  if (user) await deps.store.settleLoginSuccess(subjects);
   return user;
 }
 
