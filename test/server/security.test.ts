@@ -363,9 +363,10 @@ describe('sign-in limit under concurrency', () => {
     const app = await createTestApp({ store: { loginMaxFailures: 5, loginWindowSeconds: 600 } });
     try {
       const statuses = await Promise.all(
-        Array.from({ length: 150 }, (_, i) =>
-          app.app.request('/api/v1/variables', basic('editor', `wrong-${i}`)).then((r) => r.status),
-        ),
+        Array.from({ length: 150 }, async (_, i) => {
+          const res = await app.app.request('/api/v1/variables', basic('editor', `wrong-${i}`));
+          return res.status;
+        }),
       );
       const checked = statuses.filter((s) => s === 401).length;
       expect(checked).toBeGreaterThan(0);
