@@ -153,6 +153,10 @@ export const ERROR_CODES = {
     status: 400,
     summary: 'A deployment setting would control how spawned programs run, and is not allowed.',
   },
+  AIRLOCK_ERR_HTTP_DEPLOYMENT_INVALID: {
+    status: 503,
+    summary: 'The deployment settings make a configuration the server cannot use (yet).',
+  },
   AIRLOCK_ERR_HTTP_LAST_ADMIN: {
     status: 409,
     summary: 'The change would leave the server without an admin.',

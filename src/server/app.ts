@@ -20,7 +20,7 @@ import { healthRoutes } from './routes/health.ts';
 import { secretsRoutes } from './routes/secrets.ts';
 import { uiRoutes } from './routes/ui.ts';
 import { variableRoutes } from './routes/variables.ts';
-import { DeploymentRuntime } from './runtime.ts';
+import { allowedSettingsFromEnv, DeploymentRuntime } from './runtime.ts';
 import { ServerStore } from './store.ts';
 
 /** The built-in route modules, in registration order (the API, then the pages). */
@@ -84,6 +84,8 @@ export function createServerApp(input: ServerDeps): CreatedApp {
     baseEnv: input.env ?? process.env,
     masker,
     logger: input.logger,
+    allowedSettings:
+      input.allowedRuntimeSettings ?? allowedSettingsFromEnv(input.env ?? process.env),
   });
   const deps: AppDeps = {
     metastore: input.metastore,

@@ -61,6 +61,12 @@ export interface ServerDeps {
    * @default from `AIRLOCK__SERVER__MAX_REQUEST_BYTES` / `…_MAX_IMPORT_BYTES` of `env`
    */
   bodyLimits?: BodyLimits;
+  /**
+   * Deployment settings allowed although they control how spawned programs run
+   * (`RUNTIME_CONTROL_SETTINGS`: `NODE_OPTIONS`, `LD_PRELOAD`, `PATH`, …).
+   * @default from `AIRLOCK__SERVER__ALLOWED_RUNTIME_SETTINGS` of `env` (comma-separated)
+   */
+  allowedRuntimeSettings?: readonly string[];
   /** Options of the server store (session lifetime, sign-in limit). */
   store?: ServerStore;
   /**

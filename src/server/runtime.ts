@@ -10,7 +10,7 @@
  */
 import { createMetastoreBackend } from '../backends/metastore.ts';
 import { loadConfig } from '../config/load-config.ts';
-import type { Config } from '../config/schema.ts';
+import { type Config, ENV } from '../config/schema.ts';
 import { AirlockError, ConfigError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
@@ -21,6 +21,140 @@ import type { ServerStore } from './store.ts';
 
 /** An environment: names to values. */
 export type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Environment variables that make a program the deployment spawns (a task's `node`, a `sh -c`,
+ * `python`, `psql`, `git`, …) load or run other code, or trust other certificates. A deployment
+ * setting by one of these names would turn an admin web session into code execution on the
+ * host, so they are refused unless the server allows them by name (`--allow-setting`).
+ */
+export const RUNTIME_CONTROL_SETTINGS: readonly string[] = Object.freeze([
+  // Node.js
+  'NODE_OPTIONS',
+  'NODE_PATH',
+  'NODE_REPL_EXTERNAL_MODULE',
+  'NODE_V8_COVERAGE',
+  'NODE_EXTRA_CA_CERTS',
+  'NODE_TLS_REJECT_UNAUTHORIZED',
+  'NODE_ICU_DATA',
+  'NODE_REDIRECT_WARNINGS',
+  'NODE_COMPILE_CACHE',
+  'UV_THREADPOOL_SIZE',
+  // the dynamic linker and libc
+  'GCONV_PATH',
+  'GLIBC_TUNABLES',
+  'MALLOC_CHECK_',
+  'HOSTALIASES',
+  'LOCPATH',
+  'NLSPATH',
+  'RESOLV_HOST_CONF',
+  'TZDIR',
+  // shells
+  'PATH',
+  'BASH_ENV',
+  'ENV',
+  'SHELLOPTS',
+  'BASHOPTS',
+  'PS4',
+  'PROMPT_COMMAND',
+  'IFS',
+  'CDPATH',
+  'ZDOTDIR',
+  'SHELL',
+  'HOME',
+  'TMPDIR',
+  // Python
+  'PYTHONPATH',
+  'PYTHONSTARTUP',
+  'PYTHONHOME',
+  'PYTHONINSPECT',
+  'PYTHONUSERBASE',
+  'PYTHONBREAKPOINT',
+  'PYTHONWARNINGS',
+  'PYTHONEXECUTABLE',
+  'PYTHONPLATLIBDIR',
+  'PYTHONSAFEPATH',
+  'PYTHONNOUSERSITE',
+  // Perl, Ruby, Java
+  'PERL5OPT',
+  'PERL5LIB',
+  'PERLLIB',
+  'PERL5DB',
+  'RUBYOPT',
+  'RUBYLIB',
+  'JAVA_TOOL_OPTIONS',
+  '_JAVA_OPTIONS',
+  'JDK_JAVA_OPTIONS',
+  'CLASSPATH',
+  // programs that run a command or load modules named by a variable
+  'GIT_SSH',
+  'GIT_SSH_COMMAND',
+  'GIT_EXEC_PATH',
+  'GIT_ASKPASS',
+  'SSH_ASKPASS',
+  'EDITOR',
+  'VISUAL',
+  'PAGER',
+  'BROWSER',
+  'OPENSSL_CONF',
+  'OPENSSL_ENGINES',
+  'OPENSSL_MODULES',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'REQUESTS_CA_BUNDLE',
+  'CURL_CA_BUNDLE',
+  // where airlock finds the code it runs and writes task logs
+  'AIRLOCK_HOME',
+  'AIRLOCK__CORE__DAGS_FOLDER',
+  'AIRFLOW__CORE__DAGS_FOLDER',
+  'AIRLOCK__LOGGING__BASE_LOG_FOLDER',
+  'AIRFLOW__LOGGING__BASE_LOG_FOLDER',
+]);
+
+/** Name prefixes with the same effect (`LD_PRELOAD`, `DYLD_INSERT_LIBRARIES`, `npm_config_…`). */
+export const RUNTIME_CONTROL_PREFIXES: readonly string[] = Object.freeze([
+  'LD_',
+  'DYLD_',
+  'BASH_FUNC_',
+  'NPM_CONFIG_',
+  'GIT_CONFIG',
+  'PYTHON',
+  'PERL',
+  'RUBY',
+]);
+
+/**
+ * Whether a setting by this name controls how spawned programs run (compared in upper case:
+ * `npm_config_script_shell` is `NPM_CONFIG_SCRIPT_SHELL`).
+ *
+ * @example
+ * ```ts
+ * controlsRuntime('LD_PRELOAD'); // true
+ * controlsRuntime('AIRFLOW_VAR_BUCKET'); // false
+ * ```
+ */
+export function controlsRuntime(name: string): boolean {
+  const upper = name.toUpperCase();
+  return (
+    RUNTIME_CONTROL_SETTINGS.includes(upper) ||
+    RUNTIME_CONTROL_PREFIXES.some((prefix) => upper.startsWith(prefix))
+  );
+}
+
+/**
+ * The names `AIRLOCK__SERVER__ALLOWED_RUNTIME_SETTINGS` allows (comma-separated).
+ *
+ * @example
+ * ```ts
+ * allowedSettingsFromEnv({ AIRLOCK__SERVER__ALLOWED_RUNTIME_SETTINGS: 'PATH, TZDIR' }); // ['PATH', 'TZDIR']
+ * ```
+ */
+export function allowedSettingsFromEnv(env: Env): string[] {
+  return (env.AIRLOCK__SERVER__ALLOWED_RUNTIME_SETTINGS ?? '')
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+}
 
 /** The state built from one settings version. */
 interface Snapshot {
@@ -39,6 +173,26 @@ export interface DeploymentRuntimeOptions {
   /** Every secret setting's value is registered in it (logs and error bodies mask them). */
   masker: SecretsMasker;
   logger?: Logger | undefined;
+  /** Settings named in {@link RUNTIME_CONTROL_SETTINGS} that this server allows. @default [] */
+  allowedSettings?: readonly string[];
+}
+
+/**
+ * Runs `build`; a configuration that cannot be used (a backend set before its kwargs, or an
+ * invalid setting in the server's own environment) becomes a 503 naming the problems, not an
+ * internal error.
+ */
+function unusable<T>(build: () => T): T {
+  try {
+    return build();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    throw new AirlockError(
+      'AIRLOCK_ERR_HTTP_DEPLOYMENT_INVALID',
+      `the deployment's configuration cannot be used: ${err.issues.join('; ')}; fix the deployment settings (or the server's environment)`,
+      { cause: err },
+    );
+  }
 }
 
 /**
@@ -52,10 +206,17 @@ export interface DeploymentRuntimeOptions {
  */
 export class DeploymentRuntime {
   readonly #options: DeploymentRuntimeOptions;
+  readonly #allowed: ReadonlySet<string>;
   #snapshot: Promise<Snapshot> | undefined;
 
   constructor(options: DeploymentRuntimeOptions) {
     this.#options = options;
+    this.#allowed = new Set(options.allowedSettings ?? []);
+  }
+
+  /** Whether a setting by this name may be stored and applied here. */
+  settingAllowed(name: string): boolean {
+    return !controlsRuntime(name) || this.#allowed.has(name);
   }
 
   async #current(): Promise<Snapshot> {
@@ -75,8 +236,16 @@ export class DeploymentRuntime {
     const settings = await this.#options.store.listSettings({ withSecrets: true });
     const env: Record<string, string | undefined> = { ...this.#options.baseEnv };
     for (const setting of settings) {
-      env[setting.name] = setting.value ?? '';
       if (setting.secret && setting.value) this.#options.masker.addSecret(setting.value);
+      // One stored before this server refused its name, or allowed on another server only.
+      if (!this.settingAllowed(setting.name)) {
+        this.#options.logger?.warn(
+          { setting: setting.name },
+          'a deployment setting that controls spawned programs is not applied (start the server with --allow-setting to apply it)',
+        );
+        continue;
+      }
+      env[setting.name] = setting.value ?? '';
     }
     return { version, env: Object.freeze(env) };
   }
@@ -89,11 +258,11 @@ export class DeploymentRuntime {
   /**
    * The configuration read from {@link environment}.
    *
-   * @throws ConfigError when the settings make it invalid.
+   * @throws AirlockError `AIRLOCK_ERR_HTTP_DEPLOYMENT_INVALID` when the settings make it invalid.
    */
   async config(): Promise<Config> {
     const snapshot = await this.#current();
-    snapshot.config ??= loadConfig(snapshot.env);
+    snapshot.config ??= unusable(() => loadConfig(snapshot.env));
     return snapshot.config;
   }
 
@@ -101,7 +270,7 @@ export class DeploymentRuntime {
   async resolver(): Promise<Resolver> {
     const snapshot = await this.#current();
     if (!snapshot.resolver) {
-      snapshot.config ??= loadConfig(snapshot.env);
+      snapshot.config ??= unusable(() => loadConfig(snapshot.env));
       const { metastore, masker, logger } = this.#options;
       // The server's own lookups (provenance, connection tests) must show what the stores hold
       // now: edits through this or another server would otherwise hide behind the cache.
@@ -110,34 +279,73 @@ export class DeploymentRuntime {
         ...config,
         secrets: { ...config.secrets, cache: { ...config.secrets.cache, enabled: false } },
       };
-      snapshot.resolver = createResolverFromConfig(uncached, {
-        env: snapshot.env,
-        masker,
-        ...(logger ? { logger } : {}),
-        metastore: createMetastoreBackend({ metastore, url: metastore.url, closeOnDispose: false }),
-      });
+      snapshot.resolver = unusable(() =>
+        createResolverFromConfig(uncached, {
+          env: snapshot.env,
+          masker,
+          ...(logger ? { logger } : {}),
+          metastore: createMetastoreBackend({
+            metastore,
+            url: metastore.url,
+            closeOnDispose: false,
+          }),
+        }),
+      );
     }
     return snapshot.resolver;
   }
 
   /**
-   * Checks that `env` overlaid with a changed setting still makes a valid configuration.
+   * Checks a change of one setting (`value` `undefined`: deleting it): its name must not control
+   * spawned programs (unless allowed), and the *effective* configuration it makes — the
+   * environment overlaid with it — must load and build its chain, as `which`, `/health` and the
+   * runs will: every backend's kwargs are checked by the backend's own factory, not only by the
+   * configuration schema.
    *
-   * @throws AirlockError `AIRLOCK_ERR_HTTP_BAD_REQUEST` naming each problem (never a value).
+   * @throws AirlockError `AIRLOCK_ERR_HTTP_SETTING_REFUSED` for a name that controls spawned
+   *   programs, `AIRLOCK_ERR_HTTP_BAD_REQUEST` naming each problem of the configuration (never a
+   *   value).
    */
   async checkChange(name: string, value: string | undefined): Promise<void> {
+    if (value !== undefined && !this.settingAllowed(name)) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_HTTP_SETTING_REFUSED',
+        `\`${name}\` controls how the programs the deployment starts run (it could run other code on this host); set it in the server's environment, or start the server with --allow-setting ${name}`,
+        { details: { setting: name } },
+      );
+    }
     const env: Record<string, string | undefined> = { ...(await this.environment()) };
     if (value === undefined) env[name] = this.#options.baseEnv[name];
     else env[name] = value;
-    try {
-      loadConfig(env);
-    } catch (err) {
-      if (!(err instanceof ConfigError)) throw err;
-      throw new AirlockError(
+    const invalid = (problems: string) =>
+      new AirlockError(
         'AIRLOCK_ERR_HTTP_BAD_REQUEST',
-        `the change would make the configuration invalid: ${err.issues.join('; ')}`,
+        `the change to \`${name}\` would make the configuration invalid: ${problems}`,
+        { details: { setting: name } },
       );
+    let config: Config;
+    try {
+      config = loadConfig(env);
+    } catch (err) {
+      if (err instanceof ConfigError) throw invalid(err.issues.join('; '));
+      throw err;
     }
+    // Build the chain as the runtime would (clients are created lazily: nothing connects), once
+    // the backends are fully described: `AIRFLOW__SECRETS__BACKEND` is set before its kwargs
+    // (the Airflow docs' order), and a backend without its kwargs yet cannot be built.
+    const described = [ENV.backends, ...ENV.backendKwargs].some(
+      (n) => (env[n] ?? '').trim() !== '',
+    );
+    if (!described) return;
+    let resolver: Resolver;
+    try {
+      resolver = createResolverFromConfig(config, { env, masker: this.#options.masker });
+    } catch (err) {
+      if (err instanceof ConfigError) throw invalid(err.issues.join('; '));
+      if (err instanceof AirlockError) throw invalid(this.#options.masker.redact(err.message));
+      throw err;
+    }
+    await resolver.dispose().catch(() => {});
   }
 
   /** Disposes the current resolver. */
