@@ -24,6 +24,7 @@ import {
 } from './_http.ts';
 import { nullablePrefix, optionalString, parseOptions } from './_options.ts';
 import type { SecretKind, SecretsBackend } from './backend.ts';
+import { escapesPath } from './names.ts';
 import type { BackendDeps } from './registry.ts';
 
 /** The short name of this backend. */
@@ -631,7 +632,8 @@ export function createVaultBackend(
   /** Airflow's `_parse_path` + `build_path`: where `id` of `kind` lives, or `undefined` (skipped). */
   function locateSecret(kind: SecretKind, id: string): Location | undefined {
     const base = paths[kind];
-    if (base === null) return undefined;
+    // A key with `..` segments, a leading `/` or a backslash would leave the configured path.
+    if (base === null || escapesPath(id)) return undefined;
     let mount = opts.mount_point;
     let key = id;
     if (!mount) {
