@@ -75,6 +75,7 @@ export const RUNTIME_CONTROL_SETTINGS: readonly string[] = Object.freeze([
   'PYTHONPLATLIBDIR',
   'PYTHONSAFEPATH',
   'PYTHONNOUSERSITE',
+  'PYTHONPYCACHEPREFIX',
   // Perl, Ruby, Java
   'PERL5OPT',
   'PERL5LIB',
@@ -118,9 +119,6 @@ export const RUNTIME_CONTROL_PREFIXES: readonly string[] = Object.freeze([
   'BASH_FUNC_',
   'NPM_CONFIG_',
   'GIT_CONFIG',
-  'PYTHON',
-  'PERL',
-  'RUBY',
 ]);
 
 /**

@@ -68,6 +68,8 @@ describe('settings that control spawned programs', () => {
       expect((await put(allowed, 'PATH', '/opt/tools/bin:/usr/bin')).status).toBe(201);
       expect((await allowed.deps.runtime.environment()).PATH).toBe('/opt/tools/bin:/usr/bin');
       expect((await put(allowed, 'NODE_OPTIONS', '--require /tmp/x.js')).status).toBe(400);
+      // Harmless neighbours of refused names are not refused.
+      expect((await put(allowed, 'PYTHONUNBUFFERED', '1')).status).toBe(201);
     } finally {
       await allowed.close();
     }
