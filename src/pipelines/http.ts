@@ -187,6 +187,19 @@ export function createPipelineRoutes(options: PipelineRoutesOptions = {}): Route
       }
       return { run, ti, n };
     };
+    /** The log of the try a request names (see `tryOr404`); `text` is `undefined` without one. */
+    const tryLog = async (dagId: string, runId: string, taskId: string, tryText?: string) => {
+      const found = await tryOr404(dagId, runId, taskId, tryText);
+      const { logsFolder } = await settingsOf(deps);
+      const text = readTaskLog(
+        logsFolder,
+        found.run.dagId,
+        found.run.runId,
+        found.ti.taskId,
+        found.n,
+      );
+      return { ...found, text };
+    };
     const trigger = async (
       c: Context<AppEnv>,
       dagId: string,
@@ -306,18 +319,11 @@ ${
     });
 
     app.get('/dags/:dagId/runs/:runId/tasks/:taskId/log', async (c) => {
-      const { run, ti, n } = await tryOr404(
+      const { run, ti, n, text } = await tryLog(
         c.req.param('dagId'),
         c.req.param('runId'),
         c.req.param('taskId'),
         c.req.query('try'),
-      );
-      const text = readTaskLog(
-        (await settingsOf(deps)).logsFolder,
-        run.dagId,
-        run.runId,
-        ti.taskId,
-        n,
       );
       const body = h`<p><a href="/dags/${enc(run.dagId)}/runs/${enc(run.runId)}">Back to the run</a> · task <code>${ti.taskId}</code>, try ${n} · ${stateBadge(ti.state)}</p>
 <pre class="log" id="log">${text === undefined ? '(no log for this try on this server yet)' : deps.masker.redact(text)}</pre>`;
@@ -398,18 +404,11 @@ ${
       return c.json({ task_instances: tis.map(tiJson), total_entries: tis.length });
     });
     app.get('/api/v1/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/logs/:try', async (c) => {
-      const { run, ti, n } = await tryOr404(
+      const { text } = await tryLog(
         c.req.param('dagId'),
         c.req.param('runId'),
         c.req.param('taskId'),
         c.req.param('try'),
-      );
-      const text = readTaskLog(
-        (await settingsOf(deps)).logsFolder,
-        run.dagId,
-        run.runId,
-        ti.taskId,
-        n,
       );
       if (text === undefined) throw notFound('no log for this try on this server');
       return c.json({ content: deps.masker.redact(text), continuation_token: null });

@@ -101,7 +101,7 @@ describe('a change is checked against the effective configuration', () => {
     expect(between.status).toBe(503);
     expect(((await between.json()) as any).code).toBe('AIRLOCK_ERR_HTTP_DEPLOYMENT_INVALID');
     const bad = [
-      '{"url": "http://127.0.0.1:1", "token": "' + CANARY + '", ',
+      `{"url": "http://127.0.0.1:1", "token": "${CANARY}", `,
       JSON.stringify({ url: 'http://127.0.0.1:1', auth_type: 'approle', secret_id: CANARY }),
       JSON.stringify({ url: 'http://127.0.0.1:1', auth_type: 'kubernetes', token: CANARY }),
       JSON.stringify({ url: 'http://127.0.0.1:1', token: CANARY, no_such_kwarg: 1 }),
