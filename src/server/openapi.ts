@@ -297,6 +297,25 @@ export const OPENAPI_DOCUMENT = {
         responses: { '201': ok('Created: `token` holds the secret'), ...errors },
       },
     },
+    '/api/v1/me/password': {
+      put: {
+        summary:
+          "Change the caller's password: revokes the caller's API tokens and ends their other sessions",
+        requestBody: json({
+          type: 'object',
+          required: ['current_password', 'password'],
+          properties: {
+            current_password: { type: 'string' },
+            password: { type: 'string', minLength: 8 },
+          },
+        }),
+        responses: {
+          '204': ok('Changed'),
+          '429': problem('Too many wrong passwords'),
+          ...errors,
+        },
+      },
+    },
     '/api/v1/tokens/{id}': {
       parameters: [pathParam('id')],
       delete: {

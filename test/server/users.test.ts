@@ -132,6 +132,52 @@ describe('a password change', () => {
   });
 });
 
+describe('changing your own password', () => {
+  it('through the page: revokes your tokens, ends your other sessions, keeps this one', async () => {
+    const token = await createToken('viewer', 'mine');
+    const other = await t.login('viewer');
+    const current = await t.login('viewer');
+    const change = (fields: Record<string, string>) =>
+      t.app.request('/tokens/password', {
+        method: 'POST',
+        headers: { cookie: current.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ _csrf: current.csrf, ...fields }).toString(),
+      });
+    const wrong = await change({
+      current_password: 'not-my-password',
+      password: 'viewer-new-pw-1',
+      confirm: 'viewer-new-pw-1',
+    });
+    expect(decodeURIComponent(wrong.headers.get('location') ?? '')).toContain('wrong');
+    expect((await t.app.request('/api/v1/variables', bearer(token))).status).toBe(200);
+    const ok = await change({
+      current_password: PASSWORD,
+      password: 'viewer-new-pw-1',
+      confirm: 'viewer-new-pw-1',
+    });
+    expect(ok.headers.get('location')).toContain('ok=');
+    expect((await t.app.request('/api/v1/variables', bearer(token))).status).toBe(401);
+    const headers = (cookie: string) => ({ headers: { cookie } });
+    expect((await t.app.request('/api/v1/variables', headers(other.cookie))).status).toBe(401);
+    expect((await t.app.request('/api/v1/variables', headers(current.cookie))).status).toBe(200);
+    expect((await t.login('viewer', 'viewer-new-pw-1')).cookie).toMatch(/^airlock_session=/);
+  });
+
+  it('through the API, with the current password', async () => {
+    const token = await createToken('editor', 'ci');
+    const res = await t.as('editor', '/api/v1/me/password', {
+      method: 'PUT',
+      ...json({ current_password: PASSWORD, password: 'editor-new-pw-1' }),
+    });
+    expect(res.status).toBe(204);
+    expect((await t.app.request('/api/v1/variables', bearer(token))).status).toBe(401);
+    const basic = `Basic ${Buffer.from('editor:editor-new-pw-1').toString('base64')}`;
+    expect(
+      (await t.app.request('/api/v1/variables', { headers: { authorization: basic } })).status,
+    ).toBe(200);
+  });
+});
+
 describe('admin token management', () => {
   it("lists and revokes any user's tokens through the API; others may not", async () => {
     const token = await createToken('editor', 'deploy');

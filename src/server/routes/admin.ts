@@ -1,16 +1,17 @@
 /**
  * @module server/routes/admin
  * Deployment settings (`/api/v1/settings`, admin only), users and their API tokens
- * (`/api/v1/users`, `/api/v1/users/{username}/tokens`, admin only) and the caller's own API tokens
- * (`/api/v1/tokens`, every role).
+ * (`/api/v1/users`, `/api/v1/users/{username}/tokens`, admin only), the caller's own API tokens
+ * (`/api/v1/tokens`, every role) and password (`/api/v1/me/password`, every role).
  *
  * A secret setting is write-only: the API says it is set and never returns its value.
  */
+import type { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { AirlockError } from '../../errors.ts';
-import { SESSION_COOKIE } from '../auth/middleware.ts';
+import { checkPasswordLimited, SESSION_COOKIE } from '../auth/middleware.ts';
 import { isRole, requirePermission } from '../auth/roles.ts';
-import type { AppDeps, RouteModule } from '../context.ts';
+import type { AppDeps, AppEnv, RouteModule } from '../context.ts';
 import type { ApiTokenRecord, SettingRecord } from '../store.ts';
 import { jsonBody, stringField } from './_api.ts';
 
@@ -51,6 +52,28 @@ export async function putSetting(
 ): Promise<'created' | 'updated'> {
   await deps.runtime.checkChange(name, value);
   return deps.store.putSetting(name, value, secret, by);
+}
+
+/**
+ * Changes the caller's own password after checking the current one (under the sign-in limit: a
+ * wrong current password counts as a failed sign-in). Every API token of the caller is revoked
+ * and every other session ends; a session that makes the change stays signed in.
+ *
+ * @throws AirlockError `AIRLOCK_ERR_HTTP_BAD_REQUEST` when the current password is wrong or the
+ *   new one is too short, `AIRLOCK_ERR_HTTP_RATE_LIMITED` after too many wrong ones.
+ */
+export async function changeOwnPassword(
+  c: Context<AppEnv>,
+  deps: AppDeps,
+  current: string,
+  password: string,
+): Promise<void> {
+  const me = c.get('user');
+  if (!(await checkPasswordLimited(c, deps, me.username, current))) {
+    throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', 'the current password is wrong');
+  }
+  const cookie = me.via === 'session' ? getCookie(c, SESSION_COOKIE) : undefined;
+  await deps.store.setPassword(me.username, password, cookie ? { keepSessionId: cookie } : {});
 }
 
 /** Registers the settings, users and tokens endpoints. */
@@ -164,6 +187,14 @@ export const adminRoutes: RouteModule = (app, deps) => {
     if (!(await deps.store.deleteToken(c.req.param('id'), c.req.param('username')))) {
       throw new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', 'no such token');
     }
+    return c.body(null, 204);
+  });
+
+  app.put('/api/v1/me/password', async (c) => {
+    const body = await jsonBody(c);
+    const current = stringField(body, 'current_password', { required: true }) as string;
+    const password = stringField(body, 'password', { required: true }) as string;
+    await changeOwnPassword(c, deps, current, password);
     return c.body(null, 204);
   });
 

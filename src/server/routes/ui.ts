@@ -53,7 +53,7 @@ import {
   variablesPage,
   whichPage,
 } from '../ui/pages.ts';
-import { putSetting } from './admin.ts';
+import { changeOwnPassword, putSetting } from './admin.ts';
 import { HEALTH_PROBE_KEY } from './secrets.ts';
 
 async function form(c: Context): Promise<Record<string, string>> {
@@ -571,6 +571,17 @@ export const uiRoutes: RouteModule = (app, deps) => {
     // The token is shown in this response only (never in a URL, never again).
     return c.html(tokensPage(page(c, deps, 'API tokens'), own, created.token, others));
   });
+
+  app.post('/tokens/password', (c) =>
+    action(c, deps, '/tokens', async () => {
+      const body = await form(c);
+      if ((body.password ?? '') !== (body.confirm ?? '')) {
+        throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', 'the new passwords differ');
+      }
+      await changeOwnPassword(c, deps, body.current_password ?? '', body.password ?? '');
+      return 'Changed your password; your API tokens are revoked and your other sessions ended.';
+    }),
+  );
 
   app.post('/tokens/delete/:id', (c) => {
     const id = c.req.param('id');

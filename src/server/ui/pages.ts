@@ -551,6 +551,15 @@ ${everyone}
   ${csrfField(user)}
   <label for="token-name">Name</label><input id="token-name" name="name" required maxlength="100" placeholder="ci-pipeline">
   <button type="submit">Create token</button>
+</form>
+<form method="post" action="/tokens/password" class="card">
+  <h2>Change your password</h2>
+  <p class="muted">This revokes all your API tokens and signs out your other sessions.</p>
+  ${csrfField(user)}
+  <label for="current-password">Current password</label><input id="current-password" name="current_password" type="password" required autocomplete="current-password">
+  <label for="own-new-password">New password (at least 8 characters)</label><input id="own-new-password" name="password" type="password" required minlength="8" autocomplete="new-password">
+  <label for="confirm-password">New password again</label><input id="confirm-password" name="confirm" type="password" required minlength="8" autocomplete="new-password">
+  <button type="submit">Change password</button>
 </form>`,
   );
 }
