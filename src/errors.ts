@@ -54,6 +54,10 @@ export const ERROR_CODES = {
     status: 501,
     summary: 'The configured secrets backend is not available in this version of airlock.',
   },
+  AIRLOCK_ERR_BACKEND_SDK_MISSING: {
+    status: 501,
+    summary: 'The npm package (SDK) a configured backend needs is not installed.',
+  },
   AIRLOCK_ERR_BACKEND_FILE_PARSE: {
     status: 500,
     summary: 'A local secrets file has a syntax error.',

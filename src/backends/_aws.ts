@@ -13,8 +13,8 @@ import type { SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager
 import { AirlockError } from '../errors.ts';
 import { redactSensitive } from '../masking/sensitive-keys.ts';
 import type { AwsConnectionOptions } from './_aws-options.ts';
-import type { BackendName } from './backend.ts';
-import type { BackendDeps } from './registry.ts';
+import { loadSdk } from './_sdk.ts';
+import type { BackendDeps, BackendName } from './backend.ts';
 
 /** The credentials a client takes: static keys or a provider. */
 export type AwsCredentials = NonNullable<SecretsManagerClientConfig['credentials']>;
@@ -105,8 +105,12 @@ export function resolveEndpoint(opts: AwsConnectionOptions, service: string): st
   return opts.service_config?.[service]?.endpoint_url || opts.endpoint_url || undefined;
 }
 
-async function loadCredentialProviders() {
-  return import('@aws-sdk/credential-providers');
+function loadCredentialProviders() {
+  return loadSdk(
+    'aws',
+    '@aws-sdk/credential-providers',
+    () => import('@aws-sdk/credential-providers'),
+  );
 }
 
 /**

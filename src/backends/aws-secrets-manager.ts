@@ -33,7 +33,8 @@ import {
 } from './_aws.ts';
 import { awsConnectionOptionsShape, checkAwsConnectionOptions } from './_aws-options.ts';
 import { matchesLookupPattern, nullablePrefix, parseOptions } from './_options.ts';
-import type { SecretKind, SecretsBackend } from './backend.ts';
+import { loadSdk } from './_sdk.ts';
+import type { BackendEntry, SecretKind, SecretsBackend } from './backend.ts';
 
 /** The short name of this backend. */
 export const BACKEND_NAME = 'aws-secrets-manager' as const;
@@ -191,7 +192,11 @@ export function createAwsSecretsManagerBackend(
   const urlencoded = opts.are_secret_values_urlencoded === true;
   let sdk: SecretsManagerSdk | undefined;
   const client = lazyClient(async () => {
-    sdk = await import('@aws-sdk/client-secrets-manager');
+    sdk = await loadSdk(
+      BACKEND_NAME,
+      '@aws-sdk/client-secrets-manager',
+      () => import('@aws-sdk/client-secrets-manager'),
+    );
     return new sdk.SecretsManagerClient(
       await buildAwsClientConfig(BACKEND_NAME, 'secretsmanager', opts, env),
     );
@@ -363,3 +368,9 @@ export function createAwsSecretsManagerBackend(
     dispose: () => client.dispose(),
   };
 }
+
+/** This backend in the registry (`names.ts` loads it on demand, `registry.ts` eagerly). */
+export const backendEntry: BackendEntry = {
+  optionsSchema: awsSecretsManagerOptionsSchema as BackendEntry['optionsSchema'],
+  create: createAwsSecretsManagerBackend as BackendEntry['create'],
+};

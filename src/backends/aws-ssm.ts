@@ -24,7 +24,8 @@ import {
 } from './_aws.ts';
 import { awsConnectionOptionsShape, checkAwsConnectionOptions } from './_aws-options.ts';
 import { matchesLookupPattern, nullablePrefix, parseOptions } from './_options.ts';
-import type { SecretKind, SecretsBackend } from './backend.ts';
+import { loadSdk } from './_sdk.ts';
+import type { BackendEntry, SecretKind, SecretsBackend } from './backend.ts';
 
 /** The short name of this backend. */
 export const BACKEND_NAME = 'aws-ssm' as const;
@@ -97,7 +98,7 @@ export function createAwsSsmBackend(
   };
   let sdk: SsmSdk | undefined;
   const client = lazyClient(async () => {
-    sdk = await import('@aws-sdk/client-ssm');
+    sdk = await loadSdk(BACKEND_NAME, '@aws-sdk/client-ssm', () => import('@aws-sdk/client-ssm'));
     return new sdk.SSMClient(await buildAwsClientConfig(BACKEND_NAME, 'ssm', opts, env));
   });
 
@@ -215,3 +216,9 @@ export function createAwsSsmBackend(
     dispose: () => client.dispose(),
   };
 }
+
+/** This backend in the registry (`names.ts` loads it on demand, `registry.ts` eagerly). */
+export const backendEntry: BackendEntry = {
+  optionsSchema: awsSsmOptionsSchema as BackendEntry['optionsSchema'],
+  create: createAwsSsmBackend as BackendEntry['create'],
+};

@@ -17,9 +17,9 @@ import type { SecretClient, SecretClientOptions } from '@azure/keyvault-secrets'
 import { z } from 'zod';
 import { AirlockError, ConfigError, isAirlockError } from '../errors.ts';
 import { nullablePrefix, optionalString, parseOptions } from './_options.ts';
+import { loadSdk } from './_sdk.ts';
 import { assertTestCredentialsAllowed, isLoopbackEndpoint } from './_test-credentials.ts';
-import type { SecretKind, SecretsBackend } from './backend.ts';
-import type { BackendDeps } from './registry.ts';
+import type { BackendDeps, BackendEntry, SecretKind, SecretsBackend } from './backend.ts';
 
 /** The short name of this backend. */
 export const BACKEND_NAME = 'azure-key-vault' as const;
@@ -374,7 +374,11 @@ export function createAzureKeyVaultBackend(
   async function buildCredential(): Promise<TokenCredential> {
     if (deps.credential) return deps.credential;
     if (useTestCredential) return testCredential;
-    const identity = await (deps.loadIdentity ?? (() => import('@azure/identity')))();
+    const identity = await loadSdk(
+      BACKEND_NAME,
+      '@azure/identity',
+      deps.loadIdentity ?? (() => import('@azure/identity')),
+    );
     try {
       if (opts.tenant_id && opts.client_id && opts.client_secret) {
         return new identity.ClientSecretCredential(
@@ -403,7 +407,7 @@ export function createAzureKeyVaultBackend(
 
   async function buildClient(): Promise<SecretClient> {
     const [{ SecretClient }, credential] = await Promise.all([
-      import('@azure/keyvault-secrets'),
+      loadSdk(BACKEND_NAME, '@azure/keyvault-secrets', () => import('@azure/keyvault-secrets')),
       buildCredential(),
     ]);
     const extra = deps.clientOptions ?? {};
@@ -595,3 +599,9 @@ export function createAzureKeyVaultBackend(
     },
   };
 }
+
+/** This backend in the registry (`names.ts` loads it on demand, `registry.ts` eagerly). */
+export const backendEntry: BackendEntry = {
+  optionsSchema: azureKeyVaultOptionsSchema as BackendEntry['optionsSchema'],
+  create: createAzureKeyVaultBackend as BackendEntry['create'],
+};

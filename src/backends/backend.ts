@@ -3,6 +3,7 @@
  * The secrets backend interface: one small, dumb contract that every link of the chain
  * implements. Parsing, caching, masking and order live in the resolver, not here.
  */
+import type { z } from 'zod';
 
 /** Every backend airlock knows, by its short name (= its file name under `src/backends/`). */
 export const BACKEND_NAMES = [
@@ -79,4 +80,42 @@ export interface SecretsBackend {
   describe(): Record<string, unknown>;
   /** Releases clients, sockets and timers. */
   dispose?(): Promise<void>;
+}
+
+/** Injectable dependencies every backend factory accepts (tests pass fakes here). */
+export interface BackendDeps {
+  /** The environment (for `$VAULT_TOKEN`, `$AWS_REGION`, …). @default process.env */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** A `fetch` implementation for HTTP backends. @default globalThis.fetch */
+  fetch?: typeof fetch;
+}
+
+/** What one external backend module provides: its kwargs schema and its factory. */
+export interface BackendEntry {
+  /** The kwargs schema (Airflow's snake_case names). */
+  readonly optionsSchema: z.ZodType<Record<string, unknown>>;
+  /** Creates the backend from parsed kwargs. */
+  readonly create: (options: Record<string, unknown>, deps?: BackendDeps) => SecretsBackend;
+}
+
+/**
+ * Whether a Variable key or conn_id would leave the path it is looked up under in a store that
+ * addresses secrets by path (Vault's `variables_path` / `connections_path`): a leading `/`, a
+ * backslash, or a `.` / `..` segment (also percent-encoded, as URL parsers decode `%2e`). Such a
+ * name is not a valid name there: a lookup is a miss, never a read elsewhere (an HTTP client
+ * normalises `a/../../b` before the request leaves, and Vault cleans paths too).
+ *
+ * @example
+ * ```ts
+ * escapesPath('team/db_password'); // false
+ * escapesPath('../../other/secret'); // true
+ * escapesPath('a/%2e%2e/b'); // true
+ * ```
+ */
+export function escapesPath(id: string): boolean {
+  if (id.startsWith('/') || id.includes('\\')) return true;
+  return id.split('/').some((segment) => {
+    const dots = segment.replace(/%2e/gi, '.');
+    return dots === '.' || dots === '..';
+  });
 }

@@ -22,9 +22,9 @@ import { AirlockError, ConfigError, isAirlockError } from '../errors.ts';
 import { safeJsonParse } from '../util/json.ts';
 import { crc32c } from './_crc32c.ts';
 import { nullablePrefix, optionalString, parseOptions } from './_options.ts';
+import { loadSdk } from './_sdk.ts';
 import { assertTestCredentialsAllowed } from './_test-credentials.ts';
-import type { SecretKind, SecretsBackend } from './backend.ts';
-import type { BackendDeps } from './registry.ts';
+import type { BackendDeps, BackendEntry, SecretKind, SecretsBackend } from './backend.ts';
 
 /** The short name of this backend. */
 export const BACKEND_NAME = 'gcp-secret-manager' as const;
@@ -443,7 +443,9 @@ export function createGcpSecretManagerBackend(
 
   async function build(): Promise<Built> {
     const require = createRequire(import.meta.url);
-    const sdkPath = require.resolve('@google-cloud/secret-manager');
+    const sdkPath = await loadSdk(BACKEND_NAME, '@google-cloud/secret-manager', () =>
+      require.resolve('@google-cloud/secret-manager'),
+    );
     const sdk = (await import('@google-cloud/secret-manager')) as unknown as {
       SecretManagerServiceClient: new (o: Record<string, unknown>) => SecretManagerClient;
     };
@@ -824,3 +826,9 @@ export function createGcpSecretManagerBackend(
     },
   };
 }
+
+/** This backend in the registry (`names.ts` loads it on demand, `registry.ts` eagerly). */
+export const backendEntry: BackendEntry = {
+  optionsSchema: gcpSecretManagerOptionsSchema as BackendEntry['optionsSchema'],
+  create: createGcpSecretManagerBackend as BackendEntry['create'],
+};

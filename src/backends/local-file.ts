@@ -11,7 +11,7 @@ import { AirlockError } from '../errors.ts';
 import { connectionFileFields } from '../model/connection-file-entry.ts';
 import { safeJsonParse } from '../util/json.ts';
 import { parseOptions } from './_options.ts';
-import type { SecretKind, SecretsBackend } from './backend.ts';
+import type { BackendEntry, SecretKind, SecretsBackend } from './backend.ts';
 
 /** The short name of this backend. */
 export const BACKEND_NAME = 'local-file' as const;
@@ -212,3 +212,9 @@ export function createLocalFileBackend(options: LocalFileBackendOptions = {}): S
     },
   };
 }
+
+/** This backend in the registry (`names.ts` loads it on demand, `registry.ts` eagerly). */
+export const backendEntry: BackendEntry = {
+  optionsSchema: localFileOptionsSchema as BackendEntry['optionsSchema'],
+  create: createLocalFileBackend as BackendEntry['create'],
+};

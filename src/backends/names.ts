@@ -1,36 +1,11 @@
 /**
  * @module backends/names
  * The external backends' names, Airflow class paths and module loaders, without loading any
- * backend module (nor zod): a command the environment serves needs only this.
- *
- * Backend modules are loaded on demand ({@link loadBackend}) and then remembered, so that code
- * that must stay synchronous (building the chain) can take them with {@link loadedBackend}.
- * Importing `registry.ts` loads (and registers) them all at once, for synchronous callers of
- * `loadConfig`.
+ * backend module (nor zod): a command the environment serves needs only this. The configuration
+ * loads the modules of the backends it names ({@link loadBackend}) and keeps them in what it
+ * returns; `registry.ts` has every module loaded at once, for synchronous callers.
  */
-import type { z } from 'zod';
-import { AirlockError } from '../errors.ts';
-import {
-  EXTERNAL_BACKEND_NAMES,
-  type ExternalBackendName,
-  type SecretsBackend,
-} from './backend.ts';
-
-/** What the registry knows of one external backend. */
-export interface BackendEntry {
-  /** The kwargs schema (Airflow's snake_case names). */
-  readonly optionsSchema: z.ZodType<Record<string, unknown>>;
-  /** Creates the backend from parsed kwargs. */
-  readonly create: (options: Record<string, unknown>, deps?: BackendDeps) => SecretsBackend;
-}
-
-/** Injectable dependencies every factory accepts (tests pass fakes here). */
-export interface BackendDeps {
-  /** The environment (for `$VAULT_TOKEN`, `$AWS_REGION`, …). @default process.env */
-  env?: Readonly<Record<string, string | undefined>>;
-  /** A `fetch` implementation for HTTP backends. @default globalThis.fetch */
-  fetch?: typeof fetch;
-}
+import { type BackendEntry, EXTERNAL_BACKEND_NAMES, type ExternalBackendName } from './backend.ts';
 
 /** Airflow's class paths (`AIRFLOW__SECRETS__BACKEND`) for each external backend. */
 export const AIRFLOW_CLASS_PATHS: Readonly<Record<string, ExternalBackendName>> = Object.freeze({
@@ -70,61 +45,18 @@ export function resolveBackendType(value: string): ExternalBackendName | undefin
   return Object.hasOwn(AIRFLOW_CLASS_PATHS, trimmed) ? AIRFLOW_CLASS_PATHS[trimmed] : undefined;
 }
 
-/** Each backend's module, loaded on first use. */
+/** Each backend's module, loaded on first use (Node keeps a loaded module: later calls are free). */
 const LOADERS: Readonly<Record<ExternalBackendName, () => Promise<BackendEntry>>> = {
-  vault: async () => {
-    const m = await import('./vault.ts');
-    return {
-      optionsSchema: m.vaultOptionsSchema,
-      create: m.createVaultBackend as BackendEntry['create'],
-    };
-  },
-  'aws-secrets-manager': async () => {
-    const m = await import('./aws-secrets-manager.ts');
-    return {
-      optionsSchema: m.awsSecretsManagerOptionsSchema,
-      create: m.createAwsSecretsManagerBackend as BackendEntry['create'],
-    };
-  },
-  'aws-ssm': async () => {
-    const m = await import('./aws-ssm.ts');
-    return {
-      optionsSchema: m.awsSsmOptionsSchema,
-      create: m.createAwsSsmBackend as BackendEntry['create'],
-    };
-  },
-  'gcp-secret-manager': async () => {
-    const m = await import('./gcp-secret-manager.ts');
-    return {
-      optionsSchema: m.gcpSecretManagerOptionsSchema,
-      create: m.createGcpSecretManagerBackend as BackendEntry['create'],
-    };
-  },
-  'azure-key-vault': async () => {
-    const m = await import('./azure-key-vault.ts');
-    return {
-      optionsSchema: m.azureKeyVaultOptionsSchema,
-      create: m.createAzureKeyVaultBackend as BackendEntry['create'],
-    };
-  },
-  'local-file': async () => {
-    const m = await import('./local-file.ts');
-    return {
-      optionsSchema: m.localFileOptionsSchema,
-      create: m.createLocalFileBackend as BackendEntry['create'],
-    };
-  },
+  vault: async () => (await import('./vault.ts')).backendEntry,
+  'aws-secrets-manager': async () => (await import('./aws-secrets-manager.ts')).backendEntry,
+  'aws-ssm': async () => (await import('./aws-ssm.ts')).backendEntry,
+  'gcp-secret-manager': async () => (await import('./gcp-secret-manager.ts')).backendEntry,
+  'azure-key-vault': async () => (await import('./azure-key-vault.ts')).backendEntry,
+  'local-file': async () => (await import('./local-file.ts')).backendEntry,
 };
 
-const loaded = new Map<ExternalBackendName, BackendEntry>();
-
-/** Remembers a loaded backend module (`registry.ts` registers every one it imports). */
-export function registerBackend(name: ExternalBackendName, entry: BackendEntry): void {
-  loaded.set(name, entry);
-}
-
 /**
- * Loads a backend's module (its options schema and factory) on first use.
+ * Loads a backend's module (its options schema and factory).
  *
  * @example
  * ```ts
@@ -132,53 +64,6 @@ export function registerBackend(name: ExternalBackendName, entry: BackendEntry):
  * vault.optionsSchema.parse({ url: 'http://127.0.0.1:8200' });
  * ```
  */
-export async function loadBackend(name: ExternalBackendName): Promise<BackendEntry> {
-  const known = loaded.get(name);
-  if (known) return known;
-  const entry = await LOADERS[name]();
-  loaded.set(name, entry);
-  return entry;
-}
-
-/** A backend module already loaded (by {@link loadBackend} or `registry.ts`), or `undefined`. */
-export function peekBackend(name: ExternalBackendName): BackendEntry | undefined {
-  return loaded.get(name);
-}
-
-/**
- * A backend module already loaded; configuration loading loads every configured one first.
- *
- * @throws AirlockError `AIRLOCK_ERR_INTERNAL` when it was not loaded.
- */
-export function loadedBackend(name: ExternalBackendName): BackendEntry {
-  const entry = loaded.get(name);
-  if (!entry) {
-    throw new AirlockError(
-      'AIRLOCK_ERR_INTERNAL',
-      `the ${name} backend module is not loaded: load the configuration with loadConfig or loadConfigAsync first`,
-    );
-  }
-  return entry;
-}
-
-/**
- * Whether a Variable key or conn_id would leave the path it is looked up under in a store that
- * addresses secrets by path (Vault's `variables_path` / `connections_path`): a leading `/`, a
- * backslash, or a `.` / `..` segment (also percent-encoded, as URL parsers decode `%2e`). Such a
- * name is not a valid name there: a lookup is a miss, never a read elsewhere (an HTTP client
- * normalises `a/../../b` before the request leaves, and Vault cleans paths too).
- *
- * @example
- * ```ts
- * escapesPath('team/db_password'); // false
- * escapesPath('../../other/secret'); // true
- * escapesPath('a/%2e%2e/b'); // true
- * ```
- */
-export function escapesPath(id: string): boolean {
-  if (id.startsWith('/') || id.includes('\\')) return true;
-  return id.split('/').some((segment) => {
-    const dots = segment.replace(/%2e/gi, '.');
-    return dots === '.' || dots === '..';
-  });
+export function loadBackend(name: ExternalBackendName): Promise<BackendEntry> {
+  return LOADERS[name]();
 }

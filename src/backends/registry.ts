@@ -1,58 +1,27 @@
 /**
  * @module backends/registry
- * The external backends by short name and by Airflow class path, every module loaded.
- *
- * Importing this loads every backend module (and zod) at once, for synchronous callers such as
- * `loadConfig`. The CLI uses the lazy loaders of `names.ts` instead, so that a command served by
- * the environment loads no backend module; each backend loads its cloud SDK with a dynamic
- * `import()` only when it first talks to its store.
+ * The external backends by short name, every module loaded, for synchronous callers (the
+ * synchronous `loadConfig`) and the public API. Importing it loads every backend module (and
+ * zod) at once; the CLI loads only the configured ones, through `names.ts`. Each backend module
+ * loads its cloud SDK only when it first talks to its store.
  */
-import * as awsSecretsManager from './aws-secrets-manager.ts';
-import * as awsSsm from './aws-ssm.ts';
-import * as azureKeyVault from './azure-key-vault.ts';
-import type { ExternalBackendName } from './backend.ts';
-import * as gcpSecretManager from './gcp-secret-manager.ts';
-import * as localFile from './local-file.ts';
-import { type BackendEntry, registerBackend } from './names.ts';
-import * as vault from './vault.ts';
+import { backendEntry as awsSecretsManager } from './aws-secrets-manager.ts';
+import { backendEntry as awsSsm } from './aws-ssm.ts';
+import { backendEntry as azureKeyVault } from './azure-key-vault.ts';
+import type { BackendEntry, ExternalBackendName } from './backend.ts';
+import { backendEntry as gcpSecretManager } from './gcp-secret-manager.ts';
+import { backendEntry as localFile } from './local-file.ts';
+import { backendEntry as vault } from './vault.ts';
 
-export {
-  AIRFLOW_CLASS_PATHS,
-  type BackendDeps,
-  type BackendEntry,
-  isExternalBackendName,
-  resolveBackendType,
-} from './names.ts';
+export type { BackendDeps, BackendEntry } from './backend.ts';
+export { AIRFLOW_CLASS_PATHS, isExternalBackendName, resolveBackendType } from './names.ts';
 
 /** The external backends by short name. */
 export const BACKENDS: Readonly<Record<ExternalBackendName, BackendEntry>> = Object.freeze({
-  vault: {
-    optionsSchema: vault.vaultOptionsSchema,
-    create: vault.createVaultBackend as BackendEntry['create'],
-  },
-  'aws-secrets-manager': {
-    optionsSchema: awsSecretsManager.awsSecretsManagerOptionsSchema,
-    create: awsSecretsManager.createAwsSecretsManagerBackend as BackendEntry['create'],
-  },
-  'aws-ssm': {
-    optionsSchema: awsSsm.awsSsmOptionsSchema,
-    create: awsSsm.createAwsSsmBackend as BackendEntry['create'],
-  },
-  'gcp-secret-manager': {
-    optionsSchema: gcpSecretManager.gcpSecretManagerOptionsSchema,
-    create: gcpSecretManager.createGcpSecretManagerBackend as BackendEntry['create'],
-  },
-  'azure-key-vault': {
-    optionsSchema: azureKeyVault.azureKeyVaultOptionsSchema,
-    create: azureKeyVault.createAzureKeyVaultBackend as BackendEntry['create'],
-  },
-  'local-file': {
-    optionsSchema: localFile.localFileOptionsSchema,
-    create: localFile.createLocalFileBackend as BackendEntry['create'],
-  },
+  vault,
+  'aws-secrets-manager': awsSecretsManager,
+  'aws-ssm': awsSsm,
+  'gcp-secret-manager': gcpSecretManager,
+  'azure-key-vault': azureKeyVault,
+  'local-file': localFile,
 });
-
-// Synchronous callers (`loadConfig`, `createChain`) find every module loaded.
-for (const [name, entry] of Object.entries(BACKENDS)) {
-  registerBackend(name as ExternalBackendName, entry);
-}

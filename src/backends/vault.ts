@@ -23,9 +23,13 @@ import {
   type RetryPolicy,
 } from './_http.ts';
 import { nullablePrefix, optionalString, parseOptions } from './_options.ts';
-import type { SecretKind, SecretsBackend } from './backend.ts';
-import { escapesPath } from './names.ts';
-import type { BackendDeps } from './registry.ts';
+import {
+  type BackendDeps,
+  type BackendEntry,
+  escapesPath,
+  type SecretKind,
+  type SecretsBackend,
+} from './backend.ts';
 
 /** The short name of this backend. */
 export const BACKEND_NAME = 'vault' as const;
@@ -731,3 +735,9 @@ export function createVaultBackend(
     },
   };
 }
+
+/** This backend in the registry (`names.ts` loads it on demand, `registry.ts` eagerly). */
+export const backendEntry: BackendEntry = {
+  optionsSchema: vaultOptionsSchema as BackendEntry['optionsSchema'],
+  create: createVaultBackend as BackendEntry['create'],
+};

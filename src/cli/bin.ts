@@ -8,7 +8,7 @@ const MIN = [22, 13] as const;
 const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
 if (major < MIN[0] || (major === MIN[0] && minor < MIN[1])) {
   process.stderr.write(
-    `airlock: error AIRLOCK_ERR_CLI_NODE_VERSION: airlock needs Node.js >= ${MIN.join('.')} but this is ${process.versions.node}; run it with \`npx airlock\` or an npm script, which use the project's pinned Node 24\n`,
+    `airlock: error AIRLOCK_ERR_CLI_NODE_VERSION: airlock needs Node.js >= ${MIN.join('.')} but ${process.execPath} is ${process.versions.node}; install Node.js 24 LTS and put it first on PATH (a project that pins Node with the \`node\` devDependency, as airlock's repository does, gets it with \`npx airlock\` or an npm script)\n`,
   );
   process.exit(1);
 }

@@ -9,6 +9,12 @@ import { once } from 'node:events';
 import { createWriteStream, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { createMetastoreBackend } from '../backends/metastore.ts';
+import {
+  overlaySettings,
+  readDeploymentSettings,
+  type SettingOrigin,
+} from '../config/deployment.ts';
+import { applyProcessSettings } from '../config/process-settings.ts';
 import { loadConfigAsync, readConfig } from '../config/read-config.ts';
 import type { Config } from '../config/schema.ts';
 import { AirlockError } from '../errors.ts';
@@ -39,6 +45,14 @@ export interface CliContext {
    */
   prepare(): Promise<void>;
   config(): Config;
+  /**
+   * The deployment's environment: the process's overlaid with the deployment settings the
+   * metastore holds (a setting wins; see `config/deployment.ts`). The same as `io.env` before
+   * {@link CliContext.prepare} or without settings.
+   */
+  env(): Readonly<Record<string, string | undefined>>;
+  /** Where each name of {@link CliContext.env} came from. */
+  origins(): ReadonlyMap<string, SettingOrigin>;
   resolver(): Resolver;
   /** Every secret this run resolved, registered for masking its output and errors. */
   readonly masker: SecretsMasker;
@@ -64,6 +78,7 @@ export interface CliContext {
 /** Creates the context of one CLI run. */
 export function createCliContext(io: CliIo): CliContext {
   let config: Config | undefined;
+  let effective: ReturnType<typeof overlaySettings> | undefined;
   let resolver: Resolver | undefined;
   const stores = new Map<OpenIntent, Promise<Metastore | undefined>>();
   const masker = new SecretsMasker();
@@ -91,7 +106,25 @@ export function createCliContext(io: CliIo): CliContext {
     async prepare() {
       if (config || failed) return;
       try {
-        adopt(await loadConfigAsync(io.env));
+        const base = await loadConfigAsync(io.env);
+        const read = await readDeploymentSettings(base);
+        if (read.unavailable) {
+          logger.warn(
+            { code: read.unavailable.code },
+            `could not read the deployment settings from the metastore (${read.unavailable.message}); using the environment only`,
+          );
+        }
+        if (read.settings.length === 0) {
+          adopt(base);
+          return;
+        }
+        for (const setting of read.settings) {
+          if (setting.secret) masker.addSecret(setting.value);
+        }
+        effective = overlaySettings(io.env, read.settings);
+        // Settings Node reads at start (a CA file for the store's certificate) apply now.
+        applyProcessSettings(effective.env, io.env);
+        adopt(await loadConfigAsync(effective.env));
       } catch (err) {
         // Reported by the first command that reads the configuration, not by those that never do.
         failed = { error: err };
@@ -104,6 +137,13 @@ export function createCliContext(io: CliIo): CliContext {
       if (!config) adopt(readConfig(io.env));
       return config as Config;
     },
+    env() {
+      return effective?.env ?? io.env;
+    },
+    origins() {
+      if (!effective) effective = overlaySettings(io.env, []);
+      return effective.origins;
+    },
     resolver() {
       if (!resolver) {
         const current = this.config();
@@ -114,7 +154,7 @@ export function createCliContext(io: CliIo): CliContext {
           closeOnDispose: false,
         });
         resolver = createResolverFromConfig(current, {
-          env: io.env,
+          env: this.env(),
           masker,
           logger: lookupLogger,
           metastore,

@@ -1,19 +1,21 @@
 /**
  * @module config/load-config
- * The synchronous `loadConfig`: it loads every backend module (to check any backend's kwargs
- * at once), which costs start-up time; the CLI uses `loadConfigAsync` from `read-config.ts`,
- * which loads only the configured backends' modules.
+ * The synchronous `loadConfig`: it checks any backend's kwargs at once with every backend
+ * module (`backends/registry.ts`), which costs start-up time; the CLI uses `loadConfigAsync`
+ * from `read-config.ts`, which loads only the configured backends' modules.
  */
-import '../backends/registry.ts';
+import { BACKENDS } from '../backends/registry.ts';
 import { parseFernetKeys } from '../metastore/fernet.ts';
-import { readConfig, setFernetKeyCheck } from './read-config.ts';
+import { type ConfigModules, readConfig } from './read-config.ts';
 import type { Config } from './schema.ts';
 
-// Every backend module is registered by the import above, and the key check here: one
-// synchronous pass checks everything.
-setFernetKeyCheck(parseFernetKeys);
-
 export { loadConfigAsync, readConfig } from './read-config.ts';
+
+/** Every backend module and the Fernet key check. */
+const ALL_MODULES: ConfigModules = {
+  backend: (type) => BACKENDS[type],
+  checkKeys: parseFernetKeys,
+};
 
 /**
  * Reads and checks the configuration from `env`; throws one {@link ConfigError} listing every
@@ -31,5 +33,5 @@ export { loadConfigAsync, readConfig } from './read-config.ts';
 export function loadConfig(
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): Config {
-  return readConfig(env);
+  return readConfig(env, ALL_MODULES);
 }

@@ -4,15 +4,22 @@
  * once and returns it frozen. Every problem is reported as `NAME.path: message`, never with
  * the offending value (kwargs hold credentials).
  *
- * This module loads no backend module and no zod: the kwargs of a configured backend are checked
- * with that backend's schema, which {@link loadConfigAsync} loads first (only for the backends
- * configured). `load-config.ts` has the synchronous `loadConfig`, which loads every backend.
+ * This module loads no backend module and no zod by itself: the kwargs of a configured backend
+ * are checked with that backend's schema, from the modules the caller gives
+ * ({@link readConfig}) or that {@link loadConfigAsync} loads (only those of the backends
+ * configured). The configuration returned holds each backend's factory: what was loaded to
+ * read it is what builds the chain. `load-config.ts` has the synchronous `loadConfig`, which
+ * uses every backend module.
  */
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import type { z } from 'zod';
-import { EXTERNAL_BACKEND_NAMES, type ExternalBackendName } from '../backends/backend.ts';
-import { loadBackend, peekBackend, resolveBackendType } from '../backends/names.ts';
+import {
+  type BackendEntry,
+  EXTERNAL_BACKEND_NAMES,
+  type ExternalBackendName,
+} from '../backends/backend.ts';
+import { loadBackend, resolveBackendType } from '../backends/names.ts';
 import { AirlockError, ConfigError, isAirlockError } from '../errors.ts';
 import { defaultDatabaseUrl, parseDatabaseUrl } from '../metastore/database-url.ts';
 import { safeJsonParse } from '../util/json.ts';
@@ -20,23 +27,26 @@ import { type BackendConfig, type Config, ENV, type FernetKeySetting } from './s
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** A backend's kwargs schema, or `undefined` when its module is not loaded yet. */
-type SchemaOf = (type: ExternalBackendName) => z.ZodType<Record<string, unknown>> | undefined;
-
-/** What one pass over the environment needs: the schemas it has, the backends it lacked. */
-interface Pass {
-  schemaOf: SchemaOf;
-  missing: Set<ExternalBackendName>;
-  /** Checks a literal Fernet key list; without it, a pass that meets one records it as missing. */
+/** The modules a configuration is checked with. */
+export interface ConfigModules {
+  /** A backend's module, or `undefined` when the caller has not loaded it. */
+  backend(type: ExternalBackendName): BackendEntry | undefined;
+  /**
+   * Checks a literal Fernet key list (`parseFernetKeys`). Optional: the Fernet module (and
+   * `node:crypto`) loads only when a key is configured as a value.
+   */
   checkKeys?: ((value: string) => unknown) | undefined;
+}
+
+/** What one pass over the environment needs: the modules it has, those it lacked. */
+interface Pass {
+  modules: ConfigModules;
+  missing: Set<ExternalBackendName>;
   missingKeyCheck?: boolean;
 }
 
-/**
- * `parseFernetKeys`, once loaded: the Fernet module (and `node:crypto`) loads only when a key is
- * configured as a value, not for a run that never touches the metastore's keys.
- */
-let fernetKeyCheck: ((value: string) => unknown) | undefined;
+/** No module loaded: enough for a configuration that names no backend and no literal key. */
+const NO_MODULES: ConfigModules = { backend: () => undefined };
 
 /** The first of `names` that is set (to anything, even empty), with its value. */
 function pick(env: Env, names: readonly string[]): { name: string; value: string } | undefined {
@@ -74,18 +84,19 @@ function parseBackend(
     issues.push(`${where} kwargs: must be a JSON object`);
     return undefined;
   }
-  const schema = pass.schemaOf(type);
-  if (!schema) {
+  const entry = pass.modules.backend(type);
+  if (!entry) {
     // Checked in a second pass, once the backend's module is loaded.
     pass.missing.add(type);
-    return { type, kwargs: kwargs as Record<string, unknown> };
+    return undefined;
   }
-  const parsed = schema.safeParse(kwargs);
+  const parsed = entry.optionsSchema.safeParse(kwargs);
   if (!parsed.success) {
     issues.push(...zodIssues(`${where} kwargs (${type})`, parsed.error));
     return undefined;
   }
-  return { type, kwargs: parsed.data };
+  const options = parsed.data;
+  return { type, kwargs: options, create: (deps) => entry.create({ ...options }, deps) };
 }
 
 /** Airflow's boolean words (`conf.getboolean`). */
@@ -233,7 +244,7 @@ function loadFernetKey(pass: Pass, env: Env, issues: string[]): FernetKeySetting
     if (value === undefined || value.trim() === '') continue;
     if (name.endsWith('_CMD')) return { from: name, command: value };
     try {
-      const check = pass.checkKeys ?? fernetKeyCheck;
+      const check = pass.modules.checkKeys;
       if (check) check(value);
       else pass.missingKeyCheck = true;
     } catch (err) {
@@ -304,23 +315,22 @@ function read(env: Env, pass: Pass): Config {
   });
 }
 
-/** The schemas of the backend modules loaded so far. */
-const loadedSchemas: SchemaOf = (type) => peekBackend(type)?.optionsSchema;
-
 /**
- * Reads and checks the configuration with the backend modules already loaded: everything when
- * no external backend is configured (the environment-only path loads no backend module, no zod).
+ * Reads and checks the configuration with the modules given: everything when no external
+ * backend and no literal Fernet key is configured (the environment-only path loads no backend
+ * module, no zod).
  *
  * @throws ConfigError listing every problem.
- * @throws AirlockError `AIRLOCK_ERR_INTERNAL` when a configured backend's module is not loaded
- *   (use {@link loadConfigAsync}, or `loadConfig` from `load-config.ts`).
+ * @throws AirlockError `AIRLOCK_ERR_INTERNAL` when a configured backend's module (or the Fernet
+ *   key check) is not among `modules` (use {@link loadConfigAsync}, or `loadConfig` from
+ *   `load-config.ts`).
  * @example
  * ```ts
  * readConfig({ AIRLOCK_HOME: '/srv/airlock' }).home; // '/srv/airlock'
  * ```
  */
-export function readConfig(env: Env = process.env): Config {
-  const pass: Pass = { schemaOf: loadedSchemas, missing: new Set() };
+export function readConfig(env: Env = process.env, modules: ConfigModules = NO_MODULES): Config {
+  const pass: Pass = { modules, missing: new Set() };
   const config = read(env, pass);
   if (pass.missingKeyCheck) {
     throw new AirlockError(
@@ -352,23 +362,16 @@ export function readConfig(env: Env = process.env): Config {
  * ```
  */
 export async function loadConfigAsync(env: Env = process.env): Promise<Config> {
-  const first: Pass = { schemaOf: loadedSchemas, missing: new Set() };
+  const first: Pass = { modules: NO_MODULES, missing: new Set() };
   const config = read(env, first);
   if (first.missing.size === 0 && !first.missingKeyCheck) return config;
-  await Promise.all([
-    ...[...first.missing].map((type) => loadBackend(type)),
-    first.missingKeyCheck ? useFernetKeyCheck() : undefined,
+  const types = [...first.missing];
+  const [entries, checkKeys] = await Promise.all([
+    Promise.all(types.map((type) => loadBackend(type))),
+    first.missingKeyCheck
+      ? import('../metastore/fernet.ts').then((m) => m.parseFernetKeys)
+      : undefined,
   ]);
-  return readConfig(env);
-}
-
-/** Loads the Fernet module for key checks (`load-config.ts` does so for synchronous callers). */
-export async function useFernetKeyCheck(): Promise<void> {
-  const { parseFernetKeys } = await import('../metastore/fernet.ts');
-  fernetKeyCheck = parseFernetKeys;
-}
-
-/** Registers the Fernet key check when the caller has the module loaded already. */
-export function setFernetKeyCheck(check: (value: string) => unknown): void {
-  fernetKeyCheck = check;
+  const loaded = new Map(types.map((type, i) => [type, entries[i] as BackendEntry]));
+  return readConfig(env, { backend: (type) => loaded.get(type), checkKeys });
 }

@@ -2,12 +2,17 @@
  * @module config/schema
  * The shape of airlock's effective configuration, and the env names it is read from.
  */
-import type { ExternalBackendName } from '../backends/backend.ts';
+import type { BackendDeps, ExternalBackendName, SecretsBackend } from '../backends/backend.ts';
 
-/** One configured external backend: its short name and its parsed (Airflow-named) kwargs. */
+/**
+ * One configured external backend: its short name, its parsed (Airflow-named) kwargs, and its
+ * factory with those kwargs (the configuration loaded the backend's module to check them).
+ */
 export interface BackendConfig {
   readonly type: ExternalBackendName;
   readonly kwargs: Readonly<Record<string, unknown>>;
+  /** Creates this backend (each call a new instance, with its own client). */
+  readonly create: (deps?: BackendDeps) => SecretsBackend;
 }
 
 /**

@@ -6,11 +6,10 @@
 
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import type { SecretsBackend } from '../backends/backend.ts';
+import type { BackendDeps, SecretsBackend } from '../backends/backend.ts';
 import { createEnvBackend } from '../backends/env.ts';
-import { type BackendDeps, loadedBackend } from '../backends/names.ts';
 import type { Config } from '../config/schema.ts';
-import { AirlockError } from '../errors.ts';
+import { isAirlockError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
 import type { MultiFernet } from '../metastore/fernet.ts';
@@ -38,31 +37,46 @@ export interface ChainDeps extends BackendDeps {
 
 /**
  * The shared cache the configuration names, or `undefined`. Its client (and the Fernet keys) load
- * on first use, so that a process the environment serves never loads them; a missing key is
- * still reported here, at start-up.
+ * on first use, so that a process the environment serves never loads them. The shared cache is
+ * an optimisation: without a Fernet key to encrypt it (none configured, or one that cannot be
+ * loaded) it is bypassed with one warning, and lookups go to the chain.
  */
 function sharedCacheFromConfig(config: Config, deps: ChainDeps): SharedCache | undefined {
   const url = config.secrets.cache.sharedUrl;
   if (!config.secrets.cache.enabled || url === null) return undefined;
   // The key file `airlock db migrate` writes (`keyFilePath` in metastore/keys.ts).
   const keyFile = join(config.home, 'fernet.key');
-  if (!deps.fernetKeys && config.core.fernetKey === null && !existsSync(keyFile)) {
-    throw new AirlockError(
-      'AIRLOCK_ERR_CRYPTO_KEY_MISSING',
-      'the shared cache encrypts with the metastore Fernet keys, and none is configured (set AIRLOCK__CORE__FERNET_KEY or run `airlock db migrate`)',
+  const bypass = (code: string, why: string) =>
+    deps.logger?.warn(
+      { code },
+      `shared cache: ${why} (set AIRLOCK__CORE__FERNET_KEY or run \`airlock db migrate\`); not using it`,
     );
+  if (!deps.fernetKeys && config.core.fernetKey === null && !existsSync(keyFile)) {
+    bypass(
+      'AIRLOCK_ERR_CRYPTO_KEY_MISSING',
+      'it encrypts with the metastore Fernet keys, and none is configured',
+    );
+    return undefined;
   }
   const listeners: Array<Parameters<SharedCache['onInvalidate']>[0]> = [];
-  let inner: Promise<SharedCache> | undefined;
-  const open = (): Promise<SharedCache> => {
+  let inner: Promise<SharedCache | undefined> | undefined;
+  const open = (): Promise<SharedCache | undefined> => {
     inner ??= (async () => {
       const [{ createRedisSharedCache }, { loadFernetKeys }] = await Promise.all([
         import('./shared-cache.ts'),
         import('../metastore/keys.ts'),
       ]);
-      const keys = deps.fernetKeys ?? loadFernetKeys(config.core.fernetKey, config.home)?.keys;
+      let keys: MultiFernet | undefined;
+      try {
+        keys = deps.fernetKeys ?? loadFernetKeys(config.core.fernetKey, config.home)?.keys;
+      } catch (err) {
+        const code = isAirlockError(err) ? err.code : 'AIRLOCK_ERR_CRYPTO_KEY_INVALID';
+        bypass(code, `its Fernet key cannot be loaded (${code})`);
+        return undefined;
+      }
       if (!keys) {
-        throw new AirlockError('AIRLOCK_ERR_CRYPTO_KEY_MISSING', 'the Fernet key file is gone');
+        bypass('AIRLOCK_ERR_CRYPTO_KEY_MISSING', 'the Fernet key file is gone');
+        return undefined;
       }
       const shared = createRedisSharedCache({
         url,
@@ -75,10 +89,10 @@ function sharedCacheFromConfig(config: Config, deps: ChainDeps): SharedCache | u
     return inner;
   };
   return {
-    get: async (kind, id) => (await open()).get(kind, id),
-    set: async (kind, id, record, keepMs) => (await open()).set(kind, id, record, keepMs),
-    invalidate: async (kind, id) => (await open()).invalidate(kind, id),
-    invalidateAll: async () => (await open()).invalidateAll(),
+    get: async (kind, id) => (await open())?.get(kind, id),
+    set: async (kind, id, record, keepMs) => (await open())?.set(kind, id, record, keepMs),
+    invalidate: async (kind, id) => (await open())?.invalidate(kind, id),
+    invalidateAll: async () => (await open())?.invalidateAll(),
     onInvalidate(listener) {
       listeners.push(listener);
     },
@@ -101,9 +115,9 @@ export function createChain(config: Config, deps: ChainDeps = {}): SecretsBacken
   const backendDeps: BackendDeps = {};
   if (deps.env) backendDeps.env = deps.env;
   if (deps.fetch) backendDeps.fetch = deps.fetch;
-  const chain: SecretsBackend[] = config.secrets.backends.map(({ type, kwargs }) =>
-    // Loading the configuration (loadConfig, loadConfigAsync) loaded these modules.
-    loadedBackend(type).create({ ...kwargs }, backendDeps),
+  // The configuration holds each backend's factory: the modules it was checked with.
+  const chain: SecretsBackend[] = config.secrets.backends.map((backend) =>
+    backend.create(backendDeps),
   );
   chain.push(createEnvBackend(deps.env ? { env: deps.env } : {}));
   if (deps.metastore) chain.push(deps.metastore);

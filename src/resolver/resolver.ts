@@ -100,6 +100,12 @@ export interface ResolverOptions {
 /** The links whose values are masked by name only (Airflow's rules), not wholesale. */
 const LOCAL_LINKS: ReadonlySet<BackendName> = new Set(['env', 'metastore']);
 
+/**
+ * The links whose answer belongs to one process (its environment, files on its machine): never
+ * written to the shared cache, and consulted before a shared-cache answer from a later link.
+ */
+const PROCESS_LINKS: ReadonlySet<BackendName> = new Set(['env', 'local-file']);
+
 /** Registers what a resolved value reveals, following Airflow's masking rules. */
 function registerResolved(
   masker: SecretsMasker,
@@ -661,7 +667,9 @@ export function createResolver(options: ResolverOptions): Resolver {
     if (!entry) return;
     traces.set(entry, trace);
     cache.set(kind, id, entry);
-    if (shared) {
+    // Only what every process of the deployment would read goes to the shared cache: a value
+    // from this process's own environment or files would be served to the others as theirs.
+    if (shared && !(found && PROCESS_LINKS.has(found.source))) {
       const record = toRecord(kind, entry);
       if (record) {
         shared
@@ -675,6 +683,29 @@ export function createResolver(options: ResolverOptions): Resolver {
     // The shared cache is an optimisation: a failure falls back to the store, loudly.
     const code = isAirlockError(err) ? err.code : 'AIRLOCK_ERR_BACKEND_UNAVAILABLE';
     options.logger?.warn({ code }, `shared cache: could not ${what} (${code}); using the store`);
+  }
+
+  /**
+   * Whether one of this process's own links (its environment, its files) that comes before
+   * `source` in this chain (every one of them for a cached miss) has `id`: the shared answer,
+   * written by another process, must not shadow it. These links are local and cheap; a failing
+   * one counts as shadowing, so that the full walk reports it.
+   */
+  async function shadowed(
+    kind: SecretKind,
+    id: string,
+    source: BackendName | null,
+  ): Promise<boolean> {
+    for (const backend of backends) {
+      if (backend.name === source) return false;
+      if (!PROCESS_LINKS.has(backend.name)) continue;
+      try {
+        if ((await readerFor(backend, kind, id)(undefined)) !== undefined) return true;
+      } catch {
+        return true;
+      }
+    }
+    return false;
   }
 
   /** An entry from the shared cache, parsed and registered for masking; `undefined` if none. */
@@ -691,6 +722,7 @@ export function createResolver(options: ResolverOptions): Resolver {
       return undefined;
     }
     if (!record || record.expiresAt <= cache.now()) return undefined;
+    if (await shadowed(kind, id, record.source)) return undefined;
     let value: unknown;
     if (record.found) {
       if (record.raw === null || record.source === null) return undefined;

@@ -4,6 +4,7 @@
  * (the signed-in user) that the auth middleware sets.
  */
 import type { Hono } from 'hono';
+import type { ErrorCode } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
 import type { Metastore } from '../metastore/metastore.ts';
@@ -89,4 +90,12 @@ export interface AppDeps {
   readonly secureCookies: boolean;
   readonly trustProxy: boolean;
   readonly navigation: readonly { href: string; label: string }[];
+}
+
+/** The JSON body of an API error. */
+export interface ProblemBody {
+  code: ErrorCode;
+  title: string;
+  detail: string;
+  status: number;
 }

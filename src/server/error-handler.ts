@@ -11,16 +11,11 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { AirlockError, ERROR_CODES, type ErrorCode, isAirlockError } from '../errors.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
-import type { AppEnv } from './context.ts';
-import { renderErrorPage } from './ui/pages.ts';
+import type { AppEnv, ProblemBody } from './context.ts';
 
-/** The JSON body of an API error. */
-export interface ProblemBody {
-  code: ErrorCode;
-  title: string;
-  detail: string;
-  status: number;
-}
+export type { ProblemBody } from './context.ts';
+
+import { renderErrorPage } from './ui/pages.ts';
 
 /** Turns any thrown value into a coded error that is safe to show. */
 export function toAirlockError(err: unknown): AirlockError {

@@ -9,7 +9,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { AirlockError } from '../errors.ts';
-import type { AppEnv } from './context.ts';
 import type { Env } from './runtime.ts';
 
 /** The body size limits, in bytes. */
@@ -74,7 +73,7 @@ export function bodyLimitsFromEnv(env: Env): BodyLimits {
  * app.use('*', limitBodies(DEFAULT_BODY_LIMITS));
  * ```
  */
-export function limitBodies(limits: BodyLimits): MiddlewareHandler<AppEnv> {
+export function limitBodies(limits: BodyLimits): MiddlewareHandler {
   const refuse = (max: number) =>
     bodyLimit({
       maxSize: max,

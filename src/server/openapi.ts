@@ -409,6 +409,11 @@ export const OPENAPI_DOCUMENT = {
           value: { type: ['string', 'null'], description: 'Always null for a secret setting.' },
           updated_at: { type: 'string' },
           updated_by: { type: ['string', 'null'] },
+          restart_required: {
+            type: 'boolean',
+            description:
+              'True for a variable running processes read only at their start (NODE_*, TZ, proxies, …): new task processes get it at once, running servers and workers when restarted. NODE_EXTRA_CA_CERTS is applied at once.',
+          },
         },
       },
     },

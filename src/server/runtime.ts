@@ -10,8 +10,9 @@
  */
 import { createMetastoreBackend } from '../backends/metastore.ts';
 import { loadConfig } from '../config/load-config.ts';
+import { applyProcessSettings } from '../config/process-settings.ts';
 import { type Config, ENV } from '../config/schema.ts';
-import { AirlockError, ConfigError } from '../errors.ts';
+import { AirlockError, ConfigError, isAirlockError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
 import type { Metastore } from '../metastore/metastore.ts';
@@ -34,7 +35,6 @@ export const RUNTIME_CONTROL_SETTINGS: readonly string[] = Object.freeze([
   'NODE_PATH',
   'NODE_REPL_EXTERNAL_MODULE',
   'NODE_V8_COVERAGE',
-  'NODE_EXTRA_CA_CERTS',
   'NODE_TLS_REJECT_UNAUTHORIZED',
   'NODE_ICU_DATA',
   'NODE_REDIRECT_WARNINGS',
@@ -100,10 +100,6 @@ export const RUNTIME_CONTROL_SETTINGS: readonly string[] = Object.freeze([
   'OPENSSL_CONF',
   'OPENSSL_ENGINES',
   'OPENSSL_MODULES',
-  'SSL_CERT_FILE',
-  'SSL_CERT_DIR',
-  'REQUESTS_CA_BUNDLE',
-  'CURL_CA_BUNDLE',
   // where airlock finds the code it runs and writes task logs
   'AIRLOCK_HOME',
   'AIRLOCK__CORE__DAGS_FOLDER',
@@ -244,6 +240,15 @@ export class DeploymentRuntime {
         continue;
       }
       env[setting.name] = setting.value ?? '';
+    }
+    // What Node reads only at start (NODE_EXTRA_CA_CERTS) is applied to this running server.
+    try {
+      applyProcessSettings(env, this.#options.baseEnv);
+    } catch (err) {
+      this.#options.logger?.warn(
+        { code: isAirlockError(err) ? err.code : 'AIRLOCK_ERR_CONFIG_INVALID' },
+        err instanceof Error ? err.message : 'a deployment setting could not be applied',
+      );
     }
     return { version, env: Object.freeze(env) };
   }

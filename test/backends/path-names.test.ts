@@ -6,8 +6,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { escapesPath } from '../../src/backends/backend.ts';
 import { createLocalFileBackend } from '../../src/backends/local-file.ts';
-import { escapesPath } from '../../src/backends/names.ts';
 import { createVaultBackend } from '../../src/backends/vault.ts';
 import { startVaultFake, type VaultFake } from '../../src/testing/index.ts';
 import { tempDir } from '../helpers/tmp.ts';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { buildProgram } from '../../src/cli/main.ts';
 import { VERSION } from '../../src/cli/version.ts';
-import { cleanEnv, NODE, ROOT, runAirlock } from '../helpers/cli.ts';
+import { cleanEnv, expectOneLineError, NODE, ROOT, runAirlock } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const PASSWORD = 'pa:ss@w/rd-9c1e';
@@ -14,13 +14,6 @@ const ENV = {
   AIRFLOW_CONN_MY_DB: `postgres://admin:${encodeURIComponent(PASSWORD)}@db.example.com:5432/analytics?sslmode=require`,
   AIRFLOW_CONN_BARE: '{"conn_type": "http"}',
 };
-
-function expectOneLineError(stderr: string, code: string): void {
-  const lines = stderr.trimEnd().split('\n');
-  expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(new RegExp(`^airlock: error ${code}: `));
-  expect(stderr).not.toMatch(/\n\s+at /);
-}
 
 describe('airlock variables get', () => {
   it('prints the value alone', async () => {
@@ -327,6 +320,8 @@ describe('runtime', () => {
     expect(r.code).toBe(1);
     expectOneLineError(r.stderr, 'AIRLOCK_ERR_CLI_NODE_VERSION');
     expect(r.stderr).toContain('20.20.2');
+    // Advice that holds for a library consumer too, not only inside this repository.
+    expect(r.stderr).toContain('install Node.js 24 LTS and put it first on PATH');
   });
 
   it("refuses the machine's own old Node, when it has one", async () => {

@@ -87,8 +87,11 @@ describe('loadConfig', () => {
           connections_file_path: null,
           configs_file_path: null,
         },
+        create: expect.any(Function),
       },
     ]);
+    // The configuration holds the factory of what it loaded: it builds that backend.
+    expect(config.secrets.backends[0]?.create().name).toBe('local-file');
     expect(config.secrets.configuredBy).toBe('AIRLOCK__SECRETS__BACKEND');
   });
 
@@ -311,7 +314,10 @@ describe('loadConfig', () => {
       AIRFLOW__SECRETS__BACKEND: 'airflow.secrets.local_filesystem.LocalFilesystemBackend',
       AIRFLOW__SECRETS__BACKEND_KWARGS: '{"variables_file_path": "/etc/vars.json"}',
     };
-    expect(await loadConfigAsync(good)).toEqual(loadConfig(good));
+    const loaded = await loadConfigAsync(good);
+    // The same data (JSON leaves out the factories), and factories that build the same backend.
+    expect(JSON.stringify(loaded)).toBe(JSON.stringify(loadConfig(good)));
+    expect(loaded.secrets.backends[0]?.create().name).toBe('local-file');
     const bad = {
       AIRLOCK__SECRETS__BACKENDS: '[{"type": "vault", "kwargs": {"url": 5}}, {"type": "nope"}]',
       AIRLOCK__SECRETS__CACHE_TTL_SECONDS: 'soon',

@@ -2,6 +2,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { expect } from 'vitest';
 
 /** The project root. */
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -26,6 +27,8 @@ export interface RunOptions {
   cwd?: string;
   input?: string;
   timeoutMs?: number;
+  /** The executable to run. @default this repository's `dist/cli/bin.js` */
+  bin?: string;
 }
 
 /** A minimal environment: no AIRFLOW_/AIRLOCK_ settings leak in from the developer's shell. */
@@ -49,9 +52,10 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
  * ```
  */
 export function runAirlock(args: string[], options: RunOptions = {}): Promise<CliResult> {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: the vitest global setup builds it`);
+  const bin = options.bin ?? BIN;
+  if (!existsSync(bin)) throw new Error(`${bin} is missing: the vitest global setup builds it`);
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(options.node ?? NODE, [...(options.nodeArgs ?? []), BIN, ...args], {
+    const child = spawn(options.node ?? NODE, [...(options.nodeArgs ?? []), bin, ...args], {
       cwd: options.cwd ?? ROOT,
       env: cleanEnv(options.env),
       stdio: ['pipe', 'pipe', 'pipe'],
@@ -69,4 +73,12 @@ export function runAirlock(args: string[], options: RunOptions = {}): Promise<Cl
     child.on('close', (code, signal) => resolvePromise({ code, signal, stdout, stderr }));
     child.stdin.end(options.input ?? '');
   });
+}
+
+/** Asserts that `stderr` is exactly one line, `airlock: error <code>: …`, with no stack. */
+export function expectOneLineError(stderr: string, code: string): void {
+  const lines = stderr.trimEnd().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(new RegExp(`^airlock: error ${code}: `));
+  expect(stderr).not.toMatch(/\n\s+at /);
 }

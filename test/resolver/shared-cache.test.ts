@@ -174,6 +174,70 @@ describe('redis shared cache', () => {
     expect((await a.resolver.getVariable('k'))?.value).toBe('from store');
   });
 
+  describe('through the CLI, one Redis for processes with different environments', () => {
+    // Its own Redis database and ids, so that other test runs on this Redis do not interfere.
+    const url = `${REDIS_URL.replace(/\/\d+$/, '')}/6`;
+    const shared = {
+      AIRLOCK__CORE__FERNET_KEY: fernetKey,
+      AIRLOCK__SECRETS__SHARED_CACHE_URL: url,
+    };
+    const get = (key: string, env: Record<string, string>) =>
+      runAirlock(['variables', 'get', key, '--output', 'json'], {
+        env: { AIRLOCK_HOME: tempDir(), ...shared, ...env },
+      });
+
+    it("never serves one process's environment value to another", async () => {
+      const key = `probe_${randomUUID().slice(0, 8)}`;
+      const name = `AIRFLOW_VAR_${key.toUpperCase()}`;
+      const a = await get(key, { [name]: 'from-A' });
+      expect(JSON.parse(a.stdout)).toMatchObject({ value: 'from-A', source: 'env' });
+      const b = await get(key, { [name]: 'from-B' });
+      expect(JSON.parse(b.stdout)).toMatchObject({ value: 'from-B', source: 'env' });
+      const none = await get(key, {});
+      expect(none.code).toBe(1);
+      expect(none.stdout).toBe('');
+      expect(none.stderr).toContain('AIRLOCK_ERR_VAR_NOT_FOUND');
+      expect(`${none.stderr}${b.stdout}`).not.toContain('from-A');
+    });
+
+    it("does not let a shared metastore answer shadow a process's own environment", async () => {
+      const key = `probe_${randomUUID().slice(0, 8)}`;
+      const home = { AIRLOCK_HOME: tempDir(), ...shared };
+      const set = await runAirlock(['variables', 'set', key, 'from-metastore'], { env: home });
+      expect(set.code, set.stderr).toBe(0);
+      const run = (env: Record<string, string>) =>
+        runAirlock(['variables', 'get', key, '--output', 'json'], { env: { ...home, ...env } });
+      // The first reader fills Redis from the metastore (a shared link)…
+      const first = await run({});
+      expect(JSON.parse(first.stdout)).toMatchObject({
+        value: 'from-metastore',
+        source: 'metastore',
+      });
+      const again = await run({});
+      expect(JSON.parse(again.stdout)).toMatchObject({
+        value: 'from-metastore',
+        source: 'metastore',
+      });
+      // … and a process whose environment defines the key still gets its own (env comes first).
+      const local = await run({ [`AIRFLOW_VAR_${key.toUpperCase()}`]: 'from-env' });
+      expect(JSON.parse(local.stdout)).toMatchObject({ value: 'from-env', source: 'env' });
+    });
+
+    it('bypasses a shared cache it has no Fernet key for, with one warning', async () => {
+      const r = await runAirlock(['variables', 'get', 'keyless'], {
+        env: {
+          AIRLOCK_HOME: tempDir(),
+          AIRLOCK__SECRETS__SHARED_CACHE_URL: url,
+          AIRFLOW_VAR_KEYLESS: 'served-anyway',
+        },
+      });
+      expect(r).toMatchObject({ code: 0, stdout: 'served-anyway\n' });
+      const warnings = r.stderr.split('\n').filter((l) => l.includes('shared cache'));
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toContain('AIRLOCK_ERR_CRYPTO_KEY_MISSING');
+    });
+  });
+
   it('falls back to the store when Redis is unreachable', async () => {
     const vault = scriptedBackend('vault', { k: 'v' });
     const resolver = createResolver({

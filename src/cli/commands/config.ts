@@ -3,7 +3,8 @@
  * `airlock config show`: the effective configuration, credentials redacted.
  */
 import { type Command, Option } from 'commander';
-import type { Config } from '../../config/schema.ts';
+import { originOf, type SettingOrigin } from '../../config/deployment.ts';
+import { type Config, ENV } from '../../config/schema.ts';
 import { isSensitiveName } from '../../masking/sensitive-keys.ts';
 import { redactDatabaseUrl } from '../../metastore/database-url.ts';
 import { type CliContext, printJson } from '../context.ts';
@@ -26,21 +27,36 @@ function redactKwargs(value: unknown, extraWords: readonly string[], sensitive =
   );
 }
 
+/** Every configuration name airlock reads. */
+const CONFIG_NAMES: readonly string[] = Object.values(ENV).flat();
+
 /**
  * The configuration as `config show` prints it: snake_case, the chain spelled out, every
- * sensitive kwarg (`token`, `secret_id`, `password`, …) and URL password replaced by `***`.
+ * sensitive kwarg (`token`, `secret_id`, `password`, …) and URL password replaced by `***`, and
+ * where each configuration name that is set came from (`environment` or `deployment setting`),
+ * never its value.
  */
-export function describeConfig(config: Config): Record<string, unknown> {
+export function describeConfig(
+  config: Config,
+  origins: ReadonlyMap<string, SettingOrigin> = new Map(),
+): Record<string, unknown> {
   const words = config.core.sensitiveVarConnNames;
+  const sources: Record<string, SettingOrigin> = {};
+  for (const name of CONFIG_NAMES) {
+    const origin = origins.get(name);
+    if (origin !== undefined) sources[name] = origin;
+  }
   return {
     home: config.home,
     chain: [...config.secrets.backends.map((b) => b.type), 'env', 'metastore'],
     database: {
       url: redactDatabaseUrl(config.database.url),
       configured_by: config.database.configuredBy,
+      configured_from: originOf(config.database.configuredBy, origins),
     },
     secrets: {
       configured_by: config.secrets.configuredBy,
+      configured_from: originOf(config.secrets.configuredBy, origins),
       fallthrough_on_error: config.secrets.fallthroughOnError,
       backends: config.secrets.backends.map((b) => ({
         type: b.type,
@@ -51,6 +67,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
       sensitive_var_conn_names: config.core.sensitiveVarConnNames,
       hide_sensitive_var_conn_fields: config.core.hideSensitiveVarConnFields,
     },
+    sources,
   };
 }
 
@@ -78,7 +95,7 @@ export function registerConfigCommands(program: Command, context: CliContext): v
         .default('plain'),
     )
     .action((options: { output: 'plain' | 'json' }) => {
-      const described = describeConfig(context.config());
+      const described = describeConfig(context.config(), context.origins());
       if (options.output === 'json') {
         printJson(context.io, described);
         return;

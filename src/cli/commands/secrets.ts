@@ -5,6 +5,7 @@
  */
 import { Argument, type Command, Option } from 'commander';
 import type { SecretKind } from '../../backends/backend.ts';
+import { originOf } from '../../config/deployment.ts';
 import type { WhichReport } from '../../resolver/resolver.ts';
 import { type CliContext, printJson } from '../context.ts';
 
@@ -72,7 +73,21 @@ export function registerSecretsCommands(program: Command, context: CliContext): 
         all: options.all ?? false,
         forceFetch: options.fresh ?? false,
       });
-      if (options.output === 'json') printJson(context.io, report);
-      else context.io.stdout(`${formatWhich(report)}\n`);
+      const config = context.config();
+      const configuredBy = config.secrets.configuredBy;
+      const configuredFrom = originOf(configuredBy, context.origins());
+      if (options.output === 'json') {
+        printJson(context.io, {
+          ...report,
+          chain_configured_by: configuredBy,
+          chain_configured_from: configuredFrom,
+        });
+      } else {
+        const chain =
+          configuredBy === null
+            ? 'chain: env, metastore (no secrets backend configured)'
+            : `chain: ${[...config.secrets.backends.map((b) => b.type), 'env', 'metastore'].join(', ')} (${configuredBy} from the ${configuredFrom === 'deployment setting' ? 'deployment settings' : 'environment'})`;
+        context.io.stdout(`${formatWhich(report)}\n${chain}\n`);
+      }
     });
 }

@@ -8,6 +8,7 @@
  */
 import type { Context } from 'hono';
 import { getCookie } from 'hono/cookie';
+import { restartRequired } from '../../config/process-settings.ts';
 import { AirlockError } from '../../errors.ts';
 import { checkPasswordLimited, SESSION_COOKIE } from '../auth/middleware.ts';
 import { isRole, requirePermission } from '../auth/roles.ts';
@@ -24,6 +25,8 @@ export function settingView(setting: SettingRecord) {
     value: setting.secret ? null : setting.value,
     updated_at: setting.updatedAt,
     updated_by: setting.updatedBy,
+    // Read by running processes only at their start: new task processes get it at once.
+    restart_required: restartRequired(setting.name),
   };
 }
 
@@ -40,6 +43,13 @@ function tokenList(tokens: readonly ApiTokenRecord[]) {
     })),
     total_entries: tokens.length,
   };
+}
+
+/** What saving `name` means for the running processes, in one sentence. */
+export function appliesWhen(name: string): string {
+  return restartRequired(name)
+    ? `${name} applies to task processes started from now on; running airlock servers and workers take it on when restarted`
+    : `${name} applies now`;
 }
 
 /** Stores a setting after checking that the configuration it makes is valid. */

@@ -53,7 +53,7 @@ import {
   variablesPage,
   whichPage,
 } from '../ui/pages.ts';
-import { changeOwnPassword, putSetting } from './admin.ts';
+import { appliesWhen, changeOwnPassword, putSetting } from './admin.ts';
 import { HEALTH_PROBE_KEY } from './secrets.ts';
 
 async function form(c: Context): Promise<Record<string, string>> {
@@ -490,7 +490,7 @@ export const uiRoutes: RouteModule = (app, deps) => {
       const body = await form(c);
       const name = body.name?.trim() ?? '';
       await putSetting(deps, name, body.value ?? '', body.secret === '1', user.username);
-      return `Saved ${name}; it applies now.`;
+      return `Saved; ${appliesWhen(name)}.`;
     }),
   );
 

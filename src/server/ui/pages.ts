@@ -6,8 +6,7 @@
  */
 import type { Context } from 'hono';
 import type { LinkTrace, WhichReport } from '../../resolver/resolver.ts';
-import type { AppDeps, AppEnv, AuthUser } from '../context.ts';
-import type { ProblemBody } from '../error-handler.ts';
+import type { AppDeps, AppEnv, AuthUser, ProblemBody } from '../context.ts';
 import type { ConnectionView, VariableView } from '../service.ts';
 import { h, type Safe } from './html.ts';
 
