@@ -16,6 +16,7 @@ import {
 } from '../config/deployment.ts';
 import { applyProcessSettings } from '../config/process-settings.ts';
 import { loadConfigAsync, readConfig } from '../config/read-config.ts';
+import { settingApplies } from '../config/runtime-settings.ts';
 import type { Config } from '../config/schema.ts';
 import { AirlockError } from '../errors.ts';
 import { createLogger, type Logger, parseLogLevel } from '../logging/logger.ts';
@@ -120,6 +121,12 @@ export function createCliContext(io: CliIo): CliContext {
         }
         for (const setting of read.settings) {
           if (setting.secret) masker.addSecret(setting.value);
+          if (!settingApplies(setting.name, io.env)) {
+            logger.warn(
+              { setting: setting.name },
+              `the deployment setting ${setting.name} controls how spawned programs run and is not applied (allow it with AIRLOCK__SERVER__ALLOWED_RUNTIME_SETTINGS, or delete it)`,
+            );
+          }
         }
         effective = overlaySettings(io.env, read.settings);
         // Settings Node reads at start (a CA file for the store's certificate) apply now.

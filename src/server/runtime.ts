@@ -11,6 +11,7 @@
 import { createMetastoreBackend } from '../backends/metastore.ts';
 import { loadConfig } from '../config/load-config.ts';
 import { applyProcessSettings } from '../config/process-settings.ts';
+import { allowedSettingsFromEnv, controlsRuntime } from '../config/runtime-settings.ts';
 import { type Config, ENV } from '../config/schema.ts';
 import { AirlockError, ConfigError, isAirlockError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -23,132 +24,12 @@ import type { ServerStore } from './store.ts';
 /** An environment: names to values. */
 export type Env = Readonly<Record<string, string | undefined>>;
 
-/**
- * Environment variables that make a program the deployment spawns (a task's `node`, a `sh -c`,
- * `python`, `psql`, `git`, …) load or run other code, or trust other certificates. A deployment
- * setting by one of these names would turn an admin web session into code execution on the
- * host, so they are refused unless the server allows them by name (`--allow-setting`).
- */
-export const RUNTIME_CONTROL_SETTINGS: readonly string[] = Object.freeze([
-  // Node.js
-  'NODE_OPTIONS',
-  'NODE_PATH',
-  'NODE_REPL_EXTERNAL_MODULE',
-  'NODE_V8_COVERAGE',
-  'NODE_TLS_REJECT_UNAUTHORIZED',
-  'NODE_ICU_DATA',
-  'NODE_REDIRECT_WARNINGS',
-  'NODE_COMPILE_CACHE',
-  'UV_THREADPOOL_SIZE',
-  // the dynamic linker and libc
-  'GCONV_PATH',
-  'GLIBC_TUNABLES',
-  'MALLOC_CHECK_',
-  'HOSTALIASES',
-  'LOCPATH',
-  'NLSPATH',
-  'RESOLV_HOST_CONF',
-  'TZDIR',
-  // shells
-  'PATH',
-  'BASH_ENV',
-  'ENV',
-  'SHELLOPTS',
-  'BASHOPTS',
-  'PS4',
-  'PROMPT_COMMAND',
-  'IFS',
-  'CDPATH',
-  'ZDOTDIR',
-  'SHELL',
-  'HOME',
-  'TMPDIR',
-  // Python
-  'PYTHONPATH',
-  'PYTHONSTARTUP',
-  'PYTHONHOME',
-  'PYTHONINSPECT',
-  'PYTHONUSERBASE',
-  'PYTHONBREAKPOINT',
-  'PYTHONWARNINGS',
-  'PYTHONEXECUTABLE',
-  'PYTHONPLATLIBDIR',
-  'PYTHONSAFEPATH',
-  'PYTHONNOUSERSITE',
-  'PYTHONPYCACHEPREFIX',
-  // Perl, Ruby, Java
-  'PERL5OPT',
-  'PERL5LIB',
-  'PERLLIB',
-  'PERL5DB',
-  'RUBYOPT',
-  'RUBYLIB',
-  'JAVA_TOOL_OPTIONS',
-  '_JAVA_OPTIONS',
-  'JDK_JAVA_OPTIONS',
-  'CLASSPATH',
-  // programs that run a command or load modules named by a variable
-  'GIT_SSH',
-  'GIT_SSH_COMMAND',
-  'GIT_EXEC_PATH',
-  'GIT_ASKPASS',
-  'SSH_ASKPASS',
-  'EDITOR',
-  'VISUAL',
-  'PAGER',
-  'BROWSER',
-  'OPENSSL_CONF',
-  'OPENSSL_ENGINES',
-  'OPENSSL_MODULES',
-  // where airlock finds the code it runs and writes task logs
-  'AIRLOCK_HOME',
-  'AIRLOCK__CORE__DAGS_FOLDER',
-  'AIRFLOW__CORE__DAGS_FOLDER',
-  'AIRLOCK__LOGGING__BASE_LOG_FOLDER',
-  'AIRFLOW__LOGGING__BASE_LOG_FOLDER',
-]);
-
-/** Name prefixes with the same effect (`LD_PRELOAD`, `DYLD_INSERT_LIBRARIES`, `npm_config_…`). */
-export const RUNTIME_CONTROL_PREFIXES: readonly string[] = Object.freeze([
-  'LD_',
-  'DYLD_',
-  'BASH_FUNC_',
-  'NPM_CONFIG_',
-  'GIT_CONFIG',
-]);
-
-/**
- * Whether a setting by this name controls how spawned programs run (compared in upper case:
- * `npm_config_script_shell` is `NPM_CONFIG_SCRIPT_SHELL`).
- *
- * @example
- * ```ts
- * controlsRuntime('LD_PRELOAD'); // true
- * controlsRuntime('AIRFLOW_VAR_BUCKET'); // false
- * ```
- */
-export function controlsRuntime(name: string): boolean {
-  const upper = name.toUpperCase();
-  return (
-    RUNTIME_CONTROL_SETTINGS.includes(upper) ||
-    RUNTIME_CONTROL_PREFIXES.some((prefix) => upper.startsWith(prefix))
-  );
-}
-
-/**
- * The names `AIRLOCK__SERVER__ALLOWED_RUNTIME_SETTINGS` allows (comma-separated).
- *
- * @example
- * ```ts
- * allowedSettingsFromEnv({ AIRLOCK__SERVER__ALLOWED_RUNTIME_SETTINGS: 'PATH, TZDIR' }); // ['PATH', 'TZDIR']
- * ```
- */
-export function allowedSettingsFromEnv(env: Env): string[] {
-  return (env.AIRLOCK__SERVER__ALLOWED_RUNTIME_SETTINGS ?? '')
-    .split(',')
-    .map((n) => n.trim())
-    .filter(Boolean);
-}
+export {
+  allowedSettingsFromEnv,
+  controlsRuntime,
+  RUNTIME_CONTROL_PREFIXES,
+  RUNTIME_CONTROL_SETTINGS,
+} from '../config/runtime-settings.ts';
 
 /** The state built from one settings version. */
 interface Snapshot {
@@ -167,7 +48,10 @@ export interface DeploymentRuntimeOptions {
   /** Every secret setting's value is registered in it (logs and error bodies mask them). */
   masker: SecretsMasker;
   logger?: Logger | undefined;
-  /** Settings named in {@link RUNTIME_CONTROL_SETTINGS} that this server allows. @default [] */
+  /**
+   * Settings named in `RUNTIME_CONTROL_SETTINGS` that this process allows.
+   * @default `AIRLOCK__SERVER__ALLOWED_RUNTIME_SETTINGS` of `baseEnv`
+   */
   allowedSettings?: readonly string[];
 }
 
@@ -205,7 +89,7 @@ export class DeploymentRuntime {
 
   constructor(options: DeploymentRuntimeOptions) {
     this.#options = options;
-    this.#allowed = new Set(options.allowedSettings ?? []);
+    this.#allowed = new Set(options.allowedSettings ?? allowedSettingsFromEnv(options.baseEnv));
   }
 
   /** Whether a setting by this name may be stored and applied here. */
