@@ -51,6 +51,12 @@ const ok = (description: string, schema?: Schema) => ({
   ...(schema ? json(schema) : {}),
 });
 
+/** A token revocation (the caller's own, or an admin's for any user). */
+const revokeToken = (summary: string) => ({
+  summary,
+  responses: { '204': ok('Revoked'), '404': problem('Not found'), ...errors },
+});
+
 const variableFields = ['value', 'description'];
 /** The update_mask fields are the editable ones the routes accept. */
 const connectionFields = [...CONNECTION_FIELDS];
@@ -281,10 +287,7 @@ export const OPENAPI_DOCUMENT = {
     },
     '/api/v1/users/{username}/tokens/{id}': {
       parameters: [pathParam('username'), pathParam('id')],
-      delete: {
-        summary: "Revoke a user's API token (admin)",
-        responses: { '204': ok('Revoked'), '404': problem('Not found'), ...errors },
-      },
+      delete: revokeToken("Revoke a user's API token (admin)"),
     },
     '/api/v1/tokens': {
       get: {
@@ -318,10 +321,7 @@ export const OPENAPI_DOCUMENT = {
     },
     '/api/v1/tokens/{id}': {
       parameters: [pathParam('id')],
-      delete: {
-        summary: 'Revoke a token',
-        responses: { '204': ok('Revoked'), '404': problem('Not found'), ...errors },
-      },
+      delete: revokeToken('Revoke a token'),
     },
   },
   components: {
