@@ -15,6 +15,7 @@ import {
 } from '../config/deployment.ts';
 import { applyProcessSettings } from '../config/process-settings.ts';
 import { loadConfigAsync, readConfig } from '../config/read-config.ts';
+import { settingApplies } from '../config/runtime-settings.ts';
 import type { Config } from '../config/schema.ts';
 import { AirlockError } from '../errors.ts';
 import { createLogger, type Logger, parseLogLevel } from '../logging/logger.ts';
@@ -123,6 +124,14 @@ export function createCliContext(io: CliIo): CliContext {
             masker.addSecret(setting.value);
             // A secret JSON setting (backend kwargs): each credential inside it on its own too.
             registerKwargsSecrets(masker, setting.value);
+          }
+        }
+        for (const setting of read.settings) {
+          if (!settingApplies(setting.name, io.env)) {
+            logger.warn(
+              { setting: setting.name },
+              `the deployment setting ${setting.name} controls how spawned programs run and is not applied (allow it with AIRLOCK__SERVER__ALLOWED_RUNTIME_SETTINGS, or delete it)`,
+            );
           }
         }
         effective = overlaySettings(io.env, read.settings);

@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { Fernet, parseFernetKeys } from '../../src/metastore/fernet.ts';
 import { Metastore } from '../../src/metastore/metastore.ts';
 import type { DagInfo } from '../../src/pipelines/loader.ts';
 import { PipelineStore } from '../../src/pipelines/store.ts';
@@ -41,6 +42,24 @@ function suite(name: string, make: () => TestDatabases) {
       opened.push(a, b);
       return { a: PipelineStore.from(a), b: PipelineStore.from(b) };
     };
+
+    it('encrypts conf with the Fernet keys and re-encrypts it on a key rotation', async () => {
+      const db = await dbs.create();
+      const oldKey = Fernet.generateKey();
+      const newKey = Fernet.generateKey();
+      const m = await Metastore.open({ url: db.url, keys: parseFernetKeys(oldKey) });
+      opened.push(m);
+      const s = PipelineStore.from(m);
+      await s.createRun({ dag: info([{ id: 'a' }]), runId: 'r1', conf: { token: 'x-secret-1' } });
+      m.useKeys(parseFernetKeys(`${newKey},${oldKey}`));
+      expect(await s.rotateConfKeys()).toBe(1);
+      m.useKeys(parseFernetKeys(newKey));
+      expect((await s.getRun('etl', 'r1'))?.conf).toEqual({ token: 'x-secret-1' });
+      m.useKeys(parseFernetKeys(oldKey));
+      const err = await s.getRun('etl', 'r1').catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'AIRLOCK_ERR_CRYPTO_TOKEN_INVALID' });
+      expect(String((err as Error).message)).not.toContain('x-secret-1');
+    });
 
     it('creates a run with its roots queued and the rest waiting', async () => {
       const { a } = await open();
