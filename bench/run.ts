@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const SCENARIOS = ['hot', 'fanout', 'negative', 'cold_cli', 'metastore'] as const;
+const SCENARIOS = ['hot', 'fanout', 'negative', 'cold_cli', 'metastore', 'masking'] as const;
 
 /** The targets of issue 11, checked on the numbers in `latest.json`. */
 const TARGETS: Record<string, { op: '>=' | '<=' | '=='; value: number }> = {
@@ -22,6 +22,8 @@ const TARGETS: Record<string, { op: '>=' | '<=' | '=='; value: number }> = {
   'fanout.fanout_vs_powertools': { op: '<=', value: 0.5 },
   'negative.negative_calls_ratio': { op: '<=', value: 1 },
   'cold_cli.cold_cli_ratio': { op: '<=', value: 3 },
+  'masking.mask_10_vs_passthrough': { op: '>=', value: 0.3 },
+  'masking.mask_10000_vs_passthrough': { op: '>=', value: 0.3 },
 };
 
 function passes(target: { op: string; value: number }, actual: number): boolean {
