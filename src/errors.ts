@@ -149,6 +149,22 @@ export const ERROR_CODES = {
     status: 429,
     summary: 'Too many failed sign-ins for this user or address; wait before retrying.',
   },
+  AIRLOCK_ERR_HTTP_PAYLOAD_TOO_LARGE: {
+    status: 413,
+    summary: 'An HTTP request body is larger than the server accepts for that route.',
+  },
+  AIRLOCK_ERR_HTTP_SETTING_REFUSED: {
+    status: 400,
+    summary: 'A deployment setting would control how spawned programs run, and is not allowed.',
+  },
+  AIRLOCK_ERR_HTTP_DEPLOYMENT_INVALID: {
+    status: 503,
+    summary: 'The deployment settings make a configuration the server cannot use (yet).',
+  },
+  AIRLOCK_ERR_HTTP_LAST_ADMIN: {
+    status: 409,
+    summary: 'The change would leave the server without an admin.',
+  },
   AIRLOCK_ERR_HTTP_LISTEN_FAILED: {
     status: 500,
     summary: 'The server cannot listen on the address and port it was given.',

@@ -97,3 +97,25 @@ export interface BackendEntry {
   /** Creates the backend from parsed kwargs. */
   readonly create: (options: Record<string, unknown>, deps?: BackendDeps) => SecretsBackend;
 }
+
+/**
+ * Whether a Variable key or conn_id would leave the path it is looked up under in a store that
+ * addresses secrets by path (Vault's `variables_path` / `connections_path`): a leading `/`, a
+ * backslash, or a `.` / `..` segment (also percent-encoded, as URL parsers decode `%2e`). Such a
+ * name is not a valid name there: a lookup is a miss, never a read elsewhere (an HTTP client
+ * normalises `a/../../b` before the request leaves, and Vault cleans paths too).
+ *
+ * @example
+ * ```ts
+ * escapesPath('team/db_password'); // false
+ * escapesPath('../../other/secret'); // true
+ * escapesPath('a/%2e%2e/b'); // true
+ * ```
+ */
+export function escapesPath(id: string): boolean {
+  if (id.startsWith('/') || id.includes('\\')) return true;
+  return id.split('/').some((segment) => {
+    const dots = segment.replace(/%2e/gi, '.');
+    return dots === '.' || dots === '..';
+  });
+}

@@ -23,7 +23,13 @@ import {
   type RetryPolicy,
 } from './_http.ts';
 import { nullablePrefix, optionalString, parseOptions } from './_options.ts';
-import type { BackendDeps, BackendEntry, SecretKind, SecretsBackend } from './backend.ts';
+import {
+  type BackendDeps,
+  type BackendEntry,
+  escapesPath,
+  type SecretKind,
+  type SecretsBackend,
+} from './backend.ts';
 
 /** The short name of this backend. */
 export const BACKEND_NAME = 'vault' as const;
@@ -630,7 +636,8 @@ export function createVaultBackend(
   /** Airflow's `_parse_path` + `build_path`: where `id` of `kind` lives, or `undefined` (skipped). */
   function locateSecret(kind: SecretKind, id: string): Location | undefined {
     const base = paths[kind];
-    if (base === null) return undefined;
+    // A key with `..` segments, a leading `/` or a backslash would leave the configured path.
+    if (base === null || escapesPath(id)) return undefined;
     let mount = opts.mount_point;
     let key = id;
     if (!mount) {

@@ -8,7 +8,6 @@
 import { once } from 'node:events';
 import { createWriteStream, renameSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { createMetastoreBackend } from '../backends/metastore.ts';
 import {
   overlaySettings,
   readDeploymentSettings,
@@ -16,14 +15,14 @@ import {
 } from '../config/deployment.ts';
 import { applyProcessSettings } from '../config/process-settings.ts';
 import { loadConfigAsync, readConfig } from '../config/read-config.ts';
+import { settingApplies } from '../config/runtime-settings.ts';
 import type { Config } from '../config/schema.ts';
 import { AirlockError } from '../errors.ts';
 import { createLogger, type Logger, parseLogLevel } from '../logging/logger.ts';
 import { SecretsMasker } from '../masking/masker.ts';
-import { redactDatabaseUrl } from '../metastore/database-url.ts';
 import type { Metastore } from '../metastore/metastore.ts';
 import type { OpenIntent } from '../metastore/open.ts';
-import { createResolverFromConfig } from '../resolver/chain.ts';
+import { openSecrets } from '../resolver/open.ts';
 import type { Resolver } from '../resolver/resolver.ts';
 
 /** The streams and environment of one CLI run. */
@@ -127,6 +126,14 @@ export function createCliContext(io: CliIo): CliContext {
             registerKwargsSecrets(masker, setting.value);
           }
         }
+        for (const setting of read.settings) {
+          if (!settingApplies(setting.name, io.env)) {
+            logger.warn(
+              { setting: setting.name },
+              `the deployment setting ${setting.name} controls how spawned programs run and is not applied (allow it with AIRLOCK__SERVER__ALLOWED_RUNTIME_SETTINGS, or delete it)`,
+            );
+          }
+        }
         effective = overlaySettings(io.env, read.settings);
         // Settings Node reads at start (a CA file for the store's certificate) apply now.
         applyProcessSettings(effective.env, io.env);
@@ -152,21 +159,15 @@ export function createCliContext(io: CliIo): CliContext {
     },
     resolver() {
       if (!resolver) {
-        const current = this.config();
-        // The metastore link opens the database only when a lookup reaches it.
-        const metastore = createMetastoreBackend({
-          metastore: () => this.metastore('read'),
-          url: redactDatabaseUrl(current.database.url),
-          closeOnDispose: false,
-        });
-        resolver = createResolverFromConfig(current, {
+        resolver = openSecrets(this.config(), {
+          purpose: 'cli',
           env: this.env(),
           masker,
           logger: lookupLogger,
-          metastore,
-          // One command's lifetime: it publishes its writes but listens for no one else's.
-          subscribeInvalidations: false,
-        });
+          // Opened only when a lookup reaches it; this context closes it.
+          metastore: () => this.metastore('read'),
+          closeMetastore: false,
+        }).resolver;
       }
       return resolver;
     },

@@ -15,6 +15,7 @@
  */
 import { existsSync } from 'node:fs';
 import { AirlockError, isAirlockError } from '../errors.ts';
+import { settingApplies } from './runtime-settings.ts';
 import type { Config } from './schema.ts';
 import { ENV } from './schema.ts';
 
@@ -160,6 +161,8 @@ export function overlaySettings(
     if (value !== undefined) origins.set(name, 'environment');
   for (const setting of settings) {
     if (PROCESS_ONLY_NAMES.has(setting.name)) continue;
+    // A name that controls spawned programs applies only where the process allows it.
+    if (!settingApplies(setting.name, env)) continue;
     out[setting.name] = setting.value;
     origins.set(setting.name, 'deployment setting');
   }

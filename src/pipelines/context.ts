@@ -11,16 +11,15 @@
  * on `globalThis` under a `Symbol.for` key so that every copy of this module (the built package a
  * DAG file imports and the sources) shares it.
  */
-import { createMetastoreBackend } from '../backends/metastore.ts';
+
 import { loadConfig } from '../config/load-config.ts';
 import type { Logger } from '../logging/logger.ts';
 import { SecretsMasker } from '../masking/masker.ts';
-import { redactDatabaseUrl } from '../metastore/database-url.ts';
 import { Connection as ModelConnection } from '../model/connection.ts';
 import { getConnection } from '../model/connection-lookup.ts';
 import { getVariable } from '../model/variable.ts';
-import { createChain } from '../resolver/chain.ts';
-import { createResolver, type Resolver } from '../resolver/resolver.ts';
+import { openSecrets } from '../resolver/open.ts';
+import type { Resolver } from '../resolver/resolver.ts';
 
 /** The lookups task code needs: a resolver, or the supervisor's answers (`supervised.ts`). */
 export type TaskLookup = Pick<Resolver, 'getVariable' | 'getConnection'>;
@@ -148,29 +147,17 @@ export function createTaskRuntime(
   env: Readonly<Record<string, string | undefined>>,
   options: CreateTaskRuntimeOptions = {},
 ): TaskRuntime & { dispose(): Promise<void> } {
-  const config = loadConfig(env);
   const masker = options.masker ?? new SecretsMasker();
-  masker.configure({
-    sensitiveWords: config.core.sensitiveVarConnNames,
-    hideSensitive: config.core.hideSensitiveVarConnFields,
-  });
-  const metastore = createMetastoreBackend({
-    metastore: async () => {
-      const { openMetastoreFromConfig } = await import('../metastore/open.ts');
-      return openMetastoreFromConfig(config, { intent: 'read' });
-    },
-    url: redactDatabaseUrl(config.database.url),
-  });
-  const resolver = createResolver({
-    backends: createChain(config, { env, metastore }),
-    fallthroughOnError: config.secrets.fallthroughOnError,
-    // Task logs follow Airflow's rule unless AIRLOCK__CORE__MASK_ALL_RESOLVED says otherwise
-    // (a Variable is masked when its key is sensitive), so the docs' check shows the value.
-    maskAllResolved: config.core.maskAllResolved ?? false,
+  // Purpose `task`: task logs follow Airflow's rule unless AIRLOCK__CORE__MASK_ALL_RESOLVED
+  // says otherwise (a Variable is masked when its key is sensitive), so the docs' check shows
+  // the value; the cache and shared cache as configured.
+  const { resolver, dispose } = openSecrets(loadConfig(env), {
+    purpose: 'task',
+    env,
     masker,
-    ...(options.logger ? { logger: options.logger } : {}),
+    logger: options.logger,
   });
-  return { resolver, masker, dispose: () => resolver.dispose() };
+  return { resolver, masker, dispose };
 }
 
 /** The installed runtime, or one built from `process.env` on first use. */

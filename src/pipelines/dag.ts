@@ -202,10 +202,30 @@ function invalid(message: string, details: Record<string, string> = {}): Airlock
   return new AirlockError('AIRLOCK_ERR_DAG_INVALID', message, { details });
 }
 
+/**
+ * Whether `id` is a valid dag_id or task_id: Airflow's `KEY_REGEX` (`^[\w.-]+$`, ASCII) and
+ * `ID_LEN` (250), and not `.` or `..` (an id names a folder of the log path).
+ *
+ * @example
+ * ```ts
+ * isValidId('etl.load'); // true
+ * isValidId('..'); // false
+ * ```
+ */
+export function isValidId(id: unknown): id is string {
+  return (
+    typeof id === 'string' &&
+    ID_PATTERN.test(id) &&
+    id.length <= ID_MAX &&
+    id !== '.' &&
+    id !== '..'
+  );
+}
+
 function checkId(kind: 'dag_id' | 'task_id', id: unknown): string {
-  if (typeof id !== 'string' || !ID_PATTERN.test(id) || id.length > ID_MAX) {
+  if (!isValidId(id)) {
     throw invalid(
-      `the ${kind} \`${String(id).slice(0, 300)}\` must be 1 to ${ID_MAX} letters, digits, \`_\`, \`.\` or \`-\``,
+      `the ${kind} \`${String(id).slice(0, 300)}\` must be 1 to ${ID_MAX} letters, digits, \`_\`, \`.\` or \`-\` (not \`.\` or \`..\`)`,
     );
   }
   return id;

@@ -20,10 +20,11 @@ import type { Context } from 'hono';
 import { loadConfig } from '../config/load-config.ts';
 import { AirlockError } from '../errors.ts';
 import { requireAuth } from '../server/auth/middleware.ts';
-import { requirePermission } from '../server/auth/roles.ts';
-import type { AppDeps, AppEnv, RouteModule } from '../server/context.ts';
+import { can, requirePermission } from '../server/auth/roles.ts';
+import type { AppDeps, AppEnv, AuthUser, RouteModule } from '../server/context.ts';
 import { h, type Safe } from '../server/ui/html.ts';
 import { csrfField, layout, page } from '../server/ui/pages.ts';
+import { isValidId } from './dag.ts';
 import { parseConf } from './environment.ts';
 import { type DagBagInfo, type DagInfo, discoverDagsInChild } from './loader.ts';
 import { readTaskLog } from './logs.ts';
@@ -62,7 +63,23 @@ function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
 }
 
-function runJson(run: DagRunRecord): Record<string, unknown> {
+/**
+ * A run's `conf` as `user` may see it: whole for roles that may read secrets; for the others,
+ * every value under a sensitive key (`password`, `token`, … — the masker's rule) is `***` and
+ * every registered secret is masked (Airflow's `redact`).
+ */
+function visibleConf(
+  deps: AppDeps,
+  user: AuthUser,
+  conf: Readonly<Record<string, unknown>>,
+): Readonly<Record<string, unknown>> {
+  return can(user.role, 'read-secrets') ? conf : deps.masker.redactValue(conf);
+}
+
+function runJson(
+  run: DagRunRecord,
+  conf: Readonly<Record<string, unknown>>,
+): Record<string, unknown> {
   return {
     dag_id: run.dagId,
     dag_run_id: run.runId,
@@ -75,7 +92,7 @@ function runJson(run: DagRunRecord): Record<string, unknown> {
     end_date: iso(run.endDate),
     data_interval_start: iso(run.dataIntervalStart),
     data_interval_end: iso(run.dataIntervalEnd),
-    conf: run.conf,
+    conf,
     external_trigger: run.runType !== 'scheduled',
     triggered_by: run.triggeredBy,
   };
@@ -197,6 +214,40 @@ export function createPipelineRoutes(options: PipelineRoutesOptions = {}): Route
       if (!run) throw notFound(`DAG \`${dagId}\` has no run \`${runId}\``);
       return run;
     };
+    /**
+     * The try a log request names: a task instance of the run (looked up, never a path built
+     * from the request) and a try it has started; anything else is a 404.
+     */
+    const tryOr404 = async (
+      dagId: string,
+      runId: string,
+      taskId: string,
+      tryText: string | undefined,
+    ): Promise<{ run: DagRunRecord; ti: TaskInstanceRecord; n: number }> => {
+      if (!isValidId(dagId) || !isValidId(taskId)) throw notFound('no such task instance');
+      const run = await runOr404(dagId, runId);
+      const ti = await store.getTaskInstance(run.dagId, run.runId, taskId);
+      if (!ti) throw notFound(`run \`${run.runId}\` has no task \`${taskId}\``);
+      const n =
+        tryText === undefined ? ti.tryNumber : /^[1-9]\d{0,5}$/.test(tryText) ? Number(tryText) : 0;
+      if (n < 1 || n > ti.tryNumber) {
+        throw notFound(`task \`${ti.taskId}\` of run \`${run.runId}\` has no such try`);
+      }
+      return { run, ti, n };
+    };
+    /** The log of the try a request names (see `tryOr404`); `text` is `undefined` without one. */
+    const tryLog = async (dagId: string, runId: string, taskId: string, tryText?: string) => {
+      const found = await tryOr404(dagId, runId, taskId, tryText);
+      const { logsFolder } = await settingsOf(deps);
+      const text = readTaskLog(
+        logsFolder,
+        found.run.dagId,
+        found.run.runId,
+        found.ti.taskId,
+        found.n,
+      );
+      return { ...found, text };
+    };
     const trigger = async (
       c: Context<AppEnv>,
       dagId: string,
@@ -274,10 +325,10 @@ ${
   <button type="submit">Trigger</button>
 </form>
 <h2>Runs</h2>
-<table class="data"><thead><tr><th>Run</th><th>State</th><th>Queued</th><th>Ended</th></tr></thead>
+<table class="data"><thead><tr><th>Run</th><th>State</th><th>Queued</th><th>Ended</th><th>Conf</th></tr></thead>
 <tbody>${runs.map(
         (r) =>
-          h`<tr><td><a href="/dags/${enc(d.dagId)}/runs/${enc(r.runId)}">${r.runId}</a></td><td>${stateBadge(r.state)}</td><td>${iso(r.queuedAt)}</td><td>${iso(r.endDate) ?? ''}</td></tr>`,
+          h`<tr><td><a href="/dags/${enc(d.dagId)}/runs/${enc(r.runId)}">${r.runId}</a></td><td>${stateBadge(r.state)}</td><td>${iso(r.queuedAt)}</td><td>${iso(r.endDate) ?? ''}</td><td><code>${JSON.stringify(visibleConf(deps, c.get('user'), r.conf))}</code></td></tr>`,
       )}</tbody></table>`;
       return c.html(layout(page(c, deps, `DAG ${d.dagId}`), body));
     });
@@ -326,6 +377,7 @@ ${
         `/dags/${enc(run.dagId)}/runs/${enc(run.runId)}/tasks/${enc(ti.taskId)}/log?try=${n}`;
       const body = h`${done ? '' : h`<meta http-equiv="refresh" content="2">`}
 <p>Run <code>${run.runId}</code> of <a href="/dags/${enc(run.dagId)}">${run.dagId}</a>: ${stateBadge(run.state)}</p>
+<p>Conf: <code id="conf">${JSON.stringify(visibleConf(deps, c.get('user'), run.conf))}</code></p>
 <table class="data"><thead><tr><th>Task</th><th>State</th><th>Try</th><th>Started</th><th>Ended</th><th>Log</th></tr></thead>
 <tbody>${tis.map(
         (ti) =>
@@ -338,14 +390,12 @@ ${
     });
 
     app.get('/dags/:dagId/runs/:runId/tasks/:taskId/log', async (c) => {
-      const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
-      const ti = await store.getTaskInstance(run.dagId, run.runId, c.req.param('taskId'));
-      if (!ti) throw notFound(`run \`${run.runId}\` has no task \`${c.req.param('taskId')}\``);
-      const n = Number(c.req.query('try') ?? ti.tryNumber);
-      const text =
-        Number.isInteger(n) && n >= 1
-          ? readTaskLog((await settingsOf(deps)).logsFolder, run.dagId, run.runId, ti.taskId, n)
-          : undefined;
+      const { run, ti, n, text } = await tryLog(
+        c.req.param('dagId'),
+        c.req.param('runId'),
+        c.req.param('taskId'),
+        c.req.query('try'),
+      );
       const body = h`<p><a href="/dags/${enc(run.dagId)}/runs/${enc(run.runId)}">Back to the run</a> · task <code>${ti.taskId}</code>, try ${n} · ${stateBadge(ti.state)}</p>
 <pre class="log" id="log">${text === undefined ? '(no log for this try on this server yet)' : deps.masker.redact(text)}</pre>`;
       return c.html(layout(page(c, deps, `Log: ${ti.taskId}`), body));
@@ -395,7 +445,11 @@ ${
       const limit = Math.min(Math.max(Number(c.req.query('limit') ?? 100) || 100, 1), 1000);
       const offset = Math.max(Number(c.req.query('offset') ?? 0) || 0, 0);
       const { runs, total } = await store.listRuns({ dagId, limit, offset });
-      return c.json({ dag_runs: runs.map(runJson), total_entries: total });
+      const user = c.get('user');
+      return c.json({
+        dag_runs: runs.map((r) => runJson(r, visibleConf(deps, user, r.conf))),
+        total_entries: total,
+      });
     });
     app.post('/api/v1/dags/:dagId/dagRuns', async (c) => {
       let body: { dag_run_id?: unknown; conf?: unknown } = {};
@@ -433,11 +487,12 @@ ${
         }
         throw err;
       }
-      return c.json(runJson(run));
+      return c.json(runJson(run, visibleConf(deps, c.get('user'), run.conf)));
     });
-    app.get('/api/v1/dags/:dagId/dagRuns/:runId', async (c) =>
-      c.json(runJson(await runOr404(c.req.param('dagId'), c.req.param('runId')))),
-    );
+    app.get('/api/v1/dags/:dagId/dagRuns/:runId', async (c) => {
+      const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
+      return c.json(runJson(run, visibleConf(deps, c.get('user'), run.conf)));
+    });
     app.get('/api/v1/dags/:dagId/dagRuns/:runId/taskInstances', async (c) => {
       const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
       const tis = await store.taskInstances(run.dagId, run.runId);
@@ -478,17 +533,11 @@ ${
       },
     );
     app.get('/api/v1/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/logs/:try', async (c) => {
-      const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
-      const n = Number(c.req.param('try'));
-      if (!Number.isInteger(n) || n < 1) {
-        throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', 'the try number must be >= 1');
-      }
-      const text = readTaskLog(
-        (await settingsOf(deps)).logsFolder,
-        run.dagId,
-        run.runId,
+      const { text } = await tryLog(
+        c.req.param('dagId'),
+        c.req.param('runId'),
         c.req.param('taskId'),
-        n,
+        c.req.param('try'),
       );
       if (text === undefined) throw notFound('no log for this try on this server');
       return c.json({ content: deps.masker.redact(text), continuation_token: null });

@@ -4,13 +4,18 @@
  * one line per output line, `[<ISO time>] <text>`. Every line is written through a masker.
  */
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { AirlockError } from '../errors.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
+import { isValidId } from './dag.ts';
 import { checkRunId } from './store.ts';
 
 /**
- * The log file of one try.
+ * The log file of one try. Every part is checked before it becomes a path: dag and task ids by
+ * Airflow's id rule (never `.` or `..`), the run_id by {@link checkRunId}, the try a whole number
+ * ≥ 1; and the result must lie inside `logsFolder`.
  *
+ * @throws AirlockError `AIRLOCK_ERR_CLI_USAGE` when a part is not valid.
  * @example
  * ```ts
  * taskLogPath('/home/me/airlock/logs', 'etl', 'manual__…', 'load', 1); // …/etl/manual__…/load/1.log
@@ -23,7 +28,24 @@ export function taskLogPath(
   taskId: string,
   tryNumber: number,
 ): string {
-  return join(logsFolder, dagId, checkRunId(runId), taskId, `${tryNumber}.log`);
+  if (
+    !isValidId(dagId) ||
+    !isValidId(taskId) ||
+    !Number.isSafeInteger(tryNumber) ||
+    tryNumber < 1
+  ) {
+    throw new AirlockError(
+      'AIRLOCK_ERR_CLI_USAGE',
+      'a log path needs a valid dag_id and task_id (letters, digits, `_`, `.`, `-`) and a try number >= 1',
+    );
+  }
+  const root = resolve(logsFolder);
+  const path = join(root, dagId, checkRunId(runId), taskId, `${tryNumber}.log`);
+  const inside = relative(root, path);
+  if (inside.startsWith(`..${sep}`) || inside === '..' || resolve(root, inside) !== path) {
+    throw new AirlockError('AIRLOCK_ERR_CLI_USAGE', 'a log path must stay inside the logs folder');
+  }
+  return path;
 }
 
 /** `[2026-01-01T00:00:00.000Z] text`. */
@@ -43,7 +65,7 @@ export function appendLogLines(
   });
 }
 
-/** A try's log, or `undefined` when there is none (yet, or on this machine). */
+/** A try's log, or `undefined` when there is none (yet, or on this machine) or an id is not valid. */
 export function readTaskLog(
   logsFolder: string,
   dagId: string,
@@ -51,8 +73,14 @@ export function readTaskLog(
   taskId: string,
   tryNumber: number,
 ): string | undefined {
+  let path: string;
   try {
-    return readFileSync(taskLogPath(logsFolder, dagId, runId, taskId, tryNumber), 'utf8');
+    path = taskLogPath(logsFolder, dagId, runId, taskId, tryNumber);
+  } catch {
+    return undefined;
+  }
+  try {
+    return readFileSync(path, 'utf8');
   } catch {
     return undefined;
   }

@@ -322,10 +322,55 @@ function ms(value: Millis | null | undefined): number | null {
   return value === null || value === undefined ? null : Number(value);
 }
 
-function parseConf(text: string | null): Record<string, unknown> {
+/** The Fernet keys of the metastore, when it has any (read each time: keys may be set later). */
+type Keys = () => MultiFernet | undefined;
+
+/**
+ * A run's `conf` as stored: Fernet-encrypted JSON when the metastore has keys (as Variable
+ * values are), plain JSON without (as Airflow stores values when no `fernet_key` is set).
+ */
+function confColumn(conf: Readonly<Record<string, unknown>>, keys: Keys): string {
+  const text = JSON.stringify(conf);
+  const fernet = keys();
+  return fernet ? fernet.encrypt(text) : text;
+}
+
+/**
+ * A stored `conf`: a Fernet token, or the plain JSON object that rows written before `conf` was
+ * encrypted (or without keys) hold — a JSON object starts with `{`, a Fernet token never does.
+ *
+ * @throws AirlockError `AIRLOCK_ERR_CRYPTO_KEY_MISSING` / `AIRLOCK_ERR_CRYPTO_TOKEN_INVALID` when
+ *   an encrypted conf cannot be decrypted (never a silent empty conf for a task to run with).
+ */
+function parseConf(
+  text: string | null,
+  keys: Keys,
+  where: { dagId: string; runId: string },
+): Record<string, unknown> {
   if (!text) return {};
+  let json = text;
+  if (!text.trimStart().startsWith('{')) {
+    const fernet = keys();
+    const details = { dag_id: where.dagId, run_id: where.runId };
+    if (!fernet) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_CRYPTO_KEY_MISSING',
+        `the conf of run \`${where.runId}\` of DAG \`${where.dagId}\` is encrypted and no Fernet key is configured`,
+        { details },
+      );
+    }
+    try {
+      json = fernet.decryptToString(text);
+    } catch (err) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_CRYPTO_TOKEN_INVALID',
+        `no configured Fernet key decrypts the conf of run \`${where.runId}\` of DAG \`${where.dagId}\``,
+        { details, cause: err },
+      );
+    }
+  }
   try {
-    const parsed: unknown = JSON.parse(text);
+    const parsed: unknown = JSON.parse(json);
     return parsed && typeof parsed === 'object' && !Array.isArray(parsed)
       ? (parsed as Record<string, unknown>)
       : {};
@@ -334,13 +379,13 @@ function parseConf(text: string | null): Record<string, unknown> {
   }
 }
 
-function runRecord(row: Selectable<DagRunTable>): DagRunRecord {
+function runRecord(row: Selectable<DagRunTable>, keys: Keys): DagRunRecord {
   return {
     dagId: row.dag_id,
     runId: row.run_id,
     runType: row.run_type,
     state: row.state as DagRunState,
-    conf: parseConf(row.conf),
+    conf: parseConf(row.conf, keys, { dagId: row.dag_id, runId: row.run_id }),
     fileloc: row.fileloc,
     logicalDate: Number(row.logical_date),
     queuedAt: Number(row.queued_at),
@@ -458,26 +503,45 @@ export function defaultWorkerId(): string {
 export class PipelineStore {
   readonly #db: Kysely<PipelineSchema>;
   readonly #postgres: boolean;
-  readonly #fernet: () => MultiFernet;
+  readonly #keys: Keys;
 
-  /** Use {@link PipelineStore.from}. */
+  /**
+   * Use {@link PipelineStore.from}.
+   *
+   * @param keys - The Fernet keys that encrypt each run's `conf` and the tasks' values (without
+   *   them, a conf is stored as plain JSON and storing a value fails).
+   */
   constructor(
     db: Kysely<PipelineSchema>,
     dialect: 'sqlite' | 'postgres',
-    fernet: () => MultiFernet,
+    keys: Keys = () => undefined,
   ) {
     this.#db = db;
     this.#postgres = dialect === 'postgres';
-    this.#fernet = fernet;
+    this.#keys = keys;
   }
 
-  /** The store over `metastore`'s database (migrated to `0003-pipelines` or later). */
+  /**
+   * The store over `metastore`'s database (migrated to `0003-pipelines` or later); run `conf`
+   * is encrypted with the metastore's Fernet keys.
+   */
   static from(metastore: Metastore): PipelineStore {
     return new PipelineStore(
       metastore.kysely.withTables<PipelineSchema>() as unknown as Kysely<PipelineSchema>,
       metastore.dialect,
-      () => metastore.fernet,
+      () => (metastore.hasKeys ? metastore.fernet : undefined),
     );
+  }
+
+  #fernetFor(what: string): MultiFernet {
+    const fernet = this.#keys();
+    if (!fernet) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_CRYPTO_KEY_MISSING',
+        `metastore: no Fernet key to ${what} (set AIRLOCK__CORE__FERNET_KEY or run \`airlock db migrate\`)`,
+      );
+    }
+    return fernet;
   }
 
   /** Stores (replaces) a task's value `key` in its run, Fernet-encrypted. */
@@ -486,7 +550,7 @@ export class PipelineStore {
     key: string,
     json: string,
   ): Promise<void> {
-    const value = this.#fernet().encrypt(json);
+    const value = this.#fernetFor('store a task value').encrypt(json);
     await this.#tx(async (trx) => {
       await trx
         .deleteFrom('airlock_xcom')
@@ -541,7 +605,7 @@ export class PipelineStore {
       if (filter.key !== undefined) query = query.where('key', '=', filter.key);
       return query.orderBy('task_id').orderBy('key').execute();
     });
-    const fernet = rows.length > 0 ? this.#fernet() : undefined;
+    const fernet = rows.length > 0 ? this.#fernetFor('read the task values') : undefined;
     return rows.map((r) => {
       const text = fernet?.decryptToString(r.value) ?? 'null';
       return {
@@ -611,7 +675,7 @@ export class PipelineStore {
       run_id: runId,
       run_type: options.runType ?? 'manual',
       state: 'queued',
-      conf: JSON.stringify(options.conf ?? {}),
+      conf: confColumn(options.conf ?? {}, this.#keys),
       fileloc: dag.fileloc,
       logical_date: logicalDate,
       queued_at: now,
@@ -663,7 +727,7 @@ export class PipelineStore {
       .where('dag_id', '=', dag.dagId)
       .where('run_id', '=', runId)
       .executeTakeFirstOrThrow();
-    return runRecord(created);
+    return runRecord(created, this.#keys);
   }
 
   /** The data interval of the DAG's latest scheduled run, or `null` (Airflow's "last automated"). */
@@ -843,7 +907,38 @@ export class PipelineStore {
         .where('run_id', '=', runId)
         .executeTakeFirst(),
     );
-    return row ? runRecord(row) : undefined;
+    return row ? runRecord(row, this.#keys) : undefined;
+  }
+
+  /**
+   * Re-encrypts every run's `conf` with the first Fernet key (plain JSON ones are encrypted),
+   * in one transaction, for `airlock db rotate-fernet-key`.
+   *
+   * @returns How many confs were rewritten.
+   * @throws AirlockError `AIRLOCK_ERR_CRYPTO_KEY_MISSING` without keys,
+   *   `AIRLOCK_ERR_CRYPTO_TOKEN_INVALID` naming the first run no key decrypts (nothing changes).
+   */
+  async rotateConfKeys(): Promise<number> {
+    const fernet = this.#keys();
+    if (!fernet) {
+      throw new AirlockError('AIRLOCK_ERR_CRYPTO_KEY_MISSING', 'no Fernet key is configured');
+    }
+    return this.#tx(async (trx) => {
+      const rows = await trx
+        .selectFrom('dag_run')
+        .select(['id', 'dag_id', 'run_id', 'conf'])
+        .where('conf', 'is not', null)
+        .execute();
+      for (const row of rows) {
+        const conf = parseConf(row.conf, this.#keys, { dagId: row.dag_id, runId: row.run_id });
+        await trx
+          .updateTable('dag_run')
+          .set({ conf: fernet.encrypt(JSON.stringify(conf)) })
+          .where('id', '=', row.id)
+          .execute();
+      }
+      return rows.length;
+    });
   }
 
   /** Runs, newest first; of one DAG when `dagId` is given. */
@@ -862,7 +957,7 @@ export class PipelineStore {
         .offset(offset)
         .execute();
       const count = await query.select((eb) => eb.fn.countAll().as('n')).executeTakeFirst();
-      return { runs: rows.map(runRecord), total: Number(count?.n ?? 0) };
+      return { runs: rows.map((r) => runRecord(r, this.#keys)), total: Number(count?.n ?? 0) };
     });
   }
 

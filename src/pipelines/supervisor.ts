@@ -16,9 +16,9 @@
  * The child runs in its own process group; when its supervisor dies it notices the closed
  * channel and kills its group, and the supervisor kills the group when the child ends.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
-import { createMetastoreBackend } from '../backends/metastore.ts';
 import { loadConfig } from '../config/load-config.ts';
 import { ENV } from '../config/schema.ts';
 import { ERROR_CODES, type ErrorCode, isAirlockError } from '../errors.ts';
@@ -26,10 +26,9 @@ import type { Logger } from '../logging/logger.ts';
 import { registerEnvironmentSecrets } from '../masking/deployment.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
 import { createMaskingStream } from '../masking/stream.ts';
-import { redactDatabaseUrl } from '../metastore/database-url.ts';
 import type { Metastore } from '../metastore/metastore.ts';
 import type { Connection, ConnectionFields } from '../model/connection.ts';
-import { createResolverFromConfig } from '../resolver/chain.ts';
+import { openSecrets } from '../resolver/open.ts';
 import { LOCAL_LINKS, type Resolver, registerResolved } from '../resolver/resolver.ts';
 import { answerXcom, isXcomRequest, type XcomChannel } from './xcom.ts';
 
@@ -96,29 +95,18 @@ export function createSupervisorLookup(
   env: Env,
   options: SupervisorLookupOptions = {},
 ): SupervisorLookup & { dispose(): Promise<void> } {
-  const config = loadConfig(env);
-  const metastore = options.metastore
-    ? createMetastoreBackend({
-        metastore: options.metastore,
-        url: options.metastore.url,
-        closeOnDispose: false,
-      })
-    : createMetastoreBackend({
-        metastore: async () => {
-          const { openMetastoreFromConfig } = await import('../metastore/open.ts');
-          return openMetastoreFromConfig(config, { intent: 'read' });
-        },
-        url: redactDatabaseUrl(config.database.url),
-      });
-  const resolver = createResolverFromConfig(config, {
+  // Purpose `task`: what the children print follows Airflow's rule; each child's masker is
+  // registered by the supervisor itself (below), so none is given here.
+  const { resolver, maskAllResolved, dispose } = openSecrets(loadConfig(env), {
+    purpose: 'task',
     env,
-    metastore,
-    ...(options.logger ? { logger: options.logger } : {}),
+    logger: options.logger,
+    ...(options.metastore ? { metastore: options.metastore } : {}),
   });
   return {
     resolver,
-    maskAllResolved: config.core.maskAllResolved ?? false,
-    dispose: () => resolver.dispose(),
+    maskAllResolved,
+    dispose,
   };
 }
 

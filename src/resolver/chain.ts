@@ -33,6 +33,11 @@ export interface ChainDeps extends BackendDeps {
    * @default true
    */
   subscribeInvalidations?: boolean;
+  /**
+   * Mask values from external stores whole (`mask_all_resolved`).
+   * @default the configuration's, else the resolver's default (on)
+   */
+  maskAllResolved?: boolean;
 }
 
 /**
@@ -146,9 +151,11 @@ export function createResolverFromConfig(config: Config, deps: ChainDeps = {}): 
   return createResolver({
     backends: createChain(config, deps),
     fallthroughOnError: config.secrets.fallthroughOnError,
-    ...(config.core.maskAllResolved === null
-      ? {}
-      : { maskAllResolved: config.core.maskAllResolved }),
+    ...(deps.maskAllResolved !== undefined
+      ? { maskAllResolved: deps.maskAllResolved }
+      : config.core.maskAllResolved === null
+        ? {}
+        : { maskAllResolved: config.core.maskAllResolved }),
     ...(cache ? { cache } : {}),
     ...(sharedCache ? { sharedCache } : {}),
     ...(deps.masker ? { masker: deps.masker } : {}),

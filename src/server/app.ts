@@ -12,6 +12,7 @@ import { SecretsMasker } from '../masking/masker.ts';
 import { requireAuth } from './auth/middleware.ts';
 import type { AppDeps, AppEnv, RouteModule, ServerDeps } from './context.ts';
 import { createErrorHandler } from './error-handler.ts';
+import { bodyLimitsFromEnv, limitBodies } from './limits.ts';
 import { OPENAPI_DOCUMENT } from './openapi.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { connectionRoutes } from './routes/connections.ts';
@@ -19,7 +20,7 @@ import { healthRoutes } from './routes/health.ts';
 import { secretsRoutes } from './routes/secrets.ts';
 import { uiRoutes } from './routes/ui.ts';
 import { variableRoutes } from './routes/variables.ts';
-import { DeploymentRuntime } from './runtime.ts';
+import { allowedSettingsFromEnv, DeploymentRuntime } from './runtime.ts';
 import { ServerStore } from './store.ts';
 
 /** The built-in route modules, in registration order (the API, then the pages). */
@@ -83,6 +84,8 @@ export function createServerApp(input: ServerDeps): CreatedApp {
     baseEnv: input.env ?? process.env,
     masker,
     logger: input.logger,
+    allowedSettings:
+      input.allowedRuntimeSettings ?? allowedSettingsFromEnv(input.env ?? process.env),
   });
   const deps: AppDeps = {
     metastore: input.metastore,
@@ -95,6 +98,7 @@ export function createServerApp(input: ServerDeps): CreatedApp {
     navigation: input.navigation ?? [],
   };
   const app = new Hono<AppEnv>();
+  app.use('*', limitBodies(input.bodyLimits ?? bodyLimitsFromEnv(input.env ?? process.env)));
   app.use(
     '*',
     secureHeaders({

@@ -9,6 +9,7 @@ import type { Logger } from '../logging/logger.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
 import type { Metastore } from '../metastore/metastore.ts';
 import type { Role } from './auth/roles.ts';
+import type { BodyLimits } from './limits.ts';
 import type { DeploymentRuntime, Env } from './runtime.ts';
 import type { ServerStore } from './store.ts';
 
@@ -56,6 +57,17 @@ export interface ServerDeps {
    * @default false
    */
   trustProxy?: boolean;
+  /**
+   * Request body size limits.
+   * @default from `AIRLOCK__SERVER__MAX_REQUEST_BYTES` / `…_MAX_IMPORT_BYTES` of `env`
+   */
+  bodyLimits?: BodyLimits;
+  /**
+   * Deployment settings allowed although they control how spawned programs run
+   * (`RUNTIME_CONTROL_SETTINGS`: `NODE_OPTIONS`, `LD_PRELOAD`, `PATH`, …).
+   * @default from `AIRLOCK__SERVER__ALLOWED_RUNTIME_SETTINGS` of `env` (comma-separated)
+   */
+  allowedRuntimeSettings?: readonly string[];
   /** Options of the server store (session lifetime, sign-in limit). */
   store?: ServerStore;
   /**

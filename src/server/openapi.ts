@@ -51,6 +51,12 @@ const ok = (description: string, schema?: Schema) => ({
   ...(schema ? json(schema) : {}),
 });
 
+/** A token revocation (the caller's own, or an admin's for any user). */
+const revokeToken = (summary: string) => ({
+  summary,
+  responses: { '204': ok('Revoked'), '404': problem('Not found'), ...errors },
+});
+
 const variableFields = ['value', 'description'];
 /** The update_mask fields are the editable ones the routes accept. */
 const connectionFields = [...CONNECTION_FIELDS];
@@ -249,17 +255,39 @@ export const OPENAPI_DOCUMENT = {
     '/api/v1/users/{username}': {
       parameters: [pathParam('username')],
       patch: {
-        summary: "Change a user's role or password (admin)",
+        summary:
+          "Change a user's role or password (admin); a new password revokes the user's API tokens and ends their other sessions",
         requestBody: json({
           type: 'object',
           properties: { password: { type: 'string' }, role: { type: 'string' } },
         }),
-        responses: { '200': ok('Updated'), '404': problem('Not found'), ...errors },
+        responses: {
+          '200': ok('Updated'),
+          '404': problem('Not found'),
+          '409': problem('It would demote the last admin'),
+          ...errors,
+        },
       },
       delete: {
         summary: 'Delete a user (admin)',
-        responses: { '204': ok('Deleted'), '404': problem('Not found'), ...errors },
+        responses: {
+          '204': ok('Deleted'),
+          '404': problem('Not found'),
+          '409': problem('It is the last admin'),
+          ...errors,
+        },
       },
+    },
+    '/api/v1/users/{username}/tokens': {
+      parameters: [pathParam('username')],
+      get: {
+        summary: "A user's API tokens (admin; metadata only)",
+        responses: { '200': ok('Tokens'), '404': problem('Not found'), ...errors },
+      },
+    },
+    '/api/v1/users/{username}/tokens/{id}': {
+      parameters: [pathParam('username'), pathParam('id')],
+      delete: revokeToken("Revoke a user's API token (admin)"),
     },
     '/api/v1/tokens': {
       get: {
@@ -272,12 +300,28 @@ export const OPENAPI_DOCUMENT = {
         responses: { '201': ok('Created: `token` holds the secret'), ...errors },
       },
     },
+    '/api/v1/me/password': {
+      put: {
+        summary:
+          "Change the caller's password: revokes the caller's API tokens and ends their other sessions",
+        requestBody: json({
+          type: 'object',
+          required: ['current_password', 'password'],
+          properties: {
+            current_password: { type: 'string' },
+            password: { type: 'string', minLength: 8 },
+          },
+        }),
+        responses: {
+          '204': ok('Changed'),
+          '429': problem('Too many wrong passwords'),
+          ...errors,
+        },
+      },
+    },
     '/api/v1/tokens/{id}': {
       parameters: [pathParam('id')],
-      delete: {
-        summary: 'Revoke a token',
-        responses: { '204': ok('Revoked'), '404': problem('Not found'), ...errors },
-      },
+      delete: revokeToken('Revoke a token'),
     },
   },
   components: {

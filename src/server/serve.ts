@@ -33,6 +33,8 @@ export interface StartServerOptions {
   secureCookies?: boolean;
   /** Read the client address from `X-Forwarded-For`. @default false */
   trustProxy?: boolean;
+  /** Settings allowed although they control spawned programs (see `ServerDeps`). */
+  allowedRuntimeSettings?: readonly string[];
   /** Extra route modules (see `ServerDeps.extensions`). */
   extensions?: readonly RouteModule[];
   /** Extra navigation links for the extensions' pages. */
@@ -112,6 +114,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
       ...(options.logger ? { logger: options.logger } : {}),
       secureCookies: options.secureCookies ?? false,
       trustProxy: options.trustProxy ?? false,
+      ...(options.allowedRuntimeSettings
+        ? { allowedRuntimeSettings: options.allowedRuntimeSettings }
+        : {}),
       ...(options.extensions ? { extensions: options.extensions } : {}),
       ...(options.navigation ? { navigation: options.navigation } : {}),
     });

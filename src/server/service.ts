@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { AirlockError, isAirlockError } from '../errors.ts';
 import { MASK } from '../masking/masker.ts';
 import type { ConnectionRecord, VariableRecord } from '../metastore/metastore.ts';
-import { Connection, type ConnectionFields } from '../model/connection.ts';
+import { CONNECTION_FIELD_NAMES, Connection, type ConnectionFields } from '../model/connection.ts';
 import { can } from './auth/roles.ts';
 import type { AppDeps, AuthUser } from './context.ts';
 
@@ -122,17 +122,8 @@ export type ConnectionInput = Omit<ConnectionFields, 'extra'> & {
   extra?: string | null | undefined;
 };
 
-/** The editable fields' names. */
-export const CONNECTION_FIELDS = [
-  'conn_type',
-  'description',
-  'host',
-  'login',
-  'password',
-  'schema',
-  'port',
-  'extra',
-] as const;
+/** The editable fields' names: the model's. */
+export const CONNECTION_FIELDS = CONNECTION_FIELD_NAMES;
 
 /** Builds a Connection from input fields (Airflow's rules: port, extra JSON). */
 export function connectionFromInput(connId: string, input: ConnectionInput): Connection {

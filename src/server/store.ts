@@ -10,7 +10,7 @@
  * the metastore's keys (as Airflow encrypts Variables).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { type ColumnType, type Kysely, type RawBuilder, sql } from 'kysely';
+import { type ColumnType, type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import { AirlockError } from '../errors.ts';
 import type { Metastore } from '../metastore/metastore.ts';
 import type { BooleanColumn, TimestampColumn } from '../metastore/schema.ts';
@@ -109,10 +109,18 @@ export interface ServerStoreOptions {
    */
   sessionTtlSeconds?: number;
   /**
-   * Failed sign-ins allowed per user and per client address in one window.
+   * Sign-in attempts checked per user name in one window, counting failures and attempts still
+   * being checked (a correct password gives its attempt back and clears the user's count).
    * @default 10
    */
   loginMaxFailures?: number;
+  /**
+   * Sign-in attempts checked per client address in one window, whatever the user names
+   * (a correct password gives its attempt back). Higher than the per-user limit, so that one
+   * user's failures do not lock out the others who share the address (a NAT, a proxy).
+   * @default 100
+   */
+  loginMaxAddressFailures?: number;
   /**
    * The rate-limit window, in seconds.
    * @default 900
@@ -151,12 +159,14 @@ export class ServerStore {
   readonly #store: Metastore;
   readonly #sessionTtlMs: number;
   readonly #maxFailures: number;
+  readonly #maxAddressFailures: number;
   readonly #windowMs: number;
 
   constructor(store: Metastore, options: ServerStoreOptions = {}) {
     this.#store = store;
     this.#sessionTtlMs = (options.sessionTtlSeconds ?? 43_200) * 1000;
     this.#maxFailures = options.loginMaxFailures ?? 10;
+    this.#maxAddressFailures = options.loginMaxAddressFailures ?? 100;
     this.#windowMs = (options.loginWindowSeconds ?? 900) * 1000;
   }
 
@@ -229,12 +239,7 @@ export class ServerStore {
       );
     }
     if (existing) {
-      await this.#db
-        .updateTable('airlock_user')
-        .set({ password_hash: hash, role, updated_at: now })
-        .where('username', '=', username)
-        .execute();
-      await this.#db.deleteFrom('airlock_session').where('username', '=', username).execute();
+      await this.#changeUser(username, { role, passwordHash: hash });
       return;
     }
     await this.#db
@@ -243,25 +248,95 @@ export class ServerStore {
       .execute();
   }
 
-  /** Changes a user's role (their sessions end, so the new role applies at once). */
+  /**
+   * Changes a user's role (sessions read the role on every request, so it applies at once).
+   *
+   * @throws AirlockError `AIRLOCK_ERR_HTTP_LAST_ADMIN` when it would demote the last admin.
+   */
   async setRole(username: string, role: Role): Promise<boolean> {
-    const result = await this.#db
-      .updateTable('airlock_user')
-      .set({ role, updated_at: new Date().toISOString() })
-      .where('username', '=', username)
-      .executeTakeFirst();
-    return Number(result.numUpdatedRows) > 0;
+    return this.#changeUser(username, { role });
   }
 
-  /** Deletes a user with their sessions and tokens. */
+  /**
+   * Sets a user's password. Every API token of the user is revoked and every session ends, but
+   * `keepSessionId` (the session that made the change, when a user changes their own password).
+   */
+  async setPassword(
+    username: string,
+    password: string,
+    options: { keepSessionId?: string } = {},
+  ): Promise<boolean> {
+    checkPassword(password);
+    const passwordHash = await hashPassword(password);
+    return this.#changeUser(username, { passwordHash, ...options });
+  }
+
+  /**
+   * Deletes a user with their sessions and tokens.
+   *
+   * @throws AirlockError `AIRLOCK_ERR_HTTP_LAST_ADMIN` when it is the last admin.
+   */
   async deleteUser(username: string): Promise<boolean> {
-    await this.#db.deleteFrom('airlock_session').where('username', '=', username).execute();
-    await this.#db.deleteFrom('airlock_api_token').where('username', '=', username).execute();
-    const result = await this.#db
-      .deleteFrom('airlock_user')
-      .where('username', '=', username)
-      .executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
+    return this.#db.transaction().execute(async (trx) => {
+      await this.#keepAnAdmin(trx, username);
+      await trx.deleteFrom('airlock_session').where('username', '=', username).execute();
+      await trx.deleteFrom('airlock_api_token').where('username', '=', username).execute();
+      const result = await trx
+        .deleteFrom('airlock_user')
+        .where('username', '=', username)
+        .executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    });
+  }
+
+  /**
+   * Changes a user's role and/or password in one transaction. A demotion checks that another
+   * admin remains; a new password revokes the user's tokens and ends their sessions (but one).
+   */
+  async #changeUser(
+    username: string,
+    change: { role?: Role; passwordHash?: string; keepSessionId?: string },
+  ): Promise<boolean> {
+    return this.#db.transaction().execute(async (trx) => {
+      if (change.role !== undefined && change.role !== 'admin') {
+        await this.#keepAnAdmin(trx, username);
+      }
+      const result = await trx
+        .updateTable('airlock_user')
+        .set({
+          ...(change.role === undefined ? {} : { role: change.role }),
+          ...(change.passwordHash === undefined ? {} : { password_hash: change.passwordHash }),
+          updated_at: new Date().toISOString(),
+        })
+        .where('username', '=', username)
+        .executeTakeFirst();
+      if (change.passwordHash !== undefined) {
+        await trx.deleteFrom('airlock_api_token').where('username', '=', username).execute();
+        let sessions = trx.deleteFrom('airlock_session').where('username', '=', username);
+        if (change.keepSessionId !== undefined) {
+          sessions = sessions.where('id_hash', '!=', sha256(change.keepSessionId));
+        }
+        await sessions.execute();
+      }
+      return Number(result.numUpdatedRows) > 0;
+    });
+  }
+
+  /**
+   * Throws when `username` is an admin and no other admin exists. On PostgreSQL the admin rows
+   * are locked (`FOR UPDATE`), so two transactions demoting the last two admins at once cannot
+   * both pass; SQLite serialises write transactions.
+   */
+  async #keepAnAdmin(trx: Transaction<ServerSchema>, username: string): Promise<void> {
+    let admins = trx.selectFrom('airlock_user').select('username').where('role', '=', 'admin');
+    if (this.#store.dialect === 'postgres') admins = admins.forUpdate();
+    const rows = await admins.execute();
+    if (rows.some((r) => r.username === username) && rows.length === 1) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_HTTP_LAST_ADMIN',
+        `\`${username}\` is the last admin; make another user admin first`,
+      );
+    }
   }
 
   /** The user, when the password is theirs; a missing user costs the same time as a wrong password. */
@@ -494,53 +569,74 @@ export class ServerStore {
 
   // --- sign-in rate limit --------------------------------------------------------------------
 
-  /** Seconds until `subjects` may try again, or 0 when none is over the limit. */
-  async loginRetryAfter(subjects: readonly string[]): Promise<number> {
-    const rows = await this.#db
-      .selectFrom('airlock_login_failure')
-      .selectAll()
-      .where('subject', 'in', [...subjects])
-      .execute();
-    const now = Date.now();
-    let wait = 0;
-    for (const row of rows) {
-      const end = Number(row.window_start) + this.#windowMs;
-      if (row.failures >= this.#maxFailures && end > now) {
-        wait = Math.max(wait, Math.ceil((end - now) / 1000));
-      }
-    }
-    return wait;
+  /** The limit of a subject: `addr:…` subjects have the address limit, the others the user one. */
+  #limitOf(subject: string): number {
+    return subject.startsWith('addr:') ? this.#maxAddressFailures : this.#maxFailures;
   }
 
-  /** Counts a failed sign-in against each subject (a user name, a client address). */
-  async recordLoginFailure(subjects: readonly string[]): Promise<void> {
+  /**
+   * Reserves one sign-in attempt against each subject (a user name, a client address) before
+   * the password is checked: one transaction counts the attempt (an upsert that starts a new
+   * window when the old one ended) and reads the counts back. When a subject is over its limit
+   * the transaction rolls back (nothing is counted) and the answer is the seconds to wait.
+   *
+   * Counting first and checking second is what makes the limit hold under concurrency: 150
+   * parallel attempts each take a row lock in turn (PostgreSQL, across every server process on
+   * the database) or the write lock (SQLite), so at most the limit of them see a count under it
+   * and go on to check a password. A successful check gives its reservation back
+   * ({@link settleLoginSuccess}); a failed one keeps it, as the failure it is.
+   *
+   * @returns 0 when the attempt may go on, else the seconds until it may.
+   */
+  async reserveLoginAttempt(subjects: readonly string[]): Promise<number> {
     const now = Date.now();
-    for (const subject of subjects) {
+    const windowMs = this.#windowMs;
+    const expired = sql<boolean>`airlock_login_failure.window_start + ${windowMs} <= ${now}`;
+    try {
       await this.#db.transaction().execute(async (trx) => {
-        const row = await trx
-          .selectFrom('airlock_login_failure')
-          .selectAll()
-          .where('subject', '=', subject)
-          .executeTakeFirst();
-        if (!row) {
-          await trx
+        let wait = 0;
+        // Always in the same order (user, then address), so two attempts never deadlock.
+        for (const subject of subjects) {
+          const row = await trx
             .insertInto('airlock_login_failure')
             .values({ subject, failures: 1, window_start: now })
-            .execute();
-        } else if (Number(row.window_start) + this.#windowMs <= now) {
-          await trx
-            .updateTable('airlock_login_failure')
-            .set({ failures: 1, window_start: now })
-            .where('subject', '=', subject)
-            .execute();
-        } else {
-          await trx
-            .updateTable('airlock_login_failure')
-            .set({ failures: row.failures + 1 })
-            .where('subject', '=', subject)
-            .execute();
+            .onConflict((oc) =>
+              oc.column('subject').doUpdateSet({
+                failures: sql<number>`CASE WHEN ${expired} THEN 1 ELSE airlock_login_failure.failures + 1 END`,
+                window_start: sql<number>`CASE WHEN ${expired} THEN ${now} ELSE airlock_login_failure.window_start END`,
+              }),
+            )
+            .returning(['failures', 'window_start'])
+            .executeTakeFirstOrThrow();
+          if (Number(row.failures) > this.#limitOf(subject)) {
+            const end = Number(row.window_start) + windowMs;
+            wait = Math.max(wait, Math.max(1, Math.ceil((end - now) / 1000)));
+          }
         }
+        if (wait > 0) throw new LoginLimited(wait);
       });
+    } catch (err) {
+      if (err instanceof LoginLimited) return err.wait;
+      throw err;
+    }
+    return 0;
+  }
+
+  /**
+   * After a correct password: the user's failures are cleared and the address's reservation is
+   * given back (a successful sign-in does not count against the address).
+   */
+  async settleLoginSuccess(subjects: readonly string[]): Promise<void> {
+    const users = subjects.filter((s) => !s.startsWith('addr:'));
+    const addresses = subjects.filter((s) => s.startsWith('addr:'));
+    if (users.length > 0) await this.clearLoginFailures(users);
+    if (addresses.length > 0) {
+      await this.#db
+        .updateTable('airlock_login_failure')
+        .set({ failures: sql<number>`failures - 1` })
+        .where('subject', 'in', addresses)
+        .where('failures', '>', 0)
+        .execute();
     }
   }
 
@@ -550,6 +646,15 @@ export class ServerStore {
       .deleteFrom('airlock_login_failure')
       .where('subject', 'in', [...subjects])
       .execute();
+  }
+}
+
+/** Rolls back a sign-in reservation that found a subject over its limit. */
+class LoginLimited extends Error {
+  readonly wait: number;
+  constructor(wait: number) {
+    super('sign-in limit reached');
+    this.wait = wait;
   }
 }
 

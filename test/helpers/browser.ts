@@ -25,8 +25,11 @@ export interface ServerProcess {
  * Starts `airlock server --port 0` with a clean environment plus `env`, and waits for its
  * `listening on <url>` line.
  */
-export async function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
-  const child: ChildProcess = spawn(NODE, [BIN, 'server', '--port', '0'], {
+export async function startServerProcess(
+  env: Record<string, string>,
+  args: readonly string[] = [],
+): Promise<ServerProcess> {
+  const child: ChildProcess = spawn(NODE, [BIN, 'server', '--port', '0', ...args], {
     cwd: ROOT,
     env: cleanEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,40 +1,25 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { Fernet, parseFernetKeys } from '../../src/metastore/fernet.ts';
 import { Metastore } from '../../src/metastore/metastore.ts';
 import type { DagInfo } from '../../src/pipelines/loader.ts';
 import { PipelineStore } from '../../src/pipelines/store.ts';
+import { testDagInfo, testTaskInfo } from '../helpers/dag-info.ts';
 import { postgresDatabases, sqliteDatabases, type TestDatabases } from '../metastore/_databases.ts';
 
 function info(
   tasks: { id: string; up?: string[]; retries?: number; delay?: number }[],
   dagId = 'etl',
 ): DagInfo {
-  return {
+  return testDagInfo(
     dagId,
-    fileloc: `${dagId}.ts`,
-    description: null,
-    tags: [],
-    schedule: null,
-    timezone: 'UTC',
-    startDate: null,
-    endDate: null,
-    catchup: false,
-    maxActiveRuns: 16,
-    isPausedUponCreation: null,
-    params: {},
-    callbacks: [],
-    tasks: tasks.map((t) => ({
-      taskId: t.id,
-      description: null,
-      upstream: t.up ?? [],
-      downstream: [],
-      retries: t.retries ?? 0,
-      retryDelaySeconds: t.delay ?? 0,
-      timeoutSeconds: null,
-      retryExponentialBackoff: false,
-      maxRetryDelaySeconds: null,
-      triggerRule: 'all_success' as const,
-    })),
-  };
+    tasks.map((t) =>
+      testTaskInfo(t.id, {
+        upstream: t.up ?? [],
+        retries: t.retries ?? 0,
+        retryDelaySeconds: t.delay ?? 0,
+      }),
+    ),
+  );
 }
 
 function suite(name: string, make: () => TestDatabases) {
@@ -52,6 +37,24 @@ function suite(name: string, make: () => TestDatabases) {
       opened.push(a, b);
       return { a: PipelineStore.from(a), b: PipelineStore.from(b) };
     };
+
+    it('encrypts conf with the Fernet keys and re-encrypts it on a key rotation', async () => {
+      const db = await dbs.create();
+      const oldKey = Fernet.generateKey();
+      const newKey = Fernet.generateKey();
+      const m = await Metastore.open({ url: db.url, keys: parseFernetKeys(oldKey) });
+      opened.push(m);
+      const s = PipelineStore.from(m);
+      await s.createRun({ dag: info([{ id: 'a' }]), runId: 'r1', conf: { token: 'x-secret-1' } });
+      m.useKeys(parseFernetKeys(`${newKey},${oldKey}`));
+      expect(await s.rotateConfKeys()).toBe(1);
+      m.useKeys(parseFernetKeys(newKey));
+      expect((await s.getRun('etl', 'r1'))?.conf).toEqual({ token: 'x-secret-1' });
+      m.useKeys(parseFernetKeys(oldKey));
+      const err = await s.getRun('etl', 'r1').catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'AIRLOCK_ERR_CRYPTO_TOKEN_INVALID' });
+      expect(String((err as Error).message)).not.toContain('x-secret-1');
+    });
 
     it('creates a run with its roots queued and the rest waiting', async () => {
       const { a } = await open();

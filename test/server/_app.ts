@@ -18,6 +18,8 @@ export interface TestApp {
   store: ServerStore;
   /** A request as `user` with basic auth. */
   as(user: 'admin' | 'editor' | 'viewer', path: string, init?: RequestInit): Promise<Response>;
+  /** Posts the sign-in form (with its CSRF cookie and token) with `fields`; the raw response. */
+  postLogin(fields: Record<string, string>): Promise<Response>;
   /** Signs in through the form; returns the cookie header and the CSRF token. */
   login(user: string, password?: string): Promise<{ cookie: string; csrf: string }>;
   close(): Promise<void>;
@@ -48,6 +50,19 @@ export async function createTestApp(
   });
   const { app } = created;
   const basic = (user: string) => `Basic ${Buffer.from(`${user}:${PASSWORD}`).toString('base64')}`;
+  const postLogin = async (fields: Record<string, string>): Promise<Response> => {
+    const page = await app.request('/login');
+    const csrfCookie = /airlock_login_csrf=([^;]+)/.exec(page.headers.get('set-cookie') ?? '')?.[1];
+    if (!csrfCookie) throw new Error('no login CSRF cookie');
+    return app.request('/login', {
+      method: 'POST',
+      headers: {
+        cookie: `airlock_login_csrf=${csrfCookie}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: new URLSearchParams({ _csrf: csrfCookie, ...fields }).toString(),
+    });
+  };
   return {
     app,
     deps: created.deps,
@@ -60,20 +75,9 @@ export async function createTestApp(
         headers.set('content-type', 'application/json');
       return Promise.resolve(app.request(path, { ...init, headers }));
     },
+    postLogin,
     async login(user, password = PASSWORD) {
-      const page = await app.request('/login');
-      const csrfCookie = /airlock_login_csrf=([^;]+)/.exec(
-        page.headers.get('set-cookie') ?? '',
-      )?.[1];
-      if (!csrfCookie) throw new Error('no login CSRF cookie');
-      const res = await app.request('/login', {
-        method: 'POST',
-        headers: {
-          cookie: `airlock_login_csrf=${csrfCookie}`,
-          'content-type': 'application/x-www-form-urlencoded',
-        },
-        body: new URLSearchParams({ _csrf: csrfCookie, username: user, password }).toString(),
-      });
+      const res = await postLogin({ username: user, password });
       const session = /airlock_session=([^;]+)/.exec(res.headers.get('set-cookie') ?? '')?.[1];
       if (!session) throw new Error(`sign-in failed: ${res.status} ${res.headers.get('location')}`);
       const cookie = `airlock_session=${session}`;

@@ -25,4 +25,30 @@ describe('airlock server start-up', () => {
     // The first server is unharmed.
     expect((await fetch(`${first.url}/health`)).status).toBe(200);
   });
+
+  it('allows a runtime-controlling deployment setting named with --allow-setting, and no other', async () => {
+    const server = await startServerProcess(
+      { AIRLOCK_HOME: tempDir(), AIRLOCK_ADMIN_PASSWORD: 'listen-pw-123' },
+      ['--allow-setting', 'PATH', '--no-worker'],
+    );
+    try {
+      const put = (name: string) =>
+        fetch(`${server.url}/api/v1/settings/${name}`, {
+          method: 'PUT',
+          headers: {
+            authorization: `Basic ${Buffer.from('admin:listen-pw-123').toString('base64')}`,
+            'content-type': 'application/json',
+          },
+          body: JSON.stringify({ value: '/opt/bin:/usr/bin' }),
+        });
+      expect((await put('PATH')).status).toBe(201);
+      const refused = await put('NODE_PATH');
+      expect(refused.status).toBe(400);
+      expect(((await refused.json()) as { code: string }).code).toBe(
+        'AIRLOCK_ERR_HTTP_SETTING_REFUSED',
+      );
+    } finally {
+      await server.stop();
+    }
+  });
 });

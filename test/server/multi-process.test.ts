@@ -111,4 +111,21 @@ describe('two server processes on one PostgreSQL metastore', () => {
     expect(put.status).toBe(201);
     expect(await which()).toBe('env');
   });
+
+  it('checks at most the sign-in limit of 150 parallel wrong passwords sent to both', async () => {
+    const wrong = (i: number) => ({
+      authorization: `Basic ${Buffer.from(`ghost:wrong-${i}`).toString('base64')}`,
+    });
+    const statuses = await Promise.all(
+      Array.from({ length: 150 }, (_, i) =>
+        fetch(`${urls[i % 2]}/api/v1/variables`, { headers: wrong(i) }).then((r) => r.status),
+      ),
+    );
+    const checked = statuses.filter((s) => s === 401).length;
+    expect(checked).toBeGreaterThan(0);
+    expect(checked).toBeLessThanOrEqual(10);
+    expect(statuses.filter((s) => s === 429).length).toBe(150 - checked);
+    // Another user from the same address is not locked out.
+    expect((await fetch(`${urls[1]}/api/v1/variables`, { headers: basic })).status).toBe(200);
+  });
 });

@@ -264,3 +264,137 @@ describe('extensions', () => {
     ).toEqual({ user: 'viewer', dialect: 'sqlite' });
   });
 });
+
+describe('sign-in redirect (next=)', () => {
+  async function signInWith(next: string): Promise<string | null> {
+    const html = await (await t.app.request(`/login?next=${encodeURIComponent(next)}`)).text();
+    const shown = /name="next" value="([^"]*)"/.exec(html)?.[1];
+    expect(new URL(shown ?? '/', 'http://airlock.test').host, JSON.stringify(next)).toBe(
+      'airlock.test',
+    );
+    const res = await t.postLogin({ username: 'viewer', password: PASSWORD, next });
+    expect(res.status).toBe(303);
+    return res.headers.get('location');
+  }
+
+  it('goes only to a path of this server', async () => {
+    expect(await signInWith('/variables?search=a')).toBe('/variables?search=a');
+    for (const next of [
+      '//evil.example',
+      '/\\evil.example',
+      '/\\/evil.example',
+      '\\\\evil.example',
+      '/\t/evil.example',
+      '/\n/evil.example',
+      '/%2f%2fevil.example'.replace('%2f%2f', '//'),
+      'https://evil.example/',
+      '%2f%2fevil.example',
+      '/ /evil.example',
+    ]) {
+      const location = (await signInWith(next)) ?? '';
+      expect(location, JSON.stringify(next)).toMatch(/^\/(?![/\\])/);
+      expect(new URL(location, 'http://airlock.test').host, JSON.stringify(next)).toBe(
+        'airlock.test',
+      );
+    }
+  });
+});
+
+describe('request body limits', () => {
+  it('refuses a large sign-in body with 413 before reading it', async () => {
+    const res = await t.app.request('/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `username=viewer&password=${'x'.repeat(20 * 1024)}`,
+    });
+    expect(res.status).toBe(413);
+  });
+
+  it('answers 413 in the API problem shape over the general limit, and takes a larger import', async () => {
+    const big = JSON.stringify({ key: 'big', value: 'v'.repeat(2 * 1024 * 1024) });
+    const res = await t.as('editor', '/api/v1/variables', { method: 'POST', body: big });
+    expect(res.status).toBe(413);
+    expect((await res.json()) as any).toMatchObject({
+      code: 'AIRLOCK_ERR_HTTP_PAYLOAD_TOO_LARGE',
+      status: 413,
+      title: expect.any(String),
+    });
+    const { cookie, csrf } = await t.login('editor');
+    const form = new FormData();
+    form.set('_csrf', csrf);
+    form.set(
+      'file',
+      new File([JSON.stringify({ imported_big: 'w'.repeat(2 * 1024 * 1024) })], 'v.json'),
+    );
+    const imported = await t.app.request('/variables/import', {
+      method: 'POST',
+      headers: { cookie },
+      body: form,
+    });
+    expect(imported.status).toBe(303);
+    expect(imported.headers.get('location')).toContain('ok=');
+    expect((await t.metastore.getVariableRecord('imported_big'))?.value?.length).toBe(
+      2 * 1024 * 1024,
+    );
+  });
+});
+
+describe('sign-in limit under concurrency', () => {
+  const basic = (user: string, password: string) => ({
+    headers: { authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` },
+  });
+
+  it('checks at most the limit of 150 parallel wrong passwords', async () => {
+    const app = await createTestApp({ store: { loginMaxFailures: 5, loginWindowSeconds: 600 } });
+    try {
+      const statuses = await Promise.all(
+        Array.from({ length: 150 }, async (_, i) => {
+          const res = await app.app.request('/api/v1/variables', basic('editor', `wrong-${i}`));
+          return res.status;
+        }),
+      );
+      const checked = statuses.filter((s) => s === 401).length;
+      expect(checked).toBeGreaterThan(0);
+      expect(checked).toBeLessThanOrEqual(5);
+      expect(statuses.filter((s) => s === 429).length).toBe(150 - checked);
+      expect((await app.as('editor', '/api/v1/variables')).status).toBe(429);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it("does not lock another user out of an address with someone else's failures", async () => {
+    const app = await createTestApp({ store: { loginMaxFailures: 10, loginWindowSeconds: 600 } });
+    try {
+      for (let i = 0; i < 10; i++) {
+        expect((await app.app.request('/api/v1/variables', basic('editor', 'nope'))).status).toBe(
+          401,
+        );
+      }
+      expect((await app.app.request('/api/v1/variables', basic('editor', 'nope'))).status).toBe(
+        429,
+      );
+      // The same address (every app.request comes from `unknown`), another user, right password.
+      expect((await app.as('viewer', '/api/v1/variables')).status).toBe(200);
+      expect((await app.as('admin', '/api/v1/variables')).status).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('locks an address after the address limit of failures across user names', async () => {
+    const app = await createTestApp({
+      store: { loginMaxFailures: 10, loginMaxAddressFailures: 20, loginWindowSeconds: 600 },
+    });
+    try {
+      for (let i = 0; i < 20; i++) {
+        expect(
+          (await app.app.request('/api/v1/variables', basic(`spray${i}`, 'nope'))).status,
+        ).toBe(401);
+      }
+      expect((await app.as('viewer', '/api/v1/variables')).status).toBe(429);
+    } finally {
+      await app.close();
+    }
+  });
+});

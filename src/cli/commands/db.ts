@@ -96,6 +96,8 @@ export function registerDbCommands(program: Command, context: CliContext): void 
       closing(context, async () => {
         const store = (await context.metastore('write')) as Metastore;
         const report = await store.rotateFernetKeys();
+        const { PipelineStore } = await import('../../pipelines/store.ts');
+        const runs = await PipelineStore.from(store).rotateConfKeys();
         const plaintext =
           report.encryptedFromPlaintext > 0
             ? ` (${report.encryptedFromPlaintext} of them were stored in plaintext and are now encrypted)`
@@ -103,6 +105,7 @@ export function registerDbCommands(program: Command, context: CliContext): void 
         context.io.stdout(
           `Re-encrypted ${report.variables} variable values and ${report.connectionFields} connection fields with the first Fernet key${plaintext}.\n`,
         );
+        if (runs > 0) context.io.stdout(`Re-encrypted the conf of ${runs} DAG runs.\n`);
       }),
     );
 }

@@ -4,11 +4,12 @@
  * Variable and a Connection from the environment through the configured chain and shows the
  * provenance of each, with the password masked.
  */
+
 import type { Command } from 'commander';
 import { loadConfigAsync } from '../../config/read-config.ts';
 import { getConnection } from '../../model/connection-lookup.ts';
 import { getVariable } from '../../model/variable.ts';
-import { createResolverFromConfig } from '../../resolver/chain.ts';
+import { openSecrets } from '../../resolver/open.ts';
 import type { CliContext } from '../context.ts';
 import { formatWhich } from './secrets.ts';
 
@@ -28,7 +29,8 @@ export function registerDemoCommand(program: Command, context: CliContext): void
     )
     .action(async () => {
       const env = { ...DEMO_ENV, ...context.io.env };
-      const resolver = createResolverFromConfig(await loadConfigAsync(env), { env });
+      // The demo's own environment only: no metastore link is opened by a lookup it serves.
+      const { resolver } = openSecrets(await loadConfigAsync(env), { purpose: 'cli', env });
       const out = (line = '') => context.io.stdout(`${line}\n`);
       try {
         const greeting = await getVariable(resolver, 'greeting');

@@ -27,6 +27,12 @@ export function registerServerCommand(program: Command, context: CliContext): vo
     .option('--secure-cookies', 'mark cookies Secure and send HSTS (when served over HTTPS)', false)
     .option('--trust-proxy', 'take the client address from X-Forwarded-For (behind a proxy)', false)
     .option(
+      '--allow-setting <name>',
+      'allow the deployment setting NAME although it controls how spawned programs run (NODE_OPTIONS, LD_PRELOAD, PATH, …); repeat for more',
+      (name: string, names: string[]) => [...names, name],
+      [] as string[],
+    )
+    .option(
       '--no-worker',
       'do not run DAG tasks in this process (run `airlock worker` processes instead)',
     )
@@ -40,6 +46,7 @@ export function registerServerCommand(program: Command, context: CliContext): vo
         port: string;
         secureCookies: boolean;
         trustProxy: boolean;
+        allowSetting: string[];
         worker: boolean;
         scheduler: boolean;
       }) => {
@@ -61,6 +68,10 @@ export function registerServerCommand(program: Command, context: CliContext): vo
           logger: context.logger,
           secureCookies: options.secureCookies || io.env.AIRLOCK__SERVER__SECURE_COOKIES === 'true',
           trustProxy: options.trustProxy || io.env.AIRLOCK__SERVER__TRUST_PROXY === 'true',
+          allowedRuntimeSettings: [
+            ...options.allowSetting,
+            ...(await import('../../server/runtime.ts')).allowedSettingsFromEnv(io.env),
+          ],
         });
         if (options.worker) worker = await pipelines.startServerWorker(server.deps);
         if (options.scheduler) {

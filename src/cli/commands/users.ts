@@ -71,7 +71,11 @@ export function registerUsersCommands(program: Command, context: CliContext): vo
           try {
             await store.createUser(username, password, options.role, { replace: options.force });
           } catch (err) {
-            if (err instanceof AirlockError && err.code.startsWith('AIRLOCK_ERR_HTTP_')) {
+            if (
+              err instanceof AirlockError &&
+              err.code.startsWith('AIRLOCK_ERR_HTTP_') &&
+              err.code !== 'AIRLOCK_ERR_HTTP_LAST_ADMIN'
+            ) {
               throw new AirlockError('AIRLOCK_ERR_CLI_USAGE', err.message);
             }
             throw err;

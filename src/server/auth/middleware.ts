@@ -30,6 +30,35 @@ export function safeEqual(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/**
+ * Where to go after signing in: `next` when it is a path of this server, else `/`. It is read as a
+ * browser would (`new URL` against a placeholder origin, which turns `\` into `/` and drops tabs
+ * and newlines), so `//host`, `/\host`, `/\t/host` and friends, which browsers send to another
+ * host, fall back to `/`.
+ *
+ * @example
+ * ```ts
+ * safeNextPath('/variables?search=a'); // '/variables?search=a'
+ * safeNextPath('/\\evil.example'); // '/'
+ * ```
+ */
+export function safeNextPath(next: string | undefined): string {
+  if (!next?.startsWith('/')) return '/';
+  for (const ch of next) {
+    const code = ch.charCodeAt(0);
+    if (ch === '\\' || code < 0x20 || code === 0x7f) return '/';
+  }
+  const base = 'http://airlock.invalid';
+  let url: URL;
+  try {
+    url = new URL(next, base);
+  } catch {
+    return '/';
+  }
+  if (url.origin !== base || url.pathname.startsWith('//')) return '/';
+  return `${url.pathname}${url.search}${url.hash}`;
+}
+
 /** The client's address (for the sign-in limit). */
 export function clientAddress(c: Context, trustProxy: boolean): string {
   if (trustProxy) {
@@ -49,8 +78,9 @@ export function loginSubjects(c: Context, deps: AppDeps, username: string): stri
 }
 
 /**
- * Checks a user name and password with the rate limit: too many failures for the user or the
- * address → `AIRLOCK_ERR_HTTP_RATE_LIMITED` (with `retryAfter` seconds), before any check.
+ * Checks a user name and password with the rate limit: too many attempts for the user or the
+ * address → `AIRLOCK_ERR_HTTP_RATE_LIMITED` (with `retryAfter` seconds), before any check. The
+ * attempt is counted before the check (`ServerStore.reserveLoginAttempt`), atomically.
  */
 export async function checkPasswordLimited(
   c: Context,
@@ -59,7 +89,9 @@ export async function checkPasswordLimited(
   password: string,
 ) {
   const subjects = loginSubjects(c, deps, username);
-  const wait = await deps.store.loginRetryAfter(subjects);
+  // Count first, check second: concurrent attempts cannot all pass a check made before any of
+  // them is counted.
+  const wait = await deps.store.reserveLoginAttempt(subjects);
   if (wait > 0) {
     throw new AirlockError(
       'AIRLOCK_ERR_HTTP_RATE_LIMITED',
@@ -68,8 +100,7 @@ export async function checkPasswordLimited(
     );
   }
   const user = await deps.store.verifyUser(username, password);
-  if (!user) await deps.store.recordLoginFailure(subjects);
-  else await deps.store.clearLoginFailures([subjects[0] ?? '']);
+  if (user) await deps.store.settleLoginSuccess(subjects);
   return user;
 }
 

@@ -1,15 +1,19 @@
 /**
  * @module server/routes/admin
- * Deployment settings (`/api/v1/settings`, admin only), users (`/api/v1/users`, admin only) and
- * the caller's own API tokens (`/api/v1/tokens`, every role).
+ * Deployment settings (`/api/v1/settings`, admin only), users and their API tokens
+ * (`/api/v1/users`, `/api/v1/users/{username}/tokens`, admin only), the caller's own API tokens
+ * (`/api/v1/tokens`, every role) and password (`/api/v1/me/password`, every role).
  *
  * A secret setting is write-only: the API says it is set and never returns its value.
  */
+import type { Context } from 'hono';
+import { getCookie } from 'hono/cookie';
 import { restartRequired } from '../../config/process-settings.ts';
 import { AirlockError } from '../../errors.ts';
+import { checkPasswordLimited, SESSION_COOKIE } from '../auth/middleware.ts';
 import { isRole, requirePermission } from '../auth/roles.ts';
-import type { AppDeps, RouteModule } from '../context.ts';
-import type { SettingRecord } from '../store.ts';
+import type { AppDeps, AppEnv, RouteModule } from '../context.ts';
+import type { ApiTokenRecord, SettingRecord } from '../store.ts';
 import { jsonBody, stringField } from './_api.ts';
 
 /** A setting as the API shows it. */
@@ -23,6 +27,21 @@ export function settingView(setting: SettingRecord) {
     updated_by: setting.updatedBy,
     // Read by running processes only at their start: new task processes get it at once.
     restart_required: restartRequired(setting.name),
+  };
+}
+
+/** A list of API tokens as the API shows it (never the token). */
+function tokenList(tokens: readonly ApiTokenRecord[]) {
+  return {
+    tokens: tokens.map((t) => ({
+      id: t.id,
+      name: t.name,
+      username: t.username,
+      prefix: t.prefix,
+      created_at: t.createdAt,
+      last_used_at: t.lastUsedAt,
+    })),
+    total_entries: tokens.length,
   };
 }
 
@@ -43,6 +62,28 @@ export async function putSetting(
 ): Promise<'created' | 'updated'> {
   await deps.runtime.checkChange(name, value);
   return deps.store.putSetting(name, value, secret, by);
+}
+
+/**
+ * Changes the caller's own password after checking the current one (under the sign-in limit: a
+ * wrong current password counts as a failed sign-in). Every API token of the caller is revoked
+ * and every other session ends; a session that makes the change stays signed in.
+ *
+ * @throws AirlockError `AIRLOCK_ERR_HTTP_BAD_REQUEST` when the current password is wrong or the
+ *   new one is too short, `AIRLOCK_ERR_HTTP_RATE_LIMITED` after too many wrong ones.
+ */
+export async function changeOwnPassword(
+  c: Context<AppEnv>,
+  deps: AppDeps,
+  current: string,
+  password: string,
+): Promise<void> {
+  const me = c.get('user');
+  if (!(await checkPasswordLimited(c, deps, me.username, current))) {
+    throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', 'the current password is wrong');
+  }
+  const cookie = me.via === 'session' ? getCookie(c, SESSION_COOKIE) : undefined;
+  await deps.store.setPassword(me.username, password, cookie ? { keepSessionId: cookie } : {});
 }
 
 /** Registers the settings, users and tokens endpoints. */
@@ -117,8 +158,15 @@ export const adminRoutes: RouteModule = (app, deps) => {
         '`role` must be viewer, editor or admin',
       );
     }
-    if (password) await deps.store.createUser(username, password, role, { replace: true });
-    else await deps.store.setRole(username, role);
+    if (role !== existing.role) await deps.store.setRole(username, role);
+    if (password) {
+      // A new password revokes the user's API tokens and ends their other sessions; the session
+      // that changes its own user's password stays signed in.
+      const me = c.get('user');
+      const cookie = getCookie(c, SESSION_COOKIE);
+      const keep = me.via === 'session' && me.username === username ? cookie : undefined;
+      await deps.store.setPassword(username, password, keep ? { keepSessionId: keep } : {});
+    }
     return c.json({ username, role });
   });
 
@@ -135,18 +183,33 @@ export const adminRoutes: RouteModule = (app, deps) => {
     return c.body(null, 204);
   });
 
+  app.get('/api/v1/users/:username/tokens', async (c) => {
+    requirePermission(c.get('user').role, 'admin');
+    const username = c.req.param('username');
+    if (!(await deps.store.getUser(username))) {
+      throw new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', `no user \`${username}\``);
+    }
+    return c.json(tokenList(await deps.store.listTokens(username)));
+  });
+
+  app.delete('/api/v1/users/:username/tokens/:id', async (c) => {
+    requirePermission(c.get('user').role, 'admin');
+    if (!(await deps.store.deleteToken(c.req.param('id'), c.req.param('username')))) {
+      throw new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', 'no such token');
+    }
+    return c.body(null, 204);
+  });
+
+  app.put('/api/v1/me/password', async (c) => {
+    const body = await jsonBody(c);
+    const current = stringField(body, 'current_password', { required: true }) as string;
+    const password = stringField(body, 'password', { required: true }) as string;
+    await changeOwnPassword(c, deps, current, password);
+    return c.body(null, 204);
+  });
+
   app.get('/api/v1/tokens', async (c) => {
-    const tokens = await deps.store.listTokens(c.get('user').username);
-    return c.json({
-      tokens: tokens.map((t) => ({
-        id: t.id,
-        name: t.name,
-        prefix: t.prefix,
-        created_at: t.createdAt,
-        last_used_at: t.lastUsedAt,
-      })),
-      total_entries: tokens.length,
-    });
+    return c.json(tokenList(await deps.store.listTokens(c.get('user').username)));
   });
 
   app.post('/api/v1/tokens', async (c) => {

@@ -23,6 +23,7 @@ import {
   LOGIN_CSRF_COOKIE,
   requireAuth,
   SESSION_COOKIE,
+  safeNextPath,
 } from '../auth/middleware.ts';
 import { can, isRole, requirePermission } from '../auth/roles.ts';
 import type { AppDeps, AppEnv, RouteModule } from '../context.ts';
@@ -52,7 +53,7 @@ import {
   variablesPage,
   whichPage,
 } from '../ui/pages.ts';
-import { appliesWhen, putSetting } from './admin.ts';
+import { appliesWhen, changeOwnPassword, putSetting } from './admin.ts';
 import { HEALTH_PROBE_KEY } from './secrets.ts';
 
 async function form(c: Context): Promise<Record<string, string>> {
@@ -122,7 +123,7 @@ export const uiRoutes: RouteModule = (app, deps) => {
       path: '/login',
       maxAge: 3600,
     });
-    const next = c.req.query('next') ?? '/';
+    const next = safeNextPath(c.req.query('next'));
     const error = c.req.query('error');
     return c.html(
       loginPage(
@@ -134,7 +135,7 @@ export const uiRoutes: RouteModule = (app, deps) => {
           flash: error ? { kind: 'error', text: error.slice(0, 200) } : undefined,
         },
         csrf,
-        next.startsWith('/') && !next.startsWith('//') ? next : '/',
+        next,
       ),
     );
   });
@@ -143,7 +144,7 @@ export const uiRoutes: RouteModule = (app, deps) => {
     await checkLoginCsrf(c);
     const body = await form(c);
     const username = body.username ?? '';
-    const next = body.next?.startsWith('/') && !body.next.startsWith('//') ? body.next : '/';
+    const next = safeNextPath(body.next);
     let user: Awaited<ReturnType<typeof checkPasswordLimited>>;
     try {
       user = await checkPasswordLimited(c, deps, username, body.password ?? '');
@@ -547,24 +548,48 @@ export const uiRoutes: RouteModule = (app, deps) => {
   });
 
   // --- API tokens ----------------------------------------------------------------------------
+  /** The caller's tokens, and for an admin every other user's too. */
+  const tokenLists = async (c: Context<AppEnv>) => {
+    const user = c.get('user');
+    const own = await deps.store.listTokens(user.username);
+    const others = can(user.role, 'admin')
+      ? (await deps.store.listTokens()).filter((t) => t.username !== user.username)
+      : undefined;
+    return { own, others };
+  };
+
   app.get('/tokens', async (c) => {
-    const tokens = await deps.store.listTokens(c.get('user').username);
-    return c.html(tokensPage(page(c, deps, 'API tokens'), tokens, undefined));
+    const { own, others } = await tokenLists(c);
+    return c.html(tokensPage(page(c, deps, 'API tokens'), own, undefined, others));
   });
 
   app.post('/tokens', async (c) => {
     const user = c.get('user');
     const body = await form(c);
     const created = await deps.store.createToken(user.username, body.name?.trim() || 'token');
-    const tokens = await deps.store.listTokens(user.username);
+    const { own, others } = await tokenLists(c);
     // The token is shown in this response only (never in a URL, never again).
-    return c.html(tokensPage(page(c, deps, 'API tokens'), tokens, created.token));
+    return c.html(tokensPage(page(c, deps, 'API tokens'), own, created.token, others));
   });
+
+  app.post('/tokens/password', (c) =>
+    action(c, deps, '/tokens', async () => {
+      const body = await form(c);
+      if ((body.password ?? '') !== (body.confirm ?? '')) {
+        throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', 'the new passwords differ');
+      }
+      await changeOwnPassword(c, deps, body.current_password ?? '', body.password ?? '');
+      return 'Changed your password; your API tokens are revoked and your other sessions ended.';
+    }),
+  );
 
   app.post('/tokens/delete/:id', (c) => {
     const id = c.req.param('id');
     return action(c, deps, '/tokens', async () => {
-      if (!(await deps.store.deleteToken(id, c.get('user').username))) {
+      const user = c.get('user');
+      // An admin may revoke any user's token; everyone else only their own.
+      const owner = can(user.role, 'admin') ? undefined : user.username;
+      if (!(await deps.store.deleteToken(id, owner))) {
         throw new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', 'no such token');
       }
       return 'Revoked the token.';

@@ -507,8 +507,30 @@ export function tokensPage(
     lastUsedAt: string | null;
   }[],
   created: string | undefined,
+  others?: readonly {
+    id: string;
+    name: string;
+    username: string;
+    prefix: string;
+    createdAt: string;
+    lastUsedAt: string | null;
+  }[],
 ): string {
   const user = page.user;
+  const revoke = (t: { id: string; name: string }) =>
+    h`<form method="post" action="/tokens/delete/${t.id}" class="inline">${csrfField(user)}<button type="submit" class="link danger">Revoke<span class="sr-only"> ${t.name}</span></button></form>`;
+  const everyone = others
+    ? h`<h2>Other users' tokens</h2>
+<div class="table-wrap"><table><caption class="sr-only">Other users' API tokens</caption>
+<thead><tr><th scope="col">User</th><th scope="col">Name</th><th scope="col">Starts with</th><th scope="col">Created</th><th scope="col">Last used</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
+<tbody>${others.length === 0 ? h`<tr><td colspan="6" class="muted">No tokens.</td></tr>` : ''}
+${others.map(
+  (
+    t,
+  ) => h`<tr data-token="${t.id}"><th scope="row">${t.username}</th><td>${t.name}</td><td><code>${t.prefix}…</code></td><td class="muted">${t.createdAt.slice(0, 19).replace('T', ' ')}</td><td class="muted">${t.lastUsedAt?.slice(0, 19).replace('T', ' ') ?? 'never'}</td>
+<td class="actions">${revoke(t)}</td></tr>`,
+)}</tbody></table></div>`
+    : '';
   return layout(
     page,
     h`${created ? h`<div class="card" role="status"><p>Your new token (shown once; copy it now):</p><p><code class="token">${created}</code></p></div>` : ''}
@@ -520,13 +542,23 @@ ${tokens.map(
   (
     t,
   ) => h`<tr><th scope="row">${t.name}</th><td><code>${t.prefix}…</code></td><td class="muted">${t.createdAt.slice(0, 19).replace('T', ' ')}</td><td class="muted">${t.lastUsedAt?.slice(0, 19).replace('T', ' ') ?? 'never'}</td>
-<td class="actions"><form method="post" action="/tokens/delete/${t.id}" class="inline">${csrfField(user)}<button type="submit" class="link danger">Revoke<span class="sr-only"> ${t.name}</span></button></form></td></tr>`,
+<td class="actions">${revoke(t)}</td></tr>`,
 )}</tbody></table></div>
+${everyone}
 <form method="post" action="/tokens" class="card">
   <h2>Create a token</h2>
   ${csrfField(user)}
   <label for="token-name">Name</label><input id="token-name" name="name" required maxlength="100" placeholder="ci-pipeline">
   <button type="submit">Create token</button>
+</form>
+<form method="post" action="/tokens/password" class="card">
+  <h2>Change your password</h2>
+  <p class="muted">This revokes all your API tokens and signs out your other sessions.</p>
+  ${csrfField(user)}
+  <label for="current-password">Current password</label><input id="current-password" name="current_password" type="password" required autocomplete="current-password">
+  <label for="own-new-password">New password (at least 8 characters)</label><input id="own-new-password" name="password" type="password" required minlength="8" autocomplete="new-password">
+  <label for="confirm-password">New password again</label><input id="confirm-password" name="confirm" type="password" required minlength="8" autocomplete="new-password">
+  <button type="submit">Change password</button>
 </form>`,
   );
 }
