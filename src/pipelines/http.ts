@@ -22,12 +22,13 @@ import { AirlockError } from '../errors.ts';
 import { requireAuth } from '../server/auth/middleware.ts';
 import { can, requirePermission } from '../server/auth/roles.ts';
 import type { AppDeps, AppEnv, AuthUser, RouteModule } from '../server/context.ts';
-import { h, type Safe } from '../server/ui/html.ts';
+import { h } from '../server/ui/html.ts';
 import { csrfField, layout, page } from '../server/ui/pages.ts';
 import { isValidId } from './dag.ts';
 import { parseConf } from './environment.ts';
 import { type DagBagInfo, type DagInfo, discoverDagsInChild } from './loader.ts';
 import { readTaskLog } from './logs.ts';
+import { dagPageBody, runPageBody, stateBadge } from './pages.ts';
 import { resolveParams } from './params.ts';
 import { type Scheduler, schedulerClock, startScheduler } from './scheduler.ts';
 import { loadPipelineSettings, type PipelineSettings } from './settings.ts';
@@ -152,10 +153,6 @@ function tiJson(ti: TaskInstanceRecord): Record<string, unknown> {
 
 function notFound(what: string): AirlockError {
   return new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', what);
-}
-
-function stateBadge(state: string | null): Safe {
-  return h`<span class="state state-${state ?? 'none'}">${state ?? 'none'}</span>`;
 }
 
 function enc(text: string): string {
@@ -290,7 +287,7 @@ export function createPipelineRoutes(options: PipelineRoutesOptions = {}): Route
   <td data-label="Schedule"><code>${d.schedule ?? 'None'}</code></td>
   <td data-label="Next run" class="next-run">${state?.nextDagrun == null ? '' : h`<time datetime="${iso(state.nextDagrun)}">${iso(state.nextDagrun)}</time>`}</td>
   <td data-label="Last run">${latest[i] ? h`<a href="/dags/${enc(d.dagId)}/runs/${enc(latest[i].runId)}">${latest[i].runId}</a> ${stateBadge(latest[i].state)}` : ''}</td>
-  <td data-label="Tasks">${d.tasks.map((t) => t.taskId).join(', ')}</td>
+  <td data-label="Tasks">${d.tasks.map((t, i) => h`${i > 0 ? ', ' : ''}<span class="nowrap">${t.taskId}</span>`)}</td>
   <td data-label="Description">${d.description ?? ''}</td>
   <td class="actions"><form method="post" action="/dags/${enc(d.dagId)}/trigger">${csrfField(c.get('user'))}<button type="submit" aria-label="Trigger ${d.dagId}">Trigger</button></form>
   <form method="post" action="/dags/${enc(d.dagId)}/paused">${csrfField(c.get('user'))}<input type="hidden" name="paused" value="${paused ? 'false' : 'true'}"><button type="submit" class="secondary" aria-label="${paused ? 'Unpause' : 'Pause'} ${d.dagId}">${paused ? 'Unpause' : 'Pause'}</button></form></td>
@@ -309,27 +306,18 @@ ${
 
     app.get('/dags/:dagId', async (c) => {
       const d = await dagOr404(c.req.param('dagId'));
-      const { runs } = await store.listRuns({ dagId: d.dagId, limit: 50 });
-      const body = h`<p>${d.description ?? ''} <code>${d.fileloc}</code></p>
-<h2>Tasks</h2>
-<table class="data"><thead><tr><th>Task</th><th>Upstream</th><th>Retries</th><th>Timeout</th></tr></thead>
-<tbody>${d.tasks.map(
-        (t) =>
-          h`<tr><td>${t.taskId}</td><td>${t.upstream.join(', ')}</td><td>${t.retries}</td><td>${t.timeoutSeconds === null ? '' : `${t.timeoutSeconds}s`}</td></tr>`,
-      )}</tbody></table>
-<h2>Trigger</h2>
-<form method="post" action="/dags/${enc(d.dagId)}/trigger" class="card">
-  ${csrfField(c.get('user'))}
-  <label for="conf">Conf (JSON object, optional)</label>
-  <textarea id="conf" name="conf" rows="3" placeholder="{}"></textarea>
-  <button type="submit">Trigger</button>
-</form>
-<h2>Runs</h2>
-<table class="data"><thead><tr><th>Run</th><th>State</th><th>Queued</th><th>Ended</th><th>Conf</th></tr></thead>
-<tbody>${runs.map(
-        (r) =>
-          h`<tr><td><a href="/dags/${enc(d.dagId)}/runs/${enc(r.runId)}">${r.runId}</a></td><td>${stateBadge(r.state)}</td><td>${iso(r.queuedAt)}</td><td>${iso(r.endDate) ?? ''}</td><td><code>${JSON.stringify(visibleConf(deps, c.get('user'), r.conf))}</code></td></tr>`,
-      )}</tbody></table>`;
+      const { runs } = await store.listRuns({ dagId: d.dagId, limit: 25 });
+      const body = dagPageBody({
+        dag: d,
+        state: await store.dagState(d.dagId),
+        runs,
+        instances: await store.taskInstancesOfRuns(
+          d.dagId,
+          runs.map((r) => r.runId),
+        ),
+        conf: (r) => visibleConf(deps, c.get('user'), r.conf),
+        csrf: csrfField(c.get('user')),
+      });
       return c.html(layout(page(c, deps, `DAG ${d.dagId}`), body));
     });
 
@@ -371,21 +359,11 @@ ${
 
     app.get('/dags/:dagId/runs/:runId', async (c) => {
       const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
-      const tis = await store.taskInstances(run.dagId, run.runId);
-      const done = run.state === 'success' || run.state === 'failed';
-      const logHref = (ti: TaskInstanceRecord, n: number) =>
-        `/dags/${enc(run.dagId)}/runs/${enc(run.runId)}/tasks/${enc(ti.taskId)}/log?try=${n}`;
-      const body = h`${done ? '' : h`<meta http-equiv="refresh" content="2">`}
-<p>Run <code>${run.runId}</code> of <a href="/dags/${enc(run.dagId)}">${run.dagId}</a>: ${stateBadge(run.state)}</p>
-<p>Conf: <code id="conf">${JSON.stringify(visibleConf(deps, c.get('user'), run.conf))}</code></p>
-<table class="data"><thead><tr><th>Task</th><th>State</th><th>Try</th><th>Started</th><th>Ended</th><th>Log</th></tr></thead>
-<tbody>${tis.map(
-        (ti) =>
-          h`<tr data-task="${ti.taskId}"><td>${ti.taskId}</td><td>${stateBadge(ti.state)}</td><td>${ti.tryNumber}/${ti.maxTries}</td><td>${iso(ti.startDate) ?? ''}</td><td>${iso(ti.endDate) ?? ''}</td><td>${Array.from(
-            { length: ti.tryNumber },
-            (_, i) => h`<a href="${logHref(ti, i + 1)}">log ${i + 1}</a> `,
-          )}${ti.note ? h` <small>${ti.note}</small>` : ''}</td></tr>`,
-      )}</tbody></table>`;
+      const body = runPageBody({
+        run,
+        instances: await store.taskInstances(run.dagId, run.runId),
+        conf: visibleConf(deps, c.get('user'), run.conf),
+      });
       return c.html(layout(page(c, deps, `Run ${run.runId}`), body));
     });
 

@@ -961,6 +961,26 @@ export class PipelineStore {
     });
   }
 
+  /** The task instances of several runs of a DAG (one query), by run id. */
+  async taskInstancesOfRuns(
+    dagId: string,
+    runIds: readonly string[],
+  ): Promise<Map<string, TaskInstanceRecord[]>> {
+    const out = new Map<string, TaskInstanceRecord[]>(runIds.map((id) => [id, []]));
+    if (runIds.length === 0) return out;
+    const rows = await this.#read(() =>
+      this.#db
+        .selectFrom('task_instance')
+        .selectAll()
+        .where('dag_id', '=', dagId)
+        .where('run_id', 'in', [...runIds])
+        .orderBy('id')
+        .execute(),
+    );
+    for (const row of rows) out.get(row.run_id)?.push(tiRecord(row));
+    return out;
+  }
+
   /** The run's task instances, in creation (topological) order. */
   async taskInstances(dagId: string, runId: string): Promise<TaskInstanceRecord[]> {
     const rows = await this.#read(() =>

@@ -194,6 +194,9 @@ export const uiRoutes: RouteModule = (app, deps) => {
   }
 
   app.get('/', (c) => c.redirect('/variables', 303));
+  // Airflow 1's UI lived under /admin/ (its docs still link there): land on the home page.
+  app.get('/admin', (c) => c.redirect('/', 301));
+  app.get('/admin/', (c) => c.redirect('/', 301));
 
   app.post('/logout', async (c) => {
     const cookie = getCookie(c, SESSION_COOKIE);
