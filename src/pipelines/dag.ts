@@ -163,6 +163,21 @@ export interface DagOptions<P extends ParamSpecs = ParamSpecs> {
   params?: P;
 }
 
+/** A DAG's schedule, as the DAG, the discovery and the scheduler hold it. */
+export interface DagScheduleFields {
+  /** A cron expression, a preset, or `null` (see `timetable.ts`). */
+  readonly schedule: Schedule;
+  readonly timezone: string;
+  /** Epoch ms, or `null`. */
+  readonly startDate: number | null;
+  /** Epoch ms, or `null`. */
+  readonly endDate: number | null;
+  readonly catchup: boolean;
+  readonly maxActiveRuns: number;
+  /** `null`: the deployment's default (`AIRLOCK__CORE__DAGS_ARE_PAUSED_AT_CREATION`). */
+  readonly isPausedUponCreation: boolean | null;
+}
+
 /** The resolved settings of one task. */
 export interface ResolvedTaskSettings {
   readonly retries: number;
@@ -396,20 +411,17 @@ export class Task<R = unknown> {
  * d.tasks.map((t) => t.id); // ['hello']
  * ```
  */
-export class Dag<P extends ParamSpecs = ParamSpecs> {
+export class Dag<P extends ParamSpecs = ParamSpecs> implements DagScheduleFields {
   readonly [DAG_BRAND] = true;
   readonly id: string;
   readonly description: string | undefined;
   readonly tags: readonly string[];
   readonly schedule: Schedule;
   readonly timezone: string;
-  /** Epoch ms, or `null`. */
   readonly startDate: number | null;
-  /** Epoch ms, or `null`. */
   readonly endDate: number | null;
   readonly catchup: boolean;
   readonly maxActiveRuns: number;
-  /** `null`: the deployment's default. */
   readonly isPausedUponCreation: boolean | null;
   readonly defaultArgs: TaskSettings;
   readonly params: P;

@@ -16,7 +16,13 @@ import { join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AirlockError, isAirlockError } from '../errors.ts';
 import { SecretsMasker } from '../masking/masker.ts';
-import { type Dag, isDag, type TriggerRule, takeRegisteredDags } from './dag.ts';
+import {
+  type Dag,
+  type DagScheduleFields,
+  isDag,
+  type ResolvedTaskSettings,
+  takeRegisteredDags,
+} from './dag.ts';
 import type { ParamSpecs } from './params.ts';
 import { createSupervisorLookup, type SupervisorLookup, spawnSupervised } from './supervisor.ts';
 
@@ -66,38 +72,21 @@ export interface DagBag {
   readonly errors: readonly DagImportError[];
 }
 
-/** A task, as the UI, the API and the store see it. */
-export interface TaskInfo {
+/** A task, as the UI, the API and the store see it (its settings resolved). */
+export interface TaskInfo extends ResolvedTaskSettings {
   readonly taskId: string;
   readonly description: string | null;
   readonly upstream: readonly string[];
   readonly downstream: readonly string[];
-  readonly retries: number;
-  readonly retryDelaySeconds: number;
-  readonly timeoutSeconds: number | null;
-  readonly retryExponentialBackoff: boolean;
-  readonly maxRetryDelaySeconds: number | null;
-  readonly triggerRule: TriggerRule;
 }
 
 /** A DAG, as plain data. */
-export interface DagInfo {
+export interface DagInfo extends DagScheduleFields {
   readonly dagId: string;
   /** The file, relative to the DAGs folder. */
   readonly fileloc: string;
   readonly description: string | null;
   readonly tags: readonly string[];
-  /** A cron expression, a preset, or `null` (see `timetable.ts`). */
-  readonly schedule: string | null;
-  readonly timezone: string;
-  /** Epoch ms, or `null`. */
-  readonly startDate: number | null;
-  /** Epoch ms, or `null`. */
-  readonly endDate: number | null;
-  readonly catchup: boolean;
-  readonly maxActiveRuns: number;
-  /** `null`: the deployment's default (`AIRLOCK__CORE__DAGS_ARE_PAUSED_AT_CREATION`). */
-  readonly isPausedUponCreation: boolean | null;
   /** The param specs (see `params.ts`). */
   readonly params: ParamSpecs;
   /** The run states the DAG has a callback for (`onSuccess`: `success`, `onFailure`: `failed`). */

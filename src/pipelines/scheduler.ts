@@ -15,13 +15,10 @@
  */
 
 import { AirlockError } from '../errors.ts';
-import type { Logger } from '../logging/logger.ts';
-import type { SecretsMasker } from '../masking/masker.ts';
-import type { Metastore } from '../metastore/metastore.ts';
 import { type DagBagInfo, discoverDagsInChild } from './loader.ts';
-import type { PipelineSettings } from './settings.ts';
-import type { DagRunRecord, PipelineStore } from './store.ts';
+import type { DagRunRecord } from './store.ts';
 import { supervisorLookups } from './supervisor.ts';
+import type { WorkerOptions } from './worker.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -54,16 +51,8 @@ export function schedulerClock(env: Env): () => number {
 }
 
 /** Options of {@link startScheduler}. */
-export interface SchedulerOptions {
-  store: PipelineStore;
-  settings: PipelineSettings;
-  /** The deployment's environment (the discovery child gets it without airlock's credentials). */
-  env: () => Env | Promise<Env>;
-  /** Masks the discovery's import errors. */
-  masker: SecretsMasker;
-  /** The open metastore DAG files' top-level lookups read. */
-  metastore?: Metastore | undefined;
-  logger?: Logger | undefined;
+export interface SchedulerOptions
+  extends Pick<WorkerOptions, 'store' | 'settings' | 'env' | 'masker' | 'metastore' | 'logger'> {
   /** @default the real clock, or the fake one of `AIRLOCK__SCHEDULER__FAKE_NOW` */
   now?: () => number;
   /** How the DAGs folder is read. @default a supervised discovery child */

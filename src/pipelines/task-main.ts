@@ -18,6 +18,7 @@ import { createMaskingStream } from '../masking/stream.ts';
 import {
   Connection,
   createTaskRuntime,
+  type DagRunInfo,
   setTaskRuntime,
   type TaskContext,
   type TaskLogger,
@@ -151,6 +152,15 @@ async function runCallback(name: string, fn: () => unknown): Promise<void> {
   }
 }
 
+const dagRun: DagRunInfo = {
+  dagId: spec.dagId,
+  runId: spec.runId,
+  logicalDate: spec.logicalDate,
+  dataIntervalStart: spec.dataIntervalStart,
+  dataIntervalEnd: spec.dataIntervalEnd,
+  runType: spec.runType,
+  conf: spec.conf,
+};
 let context: TaskContext | undefined;
 let current: Task<unknown> | undefined;
 let skipDownstream = false;
@@ -176,15 +186,7 @@ try {
             dagId: spec.dagId,
             runId: spec.runId,
             state: spec.callback as string,
-            dagRun: {
-              dagId: spec.dagId,
-              runId: spec.runId,
-              logicalDate: spec.logicalDate,
-              dataIntervalStart: spec.dataIntervalStart,
-              dataIntervalEnd: spec.dataIntervalEnd,
-              runType: spec.runType,
-              conf: spec.conf,
-            },
+            dagRun,
             log,
           }),
       );
@@ -239,15 +241,7 @@ try {
       logicalDate: spec.logicalDate,
       dataIntervalStart: spec.dataIntervalStart,
       dataIntervalEnd: spec.dataIntervalEnd,
-      dagRun: {
-        dagId: spec.dagId,
-        runId: spec.runId,
-        logicalDate: spec.logicalDate,
-        dataIntervalStart: spec.dataIntervalStart,
-        dataIntervalEnd: spec.dataIntervalEnd,
-        runType: spec.runType,
-        conf: spec.conf,
-      },
+      dagRun,
       params,
       upstream: upstream as TaskContext['upstream'],
       skip: (reason?: string) => {

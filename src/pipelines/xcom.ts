@@ -11,8 +11,9 @@
  * `Connection` where it is needed) and stores it. Before a task's function runs, the task process
  * asks for its upstream tasks' values (`pull`), so `upstream(a)` is synchronous.
  */
-import { AirlockError, ERROR_CODES, type ErrorCode, isAirlockError } from '../errors.ts';
+import { AirlockError, isAirlockError } from '../errors.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
+import { type IpcError, ipcError } from './_ipc.ts';
 
 /** The IPC message type of an XCom request, both ways. */
 export const XCOM_MESSAGE = 'airlock:xcom';
@@ -48,7 +49,7 @@ export type XcomReply =
   | {
       readonly type: typeof XCOM_MESSAGE;
       readonly id: number;
-      readonly error: { readonly code: ErrorCode; readonly message: string };
+      readonly error: IpcError;
     };
 
 /** Where a supervisor keeps the values of the try it supervises. */
@@ -140,16 +141,7 @@ export async function answerXcom(
     await channel?.push(request.key, JSON.stringify(masker.redactValue(parsed, request.key)));
     return { ...base, values: {} };
   } catch (err) {
-    if (isAirlockError(err) && err.code in ERROR_CODES) {
-      return { ...base, error: { code: err.code, message: masker.redact(err.message) } };
-    }
-    return {
-      ...base,
-      error: {
-        code: 'AIRLOCK_ERR_INTERNAL',
-        message: `the supervisor could not ${request.op} the value (${err instanceof Error ? err.name : typeof err})`,
-      },
-    };
+    return { ...base, error: ipcError(err, masker, `could not ${request.op} the value`) };
   }
 }
 

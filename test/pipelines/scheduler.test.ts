@@ -17,6 +17,9 @@ import { postgresDatabases } from '../metastore/_databases.ts';
 const FERNET = 'zJhyqb8xQzJ4bb8H3xU2dZ_HiVXoOk-mu2d-ZcNkU6U=';
 const NOW = '2026-03-01T10:30:00Z';
 const LATER = '2026-03-01T13:30:00Z';
+/** The data intervals of the @hourly catchup DAG at NOW, and at LATER. */
+const THREE_HOURS = ['07:00-08:00', '08:00-09:00', '09:00-10:00'];
+const SIX_HOURS = [...THREE_HOURS, '10:00-11:00', '11:00-12:00', '12:00-13:00'];
 
 const DAGS = `import { dag, task } from 'airlock';
 import { appendFileSync } from 'node:fs';
@@ -128,7 +131,7 @@ describe('airlock scheduler (SQLite)', () => {
       'scheduled__2026-03-01T08:00:00+00:00',
       'scheduled__2026-03-01T09:00:00+00:00',
     ]);
-    expect(intervals(created)).toEqual(['07:00-08:00', '08:00-09:00', '09:00-10:00']);
+    expect(intervals(created)).toEqual(THREE_HOURS);
     expect(created.every((r) => r.run_type === 'scheduled')).toBe(true);
     // The task saw its run's logical date and data interval.
     expect(readFileSync(trace, 'utf8').trim().split('\n').sort()).toEqual([
@@ -152,14 +155,7 @@ describe('airlock scheduler (SQLite)', () => {
       const r = await runs(env, 'hourly');
       return r.length >= 6 ? r : undefined;
     });
-    expect(intervals(caught)).toEqual([
-      '07:00-08:00',
-      '08:00-09:00',
-      '09:00-10:00',
-      '10:00-11:00',
-      '11:00-12:00',
-      '12:00-13:00',
-    ]);
+    expect(intervals(caught)).toEqual(SIX_HOURS);
     const skipped = await waitFor(async () => {
       const r = await runs(env, 'latest_only');
       return r.length >= 2 ? r : undefined;
@@ -215,8 +211,7 @@ describe('three schedulers on one PostgreSQL', () => {
     // A little longer: a duplicate would show now.
     await new Promise((r) => setTimeout(r, 1500));
     expect(await all()).toEqual(done);
-    for (const r of done)
-      expect(intervals(r)).toEqual(['07:00-08:00', '08:00-09:00', '09:00-10:00']);
+    for (const r of done) expect(intervals(r)).toEqual(THREE_HOURS);
     await Promise.all(first.map(stop));
 
     const later = { ...env, AIRLOCK__SCHEDULER__FAKE_NOW: LATER };
@@ -228,14 +223,7 @@ describe('three schedulers on one PostgreSQL', () => {
     await new Promise((r) => setTimeout(r, 1500));
     expect(await all()).toEqual(caught);
     for (const r of caught) {
-      expect(intervals(r)).toEqual([
-        '07:00-08:00',
-        '08:00-09:00',
-        '09:00-10:00',
-        '10:00-11:00',
-        '11:00-12:00',
-        '12:00-13:00',
-      ]);
+      expect(intervals(r)).toEqual(SIX_HOURS);
     }
     const rows = await db.exec(
       `select dag_id, count(*)::int as n, count(distinct logical_date)::int as d from dag_run where dag_id like 'hourly%' group by dag_id`,

@@ -7,12 +7,11 @@
  */
 import { type Command, Option } from 'commander';
 import { AirlockError } from '../../errors.ts';
-import type { Metastore } from '../../metastore/metastore.ts';
 
 import type { DagRunRecord } from '../../pipelines/store.ts';
 
 import { type CliContext, closing, LIST_FORMATS, type ListFormat, printRows } from '../context.ts';
-import { pipelines } from './_pipelines.ts';
+import { openPipelineEnvironment, pipelines } from './_pipelines.ts';
 
 function outputOption(): Option {
   return new Option('-o, --output <format>', 'table, json, yaml or plain')
@@ -41,13 +40,7 @@ export function runRow(run: DagRunRecord): Record<string, unknown> {
 
 /** The pipeline store over the configured metastore (created on first use). */
 async function storeOf(context: CliContext) {
-  const metastore = (await context.metastore('write')) as Metastore;
-  return (await pipelines()).pipelineEnvironment(
-    metastore,
-    context.config(),
-    context.io.env,
-    context.masker,
-  ).store;
+  return (await openPipelineEnvironment(context)).store;
 }
 
 /**
@@ -231,13 +224,8 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
         const { found } = await syncedDags(context);
         const d = (await pipelines()).requireDagInfo(found, dagId);
         (await pipelines()).resolveParams(d.params, conf);
-        const metastore = (await context.metastore('write')) as Metastore;
-        const env = (await pipelines()).pipelineEnvironment(
-          metastore,
-          context.config(),
-          context.io.env,
-          context.masker,
-        );
+        const env = await openPipelineEnvironment(context);
+        const { metastore } = env;
         const now = Date.now();
         const run = await env.store.createRun({
           dag: d,

@@ -5,9 +5,8 @@
  * PostgreSQL database for high availability (they coordinate through row locks).
  */
 import type { Command } from 'commander';
-import type { Metastore } from '../../metastore/metastore.ts';
 import { type CliContext, untilStopSignal } from '../context.ts';
-import { pipelines } from './_pipelines.ts';
+import { openPipelineEnvironment, pipelines } from './_pipelines.ts';
 
 /** Registers `airlock scheduler`. */
 export function registerSchedulerCommand(program: Command, context: CliContext): void {
@@ -18,21 +17,11 @@ export function registerSchedulerCommand(program: Command, context: CliContext):
     )
     .action(async () => {
       try {
-        const metastore = (await context.metastore('write')) as Metastore;
         const p = await pipelines();
-        const env = p.pipelineEnvironment(
-          metastore,
-          context.config(),
-          context.io.env,
-          context.masker,
-        );
+        const env = await openPipelineEnvironment(context);
+        const { metastore } = env;
         const scheduler = p.startScheduler({
-          store: env.store,
-          settings: env.settings,
-          env: env.taskEnv,
-          masker: context.masker,
-          metastore,
-          logger: context.logger,
+          ...env.processOptions,
           now: p.schedulerClock(context.io.env),
         });
         context.io.stdout(

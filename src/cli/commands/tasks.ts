@@ -6,10 +6,9 @@
  */
 import { type Command, Option } from 'commander';
 import { AirlockError } from '../../errors.ts';
-import type { Metastore } from '../../metastore/metastore.ts';
 
 import { type CliContext, closing, LIST_FORMATS, type ListFormat, printRows } from '../context.ts';
-import { pipelines } from './_pipelines.ts';
+import { openPipelineEnvironment, pipelines } from './_pipelines.ts';
 
 function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
@@ -102,13 +101,7 @@ export function registerTasksCommands(program: Command, context: CliContext): vo
     )
     .action((dagId: string, runId: string, options: { output: ListFormat }) =>
       closing(context, async () => {
-        const metastore = (await context.metastore('write')) as Metastore;
-        const { store } = (await pipelines()).pipelineEnvironment(
-          metastore,
-          context.config(),
-          context.io.env,
-          context.masker,
-        );
+        const { store } = await openPipelineEnvironment(context);
         const run = await store.getRun(dagId, runId);
         if (!run) {
           throw new AirlockError(
