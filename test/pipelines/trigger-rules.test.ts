@@ -4,11 +4,11 @@
  * formula checked against Python's own SHA-1 and arithmetic.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { retryDelayMs, type TaskInstanceRecord } from '../../src/pipelines/store.ts';
-import { runAirlock } from '../helpers/cli.ts';
+import { ROOT, runAirlock } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const home = tempDir('airlock-rules-');
@@ -199,4 +199,28 @@ print(",".join(out))`;
     // A zero delay still backs off by at least a second.
     expect(retryDelayMs({ ...ti, retryDelayMs: 0 }, 1, logicalDate)).toBe(1000);
   });
+});
+
+describe('examples/dags/example_daily_etl.ts', () => {
+  it('runs: typed values, params, the short-circuit, the all_done cleanup', async () => {
+    const exampleHome = tempDir('airlock-example-etl-');
+    mkdirSync(join(exampleHome, 'dags'));
+    copyFileSync(
+      join(ROOT, 'examples/dags/example_daily_etl.ts'),
+      join(exampleHome, 'dags', 'example_daily_etl.ts'),
+    );
+    const r = await runAirlock(['dags', 'test', 'example_daily_etl'], {
+      env: { ...env, AIRLOCK_HOME: exampleHome },
+      timeoutMs: 60_000,
+    });
+    expect(r.stdout).toMatch(/\[publish\] INFO - 42 orders since \d{4}-/);
+    expect(r.stdout).toContain('cleanup\tsuccess');
+    expect(r.code).toBe(0);
+    const closed = await runAirlock(
+      ['dags', 'test', 'example_daily_etl', '-c', '{"minimum": 100}'],
+      { env: { ...env, AIRLOCK_HOME: exampleHome }, timeoutMs: 60_000 },
+    );
+    expect(closed.stdout).toContain('publish\tskipped');
+    expect(closed.stdout).toContain('cleanup\tskipped');
+  }, 90_000);
 });
