@@ -1,12 +1,15 @@
 /**
  * The AWS pages' walkthroughs, as a user runs them: Airflow's class path and kwargs in the
- * environment, a secret created with the SDK, then `npx airlock …` (the built CLI).
+ * environment, a secret created with the AWS CLI (`aws secretsmanager create-secret`,
+ * `aws ssm put-parameter`: a client we did not write) against moto, then `npx airlock …` (the
+ * built CLI).
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runAirlock } from '../helpers/cli.ts';
-import { putParameter, putSecret, useMoto } from '../helpers/moto.ts';
+import { useMoto } from '../helpers/moto.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { runTool } from '../helpers/tools.ts';
 
 const moto = useMoto();
 const home = tempDir('airlock-aws-walkthrough-');
@@ -25,6 +28,47 @@ function awsEnv(extra: Record<string, string>): Record<string, string> {
   };
 }
 
+/** `aws --endpoint-url <moto> <args…>` with the test credentials; throws with its stderr. */
+async function aws(args: string[]): Promise<unknown> {
+  const r = await runTool(
+    'aws',
+    ['--endpoint-url', moto.server().url, '--output', 'json', ...args],
+    // AWS CLI v1 reads AWS_DEFAULT_REGION, not AWS_REGION.
+    { env: awsEnv({ AWS_DEFAULT_REGION: 'us-east-1' }) },
+    'install the AWS CLI (`python3 -m pip install awscli`, Python 3.11); the AWS walkthroughs write with it',
+  );
+  if (r.code !== 0) throw new Error(`aws ${args.slice(0, 2).join(' ')} failed:\n${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+/** `aws secretsmanager create-secret --name <name> --secret-string <value>`. */
+async function createSecret(name: string, value: string): Promise<void> {
+  const out = await aws([
+    'secretsmanager',
+    'create-secret',
+    '--name',
+    name,
+    '--secret-string',
+    value,
+  ]);
+  expect(out).toMatchObject({ Name: name, ARN: expect.stringMatching(/^arn:aws:secretsmanager:/) });
+}
+
+/** `aws ssm put-parameter --name <name> --value <value> --type SecureString`. */
+async function putSecureString(name: string, value: string): Promise<void> {
+  const out = await aws([
+    'ssm',
+    'put-parameter',
+    '--name',
+    name,
+    '--value',
+    value,
+    '--type',
+    'SecureString',
+  ]);
+  expect(out).toMatchObject({ Version: 1 });
+}
+
 describe('AWS Secrets Manager walkthrough', () => {
   const backendEnv = () => ({
     AIRFLOW__SECRETS__BACKEND:
@@ -37,7 +81,7 @@ describe('AWS Secrets Manager walkthrough', () => {
   });
 
   it('serves airflow/variables/<key> with source aws-secrets-manager', async () => {
-    await putSecret(moto.server().url, 'airflow/variables/greeting', 'hello from Secrets Manager');
+    await createSecret('airflow/variables/greeting', 'hello from Secrets Manager');
     const json = await runAirlock(['variables', 'get', 'greeting', '--output', 'json'], {
       env: awsEnv(backendEnv()),
     });
@@ -54,8 +98,7 @@ describe('AWS Secrets Manager walkthrough', () => {
   });
 
   it('serves a JSON connection secret with aliased keys', async () => {
-    await putSecret(
-      moto.server().url,
+    await createSecret(
       'airflow/connections/warehouse',
       JSON.stringify({
         engine: 'postgres',
@@ -121,12 +164,7 @@ describe('AWS Parameter Store walkthrough', () => {
   });
 
   it('serves /airflow/variables/<key> with source aws-ssm', async () => {
-    await putParameter(
-      moto.server().url,
-      '/airflow/variables/greeting',
-      'hello from Parameter Store',
-      'SecureString',
-    );
+    await putSecureString('/airflow/variables/greeting', 'hello from Parameter Store');
     const r = await runAirlock(['variables', 'get', 'greeting', '--output', 'json'], {
       env: awsEnv(backendEnv()),
     });
@@ -139,12 +177,7 @@ describe('AWS Parameter Store walkthrough', () => {
   });
 
   it('serves a URI connection parameter', async () => {
-    await putParameter(
-      moto.server().url,
-      '/airflow/connections/cache',
-      'redis://:p%40ss@cache.example.com:6379/0',
-      'SecureString',
-    );
+    await putSecureString('/airflow/connections/cache', 'redis://:p%40ss@cache.example.com:6379/0');
     const r = await runAirlock(['connections', 'get', 'cache', '--output', 'json'], {
       env: awsEnv(backendEnv()),
     });

@@ -1,13 +1,12 @@
 /**
  * The Airflow docs' Azure Key Vault walkthrough, run against the fake through the built CLI:
- * configure the backend with Airflow's class path and kwargs, set the secret with the official
- * SDK, read it with `airlock variables get`, trusting the fake's CA through NODE_EXTRA_CA_CERTS.
+ * configure the backend with Airflow's class path and kwargs, set the secrets with Debian's Azure
+ * SDK for Python (`python3-azure`: a client we did not write), read them with
+ * `airlock variables get`, trusting the fake's CA through NODE_EXTRA_CA_CERTS.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TokenCredential } from '@azure/identity';
-import { SecretClient } from '@azure/keyvault-secrets';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AZURE_TEST_TOKEN } from '../../src/backends/azure-key-vault.ts';
 import {
@@ -16,12 +15,11 @@ import {
 } from '../../src/testing/fakes/azure-key-vault-fake.ts';
 import { BIN, cleanEnv, NODE, ROOT, runAirlock } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { runPython } from '../helpers/tools.ts';
 
 const CLASS_PATH = 'airflow.providers.microsoft.azure.secrets.key_vault.AzureKeyVaultBackend';
 
-const credential: TokenCredential = {
-  getToken: async () => ({ token: 'walkthrough-token', expiresOnTimestamp: Date.now() + 3600_000 }),
-};
+const SET_SECRETS = join(import.meta.dirname, 'azure_set_secrets.py');
 
 function envFor(caFile: string, kwargs: Record<string, unknown>): Record<string, string> {
   return {
@@ -34,7 +32,6 @@ function envFor(caFile: string, kwargs: Record<string, unknown>): Record<string,
 
 describe('azure-key-vault walkthrough', () => {
   let fake: AzureKeyVaultFake;
-  let client: SecretClient;
   let caFile: string;
   let docsKwargs: Record<string, unknown>;
 
@@ -43,9 +40,36 @@ describe('azure-key-vault walkthrough', () => {
     fake = await startAzureKeyVaultFake({
       acceptedTokens: [AZURE_TEST_TOKEN, 'walkthrough-token'],
     });
-    client = new SecretClient(fake.url, credential, fake.clientOptions());
     caFile = join(tempDir('airlock-azure-walkthrough-'), 'ca.pem');
     writeFileSync(caFile, fake.caCertificate);
+    // `SecretClient.set_secret` from python3-azure, as an operator would set them.
+    const secrets = {
+      'airflow-variables-first-variable': 'value from Key Vault',
+      'airflow-connections-smtp-default': 'smtp://mailer:p%40ss@mail.example.com:587',
+      dbpassword: 'no prefix, no separator',
+      'airflow-variables-denied': 'denied-value-abc',
+    };
+    const r = await runPython(
+      'azure.keyvault.secrets',
+      'python3-azure',
+      SET_SECRETS,
+      [fake.url, caFile, 'walkthrough-token'],
+      { input: JSON.stringify(secrets) },
+    );
+    if (r.code !== 0) throw new Error(`azure_set_secrets.py failed:\n${r.stderr}`);
+    const set = JSON.parse(r.stdout) as Record<string, { version: string; read_back: boolean }>;
+    expect(Object.keys(set)).toEqual(Object.keys(secrets));
+    // The SDK's own challenge handshake: a first request without a token, then the bearer.
+    expect(fake.requests[0]?.token).toBeNull();
+    expect(
+      fake.requests.filter((q) => q.method === 'PUT' && q.token === 'walkthrough-token'),
+    ).toHaveLength(4);
+    for (const outcome of Object.values(set)) {
+      expect(outcome).toEqual({
+        version: expect.stringMatching(/^[0-9a-f]{32}$/),
+        read_back: true,
+      });
+    }
     // The Airflow docs' kwargs, with the fake as the vault.
     docsKwargs = {
       connections_prefix: 'airflow-connections',
@@ -55,8 +79,7 @@ describe('azure-key-vault walkthrough', () => {
   });
   afterAll(() => fake?.close());
 
-  it('serves a Variable set with the SDK under its hyphenated name, with source azure-key-vault', async () => {
-    await client.setSecret('airflow-variables-first-variable', 'value from Key Vault');
+  it('serves a Variable set with the Python SDK under its hyphenated name, with source azure-key-vault', async () => {
     const r = await runAirlock(['variables', 'get', 'first_variable', '-o', 'json'], {
       env: envFor(caFile, docsKwargs),
     });
@@ -70,10 +93,6 @@ describe('azure-key-vault walkthrough', () => {
   });
 
   it('serves a Connection stored as a URI under airflow-connections-<conn-id>', async () => {
-    await client.setSecret(
-      'airflow-connections-smtp-default',
-      'smtp://mailer:p%40ss@mail.example.com:587',
-    );
     const r = await runAirlock(['connections', 'get', 'smtp_default', '-o', 'json'], {
       env: envFor(caFile, docsKwargs),
     });
@@ -90,7 +109,6 @@ describe('azure-key-vault walkthrough', () => {
   });
 
   it('reads the bare key without underscores when the prefix and sep are empty', async () => {
-    await client.setSecret('dbpassword', 'no prefix, no separator');
     const r = await runAirlock(['variables', 'get', 'db_password', '-o', 'json'], {
       env: envFor(caFile, {
         variables_prefix: '',
@@ -122,7 +140,6 @@ describe('azure-key-vault walkthrough', () => {
   });
 
   it('fails closed with AIRLOCK_ERR_BACKEND_AUTH on a 403, without the value', async () => {
-    await client.setSecret('airflow-variables-denied', 'denied-value-abc');
     fake.failNext(403);
     const r = await runAirlock(['variables', 'get', 'denied'], {
       env: { ...envFor(caFile, docsKwargs), AIRFLOW_VAR_DENIED: 'stale copy' },

@@ -1,11 +1,13 @@
 /**
- * The Airflow docs' Vault walkthrough, step by step, against the Vault fake. Every setup step
- * goes through Vault's HTTP API exactly as the Vault CLI (or hvac) sends it; the check is the
- * built `airlock` CLI, spawned as `npx airlock` runs it.
+ * The Airflow docs' Vault walkthrough, step by step, against the Vault fake. The operator's setup
+ * (policy, AppRole, KV v2 and v1 secrets) is done with hvac (`python3-hvac`: a client we did not
+ * write); the check is the built `airlock` CLI, spawned as `npx airlock` runs it.
  */
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startVaultFake, type VaultFake } from '../../src/testing/fakes/vault-fake.ts';
 import { runAirlock } from '../helpers/cli.ts';
+import { runPython } from '../helpers/tools.ts';
 
 const ROOT_TOKEN = 'walkthrough-root';
 const POLICY = `path "secret/data/variables/*" {
@@ -38,18 +40,6 @@ describe('the Airflow docs Vault walkthrough', () => {
     return { status: res.status, body: text === '' ? {} : JSON.parse(text) };
   }
 
-  /** `vault kv put <mount>/<path> k=v …`: the CLI's mount preflight, then the KV v2 write. */
-  async function kvPut(logicalPath: string, data: Record<string, string>): Promise<void> {
-    const preflight = await cli('GET', `sys/internal/ui/mounts/${logicalPath}`);
-    expect(preflight.status).toBe(200);
-    const mount = preflight.body.data as { path: string; options: { version: string } };
-    expect(mount.options.version).toBe('2');
-    const rest = logicalPath.slice(mount.path.length);
-    const written = await cli('PUT', `${mount.path}data/${rest}`, { data, options: {} });
-    expect(written.status).toBe(200);
-    expect(written.body.data).toMatchObject({ version: 1, destroyed: false, deletion_time: '' });
-  }
-
   function airflowEnv(kwargs: Record<string, unknown>): Record<string, string> {
     return {
       AIRFLOW__SECRETS__BACKEND: VAULT_BACKEND,
@@ -72,51 +62,63 @@ describe('the Airflow docs Vault walkthrough', () => {
 
   beforeAll(async () => {
     vault = await startVaultFake({ rootToken: ROOT_TOKEN });
-
-    // vault policy write airflow airflow.hcl
-    expect((await cli('PUT', 'sys/policies/acl/airflow', { policy: POLICY })).status).toBe(204);
-    // The same policy through hvac's `sys.create_or_update_policy` (the legacy endpoint).
-    expect((await cli('PUT', 'sys/policy/airflow-hvac', { policy: POLICY })).status).toBe(204);
-    const read = await cli('GET', 'sys/policies/acl/airflow');
-    expect((read.body.data as { policy: string }).policy).toBe(POLICY);
-
-    // vault auth enable approle
-    expect(
-      (await cli('POST', 'sys/auth/approle', { type: 'approle', description: '' })).status,
-    ).toBe(204);
-    // vault write auth/approle/role/airflow token_policies=airflow token_ttl=1h token_max_ttl=4h
-    const role = await cli('PUT', 'auth/approle/role/airflow', {
-      token_policies: 'airflow',
-      token_ttl: '1h',
-      token_max_ttl: '4h',
-    });
-    expect(role.status).toBe(204);
-    // vault read auth/approle/role/airflow/role-id
-    roleId = (
-      (await cli('GET', 'auth/approle/role/airflow/role-id')).body.data as { role_id: string }
-    ).role_id;
-    // vault write -f auth/approle/role/airflow/secret-id
-    const generated = await cli('PUT', 'auth/approle/role/airflow/secret-id');
-    secretId = (generated.body.data as { secret_id: string }).secret_id;
+    const plan = {
+      policy: { name: 'airflow', rules: POLICY },
+      approle: 'airflow',
+      kv2: {
+        secret: {
+          // vault kv put secret/variables/hello value=world
+          'variables/hello': { value: 'world' },
+          // vault kv put secret/connections/smtp_default conn_uri=smtps://user:host@relay…
+          'connections/smtp_default': { conn_uri: 'smtps://user:host@relay.example.com:465' },
+          // vault kv put secret/connections/smtp_fields conn_type=smtps login=user …
+          'connections/smtp_fields': {
+            conn_type: 'smtps',
+            login: 'user',
+            password: 'host',
+            host: 'relay.example.com',
+            port: '465',
+          },
+          // A secret the policy does not cover.
+          'restricted/launch_codes': { value: 'not for airflow' },
+        },
+        // vault secrets enable -path=airflow -version=2 kv
+        airflow: { 'variables/hello': { value: 'from the airflow mount' } },
+      },
+      // vault secrets enable -path=legacy -version=1 kv
+      kv1: {
+        legacy: {
+          'variables/hello': { value: 'from a KV v1 mount' },
+          'connections/smtp_default': { conn_uri: 'smtps://old:pw@relay.example.com:465' },
+        },
+      },
+    };
+    const r = await runPython(
+      'hvac',
+      'python3-hvac',
+      join(import.meta.dirname, 'hvac_walkthrough.py'),
+      [vault.url, ROOT_TOKEN],
+      { input: JSON.stringify(plan) },
+    );
+    if (r.code !== 0) throw new Error(`hvac_walkthrough.py failed:\n${r.stdout}${r.stderr}`);
+    const done = JSON.parse(r.stdout) as {
+      role_id: string;
+      secret_id: string;
+      kv2_versions: Record<string, number>;
+      kv1_read: Record<string, boolean>;
+    };
+    roleId = done.role_id;
+    secretId = done.secret_id;
     expect(roleId).toMatch(/^[0-9a-f-]{36}$/);
     expect(secretId).toMatch(/^[0-9a-f-]{36}$/);
-
-    // vault kv put secret/variables/hello value=world
-    await kvPut('secret/variables/hello', { value: 'world' });
-    // vault kv put secret/connections/smtp_default conn_uri=smtps://user:host@relay.example.com:465
-    await kvPut('secret/connections/smtp_default', {
-      conn_uri: 'smtps://user:host@relay.example.com:465',
+    expect(Object.values(done.kv2_versions)).toEqual([1, 1, 1, 1, 1]);
+    expect(done.kv1_read).toEqual({
+      'legacy/variables/hello': true,
+      'legacy/connections/smtp_default': true,
     });
-    // vault kv put secret/connections/smtp_fields conn_type=smtps login=user password=host …
-    await kvPut('secret/connections/smtp_fields', {
-      conn_type: 'smtps',
-      login: 'user',
-      password: 'host',
-      host: 'relay.example.com',
-      port: '465',
-    });
-    // A secret the policy does not cover.
-    await kvPut('secret/restricted/launch_codes', { value: 'not for airflow' });
+    // What hvac set up is what the fake holds.
+    const read = await cli('GET', 'sys/policies/acl/airflow');
+    expect((read.body.data as { policy: string }).policy).toBe(POLICY);
   });
 
   afterAll(async () => {
@@ -216,10 +218,6 @@ describe('the Airflow docs Vault walkthrough', () => {
   });
 
   it('follows the docs with their own mount: `vault secrets enable -path=airflow -version=2 kv`', async () => {
-    expect(
-      (await cli('POST', 'sys/mounts/airflow', { type: 'kv', options: { version: '2' } })).status,
-    ).toBe(204);
-    await kvPut('airflow/variables/hello', { value: 'from the airflow mount' });
     const env = airflowEnv({
       connections_path: 'connections',
       variables_path: 'variables',
@@ -229,6 +227,21 @@ describe('the Airflow docs Vault walkthrough', () => {
     });
     const r = await runAirlock(['variables', 'get', 'hello'], { env });
     expect(r).toMatchObject({ code: 0, stdout: 'from the airflow mount\n' });
+  });
+
+  it('reads a KV v1 mount with kv_engine_version 1', async () => {
+    const env = airflowEnv({
+      connections_path: 'connections',
+      variables_path: 'variables',
+      mount_point: 'legacy',
+      kv_engine_version: 1,
+      url: vault.url,
+      token: ROOT_TOKEN,
+    });
+    const variable = await runAirlock(['variables', 'get', 'hello'], { env });
+    expect(variable).toMatchObject({ code: 0, stdout: 'from a KV v1 mount\n', stderr: '' });
+    const conn = await runAirlock(['connections', 'get', 'smtp_default', '-o', 'json'], { env });
+    expect(JSON.parse(conn.stdout)).toMatchObject({ login: 'old', source: 'vault' });
   });
 
   it('takes VAULT_ADDR and VAULT_TOKEN from the environment, as hvac does', async () => {
