@@ -647,6 +647,51 @@ export function createVaultBackend(
     return `${loc.mount}/${kv2 ? 'data/' : ''}${loc.path}`;
   }
 
+  // ----- the mount's KV version, asked after a miss ------------------------------------------
+  // A KV v2 read on a v1 mount (or the reverse) is a plain 404, the same answer as a missing
+  // secret. After a miss, the mount's version is asked once (Vault reports it on the
+  // `sys/internal/ui/mounts/<path>` preflight, which the Vault CLI and hvac send too) so that
+  // `secrets which` and the not-found message can name the real cause.
+
+  /** Per mount: the asked-for version (`null`: not a KV mount, or Vault would not say). */
+  const mountVersions = new Map<string, Promise<1 | 2 | null>>();
+  const knownVersions = new Map<string, 1 | 2 | null>();
+
+  function mountVersion(mount: string, signal?: AbortSignal): Promise<1 | 2 | null> {
+    let pending = mountVersions.get(mount);
+    if (!pending) {
+      pending = authed(
+        'GET',
+        `sys/internal/ui/mounts/${encodePath(mount)}`,
+        `ask the KV version of ${mount}/`,
+        signal,
+      )
+        .then((res) => {
+          const data = isRecord(res.body) && isRecord(res.body.data) ? res.body.data : undefined;
+          if (res.status !== 200 || data?.type !== 'kv') return null;
+          const options = isRecord(data.options) ? data.options : {};
+          // A `kv` mount without a version option is version 1, as in Vault.
+          return String(options.version ?? '1') === '2' ? 2 : 1;
+        })
+        .catch(() => null)
+        .then((version) => {
+          knownVersions.set(mount, version);
+          return version;
+        });
+      mountVersions.set(mount, pending);
+    }
+    return pending;
+  }
+
+  function versionNote(kind: SecretKind, id: string): string | undefined {
+    const loc = locateSecret(kind, id);
+    if (!loc) return undefined;
+    const version = knownVersions.get(loc.mount);
+    const configured = kv2 ? 2 : 1;
+    if (version === undefined || version === null || version === configured) return undefined;
+    return `${loc.mount}/ is a KV version ${version} mount, but kv_engine_version is ${configured}: set "kv_engine_version": ${version}`;
+  }
+
   async function readSecret(
     kind: SecretKind,
     id: string,
@@ -658,7 +703,10 @@ export function createVaultBackend(
     const what = `read ${describeKind(kind)} \`${id}\``;
     const res = await authed('GET', encodePath(where), what, signal);
     const details = { backend: BACKEND_NAME, kind, id, path: where, status: res.status };
-    if (res.status === 404) return undefined;
+    if (res.status === 404) {
+      await mountVersion(loc.mount, signal);
+      return undefined;
+    }
     if (res.status === 200) {
       const outer = isRecord(res.body) ? res.body.data : undefined;
       const data = kv2 && isRecord(outer) ? outer.data : outer;
@@ -703,6 +751,8 @@ export function createVaultBackend(
       const loc = locateSecret(kind, id);
       return loc ? apiPath(loc) : undefined;
     },
+
+    missNote: versionNote,
 
     describe() {
       const out: Record<string, unknown> = { type: BACKEND_NAME, ...opts, url: baseUrl };

@@ -244,6 +244,55 @@ describe('the Airflow docs Vault walkthrough', () => {
     expect(JSON.parse(conn.stdout)).toMatchObject({ login: 'old', source: 'vault' });
   });
 
+  it('names a kv_engine_version that does not match the mount, in the not-found message and `secrets which`', async () => {
+    // The docs' warning: the default kv_engine_version 2 on a KV v1 mount finds nothing.
+    const env = airflowEnv({
+      connections_path: 'connections',
+      variables_path: 'variables',
+      mount_point: 'legacy',
+      url: vault.url,
+      token: ROOT_TOKEN,
+    });
+    const note =
+      'vault: legacy/ is a KV version 1 mount, but kv_engine_version is 2: set "kv_engine_version": 1';
+    const get = await runAirlock(['variables', 'get', 'hello'], { env });
+    expect(get).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: `airlock: error AIRLOCK_ERR_VAR_NOT_FOUND: Variable \`hello\` does not exist (${note})\n`,
+    });
+    const conn = await runAirlock(['connections', 'get', 'smtp_default'], { env });
+    expect(conn.stderr).toBe(
+      `airlock: error AIRLOCK_ERR_CONN_NOT_FOUND: The conn_id \`smtp_default\` isn't defined (${note})\n`,
+    );
+    const which = await runAirlock(['secrets', 'which', 'variable', 'hello'], { env });
+    expect(which.code).toBe(0);
+    expect(which.stdout).toContain(
+      'legacy/data/variables/hello  (legacy/ is a KV version 1 mount, but kv_engine_version is 2: set "kv_engine_version": 1)',
+    );
+    const json = await runAirlock(['secrets', 'which', 'variable', 'hello', '-o', 'json'], { env });
+    expect(JSON.parse(json.stdout).trace[0]).toMatchObject({
+      backend: 'vault',
+      outcome: 'miss',
+      reason:
+        'legacy/ is a KV version 1 mount, but kv_engine_version is 2: set "kv_engine_version": 1',
+    });
+    expect(`${get.stderr}${which.stdout}`).not.toContain('from a KV v1 mount');
+    // And the reverse: kv_engine_version 1 on the docs' KV v2 mount.
+    const reverse = await runAirlock(['variables', 'get', 'hello'], {
+      env: airflowEnv({
+        connections_path: 'connections',
+        variables_path: 'variables',
+        kv_engine_version: 1,
+        url: vault.url,
+        token: ROOT_TOKEN,
+      }),
+    });
+    expect(reverse.stderr).toBe(
+      'airlock: error AIRLOCK_ERR_VAR_NOT_FOUND: Variable `hello` does not exist (vault: secret/ is a KV version 2 mount, but kv_engine_version is 1: set "kv_engine_version": 2)\n',
+    );
+  });
+
   it('takes VAULT_ADDR and VAULT_TOKEN from the environment, as hvac does', async () => {
     const env = {
       AIRFLOW__SECRETS__BACKEND: VAULT_BACKEND,

@@ -210,7 +210,12 @@ describe('vault backend', () => {
         // A configured token's lifetime is looked up once, at its second use.
         'GET auth/token/lookup-self 200',
         'GET kv1/variables/absent 404',
+        // After the first miss on a mount, its KV version is asked once (for the miss note).
+        'GET sys/internal/ui/mounts/kv1 200',
       ]);
+      expect(await vault.getVariable('absent_too')).toBeUndefined();
+      expect(since(mark).at(-1)).toBe('GET kv1/variables/absent_too 404');
+      expect(vault.missNote?.('variable', 'absent')).toBeUndefined();
       expect(vault.locate?.('variable', 'legacy')).toBe('kv1/variables/legacy');
     });
 
@@ -490,6 +495,7 @@ describe('vault backend', () => {
         'GET secret/data/variables/hello 200',
         'GET secret/data/connections/smtp_default 200',
         'GET secret/data/variables/absent 404',
+        'GET sys/internal/ui/mounts/secret 200',
       ]);
       await vault.dispose?.();
     });
