@@ -152,6 +152,8 @@ export async function resolveCredentials(
     ...(stsEndpoint ? { endpoint: stsEndpoint } : {}),
   };
   const providers = await loadCredentialProviders();
+  const viaSts = (provider: AwsCredentials): AwsCredentials =>
+    stsFailureNamed(backend, provider, opts.role_arn as string, stsEndpoint, region);
   if (opts.assume_role_method === 'assume_role_with_web_identity') {
     const tokenFile =
       opts.assume_role_with_web_identity_token_file || env.AWS_WEB_IDENTITY_TOKEN_FILE;
@@ -162,22 +164,78 @@ export async function resolveCredentials(
         { kwarg: 'assume_role_with_web_identity_token_file' },
       );
     }
-    return providers.fromTokenFile({
-      roleArn: opts.role_arn,
-      roleSessionName: sessionName,
-      webIdentityTokenFile: tokenFile,
-      ...(typeof kwargs.DurationSeconds === 'number'
-        ? { durationSeconds: kwargs.DurationSeconds }
-        : {}),
-      ...(typeof kwargs.Policy === 'string' ? { policy: kwargs.Policy } : {}),
-      clientConfig,
-    });
+    return viaSts(
+      providers.fromTokenFile({
+        roleArn: opts.role_arn,
+        roleSessionName: sessionName,
+        webIdentityTokenFile: tokenFile,
+        ...(typeof kwargs.DurationSeconds === 'number'
+          ? { durationSeconds: kwargs.DurationSeconds }
+          : {}),
+        ...(typeof kwargs.Policy === 'string' ? { policy: kwargs.Policy } : {}),
+        clientConfig,
+      }),
+    );
   }
-  return providers.fromTemporaryCredentials({
-    params: { ...kwargs, RoleArn: opts.role_arn, RoleSessionName: sessionName },
-    ...(base ? { masterCredentials: base } : {}),
-    clientConfig,
-  });
+  return viaSts(
+    providers.fromTemporaryCredentials({
+      params: { ...kwargs, RoleArn: opts.role_arn, RoleSessionName: sessionName },
+      ...(base ? { masterCredentials: base } : {}),
+      clientConfig,
+    }),
+  );
+}
+
+/**
+ * Wraps an assume-role credential provider so that its failure names the STS endpoint it asked
+ * and the kwarg that sets it: without this, an unreachable STS surfaced as the read of the
+ * secret failing with a bare `ENOTFOUND`. As in Airflow's `AwsConnectionWrapper`, assuming a
+ * role never uses the global `endpoint_url`; only `service_config.sts.endpoint_url` moves it.
+ */
+function stsFailureNamed(
+  backend: BackendName,
+  provider: AwsCredentials,
+  roleArn: string,
+  stsEndpoint: string | undefined,
+  region: string | undefined,
+): AwsCredentials {
+  if (typeof provider !== 'function') return provider;
+  // The SDK's STS client asks the regional endpoint unless told otherwise.
+  const endpoint = stsEndpoint ?? `https://sts.${region ?? '<region>'}.amazonaws.com`;
+  return async (...args: Parameters<typeof provider>) => {
+    try {
+      return await provider(...args);
+    } catch (err) {
+      const message = (err as SdkErrorShape | null)?.message;
+      // A missing region keeps its own configuration error (mapped by toAirlockError).
+      if (
+        err instanceof AirlockError ||
+        (typeof message === 'string' && /region is missing/i.test(message))
+      ) {
+        throw err;
+      }
+      const name = awsErrorName(err);
+      const status = httpStatus(err);
+      const why = status === undefined ? name : `${name}, HTTP ${status}`;
+      const denied = AUTH_NAMES.has(name) || status === 401 || status === 403;
+      const fix = stsEndpoint
+        ? 'check service_config {"sts": {"endpoint_url": …}}'
+        : 'to use another STS, set service_config {"sts": {"endpoint_url": "…"}} (endpoint_url does not apply to STS when assuming a role, as in Airflow)';
+      throw new AirlockError(
+        denied ? 'AIRLOCK_ERR_BACKEND_AUTH' : 'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
+        `${backend}: could not assume role_arn ${roleArn} through STS at ${endpoint} (${why}); ${denied ? "check the credentials and the role's trust policy; " : ''}${fix}`,
+        {
+          details: {
+            backend,
+            kwarg: 'service_config.sts.endpoint_url',
+            endpoint,
+            error: name,
+            ...(status === undefined ? {} : { status }),
+          },
+        },
+      );
+    }
+  };
 }
 
 /**

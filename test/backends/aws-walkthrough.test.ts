@@ -143,6 +143,44 @@ describe('AWS Secrets Manager walkthrough', () => {
     });
   });
 
+  describe('with role_arn', () => {
+    const roleEnv = (extra: Record<string, unknown>) =>
+      awsEnv({
+        ...backendEnv(),
+        AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify({
+          connections_prefix: 'airflow/connections',
+          variables_prefix: 'airflow/variables',
+          endpoint_url: moto.server().url,
+          role_arn: 'arn:aws:iam::123456789012:role/airflow-reader',
+          ...extra,
+        }),
+      });
+
+    it('assumes the role through the STS that service_config.sts.endpoint_url names', async () => {
+      await createSecret('airflow/variables/assumed', 'read with an assumed role');
+      const r = await runAirlock(['variables', 'get', 'assumed'], {
+        env: roleEnv({ service_config: { sts: { endpoint_url: moto.server().url } } }),
+      });
+      expect(r).toMatchObject({ code: 0, stdout: 'read with an assumed role\n', stderr: '' });
+    });
+
+    it('names the STS endpoint and the kwarg that sets it when STS cannot be reached', async () => {
+      // endpoint_url points at moto, but Airflow never uses it for STS: the default STS is asked.
+      const r = await runAirlock(['variables', 'get', 'assumed'], { env: roleEnv({}) });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(
+        /^airlock: error AIRLOCK_ERR_BACKEND_(UNAVAILABLE|AUTH): aws-secrets-manager: could not assume role_arn arn:aws:iam::123456789012:role\/airflow-reader through STS at https:\/\/sts\.us-east-1\.amazonaws\.com \([^)]+\); .*set service_config \{"sts": \{"endpoint_url": "…"\}\} \(endpoint_url does not apply to STS when assuming a role, as in Airflow\)\n$/,
+      );
+      const closed = 'http://127.0.0.1:9';
+      const refused = await runAirlock(['variables', 'get', 'assumed'], {
+        env: roleEnv({ service_config: { sts: { endpoint_url: closed } } }),
+      });
+      expect(refused.stderr).toBe(
+        `airlock: error AIRLOCK_ERR_BACKEND_UNAVAILABLE: aws-secrets-manager: could not assume role_arn arn:aws:iam::123456789012:role/airflow-reader through STS at ${closed} (ECONNREFUSED); check service_config {"sts": {"endpoint_url": …}}\n`,
+      );
+    });
+  });
+
   it('fails with a configuration error naming region_name when no region is set', async () => {
     const env = awsEnv(backendEnv());
     delete env.AWS_REGION;
