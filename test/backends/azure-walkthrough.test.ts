@@ -150,6 +150,34 @@ describe('azure-key-vault walkthrough', () => {
     expect(r.stderr).not.toContain('denied-value-abc');
   });
 
+  it('names the sign-in host it cannot reach, without waiting out the retries', async () => {
+    const kwargs = {
+      ...docsKwargs,
+      // The tenant the vault's sign-in challenge names (the SDK refuses any other).
+      tenant_id: fake.tenantId,
+      client_id: '00000000-0000-4000-8000-0000000000bb',
+      client_secret: 'sp-secret-value-xyz',
+    };
+    // A service principal signs in at AZURE_AUTHORITY_HOST: here a loopback port nobody serves.
+    const started = performance.now();
+    const r = await runAirlock(['variables', 'get', 'first_variable'], {
+      env: {
+        AIRFLOW__SECRETS__BACKEND: CLASS_PATH,
+        AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify(kwargs),
+        NODE_EXTRA_CA_CERTS: caFile,
+        AZURE_AUTHORITY_HOST: 'https://127.0.0.1:9',
+      },
+    });
+    const elapsedMs = performance.now() - started;
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /^airlock: error AIRLOCK_ERR_BACKEND_AUTH: azure-key-vault: could not get an Azure token to read variable `first_variable` \(\w+Error\): the sign-in host 127\.0\.0\.1:9 \(ECONNREFUSED\) could not be reached; check the network, the tenant and AZURE_AUTHORITY_HOST\n$/,
+    );
+    expect(r.stderr).not.toContain('sp-secret-value-xyz');
+    // The SDK alone retries an unreachable sign-in host for ~6 s before it gives up.
+    expect(elapsedMs).toBeLessThan(5000);
+  });
+
   it('refuses test credentials for a vault that is not loopback', async () => {
     const r = await runAirlock(['variables', 'get', 'first_variable'], {
       env: envFor(caFile, { vault_url: 'https://example-akv-resource-name.vault.azure.net/' }),
