@@ -6,6 +6,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -135,6 +137,36 @@ describe('gcp-secret-manager walkthrough', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^airlock: error AIRLOCK_ERR_BACKEND_AUTH: gcp-secret-manager/);
     expect(r.stderr).not.toContain('denied-value-abc');
+  });
+
+  it('fails without credentials in one line, with no stray MetadataLookupWarning after it', async () => {
+    // A metadata server that answers 403: google-auth-library then emits a MetadataLookupWarning,
+    // which Node would print after airlock's error line.
+    const metadata = createServer((_req, res) => {
+      res.writeHead(403, { 'content-type': 'text/plain' });
+      res.end('Forbidden');
+    });
+    await new Promise<void>((resolve) => metadata.listen(0, '127.0.0.1', resolve));
+    const { port } = metadata.address() as AddressInfo;
+    try {
+      const home = tempDir('airlock-gcp-nocreds-');
+      const r = await runAirlock(['variables', 'get', 'first_variable'], {
+        env: {
+          AIRFLOW__SECRETS__BACKEND: CLASS_PATH,
+          AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify({ project_id: PROJECT }),
+          HOME: home,
+          CLOUDSDK_CONFIG: join(home, 'gcloud'),
+          GCE_METADATA_HOST: `127.0.0.1:${port}`,
+        },
+      });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(
+        /^airlock: error AIRLOCK_ERR_BACKEND_AUTH: gcp-secret-manager: could not read variable `first_variable`: no usable Google credentials \(\w+\); the metadata server lookup failed \([^)]+\); see docs\/backends\/gcp-secret-manager\.md#authentication\n$/,
+      );
+      expect(r.stderr).not.toContain('MetadataLookupWarning');
+    } finally {
+      metadata.close();
+    }
   });
 
   it('refuses test credentials for an endpoint that is not loopback', async () => {
