@@ -50,6 +50,19 @@ export const awsConnectionOptionsShape = {
   aws_access_key_id: optionalString(),
   aws_secret_access_key: optionalString(),
   aws_session_token: optionalString(),
+  /**
+   * boto3 `Session` kwargs (Airflow's deprecated third source of keys): only the credential keys,
+   * used when `aws_access_key_id`/`aws_secret_access_key` are not given, as Airflow's
+   * `AwsConnectionWrapper` reads them; other keys are refused by name.
+   */
+  session_kwargs: z
+    .strictObject({
+      aws_access_key_id: optionalString(),
+      aws_secret_access_key: optionalString(),
+      aws_session_token: optionalString(),
+    })
+    .nullable()
+    .optional(),
   endpoint_url: optionalString(),
   verify: z.union([z.boolean(), z.string()]).nullable().optional(),
   config_kwargs: botocoreConfigSchema.nullable().optional(),
@@ -78,6 +91,14 @@ export interface AwsConnectionOptions {
   aws_access_key_id?: string | null | undefined;
   aws_secret_access_key?: string | null | undefined;
   aws_session_token?: string | null | undefined;
+  session_kwargs?:
+    | {
+        aws_access_key_id?: string | null | undefined;
+        aws_secret_access_key?: string | null | undefined;
+        aws_session_token?: string | null | undefined;
+      }
+    | null
+    | undefined;
   endpoint_url?: string | null | undefined;
   verify?: boolean | string | null | undefined;
   config_kwargs?: z.output<typeof botocoreConfigSchema> | null | undefined;
@@ -97,6 +118,17 @@ export function checkAwsConnectionOptions(value: AwsConnectionOptions, ctx: z.Re
     ctx.addIssue({
       code: 'custom',
       path: [hasId ? 'aws_secret_access_key' : 'aws_access_key_id'],
+      message: 'aws_access_key_id and aws_secret_access_key must be given together',
+    });
+  }
+  const session = value.session_kwargs ?? {};
+  if (Boolean(session.aws_access_key_id) !== Boolean(session.aws_secret_access_key)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [
+        'session_kwargs',
+        session.aws_access_key_id ? 'aws_secret_access_key' : 'aws_access_key_id',
+      ],
       message: 'aws_access_key_id and aws_secret_access_key must be given together',
     });
   }

@@ -121,11 +121,21 @@ export async function resolveCredentials(
   region: string | undefined,
 ): Promise<AwsCredentials | undefined> {
   let base: AwsCredentials | undefined;
+  const session = opts.session_kwargs ?? {};
+  // Airflow's `_get_credentials`: the kwargs' keys, else `session_kwargs`' keys; the session
+  // token likewise, each source on its own.
+  const sessionToken = opts.aws_session_token || session.aws_session_token || undefined;
   if (opts.aws_access_key_id && opts.aws_secret_access_key) {
     base = {
       accessKeyId: opts.aws_access_key_id,
       secretAccessKey: opts.aws_secret_access_key,
-      ...(opts.aws_session_token ? { sessionToken: opts.aws_session_token } : {}),
+      ...(sessionToken ? { sessionToken } : {}),
+    };
+  } else if (session.aws_access_key_id && session.aws_secret_access_key) {
+    base = {
+      accessKeyId: session.aws_access_key_id,
+      secretAccessKey: session.aws_secret_access_key,
+      ...(sessionToken ? { sessionToken } : {}),
     };
   } else if (opts.profile_name) {
     base = (await loadCredentialProviders()).fromIni({ profile: opts.profile_name });

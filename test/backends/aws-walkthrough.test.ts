@@ -143,6 +143,44 @@ describe('AWS Secrets Manager walkthrough', () => {
     });
   });
 
+  it('signs with the keys in session_kwargs, as Airflow reads them, and redacts them', async () => {
+    await createSecret('airflow/variables/via_session', 'signed with session_kwargs');
+    const env = awsEnv({
+      ...backendEnv(),
+      AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify({
+        variables_prefix: 'airflow/variables',
+        endpoint_url: moto.server().url,
+        session_kwargs: {
+          aws_access_key_id: 'AKIDSESSIONKWARGS',
+          aws_secret_access_key: 'session-kwargs-secret-123',
+        },
+      }),
+    });
+    // No keys in the environment: without session_kwargs there would be no credentials at all.
+    delete env.AWS_ACCESS_KEY_ID;
+    delete env.AWS_SECRET_ACCESS_KEY;
+    const r = await runAirlock(['variables', 'get', 'via_session'], { env });
+    expect(r).toMatchObject({ code: 0, stdout: 'signed with session_kwargs\n', stderr: '' });
+    const shown = await runAirlock(['config', 'show', '--output', 'json'], { env });
+    expect(shown.code).toBe(0);
+    expect(JSON.parse(shown.stdout).secrets.backends[0].kwargs.session_kwargs).toEqual({
+      aws_access_key_id: '***',
+      aws_secret_access_key: '***',
+    });
+    expect(shown.stdout).not.toContain('session-kwargs-secret-123');
+    const refused = await runAirlock(['variables', 'get', 'via_session'], {
+      env: {
+        ...env,
+        AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify({
+          endpoint_url: moto.server().url,
+          session_kwargs: { region_name: 'eu-west-1' },
+        }),
+      },
+    });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/AIRLOCK_ERR_CONFIG_INVALID: .*session_kwargs.*region_name/);
+  });
+
   describe('with role_arn', () => {
     const roleEnv = (extra: Record<string, unknown>) =>
       awsEnv({
