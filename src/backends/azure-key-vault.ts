@@ -235,6 +235,45 @@ export function isValidAzureSecretName(name: string): boolean {
   return SECRET_NAME.test(name);
 }
 
+/** A service principal with a client secret, and where it was configured (for messages). */
+interface ServicePrincipal {
+  tenantId: string;
+  clientId: string;
+  clientSecret: string;
+  from: string;
+}
+
+/**
+ * The service principal the kwargs name (Airflow's `ClientSecretCredential` case), else the one
+ * `AZURE_TENANT_ID`/`AZURE_CLIENT_ID`/`AZURE_CLIENT_SECRET` name (`EnvironmentCredential`'s).
+ */
+function servicePrincipalOf(
+  opts: {
+    tenant_id?: string | null | undefined;
+    client_id?: string | null | undefined;
+    client_secret?: string | null | undefined;
+  },
+  env: Readonly<Record<string, string | undefined>>,
+): ServicePrincipal | undefined {
+  if (opts.tenant_id && opts.client_id && opts.client_secret) {
+    return {
+      tenantId: opts.tenant_id,
+      clientId: opts.client_id,
+      clientSecret: opts.client_secret,
+      from: 'tenant_id, client_id, client_secret',
+    };
+  }
+  if (env.AZURE_TENANT_ID && env.AZURE_CLIENT_ID && env.AZURE_CLIENT_SECRET) {
+    return {
+      tenantId: env.AZURE_TENANT_ID,
+      clientId: env.AZURE_CLIENT_ID,
+      clientSecret: env.AZURE_CLIENT_SECRET,
+      from: 'AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET',
+    };
+  }
+  return undefined;
+}
+
 /** The static credential of `AIRLOCK_TEST_CREDENTIALS=1`: a fixed token, valid for an hour. */
 const testCredential: TokenCredential = {
   getToken: async () => ({
@@ -382,6 +421,18 @@ export function createAzureKeyVaultBackend(
   // Checked now, so that a test-credentials run against a real vault fails at start-up.
   const useTestCredential =
     deps.credential === undefined && assertTestCredentialsAllowed(BACKEND_NAME, endpoint, env);
+  // Under test credentials, a service principal (the kwargs, else the environment that
+  // EnvironmentCredential reads) signs in for real, at a loopback AZURE_AUTHORITY_HOST (the Key
+  // Vault test double serves Entra ID's token endpoint); it is never dropped in silence.
+  const testPrincipal = useTestCredential ? servicePrincipalOf(opts, env) : undefined;
+  const authorityHost = env.AZURE_AUTHORITY_HOST || undefined;
+  if (testPrincipal && !(authorityHost && isLoopbackEndpoint(authorityHost))) {
+    throw new AirlockError(
+      'AIRLOCK_ERR_CONFIG_INVALID',
+      `${BACKEND_NAME}: AIRLOCK_TEST_CREDENTIALS=1 with a service principal (${testPrincipal.from}) signs it in at AZURE_AUTHORITY_HOST, which must then be a loopback https URL (the test double's, e.g. https://127.0.0.1:<port>); it is ${authorityHost ? 'not loopback' : 'unset'}`,
+      { details: { backend: BACKEND_NAME, kwarg: 'AZURE_AUTHORITY_HOST' } },
+    );
+  }
   const timeoutMs = (opts.read_timeout ?? DEFAULTS.readTimeoutSeconds) * 1000;
   const maxWaitMs = (opts.retry_backoff_max ?? DEFAULTS.retryBackoffMaxSeconds) * 1000;
   const retryTotal = opts.retry_total ?? DEFAULTS.retryTotal;
@@ -430,13 +481,24 @@ export function createAzureKeyVaultBackend(
 
   async function buildCredential(): Promise<TokenCredential> {
     if (deps.credential) return deps.credential;
-    if (useTestCredential) return testCredential;
+    if (useTestCredential && !testPrincipal) return testCredential;
     const identity = await (deps.loadIdentity ?? (() => import('@azure/identity')))();
+    if (testPrincipal) {
+      return new identity.ClientSecretCredential(
+        testPrincipal.tenantId,
+        testPrincipal.clientId,
+        testPrincipal.clientSecret,
+        {
+          additionalPolicies: [loginReachability],
+          authorityHost: authorityHost as string,
+          disableInstanceDiscovery: true,
+        },
+      );
+    }
     try {
       if (opts.tenant_id && opts.client_id && opts.client_secret) {
         // A sign-in endpoint on this machine (a test double of Entra ID) is used as it is:
         // MSAL's instance discovery would ask login.microsoftonline.com about it first.
-        const authorityHost = env.AZURE_AUTHORITY_HOST || undefined;
         const localAuthority = authorityHost !== undefined && isLoopbackEndpoint(authorityHost);
         return new identity.ClientSecretCredential(
           opts.tenant_id,

@@ -178,6 +178,89 @@ describe('azure-key-vault walkthrough', () => {
     expect(elapsedMs).toBeLessThan(5000);
   });
 
+  describe('a service principal under test credentials', () => {
+    const principal = () => ({
+      tenant_id: fake.tenantId,
+      client_id: '11111111-2222-4333-8444-555555555555',
+      client_secret: 'sp-walkthrough-secret',
+    });
+
+    it("signs in at the double's Entra ID token endpoint (AZURE_AUTHORITY_HOST), from the kwargs", async () => {
+      const signInsBefore = fake.signIns.length;
+      const requestsBefore = fake.requests.length;
+      const r = await runAirlock(['variables', 'get', 'first_variable'], {
+        env: {
+          ...envFor(caFile, { ...docsKwargs, ...principal() }),
+          AZURE_AUTHORITY_HOST: fake.authorityHost,
+        },
+      });
+      expect(r).toMatchObject({ code: 0, stdout: 'value from Key Vault\n', stderr: '' });
+      expect(fake.signIns.slice(signInsBefore)).toEqual([
+        {
+          tenant: fake.tenantId,
+          clientId: '11111111-2222-4333-8444-555555555555',
+          scope: 'https://vault.azure.net/.default',
+          outcome: 'issued',
+        },
+      ]);
+      const used = fake.requests.slice(requestsBefore).map((q) => q.token);
+      expect(used.at(-1)).toMatch(/^fake-aad\./);
+      expect(used).not.toContain(AZURE_TEST_TOKEN);
+    });
+
+    it('signs in from AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET too', async () => {
+      const signInsBefore = fake.signIns.length;
+      const { tenant_id, client_id, client_secret } = principal();
+      const r = await runAirlock(['variables', 'get', 'first_variable'], {
+        env: {
+          ...envFor(caFile, docsKwargs),
+          AZURE_AUTHORITY_HOST: fake.authorityHost,
+          AZURE_TENANT_ID: tenant_id,
+          AZURE_CLIENT_ID: client_id,
+          AZURE_CLIENT_SECRET: client_secret,
+        },
+      });
+      expect(r).toMatchObject({ code: 0, stdout: 'value from Key Vault\n' });
+      expect(fake.signIns.slice(signInsBefore).map((x) => x.outcome)).toEqual(['issued']);
+    });
+
+    it('refuses a service principal whose sign-in would not be a loopback one', async () => {
+      const r = await runAirlock(['variables', 'get', 'first_variable'], {
+        env: envFor(caFile, { ...docsKwargs, ...principal() }),
+      });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(
+        /^airlock: error AIRLOCK_ERR_CONFIG_INVALID: azure-key-vault: AIRLOCK_TEST_CREDENTIALS=1 with a service principal \(tenant_id, client_id, client_secret\) signs it in at AZURE_AUTHORITY_HOST, which must then be a loopback https URL .*; it is unset\n$/,
+      );
+      expect(r.stderr).not.toContain('sp-walkthrough-secret');
+    });
+
+    it('fails with AIRLOCK_ERR_BACKEND_AUTH when the double refuses the client secret', async () => {
+      const strict = await startAzureKeyVaultFake({
+        servicePrincipals: { '11111111-2222-4333-8444-555555555555': 'the-right-secret' },
+        seed: { 'airflow-variables-first-variable': 'unreachable without a token' },
+      });
+      try {
+        const strictCa = join(tempDir('airlock-azure-sp-'), 'ca.pem');
+        writeFileSync(strictCa, strict.caCertificate);
+        const r = await runAirlock(['variables', 'get', 'first_variable'], {
+          env: {
+            ...envFor(strictCa, { vault_url: strict.url, ...principal() }),
+            AZURE_AUTHORITY_HOST: strict.authorityHost,
+          },
+        });
+        expect(r.code).toBe(1);
+        expect(r.stderr).toMatch(
+          /^airlock: error AIRLOCK_ERR_BACKEND_AUTH: azure-key-vault: could not get an Azure token to read variable `first_variable` \(\w+\)/,
+        );
+        expect(r.stderr).not.toContain('sp-walkthrough-secret');
+        expect(strict.signIns.map((x) => x.outcome)).toEqual(['invalid_client']);
+      } finally {
+        await strict.close();
+      }
+    });
+  });
+
   it('refuses test credentials for a vault that is not loopback', async () => {
     const r = await runAirlock(['variables', 'get', 'first_variable'], {
       env: envFor(caFile, { vault_url: 'https://example-akv-resource-name.vault.azure.net/' }),
