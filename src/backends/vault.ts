@@ -48,6 +48,7 @@ export const VAULT_AUTH_TYPES = [
 export const SUPPORTED_VAULT_AUTH_TYPES = [
   'token',
   'approle',
+  'aws_iam',
   'userpass',
   'ldap',
   'kubernetes',
@@ -189,6 +190,11 @@ function vaultReason(body: unknown): string | undefined {
   ) {
     return 'invalid credentials';
   }
+  if (/error making upstream request/i.test(errors)) {
+    return 'STS did not accept the signed GetCallerIdentity request';
+  }
+  if (/does not belong to the role/i.test(errors))
+    return 'the IAM principal is not bound to the role';
   if (/permission denied/i.test(errors)) return 'permission denied';
   if (/sealed/i.test(errors)) return 'Vault is sealed';
   return undefined;
@@ -286,7 +292,11 @@ export function createVaultBackend(
   };
   const kv2 = opts.kv_engine_version === 2;
   const authType = opts.auth_type as (typeof SUPPORTED_VAULT_AUTH_TYPES)[number];
-  const authMount = (opts.auth_mount_point || authType).replace(/^\/+|\/+$/g, '');
+  // hvac's default mount of each method: the method's name, but `aws` for aws_iam.
+  const authMount = (opts.auth_mount_point || (authType === 'aws_iam' ? 'aws' : authType)).replace(
+    /^\/+|\/+$/g,
+    '',
+  );
   const verify = opts.verify ?? (env.VAULT_CACERT || env.VAULT_CAPATH || true);
 
   // ----- transport (built on first use, memoised) -------------------------------------------
@@ -380,6 +390,8 @@ export function createVaultBackend(
               : await readCredentialFile('jwt_token_path', opts.jwt_token_path ?? ''),
           },
         };
+      case 'aws_iam':
+        return { path: 'login', body: await awsIamLoginBody() };
       case 'github':
         return {
           path: 'login',
@@ -389,6 +401,78 @@ export function createVaultBackend(
               : opts.token,
           },
         };
+    }
+  }
+
+  /**
+   * hvac's `auth.aws.iam_login`, as Airflow calls it: a `sts:GetCallerIdentity` request to the
+   * global STS endpoint, SigV4-signed for `region` (default us-east-1) with `key_id`/`secret_id`,
+   * else the credentials of an assumed role (`assume_role_kwargs`), else the AWS default chain;
+   * Vault replays it to STS to learn who is logging in. `role_id` names the Vault role.
+   */
+  async function awsIamLoginBody(): Promise<Record<string, unknown>> {
+    const credentials = await awsIamCredentials();
+    const body = 'Action=GetCallerIdentity&Version=2011-06-15';
+    const request = {
+      method: 'POST',
+      url: 'https://sts.amazonaws.com/',
+      headers: {
+        'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8',
+        Host: 'sts.amazonaws.com',
+        'Content-Length': String(Buffer.byteLength(body)),
+      },
+      body,
+    };
+    const { signSigV4 } = await import('./_sigv4.ts');
+    const headers = signSigV4(
+      request,
+      credentials,
+      opts.region || 'us-east-1',
+      'sts',
+      new Date(now()),
+    );
+    const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
+    // As the Vault CLI and hvac send them: each header a list of values.
+    const listed = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]]));
+    return {
+      iam_http_request_method: request.method,
+      iam_request_url: b64(request.url),
+      iam_request_body: b64(body),
+      iam_request_headers: b64(JSON.stringify(listed)),
+      ...(opts.role_id ? { role: opts.role_id } : {}),
+    };
+  }
+
+  async function awsIamCredentials(): Promise<{
+    accessKeyId: string;
+    secretAccessKey: string;
+    sessionToken?: string | undefined;
+  }> {
+    if (opts.key_id && opts.secret_id) {
+      return { accessKeyId: opts.key_id, secretAccessKey: opts.secret_id };
+    }
+    const providers = await import('@aws-sdk/credential-providers');
+    const provider = opts.assume_role_kwargs
+      ? providers.fromTemporaryCredentials({
+          params: opts.assume_role_kwargs as unknown as Parameters<
+            typeof providers.fromTemporaryCredentials
+          >[0]['params'],
+        })
+      : providers.fromNodeProviderChain();
+    try {
+      const found = await provider();
+      return {
+        accessKeyId: found.accessKeyId,
+        secretAccessKey: found.secretAccessKey,
+        sessionToken: found.sessionToken,
+      };
+    } catch (err) {
+      const name = err instanceof Error ? err.name : typeof err;
+      throw new AirlockError(
+        'AIRLOCK_ERR_BACKEND_AUTH',
+        `${BACKEND_NAME}: no AWS credentials to log in with aws_iam (${name}); give key_id and secret_id, assume_role_kwargs, or the AWS default chain (AWS_ACCESS_KEY_ID, a profile, a role)`,
+        { details: { backend: BACKEND_NAME, auth_type: authType, error: name } },
+      );
     }
   }
 

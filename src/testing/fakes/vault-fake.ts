@@ -3,8 +3,10 @@
  * A **test double** of HashiCorp Vault's HTTP API, in memory, on loopback. It follows Vault's
  * documented API where airlock's backend, the Vault CLI and `hvac` touch it: KV v1 and v2 mounts,
  * ACL policies (HCL or JSON, `*` and `+` globs, `deny`, Vault's priority rules), tokens with TTL,
- * renewal and revocation, the AppRole and userpass auth methods, LDAP / Kubernetes / JWT
- * stand-ins, namespaces, `LIST`, and fault injection (latency, failing answers, token expiry).
+ * renewal and revocation, the AppRole and userpass auth methods, the aws auth method's IAM login
+ * (the signed `sts:GetCallerIdentity` replayed to a configured STS, such as moto), LDAP /
+ * Kubernetes / JWT stand-ins, namespaces, `LIST`, and fault injection (latency, failing answers,
+ * token expiry).
  *
  * It is not Vault and not secure: no seal, no storage, no audit, no real LDAP bind, and JWTs
  * (Kubernetes service-account tokens included) are decoded **without checking the signature**.
@@ -24,6 +26,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import { sigV4Signature } from '../../backends/_sigv4.ts';
 import {
   FakeHttpError,
   type FaultInjection,
@@ -70,6 +73,13 @@ export interface VaultFakeOptions {
   seed?: VaultFakeSeed;
   /** Serve HTTPS with this key and certificate (PEM). See {@link generateFakeTlsCertificate}. */
   tls?: { key: string; cert: string };
+  /**
+   * AWS access keys (id → secret) whose SigV4 signatures the `aws` auth method checks itself
+   * before it replays a login's `sts:GetCallerIdentity` to STS (which an emulator such as moto
+   * does not check). A login signed with another key id is only replayed.
+   * @default {}
+   */
+  awsCredentials?: Readonly<Record<string, string>>;
 }
 
 /** One request the fake answered (never the token or the body). */
@@ -384,6 +394,7 @@ export async function generateFakeTlsCertificate(): Promise<{ key: string; cert:
  */
 export async function startVaultFake(options: VaultFakeOptions = {}): Promise<VaultFake> {
   const rootToken = options.rootToken ?? 'root';
+  const awsCredentials = options.awsCredentials ?? {};
   const faults = new FaultInjector();
   const requests: VaultFakeRequest[] = [];
   const namespaces = new Map<string, Namespace>();
@@ -1009,7 +1020,7 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
         enableKv(ns, key, version, description);
         return undefined;
       }
-      if (!['approle', 'userpass', 'ldap', 'kubernetes', 'jwt', 'oidc'].includes(type)) {
+      if (!['approle', 'userpass', 'ldap', 'kubernetes', 'jwt', 'oidc', 'aws'].includes(type)) {
         throw new FakeHttpError(400, `plugin not found in the catalog: ${type}`);
       }
       if (ns.auths.has(key)) throw new FakeHttpError(400, `path is already in use at ${key}`);
@@ -1173,7 +1184,7 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
 
   function authApi(ctx: Ctx, auth: AuthMount, rest: string): Record<string, unknown> | undefined {
     const { method, body } = ctx;
-    if (rest === 'config') {
+    if (rest === 'config' || (auth.type === 'aws' && rest === 'config/client')) {
       if (method === 'GET') {
         const { token_reviewer_jwt: _hidden, bindpass: _bindpass, ...visible } = auth.config;
         return envelope(visible);
@@ -1198,6 +1209,7 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
       kubernetes: ['role'],
       jwt: ['role'],
       oidc: ['role'],
+      aws: ['role'],
     };
     if (!allowed[auth.type]?.includes(kind)) throw noRoute(`auth/${auth.path}${rest}`);
     const table = (
@@ -1344,11 +1356,168 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
     }
   }
 
+  /**
+   * Vault's `aws` auth, IAM method: the login carries a signed `sts:GetCallerIdentity` request
+   * (method, URL, headers and body, base64), which Vault checks for shape and replays to STS
+   * (`sts_endpoint` of `auth/aws/config/client`); STS's answer names the caller.
+   */
+  async function awsIamCaller(
+    auth: AuthMount,
+    body: Record<string, unknown>,
+  ): Promise<{
+    arn: string;
+    canonicalArn: string;
+    account: string;
+    userId: string;
+    friendlyName: string;
+  }> {
+    const b64 = (field: string) => {
+      const value = body[field];
+      if (typeof value !== 'string' || value === '') {
+        throw new FakeHttpError(400, `missing ${field}`);
+      }
+      return Buffer.from(value, 'base64').toString('utf8');
+    };
+    const method = String(body.iam_http_request_method ?? '');
+    if (method !== 'POST') {
+      throw new FakeHttpError(
+        400,
+        "invalid iam_http_request_method; currently only 'POST' is supported",
+      );
+    }
+    const url = b64('iam_request_url');
+    const requestBody = b64('iam_request_body');
+    let parsedHeaders: unknown;
+    try {
+      parsedHeaders = JSON.parse(b64('iam_request_headers'));
+    } catch {
+      throw new FakeHttpError(400, 'error parsing iam_request_headers');
+    }
+    if (!isRecord(parsedHeaders)) throw new FakeHttpError(400, 'error parsing iam_request_headers');
+    // The Vault CLI and hvac send each header as a list of values.
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(parsedHeaders)) {
+      headers[name] = Array.isArray(value) ? value.map(String).join(',') : String(value);
+    }
+    const lower = new Map(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+    const form = new URLSearchParams(requestBody);
+    if (form.get('Action') !== 'GetCallerIdentity' || !form.get('Version')) {
+      throw new FakeHttpError(400, 'error parsing iam_request_body: invalid request body');
+    }
+    const authorization =
+      /^AWS4-HMAC-SHA256 Credential=([^/\s]+)\/(\d{8})\/([^/\s]+)\/sts\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/.exec(
+        lower.get('authorization') ?? '',
+      );
+    if (!authorization || !lower.get('x-amz-date')) {
+      throw new FakeHttpError(
+        400,
+        'error validating the request: missing or malformed SigV4 signature',
+      );
+    }
+    const [, accessKeyId, day, region, signedList, signature] = authorization as unknown as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
+    const signed = signedList.split(';');
+    if (!signed.includes('host') || !signed.includes('x-amz-date')) {
+      throw new FakeHttpError(
+        400,
+        'error validating the request: host and x-amz-date must be signed',
+      );
+    }
+    if (!lower.get('x-amz-date')?.startsWith(day)) {
+      throw new FakeHttpError(400, 'error validating the request: credential scope date mismatch');
+    }
+    const serverId = auth.config.iam_server_id_header_value;
+    if (typeof serverId === 'string' && serverId !== '') {
+      if (
+        lower.get('x-vault-aws-iam-server-id') !== serverId ||
+        !signed.includes('x-vault-aws-iam-server-id')
+      ) {
+        throw new FakeHttpError(
+          400,
+          'error validating X-Vault-AWS-IAM-Server-ID header: expected header value does not match or is not signed',
+        );
+      }
+    }
+    const knownSecret = awsCredentials[accessKeyId];
+    if (
+      knownSecret !== undefined &&
+      sigV4Signature(
+        { method, url, headers, body: requestBody },
+        signed,
+        region,
+        'sts',
+        knownSecret,
+      ) !== signature
+    ) {
+      throw new FakeHttpError(
+        400,
+        'error making upstream request: received error code 403 from STS: SignatureDoesNotMatch',
+      );
+    }
+    const endpoint =
+      typeof auth.config.sts_endpoint === 'string' && auth.config.sts_endpoint !== ''
+        ? auth.config.sts_endpoint
+        : url;
+    let answer: Response;
+    try {
+      const forwarded = Object.fromEntries(
+        Object.entries(headers).filter(
+          ([k]) => !['host', 'content-length'].includes(k.toLowerCase()),
+        ),
+      );
+      answer = await fetch(endpoint, {
+        method: 'POST',
+        headers: forwarded,
+        body: requestBody,
+        signal: AbortSignal.timeout(10_000),
+      });
+    } catch (error) {
+      const code = (error as { cause?: { code?: string } }).cause?.code ?? 'network error';
+      throw new FakeHttpError(400, `error making upstream request: ${code}`);
+    }
+    const xml = await answer.text();
+    if (!answer.ok) {
+      const code = /<Code>([^<]+)<\/Code>/.exec(xml)?.[1] ?? 'unknown';
+      throw new FakeHttpError(
+        400,
+        `error making upstream request: received error code ${answer.status} from STS: ${code}`,
+      );
+    }
+    const field = (name: string) => new RegExp(`<${name}>([^<]+)</${name}>`).exec(xml)?.[1] ?? '';
+    const arn = field('Arn');
+    if (arn === '') throw new FakeHttpError(400, 'error parsing STS response');
+    // arn:aws:sts::<account>:assumed-role/<role>/<session> → arn:aws:iam::<account>:role/<role>
+    const parts = /^arn:([^:]+):(?:iam|sts)::(\d+):([^/]+)\/(.+)$/.exec(arn);
+    let canonicalArn = arn;
+    let friendlyName = arn.split('/').at(-1) ?? '';
+    if (parts) {
+      const [, partition, account, kind, rest] = parts as unknown as [
+        string,
+        string,
+        string,
+        string,
+        string,
+      ];
+      const name =
+        kind === 'assumed-role' ? (rest.split('/')[0] ?? rest) : (rest.split('/').at(-1) ?? rest);
+      const iamKind = kind === 'assumed-role' ? 'role' : kind;
+      canonicalArn = `arn:${partition}:iam::${account}:${iamKind}/${name}`;
+      friendlyName = name;
+    }
+    return { arn, canonicalArn, account: field('Account'), userId: field('UserId'), friendlyName };
+  }
+
   function boundMatch(allowed: string[], value: string | undefined): boolean {
     return allowed.includes('*') || (value !== undefined && allowed.includes(value));
   }
 
-  function login(ctx: Ctx, auth: AuthMount, rest: string): Record<string, unknown> {
+  async function login(ctx: Ctx, auth: AuthMount, rest: string): Promise<Record<string, unknown>> {
     const { body } = ctx;
     const issue = (
       entry: AuthEntry,
@@ -1400,6 +1569,42 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
           (g) => auth.groups.get(g.toLowerCase())?.params.policies ?? [],
         );
         return issue(user, { username }, `${auth.type}-${username}`, groupPolicies);
+      }
+      case 'aws': {
+        if (rest !== 'login') throw noRoute(`auth/${auth.path}${rest}`);
+        const caller = await awsIamCaller(auth, body);
+        // Without `role`, Vault takes the IAM principal's friendly name.
+        const roleName = String(body.role ?? '') || caller.friendlyName;
+        const role = auth.roles.get(roleName.toLowerCase()) ?? auth.roles.get(roleName);
+        if (!role) throw new FakeHttpError(400, `entry for role ${roleName} not found`);
+        const authType = String(role.raw.auth_type ?? 'iam');
+        if (authType !== 'iam') {
+          throw new FakeHttpError(400, `auth method iam not allowed for role ${roleName}`);
+        }
+        const bound = parseList(role.raw.bound_iam_principal_arn);
+        const matches = bound.some((want) =>
+          want.endsWith('*')
+            ? caller.canonicalArn.startsWith(want.slice(0, -1))
+            : want === caller.canonicalArn,
+        );
+        if (!matches) {
+          throw new FakeHttpError(
+            403,
+            `IAM Principal "${caller.arn}" does not belong to the role "${roleName}"`,
+          );
+        }
+        return issue(
+          role,
+          {
+            role: roleName,
+            account_id: caller.account,
+            auth_type: 'iam',
+            canonical_arn: caller.canonicalArn,
+            client_arn: caller.arn,
+            client_user_id: caller.userId,
+          },
+          `aws-${caller.canonicalArn}`,
+        );
       }
       case 'kubernetes': {
         const role = auth.roles.get(String(body.role ?? ''));
