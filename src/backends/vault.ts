@@ -424,13 +424,12 @@ export function createVaultBackend(
       body,
     };
     const { signSigV4 } = await import('./_sigv4.ts');
-    const headers = signSigV4(
-      request,
-      credentials,
-      opts.region || 'us-east-1',
-      'sts',
-      new Date(now()),
-    );
+    // Airflow: `region`, else (for credentials from the AWS chain) the session's region; hvac's
+    // default is us-east-1.
+    const chainRegion =
+      opts.key_id && opts.secret_id ? undefined : env.AWS_REGION || env.AWS_DEFAULT_REGION;
+    const region = opts.region || chainRegion || 'us-east-1';
+    const headers = signSigV4(request, credentials, region, 'sts', new Date(now()));
     const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
     // As the Vault CLI and hvac send them: each header a list of values.
     const listed = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]]));
