@@ -47,6 +47,15 @@ export const awsConnectionOptionsShape = {
   assume_role_kwargs: z.record(z.string(), z.unknown()).nullable().optional(),
   /** The web identity token file for `assume_role_with_web_identity`. @default $AWS_WEB_IDENTITY_TOKEN_FILE */
   assume_role_with_web_identity_token_file: optionalString(),
+  /**
+   * Where `assume_role_with_web_identity` takes its token: `file` (the token file) or `google`
+   * (a Google ID token from Application Default Credentials, for
+   * `assume_role_with_web_identity_federation_audience`).
+   * @default 'file'
+   */
+  assume_role_with_web_identity_federation: z.enum(['file', 'google']).nullable().optional(),
+  /** The audience of the Google ID token (`federation: google`). */
+  assume_role_with_web_identity_federation_audience: optionalString(),
   aws_access_key_id: optionalString(),
   aws_secret_access_key: optionalString(),
   aws_session_token: optionalString(),
@@ -88,6 +97,8 @@ export interface AwsConnectionOptions {
   assume_role_method?: 'assume_role' | 'assume_role_with_web_identity' | null | undefined;
   assume_role_kwargs?: Record<string, unknown> | null | undefined;
   assume_role_with_web_identity_token_file?: string | null | undefined;
+  assume_role_with_web_identity_federation?: 'file' | 'google' | null | undefined;
+  assume_role_with_web_identity_federation_audience?: string | null | undefined;
   aws_access_key_id?: string | null | undefined;
   aws_secret_access_key?: string | null | undefined;
   aws_session_token?: string | null | undefined;
@@ -130,6 +141,16 @@ export function checkAwsConnectionOptions(value: AwsConnectionOptions, ctx: z.Re
         session.aws_access_key_id ? 'aws_secret_access_key' : 'aws_access_key_id',
       ],
       message: 'aws_access_key_id and aws_secret_access_key must be given together',
+    });
+  }
+  if (
+    value.assume_role_with_web_identity_federation === 'google' &&
+    !value.assume_role_with_web_identity_federation_audience
+  ) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['assume_role_with_web_identity_federation_audience'],
+      message: 'is required with assume_role_with_web_identity_federation "google"',
     });
   }
   if (value.assume_role_method === 'assume_role_with_web_identity' && !value.role_arn) {

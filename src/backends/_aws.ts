@@ -164,6 +164,29 @@ export async function resolveCredentials(
   const providers = await loadCredentialProviders();
   const viaSts = (provider: AwsCredentials): AwsCredentials =>
     stsFailureNamed(backend, provider, opts.role_arn as string, stsEndpoint, region);
+  if (
+    opts.assume_role_method === 'assume_role_with_web_identity' &&
+    opts.assume_role_with_web_identity_federation === 'google'
+  ) {
+    const audience = opts.assume_role_with_web_identity_federation_audience as string;
+    const roleArn = opts.role_arn;
+    // Airflow's `_get_google_identity_token_loader`: a fresh Google ID token for the audience
+    // (Application Default Credentials: a service-account key, or the metadata server), given to
+    // STS AssumeRoleWithWebIdentity at each credential refresh.
+    return viaSts(async () => {
+      const token = await googleIdToken(backend, audience);
+      return providers.fromWebToken({
+        roleArn,
+        roleSessionName: sessionName,
+        webIdentityToken: token,
+        ...(typeof kwargs.DurationSeconds === 'number'
+          ? { durationSeconds: kwargs.DurationSeconds }
+          : {}),
+        ...(typeof kwargs.Policy === 'string' ? { policy: kwargs.Policy } : {}),
+        clientConfig,
+      })();
+    });
+  }
   if (opts.assume_role_method === 'assume_role_with_web_identity') {
     const tokenFile =
       opts.assume_role_with_web_identity_token_file || env.AWS_WEB_IDENTITY_TOKEN_FILE;
@@ -194,6 +217,42 @@ export async function resolveCredentials(
       clientConfig,
     }),
   );
+}
+
+/**
+ * A Google ID token for `audience` from Application Default Credentials, with the
+ * google-auth-library that the Google SDK installed; a failure is a coded error naming the
+ * federation, never the library's message.
+ */
+async function googleIdToken(backend: BackendName, audience: string): Promise<string> {
+  const { createRequire } = await import('node:module');
+  const require = createRequire(import.meta.url);
+  let gal: typeof import('google-auth-library');
+  try {
+    const gaxPath = createRequire(require.resolve('@google-cloud/secret-manager')).resolve(
+      'google-gax',
+    );
+    gal = createRequire(gaxPath)('google-auth-library') as typeof import('google-auth-library');
+  } catch {
+    throw configError(
+      backend,
+      'assume_role_with_web_identity_federation "google" needs google-auth-library (installed with @google-cloud/secret-manager)',
+      {
+        kwarg: 'assume_role_with_web_identity_federation',
+      },
+    );
+  }
+  try {
+    const client = await new gal.GoogleAuth().getIdTokenClient(audience);
+    return await client.idTokenProvider.fetchIdToken(audience);
+  } catch (err) {
+    const name = err instanceof Error ? err.name : typeof err;
+    throw new AirlockError(
+      'AIRLOCK_ERR_BACKEND_AUTH',
+      `${backend}: could not get a Google ID token for assume_role_with_web_identity_federation_audience ${audience} (${name}); Application Default Credentials need a service-account key or the metadata server`,
+      { details: { backend, kwarg: 'assume_role_with_web_identity_federation', error: name } },
+    );
+  }
 }
 
 /**

@@ -4,6 +4,8 @@
  * `aws ssm put-parameter`: a client we did not write) against moto, then `npx airlock …` (the
  * built CLI).
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runAirlock } from '../helpers/cli.ts';
@@ -200,6 +202,73 @@ describe('AWS Secrets Manager walkthrough', () => {
         env: roleEnv({ service_config: { sts: { endpoint_url: moto.server().url } } }),
       });
       expect(r).toMatchObject({ code: 0, stdout: 'read with an assumed role\n', stderr: '' });
+    });
+
+    it('federates a Google ID token (assume_role_with_web_identity_federation "google")', async () => {
+      // Google's metadata server, as google-auth-library finds it through GCE_METADATA_HOST: it
+      // hands out the ID token that STS AssumeRoleWithWebIdentity takes.
+      const audiences: string[] = [];
+      const metadata = createServer((req, res) => {
+        const url = new URL(req.url ?? '/', 'http://metadata');
+        const headers = { 'Metadata-Flavor': 'Google', 'content-type': 'text/plain' };
+        if (req.headers['metadata-flavor'] !== 'Google') {
+          res.writeHead(403, headers).end('Missing Metadata-Flavor header');
+          return;
+        }
+        if (url.pathname.endsWith('/service-accounts/default/identity')) {
+          const audience = url.searchParams.get('audience') ?? '';
+          audiences.push(audience);
+          const part = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+          const now = Math.floor(Date.now() / 1000);
+          const jwt = `${part({ alg: 'RS256', typ: 'JWT' })}.${part({ iss: 'https://accounts.google.com', aud: audience, sub: '1234567890', iat: now, exp: now + 3600 })}.c2ln`;
+          res.writeHead(200, headers).end(jwt);
+          return;
+        }
+        res.writeHead(200, headers).end('');
+      });
+      await new Promise<void>((resolve) => metadata.listen(0, '127.0.0.1', resolve));
+      try {
+        await createSecret('airflow/variables/federated', 'read with a Google-federated role');
+        const home = tempDir('airlock-aws-federation-');
+        const env = roleEnv({
+          assume_role_method: 'assume_role_with_web_identity',
+          assume_role_with_web_identity_federation: 'google',
+          assume_role_with_web_identity_federation_audience: 'sts.amazonaws.com/airlock',
+          service_config: { sts: { endpoint_url: moto.server().url } },
+        });
+        // No AWS keys: the role is assumed with the Google token alone.
+        delete env.AWS_ACCESS_KEY_ID;
+        delete env.AWS_SECRET_ACCESS_KEY;
+        const r = await runAirlock(['variables', 'get', 'federated'], {
+          env: {
+            ...env,
+            HOME: home,
+            CLOUDSDK_CONFIG: join(home, 'gcloud'),
+            GCE_METADATA_HOST: `127.0.0.1:${(metadata.address() as AddressInfo).port}`,
+          },
+        });
+        expect(r).toMatchObject({
+          code: 0,
+          stdout: 'read with a Google-federated role\n',
+          stderr: '',
+        });
+        expect(audiences).toEqual(['sts.amazonaws.com/airlock']);
+      } finally {
+        metadata.close();
+      }
+    });
+
+    it('refuses Google federation without an audience, naming the kwarg', async () => {
+      const r = await runAirlock(['variables', 'get', 'federated'], {
+        env: roleEnv({
+          assume_role_method: 'assume_role_with_web_identity',
+          assume_role_with_web_identity_federation: 'google',
+        }),
+      });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(
+        /AIRLOCK_ERR_CONFIG_INVALID: .*assume_role_with_web_identity_federation_audience: is required with assume_role_with_web_identity_federation "google"/,
+      );
     });
 
     it('names the STS endpoint and the kwarg that sets it when STS cannot be reached', async () => {
