@@ -49,6 +49,7 @@ export const SUPPORTED_VAULT_AUTH_TYPES = [
   'token',
   'approle',
   'aws_iam',
+  'gcp',
   'userpass',
   'ldap',
   'kubernetes',
@@ -193,8 +194,12 @@ function vaultReason(body: unknown): string | undefined {
   if (/error making upstream request/i.test(errors)) {
     return 'STS did not accept the signed GetCallerIdentity request';
   }
-  if (/does not belong to the role/i.test(errors))
+  if (/does not belong to the role/i.test(errors)) {
     return 'the IAM principal is not bound to the role';
+  }
+  if (/signed JWT|service account .* not (found|authorized)|audience \(aud\)/i.test(errors)) {
+    return 'Vault did not accept the signed JWT';
+  }
   if (/permission denied/i.test(errors)) return 'permission denied';
   if (/sealed/i.test(errors)) return 'Vault is sealed';
   return undefined;
@@ -222,6 +227,10 @@ function checkAuthKwargs(opts: Options, env: Readonly<Record<string, string | un
     need(opts.token || opts.token_path || env.VAULT_TOKEN, '`token`, `token_path` or $VAULT_TOKEN');
   if (type === 'github') need(opts.token || opts.token_path, '`token` or `token_path`');
   if (type === 'approle') need(opts.role_id, '`role_id`');
+  if (type === 'gcp') {
+    need(opts.role_id, '`role_id` (the Vault role)');
+    need(opts.gcp_key_path || opts.gcp_keyfile_dict, '`gcp_key_path` or `gcp_keyfile_dict`');
+  }
   if (type === 'userpass' || type === 'ldap') {
     need(opts.username, '`username`');
     need(opts.password, '`password`');
@@ -292,7 +301,7 @@ export function createVaultBackend(
   };
   const kv2 = opts.kv_engine_version === 2;
   const authType = opts.auth_type as (typeof SUPPORTED_VAULT_AUTH_TYPES)[number];
-  // hvac's default mount of each method: the method's name, but `aws` for aws_iam.
+  // hvac's default mount of each method: the method's name (`gcp`, …), but `aws` for aws_iam.
   const authMount = (opts.auth_mount_point || (authType === 'aws_iam' ? 'aws' : authType)).replace(
     /^\/+|\/+$/g,
     '',
@@ -392,6 +401,8 @@ export function createVaultBackend(
         };
       case 'aws_iam':
         return { path: 'login', body: await awsIamLoginBody() };
+      case 'gcp':
+        return { path: 'login', body: { role: opts.role_id, jwt: await gcpLoginJwt() } };
       case 'github':
         return {
           path: 'login',
@@ -440,6 +451,65 @@ export function createVaultBackend(
       iam_request_headers: b64(JSON.stringify(listed)),
       ...(opts.role_id ? { role: opts.role_id } : {}),
     };
+  }
+
+  /**
+   * The JWT of Vault's `gcp` login (`iam` roles), as Airflow builds it: `sub` the service
+   * account, `aud` `vault/<role_id>`, expiring in 15 minutes (Vault's limit), RS256-signed. Airflow
+   * has IAM's `signJwt` sign it; airlock signs it with the same service account's key from
+   * `gcp_key_path`/`gcp_keyfile_dict`, which Vault accepts alike and which needs no IAM call.
+   */
+  async function gcpLoginJwt(): Promise<string> {
+    let key: Record<string, unknown>;
+    if (opts.gcp_keyfile_dict) {
+      key = opts.gcp_keyfile_dict;
+    } else {
+      const text = await readCredentialFile('gcp_key_path', opts.gcp_key_path ?? '');
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      if (!isRecord(parsed)) {
+        throw new ConfigError([
+          `${BACKEND_NAME} kwargs.gcp_key_path: \`${opts.gcp_key_path}\` is not a JSON service-account key`,
+        ]);
+      }
+      key = parsed;
+    }
+    const email = key.client_email;
+    const privateKey = key.private_key;
+    if (typeof email !== 'string' || typeof privateKey !== 'string') {
+      throw new ConfigError([
+        `${BACKEND_NAME} kwargs: the gcp key needs client_email and private_key (a service-account key)`,
+      ]);
+    }
+    const issued = Math.floor(now() / 1000);
+    const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const header = part({
+      alg: 'RS256',
+      typ: 'JWT',
+      ...(typeof key.private_key_id === 'string' ? { kid: key.private_key_id } : {}),
+    });
+    const payload = part({
+      iat: issued,
+      exp: issued + 900,
+      sub: email,
+      aud: `vault/${opts.role_id}`,
+    });
+    const { createSign } = await import('node:crypto');
+    let signature: string;
+    try {
+      signature = createSign('RSA-SHA256')
+        .update(`${header}.${payload}`)
+        .sign(privateKey, 'base64url');
+    } catch {
+      throw new ConfigError([
+        `${BACKEND_NAME} kwargs: the private_key of the gcp key cannot sign (not an RSA key in PEM)`,
+      ]);
+    }
+    return `${header}.${payload}.${signature}`;
   }
 
   async function awsIamCredentials(): Promise<{

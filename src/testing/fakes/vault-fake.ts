@@ -4,7 +4,8 @@
  * documented API where airlock's backend, the Vault CLI and `hvac` touch it: KV v1 and v2 mounts,
  * ACL policies (HCL or JSON, `*` and `+` globs, `deny`, Vault's priority rules), tokens with TTL,
  * renewal and revocation, the AppRole and userpass auth methods, the aws auth method's IAM login
- * (the signed `sts:GetCallerIdentity` replayed to a configured STS, such as moto), LDAP /
+ * (the signed `sts:GetCallerIdentity` replayed to a configured STS, such as moto), the gcp auth
+ * method's iam login (an RS256 JWT checked against given service-account keys), LDAP /
  * Kubernetes / JWT stand-ins, namespaces, `LIST`, and fault injection (latency, failing answers,
  * token expiry).
  *
@@ -23,7 +24,7 @@
  * await vault.close();
  * ```
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID, verify as verifySignature } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { sigV4Signature } from '../../backends/_sigv4.ts';
@@ -80,6 +81,13 @@ export interface VaultFakeOptions {
    * @default {}
    */
   awsCredentials?: Readonly<Record<string, string>>;
+  /**
+   * The public keys (PEM) of Google service accounts, by email: what Vault's `gcp` auth method
+   * would fetch from Google to check a login JWT's signature. A JWT of a service account not
+   * listed is refused.
+   * @default {}
+   */
+  gcpServiceAccountKeys?: Readonly<Record<string, string>>;
 }
 
 /** One request the fake answered (never the token or the body). */
@@ -395,6 +403,7 @@ export async function generateFakeTlsCertificate(): Promise<{ key: string; cert:
 export async function startVaultFake(options: VaultFakeOptions = {}): Promise<VaultFake> {
   const rootToken = options.rootToken ?? 'root';
   const awsCredentials = options.awsCredentials ?? {};
+  const gcpServiceAccountKeys = options.gcpServiceAccountKeys ?? {};
   const faults = new FaultInjector();
   const requests: VaultFakeRequest[] = [];
   const namespaces = new Map<string, Namespace>();
@@ -1020,7 +1029,9 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
         enableKv(ns, key, version, description);
         return undefined;
       }
-      if (!['approle', 'userpass', 'ldap', 'kubernetes', 'jwt', 'oidc', 'aws'].includes(type)) {
+      if (
+        !['approle', 'userpass', 'ldap', 'kubernetes', 'jwt', 'oidc', 'aws', 'gcp'].includes(type)
+      ) {
         throw new FakeHttpError(400, `plugin not found in the catalog: ${type}`);
       }
       if (ns.auths.has(key)) throw new FakeHttpError(400, `path is already in use at ${key}`);
@@ -1210,6 +1221,7 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
       jwt: ['role'],
       oidc: ['role'],
       aws: ['role'],
+      gcp: ['role'],
     };
     if (!allowed[auth.type]?.includes(kind)) throw noRoute(`auth/${auth.path}${rest}`);
     const table = (
@@ -1344,6 +1356,59 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
       // fall through
     }
     throw new FakeHttpError(400, 'error validating token: malformed claims');
+  }
+
+  /**
+   * Vault's `gcp` auth method, `iam` roles: the login JWT is signed by the service account (with
+   * IAM's `signJwt` or its own key), names it in `sub`, has `aud` `vault/<role>` and expires
+   * within `max_jwt_exp` (15 minutes). Vault checks the signature with the account's public keys
+   * from Google; the fake with those it was given. Returns the account's email.
+   */
+  function gcpIamCaller(jwt: unknown, roleName: string, raw: Record<string, unknown>): string {
+    const parts = typeof jwt === 'string' ? jwt.split('.') : [];
+    if (parts.length !== 3) throw new FakeHttpError(400, 'unable to parse signed JWT');
+    const [head, payload, signature] = parts as [string, string, string];
+    let header: unknown;
+    try {
+      header = JSON.parse(Buffer.from(head, 'base64url').toString('utf8'));
+    } catch {
+      throw new FakeHttpError(400, 'unable to parse signed JWT');
+    }
+    if (!isRecord(header) || header.alg !== 'RS256') {
+      throw new FakeHttpError(400, 'unable to parse signed JWT: expected an RS256 signature');
+    }
+    const claims = decodeJwt(jwt);
+    const sub = typeof claims.sub === 'string' ? claims.sub : '';
+    const publicKey = gcpServiceAccountKeys[sub];
+    if (publicKey === undefined) {
+      throw new FakeHttpError(400, `service account ${sub || '<no sub>'} not found`);
+    }
+    const valid = verifySignature(
+      'RSA-SHA256',
+      Buffer.from(`${head}.${payload}`),
+      publicKey,
+      Buffer.from(signature, 'base64url'),
+    );
+    if (!valid)
+      throw new FakeHttpError(400, 'unable to verify signed JWT: crypto/rsa: verification error');
+    if (claims.aud !== `vault/${roleName}`) {
+      throw new FakeHttpError(400, `invalid audience (aud) claim: expected vault/${roleName}`);
+    }
+    const t = now() / 1000;
+    if (typeof claims.exp !== 'number') throw new FakeHttpError(400, 'JWT has no exp claim');
+    if (claims.exp < t) throw new FakeHttpError(400, 'JWT is expired');
+    const maxExp = parseDuration(raw.max_jwt_exp, 'max_jwt_exp') ?? 900;
+    if (claims.exp > t + maxExp + 60) {
+      throw new FakeHttpError(400, 'JWT expires too far in the future (more than max_jwt_exp)');
+    }
+    const bound = parseList(raw.bound_service_accounts);
+    if (!bound.includes('*') && !bound.includes(sub)) {
+      throw new FakeHttpError(
+        403,
+        `service account ${sub} is not authorized for role "${roleName}"`,
+      );
+    }
+    return sub;
   }
 
   function checkTimes(claims: Record<string, unknown>, status: number): void {
@@ -1604,6 +1669,26 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
             client_user_id: caller.userId,
           },
           `aws-${caller.canonicalArn}`,
+        );
+      }
+      case 'gcp': {
+        if (rest !== 'login') throw noRoute(`auth/${auth.path}${rest}`);
+        const roleName = String(body.role ?? '');
+        const role = auth.roles.get(roleName.toLowerCase()) ?? auth.roles.get(roleName);
+        if (!role) throw new FakeHttpError(400, `role "${roleName}" not found`);
+        if (String(role.raw.type ?? '') !== 'iam') {
+          throw new FakeHttpError(400, `role "${roleName}" is not of type iam`);
+        }
+        const account = gcpIamCaller(body.jwt, roleName, role.raw);
+        return issue(
+          role,
+          {
+            role: roleName,
+            service_account_email: account,
+            service_account_id: account,
+            project_id: account.split('@')[1]?.split('.')[0] ?? '',
+          },
+          `gcp-${account}`,
         );
       }
       case 'kubernetes': {
