@@ -50,6 +50,7 @@ export const SUPPORTED_VAULT_AUTH_TYPES = [
   'approle',
   'aws_iam',
   'gcp',
+  'radius',
   'userpass',
   'ldap',
   'kubernetes',
@@ -231,7 +232,7 @@ function checkAuthKwargs(opts: Options, env: Readonly<Record<string, string | un
     need(opts.role_id, '`role_id` (the Vault role)');
     need(opts.gcp_key_path || opts.gcp_keyfile_dict, '`gcp_key_path` or `gcp_keyfile_dict`');
   }
-  if (type === 'userpass' || type === 'ldap') {
+  if (type === 'userpass' || type === 'ldap' || type === 'radius') {
     need(opts.username, '`username`');
     need(opts.password, '`password`');
   }
@@ -377,6 +378,7 @@ export function createVaultBackend(
         };
       case 'userpass':
       case 'ldap':
+      case 'radius':
         return {
           path: `login/${encodeURIComponent(opts.username ?? '')}`,
           body: { password: opts.password },

@@ -11,7 +11,7 @@
  *
  * It is not Vault and not secure: no seal, no storage, no audit, no real LDAP bind, and JWTs
  * (Kubernetes service-account tokens included) are decoded **without checking the signature**.
- * LDAP users log in with a password set on the fake itself (`auth/<mount>/users/<name>` takes a
+ * LDAP and RADIUS users log in with a password set on the fake itself (`auth/<mount>/users/<name>` takes a
  * fake-only `password` field). The root token is valid in every namespace; other tokens only in
  * the namespace that issued them. An unknown `X-Vault-Namespace` answers 403. `sudo` is
  * accepted in policies but never required.
@@ -1030,7 +1030,17 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
         return undefined;
       }
       if (
-        !['approle', 'userpass', 'ldap', 'kubernetes', 'jwt', 'oidc', 'aws', 'gcp'].includes(type)
+        ![
+          'approle',
+          'userpass',
+          'ldap',
+          'radius',
+          'kubernetes',
+          'jwt',
+          'oidc',
+          'aws',
+          'gcp',
+        ].includes(type)
       ) {
         throw new FakeHttpError(400, `plugin not found in the catalog: ${type}`);
       }
@@ -1217,6 +1227,7 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
       approle: ['role'],
       userpass: ['users'],
       ldap: ['users', 'groups'],
+      radius: ['users'],
       kubernetes: ['role'],
       jwt: ['role'],
       oidc: ['role'],
@@ -1618,8 +1629,14 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
         return issue(role, { role_name: role.name }, `approle`);
       }
       case 'userpass':
-      case 'ldap': {
-        const username = rest.startsWith('login/') ? rest.slice('login/'.length).toLowerCase() : '';
+      case 'ldap':
+      case 'radius': {
+        // RADIUS also takes the user name in the body (`POST auth/radius/login`).
+        const username = rest.startsWith('login/')
+          ? rest.slice('login/'.length).toLowerCase()
+          : auth.type === 'radius' && rest === 'login'
+            ? String(body.username ?? '').toLowerCase()
+            : '';
         const user = auth.users.get(username);
         const password = String(body.password ?? '');
         if (!user || user.password === undefined || user.password !== password || password === '') {
