@@ -23,13 +23,14 @@ import {
   type RetryPolicy,
 } from './_http.ts';
 import { nullablePrefix, optionalString, parseOptions } from './_options.ts';
+import { isLoopbackEndpoint } from './_test-credentials.ts';
 import type { SecretKind, SecretsBackend } from './backend.ts';
 import type { BackendDeps } from './registry.ts';
 
 /** The short name of this backend. */
 export const BACKEND_NAME = 'vault' as const;
 
-/** Vault auth methods Airflow's `VaultBackend` accepts. */
+/** Vault auth methods Airflow's `VaultBackend` accepts; airlock logs in with each. */
 export const VAULT_AUTH_TYPES = [
   'approle',
   'aws_iam',
@@ -42,20 +43,6 @@ export const VAULT_AUTH_TYPES = [
   'radius',
   'token',
   'userpass',
-] as const;
-
-/** The auth methods airlock implements (the others fail with `AIRLOCK_ERR_BACKEND_NOT_AVAILABLE`). */
-export const SUPPORTED_VAULT_AUTH_TYPES = [
-  'token',
-  'approle',
-  'aws_iam',
-  'gcp',
-  'radius',
-  'userpass',
-  'ldap',
-  'kubernetes',
-  'jwt',
-  'github',
 ] as const;
 
 /** Airflow's `VaultBackend` kwargs, plus the hvac client kwargs Airflow passes through. */
@@ -128,7 +115,7 @@ export interface VaultBackendDeps extends BackendDeps {
 }
 
 type Options = z.output<typeof vaultOptionsSchema>;
-type LoginType = Exclude<(typeof SUPPORTED_VAULT_AUTH_TYPES)[number], 'token'>;
+type LoginType = Exclude<(typeof VAULT_AUTH_TYPES)[number], 'token'>;
 
 /** Where a secret lives: its mount and its path inside the mount. */
 interface Location {
@@ -213,13 +200,6 @@ function describeKind(kind: SecretKind): string {
 /** Checks the kwargs the way Airflow's `_VaultClient.__init__` does, reporting every problem. */
 function checkAuthKwargs(opts: Options, env: Readonly<Record<string, string | undefined>>): void {
   const type = opts.auth_type;
-  if (!(SUPPORTED_VAULT_AUTH_TYPES as readonly string[]).includes(type)) {
-    throw new AirlockError(
-      'AIRLOCK_ERR_BACKEND_NOT_AVAILABLE',
-      `${BACKEND_NAME}: auth_type \`${type}\` is not supported by airlock yet; use one of ${SUPPORTED_VAULT_AUTH_TYPES.join(', ')}`,
-      { details: { backend: BACKEND_NAME, auth_type: type } },
-    );
-  }
   const issues: string[] = [];
   const need = (ok: unknown, what: string) => {
     if (!ok) issues.push(`${BACKEND_NAME} kwargs: auth_type \`${type}\` needs ${what}`);
@@ -228,6 +208,7 @@ function checkAuthKwargs(opts: Options, env: Readonly<Record<string, string | un
     need(opts.token || opts.token_path || env.VAULT_TOKEN, '`token`, `token_path` or $VAULT_TOKEN');
   if (type === 'github') need(opts.token || opts.token_path, '`token` or `token_path`');
   if (type === 'approle') need(opts.role_id, '`role_id`');
+  if (type === 'azure') need(opts.role_id, '`role_id` (the Vault role)');
   if (type === 'gcp') {
     need(opts.role_id, '`role_id` (the Vault role)');
     need(opts.gcp_key_path || opts.gcp_keyfile_dict, '`gcp_key_path` or `gcp_keyfile_dict`');
@@ -301,7 +282,7 @@ export function createVaultBackend(
     connection: rstripSlash(opts.connections_path),
   };
   const kv2 = opts.kv_engine_version === 2;
-  const authType = opts.auth_type as (typeof SUPPORTED_VAULT_AUTH_TYPES)[number];
+  const authType = opts.auth_type;
   // hvac's default mount of each method: the method's name (`gcp`, …), but `aws` for aws_iam.
   const authMount = (opts.auth_mount_point || (authType === 'aws_iam' ? 'aws' : authType)).replace(
     /^\/+|\/+$/g,
@@ -405,6 +386,8 @@ export function createVaultBackend(
         return { path: 'login', body: await awsIamLoginBody() };
       case 'gcp':
         return { path: 'login', body: { role: opts.role_id, jwt: await gcpLoginJwt() } };
+      case 'azure':
+        return { path: 'login', body: { role: opts.role_id, jwt: await azureAccessToken() } };
       case 'github':
         return {
           path: 'login',
@@ -512,6 +495,44 @@ export function createVaultBackend(
       ]);
     }
     return `${header}.${payload}.${signature}`;
+  }
+
+  /**
+   * The `jwt` of Vault's `azure` login: an Entra ID access token for `azure_resource` (default
+   * `https://management.azure.com/`, what Vault's azure auth is usually configured with), from
+   * the service principal `key_id`/`secret_id` in `azure_tenant_id` (the kwargs Airflow hands to
+   * the method's configure call), else `DefaultAzureCredential` (a managed identity, workload
+   * identity, …). A loopback `AZURE_AUTHORITY_HOST` (a test double of Entra ID) is used as given.
+   */
+  async function azureAccessToken(): Promise<string> {
+    const resource = (opts.azure_resource || 'https://management.azure.com/').replace(/\/+$/, '');
+    const identity = await import('@azure/identity');
+    const authorityHost = env.AZURE_AUTHORITY_HOST || undefined;
+    const local = authorityHost !== undefined && isLoopbackEndpoint(authorityHost);
+    const options = {
+      ...(authorityHost ? { authorityHost } : {}),
+      ...(local ? { disableInstanceDiscovery: true } : {}),
+    };
+    const credential =
+      opts.key_id && opts.secret_id && opts.azure_tenant_id
+        ? new identity.ClientSecretCredential(
+            opts.azure_tenant_id,
+            opts.key_id,
+            opts.secret_id,
+            options,
+          )
+        : new identity.DefaultAzureCredential(options);
+    try {
+      const token = await credential.getToken(`${resource}/.default`);
+      return token.token;
+    } catch (err) {
+      const name = err instanceof Error ? err.name : typeof err;
+      throw new AirlockError(
+        'AIRLOCK_ERR_BACKEND_AUTH',
+        `${BACKEND_NAME}: could not get an Azure token for ${resource} to log in with azure (${name}); give azure_tenant_id, key_id and secret_id, or run with a managed identity`,
+        { details: { backend: BACKEND_NAME, auth_type: authType, error: name } },
+      );
+    }
   }
 
   async function awsIamCredentials(): Promise<{

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { RetryPolicy } from '../../src/backends/_http.ts';
 import { createVaultBackend, type VaultBackendOptions } from '../../src/backends/vault.ts';
-import { ConfigError, isAirlockError } from '../../src/errors.ts';
+import { ConfigError } from '../../src/errors.ts';
 import { Connection } from '../../src/model/connection.ts';
 import {
   generateFakeTlsCertificate,
@@ -706,18 +706,6 @@ describe('vault backend', () => {
       expect(() =>
         createVaultBackend({ kv_engine_version: 3 } as unknown as VaultBackendOptions),
       ).toThrow(ConfigError);
-    });
-
-    it('names an auth type airlock does not implement with AIRLOCK_ERR_BACKEND_NOT_AVAILABLE', () => {
-      for (const auth_type of ['azure'] as const) {
-        let code: string | undefined;
-        try {
-          createVaultBackend({ auth_type });
-        } catch (err) {
-          code = isAirlockError(err) ? err.code : undefined;
-        }
-        expect(code, auth_type).toBe('AIRLOCK_ERR_BACKEND_NOT_AVAILABLE');
-      }
     });
   });
 

@@ -21,7 +21,7 @@
  * await fake.close();
  * ```
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, createSign, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
@@ -200,6 +200,14 @@ export interface AzureKeyVaultFake extends FaultInjection {
   readonly authorityHost: string;
   /** Every sign-in at the token endpoint, in order (cleared by {@link AzureKeyVaultFake.reset}). */
   readonly signIns: readonly FakeSignInRecord[];
+  /**
+   * The public key (PEM) that signs the access tokens the sign-in endpoint issues (RS256 JWTs,
+   * also published as JWKS at `/<tenant>/discovery/v2.0/keys`): give it to another double that
+   * must verify them, such as the Vault double's azure auth method.
+   */
+  readonly signingPublicKey: string;
+  /** The object id (`oid`) the tokens of a service principal carry, by client id. */
+  principalObjectId(clientId: string): string;
   /** Stores each `name → value` as a new enabled version. */
   seed(secrets: Record<string, string>): void;
   /** Stores a new version of `name` and returns its version id. */
@@ -377,6 +385,25 @@ export async function startAzureKeyVaultFake(
   const issuedTokens = new Set<string>();
   const signIns: FakeSignInRecord[] = [];
 
+  const signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const signingKid = randomBytes(8).toString('hex');
+  const signingPublicKey = signingKey.publicKey.export({ type: 'spki', format: 'pem' }) as string;
+
+  function signJwt(claims: Record<string, unknown>): string {
+    const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const input = `${part({ typ: 'JWT', alg: 'RS256', kid: signingKid })}.${part(claims)}`;
+    const signature = createSign('RSA-SHA256')
+      .update(input)
+      .sign(signingKey.privateKey, 'base64url');
+    return `${input}.${signature}`;
+  }
+
+  /** A stable object id for a service principal (Entra ID's `oid`), derived from its client id. */
+  function principalObjectId(clientId: string): string {
+    const hex = createHash('sha256').update(`${tenantId}/${clientId}`).digest('hex');
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  }
+
   /** Entra ID's error body (`AADSTS…` codes, as MSAL reads them). */
   function oauthError(
     res: ServerResponse,
@@ -403,6 +430,20 @@ export async function startAzureKeyVaultFake(
    * configuration (MSAL reads it first) and the token endpoint. `true` when it answered.
    */
   async function signIn(req: IncomingMessage, res: ServerResponse, url: URL, base: string) {
+    if (url.pathname === `/${tenantId}/discovery/v2.0/keys`) {
+      req.resume();
+      sendJson(res, 200, {
+        keys: [
+          {
+            ...signingKey.publicKey.export({ format: 'jwk' }),
+            kid: signingKid,
+            use: 'sig',
+            alg: 'RS256',
+          },
+        ],
+      });
+      return true;
+    }
     const metadata = /^\/([^/]+)\/v2\.0\/\.well-known\/openid-configuration$/.exec(url.pathname);
     const token = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(url.pathname);
     const tenant = metadata?.[1] ?? token?.[1];
@@ -495,7 +536,27 @@ export async function startAzureKeyVaultFake(
       );
       return true;
     }
-    const accessToken = `fake-aad.${randomBytes(24).toString('base64url')}`;
+    // An Entra ID access token: a JWT signed with the fake's key (its JWKS is published), for
+    // the scope's resource, naming the tenant and the service principal.
+    const issuedAt = Math.floor(Date.now() / 1000);
+    const resource = (scope.split(' ').find((x) => x.endsWith('/.default')) ?? '').slice(
+      0,
+      -'/.default'.length,
+    );
+    const accessToken = signJwt({
+      aud: resource,
+      iss: `https://sts.windows.net/${tenantId}/`,
+      iat: issuedAt,
+      nbf: issuedAt,
+      exp: issuedAt + 3599,
+      tid: tenantId,
+      appid: clientId,
+      oid: principalObjectId(clientId),
+      sub: principalObjectId(clientId),
+      idtyp: 'app',
+      uti: randomBytes(12).toString('base64url'),
+      ver: '1.0',
+    });
     issuedTokens.add(accessToken);
     record('issued');
     sendJson(res, 200, {
@@ -874,6 +935,8 @@ export async function startAzureKeyVaultFake(
     requests,
     authorityHost: `https://127.0.0.1:${port}`,
     signIns,
+    signingPublicKey,
+    principalObjectId,
     seed(entries) {
       for (const [name, value] of Object.entries(entries)) storeVersion(name, value);
     },

@@ -5,7 +5,8 @@
  * ACL policies (HCL or JSON, `*` and `+` globs, `deny`, Vault's priority rules), tokens with TTL,
  * renewal and revocation, the AppRole and userpass auth methods, the aws auth method's IAM login
  * (the signed `sts:GetCallerIdentity` replayed to a configured STS, such as moto), the gcp auth
- * method's iam login (an RS256 JWT checked against given service-account keys), LDAP /
+ * method's iam login (an RS256 JWT checked against given service-account keys), the azure auth
+ * method's login (an Entra ID access token checked against given keys), LDAP /
  * Kubernetes / JWT stand-ins, namespaces, `LIST`, and fault injection (latency, failing answers,
  * token expiry).
  *
@@ -88,6 +89,13 @@ export interface VaultFakeOptions {
    * @default {}
    */
   gcpServiceAccountKeys?: Readonly<Record<string, string>>;
+  /**
+   * Public keys (PEM) whose RS256 signatures the `azure` auth method trusts on Entra ID access
+   * tokens: what Vault fetches from the tenant's OpenID configuration (JWKS). The Key Vault
+   * double's `signingPublicKey` signs the tokens its sign-in endpoint issues.
+   * @default []
+   */
+  azureTokenKeys?: readonly string[];
 }
 
 /** One request the fake answered (never the token or the body). */
@@ -404,6 +412,7 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
   const rootToken = options.rootToken ?? 'root';
   const awsCredentials = options.awsCredentials ?? {};
   const gcpServiceAccountKeys = options.gcpServiceAccountKeys ?? {};
+  const azureTokenKeys = options.azureTokenKeys ?? [];
   const faults = new FaultInjector();
   const requests: VaultFakeRequest[] = [];
   const namespaces = new Map<string, Namespace>();
@@ -1040,6 +1049,7 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
           'oidc',
           'aws',
           'gcp',
+          'azure',
         ].includes(type)
       ) {
         throw new FakeHttpError(400, `plugin not found in the catalog: ${type}`);
@@ -1233,6 +1243,7 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
       oidc: ['role'],
       aws: ['role'],
       gcp: ['role'],
+      azure: ['role'],
     };
     if (!allowed[auth.type]?.includes(kind)) throw noRoute(`auth/${auth.path}${rest}`);
     const table = (
@@ -1420,6 +1431,44 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
       );
     }
     return sub;
+  }
+
+  /**
+   * Vault's `azure` auth method: the login `jwt` is an Entra ID access token (a managed
+   * identity's or a service principal's) for the configured `resource`, from the configured
+   * tenant, signed by a key of the tenant's JWKS (here: one given in `azureTokenKeys`).
+   */
+  function azureTokenClaims(auth: AuthMount, jwt: unknown): Record<string, unknown> {
+    const parts = typeof jwt === 'string' ? jwt.split('.') : [];
+    if (parts.length !== 3)
+      throw new FakeHttpError(400, 'unable to parse the token: malformed JWT');
+    const [head, payload, signature] = parts as [string, string, string];
+    const signed = Buffer.from(`${head}.${payload}`);
+    const sig = Buffer.from(signature, 'base64url');
+    if (!azureTokenKeys.some((key) => verifySignature('RSA-SHA256', signed, key, sig))) {
+      throw new FakeHttpError(
+        400,
+        'unable to verify the token: failed to verify id token signature',
+      );
+    }
+    const claims = decodeJwt(jwt);
+    checkTimes(claims, 400);
+    const strip = (v: unknown) => String(v ?? '').replace(/\/+$/, '');
+    const resource = strip(auth.config.resource);
+    if (resource === '' || strip(claims.aud) !== resource) {
+      throw new FakeHttpError(
+        400,
+        'unable to verify the token: audience claim does not match the configured resource',
+      );
+    }
+    const tenant = String(auth.config.tenant_id ?? '');
+    if (tenant !== '' && claims.tid !== tenant) {
+      throw new FakeHttpError(
+        400,
+        'unable to verify the token: the token was issued by another tenant',
+      );
+    }
+    return claims;
   }
 
   function checkTimes(claims: Record<string, unknown>, status: number): void {
@@ -1686,6 +1735,34 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
             client_user_id: caller.userId,
           },
           `aws-${caller.canonicalArn}`,
+        );
+      }
+      case 'azure': {
+        if (rest !== 'login') throw noRoute(`auth/${auth.path}${rest}`);
+        const roleName = String(body.role ?? '');
+        const role = auth.roles.get(roleName.toLowerCase()) ?? auth.roles.get(roleName);
+        if (!role) throw new FakeHttpError(400, `invalid role name "${roleName}"`);
+        const claims = azureTokenClaims(auth, body.jwt);
+        const objectId = String(claims.oid ?? '');
+        const principals = parseList(role.raw.bound_service_principal_ids);
+        if (principals.length > 0 && !principals.includes('*') && !principals.includes(objectId)) {
+          throw new FakeHttpError(403, 'service principal not authorized');
+        }
+        const subscriptions = parseList(role.raw.bound_subscription_ids);
+        const subscription = String(body.subscription_id ?? '');
+        if (subscriptions.length > 0 && !subscriptions.includes(subscription)) {
+          throw new FakeHttpError(403, 'subscription not authorized');
+        }
+        return issue(
+          role,
+          {
+            role: roleName,
+            object_id: objectId,
+            subscription_id: subscription,
+            resource_group_name: String(body.resource_group_name ?? ''),
+            vm_name: String(body.vm_name ?? ''),
+          },
+          `azure-${objectId}`,
         );
       }
       case 'gcp': {
