@@ -188,6 +188,8 @@ function vaultReason(body: unknown): string | undefined {
   if (/signed JWT|service account .* not (found|authorized)|audience \(aud\)/i.test(errors)) {
     return 'Vault did not accept the signed JWT';
   }
+  if (/unable to (verify|parse) the token/i.test(errors))
+    return 'Vault did not accept the Azure token';
   if (/permission denied/i.test(errors)) return 'permission denied';
   if (/sealed/i.test(errors)) return 'Vault is sealed';
   return undefined;

@@ -97,7 +97,7 @@ describe('vault auth_type azure', () => {
       env: env({ secret_id: 'airlock-client-secret', azure_resource: 'https://vault.azure.net' }),
     });
     expect(r.stderr).toBe(
-      'airlock: error AIRLOCK_ERR_BACKEND_AUTH: vault: could not log in with azure at auth/azure (HTTP 400)\n',
+      'airlock: error AIRLOCK_ERR_BACKEND_AUTH: vault: could not log in with azure at auth/azure (HTTP 400, Vault did not accept the Azure token)\n',
     );
     expect(r.stderr).not.toContain('airlock-client-secret');
   });
