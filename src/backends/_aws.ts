@@ -164,27 +164,27 @@ export async function resolveCredentials(
   const providers = await loadCredentialProviders();
   const viaSts = (provider: AwsCredentials): AwsCredentials =>
     stsFailureNamed(backend, provider, opts.role_arn as string, stsEndpoint, region);
+  // AssumeRoleWithWebIdentity's parameters, whichever way the token comes.
+  const webIdentity = {
+    roleArn: opts.role_arn,
+    roleSessionName: sessionName,
+    ...(typeof kwargs.DurationSeconds === 'number'
+      ? { durationSeconds: kwargs.DurationSeconds }
+      : {}),
+    ...(typeof kwargs.Policy === 'string' ? { policy: kwargs.Policy } : {}),
+    clientConfig,
+  };
   if (
     opts.assume_role_method === 'assume_role_with_web_identity' &&
     opts.assume_role_with_web_identity_federation === 'google'
   ) {
     const audience = opts.assume_role_with_web_identity_federation_audience as string;
-    const roleArn = opts.role_arn;
     // Airflow's `_get_google_identity_token_loader`: a fresh Google ID token for the audience
     // (Application Default Credentials: a service-account key, or the metadata server), given to
     // STS AssumeRoleWithWebIdentity at each credential refresh.
     return viaSts(async () => {
       const token = await googleIdToken(backend, audience);
-      return providers.fromWebToken({
-        roleArn,
-        roleSessionName: sessionName,
-        webIdentityToken: token,
-        ...(typeof kwargs.DurationSeconds === 'number'
-          ? { durationSeconds: kwargs.DurationSeconds }
-          : {}),
-        ...(typeof kwargs.Policy === 'string' ? { policy: kwargs.Policy } : {}),
-        clientConfig,
-      })();
+      return providers.fromWebToken({ ...webIdentity, webIdentityToken: token })();
     });
   }
   if (opts.assume_role_method === 'assume_role_with_web_identity') {
@@ -197,18 +197,7 @@ export async function resolveCredentials(
         { kwarg: 'assume_role_with_web_identity_token_file' },
       );
     }
-    return viaSts(
-      providers.fromTokenFile({
-        roleArn: opts.role_arn,
-        roleSessionName: sessionName,
-        webIdentityTokenFile: tokenFile,
-        ...(typeof kwargs.DurationSeconds === 'number'
-          ? { durationSeconds: kwargs.DurationSeconds }
-          : {}),
-        ...(typeof kwargs.Policy === 'string' ? { policy: kwargs.Policy } : {}),
-        clientConfig,
-      }),
-    );
+    return viaSts(providers.fromTokenFile({ ...webIdentity, webIdentityTokenFile: tokenFile }));
   }
   return viaSts(
     providers.fromTemporaryCredentials({

@@ -63,6 +63,24 @@ export interface WhichReport {
   readonly trace: readonly LinkTrace[];
 }
 
+/** A miss's trace link, with the backend's note on why the miss is suspect, if it has one. */
+function missLink(
+  backend: SecretsBackend,
+  kind: SecretKind,
+  id: string,
+  durationMs: number,
+  base: { location?: string },
+): LinkTrace {
+  const note = backend.missNote?.(kind, id);
+  return {
+    backend: backend.name,
+    outcome: 'miss',
+    durationMs,
+    ...base,
+    ...(note === undefined ? {} : { reason: note }),
+  };
+}
+
 /**
  * The notes the links left on their misses for this lookup (see `SecretsBackend.missNote`), as
  * ` (vault: <note>; …)` to append to a not-found message, or `''` when every miss was plain.
@@ -504,14 +522,7 @@ export function createResolver(options: ResolverOptions): Resolver {
             `${answer.error.message}; trying the next link (fallthrough_on_error)`,
           );
         } else if (answer.value === undefined) {
-          const note = backend.missNote?.(kind, id);
-          trace.push({
-            backend: backend.name,
-            outcome: 'miss',
-            durationMs,
-            ...base,
-            ...(note === undefined ? {} : { reason: note }),
-          });
+          trace.push(missLink(backend, kind, id, durationMs, base));
         } else {
           trace.push({ backend: backend.name, outcome: 'hit', durationMs, ...base });
           if (masker) {
@@ -575,17 +586,9 @@ export function createResolver(options: ResolverOptions): Resolver {
           if (!found) found = { value: result.value, source: backend.name };
           if (!all) stopped = `served by ${backend.name}`;
           break;
-        case 'miss': {
-          const note = backend.missNote?.(kind, id);
-          trace.push({
-            backend: backend.name,
-            outcome: 'miss',
-            durationMs,
-            ...base,
-            ...(note === undefined ? {} : { reason: note }),
-          });
+        case 'miss':
+          trace.push(missLink(backend, kind, id, durationMs, base));
           break;
-        }
         case 'skipped':
           trace.push({
             backend: backend.name,

@@ -8,22 +8,15 @@ SigV4-signed sts:GetCallerIdentity), a read, and a login signed with a wrong sec
 Prints one JSON object; a failure prints {"error": "<exception name>: <message>"} and exits 1.
 """
 
-import json
-import sys
 
 import hvac
-from hvac import exceptions
+from hvac_common import READ_VARIABLES_POLICY, outcome, run
 
-POLICY = """
-path "secret/data/variables/*" {
-  capabilities = ["read"]
-}
-"""
 
 
 def main(url, root_token, sts_endpoint, access_key, secret_key):
     admin = hvac.Client(url=url, token=root_token)
-    admin.sys.create_or_update_policy(name="airflow", policy=POLICY)
+    admin.sys.create_or_update_policy(name="airflow", policy=READ_VARIABLES_POLICY)
     admin.sys.enable_auth_method(method_type="aws")
     admin.auth.aws.configure(sts_endpoint=sts_endpoint)
     admin.auth.aws.create_role(
@@ -45,17 +38,11 @@ def main(url, root_token, sts_endpoint, access_key, secret_key):
     out["value"] = app.secrets.kv.v2.read_secret_version(
         path="variables/from_iam", mount_point="secret"
     )["data"]["data"]["value"]
-    try:
-        hvac.Client(url=url).auth.aws.iam_login(access_key, "not-the-secret", role="airflow-iam")
-        out["wrong_secret"] = "ok"
-    except exceptions.VaultError as err:
-        out["wrong_secret"] = type(err).__name__
-    print(json.dumps(out))
+    out["wrong_secret"] = outcome(
+        lambda: hvac.Client(url=url).auth.aws.iam_login(access_key, "not-the-secret", role="airflow-iam")
+    )
+    return out
 
 
 if __name__ == "__main__":
-    try:
-        main(*sys.argv[1:6])
-    except Exception as err:  # noqa: BLE001 - the vitest side reports it
-        print(json.dumps({"error": f"{type(err).__name__}: {err}"}))
-        sys.exit(1)
+    run(main)

@@ -9,18 +9,11 @@ azure.login, a read, and a login with a token for another resource.
 Prints one JSON object; a failure prints {"error": "<exception name>: <message>"} and exits 1.
 """
 
-import json
-import sys
 
 import hvac
+from hvac_common import READ_VARIABLES_POLICY, outcome, run
 import requests
-from hvac import exceptions
 
-POLICY = """
-path "secret/data/variables/*" {
-  capabilities = ["read"]
-}
-"""
 
 
 def token(authority, tenant, client_id, resource, ca_file):
@@ -41,7 +34,7 @@ def token(authority, tenant, client_id, resource, ca_file):
 
 def main(url, root_token, authority, tenant, client_id, object_id, ca_file):
     admin = hvac.Client(url=url, token=root_token)
-    admin.sys.create_or_update_policy(name="airflow", policy=POLICY)
+    admin.sys.create_or_update_policy(name="airflow", policy=READ_VARIABLES_POLICY)
     admin.sys.enable_auth_method(method_type="azure")
     admin.auth.azure.configure(tenant_id=tenant, resource="https://management.azure.com/")
     admin.auth.azure.create_role(
@@ -60,17 +53,11 @@ def main(url, root_token, authority, tenant, client_id, object_id, ca_file):
         path="variables/from_azure", mount_point="secret"
     )["data"]["data"]["value"]
     other = token(authority, tenant, client_id, "https://vault.azure.net", ca_file)
-    try:
-        hvac.Client(url=url).auth.azure.login(role="airflow-azure", jwt=other)
-        out["other_resource"] = "ok"
-    except exceptions.VaultError as err:
-        out["other_resource"] = type(err).__name__
-    print(json.dumps(out))
+    out["other_resource"] = outcome(
+        lambda: hvac.Client(url=url).auth.azure.login(role="airflow-azure", jwt=other)
+    )
+    return out
 
 
 if __name__ == "__main__":
-    try:
-        main(*sys.argv[1:8])
-    except Exception as err:  # noqa: BLE001 - the vitest side reports it
-        print(json.dumps({"error": f"{type(err).__name__}: {err}"}))
-        sys.exit(1)
+    run(main)

@@ -11,19 +11,13 @@ login whose JWT names another role in its audience. Prints one JSON object; a fa
 
 import base64
 import json
-import sys
 import time
 
 import hvac
+from hvac_common import READ_VARIABLES_POLICY, outcome, run
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
-from hvac import exceptions
 
-POLICY = """
-path "secret/data/variables/*" {
-  capabilities = ["read"]
-}
-"""
 
 
 def b64(data):
@@ -44,7 +38,7 @@ def main(url, root_token, key_file):
     with open(key_file) as f:
         key = json.load(f)
     admin = hvac.Client(url=url, token=root_token)
-    admin.sys.create_or_update_policy(name="airflow", policy=POLICY)
+    admin.sys.create_or_update_policy(name="airflow", policy=READ_VARIABLES_POLICY)
     admin.sys.enable_auth_method(method_type="gcp")
     admin.auth.gcp.create_role(
         name="airflow-gcp",
@@ -66,19 +60,13 @@ def main(url, root_token, key_file):
     out["value"] = app.secrets.kv.v2.read_secret_version(
         path="variables/from_gcp", mount_point="secret"
     )["data"]["data"]["value"]
-    try:
-        hvac.Client(url=url).auth.gcp.login(
+    out["wrong_audience"] = outcome(
+        lambda: hvac.Client(url=url).auth.gcp.login(
             role="airflow-gcp", jwt=signed_jwt(key, "vault/another-role")
         )
-        out["wrong_audience"] = "ok"
-    except exceptions.VaultError as err:
-        out["wrong_audience"] = type(err).__name__
-    print(json.dumps(out))
+    )
+    return out
 
 
 if __name__ == "__main__":
-    try:
-        main(*sys.argv[1:4])
-    except Exception as err:  # noqa: BLE001 - the vitest side reports it
-        print(json.dumps({"error": f"{type(err).__name__}: {err}"}))
-        sys.exit(1)
+    run(main)

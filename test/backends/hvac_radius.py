@@ -8,22 +8,15 @@ a secret. As the application: hvac's radius.login, a read, and a wrong password.
 Prints one JSON object; a failure prints {"error": "<exception name>: <message>"} and exits 1.
 """
 
-import json
-import sys
 
 import hvac
-from hvac import exceptions
+from hvac_common import READ_VARIABLES_POLICY, outcome, run
 
-POLICY = """
-path "secret/data/variables/*" {
-  capabilities = ["read"]
-}
-"""
 
 
 def main(url, root_token):
     admin = hvac.Client(url=url, token=root_token)
-    admin.sys.create_or_update_policy(name="airflow", policy=POLICY)
+    admin.sys.create_or_update_policy(name="airflow", policy=READ_VARIABLES_POLICY)
     admin.sys.enable_auth_method(method_type="radius")
     admin.auth.radius.configure(host="radius.example.com", secret="shared-secret", port=1812)
     admin.auth.radius.register_user(username="analyst", policies=["airflow"])
@@ -40,17 +33,11 @@ def main(url, root_token):
     out["value"] = app.secrets.kv.v2.read_secret_version(
         path="variables/from_radius", mount_point="secret"
     )["data"]["data"]["value"]
-    try:
-        hvac.Client(url=url).auth.radius.login(username="analyst", password="wrong")
-        out["wrong_password"] = "ok"
-    except exceptions.VaultError as err:
-        out["wrong_password"] = type(err).__name__
-    print(json.dumps(out))
+    out["wrong_password"] = outcome(
+        lambda: hvac.Client(url=url).auth.radius.login(username="analyst", password="wrong")
+    )
+    return out
 
 
 if __name__ == "__main__":
-    try:
-        main(*sys.argv[1:3])
-    except Exception as err:  # noqa: BLE001 - the vitest side reports it
-        print(json.dumps({"error": f"{type(err).__name__}: {err}"}))
-        sys.exit(1)
+    run(main)

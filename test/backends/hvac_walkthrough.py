@@ -16,6 +16,7 @@ import json
 import sys
 
 import hvac
+from hvac_common import run
 
 
 def main(url, root_token):
@@ -55,12 +56,8 @@ def main(url, root_token):
             admin.secrets.kv.v1.create_or_update_secret(path=path, secret=data, mount_point=mount)
             read = admin.secrets.kv.v1.read_secret(path=path, mount_point=mount)["data"]
             out["kv1_read"][f"{mount}/{path}"] = read == data
-    print(json.dumps(out))
+    return out
 
 
 if __name__ == "__main__":
-    try:
-        main(sys.argv[1], sys.argv[2])
-    except Exception as err:  # noqa: BLE001 - the vitest side reports it
-        print(json.dumps({"error": f"{type(err).__name__}: {err}"}))
-        sys.exit(1)
+    run(main)

@@ -9,6 +9,7 @@ import { startVaultFake, type VaultFake } from '../../src/testing/fakes/vault-fa
 import { runAirlock } from '../helpers/cli.ts';
 import { useMoto } from '../helpers/moto.ts';
 import { runPython } from '../helpers/tools.ts';
+import { requestLines, vaultEnv } from '../helpers/vault.ts';
 
 const ROOT_TOKEN = 'iam-root';
 const ACCESS_KEY = 'AKIAAIRLOCKIAMTEST01';
@@ -29,15 +30,12 @@ describe('vault auth_type aws_iam', () => {
   });
 
   function env(kwargs: Record<string, unknown>): Record<string, string> {
-    return {
-      AIRFLOW__SECRETS__BACKEND: 'airflow.providers.hashicorp.secrets.vault.VaultBackend',
-      AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify({
-        url: vault.url,
-        auth_type: 'aws_iam',
-        role_id: 'airflow-iam',
-        ...kwargs,
-      }),
-    };
+    return vaultEnv({
+      url: vault.url,
+      auth_type: 'aws_iam',
+      role_id: 'airflow-iam',
+      ...kwargs,
+    });
   }
 
   it('serves hvac: iam_login is verified and replayed to STS, a wrong secret key is refused', async () => {
@@ -62,7 +60,7 @@ describe('vault auth_type aws_iam', () => {
       env: env({ key_id: ACCESS_KEY, secret_id: SECRET_KEY }),
     });
     expect(r).toMatchObject({ code: 0, stdout: 'read after an IAM login\n', stderr: '' });
-    expect(vault.requests.map((q) => `${q.method} ${q.path} ${q.status}`)).toEqual([
+    expect(requestLines(vault)).toEqual([
       'POST auth/aws/login 200',
       'GET secret/data/variables/from_iam 200',
       'POST auth/token/revoke-self 204',

@@ -15,6 +15,7 @@ import { startVaultFake, type VaultFake } from '../../src/testing/fakes/vault-fa
 import { runAirlock } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { runPython } from '../helpers/tools.ts';
+import { requestLines, vaultEnv } from '../helpers/vault.ts';
 
 const ROOT_TOKEN = 'azure-root';
 const CLIENT_ID = '22222222-3333-4444-8555-666666666666';
@@ -59,19 +60,20 @@ describe('vault auth_type azure', () => {
   });
 
   function env(kwargs: Record<string, unknown>): Record<string, string> {
-    return {
-      AIRFLOW__SECRETS__BACKEND: 'airflow.providers.hashicorp.secrets.vault.VaultBackend',
-      AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify({
+    return vaultEnv(
+      {
         url: vault.url,
         auth_type: 'azure',
         role_id: 'airflow-azure',
         azure_tenant_id: entra.tenantId,
         key_id: CLIENT_ID,
         ...kwargs,
-      }),
-      AZURE_AUTHORITY_HOST: entra.authorityHost,
-      NODE_EXTRA_CA_CERTS: caFile,
-    };
+      },
+      {
+        AZURE_AUTHORITY_HOST: entra.authorityHost,
+        NODE_EXTRA_CA_CERTS: caFile,
+      },
+    );
   }
 
   it('logs airlock in with a service principal token and reads the variable', async () => {
@@ -80,7 +82,7 @@ describe('vault auth_type azure', () => {
       env: env({ secret_id: 'airlock-client-secret' }),
     });
     expect(r).toMatchObject({ code: 0, stdout: 'read after an Azure login\n', stderr: '' });
-    expect(vault.requests.map((q) => `${q.method} ${q.path} ${q.status}`)).toEqual([
+    expect(requestLines(vault)).toEqual([
       'POST auth/azure/login 200',
       'GET secret/data/variables/from_azure 200',
       'POST auth/token/revoke-self 204',

@@ -12,6 +12,7 @@ import { startVaultFake, type VaultFake } from '../../src/testing/fakes/vault-fa
 import { runAirlock } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { runPython } from '../helpers/tools.ts';
+import { requestLines, vaultEnv } from '../helpers/vault.ts';
 
 const ROOT_TOKEN = 'gcp-root';
 const EMAIL = 'airflow@airlock-test.iam.gserviceaccount.com';
@@ -53,15 +54,12 @@ describe('vault auth_type gcp', () => {
   });
 
   function env(kwargs: Record<string, unknown>): Record<string, string> {
-    return {
-      AIRFLOW__SECRETS__BACKEND: 'airflow.providers.hashicorp.secrets.vault.VaultBackend',
-      AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify({
-        url: vault.url,
-        auth_type: 'gcp',
-        role_id: 'airflow-gcp',
-        ...kwargs,
-      }),
-    };
+    return vaultEnv({
+      url: vault.url,
+      auth_type: 'gcp',
+      role_id: 'airflow-gcp',
+      ...kwargs,
+    });
   }
 
   it('serves hvac: a signed JWT logs in, one for another role is refused', async () => {
@@ -86,7 +84,7 @@ describe('vault auth_type gcp', () => {
       env: env({ gcp_key_path: key.path }),
     });
     expect(r).toMatchObject({ code: 0, stdout: 'read after a GCP login\n', stderr: '' });
-    expect(vault.requests.map((q) => `${q.method} ${q.path} ${q.status}`)).toEqual([
+    expect(requestLines(vault)).toEqual([
       'POST auth/gcp/login 200',
       'GET secret/data/variables/from_gcp 200',
       'POST auth/token/revoke-self 204',
@@ -107,8 +105,7 @@ describe('vault auth_type gcp', () => {
   it('needs role_id and a key, at start-up', async () => {
     const r = await runAirlock(['variables', 'get', 'from_gcp'], {
       env: {
-        AIRFLOW__SECRETS__BACKEND: 'airflow.providers.hashicorp.secrets.vault.VaultBackend',
-        AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify({ url: vault.url, auth_type: 'gcp' }),
+        ...vaultEnv({ url: vault.url, auth_type: 'gcp' }),
       },
     });
     expect(r.code).toBe(1);

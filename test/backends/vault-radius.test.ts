@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startVaultFake, type VaultFake } from '../../src/testing/fakes/vault-fake.ts';
 import { runAirlock } from '../helpers/cli.ts';
 import { runPython } from '../helpers/tools.ts';
+import { requestLines, vaultEnv } from '../helpers/vault.ts';
 
 const ROOT_TOKEN = 'radius-root';
 
@@ -33,14 +34,11 @@ describe('vault auth_type radius', () => {
   });
 
   function env(kwargs: Record<string, unknown>): Record<string, string> {
-    return {
-      AIRFLOW__SECRETS__BACKEND: 'airflow.providers.hashicorp.secrets.vault.VaultBackend',
-      AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify({
-        url: vault.url,
-        auth_type: 'radius',
-        ...kwargs,
-      }),
-    };
+    return vaultEnv({
+      url: vault.url,
+      auth_type: 'radius',
+      ...kwargs,
+    });
   }
 
   it('logs airlock in at auth/radius/login/<username> and reads the variable', async () => {
@@ -49,7 +47,7 @@ describe('vault auth_type radius', () => {
       env: env({ username: 'analyst', password: 'radius-pa55' }),
     });
     expect(r).toMatchObject({ code: 0, stdout: 'read after a RADIUS login\n', stderr: '' });
-    expect(vault.requests.map((q) => `${q.method} ${q.path} ${q.status}`)).toEqual([
+    expect(requestLines(vault)).toEqual([
       'POST auth/radius/login/analyst 200',
       'GET secret/data/variables/from_radius 200',
       'POST auth/token/revoke-self 204',

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startVaultFake, type VaultFake } from '../../src/testing/fakes/vault-fake.ts';
 import { runAirlock } from '../helpers/cli.ts';
 import { runPython } from '../helpers/tools.ts';
+import { requestLines, VAULT_BACKEND, vaultEnv } from '../helpers/vault.ts';
 
 const ROOT_TOKEN = 'walkthrough-root';
 const POLICY = `path "secret/data/variables/*" {
@@ -18,7 +19,6 @@ path "secret/data/connections/*" {
   capabilities = ["read", "list"]
 }
 `;
-const VAULT_BACKEND = 'airflow.providers.hashicorp.secrets.vault.VaultBackend';
 
 describe('the Airflow docs Vault walkthrough', () => {
   let vault: VaultFake;
@@ -38,13 +38,6 @@ describe('the Airflow docs Vault walkthrough', () => {
     });
     const text = await res.text();
     return { status: res.status, body: text === '' ? {} : JSON.parse(text) };
-  }
-
-  function airflowEnv(kwargs: Record<string, unknown>): Record<string, string> {
-    return {
-      AIRFLOW__SECRETS__BACKEND: VAULT_BACKEND,
-      AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify(kwargs),
-    };
   }
 
   function docsKwargs(extra: Record<string, unknown> = {}): Record<string, unknown> {
@@ -135,7 +128,7 @@ describe('the Airflow docs Vault walkthrough', () => {
   });
 
   it('prints the variable with `airlock variables get`, served by vault', async () => {
-    const env = airflowEnv(docsKwargs());
+    const env = vaultEnv(docsKwargs());
     const plain = await runAirlock(['variables', 'get', 'hello'], { env });
     expect(plain).toMatchObject({ code: 0, stdout: 'world\n', stderr: '' });
     const json = await runAirlock(['variables', 'get', 'hello', '--output', 'json'], { env });
@@ -144,9 +137,9 @@ describe('the Airflow docs Vault walkthrough', () => {
 
   it('logs in with AppRole, reads with one request and revokes its token on exit', async () => {
     vault.clearRequests();
-    await runAirlock(['variables', 'get', 'hello'], { env: airflowEnv(docsKwargs()) });
+    await runAirlock(['variables', 'get', 'hello'], { env: vaultEnv(docsKwargs()) });
     // No lookup-self round trip before the read (Airflow makes one), and no token left behind.
-    expect(vault.requests.map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual([
+    expect(requestLines(vault)).toEqual([
       'POST auth/approle/login 200',
       'GET secret/data/variables/hello 200',
       'POST auth/token/revoke-self 204',
@@ -154,7 +147,7 @@ describe('the Airflow docs Vault walkthrough', () => {
   });
 
   it('prints the connection stored as conn_uri and the one stored as fields alike', async () => {
-    const env = airflowEnv(docsKwargs());
+    const env = vaultEnv(docsKwargs());
     const uri = await runAirlock(['connections', 'get', 'smtp_default', '--output', 'json'], {
       env,
     });
@@ -184,7 +177,7 @@ describe('the Airflow docs Vault walkthrough', () => {
   });
 
   it('shows where it looked with `airlock secrets which`', async () => {
-    const env = { ...airflowEnv(docsKwargs()), AIRFLOW_VAR_HELLO: 'shadowed' };
+    const env = { ...vaultEnv(docsKwargs()), AIRFLOW_VAR_HELLO: 'shadowed' };
     const which = await runAirlock(['secrets', 'which', 'variable', 'hello', '--output', 'json'], {
       env,
     });
@@ -200,13 +193,13 @@ describe('the Airflow docs Vault walkthrough', () => {
   });
 
   it('falls through to the environment for a key Vault does not hold', async () => {
-    const env = { ...airflowEnv(docsKwargs()), AIRFLOW_VAR_ONLY_IN_ENV: 'from env' };
+    const env = { ...vaultEnv(docsKwargs()), AIRFLOW_VAR_ONLY_IN_ENV: 'from env' };
     const r = await runAirlock(['variables', 'get', 'only_in_env', '--output', 'json'], { env });
     expect(JSON.parse(r.stdout)).toEqual({ key: 'only_in_env', value: 'from env', source: 'env' });
   });
 
   it('fails with the auth error for a key outside the policy, without the secret', async () => {
-    const env = airflowEnv(docsKwargs({ variables_path: 'restricted' }));
+    const env = vaultEnv(docsKwargs({ variables_path: 'restricted' }));
     const r = await runAirlock(['variables', 'get', 'launch_codes'], { env });
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
@@ -218,7 +211,7 @@ describe('the Airflow docs Vault walkthrough', () => {
   });
 
   it('follows the docs with their own mount: `vault secrets enable -path=airflow -version=2 kv`', async () => {
-    const env = airflowEnv({
+    const env = vaultEnv({
       connections_path: 'connections',
       variables_path: 'variables',
       mount_point: 'airflow',
@@ -230,7 +223,7 @@ describe('the Airflow docs Vault walkthrough', () => {
   });
 
   it('reads a KV v1 mount with kv_engine_version 1', async () => {
-    const env = airflowEnv({
+    const env = vaultEnv({
       connections_path: 'connections',
       variables_path: 'variables',
       mount_point: 'legacy',
@@ -246,7 +239,7 @@ describe('the Airflow docs Vault walkthrough', () => {
 
   it('names a kv_engine_version that does not match the mount, in the not-found message and `secrets which`', async () => {
     // The docs' warning: the default kv_engine_version 2 on a KV v1 mount finds nothing.
-    const env = airflowEnv({
+    const env = vaultEnv({
       connections_path: 'connections',
       variables_path: 'variables',
       mount_point: 'legacy',
@@ -280,7 +273,7 @@ describe('the Airflow docs Vault walkthrough', () => {
     expect(`${get.stderr}${which.stdout}`).not.toContain('from a KV v1 mount');
     // And the reverse: kv_engine_version 1 on the docs' KV v2 mount.
     const reverse = await runAirlock(['variables', 'get', 'hello'], {
-      env: airflowEnv({
+      env: vaultEnv({
         connections_path: 'connections',
         variables_path: 'variables',
         kv_engine_version: 1,

@@ -4,10 +4,10 @@
  * write. A missing client fails the test with the command that installs it; it never skips.
  */
 
-import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { cleanEnv } from './cli.ts';
+import { type ProcessResult, runProcess } from './process.ts';
 
 /** Debian's Python, where `apt-get install python3-hvac python3-azure` puts the SDKs. */
 export const SYSTEM_PYTHON = '/usr/bin/python3';
@@ -28,11 +28,7 @@ export function findOnPath(command: string): string | undefined {
 }
 
 /** What one client run printed and how it exited. */
-export interface ToolResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type ToolResult = ProcessResult;
 
 /** Options of {@link runTool}. */
 export interface ToolOptions {
@@ -62,23 +58,12 @@ export function runTool(
   if (!path) {
     return Promise.reject(new Error(`\`${command}\` is not on PATH: ${install}`));
   }
-  return new Promise((resolve, reject) => {
-    const child = spawn(path, args, {
-      env: cleanEnv(options.env),
-      stdio: ['pipe', 'pipe', 'pipe'],
-      timeout: options.timeoutMs ?? 60_000,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('error', (err) => reject(new Error(`${command}: ${err.message}; ${install}`)));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(options.input ?? '');
+  return runProcess(path, args, {
+    env: cleanEnv(options.env),
+    ...(options.input === undefined ? {} : { input: options.input }),
+    timeoutMs: options.timeoutMs ?? 60_000,
+  }).catch((err: Error) => {
+    throw new Error(`${command}: ${err.message}; ${install}`);
   });
 }
 
@@ -103,5 +88,11 @@ export async function runPython(
   if (probe.code !== 0) {
     throw new Error(`${SYSTEM_PYTHON} cannot import ${module}: ${install}`);
   }
-  return runTool(SYSTEM_PYTHON, [script, ...args], options, install);
+  // No __pycache__ beside the scripts: a test run leaves the work tree as it found it.
+  return runTool(
+    SYSTEM_PYTHON,
+    [script, ...args],
+    { ...options, env: { PYTHONDONTWRITEBYTECODE: '1', ...options.env } },
+    install,
+  );
 }
