@@ -29,7 +29,10 @@ export interface LinkTrace {
   readonly durationMs: number;
   /** Where the link looked (a path, a secret name, an env name), when it says. */
   readonly location?: string;
-  /** Why a link was skipped, or the error's message (secret-free by construction). */
+  /**
+   * Why a link was skipped, the error's message, or on a miss the backend's note on why the miss
+   * is suspect (secret-free by construction).
+   */
   readonly reason?: string;
   /** The error's code, for `error` outcomes. */
   readonly errorCode?: ErrorCode;
@@ -58,6 +61,48 @@ export interface WhichReport {
   /** The link that serves the value, or `null` when none does (or the chain failed first). */
   readonly source: BackendName | null;
   readonly trace: readonly LinkTrace[];
+}
+
+/** A miss's trace link, with the backend's note on why the miss is suspect, if it has one. */
+function missLink(
+  backend: SecretsBackend,
+  kind: SecretKind,
+  id: string,
+  durationMs: number,
+  base: { location?: string },
+): LinkTrace {
+  const note = backend.missNote?.(kind, id);
+  return {
+    backend: backend.name,
+    outcome: 'miss',
+    durationMs,
+    ...base,
+    ...(note === undefined ? {} : { reason: note }),
+  };
+}
+
+/**
+ * The notes the links left on their misses for this lookup (see `SecretsBackend.missNote`), as
+ * ` (vault: <note>; …)` to append to a not-found message, or `''` when every miss was plain.
+ * Asks {@link Resolver.which}, which answers from the cache when it holds the miss.
+ *
+ * @example
+ * ```ts
+ * throw new NotFoundError('AIRLOCK_ERR_VAR_NOT_FOUND', `Variable \`x\` does not exist${await missHint(resolver, 'variable', 'x')}`);
+ * ```
+ */
+export async function missHint(
+  resolver: Partial<Pick<Resolver, 'which'>>,
+  kind: SecretKind,
+  id: string,
+): Promise<string> {
+  // A supervised task's lookups go to its supervisor, which has no provenance to give here.
+  if (!resolver.which) return '';
+  const report = await resolver.which(kind, id);
+  const notes = report.trace
+    .filter((link) => link.outcome === 'miss' && link.reason !== undefined)
+    .map((link) => `${link.backend}: ${link.reason}`);
+  return notes.length === 0 ? '' : ` (${notes.join('; ')})`;
 }
 
 /** Options of {@link createResolver}. */
@@ -489,7 +534,7 @@ export function createResolver(options: ResolverOptions): Resolver {
             `${answer.error.message}; trying the next link (fallthrough_on_error)`,
           );
         } else if (answer.value === undefined) {
-          trace.push({ backend: backend.name, outcome: 'miss', durationMs, ...base });
+          trace.push(missLink(backend, kind, id, durationMs, base));
         } else {
           trace.push({ backend: backend.name, outcome: 'hit', durationMs, ...base });
           if (masker) {
@@ -554,7 +599,7 @@ export function createResolver(options: ResolverOptions): Resolver {
           if (!all) stopped = `served by ${backend.name}`;
           break;
         case 'miss':
-          trace.push({ backend: backend.name, outcome: 'miss', durationMs, ...base });
+          trace.push(missLink(backend, kind, id, durationMs, base));
           break;
         case 'skipped':
           trace.push({

@@ -10,7 +10,7 @@ import { isSensitiveName, redactSensitive } from '../../masking/sensitive-keys.t
 import type { ExistingKeyAction, Metastore } from '../../metastore/metastore.ts';
 import { jsonLoads } from '../../model/connection-uri.ts';
 import { parseVariableJson } from '../../model/variable.ts';
-import type { Resolution } from '../../resolver/resolver.ts';
+import { missHint, type Resolution } from '../../resolver/resolver.ts';
 import { safeJsonParse } from '../../util/json.ts';
 import {
   type CliContext,
@@ -90,11 +90,15 @@ export function registerVariableCommands(program: Command, context: CliContext):
         const missing = keys.filter((_, i) => found[i] === undefined);
         if (missing.length > 0 && options.default === undefined) {
           const names = missing.map((k) => `\`${k}\``).join(', ');
+          // A link's note on a suspect miss (a setting that does not match the store).
+          const hints = [
+            ...new Set(await Promise.all(missing.map((k) => missHint(resolver, 'variable', k)))),
+          ].join('');
           throw new NotFoundError(
             'AIRLOCK_ERR_VAR_NOT_FOUND',
             missing.length === 1
-              ? `Variable ${names} does not exist`
-              : `Variables ${names} do not exist`,
+              ? `Variable ${names} does not exist${hints}`
+              : `Variables ${names} do not exist${hints}`,
             { details: { key: missing[0] ?? '' } },
           );
         }
