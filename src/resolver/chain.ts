@@ -68,6 +68,7 @@ function sharedCacheFromConfig(config: Config, deps: ChainDeps): SharedCache | u
         url,
         keys,
         subscribe: deps.subscribeInvalidations ?? true,
+        timeoutMs: config.secrets.cache.sharedTimeoutMs,
       });
       for (const listener of listeners) shared.onInvalidate(listener);
       return shared;
@@ -132,6 +133,7 @@ export function createResolverFromConfig(config: Config, deps: ChainDeps = {}): 
   return createResolver({
     backends: createChain(config, deps),
     fallthroughOnError: config.secrets.fallthroughOnError,
+    lookupTimeoutMs: config.secrets.lookupTimeoutSeconds * 1000,
     ...(config.core.maskAllResolved === null
       ? {}
       : { maskAllResolved: config.core.maskAllResolved }),

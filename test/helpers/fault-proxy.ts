@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net';
 
 /** A fault proxy bound to 127.0.0.1 on a free port. */
 export interface FaultProxy {
@@ -166,6 +166,47 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     },
     close() {
       server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A TCP server on 127.0.0.1 that accepts connections and never answers (nor closes them). */
+export interface Blackhole {
+  readonly port: number;
+  /** How many connections it accepted. */
+  readonly accepted: () => number;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a blackhole: the fault of a server that is up at the TCP level but hung (a stopped
+ * process behind a live socket, a full accept queue at the application, a stuck proxy).
+ *
+ * @example
+ * ```ts
+ * const hole = await startBlackhole();
+ * const url = `redis://127.0.0.1:${hole.port}`;
+ * ```
+ */
+export async function startBlackhole(): Promise<Blackhole> {
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  const server = createNetServer((socket) => {
+    accepted++;
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+    // Reads whatever comes, answers nothing.
+    socket.resume();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    accepted: () => accepted,
+    close() {
+      for (const socket of sockets) socket.destroy();
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };

@@ -42,6 +42,7 @@ export function describeConfig(config: Config): Record<string, unknown> {
     secrets: {
       configured_by: config.secrets.configuredBy,
       fallthrough_on_error: config.secrets.fallthroughOnError,
+      lookup_timeout_seconds: config.secrets.lookupTimeoutSeconds,
       backends: config.secrets.backends.map((b) => ({
         type: b.type,
         kwargs: redactKwargs(b.kwargs, words),
