@@ -59,7 +59,7 @@ export interface RetryPolicy {
 export const DEFAULT_RETRY: RetryPolicy = Object.freeze({
   retries: 3,
   backoffMs: 100,
-  statuses: Object.freeze([412, 500, 502, 503]),
+  statuses: Object.freeze([412, 429, 500, 502, 503]),
 });
 
 /** Options of {@link createHttpClient}. */
@@ -105,8 +105,8 @@ const TRANSIENT_NETWORK = new Set([
 const TLS_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS|ERR_SSL|HOSTNAME/;
 
 /**
- * The error code for an HTTP status that is not a success: 401/403 → auth, 408/504 → timeout,
- * anything else → unavailable. 404 has no code: what it means is the caller's business.
+ * The error code for an HTTP status that is not a success: 401/403 → auth, 429 → throttled
+ * (after the retries), 408/504 → timeout, anything else → unavailable. 404 has no code: what it means is the caller's business.
  *
  * @example
  * ```ts
@@ -116,6 +116,7 @@ const TLS_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS|ERR_SSL|HOST
 export function errorCodeForStatus(status: number): ErrorCode | undefined {
   if (status === 404) return undefined;
   if (status === 401 || status === 403) return 'AIRLOCK_ERR_BACKEND_AUTH';
+  if (status === 429) return 'AIRLOCK_ERR_BACKEND_THROTTLED';
   if (status === 408 || status === 504) return 'AIRLOCK_ERR_BACKEND_TIMEOUT';
   return 'AIRLOCK_ERR_BACKEND_UNAVAILABLE';
 }
@@ -140,12 +141,18 @@ function origin(url: string): string {
   }
 }
 
+/** Thrown by {@link readBodyJson} for a success whose body is not JSON. */
+class MalformedBody extends Error {}
+
 async function readBodyJson(response: Response): Promise<unknown> {
   const text = await response.text();
   if (text.trim() === '') return undefined;
   try {
     return JSON.parse(text) as unknown;
   } catch {
+    // An error status keeps its meaning whatever its body (a proxy's HTML page); a success
+    // whose body is not JSON was cut short or did not come from the store.
+    if (response.ok) throw new MalformedBody();
     return undefined;
   }
 }
@@ -186,6 +193,13 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       };
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
+      if (err instanceof MalformedBody) {
+        throw new AirlockError(
+          'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
+          `${backend}: could not ${what}: the answer from ${origin(request.url)} is not valid JSON (cut short, or not from the store)`,
+          { details: { backend, errno: 'EBADBODY' } },
+        );
+      }
       if (timeout.aborted) {
         throw new AirlockError(
           'AIRLOCK_ERR_BACKEND_TIMEOUT',

@@ -19,6 +19,8 @@ import {
   openExportOutput,
   printJson,
   printRows,
+  unreadableCell,
+  warnUnreadable,
 } from '../context.ts';
 
 interface GetOptions {
@@ -271,15 +273,36 @@ export function registerConnectionCommands(program: Command, context: CliContext
         const words = context.config().core.sensitiveVarConnNames;
         const store = await context.metastore('read');
         const rows: Record<string, unknown>[] = [];
+        const unreadable: string[] = [];
         if (store) {
           const records =
             options.connId === undefined
-              ? store.connections()
+              ? store.connections({ onUnreadable: 'mark' })
               : (async function* () {
                   const one = await store.getConnection(options.connId as string);
                   if (one) yield one;
                 })();
           for await (const c of records) {
+            if (c.unreadable) {
+              // A password or extra no key decrypts: the row is listed, marked, without them.
+              unreadable.push(`connection \`${c.connId}\` (${c.unreadable.code})`);
+              const table = options.output === 'table' || options.output === 'plain';
+              rows.push({
+                conn_id: c.connId,
+                conn_type: c.connType,
+                description: c.description,
+                host: c.host,
+                schema: c.schema,
+                login: c.login,
+                password: table ? unreadableCell(c.unreadable.code) : null,
+                port: c.port,
+                extra: null,
+                is_encrypted: c.isEncrypted,
+                is_extra_encrypted: c.isExtraEncrypted,
+                ...(table ? {} : { unreadable: c.unreadable.code }),
+              });
+              continue;
+            }
             rows.push({
               conn_id: c.connId,
               conn_type: c.connType,
@@ -300,6 +323,7 @@ export function registerConnectionCommands(program: Command, context: CliContext
             ? ['conn_id', 'conn_type', 'host', 'port', 'schema', 'login', 'password', 'extra']
             : undefined;
         await printRows(context.io, rows, options.output, columns);
+        warnUnreadable(context.io, unreadable);
       }),
     );
 
@@ -370,7 +394,13 @@ export function registerConnectionCommands(program: Command, context: CliContext
           }
           const store = await context.metastore('read');
           const records = [];
-          if (store) for await (const c of store.connections()) records.push(c);
+          if (store) {
+            const { unreadableRowsError } = await import('../../metastore/metastore.ts');
+            const unreadable = await store.unreadableFields('connection');
+            if (unreadable.length > 0)
+              throw unreadableRowsError(unreadable, 'nothing was exported');
+            for await (const c of store.connections()) records.push(c);
+          }
           const text = await formatConnections(records, format, options.serializationFormat);
           const out = openExportOutput(context.io, file);
           try {
