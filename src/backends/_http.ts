@@ -101,6 +101,16 @@ const TRANSIENT_NETWORK = new Set([
   'UND_ERR_CLOSED',
 ]);
 
+/** Network errors that mean nothing answered at all. */
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
 /** TLS verification failures, which get a hint about `verify` in the message. */
 const TLS_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS|ERR_SSL|HOSTNAME/;
 
@@ -212,9 +222,14 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         ? '; TLS verification failed: set `verify` to the CA bundle that signed the server certificate'
         : '';
       // The foreign error is not attached as `cause`: its message may quote the request.
+      // Refused or unresolvable: nothing answered. Anything else: it answered, then the
+      // connection broke (reset, closed mid-answer).
+      const where = UNREACHABLE.has(code)
+        ? `${origin(request.url)} is unreachable`
+        : `the connection to ${origin(request.url)} failed`;
       throw new AirlockError(
         'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
-        `${backend}: could not ${what}: ${origin(request.url)} is unreachable (${code})${hint}`,
+        `${backend}: could not ${what}: ${where} (${code})${hint}`,
         { details: { backend, errno: code } },
       );
     }
