@@ -477,18 +477,26 @@ export function createResolver(options: ResolverOptions): Resolver {
     return out;
   }
 
-  async function walkMany<T>(
+  /** Runs one lookup under its deadline (joined with the caller's signal). */
+  async function withinDeadline<R>(
+    signal: AbortSignal | undefined,
+    run: (signal: AbortSignal | undefined) => Promise<R>,
+  ): Promise<R> {
+    const deadline = startDeadline(lookupTimeoutMs, signal);
+    try {
+      return await run(deadline.signal);
+    } finally {
+      deadline.done();
+    }
+  }
+
+  function walkMany<T>(
     kind: SecretKind,
     ids: readonly string[],
     signal: AbortSignal | undefined,
     errored: Set<string> = new Set(),
   ): Promise<Map<string, Resolution<T>>> {
-    const deadline = startDeadline(lookupTimeoutMs, signal);
-    try {
-      return await walkManyWithin<T>(kind, ids, deadline.signal, errored);
-    } finally {
-      deadline.done();
-    }
+    return withinDeadline(signal, (s) => walkManyWithin<T>(kind, ids, s, errored));
   }
 
   async function walkManyWithin<T>(
@@ -574,19 +582,14 @@ export function createResolver(options: ResolverOptions): Resolver {
     errored?: boolean;
   };
 
-  async function walk<T>(
+  function walk<T>(
     kind: SecretKind,
     id: string,
     signal: AbortSignal | undefined,
     all: boolean,
     throwOnError: boolean,
   ): Promise<Walk<T>> {
-    const deadline = startDeadline(lookupTimeoutMs, signal);
-    try {
-      return await walkWithin<T>(kind, id, deadline.signal, all, throwOnError);
-    } finally {
-      deadline.done();
-    }
+    return withinDeadline(signal, (s) => walkWithin<T>(kind, id, s, all, throwOnError));
   }
 
   async function walkWithin<T>(

@@ -14,6 +14,7 @@ import { Fernet, parseFernetKeys } from '../../src/metastore/fernet.ts';
 import { readConnectionFile, readVariableFile } from '../../src/metastore/import-export.ts';
 import { Metastore } from '../../src/metastore/metastore.ts';
 import { Connection } from '../../src/model/connection.ts';
+import { CONNECTION_FIELDS } from '../../src/server/service.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { createTestApp, type TestApp } from '../server/_app.ts';
 
@@ -78,21 +79,7 @@ describe('fuzz: connection URIs and JSON', () => {
     const field = fc.oneof(noisy, fc.integer(), fc.constant(null), fc.boolean(), fc.jsonValue());
     fc.assert(
       fc.property(
-        fc.dictionary(
-          fc.constantFrom(
-            'conn_type',
-            'host',
-            'login',
-            'password',
-            'schema',
-            'port',
-            'extra',
-            'description',
-            'uri',
-            'other',
-          ),
-          field,
-        ),
+        fc.dictionary(fc.constantFrom(...CONNECTION_FIELDS, 'uri', 'other'), field),
         noisy,
         (record, tail) => {
           const withSecret = { ...record, password: CANARY };

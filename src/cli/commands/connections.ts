@@ -282,27 +282,11 @@ export function registerConnectionCommands(program: Command, context: CliContext
                   const one = await store.getConnection(options.connId as string);
                   if (one) yield one;
                 })();
+          const table = options.output === 'table' || options.output === 'plain';
           for await (const c of records) {
-            if (c.unreadable) {
-              // A password or extra no key decrypts: the row is listed, marked, without them.
-              unreadable.push(`connection \`${c.connId}\` (${c.unreadable.code})`);
-              const table = options.output === 'table' || options.output === 'plain';
-              rows.push({
-                conn_id: c.connId,
-                conn_type: c.connType,
-                description: c.description,
-                host: c.host,
-                schema: c.schema,
-                login: c.login,
-                password: table ? unreadableCell(c.unreadable.code) : null,
-                port: c.port,
-                extra: null,
-                is_encrypted: c.isEncrypted,
-                is_extra_encrypted: c.isExtraEncrypted,
-                ...(table ? {} : { unreadable: c.unreadable.code }),
-              });
-              continue;
-            }
+            // A password or extra no key decrypts: the row is listed, marked, without them.
+            const bad = c.unreadable?.code;
+            if (bad) unreadable.push(`connection \`${c.connId}\` (${bad})`);
             rows.push({
               conn_id: c.connId,
               conn_type: c.connType,
@@ -310,11 +294,12 @@ export function registerConnectionCommands(program: Command, context: CliContext
               host: c.host,
               schema: c.schema,
               login: c.login,
-              password: c.password ? '***' : null,
+              password: bad ? (table ? unreadableCell(bad) : null) : c.password ? '***' : null,
               port: c.port,
               extra: redactedExtra(c.extra, words),
               is_encrypted: c.isEncrypted,
               is_extra_encrypted: c.isExtraEncrypted,
+              ...(bad && !table ? { unreadable: bad } : {}),
             });
           }
         }
