@@ -420,6 +420,11 @@ export function awsErrorName(err: unknown): string {
   if (name === 'Error' && typeof e.code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(e.code)) {
     return e.code;
   }
+  // The SDK names every transient socket error `TimeoutError`; a reset or refused connection is
+  // not a timeout, and its errno says what happened.
+  if (name === 'TimeoutError' && typeof e.code === 'string' && /^E[A-Z0-9_]+$/.test(e.code)) {
+    return e.code;
+  }
   return name;
 }
 

@@ -582,7 +582,7 @@ export function createAzureKeyVaultBackend(
     if (err instanceof RetryAfterBeyondBudget) {
       const seconds = Math.ceil(err.retryAfterMs / 1000);
       return new AirlockError(
-        'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
+        err.status === 429 ? 'AIRLOCK_ERR_BACKEND_THROTTLED' : 'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
         `${BACKEND_NAME}: Key Vault throttled reading ${what} (secret \`${name}\`, HTTP ${err.status}) and asked to wait ${seconds} s, more than retry_backoff_max (${maxWaitMs / 1000} s)`,
         { details: { ...base, status: err.status, retryAfterSeconds: seconds } },
       );
@@ -625,7 +625,7 @@ export function createAzureKeyVaultBackend(
       }
       if (status === 429) {
         return new AirlockError(
-          'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
+          'AIRLOCK_ERR_BACKEND_THROTTLED',
           `${BACKEND_NAME}: Key Vault throttled reading ${what} (secret \`${name}\`, ${label}) after ${retryTotal} retries`,
           { details },
         );

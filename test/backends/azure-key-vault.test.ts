@@ -241,7 +241,7 @@ describe('azure-key-vault backend', () => {
     const started = Date.now();
     const err = await caught(() => kv.getVariable('busy'));
     expect(Date.now() - started).toBeLessThan(900);
-    expect(err.code).toBe('AIRLOCK_ERR_BACKEND_UNAVAILABLE');
+    expect(err.code).toBe('AIRLOCK_ERR_BACKEND_THROTTLED');
     expect(err.message).toContain('throttled');
     expect(err.details).toMatchObject({
       status: 429,
@@ -250,13 +250,13 @@ describe('azure-key-vault backend', () => {
     });
   });
 
-  it('maps throttling that outlasts the retries to AIRLOCK_ERR_BACKEND_UNAVAILABLE', async () => {
+  it('maps throttling that outlasts the retries to AIRLOCK_ERR_BACKEND_THROTTLED', async () => {
     await client.setSecret('airflow-variables-busy', 'never');
     const kv = backendFor(fake);
     await kv.getVariable('warm_up');
     fake.throttleNext(RETRY_TOTAL + 1, 0);
     const err = await caught(() => kv.getVariable('busy'));
-    expect(err.code).toBe('AIRLOCK_ERR_BACKEND_UNAVAILABLE');
+    expect(err.code).toBe('AIRLOCK_ERR_BACKEND_THROTTLED');
     expect(err.details).toMatchObject({ status: 429, code: 'Throttled' });
     expect(requestsFor('airflow-variables-busy')).toBe(RETRY_TOTAL + 1);
   });

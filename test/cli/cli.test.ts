@@ -277,10 +277,11 @@ describe('usage', () => {
     }
   });
 
-  it('prints help and exits 2 with no arguments', async () => {
+  it('prints help on stderr and exits 2 with no arguments (a usage error)', async () => {
     const r = await runAirlock([]);
     expect(r.code).toBe(2);
-    expect(r.stdout).toContain('Usage: airlock');
+    expect(r.stderr).toContain('Usage: airlock');
+    expect(r.stdout).toBe('');
   });
 
   it('has help text on every command', async () => {
