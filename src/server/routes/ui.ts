@@ -211,7 +211,7 @@ export const uiRoutes: RouteModule = (app, deps) => {
     const search = c.req.query('search') ?? '';
     const reveal = c.req.query('reveal');
     const canReveal = can(user.role, 'read-secrets');
-    const records = (await allVariables(deps)).filter(
+    const records = (await allVariables(deps, { onUnreadable: 'mark' })).filter(
       (r) =>
         !search ||
         r.key.toLowerCase().includes(search.toLowerCase()) ||
@@ -321,7 +321,7 @@ export const uiRoutes: RouteModule = (app, deps) => {
   app.get('/connections', async (c) => {
     const user = c.get('user');
     const search = (c.req.query('search') ?? '').toLowerCase();
-    const records = (await allConnections(deps)).filter(
+    const records = (await allConnections(deps, { onUnreadable: 'mark' })).filter(
       (r) =>
         !search ||
         [r.connId, r.connType, r.host ?? '', r.description ?? ''].some((t) =>

@@ -1,5 +1,5 @@
 /**
- * @module metastore/migrations/0004-scheduling
+ * @module metastore/migrations/0005-scheduling
  * What the scheduler keeps: `airlock_dag` (one row per DAG the scheduler or the CLI has seen:
  * paused or not, its parsed description, and its next run, as Airflow's `dag` table), and the
  * data interval of each run in `dag_run`. A scheduled run is unique per (dag_id, logical_date)
