@@ -1,0 +1,158 @@
+/**
+ * @module metastore/rotation
+ * `rotate-fernet-key`: every encrypted value re-encrypted with the first key in one transaction,
+ * in batches, as `airflow rotate-fernet-key` does; plaintext values Airflow wrote without a key
+ * are encrypted too; a value no key reads stops the rotation (or, asked, is left and listed).
+ */
+import { sql, type Transaction } from 'kysely';
+import { isAirlockError } from '../errors.ts';
+import { ROTATE_BATCH, type StoreCore } from './core.ts';
+import type { MultiFernet } from './fernet.ts';
+import { checkKeys } from './key-check.ts';
+import type { MetastoreSchema } from './schema.ts';
+import { unreadableRowsError } from './store-errors.ts';
+import type { RotationOptions, RotationReport } from './types.ts';
+
+/** One rotation's keys and tallies. */
+class Renewal {
+  readonly keys: MultiFernet;
+  encryptedFromPlaintext = 0;
+  readonly unreadable: string[] = [];
+
+  constructor(keys: MultiFernet) {
+    this.keys = keys;
+  }
+
+  /** The field re-encrypted, or `undefined` (recorded in `unreadable`) if no key reads it. */
+  renew(token: string, encrypted: boolean, name: string): string | undefined {
+    if (!encrypted) {
+      this.encryptedFromPlaintext++;
+      return this.keys.encrypt(token);
+    }
+    try {
+      return this.keys.rotate(token);
+    } catch (err) {
+      if (!isAirlockError(err) || err.code !== 'AIRLOCK_ERR_CRYPTO_TOKEN_INVALID') throw err;
+      this.unreadable.push(name);
+      return undefined;
+    }
+  }
+}
+
+/** Re-encrypts every Variable value; how many were. */
+async function rotateVariables(
+  trx: Transaction<MetastoreSchema>,
+  renewal: Renewal,
+): Promise<number> {
+  let count = 0;
+  let lastId = 0;
+  for (;;) {
+    const rows = await trx
+      .selectFrom('variable')
+      .select(['id', 'key', 'val', 'is_encrypted'])
+      .where('id', '>', lastId)
+      .where('val', 'is not', null)
+      .orderBy('id')
+      .limit(ROTATE_BATCH)
+      .execute();
+    for (const row of rows) {
+      const val = renewal.renew(
+        row.val as string,
+        Boolean(row.is_encrypted),
+        `variable \`${row.key}\``,
+      );
+      if (val === undefined) continue;
+      await trx
+        .updateTable('variable')
+        .set({ val, is_encrypted: true })
+        .where('id', '=', row.id)
+        .execute();
+      count++;
+    }
+    if (rows.length < ROTATE_BATCH) return count;
+    lastId = rows.at(-1)?.id ?? lastId;
+  }
+}
+
+/** Re-encrypts every Connection password and extra; how many fields were. */
+async function rotateConnections(
+  trx: Transaction<MetastoreSchema>,
+  renewal: Renewal,
+): Promise<number> {
+  let count = 0;
+  let lastId = 0;
+  for (;;) {
+    const rows = await trx
+      .selectFrom('connection')
+      .select(['id', 'conn_id', 'password', 'extra', 'is_encrypted', 'is_extra_encrypted'])
+      .where('id', '>', lastId)
+      .orderBy('id')
+      .limit(ROTATE_BATCH)
+      .execute();
+    for (const row of rows) {
+      const update: {
+        password?: string;
+        is_encrypted?: boolean;
+        extra?: string;
+        is_extra_encrypted?: boolean;
+      } = {};
+      if (row.password) {
+        const name = `connection \`${row.conn_id}\` (password)`;
+        const password = renewal.renew(row.password, Boolean(row.is_encrypted), name);
+        if (password !== undefined) {
+          update.password = password;
+          update.is_encrypted = true;
+          count++;
+        }
+      }
+      if (row.extra) {
+        const name = `connection \`${row.conn_id}\` (extra)`;
+        const extra = renewal.renew(row.extra, Boolean(row.is_extra_encrypted), name);
+        if (extra !== undefined) {
+          update.extra = extra;
+          update.is_extra_encrypted = true;
+          count++;
+        }
+      }
+      if (Object.keys(update).length > 0) {
+        await trx.updateTable('connection').set(update).where('id', '=', row.id).execute();
+      }
+    }
+    if (rows.length < ROTATE_BATCH) return count;
+    lastId = rows.at(-1)?.id ?? lastId;
+  }
+}
+
+/** Re-encrypts every encrypted value with the first key, in one transaction. */
+export async function rotateFernetKeys(
+  core: StoreCore,
+  options: RotationOptions = {},
+): Promise<RotationReport> {
+  const keys = core.requireKeys();
+  const report = await core.write('rotate the Fernet keys', async (trx) => {
+    const renewal = new Renewal(keys);
+    await checkKeys(core, trx, { rotate: true });
+    const variables = await rotateVariables(trx, renewal);
+    const connectionFields = await rotateConnections(trx, renewal);
+    if (renewal.unreadable.length > 0 && !options.skipUnreadable) {
+      // Thrown inside the transaction: nothing is re-encrypted.
+      throw unreadableRowsError(
+        renewal.unreadable,
+        'nothing was rotated (`rotate-fernet-key --skip-unreadable` rotates the others)',
+      );
+    }
+    return {
+      variables,
+      connectionFields,
+      encryptedFromPlaintext: renewal.encryptedFromPlaintext,
+      skipped: renewal.unreadable,
+    };
+  });
+  if (core.dialect === 'sqlite') {
+    // Move the new pages into the file and empty the write-ahead log, so that the old tokens
+    // (and any plaintext just encrypted) are not left in the log. Best effort: a reader of
+    // another process may hold the log; its next checkpoint finishes the job.
+    await sql`PRAGMA wal_checkpoint(TRUNCATE)`.execute(core.db).catch(() => {});
+  }
+  return report;
+}
