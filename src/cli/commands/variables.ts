@@ -38,7 +38,6 @@ async function writable(context: CliContext): Promise<Metastore> {
   return store;
 }
 
-/** Runs a command body and closes what it opened, even when it fails. */
 /** A value as `plain` prints it among several keys: `key=value`, one line each. */
 function keyValueLine(key: string, value: unknown): string {
   const text = typeof value === 'string' ? value : JSON.stringify(value);
@@ -71,14 +70,8 @@ function listedValue(key: string, value: string | null, words: readonly string[]
   return value;
 }
 
-/** Registers `airlock variables`. */
-export function registerVariableCommands(program: Command, context: CliContext): void {
-  const variables = program
-    .command('variables')
-    .description(
-      'Variables (key → string): get through the resolution chain; set, delete, list, import and export in the metastore',
-    );
-
+/** `airlock variables get`. */
+function registerGet(variables: Command, context: CliContext): void {
   variables
     .command('get')
     .description(
@@ -148,7 +141,10 @@ export function registerVariableCommands(program: Command, context: CliContext):
         context.io.stdout(`${results.map((r) => keyValueLine(r.key, r.value)).join('\n')}\n`);
       }),
     );
+}
 
+/** `airlock variables set`. */
+function registerSet(variables: Command, context: CliContext): void {
   variables
     .command('set')
     .description('store a Variable in the metastore, encrypted; an existing one is overwritten')
@@ -173,7 +169,10 @@ export function registerVariableCommands(program: Command, context: CliContext):
         context.io.stdout(`Variable ${key} ${outcome}\n`);
       }),
     );
+}
 
+/** `airlock variables delete`. */
+function registerDelete(variables: Command, context: CliContext): void {
   variables
     .command('delete')
     .description('delete a Variable from the metastore')
@@ -192,7 +191,10 @@ export function registerVariableCommands(program: Command, context: CliContext):
         context.io.stdout(`Variable ${key} deleted\n`);
       }),
     );
+}
 
+/** `airlock variables list`. */
+function registerList(variables: Command, context: CliContext): void {
   variables
     .command('list')
     .description(
@@ -234,7 +236,10 @@ export function registerVariableCommands(program: Command, context: CliContext):
         warnUnreadable(context.io, unreadable);
       }),
     );
+}
 
+/** `airlock variables import`. */
+function registerImport(variables: Command, context: CliContext): void {
   variables
     .command('import')
     .description(
@@ -312,7 +317,10 @@ export function registerVariableCommands(program: Command, context: CliContext):
           );
         }),
     );
+}
 
+/** `airlock variables export`. */
+function registerExport(variables: Command, context: CliContext): void {
   variables
     .command('export')
     .description(
@@ -346,4 +354,19 @@ export function registerVariableCommands(program: Command, context: CliContext):
         else context.io.stdout(summary);
       }),
     );
+}
+
+/** Registers `airlock variables` (one function per subcommand). */
+export function registerVariableCommands(program: Command, context: CliContext): void {
+  const variables = program
+    .command('variables')
+    .description(
+      'Variables (key → string): get through the resolution chain; set, delete, list, import and export in the metastore',
+    );
+  registerGet(variables, context);
+  registerSet(variables, context);
+  registerDelete(variables, context);
+  registerList(variables, context);
+  registerImport(variables, context);
+  registerExport(variables, context);
 }
