@@ -16,7 +16,7 @@
  * `connections.ts`, `key-check.ts`, `rotation.ts`, `paging.ts` and `schema-version.ts`, over
  * the state they share (`core.ts`).
  */
-import { Kysely, sql } from 'kysely';
+import { Kysely, sql, type Transaction } from 'kysely';
 import { AirlockError, isAirlockError } from '../errors.ts';
 import type { Connection } from '../model/connection.ts';
 import * as connections from './connections.ts';
@@ -448,6 +448,24 @@ export class Metastore {
   }
 
   // --- keys ----------------------------------------------------------------------------------
+
+  /**
+   * Refuses keys that are not this metastore's (`AIRLOCK_ERR_CRYPTO_KEY_WRONG`), inside the
+   * write transaction of a module that encrypts its own columns with {@link Metastore.fernet}
+   * (the server's deployment settings), so that the check and the write are one. Checked once
+   * per key set and process, as for the metastore's own writes.
+   *
+   * @example
+   * ```ts
+   * await store.kysely.transaction().execute(async (trx) => {
+   *   await store.checkKeys(trx);
+   *   // … write values encrypted with store.fernet …
+   * });
+   * ```
+   */
+  checkKeys(trx: Transaction<MetastoreSchema>): Promise<void> {
+    return keyCheck.checkKeys(this.#core, trx);
+  }
 
   /**
    * Every encrypted field no configured key decrypts, named (`` variable `k` ``,

@@ -1,7 +1,8 @@
 /**
  * @module metastore/rotation
  * `rotate-fernet-key`: every encrypted value re-encrypted with the first key in one transaction,
- * in batches, as `airflow rotate-fernet-key` does; plaintext values Airflow wrote without a key
+ * in batches, as `airflow rotate-fernet-key` does: Variable values, Connection passwords and
+ * extras, the deployment settings, each DAG run's `conf`, and the key check; plaintext values Airflow wrote without a key
  * are encrypted too; a value no key reads stops the rotation (or, asked, is left and listed).
  */
 import { sql, type Transaction } from 'kysely';
@@ -9,9 +10,21 @@ import { isAirlockError } from '../errors.ts';
 import { ROTATE_BATCH, type StoreCore } from './core.ts';
 import type { MultiFernet } from './fernet.ts';
 import { checkKeys } from './key-check.ts';
+import { tableExists } from './migrations/_helpers.ts';
 import type { MetastoreSchema } from './schema.ts';
 import { unreadableRowsError } from './store-errors.ts';
 import type { RotationOptions, RotationReport } from './types.ts';
+
+/**
+ * The encrypted columns of the tables other modules keep in this database (created by the
+ * metastore's migrations 0002 and 0003): the deployment settings and each DAG run's `conf`.
+ */
+interface OtherEncryptedTables {
+  airlock_setting: { name: string; value: string };
+  dag_run: { id: number; dag_id: string; run_id: string; conf: string | null };
+}
+
+type RotationTransaction = Transaction<MetastoreSchema & OtherEncryptedTables>;
 
 /** One rotation's keys and tallies. */
 class Renewal {
@@ -123,6 +136,60 @@ async function rotateConnections(
   }
 }
 
+/** Re-encrypts every deployment setting (all are encrypted); how many were. */
+async function rotateSettings(trx: RotationTransaction, renewal: Renewal): Promise<number> {
+  if (!(await tableExists(trx, 'airlock_setting'))) return 0;
+  let count = 0;
+  let after: string | undefined;
+  for (;;) {
+    let query = trx.selectFrom('airlock_setting').select(['name', 'value']);
+    if (after !== undefined) query = query.where('name', '>', after);
+    const rows = await query.orderBy('name').limit(ROTATE_BATCH).execute();
+    for (const row of rows) {
+      const value = renewal.renew(row.value, true, `setting \`${row.name}\``);
+      if (value === undefined) continue;
+      await trx
+        .updateTable('airlock_setting')
+        .set({ value })
+        .where('name', '=', row.name)
+        .execute();
+      count++;
+    }
+    if (rows.length < ROTATE_BATCH) return count;
+    after = rows.at(-1)?.name;
+  }
+}
+
+/**
+ * Re-encrypts every DAG run's `conf`: a Fernet token, or the plain JSON object (it starts with
+ * `{`, a token never does) of a run written before confs were encrypted; how many were.
+ */
+async function rotateRunConfs(trx: RotationTransaction, renewal: Renewal): Promise<number> {
+  if (!(await tableExists(trx, 'dag_run'))) return 0;
+  let count = 0;
+  let lastId = 0;
+  for (;;) {
+    const rows = await trx
+      .selectFrom('dag_run')
+      .select(['id', 'dag_id', 'run_id', 'conf'])
+      .where('id', '>', lastId)
+      .where('conf', 'is not', null)
+      .orderBy('id')
+      .limit(ROTATE_BATCH)
+      .execute();
+    for (const row of rows) {
+      const text = row.conf as string;
+      const name = `the conf of run \`${row.run_id}\` of DAG \`${row.dag_id}\``;
+      const conf = renewal.renew(text, !text.trimStart().startsWith('{'), name);
+      if (conf === undefined) continue;
+      await trx.updateTable('dag_run').set({ conf }).where('id', '=', row.id).execute();
+      count++;
+    }
+    if (rows.length < ROTATE_BATCH) return count;
+    lastId = rows.at(-1)?.id ?? lastId;
+  }
+}
+
 /** Re-encrypts every encrypted value with the first key, in one transaction. */
 export async function rotateFernetKeys(
   core: StoreCore,
@@ -134,6 +201,9 @@ export async function rotateFernetKeys(
     await checkKeys(core, trx, { rotate: true });
     const variables = await rotateVariables(trx, renewal);
     const connectionFields = await rotateConnections(trx, renewal);
+    const others = trx as unknown as RotationTransaction;
+    const settings = await rotateSettings(others, renewal);
+    const dagRunConfs = await rotateRunConfs(others, renewal);
     if (renewal.unreadable.length > 0 && !options.skipUnreadable) {
       // Thrown inside the transaction: nothing is re-encrypted.
       throw unreadableRowsError(
@@ -144,6 +214,8 @@ export async function rotateFernetKeys(
     return {
       variables,
       connectionFields,
+      settings,
+      dagRunConfs,
       encryptedFromPlaintext: renewal.encryptedFromPlaintext,
       skipped: renewal.unreadable,
     };

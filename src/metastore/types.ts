@@ -134,11 +134,16 @@ export interface RotationReport {
   readonly variables: number;
   /** Connection passwords and extras re-encrypted with the first key. */
   readonly connectionFields: number;
+  /** Deployment settings (`airlock_setting`) re-encrypted with the first key. */
+  readonly settings: number;
+  /** DAG run `conf`s re-encrypted with the first key. */
+  readonly dagRunConfs: number;
   /** Of those, values found in plaintext (written by Airflow without a key) and now encrypted. */
   readonly encryptedFromPlaintext: number;
   /**
    * The fields no configured key decrypts, left as they were (`skipUnreadable` only), named as
-   * `` variable `k` `` or `` connection `c` (password) ``.
+   * `` variable `k` ``, `` connection `c` (password) ``, `` setting `NAME` `` or
+   * `` the conf of run `r` of DAG `d` ``.
    */
   readonly skipped: readonly string[];
 }

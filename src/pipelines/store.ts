@@ -442,37 +442,6 @@ export class PipelineStore {
     return row ? runRecord(row, this.#keys) : undefined;
   }
 
-  /**
-   * Re-encrypts every run's `conf` with the first Fernet key (plain JSON ones are encrypted),
-   * in one transaction, for `airlock db rotate-fernet-key`.
-   *
-   * @returns How many confs were rewritten.
-   * @throws AirlockError `AIRLOCK_ERR_CRYPTO_KEY_MISSING` without keys,
-   *   `AIRLOCK_ERR_CRYPTO_TOKEN_INVALID` naming the first run no key decrypts (nothing changes).
-   */
-  async rotateConfKeys(): Promise<number> {
-    const fernet = this.#keys();
-    if (!fernet) {
-      throw new AirlockError('AIRLOCK_ERR_CRYPTO_KEY_MISSING', 'no Fernet key is configured');
-    }
-    return this.#tx(async (trx) => {
-      const rows = await trx
-        .selectFrom('dag_run')
-        .select(['id', 'dag_id', 'run_id', 'conf'])
-        .where('conf', 'is not', null)
-        .execute();
-      for (const row of rows) {
-        const conf = parseConf(row.conf, this.#keys, { dagId: row.dag_id, runId: row.run_id });
-        await trx
-          .updateTable('dag_run')
-          .set({ conf: fernet.encrypt(JSON.stringify(conf)) })
-          .where('id', '=', row.id)
-          .execute();
-      }
-      return rows.length;
-    });
-  }
-
   /** Runs, newest first; of one DAG when `dagId` is given. */
   async listRuns(
     options: { dagId?: string; limit?: number; offset?: number } = {},

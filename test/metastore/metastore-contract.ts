@@ -23,7 +23,10 @@ import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../../src/metastore/migration
 const ALL_MIGRATIONS = Object.keys(MIGRATIONS).sort();
 
 import { Connection } from '../../src/model/connection.ts';
+import type { DagInfo } from '../../src/pipelines/loader.ts';
+import { PipelineStore } from '../../src/pipelines/store.ts';
 import { createResolver } from '../../src/resolver/resolver.ts';
+import { ServerStore } from '../../src/server/store.ts';
 import { runBackendContract } from '../contract/backend-contract.ts';
 import { NODE, ROOT } from '../helpers/cli.ts';
 import type { TestDatabase, TestDatabases } from './_databases.ts';
@@ -31,6 +34,28 @@ import type { TestDatabase, TestDatabases } from './_databases.ts';
 const KEY_A = Fernet.generateKey();
 const KEY_B = Fernet.generateKey();
 const SECRET = 'PLANTED-s3cret-7d1c0b';
+
+/** A one-task DAG, for runs whose `conf` a rotation re-encrypts. */
+function dagInfo(dagId: string): DagInfo {
+  return {
+    dagId,
+    fileloc: `${dagId}.ts`,
+    description: null,
+    tags: [],
+    schedule: null,
+    tasks: [
+      {
+        taskId: 't',
+        description: null,
+        upstream: [],
+        downstream: [],
+        retries: 0,
+        retryDelaySeconds: 0,
+        timeoutSeconds: null,
+      },
+    ],
+  };
+}
 
 /** Every text an error exposes: message, stack, JSON form, inspect and the cause chain. */
 export function exposedText(err: unknown): string {
@@ -463,6 +488,8 @@ export function runMetastoreContract(options: MetastoreContractOptions): void {
         expect(await both.rotateFernetKeys()).toEqual({
           variables: 252,
           connectionFields: 2,
+          settings: 0,
+          dagRunConfs: 0,
           encryptedFromPlaintext: 0,
           skipped: [],
         });
@@ -471,6 +498,65 @@ export function runMetastoreContract(options: MetastoreContractOptions): void {
         expect(await bOnly.getVariable('k00249')).toBe('value 249');
         expect(await bOnly.getConnection('c')).toMatchObject({ password: 'pw', extra: '{"x": 1}' });
         await expectCoded(() => old.getVariable('v2'), 'AIRLOCK_ERR_CRYPTO_TOKEN_INVALID');
+      });
+
+      it('rotates the deployment settings and the DAG run confs in the same transaction', async () => {
+        const db = await fresh();
+        const old = await open(db);
+        await old.setVariable('v', 'one');
+        await new ServerStore(old).putSetting('AIRFLOW_VAR_FROM_SETTING', SECRET, true, 'admin');
+        const runs = PipelineStore.from(old);
+        await runs.createRun({ dag: dagInfo('etl'), runId: 'r1', conf: { token: SECRET } });
+        // A run written before confs were encrypted holds plain JSON: it is encrypted now.
+        await db.exec(`update dag_run set conf = ${placeholders(1)} where run_id = 'r1'`, [
+          JSON.stringify({ token: SECRET }),
+        ]);
+        await runs.createRun({ dag: dagInfo('etl'), runId: 'r2', conf: { n: 2 } });
+        const both = await open(db, parseFernetKeys(`${KEY_B},${KEY_A}`));
+        expect(await both.rotateFernetKeys()).toEqual({
+          variables: 1,
+          connectionFields: 0,
+          settings: 1,
+          dagRunConfs: 2,
+          encryptedFromPlaintext: 1,
+          skipped: [],
+        });
+        expect(await db.raw()).not.toContain(SECRET);
+        const bOnly = await open(db, parseFernetKeys(KEY_B));
+        const settings = await new ServerStore(bOnly).listSettings({ withSecrets: true });
+        expect(settings.map((x) => x.value)).toEqual([SECRET]);
+        const bRuns = PipelineStore.from(bOnly);
+        expect((await bRuns.getRun('etl', 'r1'))?.conf).toEqual({ token: SECRET });
+        expect((await bRuns.getRun('etl', 'r2'))?.conf).toEqual({ n: 2 });
+      });
+
+      it('changes no table when a setting or a conf no key decrypts stops the rotation', async () => {
+        const db = await fresh();
+        const store = await open(db);
+        await store.setVariable('v', 'one');
+        await PipelineStore.from(store).createRun({
+          dag: dagInfo('etl'),
+          runId: 'r1',
+          conf: { n: 1 },
+        });
+        const stranger = new Fernet(Fernet.generateKey()).encrypt(SECRET);
+        await db.exec(
+          `insert into airlock_setting (name, value, is_secret, updated_at) values (${placeholders(4)})`,
+          ['FOREIGN_SETTING', stranger, true, new Date().toISOString()],
+        );
+        const tables = 'select (select val from variable) as v, (select conf from dag_run) as c';
+        const before = await db.exec(tables);
+        const both = await open(db, parseFernetKeys(`${KEY_B},${KEY_A}`));
+        const err = await expectCoded(
+          () => both.rotateFernetKeys(),
+          'AIRLOCK_ERR_CRYPTO_TOKEN_INVALID',
+          [SECRET],
+        );
+        expect(err.message).toContain('setting `FOREIGN_SETTING`');
+        expect(await db.exec(tables)).toEqual(before);
+        const skipped = await both.rotateFernetKeys({ skipUnreadable: true });
+        expect(skipped).toMatchObject({ variables: 1, dagRunConfs: 1, settings: 0 });
+        expect(skipped.skipped).toEqual(['setting `FOREIGN_SETTING`']);
       });
 
       it('changes nothing when rotation meets a row no key decrypts', async () => {
@@ -512,6 +598,8 @@ export function runMetastoreContract(options: MetastoreContractOptions): void {
         expect(await store.rotateFernetKeys()).toEqual({
           variables: 1,
           connectionFields: 2,
+          settings: 0,
+          dagRunConfs: 0,
           encryptedFromPlaintext: 3,
           skipped: [],
         });
