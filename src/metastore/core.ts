@@ -4,11 +4,16 @@
  * keys (and whether the key check accepted them), statements run with their errors coded,
  * encryption and decryption naming the row, the row shapes and the checks on what is written.
  */
-import { type Kysely, sql, type Transaction } from 'kysely';
+import { type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import { AirlockError, isAirlockError } from '../errors.ts';
 import type { MultiFernet } from './fernet.ts';
 import type { DialectName } from './migrations/_helpers.ts';
-import { ID_MAX_LENGTH, type MetastoreSchema } from './schema.ts';
+import {
+  type ConnectionTable,
+  ID_MAX_LENGTH,
+  type MetastoreSchema,
+  type VariableTable,
+} from './schema.ts';
 import { storeError } from './store-errors.ts';
 import type { Unreadable } from './types.ts';
 
@@ -67,29 +72,10 @@ export function checkKey(key: string, where: string): void {
   }
 }
 
-export type VariableRow = {
-  key: string;
-  val: string | null;
-  description: string | null;
-  is_encrypted: boolean | number;
-  created_at: string | Date | null;
-  updated_at: string | Date | null;
-};
-export type ConnectionRow = {
-  conn_id: string;
-  conn_type: string;
-  description: string | null;
-  host: string | null;
-  schema: string | null;
-  login: string | null;
-  password: string | null;
-  port: number | null;
-  extra: string | null;
-  is_encrypted: boolean | number;
-  is_extra_encrypted: boolean | number;
-  created_at: string | Date | null;
-  updated_at: string | Date | null;
-};
+/** A `variable` row as read (every column but `id`). */
+export type VariableRow = Omit<Selectable<VariableTable>, 'id'>;
+/** A `connection` row as read (every column but `id`). */
+export type ConnectionRow = Omit<Selectable<ConnectionTable>, 'id'>;
 
 export const VARIABLE_COLUMNS = [
   'key',

@@ -47,22 +47,7 @@ import type {
 import * as variables from './variables.ts';
 
 export { unreadableRowsError } from './store-errors.ts';
-export type {
-  ConnectionImportEntry,
-  ConnectionRecord,
-  ExistingKeyAction,
-  ImportOptions,
-  ImportReport,
-  ListOptions,
-  MetastoreOpenOptions,
-  MigrationReport,
-  RotationOptions,
-  RotationReport,
-  SchemaStatus,
-  Unreadable,
-  VariableImportEntry,
-  VariableRecord,
-} from './types.ts';
+export type * from './types.ts';
 
 /** Opens the database of `options` and checks that it answers (one query). */
 async function connect(options: MetastoreOpenOptions): Promise<StoreCore> {

@@ -5,13 +5,13 @@
  * extras, the deployment settings, each DAG run's `conf`, and the key check; plaintext values Airflow wrote without a key
  * are encrypted too; a value no key reads stops the rotation (or, asked, is left and listed).
  */
-import { sql, type Transaction } from 'kysely';
+import { type Selectable, sql, type Transaction } from 'kysely';
 import { isAirlockError } from '../errors.ts';
 import { ROTATE_BATCH, type StoreCore } from './core.ts';
 import type { MultiFernet } from './fernet.ts';
 import { checkKeys } from './key-check.ts';
 import { tableExists } from './migrations/_helpers.ts';
-import type { MetastoreSchema } from './schema.ts';
+import type { ConnectionTable, MetastoreSchema, VariableTable } from './schema.ts';
 import { unreadableRowsError } from './store-errors.ts';
 import type { RotationOptions, RotationReport } from './types.ts';
 
@@ -52,57 +52,67 @@ class Renewal {
   }
 }
 
-/** Re-encrypts every Variable value; how many were. */
-async function rotateVariables(
-  trx: Transaction<MetastoreSchema>,
-  renewal: Renewal,
+/**
+ * Reads a table in batches of {@link ROTATE_BATCH} (`read(last)` gives the rows after the last
+ * row of the batch before) and passes each row to `each`; the sum of what `each` counted.
+ */
+async function inBatches<R>(
+  read: (last: R | undefined) => Promise<R[]>,
+  each: (row: R) => Promise<number>,
 ): Promise<number> {
   let count = 0;
-  let lastId = 0;
+  let last: R | undefined;
   for (;;) {
-    const rows = await trx
-      .selectFrom('variable')
-      .select(['id', 'key', 'val', 'is_encrypted'])
-      .where('id', '>', lastId)
-      .where('val', 'is not', null)
-      .orderBy('id')
-      .limit(ROTATE_BATCH)
-      .execute();
-    for (const row of rows) {
-      const val = renewal.renew(
-        row.val as string,
-        Boolean(row.is_encrypted),
-        `variable \`${row.key}\``,
-      );
-      if (val === undefined) continue;
+    const rows = await read(last);
+    for (const row of rows) count += await each(row);
+    if (rows.length < ROTATE_BATCH) return count;
+    last = rows.at(-1);
+  }
+}
+
+/** Re-encrypts every Variable value; how many were. */
+function rotateVariables(trx: Transaction<MetastoreSchema>, renewal: Renewal): Promise<number> {
+  return inBatches<Pick<Selectable<VariableTable>, 'id' | 'key' | 'val' | 'is_encrypted'>>(
+    (last) =>
+      trx
+        .selectFrom('variable')
+        .select(['id', 'key', 'val', 'is_encrypted'])
+        .where('id', '>', last?.id ?? 0)
+        .where('val', 'is not', null)
+        .orderBy('id')
+        .limit(ROTATE_BATCH)
+        .execute(),
+    async (row) => {
+      const name = `variable \`${row.key}\``;
+      const val = renewal.renew(row.val as string, Boolean(row.is_encrypted), name);
+      if (val === undefined) return 0;
       await trx
         .updateTable('variable')
         .set({ val, is_encrypted: true })
         .where('id', '=', row.id)
         .execute();
-      count++;
-    }
-    if (rows.length < ROTATE_BATCH) return count;
-    lastId = rows.at(-1)?.id ?? lastId;
-  }
+      return 1;
+    },
+  );
 }
 
 /** Re-encrypts every Connection password and extra; how many fields were. */
-async function rotateConnections(
-  trx: Transaction<MetastoreSchema>,
-  renewal: Renewal,
-): Promise<number> {
-  let count = 0;
-  let lastId = 0;
-  for (;;) {
-    const rows = await trx
-      .selectFrom('connection')
-      .select(['id', 'conn_id', 'password', 'extra', 'is_encrypted', 'is_extra_encrypted'])
-      .where('id', '>', lastId)
-      .orderBy('id')
-      .limit(ROTATE_BATCH)
-      .execute();
-    for (const row of rows) {
+function rotateConnections(trx: Transaction<MetastoreSchema>, renewal: Renewal): Promise<number> {
+  return inBatches<
+    Pick<
+      Selectable<ConnectionTable>,
+      'id' | 'conn_id' | 'password' | 'extra' | 'is_encrypted' | 'is_extra_encrypted'
+    >
+  >(
+    (last) =>
+      trx
+        .selectFrom('connection')
+        .select(['id', 'conn_id', 'password', 'extra', 'is_encrypted', 'is_extra_encrypted'])
+        .where('id', '>', last?.id ?? 0)
+        .orderBy('id')
+        .limit(ROTATE_BATCH)
+        .execute(),
+    async (row) => {
       const update: {
         password?: string;
         is_encrypted?: boolean;
@@ -115,7 +125,6 @@ async function rotateConnections(
         if (password !== undefined) {
           update.password = password;
           update.is_encrypted = true;
-          count++;
         }
       }
       if (row.extra) {
@@ -124,40 +133,37 @@ async function rotateConnections(
         if (extra !== undefined) {
           update.extra = extra;
           update.is_extra_encrypted = true;
-          count++;
         }
       }
-      if (Object.keys(update).length > 0) {
+      const fields = Number(update.password !== undefined) + Number(update.extra !== undefined);
+      if (fields > 0) {
         await trx.updateTable('connection').set(update).where('id', '=', row.id).execute();
       }
-    }
-    if (rows.length < ROTATE_BATCH) return count;
-    lastId = rows.at(-1)?.id ?? lastId;
-  }
+      return fields;
+    },
+  );
 }
 
 /** Re-encrypts every deployment setting (all are encrypted); how many were. */
 async function rotateSettings(trx: RotationTransaction, renewal: Renewal): Promise<number> {
   if (!(await tableExists(trx, 'airlock_setting'))) return 0;
-  let count = 0;
-  let after: string | undefined;
-  for (;;) {
-    let query = trx.selectFrom('airlock_setting').select(['name', 'value']);
-    if (after !== undefined) query = query.where('name', '>', after);
-    const rows = await query.orderBy('name').limit(ROTATE_BATCH).execute();
-    for (const row of rows) {
+  return inBatches<OtherEncryptedTables['airlock_setting']>(
+    (last) => {
+      let query = trx.selectFrom('airlock_setting').select(['name', 'value']);
+      if (last !== undefined) query = query.where('name', '>', last.name);
+      return query.orderBy('name').limit(ROTATE_BATCH).execute();
+    },
+    async (row) => {
       const value = renewal.renew(row.value, true, `setting \`${row.name}\``);
-      if (value === undefined) continue;
+      if (value === undefined) return 0;
       await trx
         .updateTable('airlock_setting')
         .set({ value })
         .where('name', '=', row.name)
         .execute();
-      count++;
-    }
-    if (rows.length < ROTATE_BATCH) return count;
-    after = rows.at(-1)?.name;
-  }
+      return 1;
+    },
+  );
 }
 
 /**
@@ -166,28 +172,25 @@ async function rotateSettings(trx: RotationTransaction, renewal: Renewal): Promi
  */
 async function rotateRunConfs(trx: RotationTransaction, renewal: Renewal): Promise<number> {
   if (!(await tableExists(trx, 'dag_run'))) return 0;
-  let count = 0;
-  let lastId = 0;
-  for (;;) {
-    const rows = await trx
-      .selectFrom('dag_run')
-      .select(['id', 'dag_id', 'run_id', 'conf'])
-      .where('id', '>', lastId)
-      .where('conf', 'is not', null)
-      .orderBy('id')
-      .limit(ROTATE_BATCH)
-      .execute();
-    for (const row of rows) {
+  return inBatches<OtherEncryptedTables['dag_run']>(
+    (last) =>
+      trx
+        .selectFrom('dag_run')
+        .select(['id', 'dag_id', 'run_id', 'conf'])
+        .where('id', '>', last?.id ?? 0)
+        .where('conf', 'is not', null)
+        .orderBy('id')
+        .limit(ROTATE_BATCH)
+        .execute(),
+    async (row) => {
       const text = row.conf as string;
       const name = `the conf of run \`${row.run_id}\` of DAG \`${row.dag_id}\``;
       const conf = renewal.renew(text, !text.trimStart().startsWith('{'), name);
-      if (conf === undefined) continue;
+      if (conf === undefined) return 0;
       await trx.updateTable('dag_run').set({ conf }).where('id', '=', row.id).execute();
-      count++;
-    }
-    if (rows.length < ROTATE_BATCH) return count;
-    lastId = rows.at(-1)?.id ?? lastId;
-  }
+      return 1;
+    },
+  );
 }
 
 /** Re-encrypts every encrypted value with the first key, in one transaction. */

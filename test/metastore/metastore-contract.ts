@@ -23,39 +23,17 @@ import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../../src/metastore/migration
 const ALL_MIGRATIONS = Object.keys(MIGRATIONS).sort();
 
 import { Connection } from '../../src/model/connection.ts';
-import type { DagInfo } from '../../src/pipelines/loader.ts';
 import { PipelineStore } from '../../src/pipelines/store.ts';
 import { createResolver } from '../../src/resolver/resolver.ts';
 import { ServerStore } from '../../src/server/store.ts';
 import { runBackendContract } from '../contract/backend-contract.ts';
 import { NODE, ROOT } from '../helpers/cli.ts';
+import { dagInfo } from '../helpers/dags.ts';
 import type { TestDatabase, TestDatabases } from './_databases.ts';
 
 const KEY_A = Fernet.generateKey();
 const KEY_B = Fernet.generateKey();
 const SECRET = 'PLANTED-s3cret-7d1c0b';
-
-/** A one-task DAG, for runs whose `conf` a rotation re-encrypts. */
-function dagInfo(dagId: string): DagInfo {
-  return {
-    dagId,
-    fileloc: `${dagId}.ts`,
-    description: null,
-    tags: [],
-    schedule: null,
-    tasks: [
-      {
-        taskId: 't',
-        description: null,
-        upstream: [],
-        downstream: [],
-        retries: 0,
-        retryDelaySeconds: 0,
-        timeoutSeconds: null,
-      },
-    ],
-  };
-}
 
 /** Every text an error exposes: message, stack, JSON form, inspect and the cause chain. */
 export function exposedText(err: unknown): string {
@@ -506,12 +484,12 @@ export function runMetastoreContract(options: MetastoreContractOptions): void {
         await old.setVariable('v', 'one');
         await new ServerStore(old).putSetting('AIRFLOW_VAR_FROM_SETTING', SECRET, true, 'admin');
         const runs = PipelineStore.from(old);
-        await runs.createRun({ dag: dagInfo('etl'), runId: 'r1', conf: { token: SECRET } });
+        await runs.createRun({ dag: dagInfo([{ id: 't' }]), runId: 'r1', conf: { token: SECRET } });
         // A run written before confs were encrypted holds plain JSON: it is encrypted now.
         await db.exec(`update dag_run set conf = ${placeholders(1)} where run_id = 'r1'`, [
           JSON.stringify({ token: SECRET }),
         ]);
-        await runs.createRun({ dag: dagInfo('etl'), runId: 'r2', conf: { n: 2 } });
+        await runs.createRun({ dag: dagInfo([{ id: 't' }]), runId: 'r2', conf: { n: 2 } });
         const both = await open(db, parseFernetKeys(`${KEY_B},${KEY_A}`));
         expect(await both.rotateFernetKeys()).toEqual({
           variables: 1,
@@ -535,7 +513,7 @@ export function runMetastoreContract(options: MetastoreContractOptions): void {
         const store = await open(db);
         await store.setVariable('v', 'one');
         await PipelineStore.from(store).createRun({
-          dag: dagInfo('etl'),
+          dag: dagInfo([{ id: 't' }]),
           runId: 'r1',
           conf: { n: 1 },
         });

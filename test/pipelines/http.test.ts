@@ -4,33 +4,16 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPipelineRoutes } from '../../src/pipelines/http.ts';
-import type { DagInfo } from '../../src/pipelines/loader.ts';
 import { taskLogPath } from '../../src/pipelines/logs.ts';
 import { type DagRunRecord, PipelineStore } from '../../src/pipelines/store.ts';
+import { dagInfo } from '../helpers/dags.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { createTestApp, type TestApp } from '../server/_app.ts';
 
 const home = tempDir('airlock-pipelines-http-');
 const logs = join(home, 'logs');
 
-const DAG: DagInfo = {
-  dagId: 'etl',
-  fileloc: 'etl.ts',
-  description: null,
-  tags: [],
-  schedule: null,
-  tasks: [
-    {
-      taskId: 'load',
-      description: null,
-      upstream: [],
-      downstream: [],
-      retries: 0,
-      retryDelaySeconds: 0,
-      timeoutSeconds: null,
-    },
-  ],
-};
+const DAG = dagInfo([{ id: 'load' }]);
 
 let t: TestApp;
 let store: PipelineStore;

@@ -1,31 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Fernet, parseFernetKeys } from '../../src/metastore/fernet.ts';
 import { Metastore } from '../../src/metastore/metastore.ts';
-import type { DagInfo } from '../../src/pipelines/loader.ts';
 import { PipelineStore } from '../../src/pipelines/store.ts';
+import { dagInfo as info } from '../helpers/dags.ts';
 import { postgresDatabases, sqliteDatabases, type TestDatabases } from '../metastore/_databases.ts';
-
-function info(
-  tasks: { id: string; up?: string[]; retries?: number; delay?: number }[],
-  dagId = 'etl',
-): DagInfo {
-  return {
-    dagId,
-    fileloc: `${dagId}.ts`,
-    description: null,
-    tags: [],
-    schedule: null,
-    tasks: tasks.map((t) => ({
-      taskId: t.id,
-      description: null,
-      upstream: t.up ?? [],
-      downstream: [],
-      retries: t.retries ?? 0,
-      retryDelaySeconds: t.delay ?? 0,
-      timeoutSeconds: null,
-    })),
-  };
-}
 
 function suite(name: string, make: () => TestDatabases) {
   describe(`PipelineStore (${name})`, () => {
