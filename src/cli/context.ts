@@ -348,6 +348,40 @@ export function createProgress(io: CliIo, noun: string, totalBytes: number): Pro
   };
 }
 
+/**
+ * Gathers small writes (one per exported row) into chunks of about `size` characters before
+ * passing them on; `flush()` passes on the rest.
+ *
+ * @example
+ * ```ts
+ * const sink = bufferedSink((text) => out.write(text));
+ * await sink.write('…');
+ * await sink.flush();
+ * ```
+ */
+export function bufferedSink(
+  write: (text: string) => Promise<void>,
+  size = 64 * 1024,
+): { write(text: string): Promise<void>; flush(): Promise<void> } {
+  let parts: string[] = [];
+  let length = 0;
+  const flush = async () => {
+    if (length === 0) return;
+    const chunk = parts.join('');
+    parts = [];
+    length = 0;
+    await write(chunk);
+  };
+  return {
+    async write(text) {
+      parts.push(text);
+      length += text.length;
+      if (length >= size) await flush();
+    },
+    flush,
+  };
+}
+
 /** Where an export writes: standard output (`-`) or a file, replaced only when complete. */
 export interface ExportOutput {
   readonly toStdout: boolean;

@@ -14,7 +14,14 @@ import {
   toIso,
 } from './core.ts';
 import { checkKeys } from './key-check.ts';
-import { keysetPages, lockForImport } from './paging.ts';
+import {
+  containsText,
+  keysetPages,
+  lockForImport,
+  type Page,
+  type PageQuery,
+  textOrder,
+} from './paging.ts';
 import { ID_MAX_LENGTH } from './schema.ts';
 import { connectionExists, fromSource } from './store-errors.ts';
 import type {
@@ -171,6 +178,40 @@ export async function* connections(
   for await (const rows of pages) {
     for (const row of rows) yield listedConnection(core, row, mark);
   }
+}
+
+/** The fields a Connection list orders by. */
+export type ConnectionOrder = 'conn_id' | 'conn_type' | 'host' | 'description';
+
+/**
+ * One page of Connections in SQL (`LIMIT`/`OFFSET`, the total by `COUNT(*)`), searched in the
+ * conn_id, type, host and description; only the page's rows are decrypted.
+ */
+export async function listConnections(
+  core: StoreCore,
+  query: PageQuery<ConnectionOrder>,
+): Promise<Page<ConnectionRecord>> {
+  let base = core.db.selectFrom('connection');
+  if (query.search) {
+    base = base.where(containsText(['conn_id', 'conn_type', 'host', 'description'], query.search));
+  }
+  const direction = query.descending ? 'desc' : 'asc';
+  let rows = base.select(CONNECTION_COLUMNS);
+  rows =
+    query.orderBy === undefined || query.orderBy === 'conn_id'
+      ? rows.orderBy(core.ordered('conn_id'), direction)
+      : rows.orderBy(textOrder(core, query.orderBy), direction).orderBy(core.ordered('conn_id'));
+  const [page, count] = await core.run('list connections', () =>
+    Promise.all([
+      rows.limit(query.limit).offset(query.offset).execute() as Promise<ConnectionRow[]>,
+      base.select((eb) => eb.fn.countAll<number | string | bigint>().as('n')).executeTakeFirst(),
+    ]),
+  );
+  const mark = query.onUnreadable === 'mark';
+  return {
+    records: page.map((row) => listedConnection(core, row, mark)),
+    total: Number(count?.n ?? 0),
+  };
 }
 
 /** Imports Connections in one transaction (see `Metastore.importConnections`). */

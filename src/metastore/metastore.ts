@@ -19,6 +19,7 @@
 import { Kysely, sql, type Transaction } from 'kysely';
 import { AirlockError, isAirlockError } from '../errors.ts';
 import type { Connection } from '../model/connection.ts';
+import type { ConnectionOrder } from './connections.ts';
 import * as connections from './connections.ts';
 import { StoreCore } from './core.ts';
 import { parseDatabaseUrl, redactDatabaseUrl } from './database-url.ts';
@@ -26,6 +27,7 @@ import { createDialect } from './dialects.ts';
 import type { MultiFernet } from './fernet.ts';
 import * as keyCheck from './key-check.ts';
 import type { DialectName } from './migrations/_helpers.ts';
+import type { Page, PageQuery } from './paging.ts';
 import { rotateFernetKeys } from './rotation.ts';
 import type { MetastoreSchema } from './schema.ts';
 import { migrate, schemaStatus } from './schema-version.ts';
@@ -44,10 +46,14 @@ import type {
   VariableImportEntry,
   VariableRecord,
 } from './types.ts';
+import type { VariableOrder } from './variables.ts';
 import * as variables from './variables.ts';
 
+export type { ConnectionOrder } from './connections.ts';
+export type { Page, PageQuery } from './paging.ts';
 export { unreadableRowsError } from './store-errors.ts';
 export type * from './types.ts';
+export type { VariableOrder } from './variables.ts';
 
 /** Opens the database of `options` and checks that it answers (one query). */
 async function connect(options: MetastoreOpenOptions): Promise<StoreCore> {
@@ -340,6 +346,20 @@ export class Metastore {
   }
 
   /**
+   * One page of Variables, paged in SQL: `LIMIT`/`OFFSET` in `orderBy` order (then key order),
+   * searched (case-insensitive, in the key and the description), with the total by `COUNT(*)`.
+   * Only the page's rows are decrypted, so a page costs about the same at any table size.
+   *
+   * @example
+   * ```ts
+   * const { records, total } = await store.listVariables({ limit: 100, offset: 0 });
+   * ```
+   */
+  listVariables(query: PageQuery<VariableOrder>): Promise<Page<VariableRecord>> {
+    return variables.listVariables(this.#core, query);
+  }
+
+  /**
    * Imports Variables in one transaction: a bad entry, a conflict under `onExisting: 'fail'`, or
    * a crash leaves the metastore as it was. Entries are consumed as they come (a stream of
    * 100,000 is fine) and written in batches. A key given twice is an error.
@@ -413,6 +433,19 @@ export class Metastore {
    */
   connections(options: ListOptions = {}): AsyncGenerator<ConnectionRecord> {
     return connections.connections(this.#core, options);
+  }
+
+  /**
+   * One page of Connections, paged in SQL as {@link Metastore.listVariables} (searched in the
+   * conn_id, type, host and description).
+   *
+   * @example
+   * ```ts
+   * const { records, total } = await store.listConnections({ limit: 100, offset: 0, orderBy: 'host' });
+   * ```
+   */
+  listConnections(query: PageQuery<ConnectionOrder>): Promise<Page<ConnectionRecord>> {
+    return connections.listConnections(this.#core, query);
   }
 
   /**

@@ -2,9 +2,11 @@
  * @module metastore/paging
  * Reading a table page by page in key order (keyset paging: each page starts after the last key
  * of the one before, so memory stays bounded and a page costs the same at any depth), and what
- * imports share: the lock that serialises them on PostgreSQL.
+ * imports share: the lock that serialises them on PostgreSQL; and the pieces of a list paged in
+ * SQL (`LIMIT`/`OFFSET`, a field order, a case-insensitive search), so that one page costs about
+ * the same whatever the table holds and only that page is decrypted.
  */
-import { sql, type Transaction } from 'kysely';
+import { type Expression, type RawBuilder, type SqlBool, sql, type Transaction } from 'kysely';
 import { PAGE_SIZE, type StoreCore } from './core.ts';
 import type { MetastoreSchema } from './schema.ts';
 
@@ -40,4 +42,48 @@ export async function lockForImport(
   if (core.dialect !== 'postgres') return;
   // SHARE ROW EXCLUSIVE conflicts with itself and with single writes, not with reads.
   await sql`lock table ${sql.table(table)} in share row exclusive mode`.execute(trx);
+}
+
+/** One page of a list, as the REST API asks for it. */
+export interface PageQuery<F extends string> {
+  /** The most rows to return. */
+  readonly limit: number;
+  /** How many rows of the order to skip. */
+  readonly offset: number;
+  /** The field to order by (then by the table's key, ascending). @default the table's key */
+  readonly orderBy?: F | undefined;
+  /** Reverse the order of `orderBy` (ties stay in key order). @default false */
+  readonly descending?: boolean | undefined;
+  /** Keep only the rows where one of the list's text fields contains this, ignoring case. */
+  readonly search?: string | undefined;
+  /** What to do with a row of the page that cannot be decrypted. @default 'throw' */
+  readonly onUnreadable?: 'throw' | 'mark' | undefined;
+}
+
+/** One page of records and how many rows the whole (searched) list holds. */
+export interface Page<R> {
+  readonly records: R[];
+  readonly total: number;
+}
+
+/**
+ * The SQL order of a text column: `NULL` as the empty string (as the lists always sorted), in
+ * code-point order (PostgreSQL's "C" collation; SQLite's BINARY already is).
+ */
+export function textOrder(core: StoreCore, column: string): RawBuilder<string> {
+  return core.dialect === 'postgres'
+    ? sql<string>`coalesce(${sql.ref(column)}, '') collate "C"`
+    : sql<string>`coalesce(${sql.ref(column)}, '')`;
+}
+
+/**
+ * Whether one of `columns` contains `search`, ignoring case: `lower(column) LIKE %search%`, with
+ * `%`, `_` and `\` in the search taken literally. (SQLite's `lower` folds ASCII letters only.)
+ */
+export function containsText(columns: readonly string[], search: string): Expression<SqlBool> {
+  const pattern = `%${search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+  return sql<SqlBool>`(${sql.join(
+    columns.map((c) => sql`lower(coalesce(${sql.ref(c)}, '')) like ${pattern} escape '\\'`),
+    sql` or `,
+  )})`;
 }

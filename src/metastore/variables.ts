@@ -16,7 +16,14 @@ import {
   type VariableRow,
 } from './core.ts';
 import { checkKeys } from './key-check.ts';
-import { keysetPages, lockForImport } from './paging.ts';
+import {
+  containsText,
+  keysetPages,
+  lockForImport,
+  type Page,
+  type PageQuery,
+  textOrder,
+} from './paging.ts';
 import type { MetastoreSchema } from './schema.ts';
 import { fromSource } from './store-errors.ts';
 import type {
@@ -156,6 +163,38 @@ export async function* variables(
   for await (const rows of pages) {
     for (const row of rows) yield listedVariable(core, row, mark);
   }
+}
+
+/** The fields a Variable list orders by. */
+export type VariableOrder = 'key' | 'description';
+
+/**
+ * One page of Variables in SQL (`LIMIT`/`OFFSET`, the total by `COUNT(*)`), searched in the key
+ * and the description; only the page's rows are decrypted.
+ */
+export async function listVariables(
+  core: StoreCore,
+  query: PageQuery<VariableOrder>,
+): Promise<Page<VariableRecord>> {
+  let base = core.db.selectFrom('variable');
+  if (query.search) base = base.where(containsText(['key', 'description'], query.search));
+  const direction = query.descending ? 'desc' : 'asc';
+  let rows = base.select(VARIABLE_COLUMNS);
+  rows =
+    query.orderBy === 'description'
+      ? rows.orderBy(textOrder(core, 'description'), direction).orderBy(core.ordered('key'))
+      : rows.orderBy(core.ordered('key'), direction);
+  const [page, count] = await core.run('list variables', () =>
+    Promise.all([
+      rows.limit(query.limit).offset(query.offset).execute() as Promise<VariableRow[]>,
+      base.select((eb) => eb.fn.countAll<number | string | bigint>().as('n')).executeTakeFirst(),
+    ]),
+  );
+  const mark = query.onUnreadable === 'mark';
+  return {
+    records: page.map((row) => listedVariable(core, row, mark)),
+    total: Number(count?.n ?? 0),
+  };
 }
 
 /** What one batch of an import did. */

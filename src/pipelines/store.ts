@@ -464,16 +464,31 @@ export class PipelineStore {
 
   /** The run's task instances, in creation (topological) order. */
   async taskInstances(dagId: string, runId: string): Promise<TaskInstanceRecord[]> {
-    const rows = await this.#read(() =>
-      this.#db
-        .selectFrom('task_instance')
-        .selectAll()
-        .where('dag_id', '=', dagId)
-        .where('run_id', '=', runId)
-        .orderBy('id')
-        .execute(),
-    );
-    return rows.map(tiRecord);
+    return (await this.listTaskInstances(dagId, runId)).instances;
+  }
+
+  /**
+   * One page of the run's task instances in creation order, paged in SQL (`LIMIT`/`OFFSET`),
+   * with their number by `COUNT(*)`; every one when no limit is given.
+   */
+  async listTaskInstances(
+    dagId: string,
+    runId: string,
+    options: { limit?: number; offset?: number } = {},
+  ): Promise<{ instances: TaskInstanceRecord[]; total: number }> {
+    const base = this.#db
+      .selectFrom('task_instance')
+      .where('dag_id', '=', dagId)
+      .where('run_id', '=', runId);
+    const { limit, offset = 0 } = options;
+    return this.#read(async () => {
+      let query = base.selectAll().orderBy('id');
+      if (limit !== undefined) query = query.limit(limit).offset(offset);
+      const rows = await query.execute();
+      if (limit === undefined) return { instances: rows.map(tiRecord), total: rows.length };
+      const count = await base.select((eb) => eb.fn.countAll().as('n')).executeTakeFirst();
+      return { instances: rows.map(tiRecord), total: Number(count?.n ?? 0) };
+    });
   }
 
   /** One task instance, or `undefined`. */

@@ -591,6 +591,135 @@ export function runMetastoreContract(options: MetastoreContractOptions): void {
       });
     });
 
+    describe('lists paged in SQL', () => {
+      /** The order the lists always had: `null` as '', code-point order, ties in key order. */
+      const model = (
+        rows: { key: string; description: string | null }[],
+        field: 'key' | 'description',
+        descending: boolean,
+        search?: string,
+      ) =>
+        rows
+          .filter(
+            (r) =>
+              !search || [r.key, r.description ?? ''].some((t) => t.toLowerCase().includes(search)),
+          )
+          .sort((a, b) => (a.key < b.key ? -1 : 1))
+          .sort((a, b) => {
+            const x = (field === 'key' ? a.key : a.description) ?? '';
+            const y = (field === 'key' ? b.key : b.description) ?? '';
+            const order = x < y ? -1 : x > y ? 1 : 0;
+            return descending ? -order : order;
+          })
+          .map((r) => r.key);
+
+      it('orders, searches and pages Variables as the lists always did', async () => {
+        const store = await open(await fresh());
+        const rows = [
+          { key: 'b_Mixed', description: 'Zeta' },
+          { key: 'a_null', description: null },
+          { key: 'c_tie', description: 'same' },
+          { key: 'B_upper', description: 'same' },
+          { key: 'd_pct', description: '100%_done' },
+          { key: 'e_under', description: '100x_done' },
+          { key: 'f_empty', description: '' },
+        ];
+        for (const r of rows) await store.setVariable(r.key, 'v', { description: r.description });
+        for (const field of ['key', 'description'] as const) {
+          for (const descending of [false, true]) {
+            for (const search of [undefined, 'same', 'B_', '%_', 'zeta']) {
+              const expected = model(rows, field, descending, search?.toLowerCase());
+              const page = await store.listVariables({
+                limit: 3,
+                offset: 1,
+                orderBy: field,
+                descending,
+                search,
+              });
+              const label = `${field} ${descending} ${search}`;
+              expect(page.total, label).toBe(expected.length);
+              expect(
+                page.records.map((r) => r.key),
+                label,
+              ).toEqual(expected.slice(1, 4));
+            }
+          }
+        }
+      });
+
+      it('decrypts only the page, and counts the rest in the database', async () => {
+        const db = await fresh();
+        await (await open(db)).importVariables(variableEntries(1_000));
+        let decrypted = 0;
+        const counting = parseFernetKeys(KEY_A);
+        const decrypt = counting.decryptToString.bind(counting);
+        counting.decryptToString = (token, opts) => {
+          decrypted++;
+          return decrypt(token, opts);
+        };
+        const store = await open(db, counting);
+        const page = await store.listVariables({ limit: 10, offset: 500 });
+        expect(page.total).toBe(1_000);
+        expect(page.records.map((r) => r.value)).toEqual(
+          Array.from({ length: 10 }, (_, i) => `value ${500 + i}`),
+        );
+        expect(decrypted).toBe(10);
+      });
+
+      it('orders, searches and pages Connections, an unreadable row marked', async () => {
+        const db = await fresh();
+        const store = await open(db);
+        await store.addConnection(
+          'z_db',
+          Connection.fromFields({ conn_type: 'postgres', host: 'h1' }),
+        );
+        await store.addConnection(
+          'a_api',
+          Connection.fromFields({ conn_type: 'http', host: null }),
+        );
+        await store.addConnection(
+          'm_s3',
+          Connection.fromFields({ conn_type: 'aws', password: 'pw' }),
+        );
+        const stranger = new Fernet(Fernet.generateKey()).encrypt(SECRET);
+        await db.exec(
+          `update connection set password = ${placeholders(1)} where conn_id = 'm_s3'`,
+          [stranger],
+        );
+        const byHost = await store.listConnections({
+          limit: 10,
+          offset: 0,
+          orderBy: 'host',
+          onUnreadable: 'mark',
+        });
+        // No host sorts as '' (first), then in code-point order.
+        expect(byHost.records.map((r) => r.connId)).toEqual(['a_api', 'm_s3', 'z_db']);
+        await expectCoded(
+          () => store.listConnections({ limit: 10, offset: 0 }),
+          'AIRLOCK_ERR_CRYPTO_TOKEN_INVALID',
+          [SECRET],
+        );
+        const marked = await store.listConnections({
+          limit: 1,
+          offset: 0,
+          orderBy: 'conn_type',
+          descending: true,
+          onUnreadable: 'mark',
+        });
+        expect(marked.total).toBe(3);
+        expect(marked.records.map((r) => r.connId)).toEqual(['z_db']);
+        const searched = await store.listConnections({
+          limit: 10,
+          offset: 0,
+          search: 'AWS',
+          onUnreadable: 'mark',
+        });
+        expect(searched.records.map((r) => [r.connId, r.unreadable?.code])).toEqual([
+          ['m_s3', 'AIRLOCK_ERR_CRYPTO_TOKEN_INVALID'],
+        ]);
+      });
+    });
+
     describe('imports', () => {
       it('overwrites, skips or fails on existing keys, with counts', async () => {
         const store = await open(await fresh());

@@ -7,12 +7,13 @@ import { statSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { AirlockError, NotFoundError } from '../../errors.ts';
 import { isSensitiveName, redactSensitive } from '../../masking/sensitive-keys.ts';
-import type { ExistingKeyAction, Metastore } from '../../metastore/metastore.ts';
+import type { ExistingKeyAction, Metastore, VariableRecord } from '../../metastore/metastore.ts';
 import { jsonLoads } from '../../model/connection-uri.ts';
 import { parseVariableJson } from '../../model/variable.ts';
 import { missHint, type Resolution } from '../../resolver/resolver.ts';
 import { safeJsonParse } from '../../util/json.ts';
 import {
+  bufferedSink,
   type CliContext,
   closing,
   createProgress,
@@ -334,16 +335,25 @@ function registerExport(variables: Command, context: CliContext): void {
           import('../../metastore/metastore.ts'),
         ]);
         const store = await context.metastore('read');
-        // Every row is checked before anything is written: an export is whole or not made.
-        const unreadable = store ? await store.unreadableFields('variable') : [];
-        if (unreadable.length > 0) throw unreadableRowsError(unreadable, 'nothing was exported');
         const out = openExportOutput(context.io, file);
+        // An export is whole or not made. Standard output cannot be taken back: every row is
+        // checked first. A file is written to a temporary name in one pass (each row read and
+        // decrypted once, page by page) and only renamed into place when every row was read.
+        const unreadable = store && out.toStdout ? await store.unreadableFields('variable') : [];
+        if (unreadable.length > 0) throw unreadableRowsError(unreadable, 'nothing was exported');
+        async function* readable(): AsyncGenerator<VariableRecord> {
+          if (!store) return;
+          for await (const record of store.variables({ onUnreadable: 'mark' })) {
+            if (record.unreadable) unreadable.push(`variable \`${record.key}\``);
+            else yield record;
+          }
+        }
+        const sink = bufferedSink((text) => out.write(text));
         let count: number;
         try {
-          count = await writeVariablesJson(
-            store ? store.variables() : (async function* () {})(),
-            (text) => out.write(text),
-          );
+          count = await writeVariablesJson(readable(), sink.write);
+          await sink.flush();
+          if (unreadable.length > 0) throw unreadableRowsError(unreadable, 'nothing was exported');
           await out.commit();
         } catch (err) {
           await out.abort();
