@@ -3,7 +3,7 @@
  * Variables in the metastore: read and decrypted, written encrypted, listed page by page in key
  * order, imported in one transaction.
  */
-import { sql, type Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import { AirlockError } from '../errors.ts';
 import {
   checkKey,
@@ -15,7 +15,7 @@ import {
   VARIABLE_COLUMNS,
   type VariableRow,
 } from './core.ts';
-import { checkKeys } from './key-check.ts';
+import { checkKeys, keysChecked } from './key-check.ts';
 import {
   containsText,
   keysetPages,
@@ -82,7 +82,62 @@ export async function getVariableRecord(
   return row ? variableRecord(core, row as VariableRow) : undefined;
 }
 
-/** Stores a Variable, encrypted (see `Metastore.setVariable`). */
+/** The last timestamp a write of this process used (writes get strictly increasing ones). */
+let lastWrite = '';
+
+/**
+ * Now, as ISO text, later than any earlier write of this process: a row's `created_at` equal to
+ * the write's own timestamp then means that this write created it.
+ */
+function writeTime(): string {
+  let now = new Date().toISOString();
+  if (now <= lastWrite) now = new Date(Date.parse(lastWrite) + 1).toISOString();
+  lastWrite = now;
+  return now;
+}
+
+/**
+ * The one statement that stores a Variable: `INSERT … ON CONFLICT (key) DO UPDATE … RETURNING`
+ * whether it inserted (PostgreSQL: `xmax = 0`, a new row version; SQLite: `created_at` is this
+ * write's own timestamp, which no earlier write of the process used).
+ */
+async function upsertVariable(
+  core: StoreCore,
+  db: Kysely<MetastoreSchema>,
+  key: string,
+  token: string,
+  description: string | null | undefined,
+): Promise<'created' | 'updated'> {
+  const now = writeTime();
+  const inserted =
+    core.dialect === 'postgres' ? sql<boolean>`(xmax = 0)` : sql<boolean>`(created_at = ${now})`;
+  const row = await db
+    .insertInto('variable')
+    .values({
+      key,
+      val: token,
+      description: description ?? null,
+      is_encrypted: true,
+      created_at: now,
+      updated_at: now,
+    })
+    .onConflict((oc) =>
+      oc.column('key').doUpdateSet({
+        val: token,
+        is_encrypted: true,
+        updated_at: now,
+        ...(description === undefined || description === null ? {} : { description }),
+      }),
+    )
+    .returning(inserted.as('inserted'))
+    .executeTakeFirstOrThrow();
+  return row.inserted === true || Number(row.inserted) === 1 ? 'created' : 'updated';
+}
+
+/**
+ * Stores a Variable, encrypted (see `Metastore.setVariable`): one statement once this process's
+ * keys passed the key check; the first write checks them in the same transaction.
+ */
 export async function setVariable(
   core: StoreCore,
   key: string,
@@ -93,36 +148,13 @@ export async function setVariable(
   checkWellFormed(value, `the value of variable \`${key}\``);
   checkWellFormed(options.description, `the description of variable \`${key}\``);
   const token = core.encrypt(value);
-  const now = new Date().toISOString();
-  return core.write(`write variable \`${key}\``, async (trx) => {
+  const action = `write variable \`${key}\``;
+  if (keysChecked(core)) {
+    return core.run(action, () => upsertVariable(core, core.db, key, token, options.description));
+  }
+  return core.write(action, async (trx) => {
     await checkKeys(core, trx);
-    const existing = await trx
-      .selectFrom('variable')
-      .select('id')
-      .where('key', '=', key)
-      .executeTakeFirst();
-    await trx
-      .insertInto('variable')
-      .values({
-        key,
-        val: token,
-        description: options.description ?? null,
-        is_encrypted: true,
-        created_at: now,
-        updated_at: now,
-      })
-      .onConflict((oc) =>
-        oc.column('key').doUpdateSet({
-          val: token,
-          is_encrypted: true,
-          updated_at: now,
-          ...(options.description === undefined || options.description === null
-            ? {}
-            : { description: options.description }),
-        }),
-      )
-      .execute();
-    return existing ? 'updated' : 'created';
+    return upsertVariable(core, trx, key, token, options.description);
   });
 }
 
