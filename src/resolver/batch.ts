@@ -11,6 +11,7 @@ import {
   abortError,
   attempt,
   type Chain,
+  loadConnectionModel,
   missLink,
   parseConnection,
   readerFor,
@@ -34,6 +35,7 @@ async function readMany(
 ): Promise<Map<string, Answer>> {
   const out = new Map<string, Answer>();
   const batch = kind === 'variable' ? backend.getVariables : backend.getConnectionValues;
+  if (kind === 'connection') await loadConnectionModel();
   if (batch && ids.length > 1) {
     const started = performance.now();
     let raw: Map<string, string>;

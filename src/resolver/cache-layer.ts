@@ -6,7 +6,6 @@
  */
 import type { SecretKind } from '../backends/backend.ts';
 import { isAirlockError } from '../errors.ts';
-import { walkMany } from './batch.ts';
 import type { CacheEntry, CacheState, SecretCache } from './cache.ts';
 import { type Chain, describeKind, raceSignal } from './link.ts';
 import type { SharedCache } from './shared-cache.ts';
@@ -158,6 +157,8 @@ export class CacheLayer {
     opts: LookupOptions,
   ): Promise<Map<string, Resolution<T>>> {
     const cache = this.#cache;
+    // The batch walk is loaded on first use: a command that looks up one id never needs it.
+    const { walkMany } = await import('./batch.ts');
     if (!cache?.enabled(kind)) return walkMany<T>(this.#chain, kind, ids, opts.signal);
     const out = new Map<string, Resolution<T>>();
     const ask: string[] = [];
@@ -221,6 +222,7 @@ export class CacheLayer {
     out: Map<string, Resolution<T>>,
   ): Promise<void> {
     const errored = new Set<string>();
+    const { walkMany } = await import('./batch.ts');
     let found: Map<string, Resolution<T>>;
     try {
       found = await raceSignal(

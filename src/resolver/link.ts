@@ -8,7 +8,7 @@ import type { BackendName, SecretKind, SecretsBackend } from '../backends/backen
 import { AirlockError, isAirlockError } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
-import { Connection } from '../model/connection.ts';
+import type { Connection } from '../model/connection.ts';
 import { safeJsonParse } from '../util/json.ts';
 import type { LinkTrace } from './types.ts';
 
@@ -237,6 +237,17 @@ export async function attempt<T>(
   }
 }
 
+let connectionModel: typeof import('../model/connection.ts') | undefined;
+
+/**
+ * The Connection model, loaded on the first Connection lookup: a command that only reads
+ * Variables (a cold `variables get`) never loads it.
+ */
+export async function loadConnectionModel(): Promise<typeof import('../model/connection.ts')> {
+  connectionModel ??= await import('../model/connection.ts');
+  return connectionModel;
+}
+
 /** How `backend` reads one id of `kind` (a Connection parsed from the raw value). */
 export function readerFor(
   backend: SecretsBackend,
@@ -246,11 +257,17 @@ export function readerFor(
   if (kind === 'variable') {
     return (signal: AbortSignal | undefined) => backend.getVariable(id, signal);
   }
-  return async (signal: AbortSignal | undefined): Promise<Connection | undefined> =>
-    parseConnection(backend, id, await backend.getConnectionValue(id, signal));
+  return async (signal: AbortSignal | undefined): Promise<Connection | undefined> => {
+    const raw = await backend.getConnectionValue(id, signal);
+    await loadConnectionModel();
+    return parseConnection(backend, id, raw);
+  };
 }
 
-/** The Connection a link's raw value holds; `undefined` for nothing or an empty value. */
+/**
+ * The Connection a link's raw value holds; `undefined` for nothing or an empty value. Call
+ * {@link loadConnectionModel} first.
+ */
 export function parseConnection(
   backend: SecretsBackend,
   id: string,
@@ -259,7 +276,8 @@ export function parseConnection(
   // Airflow's `get_connection` treats an empty value as "not here".
   if (raw === undefined || raw === '') return undefined;
   try {
-    const conn = Connection.deserialize(id, raw);
+    if (!connectionModel) throw new Error('the Connection model is not loaded');
+    const conn = connectionModel.Connection.deserialize(id, raw);
     RAW_CONNECTIONS.set(conn, raw);
     return conn;
   } catch (err) {

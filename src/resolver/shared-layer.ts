@@ -6,9 +6,16 @@
  */
 import type { BackendName, SecretKind } from '../backends/backend.ts';
 import { isAirlockError } from '../errors.ts';
-import { Connection } from '../model/connection.ts';
+import type { Connection } from '../model/connection.ts';
 import type { CacheEntry, SecretCache } from './cache.ts';
-import { type Chain, PROCESS_LINKS, RAW_CONNECTIONS, readerFor, registerServed } from './link.ts';
+import {
+  type Chain,
+  loadConnectionModel,
+  PROCESS_LINKS,
+  RAW_CONNECTIONS,
+  readerFor,
+  registerServed,
+} from './link.ts';
 import type { SharedCache, SharedRecord } from './shared-cache.ts';
 import type { LinkTrace } from './types.ts';
 
@@ -32,8 +39,9 @@ function toRecord(kind: SecretKind, entry: CacheEntry): SharedRecord | undefined
 }
 
 /** The parsed value of a found record (a Connection keeps its raw text for the next write). */
-function recordValue(kind: SecretKind, id: string, raw: string): unknown {
+async function recordValue(kind: SecretKind, id: string, raw: string): Promise<unknown> {
   if (kind === 'variable') return raw;
+  const { Connection } = await loadConnectionModel();
   const conn = Connection.deserialize(id, raw);
   RAW_CONNECTIONS.set(conn, raw);
   return conn;
@@ -146,7 +154,7 @@ export class SharedLayer {
     let value: unknown;
     if (record.found) {
       if (record.raw === null || record.source === null) return undefined;
-      value = recordValue(kind, id, record.raw);
+      value = await recordValue(kind, id, record.raw);
       // This process never saw the value: it must mask it as if it had read the store.
       registerServed(this.#chain, kind, id, value, record.source);
     }
