@@ -9,18 +9,17 @@ import {
   CONNECTION_COLUMNS,
   type ConnectionRow,
   checkWellFormed,
-  PAGE_SIZE,
   type StoreCore,
   toIso,
 } from './core.ts';
 import { checkKeys } from './key-check.ts';
 import {
-  containsText,
-  keysetPages,
+  CONNECTIONS,
   lockForImport,
   type Page,
   type PageQuery,
-  textOrder,
+  tablePage,
+  tableRows,
 } from './paging.ts';
 import { ID_MAX_LENGTH } from './schema.ts';
 import { connectionExists, fromSource } from './store-errors.ts';
@@ -163,19 +162,7 @@ export async function* connections(
   options: ListOptions = {},
 ): AsyncGenerator<ConnectionRecord> {
   const mark = options.onUnreadable === 'mark';
-  const pages = keysetPages(
-    core,
-    'list connections',
-    (after) => {
-      let query = core.db.selectFrom('connection').select(CONNECTION_COLUMNS);
-      if (after !== undefined) query = query.where(core.ordered('conn_id'), '>', after);
-      return query.orderBy(core.ordered('conn_id')).limit(PAGE_SIZE).execute() as Promise<
-        ConnectionRow[]
-      >;
-    },
-    (row) => row.conn_id,
-  );
-  for await (const rows of pages) {
+  for await (const rows of tableRows<ConnectionRow>(core, CONNECTIONS)) {
     for (const row of rows) yield listedConnection(core, row, mark);
   }
 }
@@ -191,27 +178,9 @@ export async function listConnections(
   core: StoreCore,
   query: PageQuery<ConnectionOrder>,
 ): Promise<Page<ConnectionRecord>> {
-  let base = core.db.selectFrom('connection');
-  if (query.search) {
-    base = base.where(containsText(['conn_id', 'conn_type', 'host', 'description'], query.search));
-  }
-  const direction = query.descending ? 'desc' : 'asc';
-  let rows = base.select(CONNECTION_COLUMNS);
-  rows =
-    query.orderBy === undefined || query.orderBy === 'conn_id'
-      ? rows.orderBy(core.ordered('conn_id'), direction)
-      : rows.orderBy(textOrder(core, query.orderBy), direction).orderBy(core.ordered('conn_id'));
-  const [page, count] = await core.run('list connections', () =>
-    Promise.all([
-      rows.limit(query.limit).offset(query.offset).execute() as Promise<ConnectionRow[]>,
-      base.select((eb) => eb.fn.countAll<number | string | bigint>().as('n')).executeTakeFirst(),
-    ]),
-  );
+  const { rows, total } = await tablePage<ConnectionRow>(core, CONNECTIONS, query);
   const mark = query.onUnreadable === 'mark';
-  return {
-    records: page.map((row) => listedConnection(core, row, mark)),
-    total: Number(count?.n ?? 0),
-  };
+  return { records: rows.map((row) => listedConnection(core, row, mark)), total };
 }
 
 /** Imports Connections in one transaction (see `Metastore.importConnections`). */

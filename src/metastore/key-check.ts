@@ -10,12 +10,11 @@ import {
   type ConnectionRow,
   KEY_CHECK_SAMPLES,
   KEY_CHECK_TEXT,
-  PAGE_SIZE,
   type StoreCore,
   type VariableRow,
 } from './core.ts';
 import type { MultiFernet } from './fernet.ts';
-import { keysetPages } from './paging.ts';
+import { CONNECTIONS, tableRows, VARIABLES } from './paging.ts';
 import type { MetastoreSchema } from './schema.ts';
 
 /** Whether `keys` decrypt `token`. */
@@ -145,43 +144,20 @@ export async function unreadableFields(
   const reads = (token: string | null, encrypted: boolean | number): boolean =>
     !token || !encrypted || (core.keys !== undefined && decrypts(core.keys, token));
   if (table !== 'connection') {
-    const pages = keysetPages(
-      core,
-      'list variables',
-      (after) => {
-        let query = core.db.selectFrom('variable').select(['key', 'val', 'is_encrypted']);
-        if (after !== undefined) query = query.where(core.ordered('key'), '>', after);
-        return query.orderBy(core.ordered('key')).limit(PAGE_SIZE).execute() as Promise<
-          Pick<VariableRow, 'key' | 'val' | 'is_encrypted'>[]
-        >;
-      },
-      (row) => row.key,
-    );
-    for await (const rows of pages) {
+    type Row = Pick<VariableRow, 'key' | 'val' | 'is_encrypted'>;
+    for await (const rows of tableRows<Row>(core, VARIABLES, ['key', 'val', 'is_encrypted'])) {
       for (const row of rows) {
         if (!reads(row.val, row.is_encrypted)) names.push(`variable \`${row.key}\``);
       }
     }
   }
   if (table !== 'variable') {
-    const pages = keysetPages(
-      core,
-      'list connections',
-      (after) => {
-        let query = core.db
-          .selectFrom('connection')
-          .select(['conn_id', 'password', 'is_encrypted', 'extra', 'is_extra_encrypted']);
-        if (after !== undefined) query = query.where(core.ordered('conn_id'), '>', after);
-        return query.orderBy(core.ordered('conn_id')).limit(PAGE_SIZE).execute() as Promise<
-          Pick<
-            ConnectionRow,
-            'conn_id' | 'password' | 'is_encrypted' | 'extra' | 'is_extra_encrypted'
-          >[]
-        >;
-      },
-      (row) => row.conn_id,
-    );
-    for await (const rows of pages) {
+    const columns = ['conn_id', 'password', 'is_encrypted', 'extra', 'is_extra_encrypted'];
+    type Row = Pick<
+      ConnectionRow,
+      'conn_id' | 'password' | 'is_encrypted' | 'extra' | 'is_extra_encrypted'
+    >;
+    for await (const rows of tableRows<Row>(core, CONNECTIONS, columns)) {
       for (const row of rows) {
         if (!reads(row.password, row.is_encrypted)) {
           names.push(`connection \`${row.conn_id}\` (password)`);

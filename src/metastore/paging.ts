@@ -6,8 +6,15 @@
  * SQL (`LIMIT`/`OFFSET`, a field order, a case-insensitive search), so that one page costs about
  * the same whatever the table holds and only that page is decrypted.
  */
-import { type Expression, type RawBuilder, type SqlBool, sql, type Transaction } from 'kysely';
-import { PAGE_SIZE, type StoreCore } from './core.ts';
+import {
+  type Expression,
+  type Kysely,
+  type RawBuilder,
+  type SqlBool,
+  sql,
+  type Transaction,
+} from 'kysely';
+import { CONNECTION_COLUMNS, PAGE_SIZE, type StoreCore, VARIABLE_COLUMNS } from './core.ts';
 import type { MetastoreSchema } from './schema.ts';
 
 /**
@@ -86,4 +93,81 @@ export function containsText(columns: readonly string[], search: string): Expres
     columns.map((c) => sql`lower(coalesce(${sql.ref(c)}, '')) like ${pattern} escape '\\'`),
     sql` or `,
   )})`;
+}
+
+/** A table the lists read: its name, its key, the columns a record needs and those searched. */
+export interface ListedTable {
+  readonly table: 'variable' | 'connection';
+  readonly key: 'key' | 'conn_id';
+  readonly columns: readonly string[];
+  readonly searched: readonly string[];
+  /** What a failed read is reported as (`list variables`). */
+  readonly action: string;
+}
+
+/** The `variable` table as the lists read it. */
+export const VARIABLES: ListedTable = {
+  table: 'variable',
+  key: 'key',
+  columns: VARIABLE_COLUMNS,
+  searched: ['key', 'description'],
+  action: 'list variables',
+};
+
+/** The `connection` table as the lists read it. */
+export const CONNECTIONS: ListedTable = {
+  table: 'connection',
+  key: 'conn_id',
+  columns: CONNECTION_COLUMNS,
+  searched: ['conn_id', 'conn_type', 'host', 'description'],
+  action: 'list connections',
+};
+
+/** The database as the list helpers see it: one shape for either table. */
+type AnyTable = Kysely<Record<string, Record<string, unknown>>>;
+
+/** Every row of `spec.table` (`columns` of it) in key order, page by page (keyset paging). */
+export function tableRows<R>(
+  core: StoreCore,
+  spec: ListedTable,
+  columns: readonly string[] = spec.columns,
+): AsyncGenerator<R[]> {
+  const db = core.db as unknown as AnyTable;
+  return keysetPages(
+    core,
+    spec.action,
+    (after) => {
+      let query = db.selectFrom(spec.table).select(columns as string[]);
+      if (after !== undefined) query = query.where(core.ordered(spec.key), '>', after);
+      return query.orderBy(core.ordered(spec.key)).limit(PAGE_SIZE).execute() as Promise<R[]>;
+    },
+    (row) => (row as Record<string, string>)[spec.key] as string,
+  );
+}
+
+/**
+ * One page of `spec.table` in SQL: `LIMIT`/`OFFSET` in `query.orderBy` order (then key order),
+ * searched in `spec.searched`, with the number of (searched) rows by `COUNT(*)`.
+ */
+export async function tablePage<R>(
+  core: StoreCore,
+  spec: ListedTable,
+  query: PageQuery<string>,
+): Promise<{ rows: R[]; total: number }> {
+  const db = core.db as unknown as AnyTable;
+  let base = db.selectFrom(spec.table);
+  if (query.search) base = base.where(containsText(spec.searched, query.search));
+  const direction = query.descending ? 'desc' : 'asc';
+  let rows = base.select(spec.columns as string[]);
+  rows =
+    query.orderBy === undefined || query.orderBy === spec.key
+      ? rows.orderBy(core.ordered(spec.key), direction)
+      : rows.orderBy(textOrder(core, query.orderBy), direction).orderBy(core.ordered(spec.key));
+  const [page, count] = await core.run(spec.action, () =>
+    Promise.all([
+      rows.limit(query.limit).offset(query.offset).execute() as Promise<R[]>,
+      base.select((eb) => eb.fn.countAll<number | string | bigint>().as('n')).executeTakeFirst(),
+    ]),
+  );
+  return { rows: page, total: Number(count?.n ?? 0) };
 }

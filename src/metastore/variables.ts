@@ -9,7 +9,6 @@ import {
   checkKey,
   checkWellFormed,
   INSERT_BATCH,
-  PAGE_SIZE,
   type StoreCore,
   toIso,
   VARIABLE_COLUMNS,
@@ -17,12 +16,12 @@ import {
 } from './core.ts';
 import { checkKeys, keysChecked } from './key-check.ts';
 import {
-  containsText,
-  keysetPages,
   lockForImport,
   type Page,
   type PageQuery,
-  textOrder,
+  tablePage,
+  tableRows,
+  VARIABLES,
 } from './paging.ts';
 import type { MetastoreSchema } from './schema.ts';
 import { fromSource } from './store-errors.ts';
@@ -180,19 +179,7 @@ export async function* variables(
   options: ListOptions = {},
 ): AsyncGenerator<VariableRecord> {
   const mark = options.onUnreadable === 'mark';
-  const pages = keysetPages(
-    core,
-    'list variables',
-    (after) => {
-      let query = core.db.selectFrom('variable').select(VARIABLE_COLUMNS);
-      if (after !== undefined) query = query.where(core.ordered('key'), '>', after);
-      return query.orderBy(core.ordered('key')).limit(PAGE_SIZE).execute() as Promise<
-        VariableRow[]
-      >;
-    },
-    (row) => row.key,
-  );
-  for await (const rows of pages) {
+  for await (const rows of tableRows<VariableRow>(core, VARIABLES)) {
     for (const row of rows) yield listedVariable(core, row, mark);
   }
 }
@@ -208,25 +195,9 @@ export async function listVariables(
   core: StoreCore,
   query: PageQuery<VariableOrder>,
 ): Promise<Page<VariableRecord>> {
-  let base = core.db.selectFrom('variable');
-  if (query.search) base = base.where(containsText(['key', 'description'], query.search));
-  const direction = query.descending ? 'desc' : 'asc';
-  let rows = base.select(VARIABLE_COLUMNS);
-  rows =
-    query.orderBy === 'description'
-      ? rows.orderBy(textOrder(core, 'description'), direction).orderBy(core.ordered('key'))
-      : rows.orderBy(core.ordered('key'), direction);
-  const [page, count] = await core.run('list variables', () =>
-    Promise.all([
-      rows.limit(query.limit).offset(query.offset).execute() as Promise<VariableRow[]>,
-      base.select((eb) => eb.fn.countAll<number | string | bigint>().as('n')).executeTakeFirst(),
-    ]),
-  );
+  const { rows, total } = await tablePage<VariableRow>(core, VARIABLES, query);
   const mark = query.onUnreadable === 'mark';
-  return {
-    records: page.map((row) => listedVariable(core, row, mark)),
-    total: Number(count?.n ?? 0),
-  };
+  return { records: rows.map((row) => listedVariable(core, row, mark)), total };
 }
 
 /** What one batch of an import did. */
