@@ -7,8 +7,7 @@
  * (`export_vs_raw` ≥ 0.5).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +16,7 @@ import { createServerApp } from '../../src/server/app.ts';
 import { ServerStore } from '../../src/server/store.ts';
 import type { ScenarioOptions } from '../_types.ts';
 import { openBenchMetastore } from './_metastore.ts';
+import { peakRssHook } from './_rss.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const node = join(root, 'node_modules', '.bin', 'node');
@@ -51,24 +51,20 @@ function rawReadAndDecrypt(file: string, key: string): number {
 
 /** `airlock variables export` in its own process: its wall time and peak RSS. */
 function cliExport(env: Record<string, string>, out: string): { ms: number; rssMb: number } {
-  const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-export-'));
-  const hook = join(dir, 'rss.mjs');
-  const rss = join(dir, 'rss.txt');
-  writeFileSync(
-    hook,
-    `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => writeFileSync(${JSON.stringify(rss)}, String(process.resourceUsage().maxRSS)));\n`,
-  );
-  const started = performance.now();
-  const result = spawnSync(
-    node,
-    ['--import', hook, join(root, 'dist', 'cli', 'bin.js'), 'variables', 'export', out],
-    { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8' },
-  );
-  const ms = performance.now() - started;
-  if (result.status !== 0) throw new Error(`variables export failed: ${result.stderr}`);
-  const rssMb = Math.round((Number(readFileSync(rss, 'utf8')) / 1024) * 10) / 10;
-  rmSync(dir, { recursive: true, force: true });
-  return { ms, rssMb };
+  const rss = peakRssHook();
+  try {
+    const started = performance.now();
+    const result = spawnSync(
+      node,
+      ['--import', rss.hook, join(root, 'dist', 'cli', 'bin.js'), 'variables', 'export', out],
+      { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8' },
+    );
+    const ms = performance.now() - started;
+    if (result.status !== 0) throw new Error(`variables export failed: ${result.stderr}`);
+    return { ms, rssMb: rss.readMb() };
+  } finally {
+    rss.done();
+  }
 }
 
 /** A metastore of `size` Variables behind the real app, and one timed list call on it. */
