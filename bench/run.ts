@@ -13,7 +13,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const SCENARIOS = ['hot', 'fanout', 'negative', 'cold_cli', 'metastore', 'masking'] as const;
+const SCENARIOS = [
+  'hot',
+  'fanout',
+  'negative',
+  'cold_cli',
+  'metastore',
+  'lists',
+  'masking',
+] as const;
 
 /** The targets (issues 11 and 21), checked on the numbers in `latest.json`. */
 const TARGETS: Record<string, { op: '>=' | '<=' | '=='; value: number }> = {
@@ -21,7 +29,10 @@ const TARGETS: Record<string, { op: '>=' | '<=' | '=='; value: number }> = {
   'fanout.fanout_calls_ratio': { op: '==', value: 1 },
   'fanout.fanout_vs_powertools': { op: '<=', value: 0.5 },
   'negative.negative_calls_ratio': { op: '<=', value: 1 },
-  'cold_cli.cold_cli_ratio': { op: '<=', value: 3 },
+  'cold_cli.cold_cli_ratio': { op: '<=', value: 2.5 },
+  'lists.list_100k_vs_1k': { op: '<=', value: 2 },
+  'lists.export_vs_raw': { op: '>=', value: 0.5 },
+  'metastore.pg_set_vs_raw': { op: '>=', value: 0.7 },
   'masking.mask_10_vs_passthrough': { op: '>=', value: 0.3 },
   'masking.mask_10000_vs_passthrough': { op: '>=', value: 0.3 },
   'server.api_token_vs_hono': { op: '>=', value: 0.5 },

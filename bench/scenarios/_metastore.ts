@@ -13,6 +13,8 @@ const PG = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' }
 
 export interface BenchMetastore {
   store: Metastore;
+  /** The environment that opens this metastore (for a CLI run against it). */
+  env: Record<string, string>;
   close(): Promise<void>;
 }
 
@@ -34,15 +36,17 @@ export async function openBenchMetastore(dialect: 'sqlite' | 'postgres'): Promis
     await admin.query(`create schema ${schema}`);
     url = `postgresql://${PG.user}@${PG.host}:${PG.port}/${PG.database}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
   }
-  const config = loadConfig({
+  const env = {
     AIRLOCK_HOME: home,
     AIRLOCK__DATABASE__URL: url,
     AIRLOCK__CORE__FERNET_KEY: Fernet.generateKey(),
-  });
+  };
+  const config = loadConfig(env);
   const store = await openMetastoreFromConfig(config, { intent: 'write' });
   if (!store) throw new Error('the metastore could not be opened');
   return {
     store,
+    env,
     async close() {
       await store.close();
       if (admin && schema) {

@@ -4,11 +4,12 @@
  * built CLI (`dist/`), so it builds first.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ScenarioOptions } from '../_types.ts';
+import { peakRssHook } from './_rss.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const node = join(root, 'node_modules', '.bin', 'node');
@@ -62,15 +63,9 @@ export async function run({ quick }: ScenarioOptions): Promise<Record<string, nu
   const b = median(bare);
   // The CLI's own peak RSS (this scenario's `peak_rss_mb` is the harness's): one more run that
   // writes it on exit through a preloaded module (not timed).
-  const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-rss-'));
-  const hook = join(dir, 'rss.mjs');
-  const out = join(dir, 'rss.txt');
-  writeFileSync(
-    hook,
-    `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => writeFileSync(${JSON.stringify(out)}, String(process.resourceUsage().maxRSS)));\n`,
-  );
-  timeRun(['--import', hook, bin, 'variables', 'get', 'cold_start'], env, 'served-from-env');
-  const cliRssMb = Math.round((Number(readFileSync(out, 'utf8')) / 1024) * 10) / 10;
-  rmSync(dir, { recursive: true, force: true });
+  const rss = peakRssHook();
+  timeRun(['--import', rss.hook, bin, 'variables', 'get', 'cold_start'], env, 'served-from-env');
+  const cliRssMb = rss.readMb();
+  rss.done();
   return { runs, airlock_ms: a, node_ms: b, cold_cli_ratio: a / b, cli_peak_rss_mb: cliRssMb };
 }

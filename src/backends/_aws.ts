@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import type { SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
 import { AirlockError } from '../errors.ts';
 import { redactSensitive } from '../masking/sensitive-keys.ts';
+import { exponentialBackoff, withRetry } from '../util/retry.ts';
 import type { AwsConnectionOptions } from './_aws-options.ts';
 import { loadSdk } from './_sdk.ts';
 import type { BackendDeps, BackendName } from './backend.ts';
@@ -581,24 +582,6 @@ export function toAirlockError(err: unknown, ctx: AwsFailureContext): AirlockErr
 // Throttling backoff and concurrency
 // ---------------------------------------------------------------------------------------------
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /** A throttling failure that outlasted the backoff, with the rounds it took. */
 export class ThrottledOut extends Error {
   readonly rounds: number;
@@ -624,23 +607,18 @@ export async function withThrottleBackoff<T>(
   signal: AbortSignal | undefined,
 ): Promise<T> {
   const policy = { ...DEFAULT_THROTTLE_POLICY, ...deps.throttle };
-  const random = deps.random ?? Math.random;
-  let waited = 0;
-  for (let round = 0; ; round++) {
-    try {
-      return await call();
-    } catch (err) {
-      if (signal?.aborted) throw signal.reason;
-      if (!isThrottlingError(err)) throw err;
-      const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** round);
-      const delay = Math.floor(random() * ceiling);
-      if (round >= policy.maxRetries || waited + delay > policy.budgetMs) {
-        throw new ThrottledOut(err, round + 1);
-      }
-      waited += delay;
-      await sleep(delay, signal);
-    }
-  }
+  return withRetry(call, {
+    retries: policy.maxRetries,
+    delayMs: exponentialBackoff({
+      baseMs: policy.baseMs,
+      capMs: policy.capMs,
+      random: deps.random ?? Math.random,
+    }),
+    retryOn: isThrottlingError,
+    mayWait: (ms, waited) => waited + ms <= policy.budgetMs,
+    giveUp: (err, reason, attempts) => (reason === 'fatal' ? err : new ThrottledOut(err, attempts)),
+    signal,
+  });
 }
 
 export { chunks, mapLimit } from '../util/concurrency.ts';

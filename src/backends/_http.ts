@@ -14,8 +14,8 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { AirlockError, ConfigError, type ErrorCode } from '../errors.ts';
+import { exponentialBackoff, withRetry } from '../util/retry.ts';
 
 /** A `fetch`-compatible function (the global one, a test's stub, or {@link createNodeFetch}'s). */
 export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
@@ -235,31 +235,24 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
     }
   }
 
+  const backoff = exponentialBackoff({ baseMs: retry.backoffMs });
   return {
-    async send(request, what, signal) {
-      const method = request.method.toUpperCase();
-      const idempotent = IDEMPOTENT.has(method);
-      for (let n = 0; ; n += 1) {
-        const last = !idempotent || n >= retry.retries;
-        let response: HttpResponse;
-        try {
-          response = await attempt(request, what, signal);
-        } catch (err) {
+    send(request, what, signal) {
+      // Only idempotent methods are sent again (urllib3's `allowed_methods`).
+      const idempotent = IDEMPOTENT.has(request.method.toUpperCase());
+      return withRetry(() => attempt(request, what, signal), {
+        retries: idempotent ? retry.retries : 0,
+        // No wait before the first retry, then `backoffMs * 2 ** (n - 1)` (urllib3's rule).
+        delayMs: (n) => (n <= 1 ? 0 : backoff(n)),
+        retryOn: (err) => {
           const code = err instanceof AirlockError ? err.details?.errno : undefined;
-          if (last || typeof code !== 'string' || !TRANSIENT_NETWORK.has(code)) throw err;
-          await backoff(n + 1, signal);
-          continue;
-        }
-        if (last || !retry.statuses.includes(response.status)) return response;
-        await backoff(n + 1, signal);
-      }
+          return typeof code === 'string' && TRANSIENT_NETWORK.has(code);
+        },
+        retryResult: (response) => retry.statuses.includes(response.status),
+        signal,
+      });
     },
   };
-
-  async function backoff(retryNumber: number, signal: AbortSignal | undefined): Promise<void> {
-    const ms = retryNumber <= 1 ? 0 : retry.backoffMs * 2 ** (retryNumber - 1);
-    if (ms > 0) await sleep(ms, undefined, signal ? { signal } : {});
-  }
 }
 
 function formatMs(ms: number): string {

@@ -20,6 +20,7 @@ import type * as GoogleAuthLibrary from 'google-auth-library';
 import { z } from 'zod';
 import { AirlockError, ConfigError, isAirlockError } from '../errors.ts';
 import { safeJsonParse } from '../util/json.ts';
+import { withRetry } from '../util/retry.ts';
 import { crc32c } from './_crc32c.ts';
 import { nullablePrefix, optionalString, parseOptions } from './_options.ts';
 import { loadSdk } from './_sdk.ts';
@@ -684,20 +685,6 @@ export function createGcpSecretManagerBackend(
     );
   }
 
-  function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      }, ms);
-      const onAbort = () => {
-        clearTimeout(timer);
-        reject(signal?.reason);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-    });
-  }
-
   async function access(
     kind: SecretKind,
     id: string,
@@ -716,39 +703,50 @@ export function createGcpSecretManagerBackend(
     const name = `projects/${project}/secrets/${sid}/versions/latest`;
     const deadline = Date.now() + opts.timeout_ms;
     let last: AirlockError | undefined;
-    for (let attempt = 0; attempt <= opts.max_retries; attempt++) {
-      const remaining = deadline - Date.now();
-      if (remaining <= 0) break;
-      let failure: AttemptFailure;
-      try {
-        const [response] = await client.accessSecretVersion(
-          { name },
-          { timeout: remaining, retry: null, ...(signal ? { signal } : {}) },
-        );
-        const checked = checkPayload(response, what, details);
-        if (typeof checked === 'string') return checked;
-        failure = checked;
-      } catch (err) {
-        if (signal?.aborted) throw signal.reason;
-        if ((err as { code?: unknown })?.code === 5) return undefined;
-        failure = classify(err, what, details);
-        if (typeof (err as { code?: unknown })?.code !== 'number') {
-          // The client could not get credentials (its channel setup failed and stays failed):
-          // build a new one at the next lookup, in case the credentials have come back.
-          forget(client);
+    /** Past the deadline: the last failure, or a timeout when that was one (or none). */
+    const expired = () =>
+      last && last.code !== 'AIRLOCK_ERR_BACKEND_TIMEOUT'
+        ? last
+        : new AirlockError(
+            'AIRLOCK_ERR_BACKEND_TIMEOUT',
+            `${BACKEND_NAME}: reading ${what} took longer than ${opts.timeout_ms} ms`,
+            { details: { ...details, timeoutMs: opts.timeout_ms } },
+          );
+    return withRetry(
+      async () => {
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) throw expired();
+        try {
+          const [response] = await client.accessSecretVersion(
+            { name },
+            { timeout: remaining, retry: null, ...(signal ? { signal } : {}) },
+          );
+          const checked = checkPayload(response, what, details);
+          if (typeof checked === 'string') return checked;
+          last = checked.error;
+          throw checked;
+        } catch (err) {
+          if (err instanceof AttemptFailure || signal?.aborted) throw err;
+          if ((err as { code?: unknown })?.code === 5) return undefined;
+          if (typeof (err as { code?: unknown })?.code !== 'number') {
+            // The client could not get credentials (its channel setup failed and stays failed):
+            // build a new one at the next lookup, in case the credentials have come back.
+            forget(client);
+          }
+          const failure = classify(err, what, details);
+          last = failure.error;
+          throw failure;
         }
-      }
-      last = failure.error;
-      if (!failure.retry || attempt === opts.max_retries) throw failure.error;
-      const backoff = Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** attempt) * random();
-      if (Date.now() + backoff >= deadline) break;
-      await sleep(backoff, signal);
-    }
-    if (last && last.code !== 'AIRLOCK_ERR_BACKEND_TIMEOUT') throw last;
-    throw new AirlockError(
-      'AIRLOCK_ERR_BACKEND_TIMEOUT',
-      `${BACKEND_NAME}: reading ${what} took longer than ${opts.timeout_ms} ms`,
-      { details: { ...details, timeoutMs: opts.timeout_ms } },
+      },
+      {
+        retries: opts.max_retries,
+        delayMs: (n) => Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** (n - 1)) * random(),
+        retryOn: (err) => err instanceof AttemptFailure && err.retry,
+        mayWait: (ms) => Date.now() + ms < deadline,
+        giveUp: (err, reason) =>
+          reason === 'budget' ? expired() : err instanceof AttemptFailure ? err.error : err,
+        signal,
+      },
     );
   }
 

@@ -348,6 +348,58 @@ export function createProgress(io: CliIo, noun: string, totalBytes: number): Pro
   };
 }
 
+/**
+ * Gathers small writes (one per exported row) into chunks of about `size` characters before
+ * passing them on; `flush()` passes on the rest.
+ *
+ * @example
+ * ```ts
+ * const sink = bufferedSink((text) => out.write(text));
+ * await sink.write('…');
+ * await sink.flush();
+ * ```
+ */
+export function bufferedSink(
+  write: (text: string) => Promise<void>,
+  size = 64 * 1024,
+): { write(text: string): Promise<void>; flush(): Promise<void> } {
+  let parts: string[] = [];
+  let length = 0;
+  const flush = async () => {
+    if (length === 0) return;
+    const chunk = parts.join('');
+    parts = [];
+    length = 0;
+    await write(chunk);
+  };
+  return {
+    async write(text) {
+      parts.push(text);
+      length += text.length;
+      if (length >= size) await flush();
+    },
+    flush,
+  };
+}
+
+/**
+ * Waits for `event` or an error of `stream`, then removes both listeners (a long export waits
+ * for `drain` thousands of times; listeners left behind would pile up).
+ */
+async function settled(stream: NodeJS.EventEmitter, event: string): Promise<void> {
+  const done = new AbortController();
+  try {
+    await Promise.race([
+      once(stream, event, { signal: done.signal }),
+      once(stream, 'error', { signal: done.signal }),
+    ]);
+  } catch {
+    // The error is kept by the stream's own 'error' listener and reported by the caller.
+  } finally {
+    done.abort();
+  }
+}
+
 /** Where an export writes: standard output (`-`) or a file, replaced only when complete. */
 export interface ExportOutput {
   readonly toStdout: boolean;
@@ -397,15 +449,13 @@ export function openExportOutput(io: CliIo, path: string): ExportOutput {
     toStdout: false,
     async write(text) {
       check();
-      if (!stream.write(text)) {
-        await Promise.race([once(stream, 'drain'), once(stream, 'error')]).catch(() => {});
-      }
+      if (!stream.write(text)) await settled(stream, 'drain');
       check();
     },
     async commit() {
       check();
       stream.end();
-      await Promise.race([once(stream, 'finish'), once(stream, 'error')]).catch(() => {});
+      await settled(stream, 'finish');
       check();
       renameSync(temp, path);
     },

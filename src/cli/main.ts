@@ -7,25 +7,57 @@
 import { Command, CommanderError } from 'commander';
 import { isAirlockError } from '../errors.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
-import { registerConfigCommands } from './commands/config.ts';
-import { registerConnectionCommands } from './commands/connections.ts';
-import { registerDagsCommands } from './commands/dags.ts';
-import { registerDbCommands } from './commands/db.ts';
-import { registerDemoCommand } from './commands/demo.ts';
-import { registerFakeCommands } from './commands/fake.ts';
-import { registerRunCommand } from './commands/run.ts';
-import { registerSchedulerCommand } from './commands/scheduler.ts';
-import { registerSecretsCommands } from './commands/secrets.ts';
-import { registerServerCommand } from './commands/server.ts';
-import { registerTasksCommands } from './commands/tasks.ts';
-import { registerUsersCommands } from './commands/users.ts';
-import { registerVariableCommands } from './commands/variables.ts';
-import { registerWorkerCommand } from './commands/worker.ts';
 import { type CliContext, type CliIo, createCliContext } from './context.ts';
 import { VERSION } from './version.ts';
 
-/** Builds the `airlock` command tree (exported for tests and for help-text checks). */
-export function buildProgram(io: CliIo, context: CliContext = createCliContext(io)): Command {
+/** Registers one command group on the program. */
+type Registrar = (program: Command, context: CliContext) => void;
+
+/**
+ * Each top-level command and the module that registers it, in the order `--help` lists them.
+ * Loaded on demand: a run loads only the module of the command it runs (a cold `variables get`
+ * does not pay for the server, the workers or the fakes); help and unknown commands load all.
+ */
+const COMMANDS: ReadonlyArray<readonly [readonly string[], () => Promise<Registrar>]> = [
+  [['variables'], async () => (await import('./commands/variables.ts')).registerVariableCommands],
+  [
+    ['connections'],
+    async () => (await import('./commands/connections.ts')).registerConnectionCommands,
+  ],
+  [['db', 'rotate-fernet-key'], async () => (await import('./commands/db.ts')).registerDbCommands],
+  [['secrets'], async () => (await import('./commands/secrets.ts')).registerSecretsCommands],
+  [['config'], async () => (await import('./commands/config.ts')).registerConfigCommands],
+  [['demo'], async () => (await import('./commands/demo.ts')).registerDemoCommand],
+  [['fake'], async () => (await import('./commands/fake.ts')).registerFakeCommands],
+  [['run'], async () => (await import('./commands/run.ts')).registerRunCommand],
+  [['dags'], async () => (await import('./commands/dags.ts')).registerDagsCommands],
+  [['tasks'], async () => (await import('./commands/tasks.ts')).registerTasksCommands],
+  [['worker'], async () => (await import('./commands/worker.ts')).registerWorkerCommand],
+  [['scheduler'], async () => (await import('./commands/scheduler.ts')).registerSchedulerCommand],
+  [['server'], async () => (await import('./commands/server.ts')).registerServerCommand],
+  [['users'], async () => (await import('./commands/users.ts')).registerUsersCommands],
+];
+
+/**
+ * The command groups `argv` needs: the one its first word names, or every one (no command, an
+ * option such as `--help`, or a word that is no command, for the suggestion).
+ *
+ * @example
+ * ```ts
+ * const program = buildProgram(io, await loadCommands(['variables', 'get', 'k']));
+ * ```
+ */
+export async function loadCommands(argv: readonly string[]): Promise<Registrar[]> {
+  const named = COMMANDS.find(([names]) => names.includes(argv[0] ?? ''));
+  return Promise.all((named ? [named] : COMMANDS).map(([, load]) => load()));
+}
+
+/** Builds the `airlock` command tree with `commands` (exported for tests and help checks). */
+export function buildProgram(
+  io: CliIo,
+  commands: readonly Registrar[],
+  context: CliContext = createCliContext(io),
+): Command {
   const program = new Command('airlock')
     .description(
       'Secrets for data pipelines: Airflow-compatible Variables and Connections, resolved through\n' +
@@ -45,20 +77,7 @@ export function buildProgram(io: CliIo, context: CliContext = createCliContext(i
     });
   // The configuration (and the configured backends' modules only) loads before any action.
   program.hook('preAction', () => context.prepare());
-  registerVariableCommands(program, context);
-  registerConnectionCommands(program, context);
-  registerDbCommands(program, context);
-  registerSecretsCommands(program, context);
-  registerConfigCommands(program, context);
-  registerDemoCommand(program, context);
-  registerFakeCommands(program, context);
-  registerRunCommand(program, context);
-  registerDagsCommands(program, context);
-  registerTasksCommands(program, context);
-  registerWorkerCommand(program, context);
-  registerSchedulerCommand(program, context);
-  registerServerCommand(program, context);
-  registerUsersCommands(program, context);
+  for (const register of commands) register(program, context);
   // Every sub-command inherits the usage-error handling.
   const inherit = (cmd: Command) => {
     for (const sub of cmd.commands) {
@@ -100,7 +119,7 @@ export async function runMain(argv: readonly string[], io: CliIo = processIo): P
 /** Runs the CLI and returns its exit code instead of exiting (for in-process tests). */
 export async function runCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
   const context = createCliContext(io);
-  const program = buildProgram(io, context);
+  const program = buildProgram(io, await loadCommands(argv), context);
   try {
     if (argv.length === 0) {
       // A usage error (no command): the help goes to stderr, as the exit code says it failed.

@@ -10,7 +10,6 @@
  *   without its own `ca` uses: `fetch`, the cloud SDKs, `pg`.
  */
 import { readFileSync } from 'node:fs';
-import tls from 'node:tls';
 import { AirlockError } from '../errors.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -39,6 +38,8 @@ export function applyProcessSettings(env: Env, startEnv: Env = process.env): voi
   const atStart = startEnv.NODE_EXTRA_CA_CERTS || undefined;
   const target = wanted === atStart ? undefined : wanted;
   if (target === appliedExtraCaFile) return;
+  // Loaded here, not at the top: a command with no CA setting to apply (most) never loads TLS.
+  const tls = process.getBuiltinModule('node:tls');
   startupDefaults ??= tls.getCACertificates('default');
   if (target === undefined) {
     tls.setDefaultCACertificates(startupDefaults);

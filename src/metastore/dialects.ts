@@ -148,6 +148,9 @@ async function openSqlite(path: string, busyTimeoutMs: number): Promise<NodeSqli
     // Readers never block the writer and the writer never blocks readers; the mode is stored
     // in the file, so every process that opens it uses WAL.
     db.exec('PRAGMA journal_mode = WAL');
+    // Room for the indexes of a large table (32 MiB, used as pages are read; the default is
+    // 2 MiB): a list's `COUNT(*)` walks the key index, which then stays in memory.
+    db.exec('PRAGMA cache_size = -32768');
   } catch (err) {
     db.close();
     throw err;

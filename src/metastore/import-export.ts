@@ -445,10 +445,15 @@ export async function readConnectionFile(source: ImportSource): Promise<Connecti
 /** A text sink; the writer awaits it, so a slow file or pipe applies back-pressure. */
 export type TextSink = (text: string) => Promise<void> | void;
 
+/** How a text Python's `json.loads` could decode starts (after JSON whitespace). */
+const JSON_START = /^[ \t\n\r]*[[{"\-0-9tfnNI]/;
+
 /** How `variables export` writes one value (Airflow 3): decoded JSON, or the raw string. */
 function exportedValue(record: VariableRecord): PyJson {
   let value: PyJson = record.value;
-  if (record.value !== null) {
+  // Only text that starts as JSON can decode (Python's json also reads NaN and Infinity): the
+  // rest is written raw without paying for a failed parse.
+  if (record.value !== null && JSON_START.test(record.value)) {
     try {
       const decoded = jsonLoads(record.value);
       // A value that decodes to a string is written raw, so that import stores it unchanged.

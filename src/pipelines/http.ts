@@ -159,6 +159,14 @@ function enc(text: string): string {
   return encodeURIComponent(text);
 }
 
+/** `limit` (1 to 1000, 100 by default, as Airflow's) and `offset` of a list request. */
+function limitOffset(c: Context): { limit: number; offset: number } {
+  return {
+    limit: Math.min(Math.max(Number(c.req.query('limit') ?? 100) || 100, 1), 1000),
+    offset: Math.max(Number(c.req.query('offset') ?? 0) || 0, 0),
+  };
+}
+
 /**
  * The DAG route module.
  *
@@ -420,8 +428,7 @@ ${
     });
     app.get('/api/v1/dags/:dagId/dagRuns', async (c) => {
       const dagId = c.req.param('dagId');
-      const limit = Math.min(Math.max(Number(c.req.query('limit') ?? 100) || 100, 1), 1000);
-      const offset = Math.max(Number(c.req.query('offset') ?? 0) || 0, 0);
+      const { limit, offset } = limitOffset(c);
       const { runs, total } = await store.listRuns({ dagId, limit, offset });
       const user = c.get('user');
       return c.json({
@@ -473,8 +480,13 @@ ${
     });
     app.get('/api/v1/dags/:dagId/dagRuns/:runId/taskInstances', async (c) => {
       const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
-      const tis = await store.taskInstances(run.dagId, run.runId);
-      return c.json({ task_instances: tis.map(tiJson), total_entries: tis.length });
+      const { limit, offset } = limitOffset(c);
+      // Paged in SQL, as Airflow's endpoint (limit 100 by default).
+      const { instances, total } = await store.listTaskInstances(run.dagId, run.runId, {
+        limit,
+        offset,
+      });
+      return c.json({ task_instances: instances.map(tiJson), total_entries: total });
     });
     // Airflow's XCom entries: a task's return value is `return_value` (masked when stored).
     const xcomJson = (run: DagRunRecord, x: XcomRecord): Record<string, unknown> => ({

@@ -910,37 +910,6 @@ export class PipelineStore {
     return row ? runRecord(row, this.#keys) : undefined;
   }
 
-  /**
-   * Re-encrypts every run's `conf` with the first Fernet key (plain JSON ones are encrypted),
-   * in one transaction, for `airlock db rotate-fernet-key`.
-   *
-   * @returns How many confs were rewritten.
-   * @throws AirlockError `AIRLOCK_ERR_CRYPTO_KEY_MISSING` without keys,
-   *   `AIRLOCK_ERR_CRYPTO_TOKEN_INVALID` naming the first run no key decrypts (nothing changes).
-   */
-  async rotateConfKeys(): Promise<number> {
-    const fernet = this.#keys();
-    if (!fernet) {
-      throw new AirlockError('AIRLOCK_ERR_CRYPTO_KEY_MISSING', 'no Fernet key is configured');
-    }
-    return this.#tx(async (trx) => {
-      const rows = await trx
-        .selectFrom('dag_run')
-        .select(['id', 'dag_id', 'run_id', 'conf'])
-        .where('conf', 'is not', null)
-        .execute();
-      for (const row of rows) {
-        const conf = parseConf(row.conf, this.#keys, { dagId: row.dag_id, runId: row.run_id });
-        await trx
-          .updateTable('dag_run')
-          .set({ conf: fernet.encrypt(JSON.stringify(conf)) })
-          .where('id', '=', row.id)
-          .execute();
-      }
-      return rows.length;
-    });
-  }
-
   /** Runs, newest first; of one DAG when `dagId` is given. */
   async listRuns(
     options: { dagId?: string; limit?: number; offset?: number } = {},
@@ -983,16 +952,31 @@ export class PipelineStore {
 
   /** The run's task instances, in creation (topological) order. */
   async taskInstances(dagId: string, runId: string): Promise<TaskInstanceRecord[]> {
-    const rows = await this.#read(() =>
-      this.#db
-        .selectFrom('task_instance')
-        .selectAll()
-        .where('dag_id', '=', dagId)
-        .where('run_id', '=', runId)
-        .orderBy('id')
-        .execute(),
-    );
-    return rows.map(tiRecord);
+    return (await this.listTaskInstances(dagId, runId)).instances;
+  }
+
+  /**
+   * One page of the run's task instances in creation order, paged in SQL (`LIMIT`/`OFFSET`),
+   * with their number by `COUNT(*)`; every one when no limit is given.
+   */
+  async listTaskInstances(
+    dagId: string,
+    runId: string,
+    options: { limit?: number; offset?: number } = {},
+  ): Promise<{ instances: TaskInstanceRecord[]; total: number }> {
+    const base = this.#db
+      .selectFrom('task_instance')
+      .where('dag_id', '=', dagId)
+      .where('run_id', '=', runId);
+    const { limit, offset = 0 } = options;
+    return this.#read(async () => {
+      let query = base.selectAll().orderBy('id');
+      if (limit !== undefined) query = query.limit(limit).offset(offset);
+      const rows = await query.execute();
+      if (limit === undefined) return { instances: rows.map(tiRecord), total: rows.length };
+      const count = await base.select((eb) => eb.fn.countAll().as('n')).executeTakeFirst();
+      return { instances: rows.map(tiRecord), total: Number(count?.n ?? 0) };
+    });
   }
 
   /** One task instance, or `undefined`. */

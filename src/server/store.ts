@@ -13,7 +13,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { type ColumnType, type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import { AirlockError } from '../errors.ts';
 import type { Metastore } from '../metastore/metastore.ts';
-import type { BooleanColumn, TimestampColumn } from '../metastore/schema.ts';
+import type { BooleanColumn, MetastoreSchema, TimestampColumn } from '../metastore/schema.ts';
 import { hashPassword, verifyPassword } from './auth/password.ts';
 import { isRole, type Role } from './auth/roles.ts';
 
@@ -524,6 +524,9 @@ export class ServerStore {
     const token = this.#store.fernet.encrypt(value);
     const now = new Date().toISOString();
     return this.#db.transaction().execute(async (trx) => {
+      // A value encrypted with keys that are not the metastore's would be unreadable to every
+      // other process: the key check guards settings as it guards Variables.
+      await this.#store.checkKeys(trx as unknown as Transaction<MetastoreSchema>);
       const existing = await trx
         .selectFrom('airlock_setting')
         .select('is_secret')

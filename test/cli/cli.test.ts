@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildProgram } from '../../src/cli/main.ts';
+import { buildProgram, loadCommands } from '../../src/cli/main.ts';
 import { VERSION } from '../../src/cli/version.ts';
 import { cleanEnv, expectOneLineError, NODE, ROOT, runAirlock } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -285,7 +285,10 @@ describe('usage', () => {
   });
 
   it('has help text on every command', async () => {
-    const program = buildProgram({ stdout: () => {}, stderr: () => {}, env: {}, isTty: false });
+    const program = buildProgram(
+      { stdout: () => {}, stderr: () => {}, env: {}, isTty: false },
+      await loadCommands([]),
+    );
     const paths: string[][] = [];
     const walk = (cmd: typeof program, path: string[]) => {
       for (const sub of cmd.commands) {
@@ -408,5 +411,14 @@ registerHooks({ load(url, context, next) { appendFileSync(${JSON.stringify(log)}
         /\/dist\/(pipelines|server|metastore\/metastore)/.test(u),
     );
     expect(heavy).toEqual([]);
+    // Cold start (issue 21): only the command's own module, no Connection model, no TLS, no
+    // batch walk or provenance module for one Variable from the environment.
+    const unneeded = loaded.filter(
+      (u) =>
+        (/\/dist\/cli\/commands\//.test(u) && !u.endsWith('/commands/variables.js')) ||
+        /\/dist\/(model\/connection\.js|resolver\/(batch|which)\.js)/.test(u) ||
+        u === 'node:tls',
+    );
+    expect(unneeded).toEqual([]);
   });
 });

@@ -321,7 +321,19 @@ describe('airlock variables (metastore)', () => {
         source: 'metastore',
       },
     ]);
-  }, 90_000);
+    // The export streams them back in bounded memory (a 32 MB heap holds neither the rows nor
+    // the 30 MB file), in one pass, with nothing on stderr but its summary.
+    const out = join(dir, 'exported.json');
+    const exported = await runAirlock(['variables', 'export', out], {
+      env,
+      nodeArgs: ['--max-old-space-size=32'],
+      timeoutMs: 60_000,
+    });
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(exported.stderr).toBe('');
+    expect(exported.stdout).toBe(`100000 Variables successfully exported to ${out}\n`);
+    expect(statSync(out).size).toBeGreaterThan(30_000_000);
+  }, 150_000);
 
   it('draws a progress bar on stderr only when stderr is a terminal', async () => {
     const { dir, env } = home();

@@ -235,6 +235,11 @@ export interface TcpFaultProxy {
   setFault(fault: TcpFault): void;
   /** Waits `ms` before forwarding the client's bytes (a slow network or server). */
   setLatency(ms: number): void;
+  /**
+   * How many times a client sent bytes since the proxy started: with a request/answer protocol
+   * (PostgreSQL's), one per round trip.
+   */
+  readonly sends: number;
   close(): Promise<void>;
 }
 
@@ -254,6 +259,7 @@ export async function startTcpFaultProxy(target: {
 }): Promise<TcpFaultProxy> {
   let fault: TcpFault = 'pass';
   let latencyMs = 0;
+  let sends = 0;
   const sockets = new Set<Socket>();
   const track = (socket: Socket) => {
     sockets.add(socket);
@@ -284,6 +290,7 @@ export async function startTcpFaultProxy(target: {
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
     client.on('data', (chunk: Buffer) => {
+      sends++;
       const send = () => {
         if (!upstream.destroyed) upstream.write(chunk);
       };
@@ -313,6 +320,9 @@ export async function startTcpFaultProxy(target: {
     },
     setLatency(ms) {
       latencyMs = ms;
+    },
+    get sends() {
+      return sends;
     },
     close() {
       for (const socket of sockets) socket.destroy();

@@ -23,9 +23,12 @@ import { LATEST_SCHEMA_VERSION, MIGRATIONS } from '../../src/metastore/migration
 const ALL_MIGRATIONS = Object.keys(MIGRATIONS).sort();
 
 import { Connection } from '../../src/model/connection.ts';
+import { PipelineStore } from '../../src/pipelines/store.ts';
 import { createResolver } from '../../src/resolver/resolver.ts';
+import { ServerStore } from '../../src/server/store.ts';
 import { runBackendContract } from '../contract/backend-contract.ts';
 import { NODE, ROOT } from '../helpers/cli.ts';
+import { testDagInfo, testTaskInfo } from '../helpers/dag-info.ts';
 import type { TestDatabase, TestDatabases } from './_databases.ts';
 
 const KEY_A = Fernet.generateKey();
@@ -463,6 +466,8 @@ export function runMetastoreContract(options: MetastoreContractOptions): void {
         expect(await both.rotateFernetKeys()).toEqual({
           variables: 252,
           connectionFields: 2,
+          settings: 0,
+          dagRunConfs: 0,
           encryptedFromPlaintext: 0,
           skipped: [],
         });
@@ -471,6 +476,73 @@ export function runMetastoreContract(options: MetastoreContractOptions): void {
         expect(await bOnly.getVariable('k00249')).toBe('value 249');
         expect(await bOnly.getConnection('c')).toMatchObject({ password: 'pw', extra: '{"x": 1}' });
         await expectCoded(() => old.getVariable('v2'), 'AIRLOCK_ERR_CRYPTO_TOKEN_INVALID');
+      });
+
+      it('rotates the deployment settings and the DAG run confs in the same transaction', async () => {
+        const db = await fresh();
+        const old = await open(db);
+        await old.setVariable('v', 'one');
+        await new ServerStore(old).putSetting('AIRFLOW_VAR_FROM_SETTING', SECRET, true, 'admin');
+        const runs = PipelineStore.from(old);
+        await runs.createRun({
+          dag: testDagInfo('etl', [testTaskInfo('t')]),
+          runId: 'r1',
+          conf: { token: SECRET },
+        });
+        // A run written before confs were encrypted holds plain JSON: it is encrypted now.
+        await db.exec(`update dag_run set conf = ${placeholders(1)} where run_id = 'r1'`, [
+          JSON.stringify({ token: SECRET }),
+        ]);
+        await runs.createRun({
+          dag: testDagInfo('etl', [testTaskInfo('t')]),
+          runId: 'r2',
+          conf: { n: 2 },
+        });
+        const both = await open(db, parseFernetKeys(`${KEY_B},${KEY_A}`));
+        expect(await both.rotateFernetKeys()).toEqual({
+          variables: 1,
+          connectionFields: 0,
+          settings: 1,
+          dagRunConfs: 2,
+          encryptedFromPlaintext: 1,
+          skipped: [],
+        });
+        expect(await db.raw()).not.toContain(SECRET);
+        const bOnly = await open(db, parseFernetKeys(KEY_B));
+        const settings = await new ServerStore(bOnly).listSettings({ withSecrets: true });
+        expect(settings.map((x) => x.value)).toEqual([SECRET]);
+        const bRuns = PipelineStore.from(bOnly);
+        expect((await bRuns.getRun('etl', 'r1'))?.conf).toEqual({ token: SECRET });
+        expect((await bRuns.getRun('etl', 'r2'))?.conf).toEqual({ n: 2 });
+      });
+
+      it('changes no table when a setting or a conf no key decrypts stops the rotation', async () => {
+        const db = await fresh();
+        const store = await open(db);
+        await store.setVariable('v', 'one');
+        await PipelineStore.from(store).createRun({
+          dag: testDagInfo('etl', [testTaskInfo('t')]),
+          runId: 'r1',
+          conf: { n: 1 },
+        });
+        const stranger = new Fernet(Fernet.generateKey()).encrypt(SECRET);
+        await db.exec(
+          `insert into airlock_setting (name, value, is_secret, updated_at) values (${placeholders(4)})`,
+          ['FOREIGN_SETTING', stranger, true, new Date().toISOString()],
+        );
+        const tables = 'select (select val from variable) as v, (select conf from dag_run) as c';
+        const before = await db.exec(tables);
+        const both = await open(db, parseFernetKeys(`${KEY_B},${KEY_A}`));
+        const err = await expectCoded(
+          () => both.rotateFernetKeys(),
+          'AIRLOCK_ERR_CRYPTO_TOKEN_INVALID',
+          [SECRET],
+        );
+        expect(err.message).toContain('setting `FOREIGN_SETTING`');
+        expect(await db.exec(tables)).toEqual(before);
+        const skipped = await both.rotateFernetKeys({ skipUnreadable: true });
+        expect(skipped).toMatchObject({ variables: 1, dagRunConfs: 1, settings: 0 });
+        expect(skipped.skipped).toEqual(['setting `FOREIGN_SETTING`']);
       });
 
       it('changes nothing when rotation meets a row no key decrypts', async () => {
@@ -512,6 +584,8 @@ export function runMetastoreContract(options: MetastoreContractOptions): void {
         expect(await store.rotateFernetKeys()).toEqual({
           variables: 1,
           connectionFields: 2,
+          settings: 0,
+          dagRunConfs: 0,
           encryptedFromPlaintext: 3,
           skipped: [],
         });
@@ -522,6 +596,135 @@ export function runMetastoreContract(options: MetastoreContractOptions): void {
           value: 'in clear',
           isEncrypted: true,
         });
+      });
+    });
+
+    describe('lists paged in SQL', () => {
+      /** The order the lists always had: `null` as '', code-point order, ties in key order. */
+      const model = (
+        rows: { key: string; description: string | null }[],
+        field: 'key' | 'description',
+        descending: boolean,
+        search?: string,
+      ) =>
+        rows
+          .filter(
+            (r) =>
+              !search || [r.key, r.description ?? ''].some((t) => t.toLowerCase().includes(search)),
+          )
+          .sort((a, b) => (a.key < b.key ? -1 : 1))
+          .sort((a, b) => {
+            const x = (field === 'key' ? a.key : a.description) ?? '';
+            const y = (field === 'key' ? b.key : b.description) ?? '';
+            const order = x < y ? -1 : x > y ? 1 : 0;
+            return descending ? -order : order;
+          })
+          .map((r) => r.key);
+
+      it('orders, searches and pages Variables as the lists always did', async () => {
+        const store = await open(await fresh());
+        const rows = [
+          { key: 'b_Mixed', description: 'Zeta' },
+          { key: 'a_null', description: null },
+          { key: 'c_tie', description: 'same' },
+          { key: 'B_upper', description: 'same' },
+          { key: 'd_pct', description: '100%_done' },
+          { key: 'e_under', description: '100x_done' },
+          { key: 'f_empty', description: '' },
+        ];
+        for (const r of rows) await store.setVariable(r.key, 'v', { description: r.description });
+        for (const field of ['key', 'description'] as const) {
+          for (const descending of [false, true]) {
+            for (const search of [undefined, 'same', 'B_', '%_', 'zeta']) {
+              const expected = model(rows, field, descending, search?.toLowerCase());
+              const page = await store.listVariables({
+                limit: 3,
+                offset: 1,
+                orderBy: field,
+                descending,
+                search,
+              });
+              const label = `${field} ${descending} ${search}`;
+              expect(page.total, label).toBe(expected.length);
+              expect(
+                page.records.map((r) => r.key),
+                label,
+              ).toEqual(expected.slice(1, 4));
+            }
+          }
+        }
+      });
+
+      it('decrypts only the page, and counts the rest in the database', async () => {
+        const db = await fresh();
+        await (await open(db)).importVariables(variableEntries(1_000));
+        let decrypted = 0;
+        const counting = parseFernetKeys(KEY_A);
+        const decrypt = counting.decryptToString.bind(counting);
+        counting.decryptToString = (token, opts) => {
+          decrypted++;
+          return decrypt(token, opts);
+        };
+        const store = await open(db, counting);
+        const page = await store.listVariables({ limit: 10, offset: 500 });
+        expect(page.total).toBe(1_000);
+        expect(page.records.map((r) => r.value)).toEqual(
+          Array.from({ length: 10 }, (_, i) => `value ${500 + i}`),
+        );
+        expect(decrypted).toBe(10);
+      });
+
+      it('orders, searches and pages Connections, an unreadable row marked', async () => {
+        const db = await fresh();
+        const store = await open(db);
+        await store.addConnection(
+          'z_db',
+          Connection.fromFields({ conn_type: 'postgres', host: 'h1' }),
+        );
+        await store.addConnection(
+          'a_api',
+          Connection.fromFields({ conn_type: 'http', host: null }),
+        );
+        await store.addConnection(
+          'm_s3',
+          Connection.fromFields({ conn_type: 'aws', password: 'pw' }),
+        );
+        const stranger = new Fernet(Fernet.generateKey()).encrypt(SECRET);
+        await db.exec(
+          `update connection set password = ${placeholders(1)} where conn_id = 'm_s3'`,
+          [stranger],
+        );
+        const byHost = await store.listConnections({
+          limit: 10,
+          offset: 0,
+          orderBy: 'host',
+          onUnreadable: 'mark',
+        });
+        // No host sorts as '' (first), then in code-point order.
+        expect(byHost.records.map((r) => r.connId)).toEqual(['a_api', 'm_s3', 'z_db']);
+        await expectCoded(
+          () => store.listConnections({ limit: 10, offset: 0 }),
+          'AIRLOCK_ERR_CRYPTO_TOKEN_INVALID',
+          [SECRET],
+        );
+        const marked = await store.listConnections({
+          limit: 1,
+          offset: 0,
+          orderBy: 'conn_type',
+          descending: true,
+          onUnreadable: 'mark',
+        });
+        expect(marked.total).toBe(3);
+        expect(marked.records.map((r) => r.connId)).toEqual(['z_db']);
+        const searched = await store.listConnections({
+          limit: 10,
+          offset: 0,
+          search: 'AWS',
+          onUnreadable: 'mark',
+        });
+        expect(searched.records.map((r) => [r.connId, r.unreadable?.code])).toEqual([
+          ['m_s3', 'AIRLOCK_ERR_CRYPTO_TOKEN_INVALID'],
+        ]);
       });
     });
 

@@ -1,6 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { Fernet, parseFernetKeys } from '../../src/metastore/fernet.ts';
 import { Metastore } from '../../src/metastore/metastore.ts';
+import { startTcpFaultProxy } from '../helpers/fault-proxy.ts';
 import { postgresDatabases } from './_databases.ts';
 import {
   expectCoded,
@@ -16,6 +17,28 @@ describe('metastore on PostgreSQL', () => {
   const databases = postgresDatabases();
   const keys = parseFernetKeys(Fernet.generateKey());
   afterAll(() => databases.dispose());
+
+  it('writes a Variable in one round trip once the key check passed', async () => {
+    const db = await databases.create();
+    const proxy = await startTcpFaultProxy({ host: '127.0.0.1', port: 5432 });
+    const store = await Metastore.open({
+      url: db.url.replace('127.0.0.1:5432', `127.0.0.1:${proxy.port}`),
+      keys,
+    });
+    try {
+      // The first write checks the keys (in a transaction with the write).
+      expect(await store.setVariable('first', 'one')).toBe('created');
+      const before = proxy.sends;
+      const outcomes = [];
+      for (let i = 0; i < 10; i++) outcomes.push(await store.setVariable(`k${i % 5}`, `v${i}`));
+      expect(proxy.sends - before).toBe(10);
+      expect(outcomes).toEqual([...Array(5).fill('created'), ...Array(5).fill('updated')]);
+      expect(await store.getVariable('k4')).toBe('v9');
+    } finally {
+      await store.close();
+      await proxy.close();
+    }
+  });
 
   it("accepts SQLAlchemy's postgresql+psycopg2:// and postgres:// forms", async () => {
     const db = await databases.create();

@@ -47,7 +47,7 @@ function suite(name: string, make: () => TestDatabases) {
       const s = PipelineStore.from(m);
       await s.createRun({ dag: info([{ id: 'a' }]), runId: 'r1', conf: { token: 'x-secret-1' } });
       m.useKeys(parseFernetKeys(`${newKey},${oldKey}`));
-      expect(await s.rotateConfKeys()).toBe(1);
+      expect((await m.rotateFernetKeys()).dagRunConfs).toBe(1);
       m.useKeys(parseFernetKeys(newKey));
       expect((await s.getRun('etl', 'r1'))?.conf).toEqual({ token: 'x-secret-1' });
       m.useKeys(parseFernetKeys(oldKey));

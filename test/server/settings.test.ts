@@ -1,6 +1,9 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: response bodies are checked field by field.
 /** Deployment settings: names that control spawned programs, and checks against the effective configuration. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Fernet, parseFernetKeys } from '../../src/metastore/fernet.ts';
+import { Metastore } from '../../src/metastore/metastore.ts';
+import { ServerStore } from '../../src/server/store.ts';
 import { createTestApp, type TestApp } from './_app.ts';
 
 const VAULT = 'airflow.providers.hashicorp.secrets.vault.VaultBackend';
@@ -140,5 +143,31 @@ describe('a change is checked against the effective configuration', () => {
     );
     expect(otherBackend.status).toBe(400);
     expect(await otherBackend.text()).not.toContain(CANARY);
+  });
+});
+
+describe('the key check guards settings writes', () => {
+  it("refuses a setting encrypted with keys that are not the metastore's, and writes nothing", async () => {
+    const own = await createTestApp();
+    try {
+      await own.metastore.setVariable('written', 'with the right key');
+      const stranger = await Metastore.open({
+        url: own.metastore.url,
+        keys: parseFernetKeys(Fernet.generateKey()),
+      });
+      try {
+        const err = await new ServerStore(stranger)
+          .putSetting('AIRFLOW_VAR_X', 'value', true, 'admin')
+          .catch((e: unknown) => e);
+        expect(err).toMatchObject({ code: 'AIRLOCK_ERR_CRYPTO_KEY_WRONG' });
+        expect(String((err as Error).message)).not.toContain('value');
+      } finally {
+        await stranger.close();
+      }
+      expect(await own.store.listSettings()).toEqual([]);
+      expect((await put(own, 'AIRFLOW_VAR_X', 'value')).status).toBe(201);
+    } finally {
+      await own.close();
+    }
   });
 });

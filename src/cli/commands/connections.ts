@@ -134,14 +134,8 @@ export function connectionFromAddOptions(connId: string, options: AddOptions): C
   );
 }
 
-/** Registers `airlock connections`. */
-export function registerConnectionCommands(program: Command, context: CliContext): void {
-  const connections = program
-    .command('connections')
-    .description(
-      'Connections (conn_id → type, host, login, password, …): get through the chain; add, delete, list, import and export in the metastore',
-    );
-
+/** `airlock connections get`. */
+function registerGet(connections: Command, context: CliContext): void {
   connections
     .command('get')
     .description(
@@ -196,7 +190,10 @@ export function registerConnectionCommands(program: Command, context: CliContext
         context.io.stdout(`${lines.join('\n')}\n`);
       }),
     );
+}
 
+/** `airlock connections add`. */
+function registerAdd(connections: Command, context: CliContext): void {
   connections
     .command('add')
     .description(
@@ -237,7 +234,10 @@ export function registerConnectionCommands(program: Command, context: CliContext
         );
       }),
     );
+}
 
+/** `airlock connections delete`. */
+function registerDelete(connections: Command, context: CliContext): void {
   connections
     .command('delete')
     .description('delete a Connection from the metastore')
@@ -256,7 +256,10 @@ export function registerConnectionCommands(program: Command, context: CliContext
         context.io.stdout(`Successfully deleted connection with \`conn_id\`=${connId}\n`);
       }),
     );
+}
 
+/** `airlock connections list`. */
+function registerList(connections: Command, context: CliContext): void {
   connections
     .command('list')
     .description(
@@ -311,7 +314,10 @@ export function registerConnectionCommands(program: Command, context: CliContext
         warnUnreadable(context.io, unreadable);
       }),
     );
+}
 
+/** `airlock connections import`. */
+function registerImport(connections: Command, context: CliContext): void {
   connections
     .command('import')
     .description(
@@ -348,7 +354,10 @@ export function registerConnectionCommands(program: Command, context: CliContext
         );
       }),
     );
+}
 
+/** `airlock connections export`. */
+function registerExport(connections: Command, context: CliContext): void {
   connections
     .command('export')
     .description(
@@ -400,4 +409,19 @@ export function registerConnectionCommands(program: Command, context: CliContext
           else context.io.stdout(summary);
         }),
     );
+}
+
+/** Registers `airlock connections` (one function per subcommand). */
+export function registerConnectionCommands(program: Command, context: CliContext): void {
+  const connections = program
+    .command('connections')
+    .description(
+      'Connections (conn_id → type, host, login, password, …): get through the chain; add, delete, list, import and export in the metastore',
+    );
+  registerGet(connections, context);
+  registerAdd(connections, context);
+  registerDelete(connections, context);
+  registerList(connections, context);
+  registerImport(connections, context);
+  registerExport(connections, context);
 }

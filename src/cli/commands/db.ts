@@ -90,7 +90,7 @@ export function registerDbCommands(program: Command, context: CliContext): void 
   program
     .command('rotate-fernet-key')
     .description(
-      're-encrypt every metastore value with the first Fernet key, in one transaction (set new,old keys, rotate, then drop old)',
+      're-encrypt every encrypted value of the metastore (variables, connections, deployment settings, DAG run confs) with the first Fernet key, in one transaction (set new,old keys, rotate, then drop old)',
     )
     .option(
       '--skip-unreadable',
@@ -102,8 +102,6 @@ export function registerDbCommands(program: Command, context: CliContext): void 
         const report = await store.rotateFernetKeys({
           skipUnreadable: options.skipUnreadable === true,
         });
-        const { PipelineStore } = await import('../../pipelines/store.ts');
-        const runs = await PipelineStore.from(store).rotateConfKeys();
         const plaintext =
           report.encryptedFromPlaintext > 0
             ? ` (${report.encryptedFromPlaintext} of them were stored in plaintext and are now encrypted)`
@@ -111,7 +109,12 @@ export function registerDbCommands(program: Command, context: CliContext): void 
         context.io.stdout(
           `Re-encrypted ${report.variables} variable values and ${report.connectionFields} connection fields with the first Fernet key${plaintext}.\n`,
         );
-        if (runs > 0) context.io.stdout(`Re-encrypted the conf of ${runs} DAG runs.\n`);
+        if (report.settings > 0) {
+          context.io.stdout(`Re-encrypted ${report.settings} deployment settings.\n`);
+        }
+        if (report.dagRunConfs > 0) {
+          context.io.stdout(`Re-encrypted the conf of ${report.dagRunConfs} DAG runs.\n`);
+        }
         if (report.skipped.length > 0) {
           context.io.stderr(
             `airlock: warning: skipped ${report.skipped.length} ${report.skipped.length === 1 ? 'field' : 'fields'} no configured key decrypts (left as they were): ${report.skipped.join(', ')}\n`,

@@ -7,12 +7,13 @@ import { statSync } from 'node:fs';
 import { type Command, Option } from 'commander';
 import { AirlockError, NotFoundError } from '../../errors.ts';
 import { isSensitiveName, redactSensitive } from '../../masking/sensitive-keys.ts';
-import type { ExistingKeyAction, Metastore } from '../../metastore/metastore.ts';
+import type { ExistingKeyAction, Metastore, VariableRecord } from '../../metastore/metastore.ts';
 import { jsonLoads } from '../../model/connection-uri.ts';
 import { parseVariableJson } from '../../model/variable.ts';
 import { missHint, type Resolution } from '../../resolver/resolver.ts';
 import { safeJsonParse } from '../../util/json.ts';
 import {
+  bufferedSink,
   type CliContext,
   closing,
   createProgress,
@@ -38,7 +39,6 @@ async function writable(context: CliContext): Promise<Metastore> {
   return store;
 }
 
-/** Runs a command body and closes what it opened, even when it fails. */
 /** A value as `plain` prints it among several keys: `key=value`, one line each. */
 function keyValueLine(key: string, value: unknown): string {
   const text = typeof value === 'string' ? value : JSON.stringify(value);
@@ -71,14 +71,8 @@ function listedValue(key: string, value: string | null, words: readonly string[]
   return value;
 }
 
-/** Registers `airlock variables`. */
-export function registerVariableCommands(program: Command, context: CliContext): void {
-  const variables = program
-    .command('variables')
-    .description(
-      'Variables (key → string): get through the resolution chain; set, delete, list, import and export in the metastore',
-    );
-
+/** `airlock variables get`. */
+function registerGet(variables: Command, context: CliContext): void {
   variables
     .command('get')
     .description(
@@ -148,7 +142,10 @@ export function registerVariableCommands(program: Command, context: CliContext):
         context.io.stdout(`${results.map((r) => keyValueLine(r.key, r.value)).join('\n')}\n`);
       }),
     );
+}
 
+/** `airlock variables set`. */
+function registerSet(variables: Command, context: CliContext): void {
   variables
     .command('set')
     .description('store a Variable in the metastore, encrypted; an existing one is overwritten')
@@ -173,7 +170,10 @@ export function registerVariableCommands(program: Command, context: CliContext):
         context.io.stdout(`Variable ${key} ${outcome}\n`);
       }),
     );
+}
 
+/** `airlock variables delete`. */
+function registerDelete(variables: Command, context: CliContext): void {
   variables
     .command('delete')
     .description('delete a Variable from the metastore')
@@ -192,7 +192,10 @@ export function registerVariableCommands(program: Command, context: CliContext):
         context.io.stdout(`Variable ${key} deleted\n`);
       }),
     );
+}
 
+/** `airlock variables list`. */
+function registerList(variables: Command, context: CliContext): void {
   variables
     .command('list')
     .description(
@@ -234,7 +237,10 @@ export function registerVariableCommands(program: Command, context: CliContext):
         warnUnreadable(context.io, unreadable);
       }),
     );
+}
 
+/** `airlock variables import`. */
+function registerImport(variables: Command, context: CliContext): void {
   variables
     .command('import')
     .description(
@@ -312,7 +318,10 @@ export function registerVariableCommands(program: Command, context: CliContext):
           );
         }),
     );
+}
 
+/** `airlock variables export`. */
+function registerExport(variables: Command, context: CliContext): void {
   variables
     .command('export')
     .description(
@@ -326,16 +335,25 @@ export function registerVariableCommands(program: Command, context: CliContext):
           import('../../metastore/metastore.ts'),
         ]);
         const store = await context.metastore('read');
-        // Every row is checked before anything is written: an export is whole or not made.
-        const unreadable = store ? await store.unreadableFields('variable') : [];
-        if (unreadable.length > 0) throw unreadableRowsError(unreadable, 'nothing was exported');
         const out = openExportOutput(context.io, file);
+        // An export is whole or not made. Standard output cannot be taken back: every row is
+        // checked first. A file is written to a temporary name in one pass (each row read and
+        // decrypted once, page by page) and only renamed into place when every row was read.
+        const unreadable = store && out.toStdout ? await store.unreadableFields('variable') : [];
+        if (unreadable.length > 0) throw unreadableRowsError(unreadable, 'nothing was exported');
+        async function* readable(): AsyncGenerator<VariableRecord> {
+          if (!store) return;
+          for await (const record of store.variables({ onUnreadable: 'mark' })) {
+            if (record.unreadable) unreadable.push(`variable \`${record.key}\``);
+            else yield record;
+          }
+        }
+        const sink = bufferedSink((text) => out.write(text));
         let count: number;
         try {
-          count = await writeVariablesJson(
-            store ? store.variables() : (async function* () {})(),
-            (text) => out.write(text),
-          );
+          count = await writeVariablesJson(readable(), sink.write);
+          await sink.flush();
+          if (unreadable.length > 0) throw unreadableRowsError(unreadable, 'nothing was exported');
           await out.commit();
         } catch (err) {
           await out.abort();
@@ -346,4 +364,19 @@ export function registerVariableCommands(program: Command, context: CliContext):
         else context.io.stdout(summary);
       }),
     );
+}
+
+/** Registers `airlock variables` (one function per subcommand). */
+export function registerVariableCommands(program: Command, context: CliContext): void {
+  const variables = program
+    .command('variables')
+    .description(
+      'Variables (key → string): get through the resolution chain; set, delete, list, import and export in the metastore',
+    );
+  registerGet(variables, context);
+  registerSet(variables, context);
+  registerDelete(variables, context);
+  registerList(variables, context);
+  registerImport(variables, context);
+  registerExport(variables, context);
 }

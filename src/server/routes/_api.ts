@@ -68,25 +68,6 @@ export function pageOf(c: Context, orderFields: readonly string[]): Page {
   return { limit, offset, orderBy, descending };
 }
 
-/** Sorts (code-point order, nulls first) and slices `items` as `page` says. */
-export function paginate<T>(
-  items: readonly T[],
-  page: Page,
-  field: (item: T, name: string) => unknown,
-): T[] {
-  const key = (item: T) => {
-    const v = field(item, page.orderBy);
-    return v === null || v === undefined ? '' : typeof v === 'number' ? v : String(v);
-  };
-  const sorted = [...items].sort((a, b) => {
-    const x = key(a);
-    const y = key(b);
-    const order = x < y ? -1 : x > y ? 1 : 0;
-    return page.descending ? -order : order;
-  });
-  return sorted.slice(page.offset, page.offset + page.limit);
-}
-
 /** The fields of `update_mask` (comma-separated or repeated); `undefined` when absent. */
 export function updateMask(c: Context, allowed: readonly string[]): Set<string> | undefined {
   const values = c.req.queries('update_mask');
@@ -103,11 +84,4 @@ export function updateMask(c: Context, allowed: readonly string[]): Set<string> 
     }
   }
   return fields;
-}
-
-/** A case-insensitive substring filter (`search`), or every item. */
-export function matchesSearch(search: string | undefined, ...texts: (string | null)[]): boolean {
-  if (!search) return true;
-  const needle = search.toLowerCase();
-  return texts.some((t) => t?.toLowerCase().includes(needle));
 }

@@ -4,10 +4,10 @@
  * `POST /api/v1/connections/test`.
  */
 import { AirlockError } from '../../errors.ts';
+import type { ConnectionOrder } from '../../metastore/metastore.ts';
 import { requirePermission } from '../auth/roles.ts';
 import type { RouteModule } from '../context.ts';
 import {
-  allConnections,
   CONNECTION_FIELDS,
   type ConnectionInput,
   connectionForTest,
@@ -18,7 +18,7 @@ import {
   replaceConnection,
   testConnection,
 } from '../service.ts';
-import { jsonBody, matchesSearch, pageOf, paginate, stringField, updateMask } from './_api.ts';
+import { jsonBody, pageOf, stringField, updateMask } from './_api.ts';
 
 function inputFromBody(body: Record<string, unknown>): ConnectionInput {
   const input: ConnectionInput = {};
@@ -40,22 +40,18 @@ export const connectionRoutes: RouteModule = (app, deps) => {
   app.get('/api/v1/connections', async (c) => {
     const user = c.get('user');
     const page = pageOf(c, ['connection_id', 'conn_type', 'host', 'description']);
-    const search = c.req.query('search');
-    const records = (await allConnections(deps, { onUnreadable: 'mark' })).filter((r) =>
-      matchesSearch(search, r.connId, r.connType, r.description, r.host),
-    );
-    const items = paginate(records, page, (r, f) =>
-      f === 'connection_id'
-        ? r.connId
-        : f === 'conn_type'
-          ? r.connType
-          : f === 'host'
-            ? r.host
-            : r.description,
-    );
+    // Paged in SQL: the page alone is read and decrypted, the total counted by the database.
+    const { records, total } = await deps.metastore.listConnections({
+      limit: page.limit,
+      offset: page.offset,
+      orderBy: (page.orderBy === 'connection_id' ? 'conn_id' : page.orderBy) as ConnectionOrder,
+      descending: page.descending,
+      search: c.req.query('search'),
+      onUnreadable: 'mark',
+    });
     return c.json({
-      connections: items.map((r) => connectionView(user, r, true)),
-      total_entries: records.length,
+      connections: records.map((r) => connectionView(user, r, true)),
+      total_entries: total,
     });
   });
 

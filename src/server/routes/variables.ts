@@ -3,24 +3,29 @@
  * `/api/v1/variables`: Airflow's stable REST API for Variables, over the metastore.
  */
 import { AirlockError } from '../../errors.ts';
+import type { VariableOrder } from '../../metastore/metastore.ts';
 import { requirePermission } from '../auth/roles.ts';
 import type { RouteModule } from '../context.ts';
-import { allVariables, variableOrThrow, variableView } from '../service.ts';
-import { jsonBody, matchesSearch, pageOf, paginate, stringField, updateMask } from './_api.ts';
+import { variableOrThrow, variableView } from '../service.ts';
+import { jsonBody, pageOf, stringField, updateMask } from './_api.ts';
 
 /** Registers the Variable endpoints. */
 export const variableRoutes: RouteModule = (app, deps) => {
   app.get('/api/v1/variables', async (c) => {
     const user = c.get('user');
     const page = pageOf(c, ['key', 'description']);
-    const search = c.req.query('search');
-    const records = (await allVariables(deps, { onUnreadable: 'mark' })).filter((r) =>
-      matchesSearch(search, r.key, r.description),
-    );
-    const items = paginate(records, page, (r, f) => (f === 'key' ? r.key : r.description));
+    // Paged in SQL: the page alone is read and decrypted, the total counted by the database.
+    const { records, total } = await deps.metastore.listVariables({
+      limit: page.limit,
+      offset: page.offset,
+      orderBy: page.orderBy as VariableOrder,
+      descending: page.descending,
+      search: c.req.query('search'),
+      onUnreadable: 'mark',
+    });
     return c.json({
-      variables: items.map((r) => variableView(deps, user, r, true)),
-      total_entries: records.length,
+      variables: records.map((r) => variableView(deps, user, r, true)),
+      total_entries: total,
     });
   });
 
