@@ -34,6 +34,7 @@ import {
   readJsonBody,
   sendJson,
 } from './_serve-fake.ts';
+import { type FakeTlsMaterial, generateTestCertificate } from './_test-certificate.ts';
 
 /** The `api-version` values the fake accepts (those the installed SDK can send). */
 export const KEY_VAULT_API_VERSIONS = [
@@ -64,16 +65,6 @@ const RECOVERY_LEVEL = 'Recoverable+Purgeable';
 const RECOVERABLE_DAYS = 90;
 const MAX_PAGE = 25;
 
-/** A certificate authority and the server certificate it signed, all PEM. */
-export interface FakeTlsMaterial {
-  /** The CA certificate clients trust (`NODE_EXTRA_CA_CERTS`, or the SDK's TLS settings). */
-  ca: string;
-  /** The server certificate, for `localhost`, `127.0.0.1` and `::1`. */
-  cert: string;
-  /** The server's private key. */
-  key: string;
-}
-
 /**
  * Generates a throw-away CA and a server certificate for `localhost`/`127.0.0.1`/`::1` (P-256,
  * valid for a day), with the `selfsigned` package: no `openssl` binary is needed.
@@ -85,41 +76,10 @@ export interface FakeTlsMaterial {
  * const b = await startAzureKeyVaultFake({ tls }); // same CA, no second generation
  * ```
  */
-export async function generateFakeTls(): Promise<FakeTlsMaterial> {
-  const { generate } = await import('selfsigned');
-  const notBeforeDate = new Date(Date.now() - 60_000);
-  const notAfterDate = new Date(Date.now() + 24 * 3600_000);
-  const ca = await generate([{ name: 'commonName', value: 'airlock fake azure-key-vault CA' }], {
-    keyType: 'ec',
-    algorithm: 'sha256',
-    notBeforeDate,
-    notAfterDate,
-    extensions: [
-      { name: 'basicConstraints', cA: true, critical: true },
-      { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
-    ],
-  });
-  const server = await generate([{ name: 'commonName', value: 'localhost' }], {
-    keyType: 'ec',
-    algorithm: 'sha256',
-    notBeforeDate,
-    notAfterDate,
-    ca: { key: ca.private, cert: ca.cert },
-    extensions: [
-      { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true, critical: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      {
-        name: 'subjectAltName',
-        altNames: [
-          { type: 2, value: 'localhost' },
-          { type: 7, ip: '127.0.0.1' },
-          { type: 7, ip: '::1' },
-        ],
-      },
-    ],
-  });
-  return { ca: ca.cert, cert: server.cert, key: server.private };
+export type { FakeTlsMaterial };
+
+export function generateFakeTls(): Promise<FakeTlsMaterial> {
+  return generateTestCertificate();
 }
 
 /** Options of {@link startAzureKeyVaultFake}. */
