@@ -156,153 +156,155 @@ export function kv1(ctx: Ctx, mount: Mount, rest: string): Record<string, unknow
   }
 }
 
-export function kv2(ctx: Ctx, mount: Mount, rest: string): Record<string, unknown> | undefined {
-  const slash = rest.indexOf('/');
-  const area = slash === -1 ? rest : rest.slice(0, slash);
-  const path = slash === -1 ? '' : rest.slice(slash + 1);
-  const full = `${mount.path}${rest}`;
-  const extra = { mount_type: 'kv' };
-  const entry = mount.v2.get(path);
-  const { method, body } = ctx;
+/** One KV v2 request: the mount, the API area (`data`, `metadata`, …) and the secret's path. */
+interface Kv2Request {
+  mount: Mount;
+  area: string;
+  path: string;
+  full: string;
+  extra: { mount_type: 'kv' };
+  entry: KvV2Entry | undefined;
+}
 
-  if (area === 'config') {
-    authorize(ctx, full, true);
-    if (method === 'GET') {
-      return envelope(
-        {
-          cas_required: mount.config.casRequired,
-          delete_version_after: '0s',
-          max_versions: mount.config.maxVersions,
-        },
-        extra,
-      );
+/** `<mount>/config`: the mount's `max_versions` and `cas_required`. */
+function kv2Config(ctx: Ctx, req: Kv2Request): Record<string, unknown> | undefined {
+  const { mount, full, extra } = req;
+  const { method, body } = ctx;
+  authorize(ctx, full, true);
+  if (method === 'GET') {
+    return envelope(
+      {
+        cas_required: mount.config.casRequired,
+        delete_version_after: '0s',
+        max_versions: mount.config.maxVersions,
+      },
+      extra,
+    );
+  }
+  if (body.max_versions !== undefined) mount.config.maxVersions = Number(body.max_versions);
+  if (body.cas_required !== undefined)
+    mount.config.casRequired = parseBool(body.cas_required, false);
+  return undefined;
+}
+
+/** `<mount>/data/<path>` and `subkeys/<path>`: read a version, write, patch, soft-delete. */
+function kv2Data(ctx: Ctx, req: Kv2Request): Record<string, unknown> | undefined {
+  const { mount, area, path, extra, entry } = req;
+  const { method, body } = ctx;
+  if (method === 'GET') {
+    if (!entry) throw new FakeHttpError(404, '');
+    const wanted = Number(ctx.query.get('version') ?? 0) || entry.current;
+    const v = entry.versions.get(wanted);
+    if (!v) throw new FakeHttpError(404, '');
+    const metadata = versionMetadata(entry, wanted, v);
+    if (v.deletionTime !== undefined || v.destroyed) {
+      throw Object.assign(new FakeHttpError(404, ''), { data: { data: null, metadata } });
     }
-    if (body.max_versions !== undefined) mount.config.maxVersions = Number(body.max_versions);
-    if (body.cas_required !== undefined)
-      mount.config.casRequired = parseBool(body.cas_required, false);
+    if (area === 'subkeys') {
+      const subkeys = Object.fromEntries(Object.keys(v.data).map((k) => [k, null]));
+      return envelope({ subkeys, metadata }, extra);
+    }
+    return envelope({ data: { ...v.data }, metadata }, extra);
+  }
+  if (method === 'POST' || method === 'PUT') {
+    if (path === '') throw new FakeHttpError(405, '1 error occurred:\n\t* unsupported path\n\n');
+    if (!isRecord(body.data)) throw new FakeHttpError(400, 'no data provided');
+    const options = isRecord(body.options) ? body.options : {};
+    const cas = options.cas === undefined ? undefined : Number(options.cas);
+    const written = kvWriteV2(ctx.state, mount, path, body.data, cas);
+    return envelope(
+      versionMetadata(mount.v2.get(path) as KvV2Entry, written.version, written),
+      extra,
+    );
+  }
+  if (method === 'PATCH') {
+    const latest = entry?.versions.get(entry.current);
+    if (!entry || !latest || latest.deletionTime !== undefined || latest.destroyed) {
+      throw new FakeHttpError(404, '');
+    }
+    if (!isRecord(body.data)) throw new FakeHttpError(400, 'no data provided');
+    const merged = mergePatch(latest.data, body.data);
+    const options = isRecord(body.options) ? body.options : {};
+    const cas = options.cas === undefined ? undefined : Number(options.cas);
+    const written = kvWriteV2(ctx.state, mount, path, merged, cas);
+    return envelope(versionMetadata(entry, written.version, written), extra);
+  }
+  if (method === 'DELETE') {
+    const latest = entry?.versions.get(entry.current);
+    if (latest && latest.deletionTime === undefined) latest.deletionTime = ctx.state.now();
     return undefined;
   }
-  if (!['data', 'metadata', 'delete', 'undelete', 'destroy', 'subkeys'].includes(area)) {
-    // What a KV v1 client gets from a v2 mount.
-    authorize(ctx, full, false);
-    throw Object.assign(new FakeHttpError(404, ''), {
-      warnings: [
-        "Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate API endpoints to use. If using the Vault CLI, use 'vault kv get' for this operation.",
-      ],
-    });
-  }
-  const liveEntry = entry && entry.versions.size > 0 ? entry : undefined;
-  authorize(ctx, full, area === 'data' ? liveEntry !== undefined : true);
+  throw unsupported();
+}
 
-  if (area === 'data' || area === 'subkeys') {
-    if (method === 'GET') {
-      if (!entry) throw new FakeHttpError(404, '');
-      const wanted = Number(ctx.query.get('version') ?? 0) || entry.current;
-      const v = entry.versions.get(wanted);
-      if (!v) throw new FakeHttpError(404, '');
-      const metadata = versionMetadata(entry, wanted, v);
-      if (v.deletionTime !== undefined || v.destroyed) {
-        throw Object.assign(new FakeHttpError(404, ''), { data: { data: null, metadata } });
-      }
-      if (area === 'subkeys') {
-        const subkeys = Object.fromEntries(Object.keys(v.data).map((k) => [k, null]));
-        return envelope({ subkeys, metadata }, extra);
-      }
-      return envelope({ data: { ...v.data }, metadata }, extra);
+/** `<mount>/metadata/<path>`: list, read the versions, delete everything, set the settings. */
+function kv2Metadata(ctx: Ctx, req: Kv2Request): Record<string, unknown> | undefined {
+  const { mount, path, extra, entry } = req;
+  const { method, body } = ctx;
+  if (method === 'LIST') {
+    const keys = listKeys(mount.v2.keys(), path);
+    if (keys.length === 0) throw new FakeHttpError(404, '');
+    return envelope({ keys }, extra);
+  }
+  if (method === 'GET') {
+    if (!entry) throw new FakeHttpError(404, '');
+    const versions = Object.fromEntries(
+      [...entry.versions].map(([n, v]) => {
+        const { version: _v, custom_metadata: _c, ...rest } = versionMetadata(entry, n, v);
+        return [String(n), rest];
+      }),
+    );
+    return envelope(
+      {
+        cas_required: entry.casRequired,
+        created_time: isoTime(entry.created),
+        current_version: entry.current,
+        custom_metadata: entry.customMetadata,
+        delete_version_after: '0s',
+        max_versions: entry.maxVersions,
+        oldest_version: entry.oldest,
+        updated_time: isoTime(entry.updated),
+        versions,
+      },
+      extra,
+    );
+  }
+  if (method === 'DELETE') {
+    mount.v2.delete(path);
+    return undefined;
+  }
+  if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
+    let target = entry;
+    if (!target) {
+      const t = ctx.state.now();
+      target = {
+        versions: new Map(),
+        current: 0,
+        oldest: 0,
+        created: t,
+        updated: t,
+        maxVersions: 0,
+        casRequired: false,
+        customMetadata: null,
+      };
+      mount.v2.set(path, target);
     }
-    if (method === 'POST' || method === 'PUT') {
-      if (path === '') throw new FakeHttpError(405, '1 error occurred:\n\t* unsupported path\n\n');
-      if (!isRecord(body.data)) throw new FakeHttpError(400, 'no data provided');
-      const options = isRecord(body.options) ? body.options : {};
-      const cas = options.cas === undefined ? undefined : Number(options.cas);
-      const written = kvWriteV2(ctx.state, mount, path, body.data, cas);
-      return envelope(
-        versionMetadata(mount.v2.get(path) as KvV2Entry, written.version, written),
-        extra,
+    if (body.max_versions !== undefined) target.maxVersions = Number(body.max_versions);
+    if (body.cas_required !== undefined) target.casRequired = parseBool(body.cas_required, false);
+    if (isRecord(body.custom_metadata)) {
+      target.customMetadata = Object.fromEntries(
+        Object.entries(body.custom_metadata).map(([k, v]) => [k, String(v)]),
       );
     }
-    if (method === 'PATCH') {
-      const latest = entry?.versions.get(entry.current);
-      if (!entry || !latest || latest.deletionTime !== undefined || latest.destroyed) {
-        throw new FakeHttpError(404, '');
-      }
-      if (!isRecord(body.data)) throw new FakeHttpError(400, 'no data provided');
-      const merged = mergePatch(latest.data, body.data);
-      const options = isRecord(body.options) ? body.options : {};
-      const cas = options.cas === undefined ? undefined : Number(options.cas);
-      const written = kvWriteV2(ctx.state, mount, path, merged, cas);
-      return envelope(versionMetadata(entry, written.version, written), extra);
-    }
-    if (method === 'DELETE') {
-      const latest = entry?.versions.get(entry.current);
-      if (latest && latest.deletionTime === undefined) latest.deletionTime = ctx.state.now();
-      return undefined;
-    }
-    throw unsupported();
+    return undefined;
   }
+  throw unsupported();
+}
 
-  if (area === 'metadata') {
-    if (method === 'LIST') {
-      const keys = listKeys(mount.v2.keys(), path);
-      if (keys.length === 0) throw new FakeHttpError(404, '');
-      return envelope({ keys }, extra);
-    }
-    if (method === 'GET') {
-      if (!entry) throw new FakeHttpError(404, '');
-      const versions = Object.fromEntries(
-        [...entry.versions].map(([n, v]) => {
-          const { version: _v, custom_metadata: _c, ...rest } = versionMetadata(entry, n, v);
-          return [String(n), rest];
-        }),
-      );
-      return envelope(
-        {
-          cas_required: entry.casRequired,
-          created_time: isoTime(entry.created),
-          current_version: entry.current,
-          custom_metadata: entry.customMetadata,
-          delete_version_after: '0s',
-          max_versions: entry.maxVersions,
-          oldest_version: entry.oldest,
-          updated_time: isoTime(entry.updated),
-          versions,
-        },
-        extra,
-      );
-    }
-    if (method === 'DELETE') {
-      mount.v2.delete(path);
-      return undefined;
-    }
-    if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
-      let target = entry;
-      if (!target) {
-        const t = ctx.state.now();
-        target = {
-          versions: new Map(),
-          current: 0,
-          oldest: 0,
-          created: t,
-          updated: t,
-          maxVersions: 0,
-          casRequired: false,
-          customMetadata: null,
-        };
-        mount.v2.set(path, target);
-      }
-      if (body.max_versions !== undefined) target.maxVersions = Number(body.max_versions);
-      if (body.cas_required !== undefined) target.casRequired = parseBool(body.cas_required, false);
-      if (isRecord(body.custom_metadata)) {
-        target.customMetadata = Object.fromEntries(
-          Object.entries(body.custom_metadata).map(([k, v]) => [k, String(v)]),
-        );
-      }
-      return undefined;
-    }
-    throw unsupported();
-  }
-
-  // delete / undelete / destroy: POST {versions: [...]}
+/** `<mount>/delete|undelete|destroy/<path>`: POST `{versions: [...]}`. */
+function kv2Versions(ctx: Ctx, req: Kv2Request): Record<string, unknown> | undefined {
+  const { area, entry } = req;
+  const { method, body } = ctx;
   if (method !== 'POST' && method !== 'PUT') throw unsupported();
   const versions = Array.isArray(body.versions) ? body.versions.map(Number) : [];
   if (versions.length === 0) throw new FakeHttpError(400, 'no version number provided');
@@ -317,6 +319,33 @@ export function kv2(ctx: Ctx, mount: Mount, rest: string): Record<string, unknow
     }
   }
   return undefined;
+}
+
+export function kv2(ctx: Ctx, mount: Mount, rest: string): Record<string, unknown> | undefined {
+  const slash = rest.indexOf('/');
+  const area = slash === -1 ? rest : rest.slice(0, slash);
+  const path = slash === -1 ? '' : rest.slice(slash + 1);
+  const full = `${mount.path}${rest}`;
+  const entry = mount.v2.get(path);
+  const req: Kv2Request = { mount, area, path, full, extra: { mount_type: 'kv' }, entry };
+  if (area === 'config') {
+    authorize(ctx, full, true);
+    return kv2Config(ctx, req);
+  }
+  if (!['data', 'metadata', 'delete', 'undelete', 'destroy', 'subkeys'].includes(area)) {
+    // What a KV v1 client gets from a v2 mount.
+    authorize(ctx, full, false);
+    throw Object.assign(new FakeHttpError(404, ''), {
+      warnings: [
+        "Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate API endpoints to use. If using the Vault CLI, use 'vault kv get' for this operation.",
+      ],
+    });
+  }
+  const liveEntry = entry && entry.versions.size > 0 ? entry : undefined;
+  authorize(ctx, full, area === 'data' ? liveEntry !== undefined : true);
+  if (area === 'data' || area === 'subkeys') return kv2Data(ctx, req);
+  if (area === 'metadata') return kv2Metadata(ctx, req);
+  return kv2Versions(ctx, req);
 }
 /** RFC 7386 JSON merge patch, as KV v2's `PATCH` applies it. */
 export function mergePatch(

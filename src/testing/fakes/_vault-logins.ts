@@ -303,226 +303,273 @@ export function boundMatch(allowed: string[], value: string | undefined): boolea
   return allowed.includes('*') || (value !== undefined && allowed.includes(value));
 }
 
+/** A token for a login that passed: the entry's policies (and any extra), with Vault's metadata. */
+function issueLogin(
+  ctx: Ctx,
+  auth: AuthMount,
+  rest: string,
+  entry: AuthEntry,
+  meta: Record<string, string>,
+  display: string,
+  extraPolicies: string[] = [],
+): Record<string, unknown> {
+  const params = { ...entry.params, policies: [...entry.params.policies, ...extraPolicies] };
+  const token = issueToken(
+    ctx.state,
+    ctx.ns,
+    params,
+    `auth/${auth.path}${rest}`,
+    meta,
+    display,
+    true,
+  );
+  return envelope(null, { auth: authBlock(ctx.state, token) });
+}
+
+type Login = (
+  ctx: Ctx,
+  auth: AuthMount,
+  rest: string,
+) => Promise<Record<string, unknown>> | Record<string, unknown>;
+
+/** AppRole: `role_id` and (when the role binds one) a `secret_id`. */
+function loginAppRole(ctx: Ctx, auth: AuthMount, rest: string): Record<string, unknown> {
+  const { body } = ctx;
+  if (rest !== 'login') throw noRoute(`auth/${auth.path}${rest}`);
+  const roleId = String(body.role_id ?? '');
+  if (roleId === '') throw new FakeHttpError(400, 'missing role_id');
+  const role = [...auth.roles.values()].find((r) => (r as AppRole).roleId === roleId) as
+    | AppRole
+    | undefined;
+  if (!role) throw new FakeHttpError(400, 'invalid role or secret ID');
+  if (role.bindSecretId) {
+    const secretId = String(body.secret_id ?? '');
+    if (secretId === '') throw new FakeHttpError(400, 'missing secret_id');
+    const entry = role.secretIds.get(secretId);
+    if (!entry || (entry.expires !== undefined && ctx.state.now() >= entry.expires)) {
+      throw new FakeHttpError(400, 'invalid role or secret ID');
+    }
+    if (entry.usesLeft > 0) {
+      entry.usesLeft -= 1;
+      if (entry.usesLeft === 0) role.secretIds.delete(secretId);
+    }
+  }
+  return issueLogin(ctx, auth, rest, role, { role_name: role.name }, `approle`);
+}
+
+/** userpass, LDAP and RADIUS: a user name (in the path, or RADIUS's body) and the password set on the double. */
+function loginPassword(ctx: Ctx, auth: AuthMount, rest: string): Record<string, unknown> {
+  const { body } = ctx;
+  // RADIUS also takes the user name in the body (`POST auth/radius/login`).
+  const username = rest.startsWith('login/')
+    ? rest.slice('login/'.length).toLowerCase()
+    : auth.type === 'radius' && rest === 'login'
+      ? String(body.username ?? '').toLowerCase()
+      : '';
+  const user = auth.users.get(username);
+  const password = String(body.password ?? '');
+  if (!user || user.password === undefined || user.password !== password || password === '') {
+    throw new FakeHttpError(
+      400,
+      auth.type === 'ldap'
+        ? 'ldap operation failed: failed to bind as user'
+        : 'invalid username or password',
+    );
+  }
+  const groupPolicies = user.groups.flatMap(
+    (g) => auth.groups.get(g.toLowerCase())?.params.policies ?? [],
+  );
+  return issueLogin(ctx, auth, rest, user, { username }, `${auth.type}-${username}`, groupPolicies);
+}
+
+/** aws, IAM method: the signed `sts:GetCallerIdentity` replayed to STS, the principal checked against the role. */
+async function loginAws(ctx: Ctx, auth: AuthMount, rest: string): Promise<Record<string, unknown>> {
+  const { body } = ctx;
+  if (rest !== 'login') throw noRoute(`auth/${auth.path}${rest}`);
+  const caller = await awsIamCaller(ctx.state, auth, body);
+  // Without `role`, Vault takes the IAM principal's friendly name.
+  const roleName = String(body.role ?? '') || caller.friendlyName;
+  const role = auth.roles.get(roleName.toLowerCase()) ?? auth.roles.get(roleName);
+  if (!role) throw new FakeHttpError(400, `entry for role ${roleName} not found`);
+  const authType = String(role.raw.auth_type ?? 'iam');
+  if (authType !== 'iam') {
+    throw new FakeHttpError(400, `auth method iam not allowed for role ${roleName}`);
+  }
+  const bound = parseList(role.raw.bound_iam_principal_arn);
+  const matches = bound.some((want) =>
+    want.endsWith('*')
+      ? caller.canonicalArn.startsWith(want.slice(0, -1))
+      : want === caller.canonicalArn,
+  );
+  if (!matches) {
+    throw new FakeHttpError(
+      403,
+      `IAM Principal "${caller.arn}" does not belong to the role "${roleName}"`,
+    );
+  }
+  return issueLogin(
+    ctx,
+    auth,
+    rest,
+    role,
+    {
+      role: roleName,
+      account_id: caller.account,
+      auth_type: 'iam',
+      canonical_arn: caller.canonicalArn,
+      client_arn: caller.arn,
+      client_user_id: caller.userId,
+    },
+    `aws-${caller.canonicalArn}`,
+  );
+}
+
+/** azure: an Entra ID access token, the service principal and subscription checked against the role. */
+function loginAzure(ctx: Ctx, auth: AuthMount, rest: string): Record<string, unknown> {
+  const { body } = ctx;
+  if (rest !== 'login') throw noRoute(`auth/${auth.path}${rest}`);
+  const roleName = String(body.role ?? '');
+  const role = auth.roles.get(roleName.toLowerCase()) ?? auth.roles.get(roleName);
+  if (!role) throw new FakeHttpError(400, `invalid role name "${roleName}"`);
+  const claims = azureTokenClaims(ctx.state, auth, body.jwt);
+  const objectId = String(claims.oid ?? '');
+  const principals = parseList(role.raw.bound_service_principal_ids);
+  if (principals.length > 0 && !principals.includes('*') && !principals.includes(objectId)) {
+    throw new FakeHttpError(403, 'service principal not authorized');
+  }
+  const subscriptions = parseList(role.raw.bound_subscription_ids);
+  const subscription = String(body.subscription_id ?? '');
+  if (subscriptions.length > 0 && !subscriptions.includes(subscription)) {
+    throw new FakeHttpError(403, 'subscription not authorized');
+  }
+  return issueLogin(
+    ctx,
+    auth,
+    rest,
+    role,
+    {
+      role: roleName,
+      object_id: objectId,
+      subscription_id: subscription,
+      resource_group_name: String(body.resource_group_name ?? ''),
+      vm_name: String(body.vm_name ?? ''),
+    },
+    `azure-${objectId}`,
+  );
+}
+
+/** gcp, iam roles: a JWT signed by the service account. */
+function loginGcp(ctx: Ctx, auth: AuthMount, rest: string): Record<string, unknown> {
+  const { body } = ctx;
+  if (rest !== 'login') throw noRoute(`auth/${auth.path}${rest}`);
+  const roleName = String(body.role ?? '');
+  const role = auth.roles.get(roleName.toLowerCase()) ?? auth.roles.get(roleName);
+  if (!role) throw new FakeHttpError(400, `role "${roleName}" not found`);
+  if (String(role.raw.type ?? '') !== 'iam') {
+    throw new FakeHttpError(400, `role "${roleName}" is not of type iam`);
+  }
+  const account = gcpIamCaller(ctx.state, body.jwt, roleName, role.raw);
+  return issueLogin(
+    ctx,
+    auth,
+    rest,
+    role,
+    {
+      role: roleName,
+      service_account_email: account,
+      service_account_id: account,
+      project_id: account.split('@')[1]?.split('.')[0] ?? '',
+    },
+    `gcp-${account}`,
+  );
+}
+
+/** kubernetes: a service-account JWT (not verified), its name and namespace checked against the role. */
+function loginKubernetes(ctx: Ctx, auth: AuthMount, rest: string): Record<string, unknown> {
+  const { body } = ctx;
+  const role = auth.roles.get(String(body.role ?? ''));
+  if (!role) throw new FakeHttpError(400, `invalid role name "${String(body.role ?? '')}"`);
+  const claims = decodeJwt(body.jwt);
+  checkTimes(ctx.state, claims, 403);
+  const k8s = isRecord(claims['kubernetes.io']) ? claims['kubernetes.io'] : {};
+  const sa = isRecord(k8s.serviceaccount) ? k8s.serviceaccount : {};
+  const name =
+    (claims['kubernetes.io/serviceaccount/service-account.name'] as string | undefined) ??
+    (typeof sa.name === 'string' ? sa.name : undefined);
+  const namespace =
+    (claims['kubernetes.io/serviceaccount/namespace'] as string | undefined) ??
+    (typeof k8s.namespace === 'string' ? k8s.namespace : undefined);
+  if (!boundMatch(parseList(role.raw.bound_service_account_names), name)) {
+    throw new FakeHttpError(403, 'service account name not authorized');
+  }
+  if (!boundMatch(parseList(role.raw.bound_service_account_namespaces), namespace)) {
+    throw new FakeHttpError(403, 'namespace not authorized');
+  }
+  return issueLogin(
+    ctx,
+    auth,
+    rest,
+    role,
+    {
+      role: role.name,
+      service_account_name: name ?? '',
+      service_account_namespace: namespace ?? '',
+    },
+    `kubernetes-${namespace ?? ''}-${name ?? ''}`,
+  );
+}
+
+/** jwt and oidc: a JWT (not verified) checked against the role's audiences, subject and bound claims. */
+function loginJwt(ctx: Ctx, auth: AuthMount, rest: string): Record<string, unknown> {
+  const { body } = ctx;
+  // jwt / oidc
+  const role = auth.roles.get(String(body.role ?? auth.config.default_role ?? ''));
+  if (!role) throw new FakeHttpError(400, `role "${String(body.role ?? '')}" could not be found`);
+  const claims = decodeJwt(body.jwt);
+  checkTimes(ctx.state, claims, 400);
+  const audiences = parseList(role.raw.bound_audiences);
+  const aud = parseList(claims.aud);
+  if (audiences.length > 0 && !aud.some((a) => audiences.includes(a))) {
+    throw new FakeHttpError(400, 'error validating claims: invalid audience (aud) claim');
+  }
+  if (audiences.length === 0 && aud.length > 0) {
+    throw new FakeHttpError(400, 'audience claim found in JWT but no audiences bound to the role');
+  }
+  const subject = role.raw.bound_subject;
+  if (typeof subject === 'string' && subject !== '' && claims.sub !== subject) {
+    throw new FakeHttpError(400, 'sub claim does not match bound subject');
+  }
+  const boundClaims = isRecord(role.raw.bound_claims) ? role.raw.bound_claims : {};
+  for (const [claim, want] of Object.entries(boundClaims)) {
+    const wanted = Array.isArray(want) ? want.map(String) : [String(want)];
+    if (!wanted.includes(String(claims[claim]))) {
+      throw new FakeHttpError(400, 'error validating claims: claim is missing or does not match');
+    }
+  }
+  const user = claims[String(role.raw.user_claim)];
+  if (user === undefined)
+    throw new FakeHttpError(400, 'error validating claims: user claim not found');
+  return issueLogin(ctx, auth, rest, role, { role: role.name }, `${auth.type}-${String(user)}`);
+}
+
+const LOGINS: Readonly<Record<string, Login>> = {
+  approle: loginAppRole,
+  userpass: loginPassword,
+  ldap: loginPassword,
+  radius: loginPassword,
+  aws: loginAws,
+  azure: loginAzure,
+  gcp: loginGcp,
+  kubernetes: loginKubernetes,
+  jwt: loginJwt,
+  oidc: loginJwt,
+};
+
+/** `POST auth/<mount>/login[/<user>]`: the mount's auth method checks the credentials. */
 export async function login(
   ctx: Ctx,
   auth: AuthMount,
   rest: string,
 ): Promise<Record<string, unknown>> {
-  const { body } = ctx;
-  const issue = (
-    entry: AuthEntry,
-    meta: Record<string, string>,
-    display: string,
-    extraPolicies: string[] = [],
-  ) => {
-    const params = { ...entry.params, policies: [...entry.params.policies, ...extraPolicies] };
-    const token = issueToken(
-      ctx.state,
-      ctx.ns,
-      params,
-      `auth/${auth.path}${rest}`,
-      meta,
-      display,
-      true,
-    );
-    return envelope(null, { auth: authBlock(ctx.state, token) });
-  };
-  switch (auth.type) {
-    case 'approle': {
-      if (rest !== 'login') throw noRoute(`auth/${auth.path}${rest}`);
-      const roleId = String(body.role_id ?? '');
-      if (roleId === '') throw new FakeHttpError(400, 'missing role_id');
-      const role = [...auth.roles.values()].find((r) => (r as AppRole).roleId === roleId) as
-        | AppRole
-        | undefined;
-      if (!role) throw new FakeHttpError(400, 'invalid role or secret ID');
-      if (role.bindSecretId) {
-        const secretId = String(body.secret_id ?? '');
-        if (secretId === '') throw new FakeHttpError(400, 'missing secret_id');
-        const entry = role.secretIds.get(secretId);
-        if (!entry || (entry.expires !== undefined && ctx.state.now() >= entry.expires)) {
-          throw new FakeHttpError(400, 'invalid role or secret ID');
-        }
-        if (entry.usesLeft > 0) {
-          entry.usesLeft -= 1;
-          if (entry.usesLeft === 0) role.secretIds.delete(secretId);
-        }
-      }
-      return issue(role, { role_name: role.name }, `approle`);
-    }
-    case 'userpass':
-    case 'ldap':
-    case 'radius': {
-      // RADIUS also takes the user name in the body (`POST auth/radius/login`).
-      const username = rest.startsWith('login/')
-        ? rest.slice('login/'.length).toLowerCase()
-        : auth.type === 'radius' && rest === 'login'
-          ? String(body.username ?? '').toLowerCase()
-          : '';
-      const user = auth.users.get(username);
-      const password = String(body.password ?? '');
-      if (!user || user.password === undefined || user.password !== password || password === '') {
-        throw new FakeHttpError(
-          400,
-          auth.type === 'ldap'
-            ? 'ldap operation failed: failed to bind as user'
-            : 'invalid username or password',
-        );
-      }
-      const groupPolicies = user.groups.flatMap(
-        (g) => auth.groups.get(g.toLowerCase())?.params.policies ?? [],
-      );
-      return issue(user, { username }, `${auth.type}-${username}`, groupPolicies);
-    }
-    case 'aws': {
-      if (rest !== 'login') throw noRoute(`auth/${auth.path}${rest}`);
-      const caller = await awsIamCaller(ctx.state, auth, body);
-      // Without `role`, Vault takes the IAM principal's friendly name.
-      const roleName = String(body.role ?? '') || caller.friendlyName;
-      const role = auth.roles.get(roleName.toLowerCase()) ?? auth.roles.get(roleName);
-      if (!role) throw new FakeHttpError(400, `entry for role ${roleName} not found`);
-      const authType = String(role.raw.auth_type ?? 'iam');
-      if (authType !== 'iam') {
-        throw new FakeHttpError(400, `auth method iam not allowed for role ${roleName}`);
-      }
-      const bound = parseList(role.raw.bound_iam_principal_arn);
-      const matches = bound.some((want) =>
-        want.endsWith('*')
-          ? caller.canonicalArn.startsWith(want.slice(0, -1))
-          : want === caller.canonicalArn,
-      );
-      if (!matches) {
-        throw new FakeHttpError(
-          403,
-          `IAM Principal "${caller.arn}" does not belong to the role "${roleName}"`,
-        );
-      }
-      return issue(
-        role,
-        {
-          role: roleName,
-          account_id: caller.account,
-          auth_type: 'iam',
-          canonical_arn: caller.canonicalArn,
-          client_arn: caller.arn,
-          client_user_id: caller.userId,
-        },
-        `aws-${caller.canonicalArn}`,
-      );
-    }
-    case 'azure': {
-      if (rest !== 'login') throw noRoute(`auth/${auth.path}${rest}`);
-      const roleName = String(body.role ?? '');
-      const role = auth.roles.get(roleName.toLowerCase()) ?? auth.roles.get(roleName);
-      if (!role) throw new FakeHttpError(400, `invalid role name "${roleName}"`);
-      const claims = azureTokenClaims(ctx.state, auth, body.jwt);
-      const objectId = String(claims.oid ?? '');
-      const principals = parseList(role.raw.bound_service_principal_ids);
-      if (principals.length > 0 && !principals.includes('*') && !principals.includes(objectId)) {
-        throw new FakeHttpError(403, 'service principal not authorized');
-      }
-      const subscriptions = parseList(role.raw.bound_subscription_ids);
-      const subscription = String(body.subscription_id ?? '');
-      if (subscriptions.length > 0 && !subscriptions.includes(subscription)) {
-        throw new FakeHttpError(403, 'subscription not authorized');
-      }
-      return issue(
-        role,
-        {
-          role: roleName,
-          object_id: objectId,
-          subscription_id: subscription,
-          resource_group_name: String(body.resource_group_name ?? ''),
-          vm_name: String(body.vm_name ?? ''),
-        },
-        `azure-${objectId}`,
-      );
-    }
-    case 'gcp': {
-      if (rest !== 'login') throw noRoute(`auth/${auth.path}${rest}`);
-      const roleName = String(body.role ?? '');
-      const role = auth.roles.get(roleName.toLowerCase()) ?? auth.roles.get(roleName);
-      if (!role) throw new FakeHttpError(400, `role "${roleName}" not found`);
-      if (String(role.raw.type ?? '') !== 'iam') {
-        throw new FakeHttpError(400, `role "${roleName}" is not of type iam`);
-      }
-      const account = gcpIamCaller(ctx.state, body.jwt, roleName, role.raw);
-      return issue(
-        role,
-        {
-          role: roleName,
-          service_account_email: account,
-          service_account_id: account,
-          project_id: account.split('@')[1]?.split('.')[0] ?? '',
-        },
-        `gcp-${account}`,
-      );
-    }
-    case 'kubernetes': {
-      const role = auth.roles.get(String(body.role ?? ''));
-      if (!role) throw new FakeHttpError(400, `invalid role name "${String(body.role ?? '')}"`);
-      const claims = decodeJwt(body.jwt);
-      checkTimes(ctx.state, claims, 403);
-      const k8s = isRecord(claims['kubernetes.io']) ? claims['kubernetes.io'] : {};
-      const sa = isRecord(k8s.serviceaccount) ? k8s.serviceaccount : {};
-      const name =
-        (claims['kubernetes.io/serviceaccount/service-account.name'] as string | undefined) ??
-        (typeof sa.name === 'string' ? sa.name : undefined);
-      const namespace =
-        (claims['kubernetes.io/serviceaccount/namespace'] as string | undefined) ??
-        (typeof k8s.namespace === 'string' ? k8s.namespace : undefined);
-      if (!boundMatch(parseList(role.raw.bound_service_account_names), name)) {
-        throw new FakeHttpError(403, 'service account name not authorized');
-      }
-      if (!boundMatch(parseList(role.raw.bound_service_account_namespaces), namespace)) {
-        throw new FakeHttpError(403, 'namespace not authorized');
-      }
-      return issue(
-        role,
-        {
-          role: role.name,
-          service_account_name: name ?? '',
-          service_account_namespace: namespace ?? '',
-        },
-        `kubernetes-${namespace ?? ''}-${name ?? ''}`,
-      );
-    }
-    default: {
-      // jwt / oidc
-      const role = auth.roles.get(String(body.role ?? auth.config.default_role ?? ''));
-      if (!role)
-        throw new FakeHttpError(400, `role "${String(body.role ?? '')}" could not be found`);
-      const claims = decodeJwt(body.jwt);
-      checkTimes(ctx.state, claims, 400);
-      const audiences = parseList(role.raw.bound_audiences);
-      const aud = parseList(claims.aud);
-      if (audiences.length > 0 && !aud.some((a) => audiences.includes(a))) {
-        throw new FakeHttpError(400, 'error validating claims: invalid audience (aud) claim');
-      }
-      if (audiences.length === 0 && aud.length > 0) {
-        throw new FakeHttpError(
-          400,
-          'audience claim found in JWT but no audiences bound to the role',
-        );
-      }
-      const subject = role.raw.bound_subject;
-      if (typeof subject === 'string' && subject !== '' && claims.sub !== subject) {
-        throw new FakeHttpError(400, 'sub claim does not match bound subject');
-      }
-      const boundClaims = isRecord(role.raw.bound_claims) ? role.raw.bound_claims : {};
-      for (const [claim, want] of Object.entries(boundClaims)) {
-        const wanted = Array.isArray(want) ? want.map(String) : [String(want)];
-        if (!wanted.includes(String(claims[claim]))) {
-          throw new FakeHttpError(
-            400,
-            'error validating claims: claim is missing or does not match',
-          );
-        }
-      }
-      const user = claims[String(role.raw.user_claim)];
-      if (user === undefined)
-        throw new FakeHttpError(400, 'error validating claims: user claim not found');
-      return issue(role, { role: role.name }, `${auth.type}-${String(user)}`);
-    }
-  }
+  return (LOGINS[auth.type] ?? loginJwt)(ctx, auth, rest);
 }
