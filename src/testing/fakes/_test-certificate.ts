@@ -26,7 +26,11 @@ export interface FakeTlsMaterial {
  * ```
  */
 export async function generateTestCertificate(): Promise<FakeTlsMaterial> {
-  const { generate } = await loadSdk('the test doubles', 'selfsigned', () => import('selfsigned'));
+  const { generate } = await loadSdk(
+    "the test doubles' TLS",
+    'selfsigned',
+    () => import('selfsigned'),
+  );
   const notBeforeDate = new Date(Date.now() - 60_000);
   const notAfterDate = new Date(Date.now() + 24 * 3600_000);
   const ca = await generate([{ name: 'commonName', value: 'airlock test double CA' }], {
