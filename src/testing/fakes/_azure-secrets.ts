@@ -3,8 +3,10 @@
  * The Azure Key Vault double's secrets: versions, soft delete and recovery, paging, the
  * `secrets/` and `deletedsecrets/` REST routes, and Key Vault's error shape.
  */
+
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { isRecord } from '../../util/json.ts';
 import { FakeHttpError, readJsonBody } from './_serve-fake.ts';
 
 /** The `api-version` values the fake accepts (those the installed SDK can send). */
@@ -88,10 +90,6 @@ export class KeyVaultError extends FakeHttpError {
     this.headers = headers;
     this.innerCode = innerCode;
   }
-}
-
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
 export function stringRecord(value: unknown, what: string): Record<string, string> | undefined {

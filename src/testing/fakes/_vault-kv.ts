@@ -3,6 +3,7 @@
  * The Vault double's KV secrets engine, versions 1 and 2: storage, `data/`, `metadata/`,
  * `delete`/`undelete`/`destroy`, `config`, check-and-set, and listing.
  */
+import { isRecord } from '../../util/json.ts';
 import { FakeHttpError } from './_serve-fake.ts';
 import {
   type Ctx,
@@ -10,7 +11,6 @@ import {
   envelope,
   findMount,
   isoTime,
-  isRecord,
   KV1_TTL_HINT,
   type KvV2Entry,
   type KvVersion,

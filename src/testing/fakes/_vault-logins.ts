@@ -6,6 +6,7 @@
 
 import { verify as verifySignature } from 'node:crypto';
 import { sigV4Signature } from '../../backends/_sigv4.ts';
+import { isRecord } from '../../util/json.ts';
 import { FakeHttpError } from './_serve-fake.ts';
 import {
   type AppRole,
@@ -13,7 +14,6 @@ import {
   type AuthMount,
   type Ctx,
   envelope,
-  isRecord,
   noRoute,
   parseDuration,
   parseList,

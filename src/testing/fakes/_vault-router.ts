@@ -5,6 +5,7 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isRecord } from '../../util/json.ts';
 import {
   FakeHttpError,
   type FaultInjector,
@@ -21,7 +22,6 @@ import {
   findAuthMount,
   findMount,
   INVALID_TOKEN,
-  isRecord,
   namespaceFor,
   noRoute,
   PERMISSION_DENIED,

@@ -88,10 +88,6 @@ export function isoTime(ms: number): string {
   return new Date(ms).toISOString().replace('Z', '000Z');
 }
 
-export function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
 export function trimSlashes(path: string): string {
   return path.replace(/^\/+|\/+$/g, '');
 }

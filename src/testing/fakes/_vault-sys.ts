@@ -3,6 +3,7 @@
  * The Vault double's `sys/` API: health and seal status, secret-engine and auth mounts (and
  * tuning), ACL policies, namespaces, `capabilities-self`, the UI's mount preflight.
  */
+import { isRecord } from '../../util/json.ts';
 import { FakeHttpError } from './_serve-fake.ts';
 import { parsePolicy, trimSlashesStart } from './_vault-acl.ts';
 import { enableKv, kvWriteV2 } from './_vault-kv.ts';
@@ -11,7 +12,6 @@ import {
   createNamespace,
   envelope,
   findMount,
-  isRecord,
   mountInfo,
   type Namespace,
   newAuthMount,

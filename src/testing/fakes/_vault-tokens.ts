@@ -3,6 +3,7 @@
  * The Vault double's tokens (issue, TTL, renewal, lookup), the ACL checks a request's token
  * must pass, and the `auth/token/` API.
  */
+import { isRecord } from '../../util/json.ts';
 import { FakeHttpError } from './_serve-fake.ts';
 import { capabilitiesFor, type PolicyRule } from './_vault-acl.ts';
 import {
@@ -10,7 +11,6 @@ import {
   denied,
   envelope,
   isoTime,
-  isRecord,
   type Namespace,
   noRoute,
   parseBool,
