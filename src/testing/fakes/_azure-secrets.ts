@@ -6,21 +6,12 @@
 
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import { AZURE_KEY_VAULT_API_VERSIONS } from '../../backends/azure-key-vault.ts';
 import { isRecord } from '../../util/json.ts';
 import { FakeHttpError, readJsonBody } from './_serve-fake.ts';
 
 /** The `api-version` values the fake accepts (those the installed SDK can send). */
-export const KEY_VAULT_API_VERSIONS = [
-  '7.0',
-  '7.1',
-  '7.2',
-  '7.3',
-  '7.4',
-  '7.5',
-  '7.6',
-  '2025-07-01',
-  '2026-04-01',
-] as const;
+export const KEY_VAULT_API_VERSIONS = AZURE_KEY_VAULT_API_VERSIONS;
 
 /** The resource Key Vault names in its bearer challenge (the token's audience). */
 export const KEY_VAULT_RESOURCE = 'https://vault.azure.net';

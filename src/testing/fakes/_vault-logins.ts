@@ -305,9 +305,7 @@ export function boundMatch(allowed: string[], value: string | undefined): boolea
 
 /** A token for a login that passed: the entry's policies (and any extra), with Vault's metadata. */
 function issueLogin(
-  ctx: Ctx,
-  auth: AuthMount,
-  rest: string,
+  { ctx, auth, rest }: { ctx: Ctx; auth: AuthMount; rest: string },
   entry: AuthEntry,
   meta: Record<string, string>,
   display: string,
@@ -354,7 +352,7 @@ function loginAppRole(ctx: Ctx, auth: AuthMount, rest: string): Record<string, u
       if (entry.usesLeft === 0) role.secretIds.delete(secretId);
     }
   }
-  return issueLogin(ctx, auth, rest, role, { role_name: role.name }, `approle`);
+  return issueLogin({ ctx, auth, rest }, role, { role_name: role.name }, `approle`);
 }
 
 /** userpass, LDAP and RADIUS: a user name (in the path, or RADIUS's body) and the password set on the double. */
@@ -379,7 +377,13 @@ function loginPassword(ctx: Ctx, auth: AuthMount, rest: string): Record<string, 
   const groupPolicies = user.groups.flatMap(
     (g) => auth.groups.get(g.toLowerCase())?.params.policies ?? [],
   );
-  return issueLogin(ctx, auth, rest, user, { username }, `${auth.type}-${username}`, groupPolicies);
+  return issueLogin(
+    { ctx, auth, rest },
+    user,
+    { username },
+    `${auth.type}-${username}`,
+    groupPolicies,
+  );
 }
 
 /** aws, IAM method: the signed `sts:GetCallerIdentity` replayed to STS, the principal checked against the role. */
@@ -408,9 +412,7 @@ async function loginAws(ctx: Ctx, auth: AuthMount, rest: string): Promise<Record
     );
   }
   return issueLogin(
-    ctx,
-    auth,
-    rest,
+    { ctx, auth, rest },
     role,
     {
       role: roleName,
@@ -443,9 +445,7 @@ function loginAzure(ctx: Ctx, auth: AuthMount, rest: string): Record<string, unk
     throw new FakeHttpError(403, 'subscription not authorized');
   }
   return issueLogin(
-    ctx,
-    auth,
-    rest,
+    { ctx, auth, rest },
     role,
     {
       role: roleName,
@@ -470,9 +470,7 @@ function loginGcp(ctx: Ctx, auth: AuthMount, rest: string): Record<string, unkno
   }
   const account = gcpIamCaller(ctx.state, body.jwt, roleName, role.raw);
   return issueLogin(
-    ctx,
-    auth,
-    rest,
+    { ctx, auth, rest },
     role,
     {
       role: roleName,
@@ -506,9 +504,7 @@ function loginKubernetes(ctx: Ctx, auth: AuthMount, rest: string): Record<string
     throw new FakeHttpError(403, 'namespace not authorized');
   }
   return issueLogin(
-    ctx,
-    auth,
-    rest,
+    { ctx, auth, rest },
     role,
     {
       role: role.name,
@@ -549,7 +545,7 @@ function loginJwt(ctx: Ctx, auth: AuthMount, rest: string): Record<string, unkno
   const user = claims[String(role.raw.user_claim)];
   if (user === undefined)
     throw new FakeHttpError(400, 'error validating claims: user claim not found');
-  return issueLogin(ctx, auth, rest, role, { role: role.name }, `${auth.type}-${String(user)}`);
+  return issueLogin({ ctx, auth, rest }, role, { role: role.name }, `${auth.type}-${String(user)}`);
 }
 
 const LOGINS: Readonly<Record<string, Login>> = {
