@@ -494,6 +494,8 @@ export interface AwsFailureContext {
   what?: string;
   /** The throttling rounds made, when the failure is throttling. */
   rounds?: number;
+  /** What was being done. @default 'reading' */
+  verb?: 'reading' | 'writing' | 'deleting';
 }
 
 /**
@@ -521,6 +523,7 @@ export function toAirlockError(err: unknown, ctx: AwsFailureContext): AirlockErr
   };
   if (status !== undefined) details.status = status;
   if (rid) details.requestId = rid;
+  const verb = ctx.verb ?? 'reading';
   const what = ctx.what ?? `${ctx.kind} \`${ctx.id}\` (${ctx.locationNoun} \`${ctx.location}\`)`;
   const why = status === undefined ? name : `${name}, HTTP ${status}`;
   const message = (err as SdkErrorShape | null)?.message;
@@ -535,7 +538,7 @@ export function toAirlockError(err: unknown, ctx: AwsFailureContext): AirlockErr
   if (name === 'CredentialsProviderError') {
     return new AirlockError(
       'AIRLOCK_ERR_BACKEND_AUTH',
-      `${ctx.backend}: no usable AWS credentials for reading ${what} (${name}); set keys, a profile or a role`,
+      `${ctx.backend}: no usable AWS credentials for ${verb} ${what} (${name}); set keys, a profile or a role`,
       { details },
     );
   }
@@ -543,14 +546,14 @@ export function toAirlockError(err: unknown, ctx: AwsFailureContext): AirlockErr
     if (ctx.rounds !== undefined) details.rounds = ctx.rounds;
     return new AirlockError(
       'AIRLOCK_ERR_BACKEND_THROTTLED',
-      `${ctx.backend}: AWS kept throttling the read of ${what} (${why}) after ${ctx.rounds ?? 1} rounds of retries`,
+      `${ctx.backend}: AWS kept throttling ${verb} ${what} (${why}) after ${ctx.rounds ?? 1} rounds of retries`,
       { details },
     );
   }
   if (TIMEOUT_NAMES.has(name)) {
     return new AirlockError(
       'AIRLOCK_ERR_BACKEND_TIMEOUT',
-      `${ctx.backend}: reading ${what} did not finish in time (${name})`,
+      `${ctx.backend}: ${verb} ${what} did not finish in time (${name})`,
       { details },
     );
   }
@@ -561,13 +564,13 @@ export function toAirlockError(err: unknown, ctx: AwsFailureContext): AirlockErr
         : 'check the credentials and the IAM policy';
     return new AirlockError(
       'AIRLOCK_ERR_BACKEND_AUTH',
-      `${ctx.backend}: access denied reading ${what} (${why}); ${hint}`,
+      `${ctx.backend}: access denied ${verb} ${what} (${why}); ${hint}`,
       { details },
     );
   }
   return new AirlockError(
     'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
-    `${ctx.backend}: could not read ${what} (${why})`,
+    `${ctx.backend}: could not ${verb === 'reading' ? 'read' : verb === 'writing' ? 'write' : 'delete'} ${what} (${why})`,
     { details },
   );
 }

@@ -408,12 +408,13 @@ export class VaultClient {
     path: string,
     what: string,
     signal?: AbortSignal,
+    body?: unknown,
   ): Promise<HttpResponse> {
     const token = await this.currentToken();
-    const res = await this.call(method, path, what, token, undefined, signal);
+    const res = await this.call(method, path, what, token, body, signal);
     if (res.status !== 401 && res.status !== 403) return res;
     if (!(await this.recover(token, res, signal))) return res;
-    return this.call(method, path, what, await this.currentToken(), undefined, signal);
+    return this.call(method, path, what, await this.currentToken(), body, signal);
   }
 
   // ----- the mount's KV version, asked after a miss ------------------------------------------

@@ -34,7 +34,7 @@ import {
 import { awsConnectionOptionsShape, checkAwsConnectionOptions } from './_aws-options.ts';
 import { matchesLookupPattern, nullablePrefix, parseOptions } from './_options.ts';
 import { loadSdk } from './_sdk.ts';
-import type { BackendEntry, SecretKind, SecretsBackend } from './backend.ts';
+import { type BackendEntry, nameRefused, type SecretKind, type SecretsBackend } from './backend.ts';
 
 /** The short name of this backend. */
 export const BACKEND_NAME = 'aws-secrets-manager' as const;
@@ -351,8 +351,37 @@ export function createAwsSecretsManagerBackend(
     return locations;
   }
 
+  async function write(
+    kind: SecretKind,
+    id: string,
+    value: string | undefined,
+    signal?: AbortSignal,
+  ) {
+    const name = secretId(kind, id);
+    if (name === undefined) {
+      throw nameRefused(
+        BACKEND_NAME,
+        kind,
+        id,
+        `${kind}s_prefix is null or ${kind}s_lookup_pattern excludes it, so this backend never reads it`,
+      );
+    }
+    if (!SECRET_NAME.test(name)) {
+      throw nameRefused(
+        BACKEND_NAME,
+        kind,
+        id,
+        `\`${name}\` is not a valid secret name (letters, digits and / _ + = . @ -, at most 512 characters)`,
+      );
+    }
+    const c = await client.get();
+    await writeSecret(c, sdk as SecretsManagerSdk, { kind, id, name, value }, deps, signal);
+  }
+
   return {
     name: BACKEND_NAME,
+    putSecret: (kind, id, value, signal) => write(kind, id, value, signal),
+    deleteSecret: (kind, id, signal) => write(kind, id, undefined, signal),
     getVariable: (key, signal) => readOne('variable', key, signal),
     getConnectionValue: (connId, signal) => readOne('connection', connId, signal),
     getVariables: (keys, signal) => readBatch('variable', locationsOf('variable', keys), signal),
@@ -367,6 +396,63 @@ export function createAwsSecretsManagerBackend(
     },
     dispose: () => client.dispose(),
   };
+}
+
+/** What Secrets Manager accepts as a secret name. */
+const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+
+/**
+ * `airlock secrets put` / `delete` on Secrets Manager: `PutSecretValue` (a new current
+ * version), creating the secret when it does not exist and restoring it first when it is
+ * scheduled for deletion; a delete schedules it with the default recovery window (30 days), as
+ * `aws secretsmanager delete-secret` does.
+ */
+async function writeSecret(
+  c: InstanceType<SecretsManagerSdk['SecretsManagerClient']>,
+  sm: SecretsManagerSdk,
+  op: { kind: SecretKind; id: string; name: string; value: string | undefined },
+  deps: AwsBackendDeps,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const send = (command: unknown) =>
+    withThrottleBackoff(
+      () => c.send(command as never, signal ? { abortSignal: signal } : {}),
+      deps,
+      signal,
+    );
+  const { name, value } = op;
+  try {
+    if (value === undefined) {
+      await send(new sm.DeleteSecretCommand({ SecretId: name })).catch((err: unknown) => {
+        if (!NOT_FOUND.has(awsErrorName(err))) throw err;
+      });
+      return;
+    }
+    try {
+      await send(new sm.PutSecretValueCommand({ SecretId: name, SecretString: value }));
+    } catch (err) {
+      const error = awsErrorName(err);
+      if (NOT_FOUND.has(error)) {
+        await send(new sm.CreateSecretCommand({ Name: name, SecretString: value }));
+      } else if (error === 'InvalidRequestException') {
+        // Scheduled for deletion: a put brings it back, as the name cannot be reused until then.
+        await send(new sm.RestoreSecretCommand({ SecretId: name }));
+        await send(new sm.PutSecretValueCommand({ SecretId: name, SecretString: value }));
+      } else {
+        throw err;
+      }
+    }
+  } catch (err) {
+    if (signal?.aborted) throw signal.reason;
+    throw toAirlockError(err, {
+      backend: BACKEND_NAME,
+      kind: op.kind,
+      id: op.id,
+      location: name,
+      locationNoun: 'secret',
+      verb: value === undefined ? 'deleting' : 'writing',
+    });
+  }
 }
 
 /** This backend in the registry (`names.ts` loads it on demand, `registry.ts` eagerly). */

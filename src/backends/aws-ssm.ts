@@ -25,7 +25,7 @@ import {
 import { awsConnectionOptionsShape, checkAwsConnectionOptions } from './_aws-options.ts';
 import { matchesLookupPattern, nullablePrefix, parseOptions } from './_options.ts';
 import { loadSdk } from './_sdk.ts';
-import type { BackendEntry, SecretKind, SecretsBackend } from './backend.ts';
+import { type BackendEntry, nameRefused, type SecretKind, type SecretsBackend } from './backend.ts';
 
 /** The short name of this backend. */
 export const BACKEND_NAME = 'aws-ssm' as const;
@@ -40,6 +40,8 @@ const CONCURRENCY = 4;
  * `name:version` / `name:label` selector, which is the same absence for one selector.
  */
 const NOT_FOUND = new Set(['ParameterNotFound', 'ParameterVersionNotFound']);
+/** What SSM accepts as a parameter name (with its leading `/`). */
+const PARAMETER_NAME = /^[a-zA-Z0-9_.\-/]+$/;
 
 /** Airflow's `SystemsManagerParameterStoreBackend` kwargs (no `sep`: always `/`). */
 export const awsSsmOptionsSchema = z
@@ -205,8 +207,65 @@ export function createAwsSsmBackend(
     return found;
   }
 
+  /** `PutParameter` (a SecureString, overwriting) or `DeleteParameter` at the name Airflow reads. */
+  async function write(
+    kind: SecretKind,
+    id: string,
+    value: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const name = nameOf(kind, id);
+    if (name === undefined) {
+      throw nameRefused(
+        BACKEND_NAME,
+        kind,
+        id,
+        `${kind}s_prefix is null or ${kind}s_lookup_pattern excludes it, so this backend never reads it`,
+      );
+    }
+    if (!PARAMETER_NAME.test(name) || name.length > 1011) {
+      throw nameRefused(
+        BACKEND_NAME,
+        kind,
+        id,
+        `parameter \`${name}\` is not a valid SSM name (letters, digits and _ . - /, at most 1011 characters)`,
+      );
+    }
+    const c = await client.get();
+    const ssm = sdk as SsmSdk;
+    const command =
+      value === undefined
+        ? new ssm.DeleteParameterCommand({ Name: name })
+        : new ssm.PutParameterCommand({
+            Name: name,
+            Value: value,
+            Type: 'SecureString',
+            Overwrite: true,
+          });
+    try {
+      await withThrottleBackoff(
+        () => c.send(command as never, signal ? { abortSignal: signal } : {}),
+        deps,
+        signal,
+      );
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      if (value === undefined && NOT_FOUND.has(awsErrorName(err))) return;
+      throw toAirlockError(err, {
+        backend: BACKEND_NAME,
+        kind,
+        id,
+        location: name,
+        locationNoun: 'parameter',
+        verb: value === undefined ? 'deleting' : 'writing',
+      });
+    }
+  }
+
   return {
     name: BACKEND_NAME,
+    putSecret: (kind, id, value, signal) => write(kind, id, value, signal),
+    deleteSecret: (kind, id, signal) => write(kind, id, undefined, signal),
     getVariable: (key, signal) => readOne('variable', key, signal),
     getConnectionValue: (connId, signal) => readOne('connection', connId, signal),
     getVariables: (keys, signal) => readBatch('variable', keys, signal),

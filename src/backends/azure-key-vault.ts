@@ -19,7 +19,13 @@ import { AirlockError, ConfigError, isAirlockError } from '../errors.ts';
 import { nullablePrefix, optionalString, parseOptions } from './_options.ts';
 import { loadSdk } from './_sdk.ts';
 import { assertTestCredentialsAllowed, isLoopbackEndpoint } from './_test-credentials.ts';
-import type { BackendDeps, BackendEntry, SecretKind, SecretsBackend } from './backend.ts';
+import {
+  type BackendDeps,
+  type BackendEntry,
+  nameRefused,
+  type SecretKind,
+  type SecretsBackend,
+} from './backend.ts';
 
 /** The short name of this backend. */
 export const BACKEND_NAME = 'azure-key-vault' as const;
@@ -522,7 +528,9 @@ function mapError(
   id: string,
   name: string,
   limits: ReadLimits,
+  verb: 'read' | 'write' | 'delete' = 'read',
 ): AirlockError | undefined {
+  const doing = verb === 'read' ? 'reading' : verb === 'write' ? 'writing' : 'deleting';
   const { maxWaitMs, timeoutMs, retryTotal, endpointHost } = limits;
   const what = `${describeKind(kind)} \`${id}\``;
   const base = { backend: BACKEND_NAME, kind, id, secret: name };
@@ -530,14 +538,14 @@ function mapError(
     const seconds = Math.ceil(err.retryAfterMs / 1000);
     return new AirlockError(
       'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
-      `${BACKEND_NAME}: Key Vault throttled reading ${what} (secret \`${name}\`, HTTP ${err.status}) and asked to wait ${seconds} s, more than retry_backoff_max (${maxWaitMs / 1000} s)`,
+      `${BACKEND_NAME}: Key Vault throttled ${doing} ${what} (secret \`${name}\`, HTTP ${err.status}) and asked to wait ${seconds} s, more than retry_backoff_max (${maxWaitMs / 1000} s)`,
       { details: { ...base, status: err.status, retryAfterSeconds: seconds } },
     );
   }
   if (err instanceof Error && err.name === 'AbortError') {
     return new AirlockError(
       'AIRLOCK_ERR_BACKEND_TIMEOUT',
-      `${BACKEND_NAME}: reading ${what} (secret \`${name}\`) took longer than ${timeoutMs} ms`,
+      `${BACKEND_NAME}: ${doing} ${what} (secret \`${name}\`) took longer than ${timeoutMs} ms`,
       { details: { ...base, timeoutMs } },
     );
   }
@@ -556,7 +564,7 @@ function mapError(
     if (status === 401) {
       return new AirlockError(
         'AIRLOCK_ERR_BACKEND_AUTH',
-        `${BACKEND_NAME}: Key Vault refused the credentials reading ${what} (secret \`${name}\`, ${label})`,
+        `${BACKEND_NAME}: Key Vault refused the credentials ${doing} ${what} (secret \`${name}\`, ${label})`,
         { details },
       );
     }
@@ -566,21 +574,21 @@ function mapError(
         'AIRLOCK_ERR_BACKEND_AUTH',
         disabled
           ? `${BACKEND_NAME}: the secret \`${name}\` for ${what} is disabled (${label} SecretDisabled)`
-          : `${BACKEND_NAME}: not allowed to read ${what} (secret \`${name}\`, ${label}); the identity needs the Key Vault Secrets User role or an access policy with get on secrets`,
+          : `${BACKEND_NAME}: not allowed to ${verb} ${what} (secret \`${name}\`, ${label}); the identity needs ${verb === 'read' ? 'the Key Vault Secrets User role or an access policy with get' : `the Key Vault Secrets Officer role or an access policy with ${verb === 'write' ? 'set' : 'delete'}`} on secrets`,
         { details: disabled ? { ...details, innerCode: 'SecretDisabled' } : details },
       );
     }
     if (status === 429) {
       return new AirlockError(
         'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
-        `${BACKEND_NAME}: Key Vault throttled reading ${what} (secret \`${name}\`, ${label}) after ${retryTotal} retries`,
+        `${BACKEND_NAME}: Key Vault throttled ${doing} ${what} (secret \`${name}\`, ${label}) after ${retryTotal} retries`,
         { details },
       );
     }
     if (status !== undefined) {
       return new AirlockError(
         'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
-        `${BACKEND_NAME}: could not read ${what} (secret \`${name}\`, ${label})`,
+        `${BACKEND_NAME}: could not ${verb} ${what} (secret \`${name}\`, ${label})`,
         { details },
       );
     }
@@ -590,8 +598,8 @@ function mapError(
     return new AirlockError(
       'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
       tls
-        ? `${BACKEND_NAME}: the TLS certificate of ${endpointHost} is not trusted (${code}) reading ${what}; for a local fake, set NODE_EXTRA_CA_CERTS to its CA file`
-        : `${BACKEND_NAME}: could not reach ${endpointHost} reading ${what} (${code ?? 'network error'})`,
+        ? `${BACKEND_NAME}: the TLS certificate of ${endpointHost} is not trusted (${code}) ${doing} ${what}; for a local fake, set NODE_EXTRA_CA_CERTS to its CA file`
+        : `${BACKEND_NAME}: could not reach ${endpointHost} ${doing} ${what} (${code ?? 'network error'})`,
       { details },
     );
   }
@@ -600,8 +608,8 @@ function mapError(
     return new AirlockError(
       'AIRLOCK_ERR_BACKEND_AUTH',
       unreachable
-        ? `${BACKEND_NAME}: could not get an Azure token to read ${what} (${err.name})${unreachable}`
-        : `${BACKEND_NAME}: could not get an Azure token to read ${what} (${err.name}); see the sign-in options in docs/backends/azure-key-vault.md`,
+        ? `${BACKEND_NAME}: could not get an Azure token to ${verb} ${what} (${err.name})${unreachable}`
+        : `${BACKEND_NAME}: could not get an Azure token to ${verb} ${what} (${err.name}); see the sign-in options in docs/backends/azure-key-vault.md`,
       {
         details: {
           ...base,
@@ -621,9 +629,40 @@ function mapError(
   const errName = err instanceof Error ? err.name : typeof err;
   return new AirlockError(
     'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
-    `${BACKEND_NAME}: could not read ${what} (secret \`${name}\`, ${errName})`,
+    `${BACKEND_NAME}: could not ${verb} ${what} (secret \`${name}\`, ${errName})`,
     { details: { ...base, error: errName } },
   );
+}
+
+/**
+ * `airlock secrets put` / `delete` on Key Vault: `setSecret` (a new version), recovering a
+ * soft-deleted secret of that name first (Key Vault refuses the name until it is recovered or
+ * purged); a delete is Key Vault's soft delete (`az keyvault secret delete`). A missing secret
+ * is no error for a delete (a 404 maps to `undefined`).
+ */
+async function writeAzureSecret(
+  kv: SecretClient,
+  name: string,
+  value: string | undefined,
+  { signal, timeoutMs }: { signal: AbortSignal | undefined; timeoutMs: number },
+): Promise<void> {
+  const options = {
+    ...(signal ? { abortSignal: signal } : {}),
+    requestOptions: { timeout: timeoutMs },
+  };
+  if (value === undefined) {
+    const poller = await kv.beginDeleteSecret(name, { ...options, intervalInMs: 200 });
+    await poller.pollUntilDone();
+    return;
+  }
+  try {
+    await kv.setSecret(name, value, options);
+  } catch (err) {
+    if (!isRestErrorLike(err) || err.statusCode !== 409) throw err;
+    const poller = await kv.beginRecoverDeletedSecret(name, { ...options, intervalInMs: 200 });
+    await poller.pollUntilDone();
+    await kv.setSecret(name, value, options);
+  }
 }
 
 /**
@@ -747,8 +786,44 @@ export function createAzureKeyVaultBackend(
     return value;
   }
 
+  async function write(
+    kind: SecretKind,
+    id: string,
+    value: string | undefined,
+    signal?: AbortSignal,
+  ) {
+    const name = locate(kind, id);
+    if (name === undefined) {
+      throw nameRefused(
+        BACKEND_NAME,
+        kind,
+        id,
+        `${kind}s_prefix is null, so this backend never reads ${kind}s`,
+      );
+    }
+    if (!isValidAzureSecretName(name)) {
+      throw nameRefused(
+        BACKEND_NAME,
+        kind,
+        id,
+        `\`${name}\` is not a valid Key Vault secret name (0-9, a-z, A-Z and -, at most 127 characters; sep and the key may hold no other character)`,
+      );
+    }
+    try {
+      await writeAzureSecret(await client(), name, value, { signal, timeoutMs });
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      if (isAirlockError(err)) throw err;
+      const verb = value === undefined ? 'delete' : 'write';
+      const mapped = mapError(err, kind, id, name, limits, verb);
+      if (mapped !== undefined) throw mapped;
+    }
+  }
+
   return {
     name: BACKEND_NAME,
+    putSecret: (kind, id, value, signal) => write(kind, id, value, signal),
+    deleteSecret: (kind, id, signal) => write(kind, id, undefined, signal),
     getVariable: (key, signal) => read('variable', key, signal),
     getConnectionValue: (connId, signal) => read('connection', connId, signal),
     locate,

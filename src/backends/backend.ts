@@ -4,6 +4,7 @@
  * implements. Parsing, caching, masking and order live in the resolver, not here.
  */
 import type { z } from 'zod';
+import { AirlockError } from '../errors.ts';
 
 /** Every backend airlock knows, by its short name (= its file name under `src/backends/`). */
 export const BACKEND_NAMES = [
@@ -83,6 +84,18 @@ export interface SecretsBackend {
    * Never holds a value.
    */
   missNote?(kind: SecretKind, id: string): string | undefined;
+  /**
+   * Writes the raw value (what `getVariable` / `getConnectionValue` would return: a Variable's
+   * text, a Connection's URI or JSON) at exactly the name this backend reads `id` from, in the
+   * shape Airflow's reader for the store expects (`airlock secrets put`, `airlock migrate`).
+   * Optional: a backend without it is read-only.
+   *
+   * @throws AirlockError `AIRLOCK_ERR_SECRET_NAME_INVALID` for a name the store cannot hold or
+   *   that this backend would never read; the store's refusal, coded as for reads.
+   */
+  putSecret?(kind: SecretKind, id: string, value: string, signal?: AbortSignal): Promise<void>;
+  /** Deletes what `putSecret` wrote (a store's soft delete where it has one); a missing one is no error. */
+  deleteSecret?(kind: SecretKind, id: string, signal?: AbortSignal): Promise<void>;
   /** The backend's options with credentials redacted, for `airlock config show`. */
   describe(): Record<string, unknown>;
   /** Releases clients, sockets and timers. */
@@ -125,4 +138,25 @@ export function escapesPath(id: string): boolean {
     const dots = segment.replace(/%2e/gi, '.');
     return dots === '.' || dots === '..';
   });
+}
+
+/**
+ * The refusal of a write whose name the store cannot hold, or that the backend would not read.
+ *
+ * @example
+ * ```ts
+ * throw nameRefused('azure-key-vault', 'variable', 'a.b', 'Key Vault names hold only 0-9, a-z, A-Z and -');
+ * ```
+ */
+export function nameRefused(
+  backend: BackendName,
+  kind: SecretKind,
+  id: string,
+  why: string,
+): AirlockError {
+  return new AirlockError(
+    'AIRLOCK_ERR_SECRET_NAME_INVALID',
+    `${backend}: cannot write ${kind} \`${id}\`: ${why}`,
+    { details: { backend, kind, id } },
+  );
 }

@@ -24,7 +24,13 @@ import { crc32c } from './_crc32c.ts';
 import { nullablePrefix, optionalString, parseOptions } from './_options.ts';
 import { loadSdk } from './_sdk.ts';
 import { assertTestCredentialsAllowed } from './_test-credentials.ts';
-import type { BackendDeps, BackendEntry, SecretKind, SecretsBackend } from './backend.ts';
+import {
+  type BackendDeps,
+  type BackendEntry,
+  nameRefused,
+  type SecretKind,
+  type SecretsBackend,
+} from './backend.ts';
 
 /** The short name of this backend. */
 export const BACKEND_NAME = 'gcp-secret-manager' as const;
@@ -224,8 +230,58 @@ interface SecretManagerClient {
     request: { parent: string; filter?: string; pageSize?: number },
     options: { timeout: number; retry: null; autoPaginate: true; signal?: AbortSignal },
   ): Promise<[{ name?: string | null }[], ...unknown[]]>;
+  createSecret(
+    request: { parent: string; secretId: string; secret: Record<string, unknown> },
+    options: GaxWriteOptions,
+  ): Promise<unknown>;
+  addSecretVersion(
+    request: { parent: string; payload: { data: Buffer; dataCrc32c: string } },
+    options: GaxWriteOptions,
+  ): Promise<unknown>;
+  deleteSecret(request: { name: string }, options: GaxWriteOptions): Promise<unknown>;
   initialize(): Promise<unknown>;
   close(): Promise<void>;
+}
+
+/** The call options of a write: its deadline, no retries of the SDK's own. */
+interface GaxWriteOptions {
+  timeout: number;
+  retry: null;
+  signal?: AbortSignal;
+}
+
+/**
+ * `airlock secrets put` / `delete` on Secret Manager: a new enabled version of the secret
+ * (created first, with automatic replication, when it does not exist), as `gcloud secrets
+ * versions add` does; a delete removes the secret with its versions (`gcloud secrets delete`).
+ */
+async function writeGcpSecret(
+  { client, project }: Built,
+  op: { sid: string; value: string | undefined; timeoutMs: number },
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const options: GaxWriteOptions = {
+    timeout: op.timeoutMs,
+    retry: null,
+    ...(signal ? { signal } : {}),
+  };
+  const name = `projects/${project}/secrets/${op.sid}`;
+  if (op.value === undefined) {
+    await client.deleteSecret({ name }, options).catch((err: unknown) => {
+      if ((err as { code?: unknown })?.code !== 5) throw err;
+    });
+    return;
+  }
+  const data = Buffer.from(op.value, 'utf8');
+  const payload = { data, dataCrc32c: String(crc32c(data)) };
+  try {
+    await client.addSecretVersion({ parent: name, payload }, options);
+  } catch (err) {
+    if ((err as { code?: unknown })?.code !== 5) throw err;
+    const secret = { replication: { automatic: {} } };
+    await client.createSecret({ parent: `projects/${project}`, secretId: op.sid, secret }, options);
+    await client.addSecretVersion({ parent: name, payload }, options);
+  }
 }
 
 interface AccessResponse {
@@ -529,6 +585,7 @@ function classify(
   err: unknown,
   what: string,
   details: Record<string, string | number>,
+  verb: 'read' | 'write' | 'delete' = 'read',
 ): AttemptFailure {
   const code =
     typeof (err as { code?: unknown })?.code === 'number'
@@ -541,7 +598,7 @@ function classify(
     return new AttemptFailure(
       new AirlockError(
         'AIRLOCK_ERR_BACKEND_AUTH',
-        `${BACKEND_NAME}: could not read ${what}: no usable Google credentials (${errName})${metadataNote()}`,
+        `${BACKEND_NAME}: could not ${verb} ${what}: no usable Google credentials (${errName})${metadataNote()}`,
         { details: { ...details, error: errName } },
       ),
       false,
@@ -549,7 +606,7 @@ function classify(
   }
   const detailText = String((err as { details?: unknown }).details ?? '');
   const info = { ...details, grpcStatus: name };
-  const message = `${BACKEND_NAME}: could not read ${what} (gRPC ${name})`;
+  const message = `${BACKEND_NAME}: could not ${verb} ${what} (gRPC ${name})`;
   if (code === 7 || code === 16) {
     return new AttemptFailure(
       new AirlockError('AIRLOCK_ERR_BACKEND_AUTH', message, { details: info }),
@@ -561,7 +618,7 @@ function classify(
     return new AttemptFailure(
       new AirlockError(
         'AIRLOCK_ERR_BACKEND_AUTH',
-        `${BACKEND_NAME}: could not read ${what}: Google credentials could not produce a token`,
+        `${BACKEND_NAME}: could not ${verb} ${what}: Google credentials could not produce a token`,
         { details: info },
       ),
       false,
@@ -869,8 +926,44 @@ export function createGcpSecretManagerBackend(
     );
   }
 
+  async function write(
+    kind: SecretKind,
+    id: string,
+    value: string | undefined,
+    signal?: AbortSignal,
+  ) {
+    const sid = secretId(kind, id);
+    if (sid === undefined) {
+      throw nameRefused(
+        BACKEND_NAME,
+        kind,
+        id,
+        `${kind}s_prefix is null, so this backend never reads ${kind}s`,
+      );
+    }
+    if (!SECRET_ID_PATTERN.test(sid)) {
+      throw nameRefused(
+        BACKEND_NAME,
+        kind,
+        id,
+        `\`${sid}\` is not a valid secret id (letters, digits, _ and -, at most 255 characters)`,
+      );
+    }
+    const verb = value === undefined ? 'delete' : 'write';
+    const details = { backend: BACKEND_NAME, kind, id, secret: sid };
+    const built = await clientFor(describeWhat(kind, id), details);
+    try {
+      await writeGcpSecret(built, { sid, value, timeoutMs: opts.timeout_ms }, signal);
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      throw classify(err, describeWhat(kind, id), details, verb).error;
+    }
+  }
+
   return {
     name: BACKEND_NAME,
+    putSecret: (kind, id, value, signal) => write(kind, id, value, signal),
+    deleteSecret: (kind, id, signal) => write(kind, id, undefined, signal),
     getVariable: (key, signal) => access('variable', key, opts.variables_prefix, signal),
     getConnectionValue: (connId, signal) =>
       access('connection', connId, opts.connections_prefix, signal),

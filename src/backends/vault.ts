@@ -11,7 +11,7 @@
  * when the token, not the policy, is at fault. A read therefore costs one HTTP call.
  */
 import { AirlockError, ConfigError } from '../errors.ts';
-import { isRecord } from '../util/json.ts';
+import { isRecord, safeJsonParse } from '../util/json.ts';
 import { errorCodeForStatus } from './_http.ts';
 import { parseOptions } from './_options.ts';
 import { encodePath, type VaultBackendDeps, VaultClient, vaultReason } from './_vault-client.ts';
@@ -22,7 +22,13 @@ import {
   type VaultBackendOptions,
   vaultOptionsSchema,
 } from './_vault-options.ts';
-import { type BackendEntry, escapesPath, type SecretKind, type SecretsBackend } from './backend.ts';
+import {
+  type BackendEntry,
+  escapesPath,
+  nameRefused,
+  type SecretKind,
+  type SecretsBackend,
+} from './backend.ts';
 
 export type { VaultBackendDeps } from './_vault-client.ts';
 export {
@@ -31,6 +37,60 @@ export {
   type VaultBackendOptions,
   vaultOptionsSchema,
 } from './_vault-options.ts';
+
+/**
+ * The KV data Airflow's `VaultBackend` reads: `{value}` for a Variable; for a Connection,
+ * `{conn_uri}` from a URI, or the Connection's fields from a JSON document (`vault kv put
+ * secret/connections/smtp_default conn_uri=…`, or one key per field).
+ */
+function kvData(kind: SecretKind, id: string, value: string): Record<string, unknown> {
+  if (kind === 'variable') return { value };
+  if (!value.trimStart().startsWith('{')) return { conn_uri: value };
+  const parsed = safeJsonParse(value);
+  if (!parsed.ok || !isRecord(parsed.value)) {
+    throw new AirlockError(
+      'AIRLOCK_ERR_CONN_JSON_INVALID',
+      `${BACKEND_NAME}: connection \`${id}\`: the JSON document ${parsed.ok ? 'must be an object' : parsed.message}`,
+      { details: { backend: BACKEND_NAME, id } },
+    );
+  }
+  return parsed.value;
+}
+
+/** One KV write (`body`) or delete (no body) at `where`, as `vault kv put` / `vault kv delete`. */
+async function writeSecret(
+  client: VaultClient,
+  op: { kind: SecretKind; id: string; where: string; body?: Record<string, unknown> },
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const verb = op.body === undefined ? 'delete' : 'write';
+  const what = `${verb} ${op.kind} \`${op.id}\``;
+  const res = await client.authed(
+    op.body === undefined ? 'DELETE' : 'POST',
+    encodePath(op.where),
+    what,
+    signal,
+    op.body,
+  );
+  if (res.status >= 200 && res.status < 300) return;
+  const details = {
+    backend: BACKEND_NAME,
+    kind: op.kind,
+    id: op.id,
+    path: op.where,
+    status: res.status,
+  };
+  const reason = vaultReason(res.body);
+  const code = errorCodeForStatus(res.status) ?? 'AIRLOCK_ERR_BACKEND_UNAVAILABLE';
+  const needs = op.body === undefined ? '`delete`' : '`create` and `update`';
+  throw new AirlockError(
+    code,
+    code === 'AIRLOCK_ERR_BACKEND_AUTH'
+      ? `${BACKEND_NAME}: permission denied to ${what} at ${op.where} (HTTP ${res.status}); the token's policy needs ${needs} on this path`
+      : `${BACKEND_NAME}: could not ${what} at ${op.where} (HTTP ${res.status}${reason ? `, ${reason}` : ''})`,
+    { details },
+  );
+}
 
 function rstripSlash(value: string | null): string | null {
   return value === null ? null : value.replace(/\/+$/, '');
@@ -99,6 +159,19 @@ export function createVaultBackend(
       key = id.slice(slash + 1);
     }
     return { mount: mount.replace(/^\/+|\/+$/g, ''), path: base === '' ? key : `${base}/${key}` };
+  }
+
+  /** Where `put`/`delete` write `id`; a refusal when this backend would never read it there. */
+  function writablePath(kind: SecretKind, id: string): string {
+    const loc = locateSecret(kind, id);
+    if (loc) return apiPath(loc);
+    const why =
+      paths[kind] === null
+        ? `${kind}s_path is null, so this backend never reads ${kind}s`
+        : escapesPath(id)
+          ? 'the name would leave the configured path (a leading /, a backslash, or a . or .. segment)'
+          : 'with mount_point null the name must start with <mount>/';
+    throw nameRefused(BACKEND_NAME, kind, id, why);
   }
 
   function apiPath(loc: Location): string {
@@ -172,6 +245,16 @@ export function createVaultBackend(
     locate(kind, id) {
       const loc = locateSecret(kind, id);
       return loc ? apiPath(loc) : undefined;
+    },
+
+    async putSecret(kind, id, value, signal) {
+      const where = writablePath(kind, id);
+      const data = kvData(kind, id, value);
+      await writeSecret(client, { kind, id, where, body: kv2 ? { data } : data }, signal);
+    },
+
+    async deleteSecret(kind, id, signal) {
+      await writeSecret(client, { kind, id, where: writablePath(kind, id) }, signal);
     },
 
     missNote: versionNote,
