@@ -78,7 +78,7 @@ export const ERROR_CODES = {
     status: 400,
     summary: 'The backend named for a write cannot be written by airlock.',
   },
-  AIRLOCK_ERR_SECRET_NAME_INVALID: {
+  AIRLOCK_ERR_BACKEND_NAME_INVALID: {
     status: 400,
     summary:
       'A Variable key or conn_id makes a name the target store cannot hold or would not read.',

@@ -403,8 +403,8 @@ const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 
 /**
  * `airlock secrets put` / `delete` on Secrets Manager: `PutSecretValue` (a new current
- * version), creating the secret when it does not exist and restoring it first when it is
- * scheduled for deletion; a delete schedules it with the default recovery window (30 days), as
+ * version), `CreateSecret` when it does not exist, `RestoreSecret` first when it is scheduled
+ * for deletion; a delete schedules it with the default recovery window (30 days), as
  * `aws secretsmanager delete-secret` does.
  */
 async function writeSecret(
@@ -428,20 +428,22 @@ async function writeSecret(
       });
       return;
     }
+    // Asked first: Secrets Manager refuses a put on a secret scheduled for deletion (and some
+    // emulators accept it silently, leaving the secret deleted).
+    let state: { DeletedDate?: Date | undefined } | undefined;
     try {
-      await send(new sm.PutSecretValueCommand({ SecretId: name, SecretString: value }));
+      state = (await send(new sm.DescribeSecretCommand({ SecretId: name }))) as typeof state;
     } catch (err) {
-      const error = awsErrorName(err);
-      if (NOT_FOUND.has(error)) {
-        await send(new sm.CreateSecretCommand({ Name: name, SecretString: value }));
-      } else if (error === 'InvalidRequestException') {
-        // Scheduled for deletion: a put brings it back, as the name cannot be reused until then.
-        await send(new sm.RestoreSecretCommand({ SecretId: name }));
-        await send(new sm.PutSecretValueCommand({ SecretId: name, SecretString: value }));
-      } else {
-        throw err;
-      }
+      if (!NOT_FOUND.has(awsErrorName(err))) throw err;
     }
+    if (state === undefined) {
+      await send(new sm.CreateSecretCommand({ Name: name, SecretString: value }));
+      return;
+    }
+    // Scheduled for deletion: a put brings it back, as the name cannot be reused until then.
+    if (state.DeletedDate !== undefined)
+      await send(new sm.RestoreSecretCommand({ SecretId: name }));
+    await send(new sm.PutSecretValueCommand({ SecretId: name, SecretString: value }));
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
     throw toAirlockError(err, {

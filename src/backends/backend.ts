@@ -90,7 +90,7 @@ export interface SecretsBackend {
    * shape Airflow's reader for the store expects (`airlock secrets put`, `airlock migrate`).
    * Optional: a backend without it is read-only.
    *
-   * @throws AirlockError `AIRLOCK_ERR_SECRET_NAME_INVALID` for a name the store cannot hold or
+   * @throws AirlockError `AIRLOCK_ERR_BACKEND_NAME_INVALID` for a name the store cannot hold or
    *   that this backend would never read; the store's refusal, coded as for reads.
    */
   putSecret?(kind: SecretKind, id: string, value: string, signal?: AbortSignal): Promise<void>;
@@ -155,7 +155,7 @@ export function nameRefused(
   why: string,
 ): AirlockError {
   return new AirlockError(
-    'AIRLOCK_ERR_SECRET_NAME_INVALID',
+    'AIRLOCK_ERR_BACKEND_NAME_INVALID',
     `${backend}: cannot write ${kind} \`${id}\`: ${why}`,
     { details: { backend, kind, id } },
   );

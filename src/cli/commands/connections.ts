@@ -25,7 +25,7 @@ interface GetOptions {
   output: 'plain' | 'json' | 'uri';
 }
 
-interface AddOptions {
+export interface AddOptions {
   connUri?: string;
   connJson?: string;
   connType?: string;
