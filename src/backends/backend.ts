@@ -72,6 +72,11 @@ export interface SecretsBackend {
    */
   listVariableKeys?(signal?: AbortSignal): Promise<string[]>;
   /**
+   * The keys or conn_ids of `kind` this backend holds under its configured prefix or path, for
+   * `airlock migrate --from`. Optional: a backend without it cannot be a migration source.
+   */
+  listKeys?(kind: SecretKind, signal?: AbortSignal): Promise<string[]>;
+  /**
    * Where this backend would look for `id` (a path, a secret name, an env name), for
    * provenance; `undefined` when lookups of this kind are disabled (for example
    * `variables_path: null`), in which case the resolver reports the link as skipped.

@@ -92,6 +92,40 @@ async function writeSecret(
   );
 }
 
+/**
+ * Every key under `folder` (`LIST`, as `vault kv list`, into sub-folders too), relative to it;
+ * none when the folder does not exist.
+ */
+async function listKv(
+  client: VaultClient,
+  folder: string,
+  signal: AbortSignal | undefined,
+): Promise<string[]> {
+  const out: string[] = [];
+  const walk = async (relative: string): Promise<void> => {
+    const path = relative === '' ? folder : `${folder}/${relative.replace(/\/$/, '')}`;
+    const what = `list ${path}/`;
+    const res = await client.authed('GET', `${encodePath(path)}?list=true`, what, signal);
+    if (res.status === 404) return;
+    const data = isRecord(res.body) && isRecord(res.body.data) ? res.body.data : undefined;
+    if (res.status !== 200 || !Array.isArray(data?.keys)) {
+      const code = errorCodeForStatus(res.status) ?? 'AIRLOCK_ERR_BACKEND_UNAVAILABLE';
+      throw new AirlockError(
+        code,
+        `${BACKEND_NAME}: could not ${what} (HTTP ${res.status}${code === 'AIRLOCK_ERR_BACKEND_AUTH' ? "; the token's policy needs `list` on it" : ''})`,
+        { details: { backend: BACKEND_NAME, path, status: res.status } },
+      );
+    }
+    for (const key of data.keys as unknown[]) {
+      const name = `${relative}${String(key)}`;
+      if (name.endsWith('/')) await walk(name);
+      else out.push(name);
+    }
+  };
+  await walk('');
+  return out.sort();
+}
+
 function rstripSlash(value: string | null): string | null {
   return value === null ? null : value.replace(/\/+$/, '');
 }
@@ -245,6 +279,13 @@ export function createVaultBackend(
     locate(kind, id) {
       const loc = locateSecret(kind, id);
       return loc ? apiPath(loc) : undefined;
+    },
+
+    listKeys: (kind, signal) => {
+      const base = paths[kind];
+      if (base === null || !opts.mount_point) return Promise.resolve([]);
+      const mount = opts.mount_point.replace(/^\/+|\/+$/g, '');
+      return listKv(client, `${mount}/${kv2 ? 'metadata/' : ''}${base}`, signal);
     },
 
     async putSecret(kind, id, value, signal) {

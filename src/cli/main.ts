@@ -13,6 +13,7 @@ import { registerDagsCommands } from './commands/dags.ts';
 import { registerDbCommands } from './commands/db.ts';
 import { registerDemoCommand } from './commands/demo.ts';
 import { registerFakeCommands } from './commands/fake.ts';
+import { registerMigrateCommand } from './commands/migrate.ts';
 import { registerRunCommand } from './commands/run.ts';
 import { registerSecretsCommands } from './commands/secrets.ts';
 import { registerServerCommand } from './commands/server.ts';
@@ -48,6 +49,7 @@ export function buildProgram(io: CliIo, context: CliContext = createCliContext(i
   registerConnectionCommands(program, context);
   registerDbCommands(program, context);
   registerSecretsCommands(program, context);
+  registerMigrateCommand(program, context);
   registerConfigCommands(program, context);
   registerDemoCommand(program, context);
   registerFakeCommands(program, context);
