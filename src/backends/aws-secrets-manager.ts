@@ -380,6 +380,26 @@ export function createAwsSecretsManagerBackend(
 
   return {
     name: BACKEND_NAME,
+    async listKeys(kind, signal) {
+      const prefix = prefixes[kind];
+      if (prefix === null) return [];
+      const head = prefix ? `${prefix}${opts.sep}` : '';
+      const c = await client.get();
+      const keys = await listSecretNames(c, sdk as SecretsManagerSdk, head, deps, signal).catch(
+        (err: unknown) => {
+          if (signal?.aborted) throw signal.reason;
+          throw toAirlockError(err, {
+            backend: BACKEND_NAME,
+            kind,
+            id: '*',
+            location: `${head}*`,
+            locationNoun: 'secret',
+            what: `the ${kind}s under ${head}`,
+          });
+        },
+      );
+      return keys.filter((key) => matchesLookupPattern(patterns[kind], key));
+    },
     putSecret: (kind, id, value, signal) => write(kind, id, value, signal),
     deleteSecret: (kind, id, signal) => write(kind, id, undefined, signal),
     getVariable: (key, signal) => readOne('variable', key, signal),
@@ -396,6 +416,36 @@ export function createAwsSecretsManagerBackend(
     },
     dispose: () => client.dispose(),
   };
+}
+
+/** The names of the secrets starting with `head`, without it (`ListSecrets`, filtered by name). */
+async function listSecretNames(
+  c: InstanceType<SecretsManagerSdk['SecretsManagerClient']>,
+  sm: SecretsManagerSdk,
+  head: string,
+  deps: AwsBackendDeps,
+  signal: AbortSignal | undefined,
+): Promise<string[]> {
+  const keys: string[] = [];
+  let next: string | undefined;
+  do {
+    const command = new sm.ListSecretsCommand({
+      MaxResults: 100,
+      ...(head === '' ? {} : { Filters: [{ Key: 'name', Values: [head] }] }),
+      ...(next === undefined ? {} : { NextToken: next }),
+    });
+    const out = await withThrottleBackoff(
+      () => c.send(command, signal ? { abortSignal: signal } : {}),
+      deps,
+      signal,
+    );
+    for (const secret of out.SecretList ?? []) {
+      const name = secret.Name ?? '';
+      if (name.startsWith(head) && name.length > head.length) keys.push(name.slice(head.length));
+    }
+    next = out.NextToken;
+  } while (next);
+  return keys.sort();
 }
 
 /** What Secrets Manager accepts as a secret name. */

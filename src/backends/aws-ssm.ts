@@ -264,6 +264,46 @@ export function createAwsSsmBackend(
 
   return {
     name: BACKEND_NAME,
+    async listKeys(kind, signal) {
+      const prefix = prefixes[kind];
+      if (prefix === null) return [];
+      const base = parameterName(prefix, '');
+      const keys: string[] = [];
+      const c = await client.get();
+      let next: string | undefined;
+      try {
+        do {
+          const command = new (sdk as SsmSdk).GetParametersByPathCommand({
+            Path: base.length > 1 ? base.slice(0, -1) : base,
+            Recursive: true,
+            MaxResults: 10,
+            ...(next === undefined ? {} : { NextToken: next }),
+          });
+          const out = await withThrottleBackoff(
+            () => c.send(command, signal ? { abortSignal: signal } : {}),
+            deps,
+            signal,
+          );
+          for (const p of out.Parameters ?? []) {
+            const name = p.Name ?? '';
+            if (name.startsWith(base) && name.length > base.length)
+              keys.push(name.slice(base.length));
+          }
+          next = out.NextToken;
+        } while (next);
+      } catch (err) {
+        if (signal?.aborted) throw signal.reason;
+        throw toAirlockError(err, {
+          backend: BACKEND_NAME,
+          kind,
+          id: '*',
+          location: base,
+          locationNoun: 'path',
+          what: `the ${kind}s under ${base}`,
+        });
+      }
+      return keys.filter((key) => matchesLookupPattern(patterns[kind], key)).sort();
+    },
     putSecret: (kind, id, value, signal) => write(kind, id, value, signal),
     deleteSecret: (kind, id, signal) => write(kind, id, undefined, signal),
     getVariable: (key, signal) => readOne('variable', key, signal),

@@ -822,6 +822,28 @@ export function createAzureKeyVaultBackend(
 
   return {
     name: BACKEND_NAME,
+    async listKeys(kind, signal) {
+      const prefix = kind === 'variable' ? variablesPrefix : connectionsPrefix;
+      if (prefix === null) return [];
+      // The name Airflow builds turns `_` into sep: the key listed is the name's own spelling.
+      const head = buildAzureSecretName(prefix, '', sep);
+      const keys: string[] = [];
+      try {
+        const kv = await client();
+        for await (const secret of kv.listPropertiesOfSecrets(
+          signal ? { abortSignal: signal } : {},
+        )) {
+          if (secret.name.startsWith(head) && secret.name.length > head.length) {
+            keys.push(secret.name.slice(head.length));
+          }
+        }
+      } catch (err) {
+        if (signal?.aborted) throw signal.reason;
+        if (isAirlockError(err)) throw err;
+        throw mapError(err, kind, '*', `${head}*`, limits) ?? err;
+      }
+      return keys.sort();
+    },
     putSecret: (kind, id, value, signal) => write(kind, id, value, signal),
     deleteSecret: (kind, id, signal) => write(kind, id, undefined, signal),
     getVariable: (key, signal) => read('variable', key, signal),

@@ -717,7 +717,7 @@ function checkPayload(
 }
 
 /** Airflow's list of Variable keys: the secrets whose id starts with `head`, without it. */
-async function listKeys(
+async function listSecretKeys(
   { client, project }: Built,
   head: string,
   timeoutMs: number,
@@ -962,6 +962,12 @@ export function createGcpSecretManagerBackend(
 
   return {
     name: BACKEND_NAME,
+    async listKeys(kind, signal) {
+      const prefix = prefixFor(kind);
+      if (prefix === null) return [];
+      const built = await clientFor(`the list of ${kind}s`, { backend: BACKEND_NAME, kind });
+      return listSecretKeys(built, `${prefix}${opts.sep}`, opts.timeout_ms, signal);
+    },
     putSecret: (kind, id, value, signal) => write(kind, id, value, signal),
     deleteSecret: (kind, id, signal) => write(kind, id, undefined, signal),
     getVariable: (key, signal) => access('variable', key, opts.variables_prefix, signal),
@@ -973,7 +979,7 @@ export function createGcpSecretManagerBackend(
         backend: BACKEND_NAME,
         kind: 'variable',
       });
-      return listKeys(built, `${opts.variables_prefix}${opts.sep}`, opts.timeout_ms, signal);
+      return listSecretKeys(built, `${opts.variables_prefix}${opts.sep}`, opts.timeout_ms, signal);
     },
     locate(kind: SecretKind, id: string) {
       const sid = secretId(kind, id);
