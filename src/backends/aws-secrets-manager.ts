@@ -34,7 +34,14 @@ import {
 import { awsConnectionOptionsShape, checkAwsConnectionOptions } from './_aws-options.ts';
 import { matchesLookupPattern, nullablePrefix, parseOptions } from './_options.ts';
 import { loadSdk } from './_sdk.ts';
-import { type BackendEntry, nameRefused, type SecretKind, type SecretsBackend } from './backend.ts';
+import {
+  type BackendEntry,
+  keysUnder,
+  kindDisabled,
+  nameRefused,
+  type SecretKind,
+  type SecretsBackend,
+} from './backend.ts';
 
 /** The short name of this backend. */
 export const BACKEND_NAME = 'aws-secrets-manager' as const;
@@ -359,12 +366,7 @@ export function createAwsSecretsManagerBackend(
   ) {
     const name = secretId(kind, id);
     if (name === undefined) {
-      throw nameRefused(
-        BACKEND_NAME,
-        kind,
-        id,
-        `${kind}s_prefix is null or ${kind}s_lookup_pattern excludes it, so this backend never reads it`,
-      );
+      throw kindDisabled(BACKEND_NAME, kind, id);
     }
     if (!SECRET_NAME.test(name)) {
       throw nameRefused(
@@ -426,7 +428,7 @@ async function listSecretNames(
   deps: AwsBackendDeps,
   signal: AbortSignal | undefined,
 ): Promise<string[]> {
-  const keys: string[] = [];
+  const names: string[] = [];
   let next: string | undefined;
   do {
     const command = new sm.ListSecretsCommand({
@@ -439,13 +441,10 @@ async function listSecretNames(
       deps,
       signal,
     );
-    for (const secret of out.SecretList ?? []) {
-      const name = secret.Name ?? '';
-      if (name.startsWith(head) && name.length > head.length) keys.push(name.slice(head.length));
-    }
+    for (const secret of out.SecretList ?? []) names.push(secret.Name ?? '');
     next = out.NextToken;
   } while (next);
-  return keys.sort();
+  return keysUnder(names, head);
 }
 
 /** What Secrets Manager accepts as a secret name. */

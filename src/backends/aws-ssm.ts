@@ -25,7 +25,14 @@ import {
 import { awsConnectionOptionsShape, checkAwsConnectionOptions } from './_aws-options.ts';
 import { matchesLookupPattern, nullablePrefix, parseOptions } from './_options.ts';
 import { loadSdk } from './_sdk.ts';
-import { type BackendEntry, nameRefused, type SecretKind, type SecretsBackend } from './backend.ts';
+import {
+  type BackendEntry,
+  keysUnder,
+  kindDisabled,
+  nameRefused,
+  type SecretKind,
+  type SecretsBackend,
+} from './backend.ts';
 
 /** The short name of this backend. */
 export const BACKEND_NAME = 'aws-ssm' as const;
@@ -216,12 +223,7 @@ export function createAwsSsmBackend(
   ): Promise<void> {
     const name = nameOf(kind, id);
     if (name === undefined) {
-      throw nameRefused(
-        BACKEND_NAME,
-        kind,
-        id,
-        `${kind}s_prefix is null or ${kind}s_lookup_pattern excludes it, so this backend never reads it`,
-      );
+      throw kindDisabled(BACKEND_NAME, kind, id);
     }
     if (!PARAMETER_NAME.test(name) || name.length > 1011) {
       throw nameRefused(
@@ -268,7 +270,7 @@ export function createAwsSsmBackend(
       const prefix = prefixes[kind];
       if (prefix === null) return [];
       const base = parameterName(prefix, '');
-      const keys: string[] = [];
+      const names: string[] = [];
       const c = await client.get();
       let next: string | undefined;
       try {
@@ -284,11 +286,7 @@ export function createAwsSsmBackend(
             deps,
             signal,
           );
-          for (const p of out.Parameters ?? []) {
-            const name = p.Name ?? '';
-            if (name.startsWith(base) && name.length > base.length)
-              keys.push(name.slice(base.length));
-          }
+          for (const p of out.Parameters ?? []) names.push(p.Name ?? '');
           next = out.NextToken;
         } while (next);
       } catch (err) {
@@ -302,7 +300,7 @@ export function createAwsSsmBackend(
           what: `the ${kind}s under ${base}`,
         });
       }
-      return keys.filter((key) => matchesLookupPattern(patterns[kind], key)).sort();
+      return keysUnder(names, base).filter((key) => matchesLookupPattern(patterns[kind], key));
     },
     putSecret: (kind, id, value, signal) => write(kind, id, value, signal),
     deleteSecret: (kind, id, signal) => write(kind, id, undefined, signal),

@@ -22,6 +22,8 @@ import { assertTestCredentialsAllowed, isLoopbackEndpoint } from './_test-creden
 import {
   type BackendDeps,
   type BackendEntry,
+  keysUnder,
+  kindDisabled,
   nameRefused,
   type SecretKind,
   type SecretsBackend,
@@ -794,12 +796,7 @@ export function createAzureKeyVaultBackend(
   ) {
     const name = locate(kind, id);
     if (name === undefined) {
-      throw nameRefused(
-        BACKEND_NAME,
-        kind,
-        id,
-        `${kind}s_prefix is null, so this backend never reads ${kind}s`,
-      );
+      throw kindDisabled(BACKEND_NAME, kind, id);
     }
     if (!isValidAzureSecretName(name)) {
       throw nameRefused(
@@ -827,22 +824,17 @@ export function createAzureKeyVaultBackend(
       if (prefix === null) return [];
       // The name Airflow builds turns `_` into sep: the key listed is the name's own spelling.
       const head = buildAzureSecretName(prefix, '', sep);
-      const keys: string[] = [];
+      const names: string[] = [];
       try {
         const kv = await client();
-        for await (const secret of kv.listPropertiesOfSecrets(
-          signal ? { abortSignal: signal } : {},
-        )) {
-          if (secret.name.startsWith(head) && secret.name.length > head.length) {
-            keys.push(secret.name.slice(head.length));
-          }
-        }
+        const options = signal ? { abortSignal: signal } : {};
+        for await (const secret of kv.listPropertiesOfSecrets(options)) names.push(secret.name);
       } catch (err) {
         if (signal?.aborted) throw signal.reason;
         if (isAirlockError(err)) throw err;
         throw mapError(err, kind, '*', `${head}*`, limits) ?? err;
       }
-      return keys.sort();
+      return keysUnder(names, head);
     },
     putSecret: (kind, id, value, signal) => write(kind, id, value, signal),
     deleteSecret: (kind, id, signal) => write(kind, id, undefined, signal),

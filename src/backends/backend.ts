@@ -165,3 +165,25 @@ export function nameRefused(
     { details: { backend, kind, id } },
   );
 }
+
+/**
+ * The refusal of a write of a kind this backend never reads (its prefix or path kwarg is
+ * `null`, or its lookup pattern excludes the key).
+ */
+export function kindDisabled(backend: BackendName, kind: SecretKind, id: string): AirlockError {
+  return nameRefused(
+    backend,
+    kind,
+    id,
+    `${kind}s_prefix (or path) is null, or ${kind}s_lookup_pattern excludes it, so this backend never reads it`,
+  );
+}
+
+/** The names that start with `head` (and go on), without it, sorted: a listing's keys. */
+export function keysUnder(names: Iterable<string>, head: string): string[] {
+  const keys: string[] = [];
+  for (const name of names) {
+    if (name.startsWith(head) && name.length > head.length) keys.push(name.slice(head.length));
+  }
+  return keys.sort();
+}

@@ -27,6 +27,8 @@ import { assertTestCredentialsAllowed } from './_test-credentials.ts';
 import {
   type BackendDeps,
   type BackendEntry,
+  keysUnder,
+  kindDisabled,
   nameRefused,
   type SecretKind,
   type SecretsBackend,
@@ -734,12 +736,10 @@ async function listSecretKeys(
         ...(signal ? { signal } : {}),
       },
     );
-    const keys: string[] = [];
-    for (const secret of secrets) {
-      const sid = (secret.name ?? '').split('/').at(-1) ?? '';
-      if (sid.startsWith(head) && sid.length > head.length) keys.push(sid.slice(head.length));
-    }
-    return keys.sort();
+    return keysUnder(
+      secrets.map((secret) => (secret.name ?? '').split('/').at(-1) ?? ''),
+      head,
+    );
   } catch (err) {
     if (signal?.aborted) throw signal.reason;
     throw classify(err, 'the list of variables', { backend: BACKEND_NAME, kind: 'variable' }).error;
@@ -934,12 +934,7 @@ export function createGcpSecretManagerBackend(
   ) {
     const sid = secretId(kind, id);
     if (sid === undefined) {
-      throw nameRefused(
-        BACKEND_NAME,
-        kind,
-        id,
-        `${kind}s_prefix is null, so this backend never reads ${kind}s`,
-      );
+      throw kindDisabled(BACKEND_NAME, kind, id);
     }
     if (!SECRET_ID_PATTERN.test(sid)) {
       throw nameRefused(

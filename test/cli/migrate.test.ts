@@ -18,7 +18,8 @@ import {
 } from '../../src/testing/fakes/gcp-secret-manager-fake.ts';
 import { startVaultFake, type VaultFake } from '../../src/testing/fakes/vault-fake.ts';
 import { runAirlock } from '../helpers/cli.ts';
-import { awsCliEnv, useMoto } from '../helpers/moto.ts';
+import { useMoto } from '../helpers/moto.ts';
+import { awsEnv, azureEnv, gcpEnv } from '../helpers/stores.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { vaultEnv } from '../helpers/vault.ts';
 
@@ -151,15 +152,7 @@ describe('airlock migrate: Google Secret Manager', () => {
   afterAll(() => fake?.close());
 
   it('moves them to Secret Manager and back', async () => {
-    await roundTrip('gcp-secret-manager', () => ({
-      AIRFLOW__SECRETS__BACKEND:
-        'airflow.providers.google.cloud.secrets.secret_manager.CloudSecretManagerBackend',
-      AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify({
-        project_id: 'migrate',
-        endpoint_url: fake.url,
-      }),
-      AIRLOCK_TEST_CREDENTIALS: '1',
-    }));
+    await roundTrip('gcp-secret-manager', () => gcpEnv(fake.url, 'migrate'));
   }, 600_000);
 });
 
@@ -174,17 +167,7 @@ describe('airlock migrate: Azure Key Vault', () => {
   afterAll(() => fake?.close());
 
   it('moves them to Key Vault and back', async () => {
-    await roundTrip('azure-key-vault', () => ({
-      AIRFLOW__SECRETS__BACKEND:
-        'airflow.providers.microsoft.azure.secrets.key_vault.AzureKeyVaultBackend',
-      AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify({
-        connections_prefix: 'airflow-connections',
-        variables_prefix: 'airflow-variables',
-        vault_url: fake.url,
-      }),
-      AIRLOCK_TEST_CREDENTIALS: '1',
-      NODE_EXTRA_CA_CERTS: caFile,
-    }));
+    await roundTrip('azure-key-vault', () => azureEnv(fake.url, caFile));
   }, 600_000);
 });
 
@@ -193,22 +176,12 @@ describe('airlock migrate: AWS (moto)', () => {
   const home = tempDir('airlock-migrate-aws-');
 
   it('moves them to SSM Parameter Store and back', async () => {
-    await roundTrip('aws-ssm', () =>
-      awsCliEnv(home, {
-        AIRFLOW__SECRETS__BACKEND:
-          'airflow.providers.amazon.aws.secrets.systems_manager.SystemsManagerParameterStoreBackend',
-        AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify({ endpoint_url: moto.server().url }),
-      }),
-    );
+    await roundTrip('aws-ssm', () => awsEnv('ssm', moto.server().url, home));
   }, 600_000);
 
   it('moves them to Secrets Manager and back', async () => {
     await roundTrip('aws-secrets-manager', () =>
-      awsCliEnv(home, {
-        AIRFLOW__SECRETS__BACKEND:
-          'airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend',
-        AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify({ endpoint_url: moto.server().url }),
-      }),
+      awsEnv('secrets-manager', moto.server().url, home),
     );
   }, 600_000);
 });

@@ -18,7 +18,8 @@ import {
 } from '../../src/testing/fakes/gcp-secret-manager-fake.ts';
 import { startVaultFake, type VaultFake } from '../../src/testing/fakes/vault-fake.ts';
 import { expectOneLineError, runAirlock } from '../helpers/cli.ts';
-import { awsCli, awsCliEnv, useMoto } from '../helpers/moto.ts';
+import { awsCli, useMoto } from '../helpers/moto.ts';
+import { awsEnv, azureEnv, gcpEnv } from '../helpers/stores.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { gcloudFor, runPython } from '../helpers/tools.ts';
 import { vaultEnv } from '../helpers/vault.ts';
@@ -197,18 +198,8 @@ describe('airlock secrets put|delete: AWS Secrets Manager and SSM (moto)', () =>
   const moto = useMoto();
   const home = tempDir('airlock-secrets-put-aws-');
   const aws = (args: string[]) => awsCli(moto.server().url, home, args);
-  const smEnv = () =>
-    awsCliEnv(home, {
-      AIRFLOW__SECRETS__BACKEND:
-        'airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend',
-      AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify({ endpoint_url: moto.server().url }),
-    });
-  const ssmEnv = () =>
-    awsCliEnv(home, {
-      AIRFLOW__SECRETS__BACKEND:
-        'airflow.providers.amazon.aws.secrets.systems_manager.SystemsManagerParameterStoreBackend',
-      AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify({ endpoint_url: moto.server().url }),
-    });
+  const smEnv = () => awsEnv('secrets-manager', moto.server().url, home);
+  const ssmEnv = () => awsEnv('ssm', moto.server().url, home);
 
   it('Secrets Manager: creates, updates, deletes and puts again at airflow/variables/<key>', async () => {
     const backend = ['--backend', 'aws-secrets-manager'];
@@ -298,15 +289,7 @@ describe('airlock secrets put|delete: AWS Secrets Manager and SSM (moto)', () =>
 describe('airlock secrets put|delete: Google Secret Manager', () => {
   let fake: GcpSecretManagerFake;
   const project = 'put-project';
-  const env = () => ({
-    AIRFLOW__SECRETS__BACKEND:
-      'airflow.providers.google.cloud.secrets.secret_manager.CloudSecretManagerBackend',
-    AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify({
-      project_id: project,
-      endpoint_url: fake.url,
-    }),
-    AIRLOCK_TEST_CREDENTIALS: '1',
-  });
+  const env = () => gcpEnv(fake.url, project);
 
   beforeAll(async () => {
     fake = await startGcpSecretManagerFake({ projectId: project });
@@ -364,17 +347,7 @@ describe('airlock secrets put|delete: Google Secret Manager', () => {
 describe('airlock secrets put|delete: Azure Key Vault', () => {
   let fake: AzureKeyVaultFake;
   let caFile: string;
-  const env = () => ({
-    AIRFLOW__SECRETS__BACKEND:
-      'airflow.providers.microsoft.azure.secrets.key_vault.AzureKeyVaultBackend',
-    AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify({
-      connections_prefix: 'airflow-connections',
-      variables_prefix: 'airflow-variables',
-      vault_url: fake.url,
-    }),
-    AIRLOCK_TEST_CREDENTIALS: '1',
-    NODE_EXTRA_CA_CERTS: caFile,
-  });
+  const env = () => azureEnv(fake.url, caFile);
 
   beforeAll(async () => {
     fake = await startAzureKeyVaultFake({ acceptedTokens: [AZURE_TEST_TOKEN, 'reader-token'] });
