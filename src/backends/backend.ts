@@ -101,10 +101,23 @@ export interface SecretsBackend {
   putSecret?(kind: SecretKind, id: string, value: string, signal?: AbortSignal): Promise<void>;
   /** Deletes what `putSecret` wrote (a store's soft delete where it has one); a missing one is no error. */
   deleteSecret?(kind: SecretKind, id: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * What `airlock doctor` should know beyond a probe read (a Vault token's TTL and policies, the
+   * store's clock against this machine's); never a value. Optional.
+   */
+  diagnose?(signal?: AbortSignal): Promise<BackendDiagnosis[]>;
   /** The backend's options with credentials redacted, for `airlock config show`. */
   describe(): Record<string, unknown>;
   /** Releases clients, sockets and timers. */
   dispose?(): Promise<void>;
+}
+
+/** One fact of {@link SecretsBackend.diagnose}. */
+export interface BackendDiagnosis {
+  readonly status: 'ok' | 'warning' | 'failure';
+  readonly detail: string;
+  /** What to do, for a warning or a failure. */
+  readonly fix?: string;
 }
 
 /** Injectable dependencies every backend factory accepts (tests pass fakes here). */

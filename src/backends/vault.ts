@@ -23,6 +23,7 @@ import {
   vaultOptionsSchema,
 } from './_vault-options.ts';
 import {
+  type BackendDiagnosis,
   type BackendEntry,
   escapesPath,
   nameRefused,
@@ -124,6 +125,59 @@ async function listKv(
   };
   await walk('');
   return out.sort();
+}
+
+/** `airlock doctor`'s Vault facts: the token's TTL and policies, and Vault's clock. */
+async function diagnoseVault(
+  client: VaultClient,
+  signal: AbortSignal | undefined,
+): Promise<BackendDiagnosis[]> {
+  const out: BackendDiagnosis[] = [];
+  const res = await client.authed('GET', 'auth/token/lookup-self', 'look up the token', signal);
+  const data = isRecord(res.body) && isRecord(res.body.data) ? res.body.data : undefined;
+  if (res.status === 200 && data) {
+    const ttl = Number(data.ttl) || 0;
+    const policies = Array.isArray(data.policies) ? data.policies.join(', ') : '';
+    const renewable = data.renewable === true;
+    const short = ttl > 0 && ttl < 3600 && !renewable;
+    out.push({
+      status: short ? 'warning' : 'ok',
+      detail: `token: ${ttl === 0 ? 'no expiry' : `TTL ${ttl} s${renewable ? ', renewable' : ''}`}; policies: ${policies || 'none'}`,
+      ...(short
+        ? {
+            fix: 'use a renewable token, or an auth method airlock logs in with again (approle, …)',
+          }
+        : {}),
+    });
+  } else {
+    out.push({
+      status: 'warning',
+      detail: `token: lookup-self answered HTTP ${res.status}`,
+      fix: 'grant read on auth/token/lookup-self (the default policy does) to see the token TTL',
+    });
+  }
+  const health = await client.call(
+    'GET',
+    'sys/health',
+    'ask the health',
+    undefined,
+    undefined,
+    signal,
+  );
+  const serverTime = isRecord(health.body) ? Number(health.body.server_time_utc) : Number.NaN;
+  if (Number.isFinite(serverTime) && serverTime > 0) {
+    const skew = Math.round(Math.abs(serverTime * 1000 - client.now()) / 1000);
+    out.push(
+      skew > 60
+        ? {
+            status: 'warning',
+            detail: `clock: ${skew} s apart from Vault`,
+            fix: 'sync this machine clock (NTP): token TTLs are measured on it',
+          }
+        : { status: 'ok', detail: `clock: within ${skew} s of Vault` },
+    );
+  }
+  return out;
 }
 
 function rstripSlash(value: string | null): string | null {
@@ -299,6 +353,8 @@ export function createVaultBackend(
     },
 
     missNote: versionNote,
+
+    diagnose: (signal) => diagnoseVault(client, signal),
 
     describe() {
       const out: Record<string, unknown> = { type: BACKEND_NAME, ...opts, url: baseUrl };

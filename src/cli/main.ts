@@ -12,6 +12,7 @@ import { registerConnectionCommands } from './commands/connections.ts';
 import { registerDagsCommands } from './commands/dags.ts';
 import { registerDbCommands } from './commands/db.ts';
 import { registerDemoCommand } from './commands/demo.ts';
+import { registerDoctorCommand } from './commands/doctor.ts';
 import { registerFakeCommands } from './commands/fake.ts';
 import { registerMigrateCommand } from './commands/migrate.ts';
 import { registerRunCommand } from './commands/run.ts';
@@ -50,6 +51,7 @@ export function buildProgram(io: CliIo, context: CliContext = createCliContext(i
   registerDbCommands(program, context);
   registerSecretsCommands(program, context);
   registerMigrateCommand(program, context);
+  registerDoctorCommand(program, context);
   registerConfigCommands(program, context);
   registerDemoCommand(program, context);
   registerFakeCommands(program, context);
