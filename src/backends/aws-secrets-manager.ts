@@ -37,10 +37,9 @@ import { loadSdk } from './_sdk.ts';
 import {
   type BackendEntry,
   keysUnder,
-  kindDisabled,
-  nameRefused,
   type SecretKind,
   type SecretsBackend,
+  writableName,
 } from './backend.ts';
 
 /** The short name of this backend. */
@@ -364,18 +363,14 @@ export function createAwsSecretsManagerBackend(
     value: string | undefined,
     signal?: AbortSignal,
   ) {
-    const name = secretId(kind, id);
-    if (name === undefined) {
-      throw kindDisabled(BACKEND_NAME, kind, id);
-    }
-    if (!SECRET_NAME.test(name)) {
-      throw nameRefused(
-        BACKEND_NAME,
-        kind,
-        id,
-        `\`${name}\` is not a valid secret name (letters, digits and / _ + = . @ -, at most 512 characters)`,
-      );
-    }
+    const name = writableName(
+      BACKEND_NAME,
+      kind,
+      id,
+      secretId(kind, id),
+      (n) => SECRET_NAME.test(n),
+      'letters, digits and / _ + = . @ -, at most 512 characters',
+    );
     const c = await client.get();
     await writeSecret(c, sdk as SecretsManagerSdk, { kind, id, name, value }, deps, signal);
   }

@@ -28,10 +28,9 @@ import { loadSdk } from './_sdk.ts';
 import {
   type BackendEntry,
   keysUnder,
-  kindDisabled,
-  nameRefused,
   type SecretKind,
   type SecretsBackend,
+  writableName,
 } from './backend.ts';
 
 /** The short name of this backend. */
@@ -221,18 +220,14 @@ export function createAwsSsmBackend(
     value: string | undefined,
     signal: AbortSignal | undefined,
   ): Promise<void> {
-    const name = nameOf(kind, id);
-    if (name === undefined) {
-      throw kindDisabled(BACKEND_NAME, kind, id);
-    }
-    if (!PARAMETER_NAME.test(name) || name.length > 1011) {
-      throw nameRefused(
-        BACKEND_NAME,
-        kind,
-        id,
-        `parameter \`${name}\` is not a valid SSM name (letters, digits and _ . - /, at most 1011 characters)`,
-      );
-    }
+    const name = writableName(
+      BACKEND_NAME,
+      kind,
+      id,
+      nameOf(kind, id),
+      (n) => PARAMETER_NAME.test(n) && n.length <= 1011,
+      'letters, digits and _ . - /, at most 1011 characters',
+    );
     const c = await client.get();
     const ssm = sdk as SsmSdk;
     const command =

@@ -23,10 +23,9 @@ import {
   type BackendDeps,
   type BackendEntry,
   keysUnder,
-  kindDisabled,
-  nameRefused,
   type SecretKind,
   type SecretsBackend,
+  writableName,
 } from './backend.ts';
 
 /** The short name of this backend. */
@@ -794,18 +793,14 @@ export function createAzureKeyVaultBackend(
     value: string | undefined,
     signal?: AbortSignal,
   ) {
-    const name = locate(kind, id);
-    if (name === undefined) {
-      throw kindDisabled(BACKEND_NAME, kind, id);
-    }
-    if (!isValidAzureSecretName(name)) {
-      throw nameRefused(
-        BACKEND_NAME,
-        kind,
-        id,
-        `\`${name}\` is not a valid Key Vault secret name (0-9, a-z, A-Z and -, at most 127 characters; sep and the key may hold no other character)`,
-      );
-    }
+    const name = writableName(
+      BACKEND_NAME,
+      kind,
+      id,
+      locate(kind, id),
+      isValidAzureSecretName,
+      '0-9, a-z, A-Z and -, at most 127 characters; sep and the key may hold no other character',
+    );
     try {
       await writeAzureSecret(await client(), name, value, { signal, timeoutMs });
     } catch (err) {

@@ -200,3 +200,26 @@ export function keysUnder(names: Iterable<string>, head: string): string[] {
   }
   return keys.sort();
 }
+
+/**
+ * The name a write goes to, once the backend reads it (`name` defined) and the store can hold
+ * it (`valid`); else the refusal, naming `rule`.
+ *
+ * @example
+ * ```ts
+ * const sid = writableName('gcp-secret-manager', kind, id, secretId(kind, id), SECRET_ID, 'letters, digits, _ and -');
+ * ```
+ */
+export function writableName(
+  backend: BackendName,
+  kind: SecretKind,
+  id: string,
+  name: string | undefined,
+  valid: (name: string) => boolean,
+  rule: string,
+): string {
+  if (name === undefined) throw kindDisabled(backend, kind, id);
+  if (!valid(name))
+    throw nameRefused(backend, kind, id, `\`${name}\` is not a valid name here (${rule})`);
+  return name;
+}

@@ -28,10 +28,9 @@ import {
   type BackendDeps,
   type BackendEntry,
   keysUnder,
-  kindDisabled,
-  nameRefused,
   type SecretKind,
   type SecretsBackend,
+  writableName,
 } from './backend.ts';
 
 /** The short name of this backend. */
@@ -932,18 +931,14 @@ export function createGcpSecretManagerBackend(
     value: string | undefined,
     signal?: AbortSignal,
   ) {
-    const sid = secretId(kind, id);
-    if (sid === undefined) {
-      throw kindDisabled(BACKEND_NAME, kind, id);
-    }
-    if (!SECRET_ID_PATTERN.test(sid)) {
-      throw nameRefused(
-        BACKEND_NAME,
-        kind,
-        id,
-        `\`${sid}\` is not a valid secret id (letters, digits, _ and -, at most 255 characters)`,
-      );
-    }
+    const sid = writableName(
+      BACKEND_NAME,
+      kind,
+      id,
+      secretId(kind, id),
+      (n) => SECRET_ID_PATTERN.test(n),
+      'letters, digits, _ and -, at most 255 characters',
+    );
     const verb = value === undefined ? 'delete' : 'write';
     const details = { backend: BACKEND_NAME, kind, id, secret: sid };
     const built = await clientFor(describeWhat(kind, id), details);

@@ -40,6 +40,16 @@ function messageOf(err: unknown): { code: string; message: string } {
   return { code: 'AIRLOCK_ERR_INTERNAL', message: err instanceof Error ? err.name : String(err) };
 }
 
+/** A failed check from its error (code and message, never a value) and the fix for it. */
+function failure(
+  check: string,
+  err: unknown,
+  fix: (code: string, message: string) => string,
+): DoctorCheck {
+  const { code, message } = messageOf(err);
+  return { check, status: 'failure', detail: `${code}: ${message}`, fix: fix(code, message) };
+}
+
 /** The fix for a store's failure, from its error code and message. */
 function storeFix(code: string, message: string, location: string | undefined): string {
   if (/TLS|certificate|CERT/i.test(message)) {
@@ -85,13 +95,7 @@ async function checkStore(backend: SecretsBackend): Promise<DoctorCheck[]> {
         detail: `${kind}s: reachable, TLS trusted, authenticated, read allowed (probe ${location})`,
       });
     } catch (err) {
-      const { code, message } = messageOf(err);
-      out.push({
-        check,
-        status: 'failure',
-        detail: `${code}: ${message}`,
-        fix: storeFix(code, message, location),
-      });
+      out.push(failure(check, err, (code, message) => storeFix(code, message, location)));
       return out;
     }
   }
@@ -119,14 +123,12 @@ async function checkMetastore(context: CliContext): Promise<DoctorCheck[]> {
   try {
     store = (await context.metastore('read')) as Metastore | undefined;
   } catch (err) {
-    const { code, message } = messageOf(err);
     return [
-      {
+      failure(
         check,
-        status: 'failure',
-        detail: `${code}: ${message}`,
-        fix: 'check AIRLOCK__DATABASE__URL and the Fernet key settings; run `airlock db check`',
-      },
+        err,
+        () => 'check AIRLOCK__DATABASE__URL and the Fernet key settings; run `airlock db check`',
+      ),
     ];
   }
   if (!store)
@@ -160,13 +162,14 @@ async function checkMetastore(context: CliContext): Promise<DoctorCheck[]> {
       detail: `every row decrypts with the configured keys (${rows} rows)`,
     });
   } catch (err) {
-    const { code, message } = messageOf(err);
-    out.push({
-      check,
-      status: 'failure',
-      detail: `${code}: ${message}`,
-      fix: 'configure the Fernet key the row was written with (AIRLOCK__CORE__FERNET_KEY takes several, comma-separated), then `airlock rotate-fernet-key`',
-    });
+    out.push(
+      failure(
+        check,
+        err,
+        () =>
+          'configure the Fernet key the row was written with (AIRLOCK__CORE__FERNET_KEY takes several, comma-separated), then `airlock rotate-fernet-key`',
+      ),
+    );
   }
   const config = context.config();
   if (config.core.fernetKey === null) {
