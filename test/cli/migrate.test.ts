@@ -144,6 +144,62 @@ describe('airlock migrate: vault', () => {
   }, 600_000);
 });
 
+describe('airlock migrate: the environment and export files as sources', () => {
+  let vault: VaultFake;
+  beforeAll(async () => {
+    vault = await startVaultFake({ rootToken: 'root' });
+  });
+  afterAll(() => vault?.close());
+
+  it('moves AIRFLOW_VAR_* and an export file, names a key the store refuses, and exits 1', async () => {
+    const env = {
+      ...vaultEnv({ url: vault.url, token: 'root' }),
+      AIRLOCK_HOME: tempDir('airlock-migrate-env-'),
+    };
+    const fromEnv = await cli(
+      ['migrate', '--from', 'env', '--to', 'vault', '--kinds', 'variables'],
+      {
+        ...env,
+        AIRFLOW_VAR_FROM_ENV: `${MARK}env`,
+      },
+    );
+    expect(fromEnv.stdout).toBe(
+      'variables: 1 created, 0 updated, 0 unchanged, 0 skipped, 0 failed (env → vault)\n',
+    );
+
+    const dir = tempDir('airlock-migrate-file-');
+    writeFileSync(
+      join(dir, 'vars.json'),
+      JSON.stringify({ from_file: `${MARK}file`, 'bad\\key': `${MARK}bad` }),
+    );
+    const r = await runAirlock(
+      [
+        'migrate',
+        '--from',
+        `file:${join(dir, 'vars.json')}`,
+        '--to',
+        'vault',
+        '--kinds',
+        'variables',
+      ],
+      { env },
+    );
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('variables: 1 created, 0 updated, 0 unchanged, 0 skipped, 1 failed');
+    expect(r.stderr).toMatch(
+      /^airlock: variable `bad\\key` failed: AIRLOCK_ERR_BACKEND_NAME_INVALID: /,
+    );
+    expect(`${r.stdout}${r.stderr}`).not.toContain(MARK);
+    for (const [key, value] of [
+      ['from_env', `${MARK}env`],
+      ['from_file', `${MARK}file`],
+    ]) {
+      const got = await cli(['variables', 'get', key as string], env);
+      expect(got.stdout).toBe(`${value}\n`);
+    }
+  });
+});
+
 describe('airlock migrate: Google Secret Manager', () => {
   let fake: GcpSecretManagerFake;
   beforeAll(async () => {

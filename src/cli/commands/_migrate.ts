@@ -147,6 +147,36 @@ export function environmentEnd(env: SecretsBackend): MigrationEnd {
 }
 
 /**
+ * An Airflow export file (`airflow variables export` / `connections export`: JSON, YAML or .env)
+ * as a source. A file holds one kind: the other kind is empty.
+ */
+export function fileEnd(path: string, holds: SecretKind): MigrationEnd {
+  const end: MigrationEnd = {
+    label: path,
+    async snapshot(kind) {
+      const out = new Map<string, string>();
+      if (kind !== holds) return out;
+      const io = await import('../../metastore/import-export.ts');
+      const format = io.fileFormatOf(path);
+      if (kind === 'variable') {
+        for await (const entry of io.readVariableFile({ path, format }))
+          out.set(entry.key, entry.value);
+      } else {
+        for (const entry of await io.readConnectionFile({ path, format })) {
+          out.set(entry.connId, entry.connection.toJson());
+        }
+      }
+      return out;
+    },
+    async read(kind, ids) {
+      const all = await end.snapshot(kind);
+      return new Map(ids.flatMap((id) => (all.has(id) ? [[id, all.get(id) as string]] : [])));
+    },
+  };
+  return end;
+}
+
+/**
  * A Connection's value as it is written: as the source holds it (the metastore's JSON, a
  * store's URI or JSON), once it parses as a Connection. Every Airflow reader since 2.3 takes
  * both forms (`deserialize_connection`), and keeping the text keeps `extra` byte for byte.

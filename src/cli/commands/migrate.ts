@@ -2,7 +2,8 @@
  * @module cli/commands/migrate
  * `airlock migrate --from SOURCE --to TARGET [--kinds variables,connections] [--dry-run]
  * [--overwrite|--skip-existing] [--only PATTERN]`: copies Variables and Connections between any
- * two ends (a configured store, the metastore, the environment as a source), at the names the
+ * two ends (a configured store, the metastore, the environment or an Airflow export file as a
+ * source), at the names the
  * target's Airflow reader reads. Idempotent (an unchanged key is not written), verified (what was
  * written is read back), never printing a value. Exit code 1 when any key failed.
  */
@@ -14,6 +15,7 @@ import { type CliContext, closing, createProgress } from '../context.ts';
 import {
   backendEnd,
   environmentEnd,
+  fileEnd,
   type KindReport,
   keyPattern,
   type MigrationEnd,
@@ -51,7 +53,15 @@ async function openEnd(
   context: CliContext,
   name: string,
   role: 'source' | 'target',
+  kinds: readonly SecretKind[],
 ): Promise<MigrationEnd> {
+  if (name.startsWith('file:')) {
+    if (role === 'target') throw usage('an export file can only be a migration source');
+    if (kinds.length !== 1) {
+      throw usage('an export file holds one kind: give --kinds variables or --kinds connections');
+    }
+    return fileEnd(name.slice('file:'.length), kinds[0] as SecretKind);
+  }
   if (name === 'metastore') {
     const store = await context.metastore(role === 'target' ? 'write' : 'read');
     if (!store) throw usage('no metastore is configured (set AIRLOCK__DATABASE__URL)');
@@ -96,7 +106,7 @@ export function registerMigrateCommand(program: Command, context: CliContext): v
     )
     .requiredOption(
       '--from <source>',
-      'vault, aws-secrets-manager, aws-ssm, gcp-secret-manager, azure-key-vault, metastore or env',
+      'vault, aws-secrets-manager, aws-ssm, gcp-secret-manager, azure-key-vault, metastore, env, or file:PATH (an Airflow export file, with one --kinds)',
     )
     .requiredOption('--to <target>', 'a configured store or metastore')
     .option(
@@ -115,8 +125,8 @@ export function registerMigrateCommand(program: Command, context: CliContext): v
         }
         if (options.from === options.to) throw usage('--from and --to name the same end');
         const kinds = parseKinds(options.kinds);
-        const from = await openEnd(context, options.from, 'source');
-        const to = await openEnd(context, options.to, 'target');
+        const from = await openEnd(context, options.from, 'source', kinds);
+        const to = await openEnd(context, options.to, 'target', kinds);
         const io = context.io;
         let failed = 0;
         for (const kind of kinds) {
