@@ -25,6 +25,7 @@ import {
   buildAwsClientConfig,
   chunks,
   describeAwsOptions,
+  diagnoseAws,
   lazyClient,
   mapLimit,
   normalisePrefix,
@@ -411,6 +412,7 @@ export function createAwsSecretsManagerBackend(
       if (opts.extra_conn_words) described.extra_conn_words = opts.extra_conn_words;
       return described;
     },
+    diagnose: (signal) => diagnoseAws(BACKEND_NAME, opts, env, signal),
     dispose: () => client.dispose(),
   };
 }

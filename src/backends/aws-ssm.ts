@@ -16,6 +16,7 @@ import {
   buildAwsClientConfig,
   chunks,
   describeAwsOptions,
+  diagnoseAws,
   lazyClient,
   mapLimit,
   normalisePrefix,
@@ -305,6 +306,7 @@ export function createAwsSsmBackend(
     getConnectionValues: (connIds, signal) => readBatch('connection', connIds, signal),
     locate: (kind, id) => nameOf(kind, id),
     describe: () => describeAwsOptions(BACKEND_NAME, opts),
+    diagnose: (signal) => diagnoseAws(BACKEND_NAME, opts, env, signal),
     dispose: () => client.dispose(),
   };
 }

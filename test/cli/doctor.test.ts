@@ -16,6 +16,8 @@ import {
   type VaultFake,
 } from '../../src/testing/fakes/vault-fake.ts';
 import { runAirlock } from '../helpers/cli.ts';
+import { useMoto } from '../helpers/moto.ts';
+import { awsEnv } from '../helpers/stores.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { vaultEnv } from '../helpers/vault.ts';
 
@@ -73,6 +75,24 @@ describe('airlock doctor', () => {
     expect(details).toContainEqual(
       expect.stringMatching(/^probe variable greeting: served by vault/),
     );
+  });
+
+  describe('on AWS (moto)', () => {
+    const moto = useMoto();
+    it('names the caller identity and compares the clock', async () => {
+      const r = await doctor({
+        ...home(),
+        ...awsEnv('ssm', moto.server().url, tempDir('airlock-doctor-aws-')),
+      });
+      expect(r.failures).toEqual([]);
+      const details = r.report.checks
+        .filter((c) => c.check === 'store aws-ssm')
+        .map((c) => c.detail);
+      expect(details).toContainEqual(
+        expect.stringMatching(/^caller identity: arn:aws:[a-z]+::\d{12}:/),
+      );
+      expect(details).toContainEqual(expect.stringMatching(/^clock: within \d+ s of AWS$/));
+    });
   });
 
   it('finds an unreachable store', async () => {
