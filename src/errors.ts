@@ -74,6 +74,15 @@ export const ERROR_CODES = {
     status: 502,
     summary: 'The version a secrets backend would serve is disabled or destroyed.',
   },
+  AIRLOCK_ERR_BACKEND_READ_ONLY: {
+    status: 400,
+    summary: 'The backend named for a write cannot be written by airlock.',
+  },
+  AIRLOCK_ERR_BACKEND_NAME_INVALID: {
+    status: 400,
+    summary:
+      'A Variable key or conn_id makes a name the target store cannot hold or would not read.',
+  },
   AIRLOCK_ERR_BACKEND_CHECKSUM_MISMATCH: {
     status: 502,
     summary: 'A value read from a secrets backend did not match its checksum.',

@@ -15,7 +15,8 @@ import { redactSensitive } from '../masking/sensitive-keys.ts';
 import { exponentialBackoff, withRetry } from '../util/retry.ts';
 import type { AwsConnectionOptions } from './_aws-options.ts';
 import { loadSdk } from './_sdk.ts';
-import type { BackendDeps, BackendName } from './backend.ts';
+import { signSigV4 } from './_sigv4.ts';
+import type { BackendDeps, BackendDiagnosis, BackendName } from './backend.ts';
 
 /** The credentials a client takes: static keys or a provider. */
 export type AwsCredentials = NonNullable<SecretsManagerClientConfig['credentials']>;
@@ -500,6 +501,8 @@ export interface AwsFailureContext {
   what?: string;
   /** The throttling rounds made, when the failure is throttling. */
   rounds?: number;
+  /** What was being done. @default 'reading' */
+  verb?: 'reading' | 'writing' | 'deleting';
 }
 
 /**
@@ -527,6 +530,7 @@ export function toAirlockError(err: unknown, ctx: AwsFailureContext): AirlockErr
   };
   if (status !== undefined) details.status = status;
   if (rid) details.requestId = rid;
+  const verb = ctx.verb ?? 'reading';
   const what = ctx.what ?? `${ctx.kind} \`${ctx.id}\` (${ctx.locationNoun} \`${ctx.location}\`)`;
   const why = status === undefined ? name : `${name}, HTTP ${status}`;
   const message = (err as SdkErrorShape | null)?.message;
@@ -541,7 +545,7 @@ export function toAirlockError(err: unknown, ctx: AwsFailureContext): AirlockErr
   if (name === 'CredentialsProviderError') {
     return new AirlockError(
       'AIRLOCK_ERR_BACKEND_AUTH',
-      `${ctx.backend}: no usable AWS credentials for reading ${what} (${name}); set keys, a profile or a role`,
+      `${ctx.backend}: no usable AWS credentials for ${verb} ${what} (${name}); set keys, a profile or a role`,
       { details },
     );
   }
@@ -549,14 +553,14 @@ export function toAirlockError(err: unknown, ctx: AwsFailureContext): AirlockErr
     if (ctx.rounds !== undefined) details.rounds = ctx.rounds;
     return new AirlockError(
       'AIRLOCK_ERR_BACKEND_THROTTLED',
-      `${ctx.backend}: AWS kept throttling the read of ${what} (${why}) after ${ctx.rounds ?? 1} rounds of retries`,
+      `${ctx.backend}: AWS kept throttling ${verb} ${what} (${why}) after ${ctx.rounds ?? 1} rounds of retries`,
       { details },
     );
   }
   if (TIMEOUT_NAMES.has(name)) {
     return new AirlockError(
       'AIRLOCK_ERR_BACKEND_TIMEOUT',
-      `${ctx.backend}: reading ${what} did not finish in time (${name})`,
+      `${ctx.backend}: ${verb} ${what} did not finish in time (${name})`,
       { details },
     );
   }
@@ -567,15 +571,106 @@ export function toAirlockError(err: unknown, ctx: AwsFailureContext): AirlockErr
         : 'check the credentials and the IAM policy';
     return new AirlockError(
       'AIRLOCK_ERR_BACKEND_AUTH',
-      `${ctx.backend}: access denied reading ${what} (${why}); ${hint}`,
+      `${ctx.backend}: access denied ${verb} ${what} (${why}); ${hint}`,
       { details },
     );
   }
   return new AirlockError(
     'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
-    `${ctx.backend}: could not read ${what} (${why})`,
+    `${ctx.backend}: could not ${verb === 'reading' ? 'read' : verb === 'writing' ? 'write' : 'delete'} ${what} (${why})`,
     { details },
   );
+}
+
+/** AWS refuses a signature made more than 5 minutes off its clock. */
+const MAX_SKEW_S = 300;
+
+/**
+ * `airlock doctor`'s AWS facts: the caller identity (`sts:GetCallerIdentity`, signed with the
+ * credentials the backend resolves, at `service_config.sts.endpoint_url` / `endpoint_url` or the
+ * regional STS) and the clock against AWS's (`Date` of the answer): signatures more than five
+ * minutes off are refused.
+ */
+export async function diagnoseAws(
+  backend: BackendName,
+  opts: AwsConnectionOptions,
+  env: Env,
+  signal: AbortSignal | undefined,
+): Promise<BackendDiagnosis[]> {
+  const region = resolveRegion(opts, env) ?? 'us-east-1';
+  let credentials = await resolveCredentials(backend, opts, env, region);
+  if (credentials === undefined)
+    credentials = (await loadCredentialProviders()).fromNodeProviderChain();
+  const fix =
+    'check the AWS credentials (keys, profile, role) the backend kwargs and the environment give';
+  let resolved: { accessKeyId: string; secretAccessKey: string; sessionToken?: string | undefined };
+  try {
+    resolved = typeof credentials === 'function' ? await credentials() : credentials;
+  } catch (err) {
+    const name = err instanceof Error ? err.name : typeof err;
+    return [
+      { status: 'failure', detail: `caller identity: no usable AWS credentials (${name})`, fix },
+    ];
+  }
+  const url = `${(resolveEndpoint(opts, 'sts') ?? `https://sts.${region}.amazonaws.com`).replace(/\/+$/, '')}/`;
+  const body = 'Action=GetCallerIdentity&Version=2011-06-15';
+  const request = {
+    method: 'POST',
+    url,
+    headers: {
+      'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8',
+      Host: new URL(url).host,
+    },
+    body,
+  };
+  const { Host: _host, ...headers } = signSigV4(request, resolved, region, 'sts', new Date());
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: 'POST',
+      headers,
+      body,
+      signal: signal ?? AbortSignal.timeout(15_000),
+    });
+  } catch (err) {
+    const code = (err as { cause?: { code?: string } }).cause?.code ?? 'network error';
+    return [
+      {
+        status: 'warning',
+        detail: `caller identity: STS at ${new URL(url).host} is unreachable (${code})`,
+        fix: 'allow the machine to reach STS (or set service_config.sts.endpoint_url)',
+      },
+    ];
+  }
+  const xml = await res.text();
+  const field = (name: string) => new RegExp(`<${name}>([^<]+)</${name}>`).exec(xml)?.[1];
+  const out: BackendDiagnosis[] = [];
+  if (res.ok && field('Arn')) {
+    out.push({
+      status: 'ok',
+      detail: `caller identity: ${field('Arn')} (account ${field('Account') ?? '?'})`,
+    });
+  } else {
+    out.push({
+      status: 'failure',
+      detail: `caller identity: STS answered HTTP ${res.status} (${field('Code') ?? 'no code'})`,
+      fix,
+    });
+  }
+  const date = Date.parse(res.headers.get('date') ?? '');
+  if (Number.isFinite(date)) {
+    const skew = Math.round(Math.abs(date - Date.now()) / 1000);
+    out.push(
+      skew > MAX_SKEW_S
+        ? {
+            status: 'failure',
+            detail: `clock: ${skew} s apart from AWS; signatures are refused beyond ${MAX_SKEW_S} s`,
+            fix: 'sync this machine clock (NTP)',
+          }
+        : { status: 'ok', detail: `clock: within ${skew} s of AWS` },
+    );
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------

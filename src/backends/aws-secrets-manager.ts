@@ -25,6 +25,7 @@ import {
   buildAwsClientConfig,
   chunks,
   describeAwsOptions,
+  diagnoseAws,
   lazyClient,
   mapLimit,
   normalisePrefix,
@@ -34,7 +35,13 @@ import {
 import { awsConnectionOptionsShape, checkAwsConnectionOptions } from './_aws-options.ts';
 import { matchesLookupPattern, nullablePrefix, parseOptions } from './_options.ts';
 import { loadSdk } from './_sdk.ts';
-import type { BackendEntry, SecretKind, SecretsBackend } from './backend.ts';
+import {
+  type BackendEntry,
+  keysUnder,
+  type SecretKind,
+  type SecretsBackend,
+  writableName,
+} from './backend.ts';
 
 /** The short name of this backend. */
 export const BACKEND_NAME = 'aws-secrets-manager' as const;
@@ -351,8 +358,48 @@ export function createAwsSecretsManagerBackend(
     return locations;
   }
 
+  async function write(
+    kind: SecretKind,
+    id: string,
+    value: string | undefined,
+    signal?: AbortSignal,
+  ) {
+    const name = writableName(
+      BACKEND_NAME,
+      kind,
+      id,
+      secretId(kind, id),
+      (n) => SECRET_NAME.test(n),
+      'letters, digits and / _ + = . @ -, at most 512 characters',
+    );
+    const c = await client.get();
+    await writeSecret(c, sdk as SecretsManagerSdk, { kind, id, name, value }, deps, signal);
+  }
+
   return {
     name: BACKEND_NAME,
+    async listKeys(kind, signal) {
+      const prefix = prefixes[kind];
+      if (prefix === null) return [];
+      const head = prefix ? `${prefix}${opts.sep}` : '';
+      const c = await client.get();
+      const keys = await listSecretNames(c, sdk as SecretsManagerSdk, head, deps, signal).catch(
+        (err: unknown) => {
+          if (signal?.aborted) throw signal.reason;
+          throw toAirlockError(err, {
+            backend: BACKEND_NAME,
+            kind,
+            id: '*',
+            location: `${head}*`,
+            locationNoun: 'secret',
+            what: `the ${kind}s under ${head}`,
+          });
+        },
+      );
+      return keys.filter((key) => matchesLookupPattern(patterns[kind], key));
+    },
+    putSecret: (kind, id, value, signal) => write(kind, id, value, signal),
+    deleteSecret: (kind, id, signal) => write(kind, id, undefined, signal),
     getVariable: (key, signal) => readOne('variable', key, signal),
     getConnectionValue: (connId, signal) => readOne('connection', connId, signal),
     getVariables: (keys, signal) => readBatch('variable', locationsOf('variable', keys), signal),
@@ -365,8 +412,95 @@ export function createAwsSecretsManagerBackend(
       if (opts.extra_conn_words) described.extra_conn_words = opts.extra_conn_words;
       return described;
     },
+    diagnose: (signal) => diagnoseAws(BACKEND_NAME, opts, env, signal),
     dispose: () => client.dispose(),
   };
+}
+
+/** The names of the secrets starting with `head`, without it (`ListSecrets`, filtered by name). */
+async function listSecretNames(
+  c: InstanceType<SecretsManagerSdk['SecretsManagerClient']>,
+  sm: SecretsManagerSdk,
+  head: string,
+  deps: AwsBackendDeps,
+  signal: AbortSignal | undefined,
+): Promise<string[]> {
+  const names: string[] = [];
+  let next: string | undefined;
+  do {
+    const command = new sm.ListSecretsCommand({
+      MaxResults: 100,
+      ...(head === '' ? {} : { Filters: [{ Key: 'name', Values: [head] }] }),
+      ...(next === undefined ? {} : { NextToken: next }),
+    });
+    const out = await withThrottleBackoff(
+      () => c.send(command, signal ? { abortSignal: signal } : {}),
+      deps,
+      signal,
+    );
+    for (const secret of out.SecretList ?? []) names.push(secret.Name ?? '');
+    next = out.NextToken;
+  } while (next);
+  return keysUnder(names, head);
+}
+
+/** What Secrets Manager accepts as a secret name. */
+const SECRET_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+
+/**
+ * `airlock secrets put` / `delete` on Secrets Manager: `PutSecretValue` (a new current
+ * version), `CreateSecret` when it does not exist, `RestoreSecret` first when it is scheduled
+ * for deletion; a delete schedules it with the default recovery window (30 days), as
+ * `aws secretsmanager delete-secret` does.
+ */
+async function writeSecret(
+  c: InstanceType<SecretsManagerSdk['SecretsManagerClient']>,
+  sm: SecretsManagerSdk,
+  op: { kind: SecretKind; id: string; name: string; value: string | undefined },
+  deps: AwsBackendDeps,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const send = (command: unknown) =>
+    withThrottleBackoff(
+      () => c.send(command as never, signal ? { abortSignal: signal } : {}),
+      deps,
+      signal,
+    );
+  const { name, value } = op;
+  try {
+    if (value === undefined) {
+      await send(new sm.DeleteSecretCommand({ SecretId: name })).catch((err: unknown) => {
+        if (!NOT_FOUND.has(awsErrorName(err))) throw err;
+      });
+      return;
+    }
+    // Asked first: Secrets Manager refuses a put on a secret scheduled for deletion (and some
+    // emulators accept it silently, leaving the secret deleted).
+    let state: { DeletedDate?: Date | undefined } | undefined;
+    try {
+      state = (await send(new sm.DescribeSecretCommand({ SecretId: name }))) as typeof state;
+    } catch (err) {
+      if (!NOT_FOUND.has(awsErrorName(err))) throw err;
+    }
+    if (state === undefined) {
+      await send(new sm.CreateSecretCommand({ Name: name, SecretString: value }));
+      return;
+    }
+    // Scheduled for deletion: a put brings it back, as the name cannot be reused until then.
+    if (state.DeletedDate !== undefined)
+      await send(new sm.RestoreSecretCommand({ SecretId: name }));
+    await send(new sm.PutSecretValueCommand({ SecretId: name, SecretString: value }));
+  } catch (err) {
+    if (signal?.aborted) throw signal.reason;
+    throw toAirlockError(err, {
+      backend: BACKEND_NAME,
+      kind: op.kind,
+      id: op.id,
+      location: name,
+      locationNoun: 'secret',
+      verb: value === undefined ? 'deleting' : 'writing',
+    });
+  }
 }
 
 /** This backend in the registry (`names.ts` loads it on demand, `registry.ts` eagerly). */

@@ -16,6 +16,7 @@ import {
   buildAwsClientConfig,
   chunks,
   describeAwsOptions,
+  diagnoseAws,
   lazyClient,
   mapLimit,
   normalisePrefix,
@@ -25,7 +26,13 @@ import {
 import { awsConnectionOptionsShape, checkAwsConnectionOptions } from './_aws-options.ts';
 import { matchesLookupPattern, nullablePrefix, parseOptions } from './_options.ts';
 import { loadSdk } from './_sdk.ts';
-import type { BackendEntry, SecretKind, SecretsBackend } from './backend.ts';
+import {
+  type BackendEntry,
+  keysUnder,
+  type SecretKind,
+  type SecretsBackend,
+  writableName,
+} from './backend.ts';
 
 /** The short name of this backend. */
 export const BACKEND_NAME = 'aws-ssm' as const;
@@ -40,6 +47,8 @@ const CONCURRENCY = 4;
  * `name:version` / `name:label` selector, which is the same absence for one selector.
  */
 const NOT_FOUND = new Set(['ParameterNotFound', 'ParameterVersionNotFound']);
+/** What SSM accepts as a parameter name (with its leading `/`). */
+const PARAMETER_NAME = /^[a-zA-Z0-9_.\-/]+$/;
 
 /** Airflow's `SystemsManagerParameterStoreBackend` kwargs (no `sep`: always `/`). */
 export const awsSsmOptionsSchema = z
@@ -205,14 +214,99 @@ export function createAwsSsmBackend(
     return found;
   }
 
+  /** `PutParameter` (a SecureString, overwriting) or `DeleteParameter` at the name Airflow reads. */
+  async function write(
+    kind: SecretKind,
+    id: string,
+    value: string | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const name = writableName(
+      BACKEND_NAME,
+      kind,
+      id,
+      nameOf(kind, id),
+      (n) => PARAMETER_NAME.test(n) && n.length <= 1011,
+      'letters, digits and _ . - /, at most 1011 characters',
+    );
+    const c = await client.get();
+    const ssm = sdk as SsmSdk;
+    const command =
+      value === undefined
+        ? new ssm.DeleteParameterCommand({ Name: name })
+        : new ssm.PutParameterCommand({
+            Name: name,
+            Value: value,
+            Type: 'SecureString',
+            Overwrite: true,
+          });
+    try {
+      await withThrottleBackoff(
+        () => c.send(command as never, signal ? { abortSignal: signal } : {}),
+        deps,
+        signal,
+      );
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      if (value === undefined && NOT_FOUND.has(awsErrorName(err))) return;
+      throw toAirlockError(err, {
+        backend: BACKEND_NAME,
+        kind,
+        id,
+        location: name,
+        locationNoun: 'parameter',
+        verb: value === undefined ? 'deleting' : 'writing',
+      });
+    }
+  }
+
   return {
     name: BACKEND_NAME,
+    async listKeys(kind, signal) {
+      const prefix = prefixes[kind];
+      if (prefix === null) return [];
+      const base = parameterName(prefix, '');
+      const names: string[] = [];
+      const c = await client.get();
+      let next: string | undefined;
+      try {
+        do {
+          const command = new (sdk as SsmSdk).GetParametersByPathCommand({
+            Path: base.length > 1 ? base.slice(0, -1) : base,
+            Recursive: true,
+            MaxResults: 10,
+            ...(next === undefined ? {} : { NextToken: next }),
+          });
+          const out = await withThrottleBackoff(
+            () => c.send(command, signal ? { abortSignal: signal } : {}),
+            deps,
+            signal,
+          );
+          for (const p of out.Parameters ?? []) names.push(p.Name ?? '');
+          next = out.NextToken;
+        } while (next);
+      } catch (err) {
+        if (signal?.aborted) throw signal.reason;
+        throw toAirlockError(err, {
+          backend: BACKEND_NAME,
+          kind,
+          id: '*',
+          location: base,
+          locationNoun: 'path',
+          what: `the ${kind}s under ${base}`,
+        });
+      }
+      return keysUnder(names, base).filter((key) => matchesLookupPattern(patterns[kind], key));
+    },
+    putSecret: (kind, id, value, signal) => write(kind, id, value, signal),
+    deleteSecret: (kind, id, signal) => write(kind, id, undefined, signal),
     getVariable: (key, signal) => readOne('variable', key, signal),
     getConnectionValue: (connId, signal) => readOne('connection', connId, signal),
     getVariables: (keys, signal) => readBatch('variable', keys, signal),
     getConnectionValues: (connIds, signal) => readBatch('connection', connIds, signal),
     locate: (kind, id) => nameOf(kind, id),
     describe: () => describeAwsOptions(BACKEND_NAME, opts),
+    diagnose: (signal) => diagnoseAws(BACKEND_NAME, opts, env, signal),
     dispose: () => client.dispose(),
   };
 }

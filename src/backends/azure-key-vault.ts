@@ -19,7 +19,14 @@ import { AirlockError, ConfigError, isAirlockError } from '../errors.ts';
 import { nullablePrefix, optionalString, parseOptions } from './_options.ts';
 import { loadSdk } from './_sdk.ts';
 import { assertTestCredentialsAllowed, isLoopbackEndpoint } from './_test-credentials.ts';
-import type { BackendDeps, BackendEntry, SecretKind, SecretsBackend } from './backend.ts';
+import {
+  type BackendDeps,
+  type BackendEntry,
+  keysUnder,
+  type SecretKind,
+  type SecretsBackend,
+  writableName,
+} from './backend.ts';
 
 /** The short name of this backend. */
 export const BACKEND_NAME = 'azure-key-vault' as const;
@@ -392,6 +399,274 @@ const CREDENTIAL_ERRORS = new Set([
 ]);
 
 /**
+ * Sign-in hosts that could not be reached (DNS failure, refused, no route), with the error code,
+ * recorded by a policy on the credential's own HTTP pipeline. Without it, a sign-in host that does
+ * not resolve is retried for ~6 s and then surfaces as a bare `AuthenticationRequiredError`
+ * (`network_error`) that names no host. With it, the host is recorded and the attempt ends at
+ * once: the error is no longer a system error, which the SDK's retry strategy does not retry. A
+ * host leaves the map when it answers again.
+ */
+class LoginReachability {
+  readonly hosts = new Map<string, string>();
+  readonly policy: AdditionalPolicy;
+
+  constructor() {
+    const hosts = this.hosts;
+    this.policy = {
+      position: 'perRetry',
+      policy: {
+        name: 'airlockLoginReachability',
+        async sendRequest(request, next) {
+          const host = new URL(request.url).host;
+          try {
+            const response = await next(request);
+            hosts.delete(host);
+            return response;
+          } catch (err) {
+            const code = (err as { code?: unknown } | null)?.code;
+            if (typeof code !== 'string' || !UNREACHABLE_CODES.has(code)) throw err;
+            hosts.set(host, code);
+            throw new LoginHostUnreachable(host, code);
+          }
+        },
+      },
+    };
+  }
+
+  /** `: the sign-in host … could not be reached (…)`, or `''` when every host answered. */
+  note(): string {
+    if (this.hosts.size === 0) return '';
+    const hosts = [...this.hosts].map(([host, code]) => `${host} (${code})`).join(', ');
+    return `: the sign-in host ${hosts} could not be reached; check the network, the tenant and AZURE_AUTHORITY_HOST`;
+  }
+}
+
+/** What the credential is built from. */
+interface CredentialSetup {
+  opts: z.output<typeof azureKeyVaultOptionsSchema>;
+  deps: AzureKeyVaultBackendDeps;
+  useTestCredential: boolean;
+  testPrincipal: ReturnType<typeof servicePrincipalOf>;
+  authorityHost: string | undefined;
+  logins: LoginReachability;
+}
+
+/** The Azure credential the kwargs (or the environment) name. */
+async function buildCredential(setup: CredentialSetup): Promise<TokenCredential> {
+  const { opts, deps, useTestCredential, testPrincipal, authorityHost } = setup;
+  const loginReachability = setup.logins.policy;
+  if (deps.credential) return deps.credential;
+  if (useTestCredential && !testPrincipal) return testCredential;
+  const identity = await loadSdk(
+    BACKEND_NAME,
+    '@azure/identity',
+    deps.loadIdentity ?? (() => import('@azure/identity')),
+  );
+  if (testPrincipal) {
+    return new identity.ClientSecretCredential(
+      testPrincipal.tenantId,
+      testPrincipal.clientId,
+      testPrincipal.clientSecret,
+      {
+        additionalPolicies: [loginReachability],
+        authorityHost: authorityHost as string,
+        disableInstanceDiscovery: true,
+      },
+    );
+  }
+  try {
+    if (opts.tenant_id && opts.client_id && opts.client_secret) {
+      // A sign-in endpoint on this machine (a test double of Entra ID) is used as it is:
+      // MSAL's instance discovery would ask login.microsoftonline.com about it first.
+      const localAuthority = authorityHost !== undefined && isLoopbackEndpoint(authorityHost);
+      return new identity.ClientSecretCredential(
+        opts.tenant_id,
+        opts.client_id,
+        opts.client_secret,
+        {
+          additionalPolicies: [loginReachability],
+          ...(authorityHost ? { authorityHost } : {}),
+          ...(localAuthority ? { disableInstanceDiscovery: true } : {}),
+        },
+      );
+    }
+    const managedId = opts.managed_identity_client_id || undefined;
+    const workloadTenant = opts.workload_identity_tenant_id || undefined;
+    return new identity.DefaultAzureCredential({
+      additionalPolicies: [loginReachability],
+      ...(managedId ? { managedIdentityClientId: managedId } : {}),
+      ...(workloadTenant
+        ? { tenantId: workloadTenant, additionallyAllowedTenants: [workloadTenant] }
+        : {}),
+    });
+  } catch (err) {
+    // The SDK's message may quote what it was given; keep the error's name only.
+    throw new AirlockError(
+      'AIRLOCK_ERR_CONFIG_INVALID',
+      `${BACKEND_NAME}: could not set up the Azure credential (${err instanceof Error ? err.name : 'error'}); check tenant_id and client_id`,
+      { details: { backend: BACKEND_NAME } },
+    );
+  }
+}
+
+/** What an error message says about the read's limits and the endpoint. */
+interface ReadLimits {
+  maxWaitMs: number;
+  timeoutMs: number;
+  retryTotal: number;
+  endpointHost: string;
+  logins: LoginReachability;
+}
+
+function describeKind(kind: SecretKind): string {
+  return kind === 'variable' ? 'variable' : 'connection';
+}
+
+/** Turns an SDK or credential error into a coded, secret-free error; `undefined` = missing. */
+function mapError(
+  err: unknown,
+  kind: SecretKind,
+  id: string,
+  name: string,
+  limits: ReadLimits,
+  verb: 'read' | 'write' | 'delete' = 'read',
+): AirlockError | undefined {
+  const doing = verb === 'read' ? 'reading' : verb === 'write' ? 'writing' : 'deleting';
+  const { maxWaitMs, timeoutMs, retryTotal, endpointHost } = limits;
+  const what = `${describeKind(kind)} \`${id}\``;
+  const base = { backend: BACKEND_NAME, kind, id, secret: name };
+  if (err instanceof RetryAfterBeyondBudget) {
+    const seconds = Math.ceil(err.retryAfterMs / 1000);
+    return new AirlockError(
+      err.status === 429 ? 'AIRLOCK_ERR_BACKEND_THROTTLED' : 'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
+      `${BACKEND_NAME}: Key Vault throttled ${doing} ${what} (secret \`${name}\`, HTTP ${err.status}) and asked to wait ${seconds} s, more than retry_backoff_max (${maxWaitMs / 1000} s)`,
+      { details: { ...base, status: err.status, retryAfterSeconds: seconds } },
+    );
+  }
+  if (err instanceof Error && err.name === 'AbortError') {
+    return new AirlockError(
+      'AIRLOCK_ERR_BACKEND_TIMEOUT',
+      `${BACKEND_NAME}: ${doing} ${what} (secret \`${name}\`) took longer than ${timeoutMs} ms`,
+      { details: { ...base, timeoutMs } },
+    );
+  }
+  if (isRestErrorLike(err)) {
+    const status = err.statusCode;
+    const code = safeCode(err.code);
+    const requestId = safeCode(err.response?.headers?.get('x-ms-request-id'));
+    const details = {
+      ...base,
+      ...(status === undefined ? {} : { status }),
+      ...(code === undefined ? {} : { code }),
+      ...(requestId === undefined ? {} : { requestId }),
+    };
+    const label = `HTTP ${status}${code ? ` ${code}` : ''}`;
+    if (status === 404) return undefined;
+    if (status === 401) {
+      return new AirlockError(
+        'AIRLOCK_ERR_BACKEND_AUTH',
+        `${BACKEND_NAME}: Key Vault refused the credentials ${doing} ${what} (secret \`${name}\`, ${label})`,
+        { details },
+      );
+    }
+    if (status === 403) {
+      const disabled = innerErrorCode(err.details) === 'SecretDisabled';
+      return new AirlockError(
+        'AIRLOCK_ERR_BACKEND_AUTH',
+        disabled
+          ? `${BACKEND_NAME}: the secret \`${name}\` for ${what} is disabled (${label} SecretDisabled)`
+          : `${BACKEND_NAME}: not allowed to ${verb} ${what} (secret \`${name}\`, ${label}); the identity needs ${verb === 'read' ? 'the Key Vault Secrets User role or an access policy with get' : `the Key Vault Secrets Officer role or an access policy with ${verb === 'write' ? 'set' : 'delete'}`} on secrets`,
+        { details: disabled ? { ...details, innerCode: 'SecretDisabled' } : details },
+      );
+    }
+    if (status === 429) {
+      return new AirlockError(
+        'AIRLOCK_ERR_BACKEND_THROTTLED',
+        `${BACKEND_NAME}: Key Vault throttled ${doing} ${what} (secret \`${name}\`, ${label}) after ${retryTotal} retries`,
+        { details },
+      );
+    }
+    if (status !== undefined) {
+      return new AirlockError(
+        'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
+        `${BACKEND_NAME}: could not ${verb} ${what} (secret \`${name}\`, ${label})`,
+        { details },
+      );
+    }
+    // Node's certificate verification codes (UNABLE_TO_VERIFY_LEAF_SIGNATURE, …).
+    const tls =
+      code !== undefined && /CERT|SSL|TLS|UNABLE_TO_VERIFY|ISSUER|SIGNATURE|HOSTNAME/i.test(code);
+    return new AirlockError(
+      'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
+      tls
+        ? `${BACKEND_NAME}: the TLS certificate of ${endpointHost} is not trusted (${code}) ${doing} ${what}; for a local fake, set NODE_EXTRA_CA_CERTS to its CA file`
+        : `${BACKEND_NAME}: could not reach ${endpointHost} ${doing} ${what} (${code ?? 'network error'})`,
+      { details },
+    );
+  }
+  if (err instanceof Error && CREDENTIAL_ERRORS.has(err.name)) {
+    const unreachable = limits.logins.note();
+    return new AirlockError(
+      'AIRLOCK_ERR_BACKEND_AUTH',
+      unreachable
+        ? `${BACKEND_NAME}: could not get an Azure token to ${verb} ${what} (${err.name})${unreachable}`
+        : `${BACKEND_NAME}: could not get an Azure token to ${verb} ${what} (${err.name}); see the sign-in options in docs/backends/azure-key-vault.md`,
+      {
+        details: {
+          ...base,
+          error: err.name,
+          ...(unreachable ? { loginHosts: [...limits.logins.hosts.keys()].join(',') } : {}),
+        },
+      },
+    );
+  }
+  if (err instanceof Error && /challenge resource/i.test(err.message)) {
+    return new AirlockError(
+      'AIRLOCK_ERR_BACKEND_AUTH',
+      `${BACKEND_NAME}: the sign-in challenge of ${endpointHost} names another domain than the vault's, so no token was sent (set verify_challenge_resource to false only if this host is really your vault)`,
+      { details: base },
+    );
+  }
+  const errName = err instanceof Error ? err.name : typeof err;
+  return new AirlockError(
+    'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
+    `${BACKEND_NAME}: could not ${verb} ${what} (secret \`${name}\`, ${errName})`,
+    { details: { ...base, error: errName } },
+  );
+}
+
+/**
+ * `airlock secrets put` / `delete` on Key Vault: `setSecret` (a new version), recovering a
+ * soft-deleted secret of that name first (Key Vault refuses the name until it is recovered or
+ * purged); a delete is Key Vault's soft delete (`az keyvault secret delete`). A missing secret
+ * is no error for a delete (a 404 maps to `undefined`).
+ */
+async function writeAzureSecret(
+  kv: SecretClient,
+  name: string,
+  value: string | undefined,
+  { signal, timeoutMs }: { signal: AbortSignal | undefined; timeoutMs: number },
+): Promise<void> {
+  const options = {
+    ...(signal ? { abortSignal: signal } : {}),
+    requestOptions: { timeout: timeoutMs },
+  };
+  if (value === undefined) {
+    const poller = await kv.beginDeleteSecret(name, { ...options, intervalInMs: 200 });
+    await poller.pollUntilDone();
+    return;
+  }
+  try {
+    await kv.setSecret(name, value, options);
+  } catch (err) {
+    if (!isRestErrorLike(err) || err.statusCode !== 409) throw err;
+    const poller = await kv.beginRecoverDeletedSecret(name, { ...options, intervalInMs: 200 });
+    await poller.pollUntilDone();
+    await kv.setSecret(name, value, options);
+  }
+}
+
+/**
  * Creates the Azure Key Vault backend.
  *
  * @example
@@ -438,106 +713,13 @@ export function createAzureKeyVaultBackend(
   const retryTotal = opts.retry_total ?? DEFAULTS.retryTotal;
 
   let clientPromise: Promise<SecretClient> | undefined;
-
-  /**
-   * Sign-in hosts that could not be reached (DNS failure, refused, no route), with the error
-   * code, recorded by {@link loginReachability} for the error message; a host leaves the map
-   * when it answers again.
-   */
-  const unreachableLogins = new Map<string, string>();
-
-  /**
-   * A policy on the credential's own HTTP pipeline. Without it, a sign-in host that does not
-   * resolve is retried for ~6 s and then surfaces as a bare `AuthenticationRequiredError`
-   * (`network_error`) that names no host. With it, the host is recorded and the attempt ends at
-   * once: the error is no longer a system error, which the SDK's retry strategy does not retry.
-   */
-  const loginReachability: AdditionalPolicy = {
-    position: 'perRetry',
-    policy: {
-      name: 'airlockLoginReachability',
-      async sendRequest(request, next) {
-        const host = new URL(request.url).host;
-        try {
-          const response = await next(request);
-          unreachableLogins.delete(host);
-          return response;
-        } catch (err) {
-          const code = (err as { code?: unknown } | null)?.code;
-          if (typeof code !== 'string' || !UNREACHABLE_CODES.has(code)) throw err;
-          unreachableLogins.set(host, code);
-          throw new LoginHostUnreachable(host, code);
-        }
-      },
-    },
-  };
-
-  /** `: the sign-in host … could not be reached (…)`, or `''` when every host answered. */
-  function unreachableLoginNote(): string {
-    if (unreachableLogins.size === 0) return '';
-    const hosts = [...unreachableLogins].map(([host, code]) => `${host} (${code})`).join(', ');
-    return `: the sign-in host ${hosts} could not be reached; check the network, the tenant and AZURE_AUTHORITY_HOST`;
-  }
-
-  async function buildCredential(): Promise<TokenCredential> {
-    if (deps.credential) return deps.credential;
-    if (useTestCredential && !testPrincipal) return testCredential;
-    const identity = await loadSdk(
-      BACKEND_NAME,
-      '@azure/identity',
-      deps.loadIdentity ?? (() => import('@azure/identity')),
-    );
-    if (testPrincipal) {
-      return new identity.ClientSecretCredential(
-        testPrincipal.tenantId,
-        testPrincipal.clientId,
-        testPrincipal.clientSecret,
-        {
-          additionalPolicies: [loginReachability],
-          authorityHost: authorityHost as string,
-          disableInstanceDiscovery: true,
-        },
-      );
-    }
-    try {
-      if (opts.tenant_id && opts.client_id && opts.client_secret) {
-        // A sign-in endpoint on this machine (a test double of Entra ID) is used as it is:
-        // MSAL's instance discovery would ask login.microsoftonline.com about it first.
-        const localAuthority = authorityHost !== undefined && isLoopbackEndpoint(authorityHost);
-        return new identity.ClientSecretCredential(
-          opts.tenant_id,
-          opts.client_id,
-          opts.client_secret,
-          {
-            additionalPolicies: [loginReachability],
-            ...(authorityHost ? { authorityHost } : {}),
-            ...(localAuthority ? { disableInstanceDiscovery: true } : {}),
-          },
-        );
-      }
-      const managedId = opts.managed_identity_client_id || undefined;
-      const workloadTenant = opts.workload_identity_tenant_id || undefined;
-      return new identity.DefaultAzureCredential({
-        additionalPolicies: [loginReachability],
-        ...(managedId ? { managedIdentityClientId: managedId } : {}),
-        ...(workloadTenant
-          ? { tenantId: workloadTenant, additionallyAllowedTenants: [workloadTenant] }
-          : {}),
-      });
-    } catch (err) {
-      // The SDK's message may quote what it was given; keep the error's name only.
-      throw new AirlockError(
-        'AIRLOCK_ERR_CONFIG_INVALID',
-        `${BACKEND_NAME}: could not set up the Azure credential (${err instanceof Error ? err.name : 'error'}); check tenant_id and client_id`,
-        { details: { backend: BACKEND_NAME } },
-      );
-    }
-  }
+  const logins = new LoginReachability();
+  const limits: ReadLimits = { maxWaitMs, timeoutMs, retryTotal, endpointHost, logins };
 
   async function buildClient(): Promise<SecretClient> {
     const [{ SecretClient }, credential] = await Promise.all([
       loadSdk(BACKEND_NAME, '@azure/keyvault-secrets', () => import('@azure/keyvault-secrets')),
-      buildCredential(),
+      buildCredential({ opts, deps, useTestCredential, testPrincipal, authorityHost, logins }),
     ]);
     const extra = deps.clientOptions ?? {};
     return new SecretClient(endpoint, credential, {
@@ -566,119 +748,6 @@ export function createAzureKeyVaultBackend(
     return clientPromise;
   }
 
-  function describeKind(kind: SecretKind): string {
-    return kind === 'variable' ? 'variable' : 'connection';
-  }
-
-  /** Turns an SDK or credential error into a coded, secret-free error; `undefined` = missing. */
-  function mapError(
-    err: unknown,
-    kind: SecretKind,
-    id: string,
-    name: string,
-  ): AirlockError | undefined {
-    const what = `${describeKind(kind)} \`${id}\``;
-    const base = { backend: BACKEND_NAME, kind, id, secret: name };
-    if (err instanceof RetryAfterBeyondBudget) {
-      const seconds = Math.ceil(err.retryAfterMs / 1000);
-      return new AirlockError(
-        err.status === 429 ? 'AIRLOCK_ERR_BACKEND_THROTTLED' : 'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
-        `${BACKEND_NAME}: Key Vault throttled reading ${what} (secret \`${name}\`, HTTP ${err.status}) and asked to wait ${seconds} s, more than retry_backoff_max (${maxWaitMs / 1000} s)`,
-        { details: { ...base, status: err.status, retryAfterSeconds: seconds } },
-      );
-    }
-    if (err instanceof Error && err.name === 'AbortError') {
-      return new AirlockError(
-        'AIRLOCK_ERR_BACKEND_TIMEOUT',
-        `${BACKEND_NAME}: reading ${what} (secret \`${name}\`) took longer than ${timeoutMs} ms`,
-        { details: { ...base, timeoutMs } },
-      );
-    }
-    if (isRestErrorLike(err)) {
-      const status = err.statusCode;
-      const code = safeCode(err.code);
-      const requestId = safeCode(err.response?.headers?.get('x-ms-request-id'));
-      const details = {
-        ...base,
-        ...(status === undefined ? {} : { status }),
-        ...(code === undefined ? {} : { code }),
-        ...(requestId === undefined ? {} : { requestId }),
-      };
-      const label = `HTTP ${status}${code ? ` ${code}` : ''}`;
-      if (status === 404) return undefined;
-      if (status === 401) {
-        return new AirlockError(
-          'AIRLOCK_ERR_BACKEND_AUTH',
-          `${BACKEND_NAME}: Key Vault refused the credentials reading ${what} (secret \`${name}\`, ${label})`,
-          { details },
-        );
-      }
-      if (status === 403) {
-        const disabled = innerErrorCode(err.details) === 'SecretDisabled';
-        return new AirlockError(
-          'AIRLOCK_ERR_BACKEND_AUTH',
-          disabled
-            ? `${BACKEND_NAME}: the secret \`${name}\` for ${what} is disabled (${label} SecretDisabled)`
-            : `${BACKEND_NAME}: not allowed to read ${what} (secret \`${name}\`, ${label}); the identity needs the Key Vault Secrets User role or an access policy with get on secrets`,
-          { details: disabled ? { ...details, innerCode: 'SecretDisabled' } : details },
-        );
-      }
-      if (status === 429) {
-        return new AirlockError(
-          'AIRLOCK_ERR_BACKEND_THROTTLED',
-          `${BACKEND_NAME}: Key Vault throttled reading ${what} (secret \`${name}\`, ${label}) after ${retryTotal} retries`,
-          { details },
-        );
-      }
-      if (status !== undefined) {
-        return new AirlockError(
-          'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
-          `${BACKEND_NAME}: could not read ${what} (secret \`${name}\`, ${label})`,
-          { details },
-        );
-      }
-      // Node's certificate verification codes (UNABLE_TO_VERIFY_LEAF_SIGNATURE, …).
-      const tls =
-        code !== undefined && /CERT|SSL|TLS|UNABLE_TO_VERIFY|ISSUER|SIGNATURE|HOSTNAME/i.test(code);
-      return new AirlockError(
-        'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
-        tls
-          ? `${BACKEND_NAME}: the TLS certificate of ${endpointHost} is not trusted (${code}) reading ${what}; for a local fake, set NODE_EXTRA_CA_CERTS to its CA file`
-          : `${BACKEND_NAME}: could not reach ${endpointHost} reading ${what} (${code ?? 'network error'})`,
-        { details },
-      );
-    }
-    if (err instanceof Error && CREDENTIAL_ERRORS.has(err.name)) {
-      const unreachable = unreachableLoginNote();
-      return new AirlockError(
-        'AIRLOCK_ERR_BACKEND_AUTH',
-        unreachable
-          ? `${BACKEND_NAME}: could not get an Azure token to read ${what} (${err.name})${unreachable}`
-          : `${BACKEND_NAME}: could not get an Azure token to read ${what} (${err.name}); see the sign-in options in docs/backends/azure-key-vault.md`,
-        {
-          details: {
-            ...base,
-            error: err.name,
-            ...(unreachable ? { loginHosts: [...unreachableLogins.keys()].join(',') } : {}),
-          },
-        },
-      );
-    }
-    if (err instanceof Error && /challenge resource/i.test(err.message)) {
-      return new AirlockError(
-        'AIRLOCK_ERR_BACKEND_AUTH',
-        `${BACKEND_NAME}: the sign-in challenge of ${endpointHost} names another domain than the vault's, so no token was sent (set verify_challenge_resource to false only if this host is really your vault)`,
-        { details: base },
-      );
-    }
-    const errName = err instanceof Error ? err.name : typeof err;
-    return new AirlockError(
-      'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
-      `${BACKEND_NAME}: could not read ${what} (secret \`${name}\`, ${errName})`,
-      { details: { ...base, error: errName } },
-    );
-  }
-
   function locate(kind: SecretKind, id: string): string | undefined {
     const prefix = kind === 'variable' ? variablesPrefix : connectionsPrefix;
     return prefix === null ? undefined : buildAzureSecretName(prefix, id, sep);
@@ -704,7 +773,7 @@ export function createAzureKeyVaultBackend(
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
       if (isAirlockError(err)) throw err;
-      const mapped = mapError(err, kind, id, name);
+      const mapped = mapError(err, kind, id, name, limits);
       if (mapped === undefined) return undefined;
       throw mapped;
     }
@@ -718,8 +787,52 @@ export function createAzureKeyVaultBackend(
     return value;
   }
 
+  async function write(
+    kind: SecretKind,
+    id: string,
+    value: string | undefined,
+    signal?: AbortSignal,
+  ) {
+    const name = writableName(
+      BACKEND_NAME,
+      kind,
+      id,
+      locate(kind, id),
+      isValidAzureSecretName,
+      '0-9, a-z, A-Z and -, at most 127 characters; sep and the key may hold no other character',
+    );
+    try {
+      await writeAzureSecret(await client(), name, value, { signal, timeoutMs });
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      if (isAirlockError(err)) throw err;
+      const verb = value === undefined ? 'delete' : 'write';
+      const mapped = mapError(err, kind, id, name, limits, verb);
+      if (mapped !== undefined) throw mapped;
+    }
+  }
+
   return {
     name: BACKEND_NAME,
+    async listKeys(kind, signal) {
+      const prefix = kind === 'variable' ? variablesPrefix : connectionsPrefix;
+      if (prefix === null) return [];
+      // The name Airflow builds turns `_` into sep: the key listed is the name's own spelling.
+      const head = buildAzureSecretName(prefix, '', sep);
+      const names: string[] = [];
+      try {
+        const kv = await client();
+        const options = signal ? { abortSignal: signal } : {};
+        for await (const secret of kv.listPropertiesOfSecrets(options)) names.push(secret.name);
+      } catch (err) {
+        if (signal?.aborted) throw signal.reason;
+        if (isAirlockError(err)) throw err;
+        throw mapError(err, kind, '*', `${head}*`, limits) ?? err;
+      }
+      return keysUnder(names, head);
+    },
+    putSecret: (kind, id, value, signal) => write(kind, id, value, signal),
+    deleteSecret: (kind, id, signal) => write(kind, id, undefined, signal),
     getVariable: (key, signal) => read('variable', key, signal),
     getConnectionValue: (connId, signal) => read('connection', connId, signal),
     locate,

@@ -4,6 +4,7 @@
  * implements. Parsing, caching, masking and order live in the resolver, not here.
  */
 import type { z } from 'zod';
+import { AirlockError } from '../errors.ts';
 
 /** Every backend airlock knows, by its short name (= its file name under `src/backends/`). */
 export const BACKEND_NAMES = [
@@ -71,6 +72,11 @@ export interface SecretsBackend {
    */
   listVariableKeys?(signal?: AbortSignal): Promise<string[]>;
   /**
+   * The keys or conn_ids of `kind` this backend holds under its configured prefix or path, for
+   * `airlock migrate --from`. Optional: a backend without it cannot be a migration source.
+   */
+  listKeys?(kind: SecretKind, signal?: AbortSignal): Promise<string[]>;
+  /**
    * Where this backend would look for `id` (a path, a secret name, an env name), for
    * provenance; `undefined` when lookups of this kind are disabled (for example
    * `variables_path: null`), in which case the resolver reports the link as skipped.
@@ -83,10 +89,35 @@ export interface SecretsBackend {
    * Never holds a value.
    */
   missNote?(kind: SecretKind, id: string): string | undefined;
+  /**
+   * Writes the raw value (what `getVariable` / `getConnectionValue` would return: a Variable's
+   * text, a Connection's URI or JSON) at exactly the name this backend reads `id` from, in the
+   * shape Airflow's reader for the store expects (`airlock secrets put`, `airlock migrate`).
+   * Optional: a backend without it is read-only.
+   *
+   * @throws AirlockError `AIRLOCK_ERR_BACKEND_NAME_INVALID` for a name the store cannot hold or
+   *   that this backend would never read; the store's refusal, coded as for reads.
+   */
+  putSecret?(kind: SecretKind, id: string, value: string, signal?: AbortSignal): Promise<void>;
+  /** Deletes what `putSecret` wrote (a store's soft delete where it has one); a missing one is no error. */
+  deleteSecret?(kind: SecretKind, id: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * What `airlock doctor` should know beyond a probe read (a Vault token's TTL and policies, the
+   * store's clock against this machine's); never a value. Optional.
+   */
+  diagnose?(signal?: AbortSignal): Promise<BackendDiagnosis[]>;
   /** The backend's options with credentials redacted, for `airlock config show`. */
   describe(): Record<string, unknown>;
   /** Releases clients, sockets and timers. */
   dispose?(): Promise<void>;
+}
+
+/** One fact of {@link SecretsBackend.diagnose}. */
+export interface BackendDiagnosis {
+  readonly status: 'ok' | 'warning' | 'failure';
+  readonly detail: string;
+  /** What to do, for a warning or a failure. */
+  readonly fix?: string;
 }
 
 /** Injectable dependencies every backend factory accepts (tests pass fakes here). */
@@ -125,4 +156,70 @@ export function escapesPath(id: string): boolean {
     const dots = segment.replace(/%2e/gi, '.');
     return dots === '.' || dots === '..';
   });
+}
+
+/**
+ * The refusal of a write whose name the store cannot hold, or that the backend would not read.
+ *
+ * @example
+ * ```ts
+ * throw nameRefused('azure-key-vault', 'variable', 'a.b', 'Key Vault names hold only 0-9, a-z, A-Z and -');
+ * ```
+ */
+export function nameRefused(
+  backend: BackendName,
+  kind: SecretKind,
+  id: string,
+  why: string,
+): AirlockError {
+  return new AirlockError(
+    'AIRLOCK_ERR_BACKEND_NAME_INVALID',
+    `${backend}: cannot write ${kind} \`${id}\`: ${why}`,
+    { details: { backend, kind, id } },
+  );
+}
+
+/**
+ * The refusal of a write of a kind this backend never reads (its prefix or path kwarg is
+ * `null`, or its lookup pattern excludes the key).
+ */
+export function kindDisabled(backend: BackendName, kind: SecretKind, id: string): AirlockError {
+  return nameRefused(
+    backend,
+    kind,
+    id,
+    `${kind}s_prefix (or path) is null, or ${kind}s_lookup_pattern excludes it, so this backend never reads it`,
+  );
+}
+
+/** The names that start with `head` (and go on), without it, sorted: a listing's keys. */
+export function keysUnder(names: Iterable<string>, head: string): string[] {
+  const keys: string[] = [];
+  for (const name of names) {
+    if (name.startsWith(head) && name.length > head.length) keys.push(name.slice(head.length));
+  }
+  return keys.sort();
+}
+
+/**
+ * The name a write goes to, once the backend reads it (`name` defined) and the store can hold
+ * it (`valid`); else the refusal, naming `rule`.
+ *
+ * @example
+ * ```ts
+ * const sid = writableName('gcp-secret-manager', kind, id, secretId(kind, id), SECRET_ID, 'letters, digits, _ and -');
+ * ```
+ */
+export function writableName(
+  backend: BackendName,
+  kind: SecretKind,
+  id: string,
+  name: string | undefined,
+  valid: (name: string) => boolean,
+  rule: string,
+): string {
+  if (name === undefined) throw kindDisabled(backend, kind, id);
+  if (!valid(name))
+    throw nameRefused(backend, kind, id, `\`${name}\` is not a valid name here (${rule})`);
+  return name;
 }

@@ -41,6 +41,14 @@ export function createEnvBackend(deps: EnvBackendDeps = {}): SecretsBackend {
   // Env lookup is case-sensitive on POSIX: `AIRFLOW_VAR_my_key` is never found, as in Airflow.
   const read = (name: string): string | undefined =>
     Object.hasOwn(env, name) ? env[name] : undefined;
+  // The environment cannot tell the key's case: AIRFLOW_VAR_DB_URL serves `db_url` (and
+  // `DB_URL`); the lower-case form is listed.
+  const keys = (kind: SecretKind) => {
+    const head = kind === 'variable' ? 'AIRFLOW_VAR_' : 'AIRFLOW_CONN_';
+    return Object.keys(env)
+      .filter((name) => name.startsWith(head) && name.length > head.length)
+      .map((name) => name.slice(head.length).toLowerCase());
+  };
   return {
     name: BACKEND_NAME,
     async getVariable(key) {
@@ -49,13 +57,8 @@ export function createEnvBackend(deps: EnvBackendDeps = {}): SecretsBackend {
     async getConnectionValue(connId) {
       return read(connectionEnvName(connId));
     },
-    async listVariableKeys() {
-      // The environment cannot tell the key's case: AIRFLOW_VAR_DB_URL serves `db_url` (and
-      // `DB_URL`); the lower-case form is listed.
-      return Object.keys(env)
-        .filter((name) => name.startsWith('AIRFLOW_VAR_') && name.length > 12)
-        .map((name) => name.slice(12).toLowerCase());
-    },
+    listVariableKeys: async () => keys('variable'),
+    listKeys: async (kind: SecretKind) => keys(kind),
     locate(kind: SecretKind, id: string) {
       return kind === 'variable' ? variableEnvName(id) : connectionEnvName(id);
     },

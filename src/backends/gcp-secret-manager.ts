@@ -25,7 +25,14 @@ import { crc32c } from './_crc32c.ts';
 import { nullablePrefix, optionalString, parseOptions } from './_options.ts';
 import { loadSdk } from './_sdk.ts';
 import { assertTestCredentialsAllowed } from './_test-credentials.ts';
-import type { BackendDeps, BackendEntry, SecretKind, SecretsBackend } from './backend.ts';
+import {
+  type BackendDeps,
+  type BackendEntry,
+  keysUnder,
+  type SecretKind,
+  type SecretsBackend,
+  writableName,
+} from './backend.ts';
 
 /** The short name of this backend. */
 export const BACKEND_NAME = 'gcp-secret-manager' as const;
@@ -225,8 +232,58 @@ interface SecretManagerClient {
     request: { parent: string; filter?: string; pageSize?: number },
     options: { timeout: number; retry: null; autoPaginate: true; signal?: AbortSignal },
   ): Promise<[{ name?: string | null }[], ...unknown[]]>;
+  createSecret(
+    request: { parent: string; secretId: string; secret: Record<string, unknown> },
+    options: GaxWriteOptions,
+  ): Promise<unknown>;
+  addSecretVersion(
+    request: { parent: string; payload: { data: Buffer; dataCrc32c: string } },
+    options: GaxWriteOptions,
+  ): Promise<unknown>;
+  deleteSecret(request: { name: string }, options: GaxWriteOptions): Promise<unknown>;
   initialize(): Promise<unknown>;
   close(): Promise<void>;
+}
+
+/** The call options of a write: its deadline, no retries of the SDK's own. */
+interface GaxWriteOptions {
+  timeout: number;
+  retry: null;
+  signal?: AbortSignal;
+}
+
+/**
+ * `airlock secrets put` / `delete` on Secret Manager: a new enabled version of the secret
+ * (created first, with automatic replication, when it does not exist), as `gcloud secrets
+ * versions add` does; a delete removes the secret with its versions (`gcloud secrets delete`).
+ */
+async function writeGcpSecret(
+  { client, project }: Built,
+  op: { sid: string; value: string | undefined; timeoutMs: number },
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  const options: GaxWriteOptions = {
+    timeout: op.timeoutMs,
+    retry: null,
+    ...(signal ? { signal } : {}),
+  };
+  const name = `projects/${project}/secrets/${op.sid}`;
+  if (op.value === undefined) {
+    await client.deleteSecret({ name }, options).catch((err: unknown) => {
+      if ((err as { code?: unknown })?.code !== 5) throw err;
+    });
+    return;
+  }
+  const data = Buffer.from(op.value, 'utf8');
+  const payload = { data, dataCrc32c: String(crc32c(data)) };
+  try {
+    await client.addSecretVersion({ parent: name, payload }, options);
+  } catch (err) {
+    if ((err as { code?: unknown })?.code !== 5) throw err;
+    const secret = { replication: { automatic: {} } };
+    await client.createSecret({ parent: `projects/${project}`, secretId: op.sid, secret }, options);
+    await client.addSecretVersion({ parent: name, payload }, options);
+  }
 }
 
 interface AccessResponse {
@@ -410,6 +467,316 @@ async function closeQuietly(client: SecretManagerClient): Promise<void> {
   }
 }
 
+/** The Google credentials the kwargs name (a key, a credential config file, impersonation). */
+async function buildAuth(
+  gal: Gal,
+  opts: ParsedOptions,
+  scopes: string[],
+): Promise<{ auth: InstanceType<Gal['GoogleAuth']>; fileProject?: string }> {
+  let source: AuthClient | undefined;
+  let fileProject: string | undefined;
+  if (opts.gcp_keyfile_dict) {
+    const json = parseJsonKwarg('gcp_keyfile_dict', opts.gcp_keyfile_dict);
+    source = serviceAccountClient(gal, 'gcp_keyfile_dict', json, scopes);
+    if (typeof json.project_id === 'string') fileProject = json.project_id;
+  } else if (opts.gcp_key_path) {
+    const json = await readJsonFile('gcp_key_path', opts.gcp_key_path);
+    source = serviceAccountClient(gal, 'gcp_key_path', json, scopes);
+    if (typeof json.project_id === 'string') fileProject = json.project_id;
+  } else if (opts.gcp_credential_config_file) {
+    const value = opts.gcp_credential_config_file;
+    const json =
+      typeof value === 'string' && !value.trim().startsWith('{')
+        ? await readJsonFile('gcp_credential_config_file', value)
+        : parseJsonKwarg('gcp_credential_config_file', value);
+    source = configFileClient(gal, json, scopes);
+    if (typeof json.project_id === 'string') fileProject = json.project_id;
+  }
+  const chain = opts.impersonation_chain;
+  if (chain !== null && chain !== undefined) {
+    const list = typeof chain === 'string' ? [chain] : [...chain];
+    const targetPrincipal = list.at(-1) as string;
+    const sourceClient = source ?? (await new gal.GoogleAuth({ scopes }).getClient());
+    const impersonated = new gal.Impersonated({
+      sourceClient: sourceClient as never,
+      targetPrincipal,
+      delegates: list.slice(0, -1),
+      targetScopes: scopes,
+      lifetime: 3600,
+    });
+    const auth = new gal.GoogleAuth({ authClient: impersonated as never, scopes });
+    return fileProject === undefined ? { auth } : { auth, fileProject };
+  }
+  const auth = source
+    ? new gal.GoogleAuth({ authClient: source as never, scopes })
+    : new gal.GoogleAuth({ scopes });
+  return fileProject === undefined ? { auth } : { auth, fileProject };
+}
+
+/** What a client is built from. */
+interface ClientSetup {
+  opts: ParsedOptions;
+  env: Readonly<Record<string, string | undefined>>;
+  endpoint: Endpoint | undefined;
+  testCredentials: boolean;
+  scopes: string[];
+}
+
+/** The SDK's client, set up, and the project it reads from. */
+async function buildClient(setup: ClientSetup): Promise<Built> {
+  const { opts, env, endpoint, testCredentials, scopes } = setup;
+  const require = createRequire(import.meta.url);
+  const sdkPath = await loadSdk(BACKEND_NAME, '@google-cloud/secret-manager', () =>
+    require.resolve('@google-cloud/secret-manager'),
+  );
+  const sdk = (await import('@google-cloud/secret-manager')) as unknown as {
+    SecretManagerServiceClient: new (o: Record<string, unknown>) => SecretManagerClient;
+  };
+  // The gRPC module and the auth library the SDK itself uses (not whatever is hoisted).
+  const gaxPath = createRequire(sdkPath).resolve('google-gax');
+  const gax = createRequire(sdkPath)('google-gax') as {
+    grpc: { credentials: { createInsecure(): unknown } };
+  };
+  const clientOptions: Record<string, unknown> = {};
+  if (endpoint) {
+    clientOptions.apiEndpoint = endpoint.host;
+    clientOptions.port = endpoint.port;
+  }
+  if (testCredentials) {
+    const project = opts.project_id as string;
+    const client = new sdk.SecretManagerServiceClient({
+      ...clientOptions,
+      sslCreds: gax.grpc.credentials.createInsecure(),
+      // Set so the client does not look for Application Default Credentials to learn it.
+      universeDomain: 'googleapis.com',
+      projectId: project,
+    });
+    await client.initialize();
+    return { client, project };
+  }
+  const gal = createRequire(gaxPath)('google-auth-library') as Gal;
+  catchMetadataLookupWarnings();
+  const { auth, fileProject } = await buildAuth(gal, opts, scopes);
+  let project = opts.project_id || fileProject || env.GOOGLE_CLOUD_PROJECT || env.GCLOUD_PROJECT;
+  if (!project) {
+    try {
+      project = (await auth.getProjectId()) || undefined;
+    } catch {
+      project = undefined;
+    }
+  }
+  if (!project) {
+    throw configError(
+      'no project: set `project_id`, use a key that names one, or set $GOOGLE_CLOUD_PROJECT',
+    );
+  }
+  const client = new sdk.SecretManagerServiceClient({ ...clientOptions, auth });
+  try {
+    // Sets up the channel now: the SDK's methods leave a rejected set-up unhandled (which
+    // would end the process), so a client is only used once its set-up has succeeded.
+    await client.initialize();
+  } catch (err) {
+    await closeQuietly(client);
+    throw noCredentials(err);
+  }
+  return { client, project };
+}
+
+/** Maps a failed call to a coded, secret-free error (the SDK error is never attached). */
+function classify(
+  err: unknown,
+  what: string,
+  details: Record<string, string | number>,
+  verb: 'read' | 'write' | 'delete' = 'read',
+): AttemptFailure {
+  const code =
+    typeof (err as { code?: unknown })?.code === 'number'
+      ? (err as { code: number }).code
+      : undefined;
+  const name = code === undefined ? undefined : GRPC_NAMES[code];
+  const errName = err instanceof Error ? err.name : typeof err;
+  if (code === undefined || name === undefined) {
+    // Not a gRPC status: credentials could not be loaded or refreshed, or a local failure.
+    return new AttemptFailure(
+      new AirlockError(
+        'AIRLOCK_ERR_BACKEND_AUTH',
+        `${BACKEND_NAME}: could not ${verb} ${what}: no usable Google credentials (${errName})${metadataNote()}`,
+        { details: { ...details, error: errName } },
+      ),
+      false,
+    );
+  }
+  const detailText = String((err as { details?: unknown }).details ?? '');
+  const info = { ...details, grpcStatus: name };
+  const message = `${BACKEND_NAME}: could not ${verb} ${what} (gRPC ${name})`;
+  if (code === 7 || code === 16) {
+    return new AttemptFailure(
+      new AirlockError('AIRLOCK_ERR_BACKEND_AUTH', message, { details: info }),
+      false,
+    );
+  }
+  if (code === 14 && /getting metadata from plugin failed/i.test(detailText)) {
+    // grpc-js reports a credential that cannot produce a token as UNAVAILABLE.
+    return new AttemptFailure(
+      new AirlockError(
+        'AIRLOCK_ERR_BACKEND_AUTH',
+        `${BACKEND_NAME}: could not ${verb} ${what}: Google credentials could not produce a token`,
+        { details: info },
+      ),
+      false,
+    );
+  }
+  if (code === 4) {
+    return new AttemptFailure(
+      new AirlockError('AIRLOCK_ERR_BACKEND_TIMEOUT', `${message}: no answer within the deadline`, {
+        details: info,
+      }),
+      true,
+    );
+  }
+  if (code === 9) {
+    return new AttemptFailure(
+      new AirlockError(
+        'AIRLOCK_ERR_BACKEND_VERSION_DISABLED',
+        `${BACKEND_NAME}: the latest version of the secret for ${what} is disabled or destroyed (gRPC FAILED_PRECONDITION); enable it or add a new version`,
+        { details: info },
+      ),
+      false,
+    );
+  }
+  if (code === 8) {
+    return new AttemptFailure(
+      new AirlockError('AIRLOCK_ERR_BACKEND_THROTTLED', `${message}: quota exceeded`, {
+        details: info,
+      }),
+      true,
+    );
+  }
+  return new AttemptFailure(
+    new AirlockError('AIRLOCK_ERR_BACKEND_UNAVAILABLE', message, { details: info }),
+    RETRYABLE.has(code),
+  );
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** The payload as text once its CRC32C matches, or a (retryable) failure. */
+function checkPayload(
+  response: AccessResponse,
+  what: string,
+  details: Record<string, string | number>,
+): string | AttemptFailure {
+  const raw = response.payload?.data;
+  const data =
+    raw === null || raw === undefined
+      ? new Uint8Array()
+      : typeof raw === 'string'
+        ? Buffer.from(raw, 'base64')
+        : raw;
+  const expected = response.payload?.dataCrc32c;
+  if (expected !== null && expected !== undefined) {
+    let matches = false;
+    try {
+      matches = BigInt(String(expected)) === BigInt(crc32c(data));
+    } catch {
+      matches = false;
+    }
+    if (!matches) {
+      return new AttemptFailure(
+        new AirlockError(
+          'AIRLOCK_ERR_BACKEND_CHECKSUM_MISMATCH',
+          `${BACKEND_NAME}: the payload read for ${what} does not match its CRC32C checksum`,
+          { details },
+        ),
+        true,
+      );
+    }
+  }
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(data);
+  } catch {
+    return new AttemptFailure(
+      new AirlockError(
+        'AIRLOCK_ERR_BACKEND_VALUE_INVALID',
+        `${BACKEND_NAME}: the secret for ${what} is not UTF-8 text`,
+        { details },
+      ),
+      false,
+    );
+  }
+}
+
+/** Airflow's list of Variable keys: the secrets whose id starts with `head`, without it. */
+async function listSecretKeys(
+  { client, project }: Built,
+  head: string,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<string[]> {
+  const parent = `projects/${project}`;
+  try {
+    const [secrets] = await client.listSecrets(
+      { parent, ...(head === '' ? {} : { filter: `name:${head}` }) },
+      {
+        timeout: timeoutMs,
+        retry: null,
+        autoPaginate: true,
+        ...(signal ? { signal } : {}),
+      },
+    );
+    return keysUnder(
+      secrets.map((secret) => (secret.name ?? '').split('/').at(-1) ?? ''),
+      head,
+    );
+  } catch (err) {
+    if (signal?.aborted) throw signal.reason;
+    throw classify(err, 'the list of variables', { backend: BACKEND_NAME, kind: 'variable' }).error;
+  }
+}
+
+/** The kwargs in effect, credentials masked. */
+function describeOptions(
+  opts: ParsedOptions,
+  scopes: string[],
+  testCredentials: boolean,
+): Record<string, unknown> {
+  return {
+    type: BACKEND_NAME,
+    connections_prefix: opts.connections_prefix,
+    variables_prefix: opts.variables_prefix,
+    config_prefix: opts.config_prefix,
+    sep: opts.sep,
+    project_id: opts.project_id ?? null,
+    gcp_key_path: opts.gcp_key_path ?? null,
+    gcp_keyfile_dict: opts.gcp_keyfile_dict ? '***' : null,
+    gcp_credential_config_file:
+      typeof opts.gcp_credential_config_file === 'string' &&
+      !opts.gcp_credential_config_file.trim().startsWith('{')
+        ? opts.gcp_credential_config_file
+        : opts.gcp_credential_config_file
+          ? '***'
+          : null,
+    gcp_scopes: scopes.join(','),
+    impersonation_chain: opts.impersonation_chain ?? null,
+    endpoint_url: opts.endpoint_url ?? null,
+    timeout_ms: opts.timeout_ms,
+    max_retries: opts.max_retries,
+    test_credentials: testCredentials,
+  };
+}
+
 /**
  * Creates the Google Cloud Secret Manager backend.
  *
@@ -444,107 +811,6 @@ export function createGcpSecretManagerBackend(
   let built: Built | undefined;
   let disposed = false;
 
-  async function buildAuth(
-    gal: Gal,
-  ): Promise<{ auth: InstanceType<Gal['GoogleAuth']>; fileProject?: string }> {
-    let source: AuthClient | undefined;
-    let fileProject: string | undefined;
-    if (opts.gcp_keyfile_dict) {
-      const json = parseJsonKwarg('gcp_keyfile_dict', opts.gcp_keyfile_dict);
-      source = serviceAccountClient(gal, 'gcp_keyfile_dict', json, scopes);
-      if (typeof json.project_id === 'string') fileProject = json.project_id;
-    } else if (opts.gcp_key_path) {
-      const json = await readJsonFile('gcp_key_path', opts.gcp_key_path);
-      source = serviceAccountClient(gal, 'gcp_key_path', json, scopes);
-      if (typeof json.project_id === 'string') fileProject = json.project_id;
-    } else if (opts.gcp_credential_config_file) {
-      const value = opts.gcp_credential_config_file;
-      const json =
-        typeof value === 'string' && !value.trim().startsWith('{')
-          ? await readJsonFile('gcp_credential_config_file', value)
-          : parseJsonKwarg('gcp_credential_config_file', value);
-      source = configFileClient(gal, json, scopes);
-      if (typeof json.project_id === 'string') fileProject = json.project_id;
-    }
-    const chain = opts.impersonation_chain;
-    if (chain !== null && chain !== undefined) {
-      const list = typeof chain === 'string' ? [chain] : [...chain];
-      const targetPrincipal = list.at(-1) as string;
-      const sourceClient = source ?? (await new gal.GoogleAuth({ scopes }).getClient());
-      const impersonated = new gal.Impersonated({
-        sourceClient: sourceClient as never,
-        targetPrincipal,
-        delegates: list.slice(0, -1),
-        targetScopes: scopes,
-        lifetime: 3600,
-      });
-      const auth = new gal.GoogleAuth({ authClient: impersonated as never, scopes });
-      return fileProject === undefined ? { auth } : { auth, fileProject };
-    }
-    const auth = source
-      ? new gal.GoogleAuth({ authClient: source as never, scopes })
-      : new gal.GoogleAuth({ scopes });
-    return fileProject === undefined ? { auth } : { auth, fileProject };
-  }
-
-  async function build(): Promise<Built> {
-    const require = createRequire(import.meta.url);
-    const sdkPath = await loadSdk(BACKEND_NAME, '@google-cloud/secret-manager', () =>
-      require.resolve('@google-cloud/secret-manager'),
-    );
-    const sdk = (await import('@google-cloud/secret-manager')) as unknown as {
-      SecretManagerServiceClient: new (o: Record<string, unknown>) => SecretManagerClient;
-    };
-    // The gRPC module and the auth library the SDK itself uses (not whatever is hoisted).
-    const gaxPath = createRequire(sdkPath).resolve('google-gax');
-    const gax = createRequire(sdkPath)('google-gax') as {
-      grpc: { credentials: { createInsecure(): unknown } };
-    };
-    const clientOptions: Record<string, unknown> = {};
-    if (endpoint) {
-      clientOptions.apiEndpoint = endpoint.host;
-      clientOptions.port = endpoint.port;
-    }
-    if (testCredentials) {
-      const project = opts.project_id as string;
-      const client = new sdk.SecretManagerServiceClient({
-        ...clientOptions,
-        sslCreds: gax.grpc.credentials.createInsecure(),
-        // Set so the client does not look for Application Default Credentials to learn it.
-        universeDomain: 'googleapis.com',
-        projectId: project,
-      });
-      await client.initialize();
-      return { client, project };
-    }
-    const gal = createRequire(gaxPath)('google-auth-library') as Gal;
-    catchMetadataLookupWarnings();
-    const { auth, fileProject } = await buildAuth(gal);
-    let project = opts.project_id || fileProject || env.GOOGLE_CLOUD_PROJECT || env.GCLOUD_PROJECT;
-    if (!project) {
-      try {
-        project = (await auth.getProjectId()) || undefined;
-      } catch {
-        project = undefined;
-      }
-    }
-    if (!project) {
-      throw configError(
-        'no project: set `project_id`, use a key that names one, or set $GOOGLE_CLOUD_PROJECT',
-      );
-    }
-    const client = new sdk.SecretManagerServiceClient({ ...clientOptions, auth });
-    try {
-      // Sets up the channel now: the SDK's methods leave a rejected set-up unhandled (which
-      // would end the process), so a client is only used once its set-up has succeeded.
-      await client.initialize();
-    } catch (err) {
-      await closeQuietly(client);
-      throw noCredentials(err);
-    }
-    return { client, project };
-  }
-
   async function getClient(): Promise<Built> {
     if (disposed) {
       throw new AirlockError(
@@ -556,7 +822,7 @@ export function createGcpSecretManagerBackend(
       );
     }
     if (built) return built;
-    building ??= build().then(
+    building ??= buildClient({ opts, env, endpoint, testCredentials, scopes }).then(
       (b) => {
         built = b;
         return b;
@@ -604,85 +870,6 @@ export function createGcpSecretManagerBackend(
 
   function describeWhat(kind: SecretKind, id: string): string {
     return `${kind} \`${id}\``;
-  }
-
-  /** Maps a failed call to a coded, secret-free error (the SDK error is never attached). */
-  function classify(
-    err: unknown,
-    what: string,
-    details: Record<string, string | number>,
-  ): AttemptFailure {
-    const code =
-      typeof (err as { code?: unknown })?.code === 'number'
-        ? (err as { code: number }).code
-        : undefined;
-    const name = code === undefined ? undefined : GRPC_NAMES[code];
-    const errName = err instanceof Error ? err.name : typeof err;
-    if (code === undefined || name === undefined) {
-      // Not a gRPC status: credentials could not be loaded or refreshed, or a local failure.
-      return new AttemptFailure(
-        new AirlockError(
-          'AIRLOCK_ERR_BACKEND_AUTH',
-          `${BACKEND_NAME}: could not read ${what}: no usable Google credentials (${errName})${metadataNote()}`,
-          { details: { ...details, error: errName } },
-        ),
-        false,
-      );
-    }
-    const detailText = String((err as { details?: unknown }).details ?? '');
-    const info = { ...details, grpcStatus: name };
-    const message = `${BACKEND_NAME}: could not read ${what} (gRPC ${name})`;
-    if (code === 7 || code === 16) {
-      return new AttemptFailure(
-        new AirlockError('AIRLOCK_ERR_BACKEND_AUTH', message, { details: info }),
-        false,
-      );
-    }
-    if (code === 14 && /getting metadata from plugin failed/i.test(detailText)) {
-      // grpc-js reports a credential that cannot produce a token as UNAVAILABLE.
-      return new AttemptFailure(
-        new AirlockError(
-          'AIRLOCK_ERR_BACKEND_AUTH',
-          `${BACKEND_NAME}: could not read ${what}: Google credentials could not produce a token`,
-          { details: info },
-        ),
-        false,
-      );
-    }
-    if (code === 4) {
-      return new AttemptFailure(
-        new AirlockError(
-          'AIRLOCK_ERR_BACKEND_TIMEOUT',
-          `${message}: no answer within the deadline`,
-          {
-            details: info,
-          },
-        ),
-        true,
-      );
-    }
-    if (code === 9) {
-      return new AttemptFailure(
-        new AirlockError(
-          'AIRLOCK_ERR_BACKEND_VERSION_DISABLED',
-          `${BACKEND_NAME}: the latest version of the secret for ${what} is disabled or destroyed (gRPC FAILED_PRECONDITION); enable it or add a new version`,
-          { details: info },
-        ),
-        false,
-      );
-    }
-    if (code === 8) {
-      return new AttemptFailure(
-        new AirlockError('AIRLOCK_ERR_BACKEND_THROTTLED', `${message}: quota exceeded`, {
-          details: info,
-        }),
-        true,
-      );
-    }
-    return new AttemptFailure(
-      new AirlockError('AIRLOCK_ERR_BACKEND_UNAVAILABLE', message, { details: info }),
-      RETRYABLE.has(code),
-    );
   }
 
   async function access(
@@ -750,117 +937,58 @@ export function createGcpSecretManagerBackend(
     );
   }
 
-  /** The payload as text once its CRC32C matches, or a (retryable) failure. */
-  function checkPayload(
-    response: AccessResponse,
-    what: string,
-    details: Record<string, string | number>,
-  ): string | AttemptFailure {
-    const raw = response.payload?.data;
-    const data =
-      raw === null || raw === undefined
-        ? new Uint8Array()
-        : typeof raw === 'string'
-          ? Buffer.from(raw, 'base64')
-          : raw;
-    const expected = response.payload?.dataCrc32c;
-    if (expected !== null && expected !== undefined) {
-      let matches = false;
-      try {
-        matches = BigInt(String(expected)) === BigInt(crc32c(data));
-      } catch {
-        matches = false;
-      }
-      if (!matches) {
-        return new AttemptFailure(
-          new AirlockError(
-            'AIRLOCK_ERR_BACKEND_CHECKSUM_MISMATCH',
-            `${BACKEND_NAME}: the payload read for ${what} does not match its CRC32C checksum`,
-            { details },
-          ),
-          true,
-        );
-      }
-    }
+  async function write(
+    kind: SecretKind,
+    id: string,
+    value: string | undefined,
+    signal?: AbortSignal,
+  ) {
+    const sid = writableName(
+      BACKEND_NAME,
+      kind,
+      id,
+      secretId(kind, id),
+      (n) => SECRET_ID_PATTERN.test(n),
+      'letters, digits, _ and -, at most 255 characters',
+    );
+    const verb = value === undefined ? 'delete' : 'write';
+    const details = { backend: BACKEND_NAME, kind, id, secret: sid };
+    const built = await clientFor(describeWhat(kind, id), details);
     try {
-      return new TextDecoder('utf-8', { fatal: true }).decode(data);
-    } catch {
-      return new AttemptFailure(
-        new AirlockError(
-          'AIRLOCK_ERR_BACKEND_VALUE_INVALID',
-          `${BACKEND_NAME}: the secret for ${what} is not UTF-8 text`,
-          { details },
-        ),
-        false,
-      );
+      await writeGcpSecret(built, { sid, value, timeoutMs: opts.timeout_ms }, signal);
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      throw classify(err, describeWhat(kind, id), details, verb).error;
     }
   }
 
   return {
     name: BACKEND_NAME,
+    async listKeys(kind, signal) {
+      const prefix = prefixFor(kind);
+      if (prefix === null) return [];
+      const built = await clientFor(`the list of ${kind}s`, { backend: BACKEND_NAME, kind });
+      return listSecretKeys(built, `${prefix}${opts.sep}`, opts.timeout_ms, signal);
+    },
+    putSecret: (kind, id, value, signal) => write(kind, id, value, signal),
+    deleteSecret: (kind, id, signal) => write(kind, id, undefined, signal),
     getVariable: (key, signal) => access('variable', key, opts.variables_prefix, signal),
     getConnectionValue: (connId, signal) =>
       access('connection', connId, opts.connections_prefix, signal),
     async listVariableKeys(signal) {
       if (opts.variables_prefix === null) return [];
-      const head = `${opts.variables_prefix}${opts.sep}`;
-      const { client, project } = await clientFor('the list of variables', {
+      const built = await clientFor('the list of variables', {
         backend: BACKEND_NAME,
         kind: 'variable',
       });
-      const parent = `projects/${project}`;
-      try {
-        const [secrets] = await client.listSecrets(
-          { parent, ...(head === '' ? {} : { filter: `name:${head}` }) },
-          {
-            timeout: opts.timeout_ms,
-            retry: null,
-            autoPaginate: true,
-            ...(signal ? { signal } : {}),
-          },
-        );
-        const keys: string[] = [];
-        for (const secret of secrets) {
-          const sid = (secret.name ?? '').split('/').at(-1) ?? '';
-          if (sid.startsWith(head) && sid.length > head.length) keys.push(sid.slice(head.length));
-        }
-        return keys.sort();
-      } catch (err) {
-        if (signal?.aborted) throw signal.reason;
-        throw classify(err, 'the list of variables', { backend: BACKEND_NAME, kind: 'variable' })
-          .error;
-      }
+      return listSecretKeys(built, `${opts.variables_prefix}${opts.sep}`, opts.timeout_ms, signal);
     },
     locate(kind: SecretKind, id: string) {
       const sid = secretId(kind, id);
       if (sid === undefined) return undefined;
       return `projects/${opts.project_id ?? built?.project ?? '<project>'}/secrets/${sid}/versions/latest`;
     },
-    describe() {
-      return {
-        type: BACKEND_NAME,
-        connections_prefix: opts.connections_prefix,
-        variables_prefix: opts.variables_prefix,
-        config_prefix: opts.config_prefix,
-        sep: opts.sep,
-        project_id: opts.project_id ?? null,
-        gcp_key_path: opts.gcp_key_path ?? null,
-        gcp_keyfile_dict: opts.gcp_keyfile_dict ? '***' : null,
-        gcp_credential_config_file:
-          typeof opts.gcp_credential_config_file === 'string' &&
-          !opts.gcp_credential_config_file.trim().startsWith('{')
-            ? opts.gcp_credential_config_file
-            : opts.gcp_credential_config_file
-              ? '***'
-              : null,
-        gcp_scopes: scopes.join(','),
-        impersonation_chain: opts.impersonation_chain ?? null,
-        endpoint_url: opts.endpoint_url ?? null,
-        timeout_ms: opts.timeout_ms,
-        max_retries: opts.max_retries,
-        test_credentials: testCredentials,
-      };
-    },
+    describe: () => describeOptions(opts, scopes, testCredentials),
     async dispose() {
       disposed = true;
       const current = built ?? (building ? await building.catch(() => undefined) : undefined);

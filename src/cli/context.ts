@@ -478,6 +478,18 @@ export async function closing<T>(context: CliContext, body: () => Promise<T>): P
   }
 }
 
+/**
+ * Standard input as text, without its final line break: for a secret given as `-` (or a
+ * `--…-stdin` option), so that it stays out of the shell history.
+ */
+export async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(Buffer.from(chunk));
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
+}
+
 /** Resolves at the first SIGINT or SIGTERM (for long-running commands), with the signal. */
 export function untilStopSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {

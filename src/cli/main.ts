@@ -26,6 +26,8 @@ const COMMANDS: ReadonlyArray<readonly [readonly string[], () => Promise<Registr
   ],
   [['db', 'rotate-fernet-key'], async () => (await import('./commands/db.ts')).registerDbCommands],
   [['secrets'], async () => (await import('./commands/secrets.ts')).registerSecretsCommands],
+  [['migrate'], async () => (await import('./commands/migrate.ts')).registerMigrateCommand],
+  [['doctor'], async () => (await import('./commands/doctor.ts')).registerDoctorCommand],
   [['config'], async () => (await import('./commands/config.ts')).registerConfigCommands],
   [['demo'], async () => (await import('./commands/demo.ts')).registerDemoCommand],
   [['fake'], async () => (await import('./commands/fake.ts')).registerFakeCommands],

@@ -155,3 +155,8 @@ export function safeJsonParse(text: string): SafeJsonResult {
     };
   }
 }
+
+/** Whether a parsed JSON value is an object (not `null`, not an array). */
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}

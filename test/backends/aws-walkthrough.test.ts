@@ -9,38 +9,20 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runAirlock } from '../helpers/cli.ts';
-import { useMoto } from '../helpers/moto.ts';
+import { awsCli, awsCliEnv, useMoto } from '../helpers/moto.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { runTool } from '../helpers/tools.ts';
 
 const moto = useMoto();
 const home = tempDir('airlock-aws-walkthrough-');
 
 /** The test credentials a user exports for a local emulator, and an empty HOME. */
 function awsEnv(extra: Record<string, string>): Record<string, string> {
-  return {
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-    AWS_REGION: 'us-east-1',
-    HOME: home,
-    AWS_CONFIG_FILE: join(home, 'no-config'),
-    AWS_SHARED_CREDENTIALS_FILE: join(home, 'no-credentials'),
-    AWS_EC2_METADATA_DISABLED: 'true',
-    ...extra,
-  };
+  return awsCliEnv(home, extra);
 }
 
 /** `aws --endpoint-url <moto> <args…>` with the test credentials; throws with its stderr. */
-async function aws(args: string[]): Promise<unknown> {
-  const r = await runTool(
-    'aws',
-    ['--endpoint-url', moto.server().url, '--output', 'json', ...args],
-    // AWS CLI v1 reads AWS_DEFAULT_REGION, not AWS_REGION.
-    { env: awsEnv({ AWS_DEFAULT_REGION: 'us-east-1' }) },
-    'install the AWS CLI (`python3 -m pip install awscli`, Python 3.11); the AWS walkthroughs write with it',
-  );
-  if (r.code !== 0) throw new Error(`aws ${args.slice(0, 2).join(' ')} failed:\n${r.stderr}`);
-  return JSON.parse(r.stdout);
+function aws(args: string[]): Promise<unknown> {
+  return awsCli(moto.server().url, home, args);
 }
 
 /** `aws secretsmanager create-secret --name <name> --secret-string <value>`. */

@@ -16,37 +16,11 @@ import {
 } from '../../src/testing/fakes/gcp-secret-manager-fake.ts';
 import { BIN, cleanEnv, NODE, ROOT, runAirlock } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { runTool, type ToolResult } from '../helpers/tools.ts';
+import { gcloudFor } from '../helpers/tools.ts';
 
 const CLASS_PATH =
   'airflow.providers.google.cloud.secrets.secret_manager.CloudSecretManagerBackend';
 const PROJECT = 'walkthrough-project';
-
-/** `gcloud …` with its own throw-away configuration, pointed at `url` as docs/testing.md says. */
-async function gcloudFor(
-  url: string,
-  project = PROJECT,
-): Promise<(args: string[], input?: string) => Promise<ToolResult>> {
-  const env = {
-    CLOUDSDK_CONFIG: tempDir('airlock-gcloud-'),
-    CLOUDSDK_AUTH_ACCESS_TOKEN: 'walkthrough-token',
-    CLOUDSDK_CORE_PROJECT: project,
-    CLOUDSDK_CORE_DISABLE_PROMPTS: '1',
-    CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK: '1',
-  };
-  const gcloud = async (args: string[], input?: string) => {
-    const r = await runTool(
-      'gcloud',
-      args,
-      { env, ...(input === undefined ? {} : { input }) },
-      'install the Google Cloud CLI (https://cloud.google.com/sdk/docs/install); the Google walkthrough writes with it',
-    );
-    if (r.code !== 0) throw new Error(`gcloud ${args.join(' ')} failed:\n${r.stderr}`);
-    return r;
-  };
-  await gcloud(['config', 'set', 'api_endpoint_overrides/secretmanager', `${url}/`]);
-  return gcloud;
-}
 
 function envFor(endpoint: string, project = PROJECT): Record<string, string> {
   return {
@@ -67,7 +41,7 @@ describe('gcp-secret-manager walkthrough', () => {
 
   beforeAll(async () => {
     fake = await startGcpSecretManagerFake();
-    gcloud = await gcloudFor(fake.url);
+    gcloud = await gcloudFor(fake.url, PROJECT);
   });
   afterAll(async () => {
     await fake?.close();

@@ -4,8 +4,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { findOnPath } from './tools.ts';
+import { findOnPath, runTool } from './tools.ts';
 
 /** A running moto server. */
 export interface MotoServer {
@@ -217,4 +218,40 @@ export async function putParameter(
   } finally {
     client.destroy();
   }
+}
+
+/**
+ * The test credentials a user exports for a local emulator, with `home` as an empty HOME (no
+ * profile, no shared credentials, no instance metadata).
+ */
+export function awsCliEnv(
+  home: string,
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    AWS_REGION: 'us-east-1',
+    HOME: home,
+    AWS_CONFIG_FILE: join(home, 'no-config'),
+    AWS_SHARED_CREDENTIALS_FILE: join(home, 'no-credentials'),
+    AWS_EC2_METADATA_DISABLED: 'true',
+    ...extra,
+  };
+}
+
+/**
+ * `aws --endpoint-url <url> --output json <args…>` (the AWS CLI: a client we did not write)
+ * with the test credentials; its parsed output, or an error with its stderr.
+ */
+export async function awsCli(url: string, home: string, args: string[]): Promise<unknown> {
+  const r = await runTool(
+    'aws',
+    ['--endpoint-url', url, '--output', 'json', ...args],
+    // AWS CLI v1 reads AWS_DEFAULT_REGION, not AWS_REGION.
+    { env: awsCliEnv(home, { AWS_DEFAULT_REGION: 'us-east-1' }) },
+    'install the AWS CLI (`python3 -m pip install awscli`, Python 3.11); the AWS walkthroughs write with it',
+  );
+  if (r.code !== 0) throw new Error(`aws ${args.slice(0, 2).join(' ')} failed:\n${r.stderr}`);
+  return r.stdout.trim() === '' ? {} : JSON.parse(r.stdout);
 }

@@ -8,6 +8,7 @@ import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { cleanEnv } from './cli.ts';
 import { type ProcessResult, runProcess } from './process.ts';
+import { tempDir } from './tmp.ts';
 
 /** Debian's Python, where `apt-get install python3-hvac python3-azure` puts the SDKs. */
 export const SYSTEM_PYTHON = '/usr/bin/python3';
@@ -95,4 +96,30 @@ export async function runPython(
     { ...options, env: { PYTHONDONTWRITEBYTECODE: '1', ...options.env } },
     install,
   );
+}
+
+/** `gcloud …` with its own throw-away configuration, pointed at `url` as docs/testing.md says. */
+export async function gcloudFor(
+  url: string,
+  project: string,
+): Promise<(args: string[], input?: string) => Promise<ToolResult>> {
+  const env = {
+    CLOUDSDK_CONFIG: tempDir('airlock-gcloud-'),
+    CLOUDSDK_AUTH_ACCESS_TOKEN: 'walkthrough-token',
+    CLOUDSDK_CORE_PROJECT: project,
+    CLOUDSDK_CORE_DISABLE_PROMPTS: '1',
+    CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK: '1',
+  };
+  const gcloud = async (args: string[], input?: string) => {
+    const r = await runTool(
+      'gcloud',
+      args,
+      { env, ...(input === undefined ? {} : { input }) },
+      'install the Google Cloud CLI (https://cloud.google.com/sdk/docs/install); the Google walkthrough writes with it',
+    );
+    if (r.code !== 0) throw new Error(`gcloud ${args.join(' ')} failed:\n${r.stderr}`);
+    return r;
+  };
+  await gcloud(['config', 'set', 'api_endpoint_overrides/secretmanager', `${url}/`]);
+  return gcloud;
 }

@@ -96,5 +96,17 @@ describe('a consumer install of the packed tarball', () => {
     expect(missing.code).toBe(1);
     expectOneLineError(missing.stderr, 'AIRLOCK_ERR_BACKEND_SDK_MISSING');
     expect(missing.stderr).toContain('npm install @aws-sdk/client-secrets-manager');
+
+    // The test doubles' packages are optional peers too: a missing one is named, in one line.
+    const home = { AIRLOCK_HOME: join(app, 'home') };
+    for (const [args, pkg] of [
+      [['fake', 'vault', '--tls', '--port', '0'], 'selfsigned'],
+      [['fake', 'gcp-secret-manager'], '@google-cloud/secret-manager'],
+    ] as const) {
+      const fake = await runAirlock([...args], { bin, cwd: app, env: home });
+      expect(fake.code, args.join(' ')).toBe(1);
+      expectOneLineError(fake.stderr, 'AIRLOCK_ERR_BACKEND_SDK_MISSING');
+      expect(fake.stderr).toContain(`npm install ${pkg}`);
+    }
   }, 300_000);
 });

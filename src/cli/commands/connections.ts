@@ -27,7 +27,7 @@ interface GetOptions {
   output: 'plain' | 'json' | 'uri';
 }
 
-interface AddOptions {
+export interface AddOptions {
   connUri?: string;
   connJson?: string;
   connType?: string;

@@ -12,7 +12,7 @@ import type { Command } from 'commander';
 import { AirlockError } from '../../errors.ts';
 import { safeJsonParse } from '../../util/json.ts';
 import type { CliContext } from '../context.ts';
-import { parsePort, serveUntilSignal } from './fake.ts';
+import { parsePort, serveUntilSignal } from './_fake-serve.ts';
 
 const SECRET_NAME = /^[0-9a-zA-Z-]{1,127}$/;
 

@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { AirlockError } from '../../errors.ts';
 import { safeJsonParse } from '../../util/json.ts';
 import type { CliContext } from '../context.ts';
-import { type FakeRegistration, parsePort, serveUntilSignal } from './fake.ts';
+import { type FakeRegistration, parsePort, serveUntilSignal } from './_fake-serve.ts';
 
 const SECRET_ID = /^[a-zA-Z0-9_-]{1,255}$/;
 const PROJECT_ID = /^[a-z][a-z0-9-]{4,28}[a-z0-9]$|^[0-9]+$/;

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AirlockError } from '../../errors.ts';
 import { safeJsonParse } from '../../util/json.ts';
-import { type FakeRegistration, parsePort, serveUntilSignal } from './fake.ts';
+import { type FakeRegistration, parsePort, serveUntilSignal } from './_fake-serve.ts';
 
 interface FakeVaultOptions {
   port: number;

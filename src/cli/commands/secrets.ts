@@ -1,13 +1,14 @@
 /**
  * @module cli/commands/secrets
  * `airlock secrets which`: the provenance of a Variable or a Connection, link by link, without
- * the value.
+ * the value; `secrets put|delete` (in `secrets-write.ts`) write to a configured store.
  */
 import { Argument, type Command, Option } from 'commander';
 import type { SecretKind } from '../../backends/backend.ts';
 import { originOf } from '../../config/deployment.ts';
 import type { WhichReport } from '../../resolver/resolver.ts';
 import { type CliContext, printJson } from '../context.ts';
+import { registerSecretWriteCommands } from './secrets-write.ts';
 
 interface WhichOptions {
   all?: boolean;
@@ -46,7 +47,10 @@ export function formatWhich(report: WhichReport): string {
 
 /** Registers `airlock secrets`. */
 export function registerSecretsCommands(program: Command, context: CliContext): void {
-  const secrets = program.command('secrets').description('inspect the resolution chain');
+  const secrets = program
+    .command('secrets')
+    .description('inspect the resolution chain, and write to a configured store');
+  registerSecretWriteCommands(secrets, context);
 
   secrets
     .command('which')

@@ -7,15 +7,7 @@
 import { type Command, Option } from 'commander';
 import { AirlockError } from '../../errors.ts';
 import type { Metastore } from '../../metastore/metastore.ts';
-import { type CliContext, parseOutput, printRows } from '../context.ts';
-
-async function readStdin(): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(Buffer.from(chunk));
-  return Buffer.concat(chunks)
-    .toString('utf8')
-    .replace(/\r?\n$/, '');
-}
+import { type CliContext, parseOutput, printRows, readStdin } from '../context.ts';
 
 async function withStore<T>(
   context: CliContext,

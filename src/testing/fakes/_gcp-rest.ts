@@ -20,7 +20,7 @@ export type RestInvoke = (
   method: string,
   request: Record<string, unknown>,
   resourceField: string,
-  from: { apiClient: string; peer: string; transport: 'rest' },
+  from: { apiClient: string; peer: string; transport: 'grpc' | 'rest' },
   cancelled: () => boolean,
 ) => Promise<
   { ok: true; value: unknown } | { ok: false; code: number; message: string } | undefined

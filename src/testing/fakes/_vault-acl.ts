@@ -5,11 +5,8 @@
  * the documented priority rules between patterns, capabilities merged across policies, `deny`
  * over everything. Test code, kept apart from the server so that it can be read on its own.
  */
+import { isRecord } from '../../util/json.ts';
 import { FakeHttpError } from './_serve-fake.ts';
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
 
 // ---------------------------------------------------------------------------------------------
 
