@@ -17,8 +17,13 @@ import { OPENAPI_DOCUMENT } from './openapi.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { connectionRoutes } from './routes/connections.ts';
 import { healthRoutes } from './routes/health.ts';
+import { adminPages } from './routes/pages-admin.ts';
+import { connectionPages } from './routes/pages-connections.ts';
+import { sessionPages } from './routes/pages-session.ts';
+import { statusPages } from './routes/pages-status.ts';
+import { tokenPages } from './routes/pages-tokens.ts';
+import { variablePages } from './routes/pages-variables.ts';
 import { secretsRoutes } from './routes/secrets.ts';
-import { uiRoutes } from './routes/ui.ts';
 import { variableRoutes } from './routes/variables.ts';
 import { allowedSettingsFromEnv, DeploymentRuntime } from './runtime.ts';
 import { ServerStore } from './store.ts';
@@ -29,7 +34,12 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
   connectionRoutes,
   secretsRoutes,
   adminRoutes,
-  uiRoutes,
+  sessionPages,
+  variablePages,
+  connectionPages,
+  statusPages,
+  adminPages,
+  tokenPages,
 ];
 
 /** The Content-Security-Policy: only this origin's scripts and styles, no framing. */
