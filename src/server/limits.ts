@@ -13,7 +13,7 @@ import type { Env } from './runtime.ts';
 
 /** The body size limits, in bytes. */
 export interface BodyLimits {
-  /** `POST /login`. @default 16384 */
+  /** `POST /login` and `POST /auth/token`. @default 16384 */
   readonly signInBytes: number;
   /** The variable and connection imports. `AIRLOCK__SERVER__MAX_IMPORT_BYTES`. @default 16 MiB */
   readonly importBytes: number;
@@ -90,7 +90,7 @@ export function limitBodies(limits: BodyLimits): MiddlewareHandler {
   const other = refuse(limits.requestBytes);
   return (c, next) => {
     const path = c.req.path;
-    if (path === '/login') return signIn(c, next);
+    if (path === '/login' || path === '/auth/token') return signIn(c, next);
     if (IMPORT_PATHS.has(path)) return imports(c, next);
     return other(c, next);
   };

@@ -109,7 +109,7 @@ describe('authentication', () => {
   it('answers 401 JSON for the API and redirects pages to the sign-in form', async () => {
     const api = await t.app.request('/api/v1/variables');
     expect(api.status).toBe(401);
-    expect(api.headers.get('www-authenticate')).toBeNull();
+    expect(api.headers.get('www-authenticate')).toBe('Basic realm="airlock"');
     expect((await api.json()) as any).toMatchObject({
       code: 'AIRLOCK_ERR_HTTP_UNAUTHENTICATED',
       status: 401,
@@ -224,7 +224,7 @@ describe('openapi document', () => {
     const app = createApp({ metastore: t.metastore, env: {} });
     const documented = OPENAPI_DOCUMENT.paths as Record<string, Record<string, unknown>>;
     const routes = app.routes.filter(
-      (r) => (r.path.startsWith('/api/') || r.path === '/health') && r.method !== 'ALL',
+      (r) => (r.path.startsWith('/api/v1/') || r.path === '/health') && r.method !== 'ALL',
     );
     expect(routes.length).toBeGreaterThan(15);
     for (const route of routes) {

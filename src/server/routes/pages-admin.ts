@@ -4,7 +4,7 @@
  */
 import { AirlockError } from '../../errors.ts';
 import { requireAuth } from '../auth/middleware.ts';
-import { isRole, requirePermission } from '../auth/roles.ts';
+import { parseRole, requirePermission } from '../auth/roles.ts';
 import type { RouteModule } from '../context.ts';
 import { page, settingsPage, usersPage } from '../ui/pages.ts';
 import { action, form } from './_forms.ts';
@@ -56,8 +56,7 @@ export const adminPages: RouteModule = (app, deps) => {
     action(c, deps, '/users', async () => {
       requirePermission(c.get('user').role, 'admin');
       const body = await form(c);
-      const role = body.role ?? 'viewer';
-      if (!isRole(role)) throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', 'unknown role');
+      const role = parseRole(body.role ?? 'viewer');
       await deps.store.createUser(body.username ?? '', body.password ?? '', role);
       return `Added user ${body.username} (${role}).`;
     }),
@@ -67,8 +66,7 @@ export const adminPages: RouteModule = (app, deps) => {
     const username = c.req.param('username');
     return action(c, deps, '/users', async () => {
       requirePermission(c.get('user').role, 'admin');
-      const role = (await form(c)).role ?? '';
-      if (!isRole(role)) throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', 'unknown role');
+      const role = parseRole((await form(c)).role ?? '');
       if (!(await deps.store.setRole(username, role))) {
         throw new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', `no user \`${username}\``);
       }

@@ -5,7 +5,7 @@
 import { AirlockError } from '../../errors.ts';
 import { requirePermission } from '../auth/roles.ts';
 import type { RouteModule } from '../context.ts';
-import { allVariables, variableOrThrow, variableView } from '../service.ts';
+import { allVariables, putVariable, variableOrThrow, variableView } from '../service.ts';
 import { jsonBody, matchesSearch, pageOf, paginate, stringField, updateMask } from './_api.ts';
 
 /** Registers the Variable endpoints. */
@@ -70,23 +70,13 @@ export const variableRoutes: RouteModule = (app, deps) => {
         '`value` is required by the update_mask',
       );
     }
-    await deps.metastore.setVariable(key, newValue ?? existing.value ?? '', {
-      description: newDescription === undefined ? existing.description : newDescription,
-    });
-    if (newDescription === null && existing.description !== null) {
-      // setVariable keeps a description when given null: clear it explicitly.
-      await deps.metastore.importVariables(
-        [
-          {
-            key,
-            value: newValue ?? existing.value ?? '',
-            description: '',
-            where: `variable \`${key}\``,
-          },
-        ],
-        { onExisting: 'overwrite' },
-      );
-    }
+    await putVariable(
+      deps,
+      key,
+      newValue ?? existing.value ?? '',
+      newDescription === undefined ? existing.description : newDescription,
+      existing,
+    );
     return c.json(variableView(deps, user, await variableOrThrow(deps, key), false));
   });
 
