@@ -24,6 +24,7 @@ import { can, requirePermission } from '../server/auth/roles.ts';
 import type { AppDeps, AppEnv, AuthUser, RouteModule } from '../server/context.ts';
 import { h, type Safe } from '../server/ui/html.ts';
 import { csrfField, layout, page } from '../server/ui/pages.ts';
+import { registerDagsV2 } from '../server/v2/dags.ts';
 import { isValidId } from './dag.ts';
 import { parseConf } from './environment.ts';
 import { type DagBagInfo, type DagInfo, discoverDagsInChild } from './loader.ts';
@@ -132,6 +133,51 @@ function enc(text: string): string {
 }
 
 /**
+ * The log reader of the DAG pages and APIs: the try a request names and its log text.
+ */
+function createTryLog(
+  deps: AppDeps,
+  store: PipelineStore,
+  runOr404: (dagId: string, runId: string) => Promise<DagRunRecord>,
+) {
+  /**
+   * The try a log request names: a task instance of the run (looked up, never a path built
+   * from the request) and a try it has started; anything else is a 404.
+   */
+  const tryOr404 = async (
+    dagId: string,
+    runId: string,
+    taskId: string,
+    tryText: string | undefined,
+  ): Promise<{ run: DagRunRecord; ti: TaskInstanceRecord; n: number }> => {
+    if (!isValidId(dagId) || !isValidId(taskId)) throw notFound('no such task instance');
+    const run = await runOr404(dagId, runId);
+    const ti = await store.getTaskInstance(run.dagId, run.runId, taskId);
+    if (!ti) throw notFound(`run \`${run.runId}\` has no task \`${taskId}\``);
+    const n =
+      tryText === undefined ? ti.tryNumber : /^[1-9]\d{0,5}$/.test(tryText) ? Number(tryText) : 0;
+    if (n < 1 || n > ti.tryNumber) {
+      throw notFound(`task \`${ti.taskId}\` of run \`${run.runId}\` has no such try`);
+    }
+    return { run, ti, n };
+  };
+  /** The log of the try a request names (see `tryOr404`); `text` is `undefined` without one. */
+  const tryLog = async (dagId: string, runId: string, taskId: string, tryText?: string) => {
+    const found = await tryOr404(dagId, runId, taskId, tryText);
+    const { logsFolder } = await settingsOf(deps);
+    const text = readTaskLog(
+      logsFolder,
+      found.run.dagId,
+      found.run.runId,
+      found.ti.taskId,
+      found.n,
+    );
+    return { ...found, text };
+  };
+  return tryLog;
+}
+
+/**
  * The DAG route module.
  *
  * @example
@@ -176,45 +222,13 @@ export function createPipelineRoutes(options: PipelineRoutesOptions = {}): Route
       if (!run) throw notFound(`DAG \`${dagId}\` has no run \`${runId}\``);
       return run;
     };
-    /**
-     * The try a log request names: a task instance of the run (looked up, never a path built
-     * from the request) and a try it has started; anything else is a 404.
-     */
-    const tryOr404 = async (
-      dagId: string,
-      runId: string,
-      taskId: string,
-      tryText: string | undefined,
-    ): Promise<{ run: DagRunRecord; ti: TaskInstanceRecord; n: number }> => {
-      if (!isValidId(dagId) || !isValidId(taskId)) throw notFound('no such task instance');
-      const run = await runOr404(dagId, runId);
-      const ti = await store.getTaskInstance(run.dagId, run.runId, taskId);
-      if (!ti) throw notFound(`run \`${run.runId}\` has no task \`${taskId}\``);
-      const n =
-        tryText === undefined ? ti.tryNumber : /^[1-9]\d{0,5}$/.test(tryText) ? Number(tryText) : 0;
-      if (n < 1 || n > ti.tryNumber) {
-        throw notFound(`task \`${ti.taskId}\` of run \`${run.runId}\` has no such try`);
-      }
-      return { run, ti, n };
-    };
-    /** The log of the try a request names (see `tryOr404`); `text` is `undefined` without one. */
-    const tryLog = async (dagId: string, runId: string, taskId: string, tryText?: string) => {
-      const found = await tryOr404(dagId, runId, taskId, tryText);
-      const { logsFolder } = await settingsOf(deps);
-      const text = readTaskLog(
-        logsFolder,
-        found.run.dagId,
-        found.run.runId,
-        found.ti.taskId,
-        found.n,
-      );
-      return { ...found, text };
-    };
+    const tryLog = createTryLog(deps, store, runOr404);
     const trigger = async (
       c: Context<AppEnv>,
       dagId: string,
       conf: Record<string, unknown>,
       runId?: string,
+      logicalDate?: number,
     ): Promise<DagRunRecord> => {
       const user = c.get('user');
       requirePermission(user.role, 'write');
@@ -224,11 +238,23 @@ export function createPipelineRoutes(options: PipelineRoutesOptions = {}): Route
         conf,
         triggeredBy: user.username,
         ...(runId === undefined ? {} : { runId }),
+        ...(logicalDate === undefined ? {} : { logicalDate }),
       });
       deps.logger?.info({ dagId, runId: run.runId, user: user.username }, 'DAG run queued');
       options.onTrigger?.();
       return run;
     };
+
+    registerDagsV2(deps.apiV2, deps, {
+      store,
+      discover,
+      discoveredAt: () => cached?.at ?? Date.now(),
+      dagOr404,
+      runOr404,
+      tryLog,
+      trigger,
+      visibleConf: (user, conf) => visibleConf(deps, user, conf),
+    });
 
     const auth = requireAuth(deps);
     app.use('/dags', auth);

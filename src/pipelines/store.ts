@@ -132,6 +132,8 @@ export interface CreateRunOptions {
   readonly triggeredBy?: string;
   /** @default Date.now() */
   readonly now?: number;
+  /** The run's logical date (a trigger's `logical_date`). @default `now` */
+  readonly logicalDate?: number;
 }
 
 /** Filters of a claim. */
@@ -362,7 +364,9 @@ export class PipelineStore {
    */
   async createRun(options: CreateRunOptions): Promise<DagRunRecord> {
     const now = options.now ?? Date.now();
-    const runId = checkRunId(options.runId ?? `manual__${new Date(now).toISOString()}`);
+    const runId = checkRunId(
+      options.runId ?? `manual__${new Date(options.logicalDate ?? now).toISOString()}`,
+    );
     const { dag } = options;
     return this.#tx(async (trx) => {
       const existing = await trx
@@ -385,7 +389,7 @@ export class PipelineStore {
         state: 'queued',
         conf: confColumn(options.conf ?? {}, this.#keys),
         fileloc: dag.fileloc,
-        logical_date: now,
+        logical_date: options.logicalDate ?? now,
         queued_at: now,
         start_date: null,
         end_date: null,

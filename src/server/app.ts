@@ -18,7 +18,7 @@ import { OPENAPI_DOCUMENT } from './openapi.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { authTokenRoutes } from './routes/auth-token.ts';
 import { connectionRoutes } from './routes/connections.ts';
-import { healthRoutes } from './routes/health.ts';
+import { configRoutes, healthRoutes } from './routes/health.ts';
 import { adminPages } from './routes/pages-admin.ts';
 import { connectionPages } from './routes/pages-connections.ts';
 import { sessionPages } from './routes/pages-session.ts';
@@ -30,14 +30,15 @@ import { variableRoutes } from './routes/variables.ts';
 import { allowedSettingsFromEnv, DeploymentRuntime } from './runtime.ts';
 import { ServerStore } from './store.ts';
 import { createApiV2, mountApiV2 } from './v2/app.ts';
-import { registerVariablesV2 } from './v2/variables.ts';
+import { apiV2Routes } from './v2/routes.ts';
 
 /** The built-in route modules, in registration order (the API, then the pages). */
 export const ROUTE_MODULES: readonly RouteModule[] = [
   authTokenRoutes,
   variableRoutes,
   connectionRoutes,
-  (_app, deps) => registerVariablesV2(deps.apiV2, deps),
+  configRoutes,
+  apiV2Routes,
   secretsRoutes,
   adminRoutes,
   sessionPages,

@@ -86,6 +86,30 @@ export const OPENAPI_DOCUMENT = {
         responses: { '200': ok('Healthy', ref('Health')), '503': ok('Unhealthy', ref('Health')) },
       },
     },
+    '/api/v1/version': {
+      get: {
+        summary: "airlock's version (no sign-in)",
+        security: [],
+        responses: { '200': ok('Version', ref('VersionInfo')) },
+      },
+    },
+    '/api/v1/config': {
+      get: {
+        summary: 'The AIRLOCK__SECTION__KEY settings, secret values `< hidden >` (admin)',
+        parameters: [query('section', { type: 'string' }, 'Only this section.')],
+        responses: {
+          '200': {
+            description: 'Configuration (`Accept: text/plain` for the ini text)',
+            content: {
+              'application/json': { schema: ref('Config') },
+              'text/plain': { schema: { type: 'string' } },
+            },
+          },
+          '404': problem('No such section'),
+          ...errors,
+        },
+      },
+    },
     '/api/v1/openapi.json': {
       get: { summary: 'This document', security: [], responses: { '200': ok('OpenAPI 3.1') } },
     },
@@ -333,12 +357,14 @@ export const OPENAPI_DOCUMENT = {
     schemas: {
       Problem: {
         type: 'object',
-        required: ['code', 'title', 'detail', 'status'],
+        required: ['type', 'code', 'title', 'detail', 'status'],
         properties: {
+          type: { type: 'string' },
           code: { type: 'string', enum: Object.keys(ERROR_CODES) },
           title: { type: 'string' },
           detail: { type: 'string' },
           status: { type: 'integer' },
+          instance: { type: 'string' },
         },
       },
       Health: {
@@ -346,6 +372,35 @@ export const OPENAPI_DOCUMENT = {
         properties: {
           status: { type: 'string', enum: ['healthy', 'unhealthy'] },
           metastore: { type: 'object' },
+          metadatabase: { type: 'object', properties: { status: { type: 'string' } } },
+          scheduler: { type: 'object' },
+          triggerer: { type: 'object' },
+          dag_processor: { type: 'object' },
+        },
+      },
+      VersionInfo: {
+        type: 'object',
+        properties: { version: { type: 'string' }, git_version: { type: ['string', 'null'] } },
+      },
+      Config: {
+        type: 'object',
+        properties: {
+          sections: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                name: { type: 'string' },
+                options: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    properties: { key: { type: 'string' }, value: { type: 'string' } },
+                  },
+                },
+              },
+            },
+          },
         },
       },
       Variable: {

@@ -81,7 +81,7 @@ export function mountApiV2(app: AirlockApp, v2: ApiV2, deps: AppDeps): void {
   for (const [name, scheme] of Object.entries(SECURITY_SCHEMES)) {
     v2.openAPIRegistry.registerComponent('securitySchemes', name, scheme);
   }
-  v2.doc31('/openapi.json', {
+  v2.doc31('/api/v2/openapi.json', {
     openapi: '3.1.0',
     info: {
       title: 'airlock: Airflow API',
@@ -96,5 +96,5 @@ export function mountApiV2(app: AirlockApp, v2: ApiV2, deps: AppDeps): void {
     if (PUBLIC_PATHS.has(c.req.path)) return next();
     return auth(c, next);
   });
-  app.route('/api/v2', v2);
+  app.route('/', v2);
 }

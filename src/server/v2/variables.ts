@@ -73,7 +73,7 @@ function responseOf(deps: AppDeps, user: AuthUser, record: VariableRecord, inLis
 const routes = {
   list: createRoute({
     method: 'get',
-    path: '/variables',
+    path: '/api/v2/variables',
     tags: ['Variable'],
     summary: 'Get Variables',
     security: SECURED,
@@ -90,7 +90,7 @@ const routes = {
   }),
   get: createRoute({
     method: 'get',
-    path: '/variables/{variable_key}',
+    path: '/api/v2/variables/{variable_key}',
     tags: ['Variable'],
     summary: 'Get Variable',
     security: SECURED,
@@ -102,7 +102,7 @@ const routes = {
   }),
   create: createRoute({
     method: 'post',
-    path: '/variables',
+    path: '/api/v2/variables',
     tags: ['Variable'],
     summary: 'Post Variable',
     security: SECURED,
@@ -116,7 +116,7 @@ const routes = {
   }),
   patch: createRoute({
     method: 'patch',
-    path: '/variables/{variable_key}',
+    path: '/api/v2/variables/{variable_key}',
     tags: ['Variable'],
     summary: 'Patch Variable',
     security: SECURED,
@@ -132,7 +132,7 @@ const routes = {
   }),
   remove: createRoute({
     method: 'delete',
-    path: '/variables/{variable_key}',
+    path: '/api/v2/variables/{variable_key}',
     tags: ['Variable'],
     summary: 'Delete Variable',
     security: SECURED,
@@ -144,7 +144,7 @@ const routes = {
   }),
   bulk: createRoute({
     method: 'patch',
-    path: '/variables',
+    path: '/api/v2/variables',
     tags: ['Variable'],
     summary: 'Bulk Variables',
     security: SECURED,
