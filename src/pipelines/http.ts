@@ -21,10 +21,16 @@ import { loadConfig } from '../config/load-config.ts';
 import { AirlockError } from '../errors.ts';
 import { requireAuth } from '../server/auth/middleware.ts';
 import { can, requirePermission } from '../server/auth/roles.ts';
-import type { AppDeps, AppEnv, AuthUser, RouteModule } from '../server/context.ts';
+import type { AirlockApp, AppDeps, AppEnv, AuthUser, RouteModule } from '../server/context.ts';
+import { pageOf, paginate } from '../server/routes/_api.ts';
 import { h, type Safe } from '../server/ui/html.ts';
 import { csrfField, layout, page } from '../server/ui/pages.ts';
-import { registerDagsV2 } from '../server/v2/dags.ts';
+import {
+  logContinuationToken,
+  logPosition,
+  type PipelineApi,
+  registerDagsV2,
+} from '../server/v2/dags.ts';
 import { isValidId } from './dag.ts';
 import { parseConf } from './environment.ts';
 import { type DagBagInfo, type DagInfo, discoverDagsInChild } from './loader.ts';
@@ -245,7 +251,7 @@ export function createPipelineRoutes(options: PipelineRoutesOptions = {}): Route
       return run;
     };
 
-    registerDagsV2(deps.apiV2, deps, {
+    const api: PipelineApi = {
       store,
       discover,
       discoveredAt: () => cached?.at ?? Date.now(),
@@ -254,7 +260,8 @@ export function createPipelineRoutes(options: PipelineRoutesOptions = {}): Route
       tryLog,
       trigger,
       visibleConf: (user, conf) => visibleConf(deps, user, conf),
-    });
+    };
+    registerDagsV2(deps.apiV2, deps, api);
 
     const auth = requireAuth(deps);
     app.use('/dags', auth);
@@ -366,90 +373,176 @@ ${
       return c.html(layout(page(c, deps, `Log: ${ti.taskId}`), body));
     });
 
-    // --- API -----------------------------------------------------------------------------------
-    app.get('/api/v1/dags', async (c) => {
-      const bag = await discover();
-      return c.json({
-        dags: bag.dags.map(dagJson),
-        total_entries: bag.dags.length,
-        import_errors: bag.errors.map((e) => ({
-          filename: e.file,
-          stack_trace: deps.masker.redact(e.message),
-        })),
-      });
-    });
-    app.get('/api/v1/dags/:dagId', async (c) =>
-      c.json(dagJson(await dagOr404(c.req.param('dagId')))),
-    );
-    app.get('/api/v1/dags/:dagId/dagRuns', async (c) => {
-      const dagId = c.req.param('dagId');
-      const limit = Math.min(Math.max(Number(c.req.query('limit') ?? 100) || 100, 1), 1000);
-      const offset = Math.max(Number(c.req.query('offset') ?? 0) || 0, 0);
-      const { runs, total } = await store.listRuns({ dagId, limit, offset });
-      const user = c.get('user');
-      return c.json({
-        dag_runs: runs.map((r) => runJson(r, visibleConf(deps, user, r.conf))),
-        total_entries: total,
-      });
-    });
-    app.post('/api/v1/dags/:dagId/dagRuns', async (c) => {
-      let body: { dag_run_id?: unknown; conf?: unknown } = {};
-      const text = await c.req.text();
-      if (text.trim() !== '') {
-        try {
-          body = JSON.parse(text) as typeof body;
-        } catch {
-          throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', 'the body is not valid JSON');
-        }
-      }
-      if (
-        body.conf !== undefined &&
-        (body.conf === null || typeof body.conf !== 'object' || Array.isArray(body.conf))
-      ) {
-        throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', '`conf` must be a JSON object');
-      }
-      if (body.dag_run_id !== undefined && typeof body.dag_run_id !== 'string') {
-        throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', '`dag_run_id` must be a string');
-      }
-      let run: DagRunRecord;
-      try {
-        run = await trigger(
-          c,
-          c.req.param('dagId'),
-          (body.conf ?? {}) as Record<string, unknown>,
-          body.dag_run_id as string | undefined,
-        );
-      } catch (err) {
-        if (err instanceof AirlockError && err.code === 'AIRLOCK_ERR_STORE_CONFLICT') {
-          throw new AirlockError('AIRLOCK_ERR_HTTP_CONFLICT', err.message);
-        }
-        if (err instanceof AirlockError && err.code === 'AIRLOCK_ERR_CLI_USAGE') {
-          throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', err.message);
-        }
-        throw err;
-      }
-      return c.json(runJson(run, visibleConf(deps, c.get('user'), run.conf)));
-    });
-    app.get('/api/v1/dags/:dagId/dagRuns/:runId', async (c) => {
-      const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
-      return c.json(runJson(run, visibleConf(deps, c.get('user'), run.conf)));
-    });
-    app.get('/api/v1/dags/:dagId/dagRuns/:runId/taskInstances', async (c) => {
-      const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
-      const tis = await store.taskInstances(run.dagId, run.runId);
-      return c.json({ task_instances: tis.map(tiJson), total_entries: tis.length });
-    });
-    app.get('/api/v1/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/logs/:try', async (c) => {
-      const { text } = await tryLog(
-        c.req.param('dagId'),
-        c.req.param('runId'),
-        c.req.param('taskId'),
-        c.req.param('try'),
-      );
-      if (text === undefined) throw notFound('no log for this try on this server');
-      return c.json({ content: deps.masker.redact(text), continuation_token: null });
-    });
+    registerDagApiV1(app, deps, api);
   };
+}
+
+/**
+ * The logical date a trigger body gives (`logical_date`, or the deprecated `execution_date`;
+ * both must agree), in ms; `undefined` for "now".
+ */
+function logicalDateOf(logical: unknown, execution: unknown): number | undefined {
+  const parse = (name: string, value: unknown) => {
+    if (value === undefined || value === null) return undefined;
+    const ms = typeof value === 'string' ? Date.parse(value) : Number.NaN;
+    if (Number.isNaN(ms)) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_HTTP_BAD_REQUEST',
+        `\`${name}\` must be an ISO-8601 date-time`,
+      );
+    }
+    return ms;
+  };
+  const a = parse('logical_date', logical);
+  const b = parse('execution_date', execution);
+  if (a !== undefined && b !== undefined && a !== b) {
+    throw new AirlockError(
+      'AIRLOCK_ERR_HTTP_BAD_REQUEST',
+      'logical_date and execution_date differ; give one',
+    );
+  }
+  return a ?? b;
+}
+
+/**
+ * Airflow 2's stable REST API for DAGs (`/api/v1/dags…`): list (paging, `order_by`,
+ * `dag_id_pattern`, `tags`, `paused`), get, runs (`~` for every DAG), trigger (`logical_date` or
+ * `execution_date`), task instances and logs (`continuation_token`).
+ */
+function registerDagApiV1(app: AirlockApp, deps: AppDeps, api: PipelineApi): void {
+  const { store, discover, dagOr404, runOr404, tryLog, trigger } = api;
+  // --- API -----------------------------------------------------------------------------------
+  app.get('/api/v1/dags', async (c) => {
+    const bag = await discover();
+    const page = pageOf(c, ['dag_id']);
+    const pattern = c.req.query('dag_id_pattern')?.toLowerCase();
+    const tags = c.req.queries('tags') ?? [];
+    const paused = c.req.query('paused');
+    // airlock DAGs are never paused (Airflow's `paused=true` finds none).
+    const dags = bag.dags.filter(
+      (d) =>
+        (!pattern || d.dagId.toLowerCase().includes(pattern)) &&
+        (tags.length === 0 || tags.some((t) => d.tags.includes(t))) &&
+        paused !== 'true',
+    );
+    return c.json({
+      dags: paginate(dags, page, (d) => d.dagId).map(dagJson),
+      total_entries: dags.length,
+      import_errors: bag.errors.map((e) => ({
+        filename: e.file,
+        stack_trace: deps.masker.redact(e.message),
+      })),
+    });
+  });
+  app.get('/api/v1/dags/:dagId', async (c) =>
+    c.json(dagJson(await dagOr404(c.req.param('dagId')))),
+  );
+  app.get('/api/v1/dags/:dagId/dagRuns', async (c) => {
+    const dagId = c.req.param('dagId');
+    const limit = Math.min(Math.max(Number(c.req.query('limit') ?? 100) || 100, 1), 1000);
+    const offset = Math.max(Number(c.req.query('offset') ?? 0) || 0, 0);
+    // `~` lists the runs of every DAG, as Airflow's.
+    const { runs, total } = await store.listRuns({
+      ...(dagId === '~' ? {} : { dagId }),
+      limit,
+      offset,
+    });
+    const user = c.get('user');
+    return c.json({
+      dag_runs: runs.map((r) => runJson(r, visibleConf(deps, user, r.conf))),
+      total_entries: total,
+    });
+  });
+  app.post('/api/v1/dags/:dagId/dagRuns', async (c) => {
+    let body: {
+      dag_run_id?: unknown;
+      conf?: unknown;
+      logical_date?: unknown;
+      execution_date?: unknown;
+      note?: unknown;
+    } = {};
+    const text = await c.req.text();
+    if (text.trim() !== '') {
+      try {
+        body = JSON.parse(text) as typeof body;
+      } catch {
+        throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', 'the body is not valid JSON');
+      }
+    }
+    if (
+      body.conf !== undefined &&
+      (body.conf === null || typeof body.conf !== 'object' || Array.isArray(body.conf))
+    ) {
+      throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', '`conf` must be a JSON object');
+    }
+    if (body.dag_run_id !== undefined && typeof body.dag_run_id !== 'string') {
+      throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', '`dag_run_id` must be a string');
+    }
+    const logicalDate = logicalDateOf(body.logical_date, body.execution_date);
+    if (body.note !== undefined && body.note !== null) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_HTTP_BAD_REQUEST',
+        'airlock keeps no notes on DAG runs; trigger without `note`',
+      );
+    }
+    let run: DagRunRecord;
+    try {
+      run = await trigger(
+        c,
+        c.req.param('dagId'),
+        (body.conf ?? {}) as Record<string, unknown>,
+        body.dag_run_id as string | undefined,
+        logicalDate,
+      );
+    } catch (err) {
+      if (err instanceof AirlockError && err.code === 'AIRLOCK_ERR_STORE_CONFLICT') {
+        throw new AirlockError('AIRLOCK_ERR_HTTP_CONFLICT', err.message);
+      }
+      if (err instanceof AirlockError && err.code === 'AIRLOCK_ERR_CLI_USAGE') {
+        throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', err.message);
+      }
+      throw err;
+    }
+    return c.json(runJson(run, visibleConf(deps, c.get('user'), run.conf)));
+  });
+  app.get('/api/v1/dags/:dagId/dagRuns/:runId', async (c) => {
+    const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
+    return c.json(runJson(run, visibleConf(deps, c.get('user'), run.conf)));
+  });
+  app.get('/api/v1/dags/:dagId/dagRuns/:runId/taskInstances', async (c) => {
+    const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
+    const tis = await store.taskInstances(run.dagId, run.runId);
+    return c.json({ task_instances: tis.map(tiJson), total_entries: tis.length });
+  });
+  app.get('/api/v1/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/logs/:try', async (c) => {
+    const { text } = await tryLog(
+      c.req.param('dagId'),
+      c.req.param('runId'),
+      c.req.param('taskId'),
+      c.req.param('try'),
+    );
+    if (text === undefined) throw notFound('no log for this try on this server');
+    const lines = deps.masker
+      .redact(text)
+      .split('\n')
+      .filter((l) => l !== '');
+    const from = c.req.query('full_content') === 'true' ? 0 : logPosition(c.req.query('token'));
+    if ((c.req.header('accept') ?? '').startsWith('text/plain')) {
+      return c.text(
+        lines
+          .slice(from)
+          .map((l) => `${l}\n`)
+          .join(''),
+      );
+    }
+    return c.json({
+      content: lines
+        .slice(from)
+        .map((l) => `${l}\n`)
+        .join(''),
+      continuation_token: logContinuationToken(lines.length, true),
+    });
+  });
 }
 
 /**

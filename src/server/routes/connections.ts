@@ -1,7 +1,7 @@
 /**
  * @module server/routes/connections
  * `/api/v1/connections`: Airflow's stable REST API for Connections, over the metastore, and
- * `POST /api/v1/connections/test`.
+ * `POST /api/v1/connections/test`. As in Airflow 2, `password` is write-only: never returned.
  */
 import { AirlockError } from '../../errors.ts';
 import { requirePermission } from '../auth/roles.ts';
@@ -10,6 +10,7 @@ import {
   allConnections,
   CONNECTION_FIELDS,
   type ConnectionInput,
+  type ConnectionView,
   connectionForTest,
   connectionFromInput,
   connectionOrThrow,
@@ -19,6 +20,15 @@ import {
   testConnection,
 } from '../service.ts';
 import { jsonBody, matchesSearch, pageOf, paginate, stringField, updateMask } from './_api.ts';
+
+/**
+ * A Connection as Airflow 2's API returns it: `password` is write-only there (never returned,
+ * not even as `null`); roles that may read it get it from `/api/v2` or the pages.
+ */
+function v1View(...args: Parameters<typeof connectionView>): Omit<ConnectionView, 'password'> {
+  const { password: _password, ...view } = connectionView(...args);
+  return view;
+}
 
 function inputFromBody(body: Record<string, unknown>): ConnectionInput {
   const input: ConnectionInput = {};
@@ -54,7 +64,7 @@ export const connectionRoutes: RouteModule = (app, deps) => {
             : r.description,
     );
     return c.json({
-      connections: items.map((r) => connectionView(user, r, true)),
+      connections: items.map((r) => v1View(user, r, true)),
       total_entries: records.length,
     });
   });
@@ -67,7 +77,7 @@ export const connectionRoutes: RouteModule = (app, deps) => {
 
   app.get('/api/v1/connections/:connection_id', async (c) => {
     const record = await connectionOrThrow(deps, c.req.param('connection_id'));
-    return c.json(connectionView(c.get('user'), record, false));
+    return c.json(v1View(c.get('user'), record, false));
   });
 
   app.post('/api/v1/connections', async (c) => {
@@ -83,7 +93,7 @@ export const connectionRoutes: RouteModule = (app, deps) => {
       );
     }
     await deps.metastore.addConnection(connId, connection);
-    return c.json(connectionView(user, await connectionOrThrow(deps, connId), false));
+    return c.json(v1View(user, await connectionOrThrow(deps, connId), false));
   });
 
   app.patch('/api/v1/connections/:connection_id', async (c) => {
@@ -108,7 +118,7 @@ export const connectionRoutes: RouteModule = (app, deps) => {
       else if (mask?.has(field)) (merged as Record<string, unknown>)[field] = null;
     }
     await replaceConnection(deps, connId, connectionFromInput(connId, merged));
-    return c.json(connectionView(user, await connectionOrThrow(deps, connId), false));
+    return c.json(v1View(user, await connectionOrThrow(deps, connId), false));
   });
 
   app.delete('/api/v1/connections/:connection_id', async (c) => {

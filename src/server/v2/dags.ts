@@ -550,12 +550,17 @@ async function allRuns(api: PipelineApi, dagId: string): Promise<DagRunRecord[]>
 
 // --- logs ----------------------------------------------------------------------------------------
 
-/** A continuation token: where the next read starts (opaque to clients). */
-function tokenOf(pos: number, end: boolean): string {
+/** A log continuation token: where the next read starts (opaque to clients). */
+export function logContinuationToken(pos: number, end: boolean): string {
   return Buffer.from(JSON.stringify({ log_pos: pos, end_of_log: end })).toString('base64url');
 }
 
-function positionOf(token: string | undefined): number {
+/**
+ * The line a log continuation token points at (0 without one).
+ *
+ * @throws AirlockError `AIRLOCK_ERR_HTTP_BAD_REQUEST` for a token this server did not make.
+ */
+export function logPosition(token: string | undefined): number {
   if (!token) return 0;
   try {
     const parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8')) as {
@@ -1081,7 +1086,7 @@ function registerRunsV2(v2: ApiV2, deps: AppDeps, api: PipelineApi): void {
     const lines = (text === undefined ? '' : deps.masker.redact(text))
       .split('\n')
       .filter((l) => l !== '');
-    const from = q.full_content ? 0 : positionOf(q.token ?? undefined);
+    const from = q.full_content ? 0 : logPosition(q.token ?? undefined);
     const chunk = lines.slice(from);
     const accept = c.req.valid('header').accept ?? '';
     if (accept.includes('text/plain')) {
@@ -1092,7 +1097,10 @@ function registerRunsV2(v2: ApiV2, deps: AppDeps, api: PipelineApi): void {
       return c.text(ndjson.join(''), 200, { 'Content-Type': 'application/x-ndjson' });
     }
     return c.json(
-      { content: structured(chunk), continuation_token: tokenOf(lines.length, text !== undefined) },
+      {
+        content: structured(chunk),
+        continuation_token: logContinuationToken(lines.length, text !== undefined),
+      },
       200,
     );
   });
