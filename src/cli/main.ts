@@ -9,6 +9,7 @@ import { isAirlockError } from '../errors.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
 import { registerConfigCommands } from './commands/config.ts';
 import { registerConnectionCommands } from './commands/connections.ts';
+import { registerDagStateCommands } from './commands/dag-state.ts';
 import { registerDagsCommands } from './commands/dags.ts';
 import { registerDbCommands } from './commands/db.ts';
 import { registerDemoCommand } from './commands/demo.ts';
@@ -20,7 +21,7 @@ import { registerTasksCommands } from './commands/tasks.ts';
 import { registerUsersCommands } from './commands/users.ts';
 import { registerVariableCommands } from './commands/variables.ts';
 import { registerWorkerCommand } from './commands/worker.ts';
-import { type CliContext, type CliIo, createCliContext } from './context.ts';
+import { type CliContext, type CliIo, createCliContext, stderrIsTty } from './context.ts';
 import { VERSION } from './version.ts';
 
 /** Builds the `airlock` command tree (exported for tests and for help-text checks). */
@@ -54,13 +55,16 @@ export function buildProgram(io: CliIo, context: CliContext = createCliContext(i
   registerRunCommand(program, context);
   registerDagsCommands(program, context);
   registerTasksCommands(program, context);
+  registerDagStateCommands(program, context);
   registerWorkerCommand(program, context);
   registerServerCommand(program, context);
   registerUsersCommands(program, context);
-  // Every sub-command inherits the usage-error handling.
+  // Every sub-command inherits the usage-error handling, and takes Airflow's -v/--verbose (read
+  // before parsing, see runCli, so that it sets the log level before anything logs).
   const inherit = (cmd: Command) => {
     for (const sub of cmd.commands) {
       sub.exitOverride().configureOutput(program.configureOutput()).showSuggestionAfterError(true);
+      sub.option('-v, --verbose', 'make logging output more verbose (debug)');
       inherit(sub);
     }
   };
@@ -97,7 +101,7 @@ export async function runMain(argv: readonly string[], io: CliIo = processIo): P
 
 /** Runs the CLI and returns its exit code instead of exiting (for in-process tests). */
 export async function runCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
-  const context = createCliContext(io);
+  const context = createCliContext(isVerbose(argv) ? verboseIo(io) : io);
   const program = buildProgram(io, context);
   try {
     if (argv.length === 0) {
@@ -109,6 +113,21 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
   } catch (err) {
     return reportError(err, io, context.masker);
   }
+}
+
+/** Whether `-v`/`--verbose` is among the options (before a `--`). */
+function isVerbose(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).some((a) => a === '-v' || a === '--verbose');
+}
+
+/** The IO of a verbose run: the log level is `debug` (as `AIRLOCK__LOGGING__LEVEL=debug`). */
+function verboseIo(io: CliIo): CliIo {
+  return {
+    ...io,
+    env: { ...io.env, AIRLOCK__LOGGING__LEVEL: 'debug' },
+    stderrIsTty: stderrIsTty(io),
+  };
 }
 
 function reportError(err: unknown, io: CliIo, masker: SecretsMasker): number {

@@ -152,6 +152,7 @@ export async function checkedRequest(
   route: string,
   path: string,
   init: RequestInit = {},
+  // biome-ignore lint/suspicious/noExplicitAny: callers check the body field by field.
 ): Promise<{ status: number; body: any; headers: Headers }> {
   const [method = 'GET', template = path] = route.split(' ');
   const res = await request(path, { ...init, method });
