@@ -26,6 +26,7 @@ import { pageOf, paginate } from '../server/routes/_api.ts';
 import { h, type Safe } from '../server/ui/html.ts';
 import { csrfField, layout, page } from '../server/ui/pages.ts';
 import {
+  asTriggerHttpError,
   logContinuationToken,
   logPosition,
   type PipelineApi,
@@ -495,13 +496,7 @@ function registerDagApiV1(app: AirlockApp, deps: AppDeps, api: PipelineApi): voi
         logicalDate,
       );
     } catch (err) {
-      if (err instanceof AirlockError && err.code === 'AIRLOCK_ERR_STORE_CONFLICT') {
-        throw new AirlockError('AIRLOCK_ERR_HTTP_CONFLICT', err.message);
-      }
-      if (err instanceof AirlockError && err.code === 'AIRLOCK_ERR_CLI_USAGE') {
-        throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', err.message);
-      }
-      throw err;
+      throw asTriggerHttpError(err);
     }
     return c.json(runJson(run, visibleConf(deps, c.get('user'), run.conf)));
   });

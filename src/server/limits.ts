@@ -31,17 +31,32 @@ export const DEFAULT_BODY_LIMITS: BodyLimits = Object.freeze({
 /** The routes that take an uploaded file. */
 const IMPORT_PATHS = new Set(['/variables/import', '/connections/import']);
 
-function bytes(env: Env, name: string, fallback: number): number {
+/**
+ * A server setting that is a whole number of `unit` (at least `min`), read from `env`.
+ *
+ * @throws AirlockError `AIRLOCK_ERR_CONFIG_INVALID` naming the setting, never its value.
+ */
+export function wholeNumberSetting(
+  env: Env,
+  name: string,
+  fallback: number,
+  min: number,
+  unit: string,
+): number {
   const raw = env[name]?.trim();
   if (!raw) return fallback;
-  if (!/^\d{1,12}$/.test(raw) || Number(raw) < 1024) {
+  if (!/^\d{1,12}$/.test(raw) || Number(raw) < min) {
     throw new AirlockError(
       'AIRLOCK_ERR_CONFIG_INVALID',
-      `${name}: must be a whole number of bytes, at least 1024`,
+      `${name}: must be a whole number of ${unit}, at least ${min}`,
       { details: { setting: name } },
     );
   }
   return Number(raw);
+}
+
+function bytes(env: Env, name: string, fallback: number): number {
+  return wholeNumberSetting(env, name, fallback, 1024, 'bytes');
 }
 
 /**

@@ -13,6 +13,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { AirlockError } from '../../errors.ts';
 import type { Metastore } from '../../metastore/metastore.ts';
 import { safeJsonParse } from '../../util/json.ts';
+import { wholeNumberSetting } from '../limits.ts';
 import type { Env } from '../runtime.ts';
 import type { ServerStore, UserRecord } from '../store.ts';
 import { airflowRoleOf } from './roles.ts';
@@ -66,17 +67,13 @@ function invalid(): AirlockError {
  * ```
  */
 export function jwtExpirationFromEnv(env: Env): number {
-  const name = 'AIRLOCK__API_AUTH__JWT_EXPIRATION_TIME';
-  const raw = env[name]?.trim();
-  if (!raw) return DEFAULT_JWT_EXPIRATION_SECONDS;
-  if (!/^\d{1,9}$/.test(raw) || Number(raw) < 1) {
-    throw new AirlockError(
-      'AIRLOCK_ERR_CONFIG_INVALID',
-      `${name}: must be a whole number of seconds, at least 1`,
-      { details: { setting: name } },
-    );
-  }
-  return Number(raw);
+  return wholeNumberSetting(
+    env,
+    'AIRLOCK__API_AUTH__JWT_EXPIRATION_TIME',
+    DEFAULT_JWT_EXPIRATION_SECONDS,
+    1,
+    'seconds',
+  );
 }
 
 /**

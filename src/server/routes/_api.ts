@@ -89,7 +89,17 @@ export function paginate<T>(
 
 /** The fields of `update_mask` (comma-separated or repeated); `undefined` when absent. */
 export function updateMask(c: Context, allowed: readonly string[]): Set<string> | undefined {
-  const values = c.req.queries('update_mask');
+  return maskFields(c.req.queries('update_mask'), allowed);
+}
+
+/**
+ * The fields of an `update_mask` given as a list (each item may be comma-separated), checked
+ * against `allowed`; `undefined` when absent or empty.
+ */
+export function maskFields(
+  values: readonly string[] | undefined,
+  allowed: readonly string[],
+): Set<string> | undefined {
   if (!values || values.length === 0) return undefined;
   const fields = new Set(
     values

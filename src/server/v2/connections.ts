@@ -11,6 +11,7 @@ import type { ConnectionRecord } from '../../metastore/metastore.ts';
 import { requirePermission } from '../auth/roles.ts';
 import type { AppDeps, AuthUser } from '../context.ts';
 import { DEFAULT_CONNECTIONS } from '../default-connections.ts';
+import { maskFields } from '../routes/_api.ts';
 import {
   allConnections,
   CONNECTION_FIELDS,
@@ -27,11 +28,11 @@ import type { ApiV2 } from './app.ts';
 import {
   BulkResponseSchema,
   bulkBody,
-  eachEntity,
   errorResponses,
   jsonResponse,
   likeMatcher,
   pageQuery,
+  runBulk,
   SECURED,
   sortAndPage,
   stringList,
@@ -39,20 +40,21 @@ import {
 
 const nullableText = z.string().nullable().optional();
 
+/** The fields a Connection's response and body share. */
+const connectionFields = {
+  conn_type: z.string(),
+  description: nullableText,
+  host: nullableText,
+  login: nullableText,
+  schema: nullableText,
+  port: z.number().int().nullable().optional(),
+  password: nullableText,
+  extra: nullableText,
+};
+
 /** `ConnectionResponse`. */
 export const ConnectionResponseSchema = z
-  .object({
-    connection_id: z.string(),
-    conn_type: z.string(),
-    description: nullableText,
-    host: nullableText,
-    login: nullableText,
-    schema: nullableText,
-    port: z.number().int().nullable().optional(),
-    password: nullableText,
-    extra: nullableText,
-    team_name: nullableText,
-  })
+  .object({ connection_id: z.string(), ...connectionFields, team_name: nullableText })
   .openapi('ConnectionResponse');
 
 /** `ConnectionBody`. */
@@ -62,14 +64,7 @@ export const ConnectionBodySchema = z
       .string()
       .max(200)
       .regex(/^[\w.-]+$/),
-    conn_type: z.string(),
-    description: nullableText,
-    host: nullableText,
-    login: nullableText,
-    schema: nullableText,
-    port: z.number().int().nullable().optional(),
-    password: nullableText,
-    extra: nullableText,
+    ...connectionFields,
     team_name: z.string().max(50).nullable().optional(),
   })
   .strict()
@@ -220,25 +215,14 @@ async function patchConnection(
       'The connection_id in the request body does not match the URL parameter',
     );
   }
-  const fields = mask
-    ?.flatMap((m) => m.split(','))
-    .map((m) => m.trim())
-    .filter(Boolean);
-  for (const field of fields ?? []) {
-    if (!(CONNECTION_FIELDS as readonly string[]).includes(field) && field !== 'connection_id') {
-      throw new AirlockError(
-        'AIRLOCK_ERR_HTTP_BAD_REQUEST',
-        `update_mask field \`${field}\` is not one of ${CONNECTION_FIELDS.join(', ')}`,
-      );
-    }
-  }
+  const fields = maskFields(mask, [...CONNECTION_FIELDS, 'connection_id']);
   const given = inputOfBody(body);
   const merged = inputOf(existing) as Record<string, unknown>;
   // As Airflow: without a mask, the fields the body sets; with one, the masked fields (a masked
   // field the body leaves out becomes null).
   for (const field of CONNECTION_FIELDS) {
     if (fields) {
-      if (fields.includes(field)) merged[field] = given[field] ?? null;
+      if (fields.has(field)) merged[field] = given[field] ?? null;
     } else if (field in given) merged[field] = given[field];
   }
   await replaceConnection(deps, connId, connectionFromInput(connId, merged as ConnectionInput));
@@ -343,47 +327,18 @@ export function registerConnectionsV2(v2: ApiV2, deps: AppDeps): void {
 
   v2.openapi(routes.bulk, async (c) => {
     requirePermission(c.get('user').role, 'write');
-    const out: Record<string, unknown> = { create: null, update: null, delete: null };
-    const redact = (text: string) => deps.masker.redact(text);
-    for (const action of c.req.valid('json').actions) {
-      if (action.action === 'create') {
-        out.create = await eachEntity(
-          action.entities,
-          (e) => e.connection_id,
-          async (e) => {
-            const exists = await deps.metastore.getConnection(e.connection_id);
-            if (exists && action.action_on_existence === 'skip') return false;
-            await createConnection(deps, e, action.action_on_existence === 'overwrite');
-            return true;
-          },
-          redact,
-        );
-      } else if (action.action === 'update') {
-        out.update = await eachEntity(
-          action.entities,
-          (e) => e.connection_id,
-          async (e) => {
-            const exists = await deps.metastore.getConnection(e.connection_id);
-            if (!exists && action.action_on_non_existence === 'skip') return false;
-            await patchConnection(deps, e.connection_id, e, action.update_mask ?? undefined);
-            return true;
-          },
-          redact,
-        );
-      } else {
-        out.delete = await eachEntity(
-          action.entities,
-          (e) => (typeof e === 'string' ? e : e.connection_id),
-          async (_e, connId) => {
-            if (await deps.metastore.deleteConnection(connId)) return true;
-            if (action.action_on_non_existence === 'skip') return false;
-            await connectionOrThrow(deps, connId);
-            return false;
-          },
-          redact,
-        );
-      }
-    }
-    return c.json(out as z.infer<typeof BulkResponseSchema>, 200);
+    const result = await runBulk<ConnectionBody>(
+      c.req.valid('json').actions,
+      {
+        idOf: (e) => e.connection_id,
+        exists: async (id) => (await deps.metastore.getConnection(id)) !== undefined,
+        create: (e, overwrite) => createConnection(deps, e, overwrite),
+        update: (e, mask) => patchConnection(deps, e.connection_id, e, mask),
+        remove: (id) => deps.metastore.deleteConnection(id),
+        requireExisting: (id) => connectionOrThrow(deps, id),
+      },
+      (text) => deps.masker.redact(text),
+    );
+    return c.json(result, 200);
   });
 }

@@ -56,6 +56,19 @@ export interface PipelineApi {
   ): Readonly<Record<string, unknown>>;
 }
 
+/**
+ * A trigger's errors as Airflow answers them: a run_id in use → 409, a bad run_id or conf → 400.
+ */
+export function asTriggerHttpError(err: unknown): unknown {
+  if (err instanceof AirlockError && err.code === 'AIRLOCK_ERR_STORE_CONFLICT') {
+    return new AirlockError('AIRLOCK_ERR_HTTP_CONFLICT', err.message);
+  }
+  if (err instanceof AirlockError && err.code === 'AIRLOCK_ERR_CLI_USAGE') {
+    return new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', err.message);
+  }
+  return err;
+}
+
 /** Airflow's `[core] max_active_tasks_per_dag` default. */
 const MAX_ACTIVE_TASKS = 16;
 const nullableText = z.string().nullable().optional();
@@ -978,13 +991,7 @@ function registerRunsV2(v2: ApiV2, deps: AppDeps, api: PipelineApi): void {
         logical ? Date.parse(logical) : undefined,
       );
     } catch (err) {
-      if (err instanceof AirlockError && err.code === 'AIRLOCK_ERR_STORE_CONFLICT') {
-        throw new AirlockError('AIRLOCK_ERR_HTTP_CONFLICT', err.message);
-      }
-      if (err instanceof AirlockError && err.code === 'AIRLOCK_ERR_CLI_USAGE') {
-        throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', err.message);
-      }
-      throw err;
+      throw asTriggerHttpError(err);
     }
     return c.json(runView(api, c.get('user'), run), 200);
   });

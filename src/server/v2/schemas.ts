@@ -240,6 +240,82 @@ export function bulkBody<T extends z.ZodType>(name: string, entity: T) {
     .openapi(`BulkBody_${name}_`);
 }
 
+/** What a bulk endpoint does with one entity of each action kind. */
+export interface BulkHandlers<T> {
+  /** The entity's id (key, connection_id). */
+  idOf(entity: T): string;
+  exists(id: string): Promise<boolean>;
+  /** Creates it; `overwrite` replaces an existing one (else a conflict). */
+  create(entity: T, overwrite: boolean): Promise<void>;
+  /** Applies it to the existing one under an optional `update_mask`. */
+  update(entity: T, mask: readonly string[] | undefined): Promise<void>;
+  /** Deletes it; `false` when it did not exist. */
+  remove(id: string): Promise<boolean>;
+  /** Throws the not-found error when `id` does not exist. */
+  requireExisting(id: string): Promise<unknown>;
+}
+
+type BulkAction<T> =
+  | { action: 'create'; entities: T[]; action_on_existence: 'fail' | 'skip' | 'overwrite' }
+  | {
+      action: 'update';
+      entities: T[];
+      action_on_non_existence: 'fail' | 'skip';
+      update_mask?: string[] | null | undefined;
+    }
+  | { action: 'delete'; entities: (string | T)[]; action_on_non_existence: 'fail' | 'skip' };
+
+/**
+ * Runs the actions of a bulk body (Airflow 3's `PATCH /variables`, `/connections`) in order: each
+ * entity's success or error is reported, and an error does not stop the others.
+ */
+export async function runBulk<T>(
+  actions: readonly BulkAction<T>[],
+  handlers: BulkHandlers<T>,
+  redact: (text: string) => string,
+): Promise<z.infer<typeof BulkResponseSchema>> {
+  const out: z.infer<typeof BulkResponseSchema> = { create: null, update: null, delete: null };
+  for (const action of actions) {
+    if (action.action === 'create') {
+      out.create = await eachEntity(
+        action.entities,
+        handlers.idOf,
+        async (e, id) => {
+          if (action.action_on_existence === 'skip' && (await handlers.exists(id))) return false;
+          await handlers.create(e, action.action_on_existence === 'overwrite');
+          return true;
+        },
+        redact,
+      );
+    } else if (action.action === 'update') {
+      out.update = await eachEntity(
+        action.entities,
+        handlers.idOf,
+        async (e, id) => {
+          if (action.action_on_non_existence === 'skip' && !(await handlers.exists(id))) {
+            return false;
+          }
+          await handlers.update(e, action.update_mask ?? undefined);
+          return true;
+        },
+        redact,
+      );
+    } else {
+      out.delete = await eachEntity(
+        action.entities,
+        (e) => (typeof e === 'string' ? e : handlers.idOf(e)),
+        async (_e, id) => {
+          if (await handlers.remove(id)) return true;
+          if (action.action_on_non_existence !== 'skip') await handlers.requireExisting(id);
+          return false;
+        },
+        redact,
+      );
+    }
+  }
+  return out;
+}
+
 /** One bulk action's results, built as the entities are processed. */
 export interface BulkResults {
   success: string[];

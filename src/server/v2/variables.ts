@@ -10,16 +10,17 @@ import { AirlockError } from '../../errors.ts';
 import type { VariableRecord } from '../../metastore/metastore.ts';
 import { requirePermission } from '../auth/roles.ts';
 import type { AppDeps, AuthUser } from '../context.ts';
+import { maskFields } from '../routes/_api.ts';
 import { allVariables, putVariable, variableOrThrow, variableView } from '../service.ts';
 import type { ApiV2 } from './app.ts';
 import {
   BulkResponseSchema,
   bulkBody,
-  eachEntity,
   errorResponses,
   jsonResponse,
   likeMatcher,
   pageQuery,
+  runBulk,
   SECURED,
   sortAndPage,
   stringList,
@@ -162,22 +163,8 @@ const routes = {
 const MASKABLE = ['value', 'description'] as const;
 
 function checkMask(mask: readonly string[] | undefined): Set<string> | undefined {
-  if (!mask) return undefined;
-  const fields = new Set(
-    mask
-      .flatMap((m) => m.split(','))
-      .map((m) => m.trim())
-      .filter(Boolean),
-  );
-  for (const field of fields) {
-    if (!(MASKABLE as readonly string[]).includes(field) && field !== 'key') {
-      throw new AirlockError(
-        'AIRLOCK_ERR_HTTP_BAD_REQUEST',
-        `update_mask field \`${field}\` is not one of ${MASKABLE.join(', ')}`,
-      );
-    }
-  }
-  return fields;
+  // Airflow accepts `key` in the mask (it must equal the path's anyway).
+  return maskFields(mask, [...MASKABLE, 'key']);
 }
 
 /** Applies a patch body under an optional mask; returns the record written. */
@@ -282,48 +269,18 @@ export function registerVariablesV2(v2: ApiV2, deps: AppDeps): void {
 
   v2.openapi(routes.bulk, async (c) => {
     requirePermission(c.get('user').role, 'write');
-    const out: Record<string, unknown> = { create: null, update: null, delete: null };
-    const redact = (text: string) => deps.masker.redact(text);
-    for (const action of c.req.valid('json').actions) {
-      if (action.action === 'create') {
-        out.create = await eachEntity(
-          action.entities,
-          (e) => e.key,
-          async (e) => {
-            const exists = await deps.metastore.getVariableRecord(e.key);
-            if (exists && action.action_on_existence === 'skip') return false;
-            await createVariable(deps, e, action.action_on_existence === 'overwrite');
-            return true;
-          },
-          redact,
-        );
-      } else if (action.action === 'update') {
-        const mask = checkMask(action.update_mask ?? undefined);
-        out.update = await eachEntity(
-          action.entities,
-          (e) => e.key,
-          async (e) => {
-            const exists = await deps.metastore.getVariableRecord(e.key);
-            if (!exists && action.action_on_non_existence === 'skip') return false;
-            await patchVariable(deps, e.key, e, mask);
-            return true;
-          },
-          redact,
-        );
-      } else {
-        out.delete = await eachEntity(
-          action.entities,
-          (e) => (typeof e === 'string' ? e : e.key),
-          async (_e, key) => {
-            if (await deps.metastore.deleteVariable(key)) return true;
-            if (action.action_on_non_existence === 'skip') return false;
-            await variableOrThrow(deps, key);
-            return false;
-          },
-          redact,
-        );
-      }
-    }
-    return c.json(out as z.infer<typeof BulkResponseSchema>, 200);
+    const result = await runBulk<VariableBody>(
+      c.req.valid('json').actions,
+      {
+        idOf: (e) => e.key,
+        exists: async (key) => (await deps.metastore.getVariableRecord(key)) !== undefined,
+        create: (e, overwrite) => createVariable(deps, e, overwrite),
+        update: (e, mask) => patchVariable(deps, e.key, e, checkMask(mask)),
+        remove: (key) => deps.metastore.deleteVariable(key),
+        requireExisting: (key) => variableOrThrow(deps, key),
+      },
+      (text) => deps.masker.redact(text),
+    );
+    return c.json(result, 200);
   });
 }
