@@ -13,15 +13,20 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const SCENARIOS = ['hot', 'fanout', 'negative', 'cold_cli', 'metastore'] as const;
+const SCENARIOS = ['hot', 'fanout', 'negative', 'cold_cli', 'metastore', 'masking'] as const;
 
-/** The targets of issue 11, checked on the numbers in `latest.json`. */
+/** The targets (issues 11 and 21), checked on the numbers in `latest.json`. */
 const TARGETS: Record<string, { op: '>=' | '<=' | '=='; value: number }> = {
   'hot.hot_ratio': { op: '>=', value: 0.5 },
   'fanout.fanout_calls_ratio': { op: '==', value: 1 },
   'fanout.fanout_vs_powertools': { op: '<=', value: 0.5 },
   'negative.negative_calls_ratio': { op: '<=', value: 1 },
   'cold_cli.cold_cli_ratio': { op: '<=', value: 3 },
+  'masking.mask_10_vs_passthrough': { op: '>=', value: 0.3 },
+  'masking.mask_10000_vs_passthrough': { op: '>=', value: 0.3 },
+  'server.api_token_vs_hono': { op: '>=', value: 0.5 },
+  'server.api_cookie_vs_hono': { op: '>=', value: 0.5 },
+  'server.api_basic_vs_hono': { op: '>=', value: 0.25 },
 };
 
 function passes(target: { op: string; value: number }, actual: number): boolean {

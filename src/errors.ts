@@ -96,6 +96,10 @@ export const ERROR_CODES = {
     status: 400,
     summary: 'A Variable key does not fit the metastore (empty, or longer than 250 characters).',
   },
+  AIRLOCK_ERR_STORE_VALUE_INVALID: {
+    status: 400,
+    summary: 'A value cannot be stored unchanged (it holds a lone UTF-16 surrogate).',
+  },
   AIRLOCK_ERR_STORE_IMPORT_INVALID: {
     status: 400,
     summary: 'An import file cannot be read or has an invalid entry; nothing was imported.',
@@ -112,6 +116,10 @@ export const ERROR_CODES = {
   AIRLOCK_ERR_CRYPTO_TOKEN_INVALID: {
     status: 500,
     summary: 'A Fernet token is malformed, expired, or was made with another key.',
+  },
+  AIRLOCK_ERR_CRYPTO_KEY_WRONG: {
+    status: 500,
+    summary: "None of the configured Fernet keys is the metastore's key; nothing was written.",
   },
   AIRLOCK_ERR_CRYPTO_KEY_UNREADABLE: {
     status: 500,

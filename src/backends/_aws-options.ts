@@ -47,9 +47,31 @@ export const awsConnectionOptionsShape = {
   assume_role_kwargs: z.record(z.string(), z.unknown()).nullable().optional(),
   /** The web identity token file for `assume_role_with_web_identity`. @default $AWS_WEB_IDENTITY_TOKEN_FILE */
   assume_role_with_web_identity_token_file: optionalString(),
+  /**
+   * Where `assume_role_with_web_identity` takes its token: `file` (the token file) or `google`
+   * (a Google ID token from Application Default Credentials, for
+   * `assume_role_with_web_identity_federation_audience`).
+   * @default 'file'
+   */
+  assume_role_with_web_identity_federation: z.enum(['file', 'google']).nullable().optional(),
+  /** The audience of the Google ID token (`federation: google`). */
+  assume_role_with_web_identity_federation_audience: optionalString(),
   aws_access_key_id: optionalString(),
   aws_secret_access_key: optionalString(),
   aws_session_token: optionalString(),
+  /**
+   * boto3 `Session` kwargs (Airflow's deprecated third source of keys): only the credential keys,
+   * used when `aws_access_key_id`/`aws_secret_access_key` are not given, as Airflow's
+   * `AwsConnectionWrapper` reads them; other keys are refused by name.
+   */
+  session_kwargs: z
+    .strictObject({
+      aws_access_key_id: optionalString(),
+      aws_secret_access_key: optionalString(),
+      aws_session_token: optionalString(),
+    })
+    .nullable()
+    .optional(),
   endpoint_url: optionalString(),
   verify: z.union([z.boolean(), z.string()]).nullable().optional(),
   config_kwargs: botocoreConfigSchema.nullable().optional(),
@@ -75,9 +97,19 @@ export interface AwsConnectionOptions {
   assume_role_method?: 'assume_role' | 'assume_role_with_web_identity' | null | undefined;
   assume_role_kwargs?: Record<string, unknown> | null | undefined;
   assume_role_with_web_identity_token_file?: string | null | undefined;
+  assume_role_with_web_identity_federation?: 'file' | 'google' | null | undefined;
+  assume_role_with_web_identity_federation_audience?: string | null | undefined;
   aws_access_key_id?: string | null | undefined;
   aws_secret_access_key?: string | null | undefined;
   aws_session_token?: string | null | undefined;
+  session_kwargs?:
+    | {
+        aws_access_key_id?: string | null | undefined;
+        aws_secret_access_key?: string | null | undefined;
+        aws_session_token?: string | null | undefined;
+      }
+    | null
+    | undefined;
   endpoint_url?: string | null | undefined;
   verify?: boolean | string | null | undefined;
   config_kwargs?: z.output<typeof botocoreConfigSchema> | null | undefined;
@@ -98,6 +130,27 @@ export function checkAwsConnectionOptions(value: AwsConnectionOptions, ctx: z.Re
       code: 'custom',
       path: [hasId ? 'aws_secret_access_key' : 'aws_access_key_id'],
       message: 'aws_access_key_id and aws_secret_access_key must be given together',
+    });
+  }
+  const session = value.session_kwargs ?? {};
+  if (Boolean(session.aws_access_key_id) !== Boolean(session.aws_secret_access_key)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [
+        'session_kwargs',
+        session.aws_access_key_id ? 'aws_secret_access_key' : 'aws_access_key_id',
+      ],
+      message: 'aws_access_key_id and aws_secret_access_key must be given together',
+    });
+  }
+  if (
+    value.assume_role_with_web_identity_federation === 'google' &&
+    !value.assume_role_with_web_identity_federation_audience
+  ) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['assume_role_with_web_identity_federation_audience'],
+      message: 'is required with assume_role_with_web_identity_federation "google"',
     });
   }
   if (value.assume_role_method === 'assume_role_with_web_identity' && !value.role_arn) {

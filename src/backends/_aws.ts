@@ -125,11 +125,21 @@ export async function resolveCredentials(
   region: string | undefined,
 ): Promise<AwsCredentials | undefined> {
   let base: AwsCredentials | undefined;
+  const session = opts.session_kwargs ?? {};
+  // Airflow's `_get_credentials`: the kwargs' keys, else `session_kwargs`' keys; the session
+  // token likewise, each source on its own.
+  const sessionToken = opts.aws_session_token || session.aws_session_token || undefined;
   if (opts.aws_access_key_id && opts.aws_secret_access_key) {
     base = {
       accessKeyId: opts.aws_access_key_id,
       secretAccessKey: opts.aws_secret_access_key,
-      ...(opts.aws_session_token ? { sessionToken: opts.aws_session_token } : {}),
+      ...(sessionToken ? { sessionToken } : {}),
+    };
+  } else if (session.aws_access_key_id && session.aws_secret_access_key) {
+    base = {
+      accessKeyId: session.aws_access_key_id,
+      secretAccessKey: session.aws_secret_access_key,
+      ...(sessionToken ? { sessionToken } : {}),
     };
   } else if (opts.profile_name) {
     base = (await loadCredentialProviders()).fromIni({ profile: opts.profile_name });
@@ -156,6 +166,31 @@ export async function resolveCredentials(
     ...(stsEndpoint ? { endpoint: stsEndpoint } : {}),
   };
   const providers = await loadCredentialProviders();
+  const viaSts = (provider: AwsCredentials): AwsCredentials =>
+    stsFailureNamed(backend, provider, opts.role_arn as string, stsEndpoint, region);
+  // AssumeRoleWithWebIdentity's parameters, whichever way the token comes.
+  const webIdentity = {
+    roleArn: opts.role_arn,
+    roleSessionName: sessionName,
+    ...(typeof kwargs.DurationSeconds === 'number'
+      ? { durationSeconds: kwargs.DurationSeconds }
+      : {}),
+    ...(typeof kwargs.Policy === 'string' ? { policy: kwargs.Policy } : {}),
+    clientConfig,
+  };
+  if (
+    opts.assume_role_method === 'assume_role_with_web_identity' &&
+    opts.assume_role_with_web_identity_federation === 'google'
+  ) {
+    const audience = opts.assume_role_with_web_identity_federation_audience as string;
+    // Airflow's `_get_google_identity_token_loader`: a fresh Google ID token for the audience
+    // (Application Default Credentials: a service-account key, or the metadata server), given to
+    // STS AssumeRoleWithWebIdentity at each credential refresh.
+    return viaSts(async () => {
+      const token = await googleIdToken(backend, audience);
+      return providers.fromWebToken({ ...webIdentity, webIdentityToken: token })();
+    });
+  }
   if (opts.assume_role_method === 'assume_role_with_web_identity') {
     const tokenFile =
       opts.assume_role_with_web_identity_token_file || env.AWS_WEB_IDENTITY_TOKEN_FILE;
@@ -166,22 +201,103 @@ export async function resolveCredentials(
         { kwarg: 'assume_role_with_web_identity_token_file' },
       );
     }
-    return providers.fromTokenFile({
-      roleArn: opts.role_arn,
-      roleSessionName: sessionName,
-      webIdentityTokenFile: tokenFile,
-      ...(typeof kwargs.DurationSeconds === 'number'
-        ? { durationSeconds: kwargs.DurationSeconds }
-        : {}),
-      ...(typeof kwargs.Policy === 'string' ? { policy: kwargs.Policy } : {}),
-      clientConfig,
-    });
+    return viaSts(providers.fromTokenFile({ ...webIdentity, webIdentityTokenFile: tokenFile }));
   }
-  return providers.fromTemporaryCredentials({
-    params: { ...kwargs, RoleArn: opts.role_arn, RoleSessionName: sessionName },
-    ...(base ? { masterCredentials: base } : {}),
-    clientConfig,
-  });
+  return viaSts(
+    providers.fromTemporaryCredentials({
+      params: { ...kwargs, RoleArn: opts.role_arn, RoleSessionName: sessionName },
+      ...(base ? { masterCredentials: base } : {}),
+      clientConfig,
+    }),
+  );
+}
+
+/**
+ * A Google ID token for `audience` from Application Default Credentials, with the
+ * google-auth-library that the Google SDK installed; a failure is a coded error naming the
+ * federation, never the library's message.
+ */
+async function googleIdToken(backend: BackendName, audience: string): Promise<string> {
+  const { createRequire } = await import('node:module');
+  const require = createRequire(import.meta.url);
+  let gal: typeof import('google-auth-library');
+  try {
+    const gaxPath = createRequire(require.resolve('@google-cloud/secret-manager')).resolve(
+      'google-gax',
+    );
+    gal = createRequire(gaxPath)('google-auth-library') as typeof import('google-auth-library');
+  } catch {
+    throw configError(
+      backend,
+      'assume_role_with_web_identity_federation "google" needs google-auth-library (installed with @google-cloud/secret-manager)',
+      {
+        kwarg: 'assume_role_with_web_identity_federation',
+      },
+    );
+  }
+  try {
+    const client = await new gal.GoogleAuth().getIdTokenClient(audience);
+    return await client.idTokenProvider.fetchIdToken(audience);
+  } catch (err) {
+    const name = err instanceof Error ? err.name : typeof err;
+    throw new AirlockError(
+      'AIRLOCK_ERR_BACKEND_AUTH',
+      `${backend}: could not get a Google ID token for assume_role_with_web_identity_federation_audience ${audience} (${name}); Application Default Credentials need a service-account key or the metadata server`,
+      { details: { backend, kwarg: 'assume_role_with_web_identity_federation', error: name } },
+    );
+  }
+}
+
+/**
+ * Wraps an assume-role credential provider so that its failure names the STS endpoint it asked
+ * and the kwarg that sets it: without this, an unreachable STS surfaced as the read of the
+ * secret failing with a bare `ENOTFOUND`. As in Airflow's `AwsConnectionWrapper`, assuming a
+ * role never uses the global `endpoint_url`; only `service_config.sts.endpoint_url` moves it.
+ */
+function stsFailureNamed(
+  backend: BackendName,
+  provider: AwsCredentials,
+  roleArn: string,
+  stsEndpoint: string | undefined,
+  region: string | undefined,
+): AwsCredentials {
+  if (typeof provider !== 'function') return provider;
+  // The SDK's STS client asks the regional endpoint unless told otherwise.
+  const endpoint = stsEndpoint ?? `https://sts.${region ?? '<region>'}.amazonaws.com`;
+  return async (...args: Parameters<typeof provider>) => {
+    try {
+      return await provider(...args);
+    } catch (err) {
+      const message = (err as SdkErrorShape | null)?.message;
+      // A missing region keeps its own configuration error (mapped by toAirlockError).
+      if (
+        err instanceof AirlockError ||
+        (typeof message === 'string' && /region is missing/i.test(message))
+      ) {
+        throw err;
+      }
+      const name = awsErrorName(err);
+      const status = httpStatus(err);
+      const why = status === undefined ? name : `${name}, HTTP ${status}`;
+      const denied = AUTH_NAMES.has(name) || status === 401 || status === 403;
+      const fix = stsEndpoint
+        ? 'check service_config {"sts": {"endpoint_url": …}}'
+        : 'to use another STS, set service_config {"sts": {"endpoint_url": "…"}} (endpoint_url does not apply to STS when assuming a role, as in Airflow)';
+      throw new AirlockError(
+        denied ? 'AIRLOCK_ERR_BACKEND_AUTH' : 'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
+        `${backend}: could not assume role_arn ${roleArn} through STS at ${endpoint} (${why}); ${denied ? "check the credentials and the role's trust policy; " : ''}${fix}`,
+        {
+          details: {
+            backend,
+            kwarg: 'service_config.sts.endpoint_url',
+            endpoint,
+            error: name,
+            ...(status === undefined ? {} : { status }),
+          },
+        },
+      );
+    }
+  };
 }
 
 /**
@@ -302,6 +418,11 @@ export function awsErrorName(err: unknown): string {
   const e = err as SdkErrorShape;
   const name = typeof e.name === 'string' ? e.name : 'Error';
   if (name === 'Error' && typeof e.code === 'string' && /^[A-Z][A-Z0-9_]+$/.test(e.code)) {
+    return e.code;
+  }
+  // The SDK names every transient socket error `TimeoutError`; a reset or refused connection is
+  // not a timeout, and its errno says what happened.
+  if (name === 'TimeoutError' && typeof e.code === 'string' && /^E[A-Z0-9_]+$/.test(e.code)) {
     return e.code;
   }
   return name;

@@ -59,7 +59,7 @@ export interface RetryPolicy {
 export const DEFAULT_RETRY: RetryPolicy = Object.freeze({
   retries: 3,
   backoffMs: 100,
-  statuses: Object.freeze([412, 500, 502, 503]),
+  statuses: Object.freeze([412, 429, 500, 502, 503]),
 });
 
 /** Options of {@link createHttpClient}. */
@@ -101,12 +101,22 @@ const TRANSIENT_NETWORK = new Set([
   'UND_ERR_CLOSED',
 ]);
 
+/** Network errors that mean nothing answered at all. */
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+
 /** TLS verification failures, which get a hint about `verify` in the message. */
 const TLS_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS|ERR_SSL|HOSTNAME/;
 
 /**
- * The error code for an HTTP status that is not a success: 401/403 → auth, 408/504 → timeout,
- * anything else → unavailable. 404 has no code: what it means is the caller's business.
+ * The error code for an HTTP status that is not a success: 401/403 → auth, 429 → throttled
+ * (after the retries), 408/504 → timeout, anything else → unavailable. 404 has no code: what it means is the caller's business.
  *
  * @example
  * ```ts
@@ -116,6 +126,7 @@ const TLS_ERRORS = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS|ERR_SSL|HOST
 export function errorCodeForStatus(status: number): ErrorCode | undefined {
   if (status === 404) return undefined;
   if (status === 401 || status === 403) return 'AIRLOCK_ERR_BACKEND_AUTH';
+  if (status === 429) return 'AIRLOCK_ERR_BACKEND_THROTTLED';
   if (status === 408 || status === 504) return 'AIRLOCK_ERR_BACKEND_TIMEOUT';
   return 'AIRLOCK_ERR_BACKEND_UNAVAILABLE';
 }
@@ -140,12 +151,18 @@ function origin(url: string): string {
   }
 }
 
+/** Thrown by {@link readBodyJson} for a success whose body is not JSON. */
+class MalformedBody extends Error {}
+
 async function readBodyJson(response: Response): Promise<unknown> {
   const text = await response.text();
   if (text.trim() === '') return undefined;
   try {
     return JSON.parse(text) as unknown;
   } catch {
+    // An error status keeps its meaning whatever its body (a proxy's HTML page); a success
+    // whose body is not JSON was cut short or did not come from the store.
+    if (response.ok) throw new MalformedBody();
     return undefined;
   }
 }
@@ -186,6 +203,13 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
       };
     } catch (err) {
       if (signal?.aborted) throw signal.reason;
+      if (err instanceof MalformedBody) {
+        throw new AirlockError(
+          'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
+          `${backend}: could not ${what}: the answer from ${origin(request.url)} is not valid JSON (cut short, or not from the store)`,
+          { details: { backend, errno: 'EBADBODY' } },
+        );
+      }
       if (timeout.aborted) {
         throw new AirlockError(
           'AIRLOCK_ERR_BACKEND_TIMEOUT',
@@ -198,9 +222,14 @@ export function createHttpClient(options: HttpClientOptions): HttpClient {
         ? '; TLS verification failed: set `verify` to the CA bundle that signed the server certificate'
         : '';
       // The foreign error is not attached as `cause`: its message may quote the request.
+      // Refused or unresolvable: nothing answered. Anything else: it answered, then the
+      // connection broke (reset, closed mid-answer).
+      const where = UNREACHABLE.has(code)
+        ? `${origin(request.url)} is unreachable`
+        : `the connection to ${origin(request.url)} failed`;
       throw new AirlockError(
         'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
-        `${backend}: could not ${what}: ${origin(request.url)} is unreachable (${code})${hint}`,
+        `${backend}: could not ${what}: ${where} (${code})${hint}`,
         { details: { backend, errno: code } },
       );
     }

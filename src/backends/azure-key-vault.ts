@@ -235,6 +235,45 @@ export function isValidAzureSecretName(name: string): boolean {
   return SECRET_NAME.test(name);
 }
 
+/** A service principal with a client secret, and where it was configured (for messages). */
+interface ServicePrincipal {
+  tenantId: string;
+  clientId: string;
+  clientSecret: string;
+  from: string;
+}
+
+/**
+ * The service principal the kwargs name (Airflow's `ClientSecretCredential` case), else the one
+ * `AZURE_TENANT_ID`/`AZURE_CLIENT_ID`/`AZURE_CLIENT_SECRET` name (`EnvironmentCredential`'s).
+ */
+function servicePrincipalOf(
+  opts: {
+    tenant_id?: string | null | undefined;
+    client_id?: string | null | undefined;
+    client_secret?: string | null | undefined;
+  },
+  env: Readonly<Record<string, string | undefined>>,
+): ServicePrincipal | undefined {
+  if (opts.tenant_id && opts.client_id && opts.client_secret) {
+    return {
+      tenantId: opts.tenant_id,
+      clientId: opts.client_id,
+      clientSecret: opts.client_secret,
+      from: 'tenant_id, client_id, client_secret',
+    };
+  }
+  if (env.AZURE_TENANT_ID && env.AZURE_CLIENT_ID && env.AZURE_CLIENT_SECRET) {
+    return {
+      tenantId: env.AZURE_TENANT_ID,
+      clientId: env.AZURE_CLIENT_ID,
+      clientSecret: env.AZURE_CLIENT_SECRET,
+      from: 'AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET',
+    };
+  }
+  return undefined;
+}
+
 /** The static credential of `AIRLOCK_TEST_CREDENTIALS=1`: a fixed token, valid for an hour. */
 const testCredential: TokenCredential = {
   getToken: async () => ({
@@ -328,6 +367,23 @@ function innerErrorCode(details: unknown): string | undefined {
   return safeCode(error?.innerError?.code);
 }
 
+/** Network errors that mean a host cannot be reached at all (retrying does not help). */
+const UNREACHABLE_CODES = new Set([
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+]);
+
+/** Thrown by the sign-in reachability policy in place of the network error. */
+class LoginHostUnreachable extends Error {
+  constructor(host: string, code: string) {
+    super(`the sign-in host ${host} could not be reached (${code})`);
+    this.name = 'LoginHostUnreachable';
+  }
+}
+
 const CREDENTIAL_ERRORS = new Set([
   'CredentialUnavailableError',
   'AuthenticationError',
@@ -365,31 +421,104 @@ export function createAzureKeyVaultBackend(
   // Checked now, so that a test-credentials run against a real vault fails at start-up.
   const useTestCredential =
     deps.credential === undefined && assertTestCredentialsAllowed(BACKEND_NAME, endpoint, env);
+  // Under test credentials, a service principal (the kwargs, else the environment that
+  // EnvironmentCredential reads) signs in for real, at a loopback AZURE_AUTHORITY_HOST (the Key
+  // Vault test double serves Entra ID's token endpoint); it is never dropped in silence.
+  const testPrincipal = useTestCredential ? servicePrincipalOf(opts, env) : undefined;
+  const authorityHost = env.AZURE_AUTHORITY_HOST || undefined;
+  if (testPrincipal && !(authorityHost && isLoopbackEndpoint(authorityHost))) {
+    throw new AirlockError(
+      'AIRLOCK_ERR_CONFIG_INVALID',
+      `${BACKEND_NAME}: AIRLOCK_TEST_CREDENTIALS=1 with a service principal (${testPrincipal.from}) signs it in at AZURE_AUTHORITY_HOST, which must then be a loopback https URL (the test double's, e.g. https://127.0.0.1:<port>); it is ${authorityHost ? 'not loopback' : 'unset'}`,
+      { details: { backend: BACKEND_NAME, kwarg: 'AZURE_AUTHORITY_HOST' } },
+    );
+  }
   const timeoutMs = (opts.read_timeout ?? DEFAULTS.readTimeoutSeconds) * 1000;
   const maxWaitMs = (opts.retry_backoff_max ?? DEFAULTS.retryBackoffMaxSeconds) * 1000;
   const retryTotal = opts.retry_total ?? DEFAULTS.retryTotal;
 
   let clientPromise: Promise<SecretClient> | undefined;
 
+  /**
+   * Sign-in hosts that could not be reached (DNS failure, refused, no route), with the error
+   * code, recorded by {@link loginReachability} for the error message; a host leaves the map
+   * when it answers again.
+   */
+  const unreachableLogins = new Map<string, string>();
+
+  /**
+   * A policy on the credential's own HTTP pipeline. Without it, a sign-in host that does not
+   * resolve is retried for ~6 s and then surfaces as a bare `AuthenticationRequiredError`
+   * (`network_error`) that names no host. With it, the host is recorded and the attempt ends at
+   * once: the error is no longer a system error, which the SDK's retry strategy does not retry.
+   */
+  const loginReachability: AdditionalPolicy = {
+    position: 'perRetry',
+    policy: {
+      name: 'airlockLoginReachability',
+      async sendRequest(request, next) {
+        const host = new URL(request.url).host;
+        try {
+          const response = await next(request);
+          unreachableLogins.delete(host);
+          return response;
+        } catch (err) {
+          const code = (err as { code?: unknown } | null)?.code;
+          if (typeof code !== 'string' || !UNREACHABLE_CODES.has(code)) throw err;
+          unreachableLogins.set(host, code);
+          throw new LoginHostUnreachable(host, code);
+        }
+      },
+    },
+  };
+
+  /** `: the sign-in host … could not be reached (…)`, or `''` when every host answered. */
+  function unreachableLoginNote(): string {
+    if (unreachableLogins.size === 0) return '';
+    const hosts = [...unreachableLogins].map(([host, code]) => `${host} (${code})`).join(', ');
+    return `: the sign-in host ${hosts} could not be reached; check the network, the tenant and AZURE_AUTHORITY_HOST`;
+  }
+
   async function buildCredential(): Promise<TokenCredential> {
     if (deps.credential) return deps.credential;
-    if (useTestCredential) return testCredential;
+    if (useTestCredential && !testPrincipal) return testCredential;
     const identity = await loadSdk(
       BACKEND_NAME,
       '@azure/identity',
       deps.loadIdentity ?? (() => import('@azure/identity')),
     );
+    if (testPrincipal) {
+      return new identity.ClientSecretCredential(
+        testPrincipal.tenantId,
+        testPrincipal.clientId,
+        testPrincipal.clientSecret,
+        {
+          additionalPolicies: [loginReachability],
+          authorityHost: authorityHost as string,
+          disableInstanceDiscovery: true,
+        },
+      );
+    }
     try {
       if (opts.tenant_id && opts.client_id && opts.client_secret) {
+        // A sign-in endpoint on this machine (a test double of Entra ID) is used as it is:
+        // MSAL's instance discovery would ask login.microsoftonline.com about it first.
+        const localAuthority = authorityHost !== undefined && isLoopbackEndpoint(authorityHost);
         return new identity.ClientSecretCredential(
           opts.tenant_id,
           opts.client_id,
           opts.client_secret,
+          {
+            additionalPolicies: [loginReachability],
+            ...(authorityHost ? { authorityHost } : {}),
+            ...(localAuthority ? { disableInstanceDiscovery: true } : {}),
+          },
         );
       }
       const managedId = opts.managed_identity_client_id || undefined;
       const workloadTenant = opts.workload_identity_tenant_id || undefined;
       return new identity.DefaultAzureCredential({
+        additionalPolicies: [loginReachability],
         ...(managedId ? { managedIdentityClientId: managedId } : {}),
         ...(workloadTenant
           ? { tenantId: workloadTenant, additionallyAllowedTenants: [workloadTenant] }
@@ -453,7 +582,7 @@ export function createAzureKeyVaultBackend(
     if (err instanceof RetryAfterBeyondBudget) {
       const seconds = Math.ceil(err.retryAfterMs / 1000);
       return new AirlockError(
-        'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
+        err.status === 429 ? 'AIRLOCK_ERR_BACKEND_THROTTLED' : 'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
         `${BACKEND_NAME}: Key Vault throttled reading ${what} (secret \`${name}\`, HTTP ${err.status}) and asked to wait ${seconds} s, more than retry_backoff_max (${maxWaitMs / 1000} s)`,
         { details: { ...base, status: err.status, retryAfterSeconds: seconds } },
       );
@@ -496,7 +625,7 @@ export function createAzureKeyVaultBackend(
       }
       if (status === 429) {
         return new AirlockError(
-          'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
+          'AIRLOCK_ERR_BACKEND_THROTTLED',
           `${BACKEND_NAME}: Key Vault throttled reading ${what} (secret \`${name}\`, ${label}) after ${retryTotal} retries`,
           { details },
         );
@@ -520,10 +649,19 @@ export function createAzureKeyVaultBackend(
       );
     }
     if (err instanceof Error && CREDENTIAL_ERRORS.has(err.name)) {
+      const unreachable = unreachableLoginNote();
       return new AirlockError(
         'AIRLOCK_ERR_BACKEND_AUTH',
-        `${BACKEND_NAME}: could not get an Azure token to read ${what} (${err.name}); see the sign-in options in docs/backends/azure-key-vault.md`,
-        { details: { ...base, error: err.name } },
+        unreachable
+          ? `${BACKEND_NAME}: could not get an Azure token to read ${what} (${err.name})${unreachable}`
+          : `${BACKEND_NAME}: could not get an Azure token to read ${what} (${err.name}); see the sign-in options in docs/backends/azure-key-vault.md`,
+        {
+          details: {
+            ...base,
+            error: err.name,
+            ...(unreachable ? { loginHosts: [...unreachableLogins.keys()].join(',') } : {}),
+          },
+        },
       );
     }
     if (err instanceof Error && /challenge resource/i.test(err.message)) {

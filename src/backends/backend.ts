@@ -76,6 +76,13 @@ export interface SecretsBackend {
    * `variables_path: null`), in which case the resolver reports the link as skipped.
    */
   locate?(kind: SecretKind, id: string): string | undefined;
+  /**
+   * Called after a miss: a cause the backend noticed that makes the miss suspect (a setting that
+   * does not match the store, such as Vault's `kv_engine_version` on a mount of the other
+   * version), for provenance and the not-found message; `undefined` when the miss is plain.
+   * Never holds a value.
+   */
+  missNote?(kind: SecretKind, id: string): string | undefined;
   /** The backend's options with credentials redacted, for `airlock config show`. */
   describe(): Record<string, unknown>;
   /** Releases clients, sockets and timers. */

@@ -347,6 +347,51 @@ function configFileClient(gal: Gal, json: Record<string, unknown>, scopes: strin
   }
 }
 
+/**
+ * The metadata-server probe of google-auth-library (`gcp-metadata`) reports an unexpected answer
+ * with `process.emitWarning(…, 'MetadataLookupWarning')`, which Node prints to stderr by itself,
+ * after airlock's own error line. Once a backend looks for Application Default Credentials, such
+ * warnings are caught instead, and the last one's error code (`403, ENOTFOUND`: no metadata
+ * server here) goes into the no-credentials message. Other warnings pass through untouched.
+ */
+let lastMetadataLookup: string | undefined;
+let metadataWarningsCaught = false;
+
+function catchMetadataLookupWarnings(): void {
+  if (metadataWarningsCaught) return;
+  metadataWarningsCaught = true;
+  const emitWarning = process.emitWarning;
+  process.emitWarning = function airlockEmitWarning(
+    this: NodeJS.Process,
+    warning: string | Error,
+    ...rest: unknown[]
+  ): void {
+    const option = rest[0];
+    const type =
+      typeof option === 'string'
+        ? option
+        : typeof (option as { type?: unknown } | undefined)?.type === 'string'
+          ? (option as { type: string }).type
+          : warning instanceof Error
+            ? warning.name
+            : undefined;
+    if (type === 'MetadataLookupWarning') {
+      const text = warning instanceof Error ? warning.message : String(warning);
+      const code = /code = ([A-Za-z0-9_, ]{1,64})$/.exec(text)?.[1];
+      lastMetadataLookup = code ?? 'UNKNOWN';
+      return;
+    }
+    (emitWarning as (...args: unknown[]) => void).call(this, warning, ...rest);
+  } as typeof process.emitWarning;
+}
+
+/** `; the metadata server lookup failed (<code>)` after a caught warning, else `''`. */
+function metadataNote(): string {
+  return lastMetadataLookup === undefined
+    ? ''
+    : `; the metadata server lookup failed (${lastMetadataLookup})`;
+}
+
 /** A credential failure as a plain marker: the SDK's error (its message may quote a file) is dropped. */
 function noCredentials(err: unknown): Error {
   if (isAirlockError(err)) return err;
@@ -472,6 +517,7 @@ export function createGcpSecretManagerBackend(
       return { client, project };
     }
     const gal = createRequire(gaxPath)('google-auth-library') as Gal;
+    catchMetadataLookupWarnings();
     const { auth, fileProject } = await buildAuth(gal);
     let project = opts.project_id || fileProject || env.GOOGLE_CLOUD_PROJECT || env.GCLOUD_PROJECT;
     if (!project) {
@@ -532,7 +578,7 @@ export function createGcpSecretManagerBackend(
       const name = err instanceof Error ? err.name : typeof err;
       throw new AirlockError(
         'AIRLOCK_ERR_BACKEND_AUTH',
-        `${BACKEND_NAME}: could not read ${what}: no usable Google credentials (${name}); see docs/backends/gcp-secret-manager.md#authentication`,
+        `${BACKEND_NAME}: could not read ${what}: no usable Google credentials (${name})${metadataNote()}; see docs/backends/gcp-secret-manager.md#authentication`,
         { details: { ...details, error: name } },
       );
     }
@@ -576,7 +622,7 @@ export function createGcpSecretManagerBackend(
       return new AttemptFailure(
         new AirlockError(
           'AIRLOCK_ERR_BACKEND_AUTH',
-          `${BACKEND_NAME}: could not read ${what}: no usable Google credentials (${errName})`,
+          `${BACKEND_NAME}: could not read ${what}: no usable Google credentials (${errName})${metadataNote()}`,
           { details: { ...details, error: errName } },
         ),
         false,

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { AirlockError } from '../errors.ts';
 import { connectionFileFields } from '../model/connection-file-entry.ts';
 import { safeJsonParse } from '../util/json.ts';
+import { YAML_ALIAS_PROBLEM, YAML_MAX_ALIAS_COUNT } from '../util/yaml.ts';
 import { parseOptions } from './_options.ts';
 import type { BackendEntry, SecretKind, SecretsBackend } from './backend.ts';
 
@@ -119,7 +120,14 @@ async function parseFile(path: string): Promise<Entries> {
   if (first) {
     throw parseError(path, (first.linePos?.[0]?.line ?? 1) as number, 'invalid YAML');
   }
-  return toEntries(path, doc.toJS());
+  let parsed: unknown;
+  try {
+    parsed = doc.toJS({ maxAliasCount: YAML_MAX_ALIAS_COUNT });
+  } catch (err) {
+    if (!(err instanceof ReferenceError)) throw err;
+    throw parseError(path, 1, YAML_ALIAS_PROBLEM);
+  }
+  return toEntries(path, parsed);
 }
 
 function single(path: string, key: string, values: unknown[], what: string): unknown {

@@ -23,6 +23,7 @@ import {
   type RetryPolicy,
 } from './_http.ts';
 import { nullablePrefix, optionalString, parseOptions } from './_options.ts';
+import { isLoopbackEndpoint } from './_test-credentials.ts';
 import {
   type BackendDeps,
   type BackendEntry,
@@ -34,7 +35,7 @@ import {
 /** The short name of this backend. */
 export const BACKEND_NAME = 'vault' as const;
 
-/** Vault auth methods Airflow's `VaultBackend` accepts. */
+/** Vault auth methods Airflow's `VaultBackend` accepts; airlock logs in with each. */
 export const VAULT_AUTH_TYPES = [
   'approle',
   'aws_iam',
@@ -47,17 +48,6 @@ export const VAULT_AUTH_TYPES = [
   'radius',
   'token',
   'userpass',
-] as const;
-
-/** The auth methods airlock implements (the others fail with `AIRLOCK_ERR_BACKEND_NOT_AVAILABLE`). */
-export const SUPPORTED_VAULT_AUTH_TYPES = [
-  'token',
-  'approle',
-  'userpass',
-  'ldap',
-  'kubernetes',
-  'jwt',
-  'github',
 ] as const;
 
 /** Airflow's `VaultBackend` kwargs, plus the hvac client kwargs Airflow passes through. */
@@ -130,7 +120,7 @@ export interface VaultBackendDeps extends BackendDeps {
 }
 
 type Options = z.output<typeof vaultOptionsSchema>;
-type LoginType = Exclude<(typeof SUPPORTED_VAULT_AUTH_TYPES)[number], 'token'>;
+type LoginType = Exclude<(typeof VAULT_AUTH_TYPES)[number], 'token'>;
 
 /** Where a secret lives: its mount and its path inside the mount. */
 interface Location {
@@ -194,6 +184,17 @@ function vaultReason(body: unknown): string | undefined {
   ) {
     return 'invalid credentials';
   }
+  if (/error making upstream request/i.test(errors)) {
+    return 'STS did not accept the signed GetCallerIdentity request';
+  }
+  if (/does not belong to the role/i.test(errors)) {
+    return 'the IAM principal is not bound to the role';
+  }
+  if (/signed JWT|service account .* not (found|authorized)|audience \(aud\)/i.test(errors)) {
+    return 'Vault did not accept the signed JWT';
+  }
+  if (/unable to (verify|parse) the token/i.test(errors))
+    return 'Vault did not accept the Azure token';
   if (/permission denied/i.test(errors)) return 'permission denied';
   if (/sealed/i.test(errors)) return 'Vault is sealed';
   return undefined;
@@ -206,13 +207,6 @@ function describeKind(kind: SecretKind): string {
 /** Checks the kwargs the way Airflow's `_VaultClient.__init__` does, reporting every problem. */
 function checkAuthKwargs(opts: Options, env: Readonly<Record<string, string | undefined>>): void {
   const type = opts.auth_type;
-  if (!(SUPPORTED_VAULT_AUTH_TYPES as readonly string[]).includes(type)) {
-    throw new AirlockError(
-      'AIRLOCK_ERR_BACKEND_NOT_AVAILABLE',
-      `${BACKEND_NAME}: auth_type \`${type}\` is not supported by airlock yet; use one of ${SUPPORTED_VAULT_AUTH_TYPES.join(', ')}`,
-      { details: { backend: BACKEND_NAME, auth_type: type } },
-    );
-  }
   const issues: string[] = [];
   const need = (ok: unknown, what: string) => {
     if (!ok) issues.push(`${BACKEND_NAME} kwargs: auth_type \`${type}\` needs ${what}`);
@@ -221,7 +215,12 @@ function checkAuthKwargs(opts: Options, env: Readonly<Record<string, string | un
     need(opts.token || opts.token_path || env.VAULT_TOKEN, '`token`, `token_path` or $VAULT_TOKEN');
   if (type === 'github') need(opts.token || opts.token_path, '`token` or `token_path`');
   if (type === 'approle') need(opts.role_id, '`role_id`');
-  if (type === 'userpass' || type === 'ldap') {
+  if (type === 'azure') need(opts.role_id, '`role_id` (the Vault role)');
+  if (type === 'gcp') {
+    need(opts.role_id, '`role_id` (the Vault role)');
+    need(opts.gcp_key_path || opts.gcp_keyfile_dict, '`gcp_key_path` or `gcp_keyfile_dict`');
+  }
+  if (type === 'userpass' || type === 'ldap' || type === 'radius') {
     need(opts.username, '`username`');
     need(opts.password, '`password`');
   }
@@ -290,8 +289,12 @@ export function createVaultBackend(
     connection: rstripSlash(opts.connections_path),
   };
   const kv2 = opts.kv_engine_version === 2;
-  const authType = opts.auth_type as (typeof SUPPORTED_VAULT_AUTH_TYPES)[number];
-  const authMount = (opts.auth_mount_point || authType).replace(/^\/+|\/+$/g, '');
+  const authType = opts.auth_type;
+  // hvac's default mount of each method: the method's name (`gcp`, …), but `aws` for aws_iam.
+  const authMount = (opts.auth_mount_point || (authType === 'aws_iam' ? 'aws' : authType)).replace(
+    /^\/+|\/+$/g,
+    '',
+  );
   const verify = opts.verify ?? (env.VAULT_CACERT || env.VAULT_CAPATH || true);
 
   // ----- transport (built on first use, memoised) -------------------------------------------
@@ -363,6 +366,7 @@ export function createVaultBackend(
         };
       case 'userpass':
       case 'ldap':
+      case 'radius':
         return {
           path: `login/${encodeURIComponent(opts.username ?? '')}`,
           body: { password: opts.password },
@@ -385,6 +389,12 @@ export function createVaultBackend(
               : await readCredentialFile('jwt_token_path', opts.jwt_token_path ?? ''),
           },
         };
+      case 'aws_iam':
+        return { path: 'login', body: await awsIamLoginBody() };
+      case 'gcp':
+        return { path: 'login', body: { role: opts.role_id, jwt: await gcpLoginJwt() } };
+      case 'azure':
+        return { path: 'login', body: { role: opts.role_id, jwt: await azureAccessToken() } };
       case 'github':
         return {
           path: 'login',
@@ -394,6 +404,174 @@ export function createVaultBackend(
               : opts.token,
           },
         };
+    }
+  }
+
+  /**
+   * hvac's `auth.aws.iam_login`, as Airflow calls it: a `sts:GetCallerIdentity` request to the
+   * global STS endpoint, SigV4-signed for `region` (default us-east-1) with `key_id`/`secret_id`,
+   * else the credentials of an assumed role (`assume_role_kwargs`), else the AWS default chain;
+   * Vault replays it to STS to learn who is logging in. `role_id` names the Vault role.
+   */
+  async function awsIamLoginBody(): Promise<Record<string, unknown>> {
+    const credentials = await awsIamCredentials();
+    const body = 'Action=GetCallerIdentity&Version=2011-06-15';
+    const request = {
+      method: 'POST',
+      url: 'https://sts.amazonaws.com/',
+      headers: {
+        'Content-Type': 'application/x-www-form-urlencoded; charset=utf-8',
+        Host: 'sts.amazonaws.com',
+        'Content-Length': String(Buffer.byteLength(body)),
+      },
+      body,
+    };
+    const { signSigV4 } = await import('./_sigv4.ts');
+    // Airflow: `region`, else (for credentials from the AWS chain) the session's region; hvac's
+    // default is us-east-1.
+    const chainRegion =
+      opts.key_id && opts.secret_id ? undefined : env.AWS_REGION || env.AWS_DEFAULT_REGION;
+    const region = opts.region || chainRegion || 'us-east-1';
+    const headers = signSigV4(request, credentials, region, 'sts', new Date(now()));
+    const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
+    // As the Vault CLI and hvac send them: each header a list of values.
+    const listed = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k, [v]]));
+    return {
+      iam_http_request_method: request.method,
+      iam_request_url: b64(request.url),
+      iam_request_body: b64(body),
+      iam_request_headers: b64(JSON.stringify(listed)),
+      ...(opts.role_id ? { role: opts.role_id } : {}),
+    };
+  }
+
+  /**
+   * The JWT of Vault's `gcp` login (`iam` roles), as Airflow builds it: `sub` the service
+   * account, `aud` `vault/<role_id>`, expiring in 15 minutes (Vault's limit), RS256-signed. Airflow
+   * has IAM's `signJwt` sign it; airlock signs it with the same service account's key from
+   * `gcp_key_path`/`gcp_keyfile_dict`, which Vault accepts alike and which needs no IAM call.
+   */
+  async function gcpLoginJwt(): Promise<string> {
+    let key: Record<string, unknown>;
+    if (opts.gcp_keyfile_dict) {
+      key = opts.gcp_keyfile_dict;
+    } else {
+      const text = await readCredentialFile('gcp_key_path', opts.gcp_key_path ?? '');
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+      if (!isRecord(parsed)) {
+        throw new ConfigError([
+          `${BACKEND_NAME} kwargs.gcp_key_path: \`${opts.gcp_key_path}\` is not a JSON service-account key`,
+        ]);
+      }
+      key = parsed;
+    }
+    const email = key.client_email;
+    const privateKey = key.private_key;
+    if (typeof email !== 'string' || typeof privateKey !== 'string') {
+      throw new ConfigError([
+        `${BACKEND_NAME} kwargs: the gcp key needs client_email and private_key (a service-account key)`,
+      ]);
+    }
+    const issued = Math.floor(now() / 1000);
+    const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const header = part({
+      alg: 'RS256',
+      typ: 'JWT',
+      ...(typeof key.private_key_id === 'string' ? { kid: key.private_key_id } : {}),
+    });
+    const payload = part({
+      iat: issued,
+      exp: issued + 900,
+      sub: email,
+      aud: `vault/${opts.role_id}`,
+    });
+    const { createSign } = await import('node:crypto');
+    let signature: string;
+    try {
+      signature = createSign('RSA-SHA256')
+        .update(`${header}.${payload}`)
+        .sign(privateKey, 'base64url');
+    } catch {
+      throw new ConfigError([
+        `${BACKEND_NAME} kwargs: the private_key of the gcp key cannot sign (not an RSA key in PEM)`,
+      ]);
+    }
+    return `${header}.${payload}.${signature}`;
+  }
+
+  /**
+   * The `jwt` of Vault's `azure` login: an Entra ID access token for `azure_resource` (default
+   * `https://management.azure.com/`, what Vault's azure auth is usually configured with), from
+   * the service principal `key_id`/`secret_id` in `azure_tenant_id` (the kwargs Airflow hands to
+   * the method's configure call), else `DefaultAzureCredential` (a managed identity, workload
+   * identity, …). A loopback `AZURE_AUTHORITY_HOST` (a test double of Entra ID) is used as given.
+   */
+  async function azureAccessToken(): Promise<string> {
+    const resource = (opts.azure_resource || 'https://management.azure.com/').replace(/\/+$/, '');
+    const identity = await import('@azure/identity');
+    const authorityHost = env.AZURE_AUTHORITY_HOST || undefined;
+    const local = authorityHost !== undefined && isLoopbackEndpoint(authorityHost);
+    const options = {
+      ...(authorityHost ? { authorityHost } : {}),
+      ...(local ? { disableInstanceDiscovery: true } : {}),
+    };
+    const credential =
+      opts.key_id && opts.secret_id && opts.azure_tenant_id
+        ? new identity.ClientSecretCredential(
+            opts.azure_tenant_id,
+            opts.key_id,
+            opts.secret_id,
+            options,
+          )
+        : new identity.DefaultAzureCredential(options);
+    try {
+      const token = await credential.getToken(`${resource}/.default`);
+      return token.token;
+    } catch (err) {
+      const name = err instanceof Error ? err.name : typeof err;
+      throw new AirlockError(
+        'AIRLOCK_ERR_BACKEND_AUTH',
+        `${BACKEND_NAME}: could not get an Azure token for ${resource} to log in with azure (${name}); give azure_tenant_id, key_id and secret_id, or run with a managed identity`,
+        { details: { backend: BACKEND_NAME, auth_type: authType, error: name } },
+      );
+    }
+  }
+
+  async function awsIamCredentials(): Promise<{
+    accessKeyId: string;
+    secretAccessKey: string;
+    sessionToken?: string | undefined;
+  }> {
+    if (opts.key_id && opts.secret_id) {
+      return { accessKeyId: opts.key_id, secretAccessKey: opts.secret_id };
+    }
+    const providers = await import('@aws-sdk/credential-providers');
+    const provider = opts.assume_role_kwargs
+      ? providers.fromTemporaryCredentials({
+          params: opts.assume_role_kwargs as unknown as Parameters<
+            typeof providers.fromTemporaryCredentials
+          >[0]['params'],
+        })
+      : providers.fromNodeProviderChain();
+    try {
+      const found = await provider();
+      return {
+        accessKeyId: found.accessKeyId,
+        secretAccessKey: found.secretAccessKey,
+        sessionToken: found.sessionToken,
+      };
+    } catch (err) {
+      const name = err instanceof Error ? err.name : typeof err;
+      throw new AirlockError(
+        'AIRLOCK_ERR_BACKEND_AUTH',
+        `${BACKEND_NAME}: no AWS credentials to log in with aws_iam (${name}); give key_id and secret_id, assume_role_kwargs, or the AWS default chain (AWS_ACCESS_KEY_ID, a profile, a role)`,
+        { details: { backend: BACKEND_NAME, auth_type: authType, error: name } },
+      );
     }
   }
 
@@ -653,6 +831,51 @@ export function createVaultBackend(
     return `${loc.mount}/${kv2 ? 'data/' : ''}${loc.path}`;
   }
 
+  // ----- the mount's KV version, asked after a miss ------------------------------------------
+  // A KV v2 read on a v1 mount (or the reverse) is a plain 404, the same answer as a missing
+  // secret. After a miss, the mount's version is asked once (Vault reports it on the
+  // `sys/internal/ui/mounts/<path>` preflight, which the Vault CLI and hvac send too) so that
+  // `secrets which` and the not-found message can name the real cause.
+
+  /** Per mount: the asked-for version (`null`: not a KV mount, or Vault would not say). */
+  const mountVersions = new Map<string, Promise<1 | 2 | null>>();
+  const knownVersions = new Map<string, 1 | 2 | null>();
+
+  function mountVersion(mount: string, signal?: AbortSignal): Promise<1 | 2 | null> {
+    let pending = mountVersions.get(mount);
+    if (!pending) {
+      pending = authed(
+        'GET',
+        `sys/internal/ui/mounts/${encodePath(mount)}`,
+        `ask the KV version of ${mount}/`,
+        signal,
+      )
+        .then((res) => {
+          const data = isRecord(res.body) && isRecord(res.body.data) ? res.body.data : undefined;
+          if (res.status !== 200 || data?.type !== 'kv') return null;
+          const options = isRecord(data.options) ? data.options : {};
+          // A `kv` mount without a version option is version 1, as in Vault.
+          return String(options.version ?? '1') === '2' ? 2 : 1;
+        })
+        .catch(() => null)
+        .then((version) => {
+          knownVersions.set(mount, version);
+          return version;
+        });
+      mountVersions.set(mount, pending);
+    }
+    return pending;
+  }
+
+  function versionNote(kind: SecretKind, id: string): string | undefined {
+    const loc = locateSecret(kind, id);
+    if (!loc) return undefined;
+    const version = knownVersions.get(loc.mount);
+    const configured = kv2 ? 2 : 1;
+    if (version === undefined || version === null || version === configured) return undefined;
+    return `${loc.mount}/ is a KV version ${version} mount, but kv_engine_version is ${configured}: set "kv_engine_version": ${version}`;
+  }
+
   async function readSecret(
     kind: SecretKind,
     id: string,
@@ -664,7 +887,10 @@ export function createVaultBackend(
     const what = `read ${describeKind(kind)} \`${id}\``;
     const res = await authed('GET', encodePath(where), what, signal);
     const details = { backend: BACKEND_NAME, kind, id, path: where, status: res.status };
-    if (res.status === 404) return undefined;
+    if (res.status === 404) {
+      await mountVersion(loc.mount, signal);
+      return undefined;
+    }
     if (res.status === 200) {
       const outer = isRecord(res.body) ? res.body.data : undefined;
       const data = kv2 && isRecord(outer) ? outer.data : outer;
@@ -709,6 +935,8 @@ export function createVaultBackend(
       const loc = locateSecret(kind, id);
       return loc ? apiPath(loc) : undefined;
     },
+
+    missNote: versionNote,
 
     describe() {
       const out: Record<string, unknown> = { type: BACKEND_NAME, ...opts, url: baseUrl };

@@ -323,6 +323,22 @@ export async function printRows(
   io.stdout(`${out.join('\n')}\n`);
 }
 
+/** The cell a list shows for a row that cannot be decrypted (never the ciphertext). */
+export function unreadableCell(code: string): string {
+  return `<unreadable: ${code}>`;
+}
+
+/**
+ * Tells on stderr which listed rows cannot be decrypted (names only): the list itself still
+ * shows every other row, and these with {@link unreadableCell}.
+ */
+export function warnUnreadable(io: CliIo, names: readonly string[]): void {
+  if (names.length === 0) return;
+  io.stderr(
+    `airlock: warning: ${names.length} ${names.length === 1 ? 'row' : 'rows'} cannot be decrypted with the configured Fernet keys: ${names.join(', ')}\n`,
+  );
+}
+
 /** A progress bar on stderr (only when it is a terminal); `done()` clears it. */
 export interface Progress {
   update(count: number, bytes?: number): void;

@@ -105,7 +105,8 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
   const program = buildProgram(io, context);
   try {
     if (argv.length === 0) {
-      program.outputHelp();
+      // A usage error (no command): the help goes to stderr, as the exit code says it failed.
+      program.outputHelp({ error: true });
       return 2;
     }
     await program.parseAsync([...argv], { from: 'user' });

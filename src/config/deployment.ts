@@ -70,13 +70,21 @@ async function sqliteRows(path: string): Promise<Row[] | undefined> {
   }
 }
 
+/** The deadline: {@link POSTGRES_DEADLINE_MS}, or the URL's `connect_timeout` (seconds) if shorter. */
+function postgresDeadlineMs(connectionString: string): number {
+  const match = /[?&]connect_timeout=(\d+)/.exec(connectionString);
+  const seconds = match ? Number(match[1]) : Number.NaN;
+  return seconds > 0 ? Math.min(POSTGRES_DEADLINE_MS, seconds * 1000) : POSTGRES_DEADLINE_MS;
+}
+
 async function postgresRows(connectionString: string): Promise<Row[] | undefined> {
   const pg = (await import('pg')).default;
+  const deadline = postgresDeadlineMs(connectionString);
   const client = new pg.Client({
     connectionString,
-    connectionTimeoutMillis: POSTGRES_DEADLINE_MS,
-    query_timeout: POSTGRES_DEADLINE_MS,
-    statement_timeout: POSTGRES_DEADLINE_MS,
+    connectionTimeoutMillis: deadline,
+    query_timeout: deadline,
+    statement_timeout: deadline,
   });
   // A server that drops the connection later must not crash the process.
   client.on('error', () => {});

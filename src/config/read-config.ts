@@ -150,6 +150,7 @@ function loadCache(env: Env, issues: string[]): Config['secrets']['cache'] {
       issues.push(`${shared.name}: only redis:// URLs are supported`);
     }
   }
+  const sharedTimeoutMs = number(ENV.sharedCacheTimeoutMs, 1000, 1);
   return {
     enabled,
     ttlSeconds,
@@ -157,6 +158,7 @@ function loadCache(env: Env, issues: string[]): Config['secrets']['cache'] {
     maxStaleSeconds,
     maxEntries,
     sharedUrl,
+    sharedTimeoutMs,
   };
 }
 
@@ -287,6 +289,12 @@ function read(env: Env, pass: Pass): Config {
       ? false
       : (parseBoolean(fallthrough.name, fallthrough.value, issues) ?? false);
 
+  const lookupTimeout = pick(env, ENV.lookupTimeoutSeconds);
+  const lookupTimeoutSeconds =
+    lookupTimeout === undefined || lookupTimeout.value.trim() === ''
+      ? 30
+      : (parseCount(lookupTimeout.name, lookupTimeout.value, 0, issues) ?? 30);
+
   const sensitive = pick(env, ENV.sensitiveVarConnNames);
   const sensitiveVarConnNames = (sensitive?.value ?? '')
     .split(',')
@@ -309,7 +317,7 @@ function read(env: Env, pass: Pass): Config {
   }
   return deepFreeze({
     home,
-    secrets: { backends, configuredBy, fallthroughOnError, cache },
+    secrets: { backends, configuredBy, fallthroughOnError, lookupTimeoutSeconds, cache },
     core: { sensitiveVarConnNames, hideSensitiveVarConnFields, maskAllResolved, fernetKey },
     database,
   });

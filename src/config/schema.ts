@@ -41,6 +41,11 @@ export interface CacheConfig {
   readonly maxEntries: number;
   /** `redis://…`: a cache shared by processes (encrypted with the Fernet keys). @default null */
   readonly sharedUrl: string | null;
+  /**
+   * The bound on each shared-cache call (connecting, and each reply), in milliseconds; a cache
+   * that misses it is bypassed for a while (see `docs/cache.md`). @default 1000
+   */
+  readonly sharedTimeoutMs: number;
 }
 
 /** airlock's effective configuration, deeply frozen. */
@@ -58,6 +63,12 @@ export interface Config {
      * @default false
      */
     readonly fallthroughOnError: boolean;
+    /**
+     * One deadline per lookup (the whole chain walk), in seconds, after which it fails with
+     * `AIRLOCK_ERR_BACKEND_TIMEOUT`; `0`: none (each store's own timeouts still apply).
+     * @default 30
+     */
+    readonly lookupTimeoutSeconds: number;
     /** The resolver's cache (see `docs/cache.md`). */
     readonly cache: CacheConfig;
   };
@@ -110,6 +121,8 @@ export const ENV = {
   maxStaleSeconds: ['AIRLOCK__SECRETS__MAX_STALE_SECONDS'],
   cacheMaxEntries: ['AIRLOCK__SECRETS__CACHE_MAX_ENTRIES'],
   sharedCacheUrl: ['AIRLOCK__SECRETS__SHARED_CACHE_URL'],
+  sharedCacheTimeoutMs: ['AIRLOCK__SECRETS__SHARED_CACHE_TIMEOUT_MS'],
+  lookupTimeoutSeconds: ['AIRLOCK__SECRETS__LOOKUP_TIMEOUT_SECONDS'],
   sensitiveVarConnNames: [
     'AIRLOCK__CORE__SENSITIVE_VAR_CONN_NAMES',
     'AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES',

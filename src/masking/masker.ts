@@ -11,6 +11,7 @@
  * shred every log line without protecting anything.
  */
 import { quote, quotePlus } from '../model/connection-uri.ts';
+import { ByteMatcher } from './matcher.ts';
 import { isSensitiveName } from './sensitive-keys.ts';
 
 /** What replaces a secret. */
@@ -33,17 +34,11 @@ export interface SecretsMaskerOptions {
   hideSensitive?: boolean;
 }
 
+const MASK_BYTES = Buffer.from(MASK);
+const EMPTY = Buffer.alloc(0);
+
 /** Words never masked whatever their source (Airflow never masks `airflow`). */
 const NEVER_MASKED = new Set(['airflow']);
-
-function escapeRegExp(text: string): string {
-  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
-/** A string's UTF-8 bytes as a latin1 string: one char per byte, so binary streams survive. */
-export function toByteString(text: string): string {
-  return Buffer.from(text, 'utf8').toString('latin1');
-}
 
 /**
  * The stable middle of `bytes`' base64 form at each of the three byte alignments it can have
@@ -100,10 +95,8 @@ export class SecretsMasker {
   #minLength: number;
   #words: readonly string[];
   #hideSensitive: boolean;
-  /** Every registered secret in every encoding, as UTF-8 byte strings. */
-  readonly #variants = new Set<string>();
-  #pattern: RegExp | null = null;
-  #maxLength = 0;
+  /** Every registered secret in every encoding, as UTF-8 bytes. */
+  #matcher = new ByteMatcher();
 
   constructor(options: SecretsMaskerOptions = {}) {
     this.#minLength = options.minLength ?? 5;
@@ -131,19 +124,18 @@ export class SecretsMasker {
       sensitiveWords: this.#words,
       hideSensitive: this.#hideSensitive,
     });
-    for (const variant of this.#variants) copy.#variants.add(variant);
-    copy.#maxLength = this.#maxLength;
+    copy.#matcher = this.#matcher.clone();
     return copy;
   }
 
   /** How many distinct strings (all encodings) are registered. */
   get size(): number {
-    return this.#variants.size;
+    return this.#matcher.size;
   }
 
   /** The longest registered form, in bytes (how much a stream holds back at most). */
   get maxLength(): number {
-    return this.#maxLength;
+    return this.#matcher.maxLength;
   }
 
   /** Whether `name` is sensitive under this masker's settings. */
@@ -172,17 +164,11 @@ export class SecretsMasker {
       ...jsonForms(secret),
       ...base64Variants(secret),
     ]);
-    let changed = false;
     for (const form of forms) {
       // A form shorter than the minimum (a short base64 middle) would over-mask.
       if (form.length < this.#minLength) continue;
-      const bytes = toByteString(form);
-      if (this.#variants.has(bytes)) continue;
-      this.#variants.add(bytes);
-      this.#maxLength = Math.max(this.#maxLength, bytes.length);
-      changed = true;
+      this.#matcher.add(Buffer.from(form, 'utf8'));
     }
-    if (changed) this.#pattern = null;
   }
 
   #walk(value: unknown, name: string | undefined, sensitive: boolean): void {
@@ -207,31 +193,35 @@ export class SecretsMasker {
     }
   }
 
-  #regex(): RegExp | null {
-    if (this.#variants.size === 0) return null;
-    if (!this.#pattern) {
-      // Longest first, so that a secret containing another is masked whole.
-      const alternatives = [...this.#variants]
-        .sort((a, b) => b.length - a.length)
-        .map(escapeRegExp);
-      this.#pattern = new RegExp(alternatives.join('|'), 'g');
-    }
-    return this.#pattern;
+  /**
+   * Masks `bytes`: the output, the bytes held back (a stream's tail that may begin a secret
+   * whose rest has not arrived; none with `final`), and whether anything was masked.
+   */
+  #mask(bytes: Buffer, final: boolean): { out: Buffer; held: Buffer; masked: boolean } {
+    const parts: Buffer[] = [];
+    let pos = 0;
+    const cut = this.#matcher.scan(bytes, final, (start, end) => {
+      parts.push(bytes.subarray(pos, start), MASK_BYTES);
+      pos = end;
+    });
+    const held = bytes.subarray(Math.max(cut, pos));
+    if (parts.length === 0) return { out: bytes.subarray(0, cut), held, masked: false };
+    parts.push(bytes.subarray(pos, Math.max(cut, pos)));
+    return { out: Buffer.concat(parts), held, masked: true };
   }
 
   /** `text` with every registered secret (in every encoding) replaced by `***`. */
   redact(text: string): string {
-    const pattern = this.#regex();
-    if (!pattern) return text;
-    return Buffer.from(this.redactBytes(toByteString(text)), 'latin1').toString('utf8');
+    if (this.#matcher.size === 0) return text;
+    const { out, masked } = this.#mask(Buffer.from(text, 'utf8'), true);
+    return masked ? out.toString('utf8') : text;
   }
 
-  /** Like {@link redact}, over a latin1 byte string (for binary streams). */
+  /** Like {@link redact}, over a latin1 byte string (one char per byte). */
   redactBytes(bytes: string): string {
-    const pattern = this.#regex();
-    if (!pattern) return bytes;
-    pattern.lastIndex = 0;
-    return bytes.replace(pattern, MASK);
+    if (this.#matcher.size === 0) return bytes;
+    const { out, masked } = this.#mask(Buffer.from(bytes, 'latin1'), true);
+    return masked ? out.toString('latin1') : bytes;
   }
 
   /**
@@ -257,39 +247,19 @@ export class SecretsMasker {
   }
 
   /**
-   * Splits a chunk of a byte stream into what can be written now (redacted) and what must be
+   * Splits a chunk of a byte stream into what can be written now (masked) and what must be
    * held back because it may be the beginning of a secret whose rest has not arrived yet.
-   * With `final`, nothing is held back.
+   * With `final`, nothing is held back. Feed the held bytes back in front of the next chunk.
    */
-  redactStreamChunk(bytes: string, final: boolean): { out: string; held: string } {
-    const pattern = this.#regex();
-    if (!pattern) return { out: bytes, held: '' };
-    let cut = final ? bytes.length : this.#holdFrom(bytes, 0);
-    let out = '';
-    let pos = 0;
-    pattern.lastIndex = 0;
-    for (let m = pattern.exec(bytes); m !== null; m = pattern.exec(bytes)) {
-      const start = m.index;
-      const end = start + m[0].length;
-      // A match at or after the cut may be the prefix of a longer secret: decide next time.
-      if (start >= cut) break;
-      out += bytes.slice(pos, start) + MASK;
-      pos = end;
-      if (end > cut) cut = final ? bytes.length : this.#holdFrom(bytes, end);
-    }
-    if (cut > pos) out += bytes.slice(pos, cut);
-    return { out, held: bytes.slice(Math.max(cut, pos)) };
+  redactChunk(bytes: Buffer, final: boolean): { out: Buffer; held: Buffer } {
+    if (this.#matcher.size === 0) return { out: bytes, held: EMPTY };
+    const { out, held } = this.#mask(bytes, final);
+    return { out, held };
   }
 
-  /** The first index ≥ `start` whose tail is a proper prefix of a registered form. */
-  #holdFrom(bytes: string, start: number): number {
-    const from = Math.max(start, bytes.length - this.#maxLength + 1);
-    for (let i = from; i < bytes.length; i++) {
-      const tail = bytes.slice(i);
-      for (const variant of this.#variants) {
-        if (variant.length > tail.length && variant.startsWith(tail)) return i;
-      }
-    }
-    return bytes.length;
+  /** Like {@link redactChunk}, over latin1 byte strings. */
+  redactStreamChunk(bytes: string, final: boolean): { out: string; held: string } {
+    const { out, held } = this.redactChunk(Buffer.from(bytes, 'latin1'), final);
+    return { out: out.toString('latin1'), held: held.toString('latin1') };
   }
 }

@@ -1,8 +1,8 @@
 /**
  * @module masking/stream
  * A Transform that masks registered secrets in a byte stream, including a secret split across
- * two chunks. It works on bytes (latin1 strings internally), so binary output and multi-byte
- * characters cut between chunks pass through unchanged.
+ * two chunks. It works on bytes, so binary output and multi-byte characters cut between chunks
+ * pass through unchanged, and a chunk with no secret in it passes without a copy.
  */
 import { Transform, type TransformCallback } from 'node:stream';
 import type { SecretsMasker } from './masker.ts';
@@ -17,23 +17,21 @@ import type { SecretsMasker } from './masker.ts';
  * ```
  */
 export function createMaskingStream(masker: SecretsMasker): Transform {
-  let pending = '';
-  const emit = (stream: Transform, final: boolean) => {
-    if (pending === '') return;
-    const { out, held } = masker.redactStreamChunk(pending, final);
-    if (out !== '') stream.push(Buffer.from(out, 'latin1'));
-    pending = held;
+  let pending: Buffer | undefined;
+  const emit = (stream: Transform, bytes: Buffer, final: boolean) => {
+    const { out, held } = masker.redactChunk(bytes, final);
+    if (out.length > 0) stream.push(out);
+    // The held tail is a view of this chunk: copy it, the chunk's memory may be reused.
+    pending = held.length > 0 ? Buffer.from(held) : undefined;
   };
   return new Transform({
     transform(chunk: Buffer | string, _encoding: BufferEncoding, callback: TransformCallback) {
-      pending += Buffer.isBuffer(chunk)
-        ? chunk.toString('latin1')
-        : Buffer.from(chunk).toString('latin1');
-      emit(this, false);
+      const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
+      emit(this, pending ? Buffer.concat([pending, bytes]) : bytes, false);
       callback();
     },
     flush(callback: TransformCallback) {
-      emit(this, true);
+      if (pending) emit(this, pending, true);
       callback();
     },
   });

@@ -306,6 +306,28 @@ export interface CreateDialectOptions {
 }
 
 /**
+ * The client-side bounds of a PostgreSQL URL: libpq's `connect_timeout` (seconds, default 10)
+ * and `query_timeout` (milliseconds, as node-postgres reads it; default 60000).
+ */
+export function postgresTimeouts(connectionString: string): { connectMs: number; queryMs: number } {
+  let params: URLSearchParams;
+  try {
+    params = new URL(connectionString).searchParams;
+  } catch {
+    params = new URLSearchParams();
+  }
+  const positive = (text: string | null): number | undefined => {
+    const n = text === null ? Number.NaN : Number(text);
+    return Number.isFinite(n) && n > 0 ? n : undefined;
+  };
+  const connectSeconds = positive(params.get('connect_timeout'));
+  return {
+    connectMs: connectSeconds === undefined ? 10_000 : Math.ceil(connectSeconds * 1000),
+    queryMs: positive(params.get('query_timeout')) ?? 60_000,
+  };
+}
+
+/**
  * The dialect for a database target; `pg` is imported only for PostgreSQL.
  *
  * @example
@@ -325,13 +347,17 @@ export async function createDialect(
   }
   const [{ PostgresDialect }, pg] = await Promise.all([import('kysely'), import('pg')]);
   const Pool = pg.default.Pool;
+  const bounds = postgresTimeouts(target.connectionString);
   const pool = new Pool({
     connectionString: target.connectionString,
     max: options.poolSize ?? 4,
     // A CLI run must not be held open by idle connections.
     allowExitOnIdle: true,
     idleTimeoutMillis: 5_000,
-    connectionTimeoutMillis: 10_000,
+    // Every network call is bounded: a server that accepts and never answers fails the
+    // connect (libpq's `connect_timeout`) or the query (`query_timeout`), never hangs.
+    connectionTimeoutMillis: bounds.connectMs,
+    query_timeout: bounds.queryMs,
   });
   // An idle client that loses its server emits 'error' on the pool; without a listener that
   // would crash the process. The next query reports the failure with its code.

@@ -19,7 +19,6 @@ import { createReadStream } from 'node:fs';
 import { extname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
-import { StringDecoder } from 'node:string_decoder';
 import { AirlockError, isAirlockError } from '../errors.ts';
 import { Connection, type ConnectionFields } from '../model/connection.ts';
 import { connectionFileFields } from '../model/connection-file-entry.ts';
@@ -31,6 +30,7 @@ import {
   type PyJson,
 } from '../model/connection-uri.ts';
 import { safeJsonParse } from '../util/json.ts';
+import { YAML_ALIAS_PROBLEM, YAML_MAX_ALIAS_COUNT } from '../util/yaml.ts';
 import { readJsonEntries } from './json-entries.ts';
 import type {
   ConnectionImportEntry,
@@ -81,20 +81,82 @@ export function fileFormatOf(path: string, explicit?: string): FileFormat {
   );
 }
 
-/** The file's text, chunk by chunk, decoded as UTF-8 across chunk boundaries. */
+/**
+ * The offset of the first byte of `bytes` that does not belong to well-formed UTF-8 (no
+ * overlong forms, no surrogates, nothing above U+10FFFF), or -1; a sequence cut by the end of
+ * `bytes` counts as well-formed when `partialEnd` (the next chunk may finish it).
+ */
+export function firstInvalidUtf8(bytes: Uint8Array, partialEnd = false): number {
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i] as number;
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    let need: number;
+    let min: number;
+    let max = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) {
+      need = 1;
+      min = 0x80;
+    } else if (b >= 0xe0 && b <= 0xef) {
+      need = 2;
+      min = b === 0xe0 ? 0xa0 : 0x80;
+      if (b === 0xed) max = 0x9f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      need = 3;
+      min = b === 0xf0 ? 0x90 : 0x80;
+      if (b === 0xf4) max = 0x8f;
+    } else {
+      return i;
+    }
+    for (let k = 1; k <= need; k++) {
+      if (i + k >= bytes.length) return partialEnd ? -1 : i;
+      const next = bytes[i + k] as number;
+      const [lo, hi] = k === 1 ? [min, max] : [0x80, 0xbf];
+      if (next < lo || next > hi) return i;
+    }
+    i += need + 1;
+  }
+  return -1;
+}
+
+/** The error for bytes that are not UTF-8, on `line`. */
+function notUtf8(source: ImportSource, line: number): AirlockError {
+  return invalid(
+    `${name(source.path)} line ${line}`,
+    'the file is not UTF-8 text (save it as UTF-8; nothing was imported)',
+    { line },
+  );
+}
+
+/**
+ * The file's text, chunk by chunk, decoded as UTF-8 across chunk boundaries. Bytes that are not
+ * UTF-8 (a Latin-1 file, a CESU-encoded surrogate) are refused with the line they are on, never
+ * replaced by U+FFFD.
+ */
 async function* textChunks(source: ImportSource): AsyncGenerator<string> {
   const stream =
     source.path === '-'
       ? (source.stdin ?? process.stdin)
       : createReadStream(source.path, { highWaterMark: 64 * 1024 });
-  const decoder = new StringDecoder('utf8');
+  const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   let bytes = 0;
+  let line = 1;
   try {
     for await (const chunk of stream) {
       const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
       bytes += buffer.length;
       source.onBytes?.(bytes);
-      const text = decoder.write(buffer);
+      let text: string;
+      try {
+        text = decoder.decode(buffer, { stream: true });
+      } catch {
+        const at = Math.max(0, firstInvalidUtf8(buffer, true));
+        throw notUtf8(source, line + countNewlines(buffer.subarray(0, at)));
+      }
+      line += countNewlines(buffer);
       if (text !== '') yield text;
     }
   } catch (err) {
@@ -102,8 +164,19 @@ async function* textChunks(source: ImportSource): AsyncGenerator<string> {
     const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
     throw invalid(`\`${source.path}\``, `cannot read the file (${code})`, { errno: code });
   }
-  const rest = decoder.end();
+  let rest: string;
+  try {
+    rest = decoder.decode();
+  } catch {
+    throw notUtf8(source, line);
+  }
   if (rest !== '') yield rest;
+}
+
+function countNewlines(bytes: Uint8Array): number {
+  let n = 0;
+  for (const b of bytes) if (b === 0x0a) n++;
+  return n;
 }
 
 async function readAll(source: ImportSource): Promise<string> {
@@ -201,10 +274,17 @@ async function yamlEntries(
     const keyNode = pair.key;
     const line = isScalar(keyNode) && keyNode.range ? counter.linePos(keyNode.range[0]).line : 1;
     const key = isScalar(keyNode) ? String(keyNode.value) : '';
-    const value =
-      pair.value === null || pair.value === undefined
-        ? null
-        : (pair.value as { toJS(doc: unknown): unknown }).toJS(doc);
+    let value: unknown = null;
+    if (pair.value !== null && pair.value !== undefined) {
+      try {
+        value = (pair.value as { toJS(doc: unknown, options: object): unknown }).toJS(doc, {
+          maxAliasCount: YAML_MAX_ALIAS_COUNT,
+        });
+      } catch (err) {
+        if (!(err instanceof ReferenceError)) throw err;
+        throw invalid(`${where} line ${line}`, YAML_ALIAS_PROBLEM, { line });
+      }
+    }
     return { key, value, line };
   });
 }
@@ -317,11 +397,21 @@ export async function readConnectionFile(source: ImportSource): Promise<Connecti
     if (parsed.value === null || typeof parsed.value !== 'object' || Array.isArray(parsed.value)) {
       throw invalid(file, 'the file must contain an object of conn_id: connection entries');
     }
-    raw = Object.entries(parsed.value as Record<string, unknown>).map(([connId, value]) => ({
-      connId,
-      value,
-      where: `${file} connection \`${connId}\``,
-    }));
+    // JSON.parse keeps the last of a repeated key; the entries are read again one by one, so
+    // that a conn_id given twice is refused (by the import) instead of silently replaced.
+    raw = [];
+    for await (const { key, raw: valueText, line } of readJsonEntries(
+      (async function* () {
+        yield text;
+      })(),
+      file,
+    )) {
+      raw.push({
+        connId: key,
+        value: JSON.parse(valueText) as unknown,
+        where: `${file} line ${line} (connection \`${key}\`)`,
+      });
+    }
   }
   return raw.map(({ connId, value, where }) => {
     if (!Connection.isValidConnId(connId)) {

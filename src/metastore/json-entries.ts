@@ -34,6 +34,12 @@ const S = {
 } as const;
 type State = (typeof S)[keyof typeof S];
 
+/** The problem of a raw control character (a NUL, a line break) inside a JSON string. */
+function unescaped(key: string, c: string): string {
+  const code = `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+  return `the value of \`${key}\` holds a raw control character (U+${code.slice(2).toUpperCase()}); JSON strings must escape it as \`${code}\``;
+}
+
 const isWhitespace = (c: string) => c === ' ' || c === '\n' || c === '\r' || c === '\t';
 
 /**
@@ -152,13 +158,14 @@ export async function* readJsonEntries(
           else if (c === '"') {
             pending.push({ key, raw: take(i + 1), line: keyLine });
             state = S.AFTER_VALUE;
-          }
+          } else if (c < ' ') throw fail(unescaped(key, c));
           break;
         case S.VALUE_NESTED:
           if (inString) {
             if (escaped) escaped = false;
             else if (c === '\\') escaped = true;
             else if (c === '"') inString = false;
+            else if (c < ' ') throw fail(unescaped(key, c));
           } else if (c === '"') inString = true;
           else if (c === '{' || c === '[') depth++;
           else if (c === '}' || c === ']') {

@@ -14,7 +14,7 @@
  */
 import { Kysely, sql, type Transaction } from 'kysely';
 import { Migrator } from 'kysely/migration';
-import { AirlockError, isAirlockError } from '../errors.ts';
+import { AirlockError, type ErrorCode, isAirlockError } from '../errors.ts';
 import type { Connection } from '../model/connection.ts';
 import { parseDatabaseUrl, redactDatabaseUrl } from './database-url.ts';
 import { createDialect } from './dialects.ts';
@@ -69,6 +69,27 @@ export interface VariableRecord {
   /** ISO-8601, or `null` for rows written by Airflow before airlock added the column. */
   readonly createdAt: string | null;
   readonly updatedAt: string | null;
+  /**
+   * Set (by lists that ask for it) when the row cannot be decrypted with the configured keys;
+   * `value` is then `null`. The message names the row, never a value.
+   */
+  readonly unreadable?: Unreadable;
+}
+
+/** Why a row cannot be read: the code and message of its decryption error. */
+export interface Unreadable {
+  readonly code: ErrorCode;
+  readonly message: string;
+}
+
+/** What a list does with a row it cannot decrypt. */
+export interface ListOptions {
+  /**
+   * `throw` (the default): the first such row stops the list with its error; `mark`: the row is
+   * listed with `unreadable` set and its encrypted fields `null`.
+   * @default 'throw'
+   */
+  onUnreadable?: 'throw' | 'mark';
 }
 
 /** A Connection row, decrypted. */
@@ -87,6 +108,8 @@ export interface ConnectionRecord {
   readonly isExtraEncrypted: boolean;
   readonly createdAt: string | null;
   readonly updatedAt: string | null;
+  /** Set (by lists that ask for it) when the password or extra cannot be decrypted. */
+  readonly unreadable?: Unreadable;
 }
 
 /** One Variable of an import. */
@@ -134,6 +157,36 @@ export interface RotationReport {
   readonly connectionFields: number;
   /** Of those, values found in plaintext (written by Airflow without a key) and now encrypted. */
   readonly encryptedFromPlaintext: number;
+  /**
+   * The fields no configured key decrypts, left as they were (`skipUnreadable` only), named as
+   * `` variable `k` `` or `` connection `c` (password) ``.
+   */
+  readonly skipped: readonly string[];
+}
+
+/** Options of {@link Metastore.rotateFernetKeys}. */
+export interface RotationOptions {
+  /**
+   * Leave the fields no configured key decrypts as they are (and list them) instead of stopping.
+   * @default false
+   */
+  skipUnreadable?: boolean;
+}
+
+/**
+ * The error of an operation that met rows it cannot decrypt: every row named (names only).
+ *
+ * @example
+ * ```ts
+ * throw unreadableRowsError(['variable `a`'], 'nothing was exported');
+ * ```
+ */
+export function unreadableRowsError(names: readonly string[], outcome: string): AirlockError {
+  return new AirlockError(
+    'AIRLOCK_ERR_CRYPTO_TOKEN_INVALID',
+    `${names.length} metastore ${names.length === 1 ? 'field' : 'fields'} cannot be decrypted with the configured Fernet keys: ${names.join(', ')}; ${outcome} (add the key they were written with as \`new,old\`, or delete or set those rows again)`,
+    { details: { count: names.length } },
+  );
 }
 
 /** The schema's version against this airlock's migrations. */
@@ -253,6 +306,24 @@ function classify(err: unknown): Classified {
   return { kind: 'failed', reason: `unexpected ${name}` };
 }
 
+/**
+ * Refuses text that UTF-8 cannot hold: a lone UTF-16 surrogate would be replaced by U+FFFD on
+ * the way to the database (or into a Fernet token), a silent change of the value.
+ */
+function checkWellFormed(text: string | null | undefined, what: string): void {
+  if (typeof text === 'string' && !text.isWellFormed()) {
+    throw new AirlockError(
+      'AIRLOCK_ERR_STORE_VALUE_INVALID',
+      `${what} holds a lone UTF-16 surrogate, which cannot be stored unchanged; nothing was written`,
+    );
+  }
+}
+
+/** The text the key check encrypts (see migration 0004-key-check). */
+const KEY_CHECK_TEXT = 'airlock metastore key check v1';
+/** How many of the oldest values of each table a first key check tries. */
+const KEY_CHECK_SAMPLES = 3;
+
 function toIso(value: unknown): string | null {
   if (value === null || value === undefined) return null;
   if (value instanceof Date) return value.toISOString();
@@ -262,9 +333,20 @@ function toIso(value: unknown): string | null {
   return text;
 }
 
+/** A control character (C0, DEL, C1): a key holding one prints as something else, or breaks lines. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are the point.
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+
 function checkKey(key: string, where: string): void {
   if (typeof key !== 'string' || key.length === 0) {
     throw new AirlockError('AIRLOCK_ERR_STORE_KEY_INVALID', `${where}: the Variable key is empty`);
+  }
+  if (CONTROL_CHARACTER.test(key) || !key.isWellFormed()) {
+    throw new AirlockError(
+      'AIRLOCK_ERR_STORE_KEY_INVALID',
+      `${where}: the Variable key holds a control character (a line break, a tab, NUL…) or a lone UTF-16 surrogate`,
+      { details: { length: key.length } },
+    );
   }
   if ([...key].length > ID_MAX_LENGTH) {
     throw new AirlockError(
@@ -340,6 +422,8 @@ export class Metastore {
   readonly #url: string;
   readonly #schema: string | undefined;
   #keys: MultiFernet | undefined;
+  /** The keys the key check accepted (checked once per key set and process). */
+  #checkedKeys: MultiFernet | undefined;
   #migrated: readonly string[] = [];
   #closed = false;
 
@@ -663,9 +747,12 @@ export class Metastore {
     options: { description?: string | null | undefined } = {},
   ): Promise<'created' | 'updated'> {
     checkKey(key, `variable \`${key}\``);
+    checkWellFormed(value, `the value of variable \`${key}\``);
+    checkWellFormed(options.description, `the description of variable \`${key}\``);
     const token = this.#encrypt(value);
     const now = new Date().toISOString();
     return this.#write(`write variable \`${key}\``, async (trx) => {
+      await this.#checkKeys(trx);
       const existing = await trx
         .selectFrom('variable')
         .select('id')
@@ -737,7 +824,8 @@ export class Metastore {
    * for await (const v of store.variables()) console.log(v.key);
    * ```
    */
-  async *variables(): AsyncGenerator<VariableRecord> {
+  async *variables(options: ListOptions = {}): AsyncGenerator<VariableRecord> {
+    const mark = options.onUnreadable === 'mark';
     let after: string | undefined;
     for (;;) {
       const rows = (await this.#run('list variables', () => {
@@ -745,7 +833,14 @@ export class Metastore {
         if (after !== undefined) query = query.where(this.#ordered('key'), '>', after);
         return query.orderBy(this.#ordered('key')).limit(PAGE_SIZE).execute();
       })) as VariableRow[];
-      for (const row of rows) yield this.#variableRecord(row);
+      for (const row of rows) {
+        yield mark
+          ? this.#marked(
+              () => this.#variableRecord(row),
+              (unreadable) => ({ ...this.#variableRecord({ ...row, val: null }), unreadable }),
+            )
+          : this.#variableRecord(row);
+      }
       if (rows.length < PAGE_SIZE) return;
       after = rows.at(-1)?.key;
     }
@@ -771,6 +866,8 @@ export class Metastore {
     const action = options.onExisting ?? 'overwrite';
     this.#requireKeys();
     return this.#write('import variables', async (trx) => {
+      await this.#checkKeys(trx);
+      await this.#lockForImport(trx, 'variable');
       const seen = new Map<string, string>();
       let batch: VariableImportEntry[] = [];
       let total = 0;
@@ -848,6 +945,8 @@ export class Metastore {
       };
       for await (const entry of fromSource(entries)) {
         checkKey(entry.key, entry.where);
+        checkWellFormed(entry.value, `${entry.where}: the value of \`${entry.key}\``);
+        checkWellFormed(entry.description, `${entry.where}: the description of \`${entry.key}\``);
         const earlier = seen.get(entry.key);
         if (earlier !== undefined) {
           throw new AirlockError(
@@ -904,6 +1003,7 @@ export class Metastore {
   async addConnection(connId: string, connection: Connection): Promise<void> {
     const values = this.#connectionValues(connId, connection, `connection \`${connId}\``);
     await this.#write(`add connection \`${connId}\``, async (trx) => {
+      await this.#checkKeys(trx);
       const existing = await trx
         .selectFrom('connection')
         .select('id')
@@ -938,7 +1038,8 @@ export class Metastore {
    * for await (const c of store.connections()) console.log(c.connId, c.connType);
    * ```
    */
-  async *connections(): AsyncGenerator<ConnectionRecord> {
+  async *connections(options: ListOptions = {}): AsyncGenerator<ConnectionRecord> {
+    const mark = options.onUnreadable === 'mark';
     let after: string | undefined;
     for (;;) {
       const rows = (await this.#run('list connections', () => {
@@ -946,7 +1047,17 @@ export class Metastore {
         if (after !== undefined) query = query.where(this.#ordered('conn_id'), '>', after);
         return query.orderBy(this.#ordered('conn_id')).limit(PAGE_SIZE).execute();
       })) as ConnectionRow[];
-      for (const row of rows) yield this.#connectionRecord(row);
+      for (const row of rows) {
+        yield mark
+          ? this.#marked(
+              () => this.#connectionRecord(row),
+              (unreadable) => ({
+                ...this.#connectionRecord({ ...row, password: null, extra: null }),
+                unreadable,
+              }),
+            )
+          : this.#connectionRecord(row);
+      }
       if (rows.length < PAGE_SIZE) return;
       after = rows.at(-1)?.conn_id;
     }
@@ -969,6 +1080,8 @@ export class Metastore {
     const action = options.onExisting ?? 'skip';
     this.#requireKeys();
     return this.#write('import connections', async (trx) => {
+      await this.#checkKeys(trx);
+      await this.#lockForImport(trx, 'connection');
       let total = 0;
       let created = 0;
       let overwritten = 0;
@@ -1016,6 +1129,60 @@ export class Metastore {
   // --- keys ----------------------------------------------------------------------------------
 
   /**
+   * Every encrypted field no configured key decrypts, named (`` variable `k` ``,
+   * `` connection `c` (password) ``), in key order (of one table, or both); empty when every
+   * row reads.
+   *
+   * @example
+   * ```ts
+   * const bad = await store.unreadableFields();
+   * if (bad.length > 0) throw unreadableRowsError(bad, 'nothing was exported');
+   * ```
+   */
+  async unreadableFields(table?: 'variable' | 'connection'): Promise<string[]> {
+    const names: string[] = [];
+    const reads = (token: string | null, encrypted: boolean | number): boolean =>
+      !token || !encrypted || (this.#keys !== undefined && this.#decrypts(this.#keys, token));
+    let after: string | undefined;
+    for (; table !== 'connection'; ) {
+      const rows = (await this.#run('list variables', () => {
+        let query = this.#db.selectFrom('variable').select(['key', 'val', 'is_encrypted']);
+        if (after !== undefined) query = query.where(this.#ordered('key'), '>', after);
+        return query.orderBy(this.#ordered('key')).limit(PAGE_SIZE).execute();
+      })) as Pick<VariableRow, 'key' | 'val' | 'is_encrypted'>[];
+      for (const row of rows) {
+        if (!reads(row.val, row.is_encrypted)) names.push(`variable \`${row.key}\``);
+      }
+      if (rows.length < PAGE_SIZE) break;
+      after = rows.at(-1)?.key;
+    }
+    after = undefined;
+    for (; table !== 'variable'; ) {
+      const rows = (await this.#run('list connections', () => {
+        let query = this.#db
+          .selectFrom('connection')
+          .select(['conn_id', 'password', 'is_encrypted', 'extra', 'is_extra_encrypted']);
+        if (after !== undefined) query = query.where(this.#ordered('conn_id'), '>', after);
+        return query.orderBy(this.#ordered('conn_id')).limit(PAGE_SIZE).execute();
+      })) as Pick<
+        ConnectionRow,
+        'conn_id' | 'password' | 'is_encrypted' | 'extra' | 'is_extra_encrypted'
+      >[];
+      for (const row of rows) {
+        if (!reads(row.password, row.is_encrypted)) {
+          names.push(`connection \`${row.conn_id}\` (password)`);
+        }
+        if (!reads(row.extra, row.is_extra_encrypted)) {
+          names.push(`connection \`${row.conn_id}\` (extra)`);
+        }
+      }
+      if (rows.length < PAGE_SIZE) break;
+      after = rows.at(-1)?.conn_id;
+    }
+    return names;
+  }
+
+  /**
    * Re-encrypts every encrypted value (Variable values, Connection passwords and extras) with
    * the first key, in one transaction, in batches of 100 rows, as `airflow rotate-fernet-key`
    * does; values that Airflow stored in plaintext (no key) are encrypted too.
@@ -1029,18 +1196,15 @@ export class Metastore {
    * await store.rotateFernetKeys(); // { variables: 12, connectionFields: 5, encryptedFromPlaintext: 0 }
    * ```
    */
-  async rotateFernetKeys(): Promise<RotationReport> {
+  async rotateFernetKeys(options: RotationOptions = {}): Promise<RotationReport> {
     const keys = this.#requireKeys();
     const report = await this.#write('rotate the Fernet keys', async (trx) => {
       let variables = 0;
       let connectionFields = 0;
       let encryptedFromPlaintext = 0;
-      const renew = (
-        token: string,
-        encrypted: boolean,
-        what: string,
-        details: Record<string, string>,
-      ) => {
+      const unreadable: string[] = [];
+      /** The field re-encrypted, or `undefined` (recorded in `unreadable`) if no key reads it. */
+      const renew = (token: string, encrypted: boolean, name: string): string | undefined => {
         if (!encrypted) {
           encryptedFromPlaintext++;
           return keys.encrypt(token);
@@ -1048,9 +1212,12 @@ export class Metastore {
         try {
           return keys.rotate(token);
         } catch (err) {
-          throw this.#cryptoError(err, what, details);
+          if (!isAirlockError(err) || err.code !== 'AIRLOCK_ERR_CRYPTO_TOKEN_INVALID') throw err;
+          unreadable.push(name);
+          return undefined;
         }
       };
+      await this.#checkKeys(trx, { rotate: true });
       let lastId = 0;
       for (;;) {
         const rows = await trx
@@ -1065,12 +1232,9 @@ export class Metastore {
           const val = renew(
             row.val as string,
             Boolean(row.is_encrypted),
-            `the value of variable \`${row.key}\``,
-            {
-              table: 'variable',
-              key: row.key,
-            },
+            `variable \`${row.key}\``,
           );
+          if (val === undefined) continue;
           await trx
             .updateTable('variable')
             .set({ val, is_encrypted: true })
@@ -1091,7 +1255,6 @@ export class Metastore {
           .limit(ROTATE_BATCH)
           .execute();
         for (const row of rows) {
-          const details = { table: 'connection', conn_id: row.conn_id };
           const update: {
             password?: string;
             is_encrypted?: boolean;
@@ -1099,24 +1262,28 @@ export class Metastore {
             is_extra_encrypted?: boolean;
           } = {};
           if (row.password) {
-            update.password = renew(
+            const password = renew(
               row.password,
               Boolean(row.is_encrypted),
-              `the password of connection \`${row.conn_id}\``,
-              details,
+              `connection \`${row.conn_id}\` (password)`,
             );
-            update.is_encrypted = true;
-            connectionFields++;
+            if (password !== undefined) {
+              update.password = password;
+              update.is_encrypted = true;
+              connectionFields++;
+            }
           }
           if (row.extra) {
-            update.extra = renew(
+            const extra = renew(
               row.extra,
               Boolean(row.is_extra_encrypted),
-              `the extra of connection \`${row.conn_id}\``,
-              details,
+              `connection \`${row.conn_id}\` (extra)`,
             );
-            update.is_extra_encrypted = true;
-            connectionFields++;
+            if (extra !== undefined) {
+              update.extra = extra;
+              update.is_extra_encrypted = true;
+              connectionFields++;
+            }
           }
           if (Object.keys(update).length > 0) {
             await trx.updateTable('connection').set(update).where('id', '=', row.id).execute();
@@ -1125,7 +1292,14 @@ export class Metastore {
         if (rows.length < ROTATE_BATCH) break;
         lastId = rows.at(-1)?.id ?? lastId;
       }
-      return { variables, connectionFields, encryptedFromPlaintext };
+      if (unreadable.length > 0 && !options.skipUnreadable) {
+        // Thrown inside the transaction: nothing is re-encrypted.
+        throw unreadableRowsError(
+          unreadable,
+          'nothing was rotated (`rotate-fernet-key --skip-unreadable` rotates the others)',
+        );
+      }
+      return { variables, connectionFields, encryptedFromPlaintext, skipped: unreadable };
     });
     if (this.#dialect === 'sqlite') {
       // Move the new pages into the file and empty the write-ahead log, so that the old tokens
@@ -1153,6 +1327,104 @@ export class Metastore {
     );
   }
 
+  /**
+   * Refuses to write with keys that are not the metastore's: none of them decrypts the key
+   * check, or (a metastore without one yet) any of its oldest encrypted values. When they pass and the
+   * check is missing, it is written with the primary key; `rotate` re-encrypts it with the
+   * primary key. Runs inside the write's transaction, so the check and the write are one.
+   */
+  async #checkKeys(
+    trx: Transaction<MetastoreSchema>,
+    options: { rotate?: boolean } = {},
+  ): Promise<void> {
+    const keys = this.#requireKeys();
+    if (this.#checkedKeys === keys && !options.rotate) return;
+    const now = new Date().toISOString();
+    const row = await trx
+      .selectFrom('airlock_key_check')
+      .select('token')
+      .where('id', '=', 1)
+      .executeTakeFirst();
+    if (row) {
+      if (!this.#decrypts(keys, row.token)) throw this.#wrongKey('its key check');
+      if (options.rotate) {
+        await trx
+          .updateTable('airlock_key_check')
+          .set({ token: keys.rotate(row.token), updated_at: now })
+          .where('id', '=', 1)
+          .execute();
+      }
+    } else {
+      // A metastore written before the check (or by Airflow): the keys must read its oldest
+      // values. Several are tried, so that one corrupt row does not lock writes out.
+      const samples = await this.#sampleTokens(trx);
+      if (samples.length > 0 && !samples.some((token) => this.#decrypts(keys, token))) {
+        throw this.#wrongKey('any of its oldest encrypted values');
+      }
+      await trx
+        .insertInto('airlock_key_check')
+        .values({ id: 1, token: keys.encrypt(KEY_CHECK_TEXT), updated_at: now })
+        .onConflict((oc) => oc.column('id').doNothing())
+        .execute();
+    }
+    this.#checkedKeys = keys;
+  }
+
+  #decrypts(keys: MultiFernet, token: string): boolean {
+    try {
+      keys.decryptToString(token);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The oldest encrypted value of the metastore, if any (what a new key check must read). */
+  async #sampleTokens(trx: Transaction<MetastoreSchema>): Promise<string[]> {
+    const variables = await trx
+      .selectFrom('variable')
+      .select('val')
+      .where('is_encrypted', '=', true)
+      .where('val', 'is not', null)
+      .where('val', '!=', '')
+      .orderBy('id')
+      .limit(KEY_CHECK_SAMPLES)
+      .execute();
+    const connections = await trx
+      .selectFrom('connection')
+      .select('password')
+      .where('is_encrypted', '=', true)
+      .where('password', 'is not', null)
+      .where('password', '!=', '')
+      .orderBy('id')
+      .limit(KEY_CHECK_SAMPLES)
+      .execute();
+    return [...variables.map((r) => r.val), ...connections.map((r) => r.password)].filter(
+      (token): token is string => typeof token === 'string',
+    );
+  }
+
+  #wrongKey(what: string): AirlockError {
+    return new AirlockError(
+      'AIRLOCK_ERR_CRYPTO_KEY_WRONG',
+      `metastore (${this.#url}): none of the configured Fernet keys decrypts ${what}, so they are not this metastore's key; nothing was written (to change keys, configure \`new,old\` and run \`airlock rotate-fernet-key\`)`,
+      { details: { database: this.#url } },
+    );
+  }
+
+  /**
+   * PostgreSQL: imports of one table run one at a time, so that each sees the others' rows and
+   * reports true created/overwritten counts (SQLite's `BEGIN IMMEDIATE` already serialises).
+   */
+  async #lockForImport(
+    trx: Transaction<MetastoreSchema>,
+    table: 'variable' | 'connection',
+  ): Promise<void> {
+    if (this.#dialect !== 'postgres') return;
+    // SHARE ROW EXCLUSIVE conflicts with itself and with single writes, not with reads.
+    await sql`lock table ${sql.table(table)} in share row exclusive mode`.execute(trx);
+  }
+
   #encrypt(text: string): string {
     return this.#requireKeys().encrypt(text);
   }
@@ -1169,6 +1441,22 @@ export class Metastore {
     return new AirlockError('AIRLOCK_ERR_INTERNAL', `metastore: cannot decrypt ${what}`, {
       details,
     });
+  }
+
+  /** `read()`, or, when the row cannot be decrypted, `mark()` with the reason. */
+  #marked<T>(read: () => T, mark: (unreadable: Unreadable) => T): T {
+    try {
+      return read();
+    } catch (err) {
+      if (
+        !isAirlockError(err) ||
+        (err.code !== 'AIRLOCK_ERR_CRYPTO_TOKEN_INVALID' &&
+          err.code !== 'AIRLOCK_ERR_CRYPTO_KEY_MISSING')
+      ) {
+        throw err;
+      }
+      return mark({ code: err.code, message: err.message });
+    }
   }
 
   #decrypt(token: string, what: string, details: Record<string, string>): string {
@@ -1242,6 +1530,17 @@ export class Metastore {
         'AIRLOCK_ERR_CONN_ID_INVALID',
         `${where}: the conn_id must be 1 to ${ID_MAX_LENGTH} characters`,
       );
+    }
+    for (const [field, text] of [
+      ['conn_type', conn.connType],
+      ['description', conn.description],
+      ['host', conn.host],
+      ['schema', conn.schema],
+      ['login', conn.login],
+      ['password', conn.password],
+      ['extra', conn.extra],
+    ] as const) {
+      checkWellFormed(text, `${where}: the ${field}`);
     }
     const now = new Date().toISOString();
     // As Airflow's setters: only a non-empty password or extra is stored (and encrypted).

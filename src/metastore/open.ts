@@ -61,6 +61,14 @@ export async function openMetastoreFromConfig(
   const { intent } = options;
   const cwd = options.cwd ?? process.cwd();
   const target = parseDatabaseUrl(config.database.url, cwd);
+  if (target.kind === 'sqlite' && target.path === ':memory:' && intent !== 'read') {
+    // Each process gets its own empty database that dies with it: a write would be reported
+    // done and lost at exit.
+    throw new AirlockError(
+      'AIRLOCK_ERR_CONFIG_INVALID',
+      'invalid configuration: the metastore URL names an in-memory SQLite database (`sqlite://`, `sqlite:///` or `:memory:`), which loses every write when the command exits; use sqlite:////absolute/path.db or postgresql://…',
+    );
+  }
   if (target.kind === 'sqlite' && target.path !== ':memory:' && !existsSync(target.path)) {
     if (intent === 'read' || intent === 'check') return undefined;
     try {

@@ -48,10 +48,18 @@ export interface ConnectionTable {
   updated_at: TimestampColumn;
 }
 
+/** The key check (one row, `id` 1): a Fernet token of a known text, made with the primary key. */
+export interface KeyCheckTable {
+  id: number;
+  token: string;
+  updated_at: TimestampColumn;
+}
+
 /** The metastore's database, for `Kysely<MetastoreSchema>`. */
 export interface MetastoreSchema {
   variable: VariableTable;
   connection: ConnectionTable;
+  airlock_key_check: KeyCheckTable;
 }
 
 /** The longest Variable key and conn_id the columns hold (Airflow's `ID_LEN`). */

@@ -4,18 +4,12 @@
  * (`local_filesystem._create_connection`): the keys of `Connection.__init__` plus
  * `extra_dejson`, `extra` and `extra_dejson` exclusive, a `conn_id` equal to the map key.
  */
+import { CONNECTION_FIELD_NAMES } from './connection.ts';
 
 /** The keys a Connection object in a file may have. */
 export const CONNECTION_FILE_KEYS: ReadonlySet<string> = new Set([
   'conn_id',
-  'conn_type',
-  'description',
-  'host',
-  'login',
-  'password',
-  'schema',
-  'port',
-  'extra',
+  ...CONNECTION_FIELD_NAMES,
   'uri',
   'extra_dejson',
 ]);

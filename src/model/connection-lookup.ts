@@ -3,7 +3,12 @@
  * Airflow's `Connection.get_connection_from_secrets(conn_id)` over a resolver.
  */
 import { NotFoundError } from '../errors.ts';
-import type { LookupOptions, Resolution, Resolver } from '../resolver/resolver.ts';
+import {
+  type LookupOptions,
+  missHint,
+  type Resolution,
+  type Resolver,
+} from '../resolver/resolver.ts';
 import type { Connection } from './connection.ts';
 
 /**
@@ -16,7 +21,7 @@ import type { Connection } from './connection.ts';
  * ```
  */
 export async function getConnection(
-  resolver: Pick<Resolver, 'getConnection'>,
+  resolver: Pick<Resolver, 'getConnection'> & Partial<Pick<Resolver, 'which'>>,
   connId: string,
   options: LookupOptions = {},
 ): Promise<Resolution<Connection>> {
@@ -24,7 +29,7 @@ export async function getConnection(
   if (found === undefined) {
     throw new NotFoundError(
       'AIRLOCK_ERR_CONN_NOT_FOUND',
-      `The conn_id \`${connId}\` isn't defined`,
+      `The conn_id \`${connId}\` isn't defined${await missHint(resolver, 'connection', connId)}`,
       {
         details: { conn_id: connId },
       },

@@ -53,6 +53,21 @@ export interface ConnectionFields {
 }
 
 /**
+ * The fields of a Connection, in Airflow's order: the one list the JSON form, the files, the
+ * API, the UI and the CLI derive theirs from.
+ */
+export const CONNECTION_FIELD_NAMES = Object.freeze([
+  'conn_type',
+  'description',
+  'host',
+  'login',
+  'password',
+  'schema',
+  'port',
+  'extra',
+] as const satisfies readonly (keyof ConnectionFields)[]);
+
+/**
  * What {@link Connection.toDict} returns: Airflow's `to_dict()` (snake_case keys, `extra`
  * parsed; `{}` when there is none, as Airflow gives).
  *
@@ -94,18 +109,7 @@ const CONN_ID_MAX_LEN = 250;
 const VALID_CONN_ID = /^[\p{L}\p{N}_.-]+$/u;
 const VALID_CONN_ID_MAX_LEN = 200;
 /** Keyword arguments of the 3.x core constructor that the JSON form may carry. */
-const JSON_KEYS = new Set([
-  'conn_type',
-  'description',
-  'host',
-  'login',
-  'password',
-  'schema',
-  'port',
-  'extra',
-  'uri',
-  'team_name',
-]);
+const JSON_KEYS: ReadonlySet<string> = new Set([...CONNECTION_FIELD_NAMES, 'uri', 'team_name']);
 const STRING_FIELDS = ['description', 'host', 'login', 'password', 'schema'] as const;
 
 /** Python's `len(s)`: code points, not UTF-16 units. */

@@ -129,7 +129,10 @@ export interface RedisConnection {
 
 /** Options of {@link connectRedis}. */
 export interface ConnectRedisOptions {
-  /** Gives up on connecting (and on each reply) after this long. @default 2000 */
+  /**
+   * Gives up on connecting, and on each reply, after this long (a timed-out reply drops the
+   * connection). @default 2000
+   */
   timeoutMs?: number;
 }
 
@@ -202,7 +205,13 @@ export async function connectRedis(
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.destroy();
-      reject(unavailable(`no connection to ${target.host}:${target.port} within ${timeoutMs} ms`));
+      reject(
+        new AirlockError(
+          'AIRLOCK_ERR_BACKEND_TIMEOUT',
+          `redis: no connection to ${target.host}:${target.port} within ${timeoutMs} ms`,
+          { details: { timeoutMs } },
+        ),
+      );
     }, timeoutMs);
     socket.once('connect', () => {
       clearTimeout(timer);
@@ -219,19 +228,46 @@ export async function connectRedis(
   const command = (...args: (string | Buffer)[]): Promise<RespValue> => {
     if (closed) return Promise.reject(unavailable('connection closed'));
     return new Promise<RespValue>((resolve, reject) => {
-      // A command waiting for its reply keeps the process alive until it comes.
+      // A command waiting for its reply keeps the process alive until it comes, or until the
+      // deadline: a server that accepts and never answers must not hold the caller.
       socket.ref();
-      pending.push({ resolve, reject });
+      const timer = setTimeout(() => {
+        // Replies are matched to commands by order: after a lost reply the connection is
+        // useless, so it is dropped with every command still waiting on it.
+        failAll(
+          new AirlockError(
+            'AIRLOCK_ERR_BACKEND_TIMEOUT',
+            `redis: no reply to ${String(args[0])} within ${timeoutMs} ms`,
+            { details: { timeoutMs } },
+          ),
+        );
+        socket.destroy();
+      }, timeoutMs);
+      pending.push({
+        resolve: (value) => {
+          clearTimeout(timer);
+          resolve(value);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      });
       socket.write(encodeCommand(args));
     });
   };
 
-  if (target.password !== undefined) {
-    await (target.username
-      ? command('AUTH', target.username, target.password)
-      : command('AUTH', target.password));
+  try {
+    if (target.password !== undefined) {
+      await (target.username
+        ? command('AUTH', target.username, target.password)
+        : command('AUTH', target.password));
+    }
+    if (target.db !== 0) await command('SELECT', String(target.db));
+  } catch (err) {
+    socket.destroy();
+    throw err;
   }
-  if (target.db !== 0) await command('SELECT', String(target.db));
   socket.unref();
 
   return {

@@ -87,6 +87,7 @@ function sharedCacheFromConfig(config: Config, deps: ChainDeps): SharedCache | u
         url,
         keys,
         subscribe: deps.subscribeInvalidations ?? true,
+        timeoutMs: config.secrets.cache.sharedTimeoutMs,
       });
       for (const listener of listeners) shared.onInvalidate(listener);
       return shared;
@@ -151,6 +152,7 @@ export function createResolverFromConfig(config: Config, deps: ChainDeps = {}): 
   return createResolver({
     backends: createChain(config, deps),
     fallthroughOnError: config.secrets.fallthroughOnError,
+    lookupTimeoutMs: config.secrets.lookupTimeoutSeconds * 1000,
     ...(deps.maskAllResolved !== undefined
       ? { maskAllResolved: deps.maskAllResolved }
       : config.core.maskAllResolved === null

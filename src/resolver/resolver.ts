@@ -29,7 +29,10 @@ export interface LinkTrace {
   readonly durationMs: number;
   /** Where the link looked (a path, a secret name, an env name), when it says. */
   readonly location?: string;
-  /** Why a link was skipped, or the error's message (secret-free by construction). */
+  /**
+   * Why a link was skipped, the error's message, or on a miss the backend's note on why the miss
+   * is suspect (secret-free by construction).
+   */
   readonly reason?: string;
   /** The error's code, for `error` outcomes. */
   readonly errorCode?: ErrorCode;
@@ -60,6 +63,48 @@ export interface WhichReport {
   readonly trace: readonly LinkTrace[];
 }
 
+/** A miss's trace link, with the backend's note on why the miss is suspect, if it has one. */
+function missLink(
+  backend: SecretsBackend,
+  kind: SecretKind,
+  id: string,
+  durationMs: number,
+  base: { location?: string },
+): LinkTrace {
+  const note = backend.missNote?.(kind, id);
+  return {
+    backend: backend.name,
+    outcome: 'miss',
+    durationMs,
+    ...base,
+    ...(note === undefined ? {} : { reason: note }),
+  };
+}
+
+/**
+ * The notes the links left on their misses for this lookup (see `SecretsBackend.missNote`), as
+ * ` (vault: <note>; …)` to append to a not-found message, or `''` when every miss was plain.
+ * Asks {@link Resolver.which}, which answers from the cache when it holds the miss.
+ *
+ * @example
+ * ```ts
+ * throw new NotFoundError('AIRLOCK_ERR_VAR_NOT_FOUND', `Variable \`x\` does not exist${await missHint(resolver, 'variable', 'x')}`);
+ * ```
+ */
+export async function missHint(
+  resolver: Partial<Pick<Resolver, 'which'>>,
+  kind: SecretKind,
+  id: string,
+): Promise<string> {
+  // A supervised task's lookups go to its supervisor, which has no provenance to give here.
+  if (!resolver.which) return '';
+  const report = await resolver.which(kind, id);
+  const notes = report.trace
+    .filter((link) => link.outcome === 'miss' && link.reason !== undefined)
+    .map((link) => `${link.backend}: ${link.reason}`);
+  return notes.length === 0 ? '' : ` (${notes.join('; ')})`;
+}
+
 /** Options of {@link createResolver}. */
 export interface ResolverOptions {
   /** The chain, in priority order: external backends, then `env`, then `metastore`. */
@@ -74,6 +119,14 @@ export interface ResolverOptions {
    * @default 0
    */
   linkTimeoutMs?: number;
+  /**
+   * One deadline per lookup, in milliseconds: the whole chain walk (every link, every retry a
+   * store's SDK makes) must end within it, or the lookup fails with
+   * `AIRLOCK_ERR_BACKEND_TIMEOUT` naming the link it was waiting on. `0` means none. Each
+   * store's own timeouts (Airflow's kwargs) still apply inside it.
+   * @default 30000
+   */
+  lookupTimeoutMs?: number;
   /**
    * Where every resolved secret is registered, so that logs, errors and child output mask it:
    * connection passwords and sensitive-named values always; with `maskAllResolved`, every value
@@ -281,6 +334,49 @@ function toBackendError(
   );
 }
 
+/** The abort reason of a lookup whose deadline passed (turned into a coded error per link). */
+class LookupDeadline {
+  readonly timeoutMs: number;
+  constructor(timeoutMs: number) {
+    this.timeoutMs = timeoutMs;
+  }
+
+  error(backend: BackendName, kind: SecretKind, id: string): AirlockError {
+    return new AirlockError(
+      'AIRLOCK_ERR_BACKEND_TIMEOUT',
+      `${backend}: the lookup of ${describeKind(kind)} \`${id}\` did not finish within its ${this.timeoutMs} ms deadline (AIRLOCK__SECRETS__LOOKUP_TIMEOUT_SECONDS)`,
+      { details: { backend, kind, id, timeoutMs: this.timeoutMs } },
+    );
+  }
+}
+
+/** A lookup's deadline joined with the caller's signal; `done()` releases the timer. */
+function startDeadline(
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): { signal: AbortSignal | undefined; done(): void } {
+  if (timeoutMs <= 0) return { signal, done() {} };
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new LookupDeadline(timeoutMs)), timeoutMs);
+  // A deadline never keeps a process alive on its own.
+  timer.unref();
+  return {
+    signal: signal ? AbortSignal.any([signal, controller.signal]) : controller.signal,
+    done: () => clearTimeout(timer),
+  };
+}
+
+/** What to throw when `signal` aborted while `backend` was being read. */
+function abortError(
+  signal: AbortSignal,
+  backend: BackendName,
+  kind: SecretKind,
+  id: string,
+): unknown {
+  const reason: unknown = signal.reason;
+  return reason instanceof LookupDeadline ? reason.error(backend, kind, id) : reason;
+}
+
 async function withTimeout<T>(
   run: (signal: AbortSignal | undefined) => Promise<T>,
   backend: BackendName,
@@ -289,7 +385,8 @@ async function withTimeout<T>(
   timeoutMs: number,
   signal: AbortSignal | undefined,
 ): Promise<T> {
-  if (timeoutMs <= 0) return run(signal);
+  // A backend that ignores its signal still cannot hold the lookup past its deadline.
+  if (timeoutMs <= 0) return raceSignal(run(signal), signal);
   const timeout = AbortSignal.timeout(timeoutMs);
   const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
   let onAbort: (() => void) | undefined;
@@ -329,6 +426,7 @@ export function createResolver(options: ResolverOptions): Resolver {
   const backends = Object.freeze([...options.backends]);
   const fallthroughOnError = options.fallthroughOnError ?? false;
   const linkTimeoutMs = options.linkTimeoutMs ?? 0;
+  const lookupTimeoutMs = options.lookupTimeoutMs ?? 30_000;
   const masker = options.masker;
   const maskAllResolved = options.maskAllResolved ?? true;
 
@@ -346,7 +444,7 @@ export function createResolver(options: ResolverOptions): Resolver {
       const value = await withTimeout(read, backend.name, kind, id, linkTimeoutMs, signal);
       return value === undefined ? { outcome: 'miss' } : { outcome: 'hit', value };
     } catch (err) {
-      if (signal?.aborted) throw signal.reason;
+      if (signal?.aborted) throw abortError(signal, backend.name, kind, id);
       return { outcome: 'error', error: toBackendError(backend.name, kind, id, err) };
     }
   }
@@ -400,7 +498,7 @@ export function createResolver(options: ResolverOptions): Resolver {
           signal,
         );
       } catch (err) {
-        if (signal?.aborted) throw signal.reason;
+        if (signal?.aborted) throw abortError(signal, backend.name, kind, ids.join(', '));
         const error = toBackendError(backend.name, kind, ids.join(', '), err);
         const durationMs = performance.now() - started;
         for (const id of ids) out.set(id, { error, durationMs });
@@ -430,11 +528,33 @@ export function createResolver(options: ResolverOptions): Resolver {
     return out;
   }
 
-  async function walkMany<T>(
+  /** Runs one lookup under its deadline (joined with the caller's signal). */
+  async function withinDeadline<R>(
+    signal: AbortSignal | undefined,
+    run: (signal: AbortSignal | undefined) => Promise<R>,
+  ): Promise<R> {
+    const deadline = startDeadline(lookupTimeoutMs, signal);
+    try {
+      return await run(deadline.signal);
+    } finally {
+      deadline.done();
+    }
+  }
+
+  function walkMany<T>(
     kind: SecretKind,
     ids: readonly string[],
     signal: AbortSignal | undefined,
     errored: Set<string> = new Set(),
+  ): Promise<Map<string, Resolution<T>>> {
+    return withinDeadline(signal, (s) => walkManyWithin<T>(kind, ids, s, errored));
+  }
+
+  async function walkManyWithin<T>(
+    kind: SecretKind,
+    ids: readonly string[],
+    signal: AbortSignal | undefined,
+    errored: Set<string>,
   ): Promise<Map<string, Resolution<T>>> {
     const unique = [...new Set(ids)];
     const traces = new Map<string, LinkTrace[]>(unique.map((id) => [id, []]));
@@ -489,7 +609,7 @@ export function createResolver(options: ResolverOptions): Resolver {
             `${answer.error.message}; trying the next link (fallthrough_on_error)`,
           );
         } else if (answer.value === undefined) {
-          trace.push({ backend: backend.name, outcome: 'miss', durationMs, ...base });
+          trace.push(missLink(backend, kind, id, durationMs, base));
         } else {
           trace.push({ backend: backend.name, outcome: 'hit', durationMs, ...base });
           if (masker) {
@@ -507,17 +627,29 @@ export function createResolver(options: ResolverOptions): Resolver {
     return out;
   }
 
-  async function walk<T>(
+  type Walk<T> = {
+    found?: { value: T; source: BackendName };
+    trace: LinkTrace[];
+    errored?: boolean;
+  };
+
+  function walk<T>(
     kind: SecretKind,
     id: string,
     signal: AbortSignal | undefined,
     all: boolean,
     throwOnError: boolean,
-  ): Promise<{
-    found?: { value: T; source: BackendName };
-    trace: LinkTrace[];
-    errored?: boolean;
-  }> {
+  ): Promise<Walk<T>> {
+    return withinDeadline(signal, (s) => walkWithin<T>(kind, id, s, all, throwOnError));
+  }
+
+  async function walkWithin<T>(
+    kind: SecretKind,
+    id: string,
+    signal: AbortSignal | undefined,
+    all: boolean,
+    throwOnError: boolean,
+  ): Promise<Walk<T>> {
     const trace: LinkTrace[] = [];
     let found: { value: T; source: BackendName } | undefined;
     let stopped: string | undefined;
@@ -554,7 +686,7 @@ export function createResolver(options: ResolverOptions): Resolver {
           if (!all) stopped = `served by ${backend.name}`;
           break;
         case 'miss':
-          trace.push({ backend: backend.name, outcome: 'miss', durationMs, ...base });
+          trace.push(missLink(backend, kind, id, durationMs, base));
           break;
         case 'skipped':
           trace.push({
@@ -679,10 +811,26 @@ export function createResolver(options: ResolverOptions): Resolver {
     }
   }
 
+  /** Whether the shared cache failed since it last answered (one warning per outage). */
+  let sharedDown = false;
+
   function sharedFailed(what: string, err: unknown): void {
-    // The shared cache is an optimisation: a failure falls back to the store, loudly.
+    // The shared cache is an optimisation: a failure falls back to the store, with one warning
+    // per outage (the cache then bypasses itself for a while, see shared-cache.ts).
+    if (sharedDown) return;
+    sharedDown = true;
     const code = isAirlockError(err) ? err.code : 'AIRLOCK_ERR_BACKEND_UNAVAILABLE';
-    options.logger?.warn({ code }, `shared cache: could not ${what} (${code}); using the store`);
+    options.logger?.warn(
+      { code },
+      `shared cache: could not ${what} (${code}); bypassing it and using the stores`,
+    );
+  }
+
+  function invalidationFailed(err: unknown): void {
+    sharedFailed(
+      'tell other processes of the change; they may serve the old answer until its TTL ends',
+      err,
+    );
   }
 
   /**
@@ -717,6 +865,7 @@ export function createResolver(options: ResolverOptions): Resolver {
     let record: SharedRecord | undefined;
     try {
       record = await shared.get(kind, id);
+      sharedDown = false;
     } catch (err) {
       sharedFailed('read', err);
       return undefined;
@@ -963,13 +1112,14 @@ export function createResolver(options: ResolverOptions): Resolver {
     async invalidate(kind, id) {
       cache?.invalidate(kind, id);
       inflight[kind].delete(id);
-      await shared?.invalidate(kind, id);
+      // The write this follows is done: a cache that cannot hear of it is reported, not thrown.
+      await shared?.invalidate(kind, id).catch((err: unknown) => invalidationFailed(err));
     },
     async invalidateAll() {
       cache?.clear();
       inflight.variable.clear();
       inflight.connection.clear();
-      await shared?.invalidateAll();
+      await shared?.invalidateAll().catch((err: unknown) => invalidationFailed(err));
     },
     async which(kind, id, opts = {}) {
       if (!opts.forceFetch && !opts.all) {

@@ -8,8 +8,14 @@
  * `DEL` plus a `PUBLISH` on one channel that every process subscribes to, so their local caches
  * forget the id too (a process that misses the message, e.g. while reconnecting, keeps its local
  * copy at most one TTL).
+ *
+ * The cache is optional, so it is never waited on: every call (connecting, each reply) has a
+ * deadline, and after a failure the cache is bypassed for `retryAfterMs` (calls fail at once,
+ * without touching the network), so a Redis that accepts connections and never answers costs
+ * one deadline per process and per window, not one per lookup.
  */
 import type { BackendName, SecretKind } from '../backends/backend.ts';
+import { AirlockError } from '../errors.ts';
 import type { MultiFernet } from '../metastore/fernet.ts';
 import { safeJsonParse } from '../util/json.ts';
 import { connectRedis, parseRedisUrl, type RedisConnection } from './_resp.ts';
@@ -48,6 +54,10 @@ export interface RedisSharedCacheOptions {
   prefix?: string;
   /** Subscribe to invalidations (long-lived processes); a CLI run only publishes. @default true */
   subscribe?: boolean;
+  /** The bound on connecting and on each reply, in milliseconds. @default 1000 */
+  timeoutMs?: number;
+  /** How long the cache is bypassed after a failure, in milliseconds. @default 30000 */
+  retryAfterMs?: number;
 }
 
 const KIND_TAG: Record<SecretKind, string> = { variable: 'v', connection: 'c' };
@@ -66,14 +76,40 @@ export function createRedisSharedCache(options: RedisSharedCacheOptions): Shared
   const prefix = options.prefix ?? 'airlock';
   const channel = `${prefix}:invalidate`;
   const listeners: Array<(kind: SecretKind | null, id: string | null) => void> = [];
+  const timeoutMs = options.timeoutMs ?? 1000;
+  const retryAfterMs = options.retryAfterMs ?? 30_000;
   let connection: Promise<RedisConnection> | undefined;
   let subscriber: Promise<RedisConnection> | undefined;
+  /** Until when the cache is bypassed (after a failure), as `Date.now()` milliseconds. */
+  let bypassUntil = 0;
 
   const keyOf = (kind: SecretKind, id: string) => `${prefix}:cache:${KIND_TAG[kind]}:${id}`;
 
+  /** Runs one cache call with the connection, unless the cache is bypassed; a failure trips it. */
+  async function guarded<T>(run: (redis: RedisConnection) => Promise<T>): Promise<T> {
+    const now = Date.now();
+    if (now < bypassUntil) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
+        `redis: bypassed for ${Math.ceil((bypassUntil - now) / 1000)} s after a failure`,
+        { details: { bypassed: 1 } },
+      );
+    }
+    const opened = client();
+    try {
+      return await run(await opened);
+    } catch (err) {
+      bypassUntil = Date.now() + retryAfterMs;
+      // The connection may be the broken part: the next call after the window opens a new one.
+      if (connection === opened) connection = undefined;
+      opened.then((c) => c.close()).catch(() => {});
+      throw err;
+    }
+  }
+
   function client(): Promise<RedisConnection> {
     if (!connection) {
-      connection = connectRedis(target);
+      connection = connectRedis(target, { timeoutMs });
       // A failed connection is retried by the next call, not remembered.
       connection.catch(() => {
         connection = undefined;
@@ -85,7 +121,7 @@ export function createRedisSharedCache(options: RedisSharedCacheOptions): Shared
 
   function subscribe(): void {
     if (subscriber) return;
-    subscriber = connectRedis(target).then(async (sub) => {
+    subscriber = connectRedis(target, { timeoutMs }).then(async (sub) => {
       await sub.subscribe(channel, (message) => {
         if (message === '*') {
           for (const listener of listeners) listener(null, null);
@@ -105,8 +141,7 @@ export function createRedisSharedCache(options: RedisSharedCacheOptions): Shared
 
   return {
     async get(kind, id) {
-      const redis = await client();
-      const token = await redis.command('GET', keyOf(kind, id));
+      const token = await guarded((redis) => redis.command('GET', keyOf(kind, id)));
       if (typeof token !== 'string') return undefined;
       let text: string;
       try {
@@ -128,38 +163,34 @@ export function createRedisSharedCache(options: RedisSharedCacheOptions): Shared
       };
     },
     async set(kind, id, record, keepMs) {
-      const redis = await client();
       const token = options.keys.encrypt(JSON.stringify(record));
-      await redis.command(
-        'SET',
-        keyOf(kind, id),
-        token,
-        'PX',
-        String(Math.max(1, Math.ceil(keepMs))),
+      await guarded((redis) =>
+        redis.command('SET', keyOf(kind, id), token, 'PX', String(Math.max(1, Math.ceil(keepMs)))),
       );
     },
     async invalidate(kind, id) {
-      const redis = await client();
-      await redis.command('DEL', keyOf(kind, id));
-      await redis.command('PUBLISH', channel, `${KIND_TAG[kind]}:${id}`);
+      await guarded(async (redis) => {
+        await redis.command('DEL', keyOf(kind, id));
+        await redis.command('PUBLISH', channel, `${KIND_TAG[kind]}:${id}`);
+      });
     },
-    async invalidateAll() {
-      const redis = await client();
-      let cursor = '0';
-      do {
-        const reply = (await redis.command(
-          'SCAN',
-          cursor,
-          'MATCH',
-          `${prefix}:cache:*`,
-          'COUNT',
-          '500',
-        )) as [string, string[]];
-        cursor = reply[0];
-        if (reply[1].length > 0) await redis.command('DEL', ...reply[1]);
-      } while (cursor !== '0');
-      await redis.command('PUBLISH', channel, '*');
-    },
+    invalidateAll: () =>
+      guarded(async (redis) => {
+        let cursor = '0';
+        do {
+          const reply = (await redis.command(
+            'SCAN',
+            cursor,
+            'MATCH',
+            `${prefix}:cache:*`,
+            'COUNT',
+            '500',
+          )) as [string, string[]];
+          cursor = reply[0];
+          if (reply[1].length > 0) await redis.command('DEL', ...reply[1]);
+        } while (cursor !== '0');
+        await redis.command('PUBLISH', channel, '*');
+      }),
     onInvalidate(listener) {
       listeners.push(listener);
     },

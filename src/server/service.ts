@@ -6,10 +6,10 @@
  * redact the values of sensitive names and never carry a password or an extra.
  */
 import { connect } from 'node:net';
-import { AirlockError, isAirlockError } from '../errors.ts';
+import { AirlockError, type ErrorCode, isAirlockError } from '../errors.ts';
 import { MASK } from '../masking/masker.ts';
-import type { ConnectionRecord, VariableRecord } from '../metastore/metastore.ts';
-import { Connection, type ConnectionFields } from '../model/connection.ts';
+import type { ConnectionRecord, ListOptions, VariableRecord } from '../metastore/metastore.ts';
+import { CONNECTION_FIELD_NAMES, Connection, type ConnectionFields } from '../model/connection.ts';
 import { can } from './auth/roles.ts';
 import type { AppDeps, AuthUser } from './context.ts';
 
@@ -19,6 +19,8 @@ export interface VariableView {
   /** The value; `***` when the role may not read it, or (in lists) when the name is sensitive. */
   value: string;
   description: string | null;
+  /** Lists only: the error code of a row no configured key decrypts (`value` is then `''`). */
+  unreadable?: ErrorCode;
 }
 
 /** A Connection as the API returns it (Airflow's `ConnectionSchema`). */
@@ -34,6 +36,8 @@ export interface ConnectionView {
   password?: string | null;
   /** Only from `get`: the JSON text, or `***` for roles that may not read it. */
   extra?: string | null;
+  /** Lists only: the error code of a row whose password or extra no configured key decrypts. */
+  unreadable?: ErrorCode;
 }
 
 /** The conn_id rule of Airflow's API (`^[\w.-]+$`, at most 250 characters). */
@@ -48,6 +52,14 @@ export function variableView(
 ): VariableView {
   const readable =
     can(user.role, 'read-secrets') && !(inList && deps.masker.isSensitive(record.key));
+  if (record.unreadable) {
+    return {
+      key: record.key,
+      value: '',
+      description: record.description,
+      unreadable: record.unreadable.code,
+    };
+  }
   return {
     key: record.key,
     value: readable ? (record.value ?? '') : MASK,
@@ -70,6 +82,7 @@ export function connectionView(
     schema: record.schema,
     port: record.port,
   };
+  if (record.unreadable) view.unreadable = record.unreadable.code;
   if (inList) return view;
   const readable = can(user.role, 'read-secrets');
   view.password = record.password ? (readable ? record.password : MASK) : null;
@@ -77,17 +90,23 @@ export function connectionView(
   return view;
 }
 
-/** Every Variable record. */
-export async function allVariables(deps: AppDeps): Promise<VariableRecord[]> {
+/** Every Variable record; lists pass `onUnreadable: 'mark'` so one bad row hides no other. */
+export async function allVariables(
+  deps: AppDeps,
+  options: ListOptions = {},
+): Promise<VariableRecord[]> {
   const out: VariableRecord[] = [];
-  for await (const record of deps.metastore.variables()) out.push(record);
+  for await (const record of deps.metastore.variables(options)) out.push(record);
   return out;
 }
 
-/** Every Connection record. */
-export async function allConnections(deps: AppDeps): Promise<ConnectionRecord[]> {
+/** Every Connection record; lists pass `onUnreadable: 'mark'` (an export must not). */
+export async function allConnections(
+  deps: AppDeps,
+  options: ListOptions = {},
+): Promise<ConnectionRecord[]> {
   const out: ConnectionRecord[] = [];
-  for await (const record of deps.metastore.connections()) out.push(record);
+  for await (const record of deps.metastore.connections(options)) out.push(record);
   return out;
 }
 
@@ -142,17 +161,8 @@ export type ConnectionInput = Omit<ConnectionFields, 'extra'> & {
   extra?: string | null | undefined;
 };
 
-/** The editable fields' names. */
-export const CONNECTION_FIELDS = [
-  'conn_type',
-  'description',
-  'host',
-  'login',
-  'password',
-  'schema',
-  'port',
-  'extra',
-] as const;
+/** The editable fields' names: the model's. */
+export const CONNECTION_FIELDS = CONNECTION_FIELD_NAMES;
 
 /** Builds a Connection from input fields (Airflow's rules: port, extra JSON). */
 export function connectionFromInput(connId: string, input: ConnectionInput): Connection {

@@ -22,6 +22,15 @@ import {
 import { runBackendContract } from '../contract/backend-contract.ts';
 
 const CANARY = 'CANARY-5d1e-azure-not-for-logs';
+/** What every Azure credential is built with: the policy that names an unreachable sign-in host. */
+const SIGN_IN_POLICIES = {
+  additionalPolicies: [
+    {
+      position: 'perRetry',
+      policy: { name: 'airlockLoginReachability', sendRequest: expect.any(Function) },
+    },
+  ],
+};
 /** Retries in the contract's backends, and fast back-off so that retried tests take milliseconds. */
 const RETRY_TOTAL = 2;
 const FAST = { retry_total: RETRY_TOTAL, retry_backoff_factor: 0.005 } as const;
@@ -232,7 +241,7 @@ describe('azure-key-vault backend', () => {
     const started = Date.now();
     const err = await caught(() => kv.getVariable('busy'));
     expect(Date.now() - started).toBeLessThan(900);
-    expect(err.code).toBe('AIRLOCK_ERR_BACKEND_UNAVAILABLE');
+    expect(err.code).toBe('AIRLOCK_ERR_BACKEND_THROTTLED');
     expect(err.message).toContain('throttled');
     expect(err.details).toMatchObject({
       status: 429,
@@ -241,13 +250,13 @@ describe('azure-key-vault backend', () => {
     });
   });
 
-  it('maps throttling that outlasts the retries to AIRLOCK_ERR_BACKEND_UNAVAILABLE', async () => {
+  it('maps throttling that outlasts the retries to AIRLOCK_ERR_BACKEND_THROTTLED', async () => {
     await client.setSecret('airflow-variables-busy', 'never');
     const kv = backendFor(fake);
     await kv.getVariable('warm_up');
     fake.throttleNext(RETRY_TOTAL + 1, 0);
     const err = await caught(() => kv.getVariable('busy'));
-    expect(err.code).toBe('AIRLOCK_ERR_BACKEND_UNAVAILABLE');
+    expect(err.code).toBe('AIRLOCK_ERR_BACKEND_THROTTLED');
     expect(err.details).toMatchObject({ status: 429, code: 'Throttled' });
     expect(requestsFor('airflow-variables-busy')).toBe(RETRY_TOTAL + 1);
   });
@@ -409,13 +418,36 @@ describe('azure-key-vault credentials', () => {
     );
     expect(await kv.getVariable('who')).toBe('me');
     expect(identity.built).toEqual([
-      { kind: 'ClientSecretCredential', args: ['tenant-1', 'app-1', CANARY] },
+      { kind: 'ClientSecretCredential', args: ['tenant-1', 'app-1', CANARY, SIGN_IN_POLICIES] },
     ]);
     expect(fake.requests.at(-1)?.token).toBe('client-secret-token');
     await kv.getVariable('who');
     expect(identity.built).toHaveLength(1); // the client and its credential are memoised
     expect(JSON.stringify(kv.describe())).not.toContain(CANARY);
     expect(kv.describe()).toMatchObject({ client_secret: '***', tenant_id: 'tenant-1' });
+  });
+
+  it('signs in at a loopback AZURE_AUTHORITY_HOST without asking Microsoft about it first', async () => {
+    const identity = recordingIdentity();
+    const kv = createAzureKeyVaultBackend(
+      {
+        vault_url: fake.url,
+        tenant_id: 'tenant-1',
+        client_id: 'app-1',
+        client_secret: CANARY,
+      },
+      {
+        clientOptions: fake.clientOptions(),
+        loadIdentity: identity.loadIdentity as () => Promise<never>,
+        env: { AZURE_AUTHORITY_HOST: 'https://127.0.0.1:8443' },
+      },
+    );
+    await kv.getVariable('who');
+    expect(identity.built[0]?.args[3]).toEqual({
+      ...SIGN_IN_POLICIES,
+      authorityHost: 'https://127.0.0.1:8443',
+      disableInstanceDiscovery: true,
+    });
   });
 
   it('falls back to DefaultAzureCredential, with the managed and workload identity hints', async () => {
@@ -435,6 +467,7 @@ describe('azure-key-vault credentials', () => {
         kind: 'DefaultAzureCredential',
         args: [
           {
+            ...SIGN_IN_POLICIES,
             managedIdentityClientId: 'mi-1',
             tenantId: 'tenant-2',
             additionallyAllowedTenants: ['tenant-2'],
@@ -449,7 +482,7 @@ describe('azure-key-vault credentials', () => {
     const identity = recordingIdentity();
     const kv = withIdentity({}, identity.loadIdentity as () => Promise<never>);
     await kv.getVariable('who');
-    expect(identity.built).toEqual([{ kind: 'DefaultAzureCredential', args: [{}] }]);
+    expect(identity.built).toEqual([{ kind: 'DefaultAzureCredential', args: [SIGN_IN_POLICIES] }]);
   });
 
   it('uses the static test token with AIRLOCK_TEST_CREDENTIALS=1 on a loopback endpoint', async () => {

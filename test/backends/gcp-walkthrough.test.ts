@@ -1,12 +1,14 @@
 /**
  * The Airflow docs' Google Cloud Secret Manager walkthrough, run against the fake through the
  * built CLI: configure the backend with Airflow's class path and kwargs, create the secret with
- * the official SDK, read it with `airlock variables get`.
+ * `gcloud secrets create` (Google's own CLI, over the fake's REST API), read it with
+ * `airlock variables get` (the official SDK, over gRPC).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { credentials as grpcCredentials } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type GcpSecretManagerFake,
@@ -14,14 +16,37 @@ import {
 } from '../../src/testing/fakes/gcp-secret-manager-fake.ts';
 import { BIN, cleanEnv, NODE, ROOT, runAirlock } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { runTool, type ToolResult } from '../helpers/tools.ts';
 
 const CLASS_PATH =
   'airflow.providers.google.cloud.secrets.secret_manager.CloudSecretManagerBackend';
 const PROJECT = 'walkthrough-project';
 
-type SdkClient = InstanceType<
-  typeof import('@google-cloud/secret-manager').SecretManagerServiceClient
->;
+/** `gcloud …` with its own throw-away configuration, pointed at `url` as docs/testing.md says. */
+async function gcloudFor(
+  url: string,
+  project = PROJECT,
+): Promise<(args: string[], input?: string) => Promise<ToolResult>> {
+  const env = {
+    CLOUDSDK_CONFIG: tempDir('airlock-gcloud-'),
+    CLOUDSDK_AUTH_ACCESS_TOKEN: 'walkthrough-token',
+    CLOUDSDK_CORE_PROJECT: project,
+    CLOUDSDK_CORE_DISABLE_PROMPTS: '1',
+    CLOUDSDK_COMPONENT_MANAGER_DISABLE_UPDATE_CHECK: '1',
+  };
+  const gcloud = async (args: string[], input?: string) => {
+    const r = await runTool(
+      'gcloud',
+      args,
+      { env, ...(input === undefined ? {} : { input }) },
+      'install the Google Cloud CLI (https://cloud.google.com/sdk/docs/install); the Google walkthrough writes with it',
+    );
+    if (r.code !== 0) throw new Error(`gcloud ${args.join(' ')} failed:\n${r.stderr}`);
+    return r;
+  };
+  await gcloud(['config', 'set', 'api_endpoint_overrides/secretmanager', `${url}/`]);
+  return gcloud;
+}
 
 function envFor(endpoint: string, project = PROJECT): Record<string, string> {
   return {
@@ -38,37 +63,31 @@ function envFor(endpoint: string, project = PROJECT): Record<string, string> {
 
 describe('gcp-secret-manager walkthrough', () => {
   let fake: GcpSecretManagerFake;
-  let client: SdkClient;
+  let gcloud: Awaited<ReturnType<typeof gcloudFor>>;
 
   beforeAll(async () => {
     fake = await startGcpSecretManagerFake();
-    const { SecretManagerServiceClient } = await import('@google-cloud/secret-manager');
-    client = new SecretManagerServiceClient({
-      apiEndpoint: fake.host,
-      port: fake.port,
-      sslCreds: grpcCredentials.createInsecure(),
-      universeDomain: 'googleapis.com',
-    });
+    gcloud = await gcloudFor(fake.url);
   });
   afterAll(async () => {
-    await client?.close();
     await fake?.close();
   });
 
+  /** The docs' step 1: `gcloud secrets create <id> --data-file=-` with the value on stdin. */
   async function create(secretId: string, value: string): Promise<void> {
-    const [secret] = await client.createSecret({
-      parent: `projects/${PROJECT}`,
-      secretId,
-      secret: { replication: { automatic: {} } },
-    });
-    await client.addSecretVersion({
-      parent: secret.name as string,
-      payload: { data: Buffer.from(value, 'utf8') },
-    });
+    await gcloud(
+      ['secrets', 'create', secretId, '--replication-policy=automatic', '--data-file=-'],
+      value,
+    );
   }
 
-  it('serves a Variable created with the SDK, with source gcp-secret-manager', async () => {
+  it('serves a Variable created with gcloud, with source gcp-secret-manager', async () => {
     await create('airflow-variables-first_variable', 'value from Secret Manager');
+    expect(fake.calls.map((c) => `${c.transport} ${c.method}`)).toEqual([
+      'rest CreateSecret',
+      'rest AddSecretVersion',
+    ]);
+    expect(fake.calls[0]?.apiClient).toContain('gcloud/');
     const r = await runAirlock(['variables', 'get', 'first_variable', '-o', 'json'], {
       env: envFor(fake.url),
     });
@@ -81,9 +100,10 @@ describe('gcp-secret-manager walkthrough', () => {
     });
   });
 
-  it('serves a Connection stored as a URI', async () => {
-    await create(
-      'airflow-connections-first_connection',
+  it('serves the latest version of a Connection, after `gcloud secrets versions add`', async () => {
+    await create('airflow-connections-first_connection', 'mysql://old@db.example.com/schema');
+    await gcloud(
+      ['secrets', 'versions', 'add', 'airflow-connections-first_connection', '--data-file=-'],
       'mysql://user:p%40ss@db.example.com:3306/schema',
     );
     const r = await runAirlock(['connections', 'get', 'first_connection', '-o', 'json'], {
@@ -117,6 +137,36 @@ describe('gcp-secret-manager walkthrough', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toMatch(/^airlock: error AIRLOCK_ERR_BACKEND_AUTH: gcp-secret-manager/);
     expect(r.stderr).not.toContain('denied-value-abc');
+  });
+
+  it('fails without credentials in one line, with no stray MetadataLookupWarning after it', async () => {
+    // A metadata server that answers 403: google-auth-library then emits a MetadataLookupWarning,
+    // which Node would print after airlock's error line.
+    const metadata = createServer((_req, res) => {
+      res.writeHead(403, { 'content-type': 'text/plain' });
+      res.end('Forbidden');
+    });
+    await new Promise<void>((resolve) => metadata.listen(0, '127.0.0.1', resolve));
+    const { port } = metadata.address() as AddressInfo;
+    try {
+      const home = tempDir('airlock-gcp-nocreds-');
+      const r = await runAirlock(['variables', 'get', 'first_variable'], {
+        env: {
+          AIRFLOW__SECRETS__BACKEND: CLASS_PATH,
+          AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify({ project_id: PROJECT }),
+          HOME: home,
+          CLOUDSDK_CONFIG: join(home, 'gcloud'),
+          GCE_METADATA_HOST: `127.0.0.1:${port}`,
+        },
+      });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(
+        /^airlock: error AIRLOCK_ERR_BACKEND_AUTH: gcp-secret-manager: could not read variable `first_variable`: no usable Google credentials \(\w+\); the metadata server lookup failed \([^)]+\); see docs\/backends\/gcp-secret-manager\.md#authentication\n$/,
+      );
+      expect(r.stderr).not.toContain('MetadataLookupWarning');
+    } finally {
+      metadata.close();
+    }
   });
 
   it('refuses test credentials for an endpoint that is not loopback', async () => {
@@ -168,7 +218,7 @@ describe('airlock fake gcp-secret-manager', () => {
     });
   }
 
-  it('serves a seed file, says it is a test double, and stops on SIGTERM', async () => {
+  it('serves a seed file and what gcloud adds, says it is a test double, and stops on SIGTERM', async () => {
     const dir = tempDir('airlock-gcp-seed-');
     const seed = join(dir, 'seed.json');
     writeFileSync(
@@ -187,6 +237,26 @@ describe('airlock fake gcp-secret-manager', () => {
     });
     expect(output()).toContain('test double');
     expect(output()).toContain('project airlock-fake (1 secret seeded)');
+    expect(output()).toContain(`gcloud config set api_endpoint_overrides/secretmanager ${url}/`);
+    // The gcloud line it prints works: a new version over REST, read back over gRPC.
+    const gcloud = await gcloudFor(url, 'airlock-fake');
+    await gcloud(
+      ['secrets', 'versions', 'add', 'airflow-variables-seeded', '--data-file=-'],
+      'added by gcloud',
+    );
+    const latest = await gcloud([
+      'secrets',
+      'versions',
+      'access',
+      'latest',
+      '--secret',
+      'airflow-variables-seeded',
+    ]);
+    expect(latest.stdout).toBe('added by gcloud');
+    const again = await runAirlock(['variables', 'get', 'seeded'], {
+      env: envFor(url, 'airlock-fake'),
+    });
+    expect(again).toMatchObject({ code: 0, stdout: 'added by gcloud\n' });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);

@@ -62,8 +62,12 @@ describe('Vault: names that would leave variables_path / connections_path', () =
     expect(await vault.getConnectionValue('../other/conn')).toBeUndefined();
     expect(await vault.getConnectionValue('../../other/conn')).toBeUndefined();
     // Nothing outside the paths was even asked for.
+    // (The mount's own description, asked once after a miss to name a KV version mismatch,
+    // is no secret.)
     for (const r of fake.requests.slice(mark)) {
-      expect(r.path).toMatch(/^(\/v1\/)?secret\/data\/(variables|connections)\/[^/]/);
+      expect(r.path).toMatch(
+        /^(\/v1\/)?(secret\/data\/(variables|connections)\/[^/]|sys\/internal\/ui\/mounts\/secret$)/,
+      );
     }
   });
 

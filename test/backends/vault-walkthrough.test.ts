@@ -1,11 +1,14 @@
 /**
- * The Airflow docs' Vault walkthrough, step by step, against the Vault fake. Every setup step
- * goes through Vault's HTTP API exactly as the Vault CLI (or hvac) sends it; the check is the
- * built `airlock` CLI, spawned as `npx airlock` runs it.
+ * The Airflow docs' Vault walkthrough, step by step, against the Vault fake. The operator's setup
+ * (policy, AppRole, KV v2 and v1 secrets) is done with hvac (`python3-hvac`: a client we did not
+ * write); the check is the built `airlock` CLI, spawned as `npx airlock` runs it.
  */
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startVaultFake, type VaultFake } from '../../src/testing/fakes/vault-fake.ts';
 import { runAirlock } from '../helpers/cli.ts';
+import { runPython } from '../helpers/tools.ts';
+import { requestLines, VAULT_BACKEND, vaultEnv } from '../helpers/vault.ts';
 
 const ROOT_TOKEN = 'walkthrough-root';
 const POLICY = `path "secret/data/variables/*" {
@@ -16,7 +19,6 @@ path "secret/data/connections/*" {
   capabilities = ["read", "list"]
 }
 `;
-const VAULT_BACKEND = 'airflow.providers.hashicorp.secrets.vault.VaultBackend';
 
 describe('the Airflow docs Vault walkthrough', () => {
   let vault: VaultFake;
@@ -38,25 +40,6 @@ describe('the Airflow docs Vault walkthrough', () => {
     return { status: res.status, body: text === '' ? {} : JSON.parse(text) };
   }
 
-  /** `vault kv put <mount>/<path> k=v …`: the CLI's mount preflight, then the KV v2 write. */
-  async function kvPut(logicalPath: string, data: Record<string, string>): Promise<void> {
-    const preflight = await cli('GET', `sys/internal/ui/mounts/${logicalPath}`);
-    expect(preflight.status).toBe(200);
-    const mount = preflight.body.data as { path: string; options: { version: string } };
-    expect(mount.options.version).toBe('2');
-    const rest = logicalPath.slice(mount.path.length);
-    const written = await cli('PUT', `${mount.path}data/${rest}`, { data, options: {} });
-    expect(written.status).toBe(200);
-    expect(written.body.data).toMatchObject({ version: 1, destroyed: false, deletion_time: '' });
-  }
-
-  function airflowEnv(kwargs: Record<string, unknown>): Record<string, string> {
-    return {
-      AIRFLOW__SECRETS__BACKEND: VAULT_BACKEND,
-      AIRFLOW__SECRETS__BACKEND_KWARGS: JSON.stringify(kwargs),
-    };
-  }
-
   function docsKwargs(extra: Record<string, unknown> = {}): Record<string, unknown> {
     return {
       connections_path: 'connections',
@@ -72,51 +55,63 @@ describe('the Airflow docs Vault walkthrough', () => {
 
   beforeAll(async () => {
     vault = await startVaultFake({ rootToken: ROOT_TOKEN });
-
-    // vault policy write airflow airflow.hcl
-    expect((await cli('PUT', 'sys/policies/acl/airflow', { policy: POLICY })).status).toBe(204);
-    // The same policy through hvac's `sys.create_or_update_policy` (the legacy endpoint).
-    expect((await cli('PUT', 'sys/policy/airflow-hvac', { policy: POLICY })).status).toBe(204);
-    const read = await cli('GET', 'sys/policies/acl/airflow');
-    expect((read.body.data as { policy: string }).policy).toBe(POLICY);
-
-    // vault auth enable approle
-    expect(
-      (await cli('POST', 'sys/auth/approle', { type: 'approle', description: '' })).status,
-    ).toBe(204);
-    // vault write auth/approle/role/airflow token_policies=airflow token_ttl=1h token_max_ttl=4h
-    const role = await cli('PUT', 'auth/approle/role/airflow', {
-      token_policies: 'airflow',
-      token_ttl: '1h',
-      token_max_ttl: '4h',
-    });
-    expect(role.status).toBe(204);
-    // vault read auth/approle/role/airflow/role-id
-    roleId = (
-      (await cli('GET', 'auth/approle/role/airflow/role-id')).body.data as { role_id: string }
-    ).role_id;
-    // vault write -f auth/approle/role/airflow/secret-id
-    const generated = await cli('PUT', 'auth/approle/role/airflow/secret-id');
-    secretId = (generated.body.data as { secret_id: string }).secret_id;
+    const plan = {
+      policy: { name: 'airflow', rules: POLICY },
+      approle: 'airflow',
+      kv2: {
+        secret: {
+          // vault kv put secret/variables/hello value=world
+          'variables/hello': { value: 'world' },
+          // vault kv put secret/connections/smtp_default conn_uri=smtps://user:host@relay…
+          'connections/smtp_default': { conn_uri: 'smtps://user:host@relay.example.com:465' },
+          // vault kv put secret/connections/smtp_fields conn_type=smtps login=user …
+          'connections/smtp_fields': {
+            conn_type: 'smtps',
+            login: 'user',
+            password: 'host',
+            host: 'relay.example.com',
+            port: '465',
+          },
+          // A secret the policy does not cover.
+          'restricted/launch_codes': { value: 'not for airflow' },
+        },
+        // vault secrets enable -path=airflow -version=2 kv
+        airflow: { 'variables/hello': { value: 'from the airflow mount' } },
+      },
+      // vault secrets enable -path=legacy -version=1 kv
+      kv1: {
+        legacy: {
+          'variables/hello': { value: 'from a KV v1 mount' },
+          'connections/smtp_default': { conn_uri: 'smtps://old:pw@relay.example.com:465' },
+        },
+      },
+    };
+    const r = await runPython(
+      'hvac',
+      'python3-hvac',
+      join(import.meta.dirname, 'hvac_walkthrough.py'),
+      [vault.url, ROOT_TOKEN],
+      { input: JSON.stringify(plan) },
+    );
+    if (r.code !== 0) throw new Error(`hvac_walkthrough.py failed:\n${r.stdout}${r.stderr}`);
+    const done = JSON.parse(r.stdout) as {
+      role_id: string;
+      secret_id: string;
+      kv2_versions: Record<string, number>;
+      kv1_read: Record<string, boolean>;
+    };
+    roleId = done.role_id;
+    secretId = done.secret_id;
     expect(roleId).toMatch(/^[0-9a-f-]{36}$/);
     expect(secretId).toMatch(/^[0-9a-f-]{36}$/);
-
-    // vault kv put secret/variables/hello value=world
-    await kvPut('secret/variables/hello', { value: 'world' });
-    // vault kv put secret/connections/smtp_default conn_uri=smtps://user:host@relay.example.com:465
-    await kvPut('secret/connections/smtp_default', {
-      conn_uri: 'smtps://user:host@relay.example.com:465',
+    expect(Object.values(done.kv2_versions)).toEqual([1, 1, 1, 1, 1]);
+    expect(done.kv1_read).toEqual({
+      'legacy/variables/hello': true,
+      'legacy/connections/smtp_default': true,
     });
-    // vault kv put secret/connections/smtp_fields conn_type=smtps login=user password=host …
-    await kvPut('secret/connections/smtp_fields', {
-      conn_type: 'smtps',
-      login: 'user',
-      password: 'host',
-      host: 'relay.example.com',
-      port: '465',
-    });
-    // A secret the policy does not cover.
-    await kvPut('secret/restricted/launch_codes', { value: 'not for airflow' });
+    // What hvac set up is what the fake holds.
+    const read = await cli('GET', 'sys/policies/acl/airflow');
+    expect((read.body.data as { policy: string }).policy).toBe(POLICY);
   });
 
   afterAll(async () => {
@@ -133,7 +128,7 @@ describe('the Airflow docs Vault walkthrough', () => {
   });
 
   it('prints the variable with `airlock variables get`, served by vault', async () => {
-    const env = airflowEnv(docsKwargs());
+    const env = vaultEnv(docsKwargs());
     const plain = await runAirlock(['variables', 'get', 'hello'], { env });
     expect(plain).toMatchObject({ code: 0, stdout: 'world\n', stderr: '' });
     const json = await runAirlock(['variables', 'get', 'hello', '--output', 'json'], { env });
@@ -142,9 +137,9 @@ describe('the Airflow docs Vault walkthrough', () => {
 
   it('logs in with AppRole, reads with one request and revokes its token on exit', async () => {
     vault.clearRequests();
-    await runAirlock(['variables', 'get', 'hello'], { env: airflowEnv(docsKwargs()) });
+    await runAirlock(['variables', 'get', 'hello'], { env: vaultEnv(docsKwargs()) });
     // No lookup-self round trip before the read (Airflow makes one), and no token left behind.
-    expect(vault.requests.map((r) => `${r.method} ${r.path} ${r.status}`)).toEqual([
+    expect(requestLines(vault)).toEqual([
       'POST auth/approle/login 200',
       'GET secret/data/variables/hello 200',
       'POST auth/token/revoke-self 204',
@@ -152,7 +147,7 @@ describe('the Airflow docs Vault walkthrough', () => {
   });
 
   it('prints the connection stored as conn_uri and the one stored as fields alike', async () => {
-    const env = airflowEnv(docsKwargs());
+    const env = vaultEnv(docsKwargs());
     const uri = await runAirlock(['connections', 'get', 'smtp_default', '--output', 'json'], {
       env,
     });
@@ -182,7 +177,7 @@ describe('the Airflow docs Vault walkthrough', () => {
   });
 
   it('shows where it looked with `airlock secrets which`', async () => {
-    const env = { ...airflowEnv(docsKwargs()), AIRFLOW_VAR_HELLO: 'shadowed' };
+    const env = { ...vaultEnv(docsKwargs()), AIRFLOW_VAR_HELLO: 'shadowed' };
     const which = await runAirlock(['secrets', 'which', 'variable', 'hello', '--output', 'json'], {
       env,
     });
@@ -198,13 +193,13 @@ describe('the Airflow docs Vault walkthrough', () => {
   });
 
   it('falls through to the environment for a key Vault does not hold', async () => {
-    const env = { ...airflowEnv(docsKwargs()), AIRFLOW_VAR_ONLY_IN_ENV: 'from env' };
+    const env = { ...vaultEnv(docsKwargs()), AIRFLOW_VAR_ONLY_IN_ENV: 'from env' };
     const r = await runAirlock(['variables', 'get', 'only_in_env', '--output', 'json'], { env });
     expect(JSON.parse(r.stdout)).toEqual({ key: 'only_in_env', value: 'from env', source: 'env' });
   });
 
   it('fails with the auth error for a key outside the policy, without the secret', async () => {
-    const env = airflowEnv(docsKwargs({ variables_path: 'restricted' }));
+    const env = vaultEnv(docsKwargs({ variables_path: 'restricted' }));
     const r = await runAirlock(['variables', 'get', 'launch_codes'], { env });
     expect(r.code).toBe(1);
     expect(r.stdout).toBe('');
@@ -216,11 +211,7 @@ describe('the Airflow docs Vault walkthrough', () => {
   });
 
   it('follows the docs with their own mount: `vault secrets enable -path=airflow -version=2 kv`', async () => {
-    expect(
-      (await cli('POST', 'sys/mounts/airflow', { type: 'kv', options: { version: '2' } })).status,
-    ).toBe(204);
-    await kvPut('airflow/variables/hello', { value: 'from the airflow mount' });
-    const env = airflowEnv({
+    const env = vaultEnv({
       connections_path: 'connections',
       variables_path: 'variables',
       mount_point: 'airflow',
@@ -229,6 +220,70 @@ describe('the Airflow docs Vault walkthrough', () => {
     });
     const r = await runAirlock(['variables', 'get', 'hello'], { env });
     expect(r).toMatchObject({ code: 0, stdout: 'from the airflow mount\n' });
+  });
+
+  it('reads a KV v1 mount with kv_engine_version 1', async () => {
+    const env = vaultEnv({
+      connections_path: 'connections',
+      variables_path: 'variables',
+      mount_point: 'legacy',
+      kv_engine_version: 1,
+      url: vault.url,
+      token: ROOT_TOKEN,
+    });
+    const variable = await runAirlock(['variables', 'get', 'hello'], { env });
+    expect(variable).toMatchObject({ code: 0, stdout: 'from a KV v1 mount\n', stderr: '' });
+    const conn = await runAirlock(['connections', 'get', 'smtp_default', '-o', 'json'], { env });
+    expect(JSON.parse(conn.stdout)).toMatchObject({ login: 'old', source: 'vault' });
+  });
+
+  it('names a kv_engine_version that does not match the mount, in the not-found message and `secrets which`', async () => {
+    // The docs' warning: the default kv_engine_version 2 on a KV v1 mount finds nothing.
+    const env = vaultEnv({
+      connections_path: 'connections',
+      variables_path: 'variables',
+      mount_point: 'legacy',
+      url: vault.url,
+      token: ROOT_TOKEN,
+    });
+    const note =
+      'vault: legacy/ is a KV version 1 mount, but kv_engine_version is 2: set "kv_engine_version": 1';
+    const get = await runAirlock(['variables', 'get', 'hello'], { env });
+    expect(get).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: `airlock: error AIRLOCK_ERR_VAR_NOT_FOUND: Variable \`hello\` does not exist (${note})\n`,
+    });
+    const conn = await runAirlock(['connections', 'get', 'smtp_default'], { env });
+    expect(conn.stderr).toBe(
+      `airlock: error AIRLOCK_ERR_CONN_NOT_FOUND: The conn_id \`smtp_default\` isn't defined (${note})\n`,
+    );
+    const which = await runAirlock(['secrets', 'which', 'variable', 'hello'], { env });
+    expect(which.code).toBe(0);
+    expect(which.stdout).toContain(
+      'legacy/data/variables/hello  (legacy/ is a KV version 1 mount, but kv_engine_version is 2: set "kv_engine_version": 1)',
+    );
+    const json = await runAirlock(['secrets', 'which', 'variable', 'hello', '-o', 'json'], { env });
+    expect(JSON.parse(json.stdout).trace[0]).toMatchObject({
+      backend: 'vault',
+      outcome: 'miss',
+      reason:
+        'legacy/ is a KV version 1 mount, but kv_engine_version is 2: set "kv_engine_version": 1',
+    });
+    expect(`${get.stderr}${which.stdout}`).not.toContain('from a KV v1 mount');
+    // And the reverse: kv_engine_version 1 on the docs' KV v2 mount.
+    const reverse = await runAirlock(['variables', 'get', 'hello'], {
+      env: vaultEnv({
+        connections_path: 'connections',
+        variables_path: 'variables',
+        kv_engine_version: 1,
+        url: vault.url,
+        token: ROOT_TOKEN,
+      }),
+    });
+    expect(reverse.stderr).toBe(
+      'airlock: error AIRLOCK_ERR_VAR_NOT_FOUND: Variable `hello` does not exist (vault: secret/ is a KV version 2 mount, but kv_engine_version is 1: set "kv_engine_version": 2)\n',
+    );
   });
 
   it('takes VAULT_ADDR and VAULT_TOKEN from the environment, as hvac does', async () => {

@@ -264,7 +264,18 @@ describe('loadConfig', () => {
       maxStaleSeconds: 0,
       maxEntries: 10_000,
       sharedUrl: null,
+      sharedTimeoutMs: 1000,
     });
+  });
+
+  it('bounds each lookup to 30 s unless AIRLOCK__SECRETS__LOOKUP_TIMEOUT_SECONDS says otherwise', () => {
+    expect(loadConfig({}).secrets.lookupTimeoutSeconds).toBe(30);
+    expect(
+      loadConfig({ AIRLOCK__SECRETS__LOOKUP_TIMEOUT_SECONDS: '0' }).secrets.lookupTimeoutSeconds,
+    ).toBe(0);
+    expect(issuesOf({ AIRLOCK__SECRETS__LOOKUP_TIMEOUT_SECONDS: 'soon' })).toEqual([
+      'AIRLOCK__SECRETS__LOOKUP_TIMEOUT_SECONDS: must be a whole number of seconds',
+    ]);
   });
 
   it("reads the cache settings, accepting Airflow's use_cache and cache_ttl_seconds names", () => {
@@ -276,6 +287,7 @@ describe('loadConfig', () => {
       AIRLOCK__SECRETS__MAX_STALE_SECONDS: '120',
       AIRLOCK__SECRETS__CACHE_MAX_ENTRIES: '50',
       AIRLOCK__SECRETS__SHARED_CACHE_URL: 'redis://:pw@127.0.0.1:6379/1',
+      AIRLOCK__SECRETS__SHARED_CACHE_TIMEOUT_MS: '250',
     }).secrets.cache;
     expect(cache).toEqual({
       enabled: false,
@@ -284,6 +296,7 @@ describe('loadConfig', () => {
       maxStaleSeconds: 120,
       maxEntries: 50,
       sharedUrl: 'redis://:pw@127.0.0.1:6379/1',
+      sharedTimeoutMs: 250,
     });
     expect(
       loadConfig({

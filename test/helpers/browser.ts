@@ -15,6 +15,8 @@ export const CHROMIUM = '/usr/bin/chromium';
 /** A running `airlock server`. */
 export interface ServerProcess {
   readonly url: string;
+  /** The server's process id (for its memory, in the soak test). */
+  readonly pid: number;
   /** Everything the server printed so far. */
   output(): string;
   /** SIGTERM, then waits for the exit. */
@@ -52,6 +54,7 @@ export async function startServerProcess(
   });
   return {
     url,
+    pid: child.pid ?? 0,
     output: () => out,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;

@@ -3,6 +3,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { expect } from 'vitest';
+import { type ProcessResult, runProcess } from './process.ts';
 
 /** The project root. */
 export const ROOT = resolve(import.meta.dirname, '../..');
@@ -12,12 +13,7 @@ export const NODE = join(ROOT, 'node_modules/.bin/node');
 export const BIN = join(ROOT, 'dist/cli/bin.js');
 
 /** What one CLI run printed and how it exited. */
-export interface CliResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
+export type CliResult = ProcessResult;
 
 /** Options of {@link runAirlock}. */
 export interface RunOptions {
@@ -54,24 +50,11 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
 export function runAirlock(args: string[], options: RunOptions = {}): Promise<CliResult> {
   const bin = options.bin ?? BIN;
   if (!existsSync(bin)) throw new Error(`${bin} is missing: the vitest global setup builds it`);
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(options.node ?? NODE, [...(options.nodeArgs ?? []), bin, ...args], {
-      cwd: options.cwd ?? ROOT,
-      env: cleanEnv(options.env),
-      stdio: ['pipe', 'pipe', 'pipe'],
-      timeout: options.timeoutMs ?? 20_000,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code, signal) => resolvePromise({ code, signal, stdout, stderr }));
-    child.stdin.end(options.input ?? '');
+  return runProcess(options.node ?? NODE, [...(options.nodeArgs ?? []), bin, ...args], {
+    cwd: options.cwd ?? ROOT,
+    env: cleanEnv(options.env),
+    ...(options.input === undefined ? {} : { input: options.input }),
+    timeoutMs: options.timeoutMs ?? 20_000,
   });
 }
 

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect, createServer as createNetServer, type Socket } from 'node:net';
 
 /** A fault proxy bound to 127.0.0.1 on a free port. */
 export interface FaultProxy {
@@ -169,4 +169,163 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       return new Promise((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** A TCP server on 127.0.0.1 that accepts connections and never answers (nor closes them). */
+export interface Blackhole {
+  readonly port: number;
+  /** How many connections it accepted. */
+  readonly accepted: () => number;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a blackhole: the fault of a server that is up at the TCP level but hung (a stopped
+ * process behind a live socket, a full accept queue at the application, a stuck proxy).
+ *
+ * @example
+ * ```ts
+ * const hole = await startBlackhole();
+ * const url = `redis://127.0.0.1:${hole.port}`;
+ * ```
+ */
+export async function startBlackhole(): Promise<Blackhole> {
+  const sockets = new Set<Socket>();
+  let accepted = 0;
+  const server = createNetServer((socket) => {
+    accepted++;
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+    // Reads whatever comes, answers nothing.
+    socket.resume();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    accepted: () => accepted,
+    close() {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** What a {@link TcpFaultProxy} does with the connections it accepts. */
+export type TcpFault =
+  /** Forwards both ways, untouched. */
+  | 'pass'
+  /** Accepts and never answers (nor closes). */
+  | 'blackhole'
+  /** Resets the connection (TCP RST) as soon as the client sends something. */
+  | 'reset'
+  /** Forwards the request, then cuts the answer short: its first half, then the connection closes. */
+  | 'truncate'
+  /** Answers the first bytes the client sends with bytes that are no protocol at all. */
+  | 'garbage';
+
+/** A TCP proxy on 127.0.0.1 that forwards to a server or breaks the connection on purpose. */
+export interface TcpFaultProxy {
+  readonly port: number;
+  /**
+   * The fault for connections accepted from now on; the connections open until now are closed,
+   * so that a client's pooled connection does not carry one fault into the next.
+   */
+  setFault(fault: TcpFault): void;
+  /** Waits `ms` before forwarding the client's bytes (a slow network or server). */
+  setLatency(ms: number): void;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a TCP fault proxy in front of `target` (host and port): below HTTP, so it works for
+ * HTTP/1 (Vault, AWS), HTTP/2 (gRPC, Google), TLS (Azure), Redis and PostgreSQL alike.
+ *
+ * @example
+ * ```ts
+ * const proxy = await startTcpFaultProxy({ host: '127.0.0.1', port: 6379 });
+ * proxy.setFault('reset');
+ * ```
+ */
+export async function startTcpFaultProxy(target: {
+  host: string;
+  port: number;
+}): Promise<TcpFaultProxy> {
+  let fault: TcpFault = 'pass';
+  let latencyMs = 0;
+  const sockets = new Set<Socket>();
+  const track = (socket: Socket) => {
+    sockets.add(socket);
+    socket.on('error', () => {});
+    socket.on('close', () => sockets.delete(socket));
+  };
+  const server = createNetServer((client) => {
+    track(client);
+    const mode = fault;
+    if (mode === 'blackhole') {
+      client.resume();
+      return;
+    }
+    if (mode === 'reset') {
+      client.once('data', () => client.resetAndDestroy());
+      return;
+    }
+    if (mode === 'garbage') {
+      client.once('data', () => {
+        client.end(Buffer.from('\u0000\u00ff<html>not the protocol</html>\r\n\r\n\u00ff\u0000'));
+      });
+      return;
+    }
+    const upstream = connect(target);
+    track(upstream);
+    upstream.on('error', () => client.destroy());
+    client.on('error', () => upstream.destroy());
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+    client.on('data', (chunk: Buffer) => {
+      const send = () => {
+        if (!upstream.destroyed) upstream.write(chunk);
+      };
+      if (latencyMs > 0) setTimeout(send, latencyMs);
+      else send();
+    });
+    let cut = false;
+    upstream.on('data', (chunk: Buffer) => {
+      if (cut || client.destroyed) return;
+      if (mode === 'truncate') {
+        // Half of the first answer arrives, then the connection ends: a body cut short.
+        cut = true;
+        client.end(chunk.subarray(0, Math.max(1, Math.floor(chunk.length / 2))));
+        upstream.destroy();
+        return;
+      }
+      client.write(chunk);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    port,
+    setFault(next) {
+      fault = next;
+      for (const socket of sockets) socket.destroy();
+    },
+    setLatency(ms) {
+      latencyMs = ms;
+    },
+    close() {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** A port on 127.0.0.1 that nothing listens on (connections are refused). */
+export async function refusedPort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }

@@ -3,10 +3,9 @@
  * file, started before its tests, reset between groups of tests, stopped after them.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { createServer } from 'node:net';
-import { delimiter, join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
+import { findOnPath } from './tools.ts';
 
 /** A running moto server. */
 export interface MotoServer {
@@ -26,20 +25,6 @@ export const MOTO_CREDENTIALS = {
 } as const;
 
 const STARTUP_TIMEOUT_MS = 20_000;
-
-function findOnPath(command: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir === '') continue;
-    const candidate = join(dir, command);
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not in this folder
-    }
-  }
-  return undefined;
-}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

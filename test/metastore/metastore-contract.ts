@@ -464,6 +464,7 @@ export function runMetastoreContract(options: MetastoreContractOptions): void {
           variables: 252,
           connectionFields: 2,
           encryptedFromPlaintext: 0,
+          skipped: [],
         });
         const bOnly = await open(db, parseFernetKeys(KEY_B));
         expect(await bOnly.getVariable('v1')).toBe('one');
@@ -512,6 +513,7 @@ export function runMetastoreContract(options: MetastoreContractOptions): void {
           variables: 1,
           connectionFields: 2,
           encryptedFromPlaintext: 3,
+          skipped: [],
         });
         const raw = await db.raw();
         expect(raw).not.toContain('in clear');

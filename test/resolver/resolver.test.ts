@@ -90,6 +90,29 @@ describe('resolver', () => {
     });
   });
 
+  it('fails the whole lookup at lookupTimeoutMs, naming the link it waited on, with fallthrough on too', async () => {
+    const first = scriptedBackend('aws-ssm', {});
+    first.delayMs = 30;
+    const hung = scriptedBackend('vault', { k: 'late-value' });
+    hung.delayMs = 5_000;
+    const env = scriptedBackend('env', { k: 'env-value' });
+    const resolver = createResolver({
+      backends: [first, hung, env],
+      lookupTimeoutMs: 100,
+      fallthroughOnError: true,
+    });
+    const err = await resolver.getVariable('k').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AirlockError);
+    expect(err).toMatchObject({
+      code: 'AIRLOCK_ERR_BACKEND_TIMEOUT',
+      details: { backend: 'vault', id: 'k', timeoutMs: 100 },
+    });
+    expect(env.calls).toEqual([]);
+    await expect(resolver.getVariables(['k', 'j'])).rejects.toMatchObject({
+      code: 'AIRLOCK_ERR_BACKEND_TIMEOUT',
+    });
+  });
+
   it('parses connections (URI or JSON) and names the backend when one does not parse', async () => {
     const vault = scriptedBackend(
       'vault',

@@ -14,6 +14,7 @@ import { SecretCache } from '../../src/resolver/cache.ts';
 import { createResolver, type Resolver } from '../../src/resolver/resolver.ts';
 import { createRedisSharedCache, type SharedCache } from '../../src/resolver/shared-cache.ts';
 import { runAirlock } from '../helpers/cli.ts';
+import { startBlackhole } from '../helpers/fault-proxy.ts';
 import { scriptedBackend } from '../helpers/scripted-backend.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -247,5 +248,40 @@ describe('redis shared cache', () => {
     });
     open.push(resolver);
     expect((await resolver.getVariable('k'))?.value).toBe('v');
+  });
+});
+
+describe('redis shared cache against a server that never answers', () => {
+  it('times out once, then is bypassed without touching the network', async () => {
+    const hole = await startBlackhole();
+    const shared = createRedisSharedCache({
+      url: `redis://127.0.0.1:${hole.port}/0`,
+      keys: parseFernetKeys(Fernet.generateKey()),
+      subscribe: false,
+      timeoutMs: 100,
+      retryAfterMs: 60_000,
+    });
+    try {
+      await expect(shared.get('variable', 'k')).rejects.toMatchObject({
+        code: 'AIRLOCK_ERR_BACKEND_TIMEOUT',
+      });
+      const record = { found: true, raw: 'v', source: 'env' as const, storedAt: 0, expiresAt: 1 };
+      for (let i = 0; i < 20; i++) {
+        await expect(shared.get('variable', `k${i}`)).rejects.toMatchObject({
+          code: 'AIRLOCK_ERR_BACKEND_UNAVAILABLE',
+          details: { bypassed: 1 },
+        });
+        await expect(shared.set('variable', `k${i}`, record, 1000)).rejects.toMatchObject({
+          details: { bypassed: 1 },
+        });
+      }
+      await expect(shared.invalidate('variable', 'k')).rejects.toMatchObject({
+        details: { bypassed: 1 },
+      });
+      expect(hole.accepted()).toBe(1);
+    } finally {
+      await shared.close();
+      await hole.close();
+    }
   });
 });

@@ -58,6 +58,7 @@ export function describeConfig(
       configured_by: config.secrets.configuredBy,
       configured_from: originOf(config.secrets.configuredBy, origins),
       fallthrough_on_error: config.secrets.fallthroughOnError,
+      lookup_timeout_seconds: config.secrets.lookupTimeoutSeconds,
       backends: config.secrets.backends.map((b) => ({
         type: b.type,
         kwargs: redactKwargs(b.kwargs, words),

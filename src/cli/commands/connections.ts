@@ -19,6 +19,8 @@ import {
   openExportOutput,
   printJson,
   printRows,
+  unreadableCell,
+  warnUnreadable,
 } from '../context.ts';
 
 interface GetOptions {
@@ -307,15 +309,20 @@ export function registerConnectionCommands(program: Command, context: CliContext
         const words = context.config().core.sensitiveVarConnNames;
         const store = await context.metastore('read');
         const rows: Record<string, unknown>[] = [];
+        const unreadable: string[] = [];
         if (store) {
           const records =
             options.connId === undefined
-              ? store.connections()
+              ? store.connections({ onUnreadable: 'mark' })
               : (async function* () {
                   const one = await store.getConnection(options.connId as string);
                   if (one) yield one;
                 })();
+          const table = options.output === 'table' || options.output === 'plain';
           for await (const c of records) {
+            // A password or extra no key decrypts: the row is listed, marked, without them.
+            const bad = c.unreadable?.code;
+            if (bad) unreadable.push(`connection \`${c.connId}\` (${bad})`);
             rows.push({
               conn_id: c.connId,
               conn_type: c.connType,
@@ -323,11 +330,12 @@ export function registerConnectionCommands(program: Command, context: CliContext
               host: c.host,
               schema: c.schema,
               login: c.login,
-              password: c.password ? '***' : null,
+              password: bad ? (table ? unreadableCell(bad) : null) : c.password ? '***' : null,
               port: c.port,
               extra: redactedExtra(c.extra, words),
               is_encrypted: c.isEncrypted,
               is_extra_encrypted: c.isExtraEncrypted,
+              ...(bad && !table ? { unreadable: bad } : {}),
             });
           }
         }
@@ -336,6 +344,7 @@ export function registerConnectionCommands(program: Command, context: CliContext
             ? ['conn_id', 'conn_type', 'host', 'port', 'schema', 'login', 'password', 'extra']
             : undefined;
         await printRows(context.io, rows, options.output, columns);
+        warnUnreadable(context.io, unreadable);
       }),
     );
 
@@ -406,7 +415,13 @@ export function registerConnectionCommands(program: Command, context: CliContext
           }
           const store = await context.metastore('read');
           const records = [];
-          if (store) for await (const c of store.connections()) records.push(c);
+          if (store) {
+            const { unreadableRowsError } = await import('../../metastore/metastore.ts');
+            const unreadable = await store.unreadableFields('connection');
+            if (unreadable.length > 0)
+              throw unreadableRowsError(unreadable, 'nothing was exported');
+            for await (const c of store.connections()) records.push(c);
+          }
           const text = await formatConnections(records, format, options.serializationFormat);
           const out = openExportOutput(context.io, file);
           try {

@@ -142,10 +142,16 @@ export function registerDbCommands(program: Command, context: CliContext): void 
     .description(
       're-encrypt every metastore value with the first Fernet key, in one transaction (set new,old keys, rotate, then drop old)',
     )
-    .action(() =>
+    .option(
+      '--skip-unreadable',
+      'leave the values no configured key decrypts as they are (listed on stderr) and rotate the others; without it, such a value stops the rotation and nothing changes',
+    )
+    .action((options: { skipUnreadable?: boolean }) =>
       closing(context, async () => {
         const store = (await context.metastore('write')) as Metastore;
-        const report = await store.rotateFernetKeys();
+        const report = await store.rotateFernetKeys({
+          skipUnreadable: options.skipUnreadable === true,
+        });
         const { PipelineStore } = await import('../../pipelines/store.ts');
         const runs = await PipelineStore.from(store).rotateConfKeys();
         const plaintext =
@@ -156,6 +162,11 @@ export function registerDbCommands(program: Command, context: CliContext): void 
           `Re-encrypted ${report.variables} variable values and ${report.connectionFields} connection fields with the first Fernet key${plaintext}.\n`,
         );
         if (runs > 0) context.io.stdout(`Re-encrypted the conf of ${runs} DAG runs.\n`);
+        if (report.skipped.length > 0) {
+          context.io.stderr(
+            `airlock: warning: skipped ${report.skipped.length} ${report.skipped.length === 1 ? 'field' : 'fields'} no configured key decrypts (left as they were): ${report.skipped.join(', ')}\n`,
+          );
+        }
       }),
     );
 }

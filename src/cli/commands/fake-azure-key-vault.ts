@@ -128,6 +128,7 @@ export function registerAzureKeyVaultFake(fake: Command, context: CliContext): v
           `ca certificate: ${caFile}`,
           `vault ${running.url} (${Object.keys(seed ?? {}).length} secrets seeded)`,
           'this is a test double: any bearer token is accepted, nothing is persisted',
+          `service principals sign in here too (any client id and secret): AZURE_AUTHORITY_HOST=${running.authorityHost}, tenant ${running.tenantId}`,
           `try: NODE_EXTRA_CA_CERTS=${caFile} AIRLOCK_TEST_CREDENTIALS=1 AIRFLOW__SECRETS__BACKEND=airflow.providers.microsoft.azure.secrets.key_vault.AzureKeyVaultBackend AIRFLOW__SECRETS__BACKEND_KWARGS='${kwargs}' npx airlock variables get <key>`,
         ]);
       } finally {

@@ -1,7 +1,7 @@
 /**
  * @module cli/commands/fake-gcp-secret-manager
  * `airlock fake gcp-secret-manager`: a test double of Google Cloud Secret Manager (the real gRPC
- * service, no TLS, in memory) on 127.0.0.1, for pointing `npx airlock` at it from a shell with
+ * service and the REST API on one port, no TLS, in memory) on 127.0.0.1, for pointing `npx airlock` at it from a shell with
  * `AIRLOCK_TEST_CREDENTIALS=1`. The fake and its gRPC stack are loaded only when this runs.
  */
 import { readFile } from 'node:fs/promises';
@@ -88,7 +88,7 @@ export const registerGcpSecretManagerFake: FakeRegistration = (
   fake
     .command('gcp-secret-manager')
     .description(
-      'run a TEST DOUBLE of Google Cloud Secret Manager (gRPC without TLS, in memory) on 127.0.0.1',
+      'run a TEST DOUBLE of Google Cloud Secret Manager (gRPC and REST without TLS, in memory) on 127.0.0.1',
     )
     .option('-p, --port <port>', 'port on 127.0.0.1 (0: any free port)', parsePort, 0)
     .option('--seed <file>', 'JSON file {"secrets": {"<secret id>": "<value>", …}} to start with')
@@ -113,7 +113,8 @@ export const registerGcpSecretManagerFake: FakeRegistration = (
       const seeded = Object.keys(seed?.secrets ?? {}).length;
       await serveUntilSignal(context, running, [
         `project ${projectId} (${seeded} ${seeded === 1 ? 'secret' : 'secrets'} seeded)`,
-        'this is a test double: no TLS, no authentication, nothing persisted',
+        'this is a test double: no TLS, any bearer token accepted, nothing persisted',
+        `gcloud: gcloud config set api_endpoint_overrides/secretmanager ${running.url}/ (with CLOUDSDK_AUTH_ACCESS_TOKEN=any CLOUDSDK_CORE_PROJECT=${projectId})`,
         `try: AIRLOCK_TEST_CREDENTIALS=1 AIRFLOW__SECRETS__BACKEND=airflow.providers.google.cloud.secrets.secret_manager.CloudSecretManagerBackend AIRFLOW__SECRETS__BACKEND_KWARGS='{"project_id": "${projectId}", "endpoint_url": "${running.url}"}' npx airlock variables get <key>`,
       ]);
     });

@@ -36,7 +36,9 @@ export function formatWhich(report: WhichReport): string {
         ? `${link.errorCode}: ${link.reason ?? ''}`
         : link.outcome === 'skipped'
           ? `(${link.reason ?? 'skipped'})`
-          : '';
+          : link.outcome === 'miss' && link.reason !== undefined
+            ? `(${link.reason})`
+            : '';
     return `  ${index + 1}. ${link.backend.padEnd(nameWidth)}  ${outcomeOf(link).padEnd(outcomeWidth)}  ${time.padStart(10)}  ${where}${where && why ? '  ' : ''}${why}`.trimEnd();
   });
   return [head, ...rows].join('\n');

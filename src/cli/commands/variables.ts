@@ -10,7 +10,7 @@ import { isSensitiveName, redactSensitive } from '../../masking/sensitive-keys.t
 import type { ExistingKeyAction, Metastore } from '../../metastore/metastore.ts';
 import { jsonLoads } from '../../model/connection-uri.ts';
 import { parseVariableJson } from '../../model/variable.ts';
-import type { Resolution } from '../../resolver/resolver.ts';
+import { missHint, type Resolution } from '../../resolver/resolver.ts';
 import { safeJsonParse } from '../../util/json.ts';
 import {
   type CliContext,
@@ -21,6 +21,8 @@ import {
   openExportOutput,
   printJson,
   printRows,
+  unreadableCell,
+  warnUnreadable,
 } from '../context.ts';
 
 interface GetOptions {
@@ -42,6 +44,19 @@ function keyValueLine(key: string, value: unknown): string {
   const text = typeof value === 'string' ? value : JSON.stringify(value);
   // A value with a line break is written as a JSON string so that each key keeps one line.
   return `${key}=${/[\r\n]/.test(text) ? JSON.stringify(text) : text}`;
+}
+
+/**
+ * The keys among `missing` that the metastore holds with a NULL value: not found, as in Airflow,
+ * but the user is told why rather than that nothing is there.
+ */
+async function metastoreNulls(context: CliContext, missing: readonly string[]): Promise<string[]> {
+  const store = await context.metastore('read').catch(() => undefined);
+  if (!store) return [];
+  const records = await Promise.all(
+    missing.map((key) => store.getVariableRecord(key).catch(() => undefined)),
+  );
+  return missing.filter((_, i) => records[i] !== undefined && records[i]?.value === null);
 }
 
 /** A Variable's value as `list` shows it: `***` under a sensitive key or inside a JSON value. */
@@ -90,11 +105,22 @@ export function registerVariableCommands(program: Command, context: CliContext):
         const missing = keys.filter((_, i) => found[i] === undefined);
         if (missing.length > 0 && options.default === undefined) {
           const names = missing.map((k) => `\`${k}\``).join(', ');
+          // A link's note on a suspect miss (a setting that does not match the store).
+          const hints = [
+            ...new Set(await Promise.all(missing.map((k) => missHint(resolver, 'variable', k)))),
+          ].join('');
+          const nulls = await metastoreNulls(context, missing);
           throw new NotFoundError(
             'AIRLOCK_ERR_VAR_NOT_FOUND',
-            missing.length === 1
-              ? `Variable ${names} does not exist`
-              : `Variables ${names} do not exist`,
+            `${
+              missing.length === 1
+                ? `Variable ${names} does not exist`
+                : `Variables ${names} do not exist`
+            }${hints}${
+              nulls.length === 0
+                ? ''
+                : ` (the metastore holds a row with a NULL value, which Airflow reads as unset, for ${nulls.map((k) => `\`${k}\``).join(', ')})`
+            }`,
             { details: { key: missing[0] ?? '' } },
           );
         }
@@ -182,8 +208,21 @@ export function registerVariableCommands(program: Command, context: CliContext):
         const words = context.config().core.sensitiveVarConnNames;
         const store = await context.metastore('read');
         const rows: Record<string, unknown>[] = [];
+        const unreadable: string[] = [];
         if (store) {
-          for await (const v of store.variables()) {
+          // One row that cannot be decrypted is shown as such; it does not hide the others.
+          for await (const v of store.variables({ onUnreadable: 'mark' })) {
+            if (v.unreadable) {
+              unreadable.push(`variable \`${v.key}\` (${v.unreadable.code})`);
+              const table = options.output === 'table' || options.output === 'plain';
+              rows.push({
+                key: v.key,
+                value: table ? unreadableCell(v.unreadable.code) : null,
+                description: v.description,
+                ...(table ? {} : { unreadable: v.unreadable.code }),
+              });
+              continue;
+            }
             rows.push({
               key: v.key,
               value: listedValue(v.key, v.value, words),
@@ -192,6 +231,7 @@ export function registerVariableCommands(program: Command, context: CliContext):
           }
         }
         await printRows(context.io, rows, options.output, ['key', 'value', 'description']);
+        warnUnreadable(context.io, unreadable);
       }),
     );
 
@@ -281,8 +321,14 @@ export function registerVariableCommands(program: Command, context: CliContext):
     .argument('<file>', 'the file, or - for standard output')
     .action((file: string) =>
       closing(context, async () => {
-        const { writeVariablesJson } = await import('../../metastore/import-export.ts');
+        const [{ writeVariablesJson }, { unreadableRowsError }] = await Promise.all([
+          import('../../metastore/import-export.ts'),
+          import('../../metastore/metastore.ts'),
+        ]);
         const store = await context.metastore('read');
+        // Every row is checked before anything is written: an export is whole or not made.
+        const unreadable = store ? await store.unreadableFields('variable') : [];
+        if (unreadable.length > 0) throw unreadableRowsError(unreadable, 'nothing was exported');
         const out = openExportOutput(context.io, file);
         let count: number;
         try {

@@ -9,12 +9,14 @@ import type { Migration } from 'kysely/migration';
 import { initial } from './0001-initial.ts';
 import { server } from './0002-server.ts';
 import { pipelines } from './0003-pipelines.ts';
+import { keyCheck } from './0004-key-check.ts';
 
 /** Every migration, by name (= schema version), in order. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0001-initial': initial,
   '0002-server': server,
   '0003-pipelines': pipelines,
+  '0004-key-check': keyCheck,
 });
 
 /** The schema version this airlock writes: the name of its last migration. */

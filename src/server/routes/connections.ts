@@ -51,7 +51,7 @@ export const connectionRoutes: RouteModule = (app, deps) => {
     const user = c.get('user');
     const page = pageOf(c, ['connection_id', 'conn_type', 'host', 'description']);
     const search = c.req.query('search');
-    const records = (await allConnections(deps)).filter((r) =>
+    const records = (await allConnections(deps, { onUnreadable: 'mark' })).filter((r) =>
       matchesSearch(search, r.connId, r.connType, r.description, r.host),
     );
     const items = paginate(records, page, (r, f) =>

@@ -29,7 +29,7 @@ export const connectionPages: RouteModule = (app, deps) => {
   app.get('/connections', async (c) => {
     const user = c.get('user');
     const search = (c.req.query('search') ?? '').toLowerCase();
-    const records = (await allConnections(deps)).filter(
+    const records = (await allConnections(deps, { onUnreadable: 'mark' })).filter(
       (r) =>
         !search ||
         [r.connId, r.connType, r.host ?? '', r.description ?? ''].some((t) =>

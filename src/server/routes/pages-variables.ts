@@ -23,7 +23,7 @@ export const variablePages: RouteModule = (app, deps) => {
     const search = c.req.query('search') ?? '';
     const reveal = c.req.query('reveal');
     const canReveal = can(user.role, 'read-secrets');
-    const records = (await allVariables(deps)).filter(
+    const records = (await allVariables(deps, { onUnreadable: 'mark' })).filter(
       (r) =>
         !search ||
         r.key.toLowerCase().includes(search.toLowerCase()) ||

@@ -14,7 +14,7 @@ export const variableRoutes: RouteModule = (app, deps) => {
     const user = c.get('user');
     const page = pageOf(c, ['key', 'description']);
     const search = c.req.query('search');
-    const records = (await allVariables(deps)).filter((r) =>
+    const records = (await allVariables(deps, { onUnreadable: 'mark' })).filter((r) =>
       matchesSearch(search, r.key, r.description),
     );
     const items = paginate(records, page, (r, f) => (f === 'key' ? r.key : r.description));

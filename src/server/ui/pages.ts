@@ -123,7 +123,7 @@ ${rows.length === 0 ? h`<tr><td colspan="4" class="muted">No variables.</td></tr
 ${rows.map(
   (r) => h`<tr>
   <th scope="row"><a href="/which?kind=variable&amp;id=${encodeURIComponent(r.key)}" title="Which source serves it">${r.key}</a></th>
-  <td class="value">${r.revealed ? h`<code>${r.value}</code>` : h`<span aria-label="hidden value">***</span>`}
+  <td class="value">${r.unreadable ? h`<span class="error">unreadable (<code>${r.unreadable}</code>)</span>` : r.revealed ? h`<code>${r.value}</code>` : h`<span aria-label="hidden value">***</span>`}
     ${options.canReveal && !r.revealed && r.hasValue ? h` <a class="reveal" href="/variables?reveal=${encodeURIComponent(r.key)}&amp;search=${encodeURIComponent(options.search)}">Reveal<span class="sr-only"> ${r.key}</span></a>` : ''}</td>
   <td>${r.description ?? ''}</td>
   ${options.canWrite ? rowActions(user, 'variable', r.key) : ''}
@@ -283,7 +283,7 @@ ${rows.length === 0 ? h`<tr><td colspan="6" class="muted">No connections.</td></
 ${rows.map(
   (r) => h`<tr>
   <th scope="row"><a href="/which?kind=connection&amp;id=${encodeURIComponent(r.connection_id)}" title="Which source serves it">${r.connection_id}</a></th>
-  <td>${r.conn_type}</td><td>${r.host ?? ''}${r.port === null ? '' : `:${r.port}`}</td><td>${r.login ?? ''}</td><td>***</td>
+  <td>${r.conn_type}</td><td>${r.host ?? ''}${r.port === null ? '' : `:${r.port}`}</td><td>${r.login ?? ''}</td><td>${r.unreadable ? h`<span class="error">unreadable (<code>${r.unreadable}</code>)</span>` : '***'}</td>
   ${options.canWrite ? rowActions(user, 'connection', r.connection_id) : ''}
 </tr>`,
 )}

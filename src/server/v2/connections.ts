@@ -271,7 +271,9 @@ export function registerConnectionsV2(v2: ApiV2, deps: AppDeps): void {
   v2.openapi(routes.list, async (c) => {
     const query = c.req.valid('query');
     const matches = likeMatcher(query.connection_id_pattern);
-    const records = (await allConnections(deps)).filter((r) => matches(r.connId));
+    const records = (await allConnections(deps, { onUnreadable: 'mark' })).filter((r) =>
+      matches(r.connId),
+    );
     const page = sortAndPage(
       records,
       query,

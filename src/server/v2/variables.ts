@@ -210,7 +210,9 @@ export function registerVariablesV2(v2: ApiV2, deps: AppDeps): void {
   v2.openapi(routes.list, async (c) => {
     const query = c.req.valid('query');
     const matches = likeMatcher(query.variable_key_pattern);
-    const records = (await allVariables(deps)).filter((r) => matches(r.key));
+    const records = (await allVariables(deps, { onUnreadable: 'mark' })).filter((r) =>
+      matches(r.key),
+    );
     const page = sortAndPage(
       records,
       query,

@@ -21,7 +21,7 @@
  * await fake.close();
  * ```
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, createSign, generateKeyPairSync, randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
@@ -30,6 +30,7 @@ import {
   FakeHttpError,
   type FaultInjection,
   FaultInjector,
+  readBody,
   readJsonBody,
   sendJson,
 } from './_serve-fake.ts';
@@ -141,6 +142,13 @@ export interface AzureKeyVaultFakeOptions {
    */
   acceptedTokens?: readonly string[];
   /**
+   * Service principals the fake's sign-in endpoint (Entra ID's client-credentials flow, under
+   * `/<tenant>/oauth2/v2.0/token`) knows: client id → client secret. A token it issues is
+   * accepted by the vault whatever `acceptedTokens` says.
+   * @default any client id with a non-empty secret
+   */
+  servicePrincipals?: Readonly<Record<string, string>>;
+  /**
    * Certificates to serve; pass the same material to several fakes to generate it once.
    * @default a new CA from {@link generateFakeTls}
    */
@@ -155,6 +163,15 @@ export interface FakeRequestRecord {
   readonly apiVersion: string | null;
   /** The bearer token sent, or `null` for the unauthenticated challenge request. */
   readonly token: string | null;
+}
+
+/** One sign-in at the fake's token endpoint (never the client secret or the token). */
+export interface FakeSignInRecord {
+  readonly tenant: string;
+  readonly clientId: string;
+  readonly scope: string;
+  /** `issued`, or the OAuth error the fake answered (`invalid_client`, …). */
+  readonly outcome: string;
 }
 
 /** Attributes of a stored version, as {@link AzureKeyVaultFake.setSecret} takes them. */
@@ -176,6 +193,21 @@ export interface AzureKeyVaultFake extends FaultInjection {
   readonly tenantId: string;
   /** Every request received, in order (cleared by {@link AzureKeyVaultFake.reset}). */
   readonly requests: readonly FakeRequestRecord[];
+  /**
+   * The sign-in endpoint's authority host, the same `https://127.0.0.1:<port>`: give it as
+   * `AZURE_AUTHORITY_HOST` to sign a service principal in here.
+   */
+  readonly authorityHost: string;
+  /** Every sign-in at the token endpoint, in order (cleared by {@link AzureKeyVaultFake.reset}). */
+  readonly signIns: readonly FakeSignInRecord[];
+  /**
+   * The public key (PEM) that signs the access tokens the sign-in endpoint issues (RS256 JWTs,
+   * also published as JWKS at `/<tenant>/discovery/v2.0/keys`): give it to another double that
+   * must verify them, such as the Vault double's azure auth method.
+   */
+  readonly signingPublicKey: string;
+  /** The object id (`oid`) the tokens of a service principal carry, by client id. */
+  principalObjectId(clientId: string): string;
   /** Stores each `name → value` as a new enabled version. */
   seed(secrets: Record<string, string>): void;
   /** Stores a new version of `name` and returns its version id. */
@@ -349,6 +381,192 @@ export async function startAzureKeyVaultFake(
   let retryAfterSeconds = 1;
 
   const challenge = `Bearer authorization="https://login.microsoftonline.com/${tenantId}", resource="${KEY_VAULT_RESOURCE}"`;
+  const servicePrincipals = options.servicePrincipals;
+  const issuedTokens = new Set<string>();
+  const signIns: FakeSignInRecord[] = [];
+
+  const signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const signingKid = randomBytes(8).toString('hex');
+  const signingPublicKey = signingKey.publicKey.export({ type: 'spki', format: 'pem' }) as string;
+
+  function signJwt(claims: Record<string, unknown>): string {
+    const part = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const input = `${part({ typ: 'JWT', alg: 'RS256', kid: signingKid })}.${part(claims)}`;
+    const signature = createSign('RSA-SHA256')
+      .update(input)
+      .sign(signingKey.privateKey, 'base64url');
+    return `${input}.${signature}`;
+  }
+
+  /** A stable object id for a service principal (Entra ID's `oid`), derived from its client id. */
+  function principalObjectId(clientId: string): string {
+    const hex = createHash('sha256').update(`${tenantId}/${clientId}`).digest('hex');
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-8${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+  }
+
+  /** Entra ID's error body (`AADSTS…` codes, as MSAL reads them). */
+  function oauthError(
+    res: ServerResponse,
+    status: number,
+    error: string,
+    code: number,
+    text: string,
+  ) {
+    sendJson(res, status, {
+      error,
+      error_description: `AADSTS${code}: ${text}`,
+      error_codes: [code],
+      timestamp: new Date()
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, 'Z'),
+      trace_id: randomUUID(),
+      correlation_id: randomUUID(),
+    });
+  }
+
+  /**
+   * Entra ID's sign-in, as much of it as the client-credentials flow needs: the tenant's OpenID
+   * configuration (MSAL reads it first) and the token endpoint. `true` when it answered.
+   */
+  async function signIn(req: IncomingMessage, res: ServerResponse, url: URL, base: string) {
+    if (url.pathname === `/${tenantId}/discovery/v2.0/keys`) {
+      req.resume();
+      sendJson(res, 200, {
+        keys: [
+          {
+            ...signingKey.publicKey.export({ format: 'jwk' }),
+            kid: signingKid,
+            use: 'sig',
+            alg: 'RS256',
+          },
+        ],
+      });
+      return true;
+    }
+    const metadata = /^\/([^/]+)\/v2\.0\/\.well-known\/openid-configuration$/.exec(url.pathname);
+    const token = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(url.pathname);
+    const tenant = metadata?.[1] ?? token?.[1];
+    if (tenant === undefined) return false;
+    if (tenant !== tenantId) {
+      req.resume();
+      oauthError(res, 400, 'invalid_request', 90002, `Tenant '${tenant}' not found.`);
+      return true;
+    }
+    if (metadata) {
+      req.resume();
+      const root = `${base}/${tenantId}`;
+      sendJson(res, 200, {
+        token_endpoint: `${root}/oauth2/v2.0/token`,
+        token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt'],
+        jwks_uri: `${base}/${tenantId}/discovery/v2.0/keys`,
+        response_types_supported: ['code', 'id_token', 'code id_token', 'id_token token'],
+        subject_types_supported: ['pairwise'],
+        id_token_signing_alg_values_supported: ['RS256'],
+        issuer: `${root}/v2.0`,
+        authorization_endpoint: `${root}/oauth2/v2.0/authorize`,
+        end_session_endpoint: `${root}/oauth2/v2.0/logout`,
+        tenant_region_scope: null,
+        cloud_instance_name: 'microsoftonline.com',
+      });
+      return true;
+    }
+    if (req.method !== 'POST') {
+      req.resume();
+      oauthError(res, 405, 'invalid_request', 900561, 'The endpoint only accepts POST requests.');
+      return true;
+    }
+    const form = new URLSearchParams((await readBody(req, 64 * 1024)).toString('utf8'));
+    const clientId = form.get('client_id') ?? '';
+    const scope = form.get('scope') ?? '';
+    const record = (outcome: string) => signIns.push({ tenant, clientId, scope, outcome });
+    if (form.get('grant_type') !== 'client_credentials') {
+      record('unsupported_grant_type');
+      oauthError(
+        res,
+        400,
+        'unsupported_grant_type',
+        70003,
+        'The app requested an unsupported grant type.',
+      );
+      return true;
+    }
+    const secret = form.get('client_secret') ?? '';
+    if (secret === '') {
+      record('invalid_client');
+      oauthError(
+        res,
+        401,
+        'invalid_client',
+        7000216,
+        "'client_assertion', 'client_secret' or 'request' is required for the 'client_credentials' grant type.",
+      );
+      return true;
+    }
+    if (servicePrincipals !== undefined && servicePrincipals[clientId] === undefined) {
+      record('unauthorized_client');
+      oauthError(
+        res,
+        400,
+        'unauthorized_client',
+        700016,
+        `Application with identifier '${clientId}' was not found in the directory '${tenantId}'.`,
+      );
+      return true;
+    }
+    if (servicePrincipals !== undefined && servicePrincipals[clientId] !== secret) {
+      record('invalid_client');
+      oauthError(
+        res,
+        401,
+        'invalid_client',
+        7000215,
+        'Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.',
+      );
+      return true;
+    }
+    if (!scope.split(' ').some((s) => s.endsWith('/.default'))) {
+      record('invalid_scope');
+      oauthError(
+        res,
+        400,
+        'invalid_scope',
+        1002012,
+        'The provided value for scope is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.',
+      );
+      return true;
+    }
+    // An Entra ID access token: a JWT signed with the fake's key (its JWKS is published), for
+    // the scope's resource, naming the tenant and the service principal.
+    const issuedAt = Math.floor(Date.now() / 1000);
+    const resource = (scope.split(' ').find((x) => x.endsWith('/.default')) ?? '').slice(
+      0,
+      -'/.default'.length,
+    );
+    const accessToken = signJwt({
+      aud: resource,
+      iss: `https://sts.windows.net/${tenantId}/`,
+      iat: issuedAt,
+      nbf: issuedAt,
+      exp: issuedAt + 3599,
+      tid: tenantId,
+      appid: clientId,
+      oid: principalObjectId(clientId),
+      sub: principalObjectId(clientId),
+      idtyp: 'app',
+      uti: randomBytes(12).toString('base64url'),
+      ver: '1.0',
+    });
+    issuedTokens.add(accessToken);
+    record('issued');
+    sendJson(res, 200, {
+      token_type: 'Bearer',
+      expires_in: 3599,
+      ext_expires_in: 3599,
+      access_token: accessToken,
+    });
+    return true;
+  }
 
   function storeVersion(name: string, value: string, opts: FakeSecretOptions = {}): string {
     checkName(name);
@@ -617,6 +835,7 @@ export async function startAzureKeyVaultFake(
     const auth = req.headers.authorization;
     const bearer =
       typeof auth === 'string' ? /^Bearer\s+(\S+)$/i.exec(auth.trim())?.[1] : undefined;
+    if (await signIn(req, res, url, base)) return;
     let path: string;
     try {
       path = decodeURIComponent(url.pathname);
@@ -643,7 +862,7 @@ export async function startAzureKeyVaultFake(
           },
         );
       }
-      if (accepted !== undefined && !accepted.has(bearer)) {
+      if (accepted !== undefined && !accepted.has(bearer) && !issuedTokens.has(bearer)) {
         req.resume();
         throw new KeyVaultError(401, 'Unauthorized', 'AKV10032: Invalid issuer.', {
           'www-authenticate': challenge,
@@ -714,6 +933,10 @@ export async function startAzureKeyVaultFake(
     caCertificate: tls.ca,
     tenantId,
     requests,
+    authorityHost: `https://127.0.0.1:${port}`,
+    signIns,
+    signingPublicKey,
+    principalObjectId,
     seed(entries) {
       for (const [name, value] of Object.entries(entries)) storeVersion(name, value);
     },
@@ -735,6 +958,8 @@ export async function startAzureKeyVaultFake(
       secrets.clear();
       deleted.clear();
       requests.length = 0;
+      signIns.length = 0;
+      issuedTokens.clear();
       faults.reset();
       retryAfterSeconds = 1;
     },

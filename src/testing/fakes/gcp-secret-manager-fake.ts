@@ -2,7 +2,9 @@
  * @module testing/fakes/gcp-secret-manager-fake
  * A test double of Google Cloud Secret Manager: the real `google.cloud.secretmanager.v1`
  * gRPC service, served by `@grpc/grpc-js` on `127.0.0.1` without TLS, so that the official
- * `@google-cloud/secret-manager` client talks to it exactly as it talks to Google.
+ * `@google-cloud/secret-manager` client talks to it exactly as it talks to Google; and, on the
+ * same port, the REST `v1` JSON API (`gcloud secrets …`, curl), over the same store (see
+ * `_gcp-rest.ts`). A connection that opens with the HTTP/2 preface is gRPC; any other is REST.
  *
  * The service definition is loaded from the `.proto` files that ship inside the installed
  * `@google-cloud/secret-manager` package (and google-gax's common protos), so the wire format is
@@ -25,6 +27,8 @@ import { dirname, join } from 'node:path';
 import type * as GrpcJs from '@grpc/grpc-js';
 import type * as ProtoLoader from '@grpc/proto-loader';
 import { crc32c } from '../../backends/_crc32c.ts';
+import { createGcpRestHandler, type RestInvoke, splitByProtocol } from './_gcp-rest.ts';
+import { serveFake } from './_serve-fake.ts';
 
 /** The project seeded secrets go to when none is named. */
 export const DEFAULT_FAKE_PROJECT = 'airlock-fake' as const;
@@ -79,11 +83,16 @@ export interface FakeCall {
   readonly apiClient: string;
   /** The client's address and port: one gRPC channel keeps one port. */
   readonly peer: string;
+  /** `grpc`, or `rest` for the JSON API (gcloud, curl). */
+  readonly transport: 'grpc' | 'rest';
 }
 
 /** A running Secret Manager fake. */
 export interface GcpSecretManagerFake {
-  /** `http://127.0.0.1:<port>` (gRPC over cleartext HTTP/2); give it as `endpoint_url`. */
+  /**
+   * `http://127.0.0.1:<port>`: gRPC over cleartext HTTP/2 (give it as `endpoint_url`) and the
+   * REST API under `/v1/` (`gcloud config set api_endpoint_overrides/secretmanager <url>/`).
+   */
   readonly url: string;
   readonly host: '127.0.0.1';
   readonly port: number;
@@ -145,6 +154,21 @@ interface PendingFailure {
 }
 
 const SECRET_ID = /^[a-zA-Z0-9_-]{1,255}$/;
+
+/** The RPCs served, each with the request field that names its resource (for the call log). */
+const RESOURCE_FIELDS: Readonly<Record<string, 'name' | 'parent'>> = {
+  CreateSecret: 'parent',
+  GetSecret: 'name',
+  ListSecrets: 'parent',
+  DeleteSecret: 'name',
+  AddSecretVersion: 'parent',
+  ListSecretVersions: 'parent',
+  GetSecretVersion: 'name',
+  AccessSecretVersion: 'name',
+  DisableSecretVersion: 'name',
+  EnableSecretVersion: 'name',
+  DestroySecretVersion: 'name',
+};
 const MAX_PAYLOAD_BYTES = 65_536;
 
 class FakeStatus extends Error {
@@ -412,60 +436,82 @@ export async function startGcpSecretManagerFake(
 
   type Handler = (request: Record<string, unknown>) => unknown;
 
-  /** Wraps a handler with the call log, latency, throttling and injected failures. */
-  function unary(method: string, resourceField: string, handler: Handler) {
+  /**
+   * Runs one RPC the way both transports share it: the call log, injected failures, throttling,
+   * latency, then the handler. Resolves with the answer or a {@link FakeStatus}; `undefined` when
+   * the client went away while it waited.
+   */
+  async function invoke(
+    method: string,
+    request: Record<string, unknown>,
+    resourceField: string,
+    from: Omit<FakeCall, 'method' | 'resource'>,
+    cancelled: () => boolean,
+  ): ReturnType<RestInvoke> {
+    const resource = String(request[resourceField] ?? '');
+    calls.push({ method, resource, ...from });
+    const injected = takeFailure(method);
+    const overQuota = throttled();
+    await delay();
+    if (cancelled()) return undefined;
+    if (injected !== undefined) {
+      return { ok: false, code: injected, message: `injected failure (${method})` };
+    }
+    if (overQuota) {
+      return {
+        ok: false,
+        code: GRPC_STATUS.RESOURCE_EXHAUSTED,
+        message: `Quota exceeded for quota metric 'Access requests' (fake limit ${throttle} per second).`,
+      };
+    }
+    const handler = handlers[method];
+    if (!handler) {
+      return { ok: false, code: GRPC_STATUS.UNIMPLEMENTED, message: `${method} is not served.` };
+    }
+    try {
+      return { ok: true, value: handler(request) };
+    } catch (error) {
+      if (error instanceof FakeStatus)
+        return { ok: false, code: error.code, message: error.message };
+      return { ok: false, code: GRPC_STATUS.INTERNAL, message: 'fake server error' };
+    }
+  }
+
+  /** A gRPC unary handler for `method` over {@link invoke}. */
+  function unary(method: string, resourceField: string) {
     return (
       call: GrpcJs.ServerUnaryCall<Record<string, unknown>, unknown>,
       callback: GrpcJs.sendUnaryData<unknown>,
     ) => {
-      const request = call.request;
-      const resource = String(request[resourceField] ?? '');
       const apiClient = call.metadata.get('x-goog-api-client').map(String).join(' ');
-      calls.push({ method, resource, apiClient, peer: call.getPeer() });
-      const injected = takeFailure(method);
-      const overQuota = throttled();
-      void delay().then(() => {
-        if (call.cancelled) return;
-        if (injected !== undefined) {
-          callback({ code: injected, details: `injected failure (${method})` });
-          return;
-        }
-        if (overQuota) {
-          callback({
-            code: GRPC_STATUS.RESOURCE_EXHAUSTED,
-            details: `Quota exceeded for quota metric 'Access requests' (fake limit ${throttle} per second).`,
-          });
-          return;
-        }
-        try {
-          callback(null, handler(request));
-        } catch (error) {
-          if (error instanceof FakeStatus) {
-            callback({ code: error.code, details: error.message });
-          } else {
-            callback({ code: GRPC_STATUS.INTERNAL, details: 'fake server error' });
-          }
-        }
-      });
+      const from = { apiClient, peer: call.getPeer(), transport: 'grpc' as const };
+      void invoke(method, call.request, resourceField, from, () => call.cancelled).then(
+        (outcome) => {
+          if (!outcome) return;
+          if (outcome.ok) callback(null, outcome.value);
+          else callback({ code: outcome.code, details: outcome.message });
+        },
+      );
     };
   }
 
   const str = (v: unknown) => (typeof v === 'string' ? v : '');
 
-  const implementation: GrpcJs.UntypedServiceImplementation = {
-    CreateSecret: unary('CreateSecret', 'parent', (req) => {
+  /** The RPCs by name, each taking the request as proto-loader decodes it. */
+  const handlers: Record<string, Handler> = {
+    CreateSecret: (req) => {
       const stored = createSecret(
         str(req.parent),
         str(req.secretId),
         (req.secret as Record<string, unknown> | null) ?? {},
       );
       return secretView(stored);
-    }),
-    GetSecret: unary('GetSecret', 'name', (req) => {
+    },
+    GetSecret: (req) => {
       const { name } = parseSecretName(str(req.name));
       return secretView(getSecret(name));
-    }),
-    ListSecrets: unary('ListSecrets', 'parent', (req) => {
+    },
+    ListSecrets: (req) => {
       const parent = str(req.parent);
       parseProject(parent);
       const filter = str(req.filter);
@@ -479,8 +525,8 @@ export async function startGcpSecretManagerFake(
         .sort((a, b) => a.name.localeCompare(b.name));
       const { page, next } = pageOf(all, Number(req.pageSize ?? 0), str(req.pageToken));
       return { secrets: page.map(secretView), nextPageToken: next, totalSize: all.length };
-    }),
-    DeleteSecret: unary('DeleteSecret', 'name', (req) => {
+    },
+    DeleteSecret: (req) => {
       const { name } = parseSecretName(str(req.name));
       const secret = getSecret(name);
       const etag = str(req.etag);
@@ -489,8 +535,8 @@ export async function startGcpSecretManagerFake(
       }
       secrets.delete(name);
       return {};
-    }),
-    AddSecretVersion: unary('AddSecretVersion', 'parent', (req) => {
+    },
+    AddSecretVersion: (req) => {
       const parent = str(req.parent);
       const payload = (req.payload as { data?: Buffer; dataCrc32c?: string | null } | null) ?? {};
       const checksum =
@@ -499,8 +545,8 @@ export async function startGcpSecretManagerFake(
           : String(payload.dataCrc32c);
       const version = addVersion(parent, payload.data ?? Buffer.alloc(0), checksum);
       return versionView(getSecret(parent), version);
-    }),
-    ListSecretVersions: unary('ListSecretVersions', 'parent', (req) => {
+    },
+    ListSecretVersions: (req) => {
       const { name } = parseSecretName(str(req.parent));
       const secret = getSecret(name);
       const all = [...secret.versions].reverse();
@@ -510,14 +556,14 @@ export async function startGcpSecretManagerFake(
         nextPageToken: next,
         totalSize: all.length,
       };
-    }),
-    GetSecretVersion: unary('GetSecretVersion', 'name', (req) => {
+    },
+    GetSecretVersion: (req) => {
       const fullName = str(req.name);
       const { secret: secretName, version } = parseVersionName(fullName);
       const secret = getSecret(secretName);
       return versionView(secret, findVersion(secret, version, fullName));
-    }),
-    AccessSecretVersion: unary('AccessSecretVersion', 'name', (req) => {
+    },
+    AccessSecretVersion: (req) => {
       const fullName = str(req.name);
       const { secret: secretName, version } = parseVersionName(fullName);
       const secret = secrets.get(secretName);
@@ -536,16 +582,10 @@ export async function startGcpSecretManagerFake(
         crc = (crc ^ 0x1) >>> 0;
       }
       return { name: resolved, payload: { data: found.data, dataCrc32c: String(crc) } };
-    }),
-    DisableSecretVersion: unary('DisableSecretVersion', 'name', (req) =>
-      changeState(str(req.name), str(req.etag), 'DISABLED'),
-    ),
-    EnableSecretVersion: unary('EnableSecretVersion', 'name', (req) =>
-      changeState(str(req.name), str(req.etag), 'ENABLED'),
-    ),
-    DestroySecretVersion: unary('DestroySecretVersion', 'name', (req) =>
-      changeState(str(req.name), str(req.etag), 'DESTROYED'),
-    ),
+    },
+    DisableSecretVersion: (req) => changeState(str(req.name), str(req.etag), 'DISABLED'),
+    EnableSecretVersion: (req) => changeState(str(req.name), str(req.etag), 'ENABLED'),
+    DestroySecretVersion: (req) => changeState(str(req.name), str(req.etag), 'DESTROYED'),
   };
 
   function changeState(fullName: string, etag: string, state: VersionState) {
@@ -570,15 +610,22 @@ export async function startGcpSecretManagerFake(
     return versionView(secret, found);
   }
 
+  const implementation: GrpcJs.UntypedServiceImplementation = {};
+  for (const [method, field] of Object.entries(RESOURCE_FIELDS)) {
+    implementation[method] = unary(method, field);
+  }
   const server = new grpc.Server();
   server.addService(service, implementation);
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(
-      `127.0.0.1:${options.port ?? 0}`,
-      grpc.ServerCredentials.createInsecure(),
-      (error, bound) => (error ? reject(error) : resolve(bound)),
+  // gRPC and REST each listen on a loopback port of their own; the port clients see splits
+  // connections between them by their first bytes, as Google's front end serves both.
+  const grpcPort = await new Promise<number>((resolve, reject) => {
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, bound) =>
+      error ? reject(error) : resolve(bound),
     );
   });
+  const rest = await serveFake(createGcpRestHandler(invoke));
+  const split = await splitByProtocol(options.port ?? 0, grpcPort, rest.port);
+  const port = split.port;
 
   if (options.seed) seed(options.seed);
 
@@ -629,7 +676,7 @@ export async function startGcpSecretManagerFake(
         }
         timers.clear();
         server.forceShutdown();
-        resolve();
+        void Promise.all([split.close(), rest.close()]).then(() => resolve());
       });
       return closing;
     },

@@ -3,12 +3,16 @@
  * A **test double** of HashiCorp Vault's HTTP API, in memory, on loopback. It follows Vault's
  * documented API where airlock's backend, the Vault CLI and `hvac` touch it: KV v1 and v2 mounts,
  * ACL policies (HCL or JSON, `*` and `+` globs, `deny`, Vault's priority rules), tokens with TTL,
- * renewal and revocation, the AppRole and userpass auth methods, LDAP / Kubernetes / JWT
- * stand-ins, namespaces, `LIST`, and fault injection (latency, failing answers, token expiry).
+ * renewal and revocation, the AppRole and userpass auth methods, the aws auth method's IAM login
+ * (the signed `sts:GetCallerIdentity` replayed to a configured STS, such as moto), the gcp auth
+ * method's iam login (an RS256 JWT checked against given service-account keys), the azure auth
+ * method's login (an Entra ID access token checked against given keys), LDAP /
+ * Kubernetes / JWT stand-ins, namespaces, `LIST`, and fault injection (latency, failing answers,
+ * token expiry).
  *
  * It is not Vault and not secure: no seal, no storage, no audit, no real LDAP bind, and JWTs
  * (Kubernetes service-account tokens included) are decoded **without checking the signature**.
- * LDAP users log in with a password set on the fake itself (`auth/<mount>/users/<name>` takes a
+ * LDAP and RADIUS users log in with a password set on the fake itself (`auth/<mount>/users/<name>` takes a
  * fake-only `password` field). The root token is valid in every namespace; other tokens only in
  * the namespace that issued them. An unknown `X-Vault-Namespace` answers 403. `sudo` is
  * accepted in policies but never required.
@@ -21,9 +25,10 @@
  * await vault.close();
  * ```
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID, verify as verifySignature } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import { sigV4Signature } from '../../backends/_sigv4.ts';
 import {
   FakeHttpError,
   type FaultInjection,
@@ -70,6 +75,27 @@ export interface VaultFakeOptions {
   seed?: VaultFakeSeed;
   /** Serve HTTPS with this key and certificate (PEM). See {@link generateFakeTlsCertificate}. */
   tls?: { key: string; cert: string };
+  /**
+   * AWS access keys (id → secret) whose SigV4 signatures the `aws` auth method checks itself
+   * before it replays a login's `sts:GetCallerIdentity` to STS (which an emulator such as moto
+   * does not check). A login signed with another key id is only replayed.
+   * @default {}
+   */
+  awsCredentials?: Readonly<Record<string, string>>;
+  /**
+   * The public keys (PEM) of Google service accounts, by email: what Vault's `gcp` auth method
+   * would fetch from Google to check a login JWT's signature. A JWT of a service account not
+   * listed is refused.
+   * @default {}
+   */
+  gcpServiceAccountKeys?: Readonly<Record<string, string>>;
+  /**
+   * Public keys (PEM) whose RS256 signatures the `azure` auth method trusts on Entra ID access
+   * tokens: what Vault fetches from the tenant's OpenID configuration (JWKS). The Key Vault
+   * double's `signingPublicKey` signs the tokens its sign-in endpoint issues.
+   * @default []
+   */
+  azureTokenKeys?: readonly string[];
 }
 
 /** One request the fake answered (never the token or the body). */
@@ -384,6 +410,9 @@ export async function generateFakeTlsCertificate(): Promise<{ key: string; cert:
  */
 export async function startVaultFake(options: VaultFakeOptions = {}): Promise<VaultFake> {
   const rootToken = options.rootToken ?? 'root';
+  const awsCredentials = options.awsCredentials ?? {};
+  const gcpServiceAccountKeys = options.gcpServiceAccountKeys ?? {};
+  const azureTokenKeys = options.azureTokenKeys ?? [];
   const faults = new FaultInjector();
   const requests: VaultFakeRequest[] = [];
   const namespaces = new Map<string, Namespace>();
@@ -1009,7 +1038,20 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
         enableKv(ns, key, version, description);
         return undefined;
       }
-      if (!['approle', 'userpass', 'ldap', 'kubernetes', 'jwt', 'oidc'].includes(type)) {
+      if (
+        ![
+          'approle',
+          'userpass',
+          'ldap',
+          'radius',
+          'kubernetes',
+          'jwt',
+          'oidc',
+          'aws',
+          'gcp',
+          'azure',
+        ].includes(type)
+      ) {
         throw new FakeHttpError(400, `plugin not found in the catalog: ${type}`);
       }
       if (ns.auths.has(key)) throw new FakeHttpError(400, `path is already in use at ${key}`);
@@ -1173,7 +1215,7 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
 
   function authApi(ctx: Ctx, auth: AuthMount, rest: string): Record<string, unknown> | undefined {
     const { method, body } = ctx;
-    if (rest === 'config') {
+    if (rest === 'config' || (auth.type === 'aws' && rest === 'config/client')) {
       if (method === 'GET') {
         const { token_reviewer_jwt: _hidden, bindpass: _bindpass, ...visible } = auth.config;
         return envelope(visible);
@@ -1195,9 +1237,13 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
       approle: ['role'],
       userpass: ['users'],
       ldap: ['users', 'groups'],
+      radius: ['users'],
       kubernetes: ['role'],
       jwt: ['role'],
       oidc: ['role'],
+      aws: ['role'],
+      gcp: ['role'],
+      azure: ['role'],
     };
     if (!allowed[auth.type]?.includes(kind)) throw noRoute(`auth/${auth.path}${rest}`);
     const table = (
@@ -1334,6 +1380,97 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
     throw new FakeHttpError(400, 'error validating token: malformed claims');
   }
 
+  /**
+   * Vault's `gcp` auth method, `iam` roles: the login JWT is signed by the service account (with
+   * IAM's `signJwt` or its own key), names it in `sub`, has `aud` `vault/<role>` and expires
+   * within `max_jwt_exp` (15 minutes). Vault checks the signature with the account's public keys
+   * from Google; the fake with those it was given. Returns the account's email.
+   */
+  function gcpIamCaller(jwt: unknown, roleName: string, raw: Record<string, unknown>): string {
+    const parts = typeof jwt === 'string' ? jwt.split('.') : [];
+    if (parts.length !== 3) throw new FakeHttpError(400, 'unable to parse signed JWT');
+    const [head, payload, signature] = parts as [string, string, string];
+    let header: unknown;
+    try {
+      header = JSON.parse(Buffer.from(head, 'base64url').toString('utf8'));
+    } catch {
+      throw new FakeHttpError(400, 'unable to parse signed JWT');
+    }
+    if (!isRecord(header) || header.alg !== 'RS256') {
+      throw new FakeHttpError(400, 'unable to parse signed JWT: expected an RS256 signature');
+    }
+    const claims = decodeJwt(jwt);
+    const sub = typeof claims.sub === 'string' ? claims.sub : '';
+    const publicKey = gcpServiceAccountKeys[sub];
+    if (publicKey === undefined) {
+      throw new FakeHttpError(400, `service account ${sub || '<no sub>'} not found`);
+    }
+    const valid = verifySignature(
+      'RSA-SHA256',
+      Buffer.from(`${head}.${payload}`),
+      publicKey,
+      Buffer.from(signature, 'base64url'),
+    );
+    if (!valid)
+      throw new FakeHttpError(400, 'unable to verify signed JWT: crypto/rsa: verification error');
+    if (claims.aud !== `vault/${roleName}`) {
+      throw new FakeHttpError(400, `invalid audience (aud) claim: expected vault/${roleName}`);
+    }
+    const t = now() / 1000;
+    if (typeof claims.exp !== 'number') throw new FakeHttpError(400, 'JWT has no exp claim');
+    if (claims.exp < t) throw new FakeHttpError(400, 'JWT is expired');
+    const maxExp = parseDuration(raw.max_jwt_exp, 'max_jwt_exp') ?? 900;
+    if (claims.exp > t + maxExp + 60) {
+      throw new FakeHttpError(400, 'JWT expires too far in the future (more than max_jwt_exp)');
+    }
+    const bound = parseList(raw.bound_service_accounts);
+    if (!bound.includes('*') && !bound.includes(sub)) {
+      throw new FakeHttpError(
+        403,
+        `service account ${sub} is not authorized for role "${roleName}"`,
+      );
+    }
+    return sub;
+  }
+
+  /**
+   * Vault's `azure` auth method: the login `jwt` is an Entra ID access token (a managed
+   * identity's or a service principal's) for the configured `resource`, from the configured
+   * tenant, signed by a key of the tenant's JWKS (here: one given in `azureTokenKeys`).
+   */
+  function azureTokenClaims(auth: AuthMount, jwt: unknown): Record<string, unknown> {
+    const parts = typeof jwt === 'string' ? jwt.split('.') : [];
+    if (parts.length !== 3)
+      throw new FakeHttpError(400, 'unable to parse the token: malformed JWT');
+    const [head, payload, signature] = parts as [string, string, string];
+    const signed = Buffer.from(`${head}.${payload}`);
+    const sig = Buffer.from(signature, 'base64url');
+    if (!azureTokenKeys.some((key) => verifySignature('RSA-SHA256', signed, key, sig))) {
+      throw new FakeHttpError(
+        400,
+        'unable to verify the token: failed to verify id token signature',
+      );
+    }
+    const claims = decodeJwt(jwt);
+    checkTimes(claims, 400);
+    const strip = (v: unknown) => String(v ?? '').replace(/\/+$/, '');
+    const resource = strip(auth.config.resource);
+    if (resource === '' || strip(claims.aud) !== resource) {
+      throw new FakeHttpError(
+        400,
+        'unable to verify the token: audience claim does not match the configured resource',
+      );
+    }
+    const tenant = String(auth.config.tenant_id ?? '');
+    if (tenant !== '' && claims.tid !== tenant) {
+      throw new FakeHttpError(
+        400,
+        'unable to verify the token: the token was issued by another tenant',
+      );
+    }
+    return claims;
+  }
+
   function checkTimes(claims: Record<string, unknown>, status: number): void {
     const t = now() / 1000;
     if (typeof claims.exp === 'number' && claims.exp < t) {
@@ -1344,11 +1481,168 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
     }
   }
 
+  /**
+   * Vault's `aws` auth, IAM method: the login carries a signed `sts:GetCallerIdentity` request
+   * (method, URL, headers and body, base64), which Vault checks for shape and replays to STS
+   * (`sts_endpoint` of `auth/aws/config/client`); STS's answer names the caller.
+   */
+  async function awsIamCaller(
+    auth: AuthMount,
+    body: Record<string, unknown>,
+  ): Promise<{
+    arn: string;
+    canonicalArn: string;
+    account: string;
+    userId: string;
+    friendlyName: string;
+  }> {
+    const b64 = (field: string) => {
+      const value = body[field];
+      if (typeof value !== 'string' || value === '') {
+        throw new FakeHttpError(400, `missing ${field}`);
+      }
+      return Buffer.from(value, 'base64').toString('utf8');
+    };
+    const method = String(body.iam_http_request_method ?? '');
+    if (method !== 'POST') {
+      throw new FakeHttpError(
+        400,
+        "invalid iam_http_request_method; currently only 'POST' is supported",
+      );
+    }
+    const url = b64('iam_request_url');
+    const requestBody = b64('iam_request_body');
+    let parsedHeaders: unknown;
+    try {
+      parsedHeaders = JSON.parse(b64('iam_request_headers'));
+    } catch {
+      throw new FakeHttpError(400, 'error parsing iam_request_headers');
+    }
+    if (!isRecord(parsedHeaders)) throw new FakeHttpError(400, 'error parsing iam_request_headers');
+    // The Vault CLI and hvac send each header as a list of values.
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(parsedHeaders)) {
+      headers[name] = Array.isArray(value) ? value.map(String).join(',') : String(value);
+    }
+    const lower = new Map(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+    const form = new URLSearchParams(requestBody);
+    if (form.get('Action') !== 'GetCallerIdentity' || !form.get('Version')) {
+      throw new FakeHttpError(400, 'error parsing iam_request_body: invalid request body');
+    }
+    const authorization =
+      /^AWS4-HMAC-SHA256 Credential=([^/\s]+)\/(\d{8})\/([^/\s]+)\/sts\/aws4_request, ?SignedHeaders=([a-z0-9;-]+), ?Signature=([0-9a-f]{64})$/.exec(
+        lower.get('authorization') ?? '',
+      );
+    if (!authorization || !lower.get('x-amz-date')) {
+      throw new FakeHttpError(
+        400,
+        'error validating the request: missing or malformed SigV4 signature',
+      );
+    }
+    const [, accessKeyId, day, region, signedList, signature] = authorization as unknown as [
+      string,
+      string,
+      string,
+      string,
+      string,
+      string,
+    ];
+    const signed = signedList.split(';');
+    if (!signed.includes('host') || !signed.includes('x-amz-date')) {
+      throw new FakeHttpError(
+        400,
+        'error validating the request: host and x-amz-date must be signed',
+      );
+    }
+    if (!lower.get('x-amz-date')?.startsWith(day)) {
+      throw new FakeHttpError(400, 'error validating the request: credential scope date mismatch');
+    }
+    const serverId = auth.config.iam_server_id_header_value;
+    if (typeof serverId === 'string' && serverId !== '') {
+      if (
+        lower.get('x-vault-aws-iam-server-id') !== serverId ||
+        !signed.includes('x-vault-aws-iam-server-id')
+      ) {
+        throw new FakeHttpError(
+          400,
+          'error validating X-Vault-AWS-IAM-Server-ID header: expected header value does not match or is not signed',
+        );
+      }
+    }
+    const knownSecret = awsCredentials[accessKeyId];
+    if (
+      knownSecret !== undefined &&
+      sigV4Signature(
+        { method, url, headers, body: requestBody },
+        signed,
+        region,
+        'sts',
+        knownSecret,
+      ) !== signature
+    ) {
+      throw new FakeHttpError(
+        400,
+        'error making upstream request: received error code 403 from STS: SignatureDoesNotMatch',
+      );
+    }
+    const endpoint =
+      typeof auth.config.sts_endpoint === 'string' && auth.config.sts_endpoint !== ''
+        ? auth.config.sts_endpoint
+        : url;
+    let answer: Response;
+    try {
+      const forwarded = Object.fromEntries(
+        Object.entries(headers).filter(
+          ([k]) => !['host', 'content-length'].includes(k.toLowerCase()),
+        ),
+      );
+      answer = await fetch(endpoint, {
+        method: 'POST',
+        headers: forwarded,
+        body: requestBody,
+        signal: AbortSignal.timeout(10_000),
+      });
+    } catch (error) {
+      const code = (error as { cause?: { code?: string } }).cause?.code ?? 'network error';
+      throw new FakeHttpError(400, `error making upstream request: ${code}`);
+    }
+    const xml = await answer.text();
+    if (!answer.ok) {
+      const code = /<Code>([^<]+)<\/Code>/.exec(xml)?.[1] ?? 'unknown';
+      throw new FakeHttpError(
+        400,
+        `error making upstream request: received error code ${answer.status} from STS: ${code}`,
+      );
+    }
+    const field = (name: string) => new RegExp(`<${name}>([^<]+)</${name}>`).exec(xml)?.[1] ?? '';
+    const arn = field('Arn');
+    if (arn === '') throw new FakeHttpError(400, 'error parsing STS response');
+    // arn:aws:sts::<account>:assumed-role/<role>/<session> → arn:aws:iam::<account>:role/<role>
+    const parts = /^arn:([^:]+):(?:iam|sts)::(\d+):([^/]+)\/(.+)$/.exec(arn);
+    let canonicalArn = arn;
+    let friendlyName = arn.split('/').at(-1) ?? '';
+    if (parts) {
+      const [, partition, account, kind, rest] = parts as unknown as [
+        string,
+        string,
+        string,
+        string,
+        string,
+      ];
+      const name =
+        kind === 'assumed-role' ? (rest.split('/')[0] ?? rest) : (rest.split('/').at(-1) ?? rest);
+      const iamKind = kind === 'assumed-role' ? 'role' : kind;
+      canonicalArn = `arn:${partition}:iam::${account}:${iamKind}/${name}`;
+      friendlyName = name;
+    }
+    return { arn, canonicalArn, account: field('Account'), userId: field('UserId'), friendlyName };
+  }
+
   function boundMatch(allowed: string[], value: string | undefined): boolean {
     return allowed.includes('*') || (value !== undefined && allowed.includes(value));
   }
 
-  function login(ctx: Ctx, auth: AuthMount, rest: string): Record<string, unknown> {
+  async function login(ctx: Ctx, auth: AuthMount, rest: string): Promise<Record<string, unknown>> {
     const { body } = ctx;
     const issue = (
       entry: AuthEntry,
@@ -1384,8 +1678,14 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
         return issue(role, { role_name: role.name }, `approle`);
       }
       case 'userpass':
-      case 'ldap': {
-        const username = rest.startsWith('login/') ? rest.slice('login/'.length).toLowerCase() : '';
+      case 'ldap':
+      case 'radius': {
+        // RADIUS also takes the user name in the body (`POST auth/radius/login`).
+        const username = rest.startsWith('login/')
+          ? rest.slice('login/'.length).toLowerCase()
+          : auth.type === 'radius' && rest === 'login'
+            ? String(body.username ?? '').toLowerCase()
+            : '';
         const user = auth.users.get(username);
         const password = String(body.password ?? '');
         if (!user || user.password === undefined || user.password !== password || password === '') {
@@ -1400,6 +1700,90 @@ export async function startVaultFake(options: VaultFakeOptions = {}): Promise<Va
           (g) => auth.groups.get(g.toLowerCase())?.params.policies ?? [],
         );
         return issue(user, { username }, `${auth.type}-${username}`, groupPolicies);
+      }
+      case 'aws': {
+        if (rest !== 'login') throw noRoute(`auth/${auth.path}${rest}`);
+        const caller = await awsIamCaller(auth, body);
+        // Without `role`, Vault takes the IAM principal's friendly name.
+        const roleName = String(body.role ?? '') || caller.friendlyName;
+        const role = auth.roles.get(roleName.toLowerCase()) ?? auth.roles.get(roleName);
+        if (!role) throw new FakeHttpError(400, `entry for role ${roleName} not found`);
+        const authType = String(role.raw.auth_type ?? 'iam');
+        if (authType !== 'iam') {
+          throw new FakeHttpError(400, `auth method iam not allowed for role ${roleName}`);
+        }
+        const bound = parseList(role.raw.bound_iam_principal_arn);
+        const matches = bound.some((want) =>
+          want.endsWith('*')
+            ? caller.canonicalArn.startsWith(want.slice(0, -1))
+            : want === caller.canonicalArn,
+        );
+        if (!matches) {
+          throw new FakeHttpError(
+            403,
+            `IAM Principal "${caller.arn}" does not belong to the role "${roleName}"`,
+          );
+        }
+        return issue(
+          role,
+          {
+            role: roleName,
+            account_id: caller.account,
+            auth_type: 'iam',
+            canonical_arn: caller.canonicalArn,
+            client_arn: caller.arn,
+            client_user_id: caller.userId,
+          },
+          `aws-${caller.canonicalArn}`,
+        );
+      }
+      case 'azure': {
+        if (rest !== 'login') throw noRoute(`auth/${auth.path}${rest}`);
+        const roleName = String(body.role ?? '');
+        const role = auth.roles.get(roleName.toLowerCase()) ?? auth.roles.get(roleName);
+        if (!role) throw new FakeHttpError(400, `invalid role name "${roleName}"`);
+        const claims = azureTokenClaims(auth, body.jwt);
+        const objectId = String(claims.oid ?? '');
+        const principals = parseList(role.raw.bound_service_principal_ids);
+        if (principals.length > 0 && !principals.includes('*') && !principals.includes(objectId)) {
+          throw new FakeHttpError(403, 'service principal not authorized');
+        }
+        const subscriptions = parseList(role.raw.bound_subscription_ids);
+        const subscription = String(body.subscription_id ?? '');
+        if (subscriptions.length > 0 && !subscriptions.includes(subscription)) {
+          throw new FakeHttpError(403, 'subscription not authorized');
+        }
+        return issue(
+          role,
+          {
+            role: roleName,
+            object_id: objectId,
+            subscription_id: subscription,
+            resource_group_name: String(body.resource_group_name ?? ''),
+            vm_name: String(body.vm_name ?? ''),
+          },
+          `azure-${objectId}`,
+        );
+      }
+      case 'gcp': {
+        if (rest !== 'login') throw noRoute(`auth/${auth.path}${rest}`);
+        const roleName = String(body.role ?? '');
+        const role = auth.roles.get(roleName.toLowerCase()) ?? auth.roles.get(roleName);
+        if (!role) throw new FakeHttpError(400, `role "${roleName}" not found`);
+        if (String(role.raw.type ?? '') !== 'iam') {
+          throw new FakeHttpError(400, `role "${roleName}" is not of type iam`);
+        }
+        const account = gcpIamCaller(body.jwt, roleName, role.raw);
+        return issue(
+          role,
+          {
+            role: roleName,
+            service_account_email: account,
+            service_account_id: account,
+            project_id: account.split('@')[1]?.split('.')[0] ?? '',
+          },
+          `gcp-${account}`,
+        );
       }
       case 'kubernetes': {
         const role = auth.roles.get(String(body.role ?? ''));
