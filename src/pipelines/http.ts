@@ -30,8 +30,8 @@ import {
   logContinuationToken,
   logPosition,
   type PipelineApi,
-  registerDagsV2,
 } from '../server/v2/dags.ts';
+import { registerPipelinesV2 } from '../server/v2/pipeline-routes.ts';
 import { isValidId } from './dag.ts';
 import { parseConf } from './environment.ts';
 import { type DagBagInfo, type DagInfo, discoverDagsInChild } from './loader.ts';
@@ -262,7 +262,7 @@ export function createPipelineRoutes(options: PipelineRoutesOptions = {}): Route
       trigger,
       visibleConf: (user, conf) => visibleConf(deps, user, conf),
     };
-    registerDagsV2(deps.apiV2, deps, api);
+    registerPipelinesV2(deps.apiV2, deps, api);
 
     const auth = requireAuth(deps);
     app.use('/dags', auth);

@@ -307,6 +307,80 @@ describe('/api/v2 DAGs, runs and logs', () => {
   }, 120_000);
 });
 
+/** Waits (bounded, generous) until the run is finished; its state. */
+async function finished(runPath: string): Promise<string> {
+  for (let i = 0; i < 600; i++) {
+    const { state } = (await api('GET /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}', runPath)).body;
+    if (state === 'success' || state === 'failed') return state;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return 'timed out';
+}
+
+describe('/api/v2 changes to runs and task instances', () => {
+  it('marks, clears (runs again), and deletes as Airflow 3 does', async () => {
+    const run = await api('POST /api/v2/dags/{dag_id}/dagRuns', '/api/v2/dags/report/dagRuns', {
+      dag_run_id: 'changes_1',
+      logical_date: '2026-03-02T00:00:00Z',
+    });
+    expect(run.status).toBe(200);
+    const runPath = '/api/v2/dags/report/dagRuns/changes_1';
+    expect(await finished(runPath)).toBe('success');
+
+    const tiRoute = 'PATCH /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}';
+    const marked = await api(tiRoute, `${runPath}/taskInstances/print`, { new_state: 'failed' });
+    expect(marked.body.task_instances).toEqual([
+      expect.objectContaining({ task_id: 'print', state: 'failed' }),
+    ]);
+    expect((await api('GET /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}', runPath)).body.state).toBe(
+      'failed',
+    );
+    const skipped = await api(tiRoute, `${runPath}/taskInstances/print`, { new_state: 'skipped' });
+    expect(skipped.status).toBe(400);
+
+    const clearRoute = 'POST /api/v2/dags/{dag_id}/clearTaskInstances';
+    const dry = await api(clearRoute, '/api/v2/dags/report/clearTaskInstances', {
+      dag_run_id: 'changes_1',
+    });
+    expect(dry.body.task_instances.map((t: any) => t.state)).toEqual(['failed']);
+    const cleared = await api(clearRoute, '/api/v2/dags/report/clearTaskInstances', {
+      dag_run_id: 'changes_1',
+      dry_run: false,
+    });
+    expect(cleared.body.total_entries).toBe(1);
+    expect(await finished(runPath)).toBe('success');
+    const tis = await api(
+      'GET /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances',
+      `${runPath}/taskInstances`,
+    );
+    expect(tis.body.task_instances[0]).toMatchObject({ state: 'success', try_number: 2 });
+
+    const patched = await api('PATCH /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}', runPath, {
+      state: 'failed',
+    });
+    expect(patched.body.state).toBe('failed');
+    const clearRun = await api(
+      'POST /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/clear',
+      `${runPath}/clear`,
+      { dry_run: false },
+    );
+    expect(clearRun.body.dag_run_id).toBe('changes_1');
+    expect(await finished(runPath)).toBe('success');
+    const noted = await api('PATCH /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}', runPath, {
+      note: 'a note',
+    });
+    expect(noted.status).toBe(400);
+
+    expect((await api('DELETE /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}', runPath)).status).toBe(
+      204,
+    );
+    expect((await api('GET /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}', runPath)).status).toBe(404);
+    expect((await api('DELETE /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}', runPath)).status).toBe(
+      404,
+    );
+  }, 120_000);
+});
+
 describe('/api/v2 monitor, version and config', () => {
   it('serves health and version without sign-in, and config masked to admins', async () => {
     const health = await checkedRequest(

@@ -78,7 +78,8 @@ function iso(ms: number | null | undefined): string | null {
   return ms === null || ms === undefined ? null : new Date(ms).toISOString();
 }
 
-function notFound(detail: string): AirlockError {
+/** `AIRLOCK_ERR_HTTP_NOT_FOUND` with Airflow's detail text. */
+export function notFound(detail: string): AirlockError {
   return new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', detail);
 }
 
@@ -191,7 +192,10 @@ const TaskCollectionSchema = z
   .object({ tasks: z.array(TaskSchema), total_entries: z.number().int() })
   .openapi('TaskCollectionResponse');
 
-const DagRunState = z.enum(['queued', 'running', 'success', 'failed']).openapi('DagRunState');
+/** Airflow's `DagRunState`. */
+export const DagRunState = z
+  .enum(['queued', 'running', 'success', 'failed'])
+  .openapi('DagRunState');
 const DagRunType = z
   .enum(['backfill', 'scheduled', 'manual', 'asset_triggered', 'asset_materialization'])
   .openapi('DagRunType');
@@ -199,7 +203,8 @@ const TriggeredBy = z
   .enum(['cli', 'operator', 'rest_api', 'ui', 'test', 'timetable', 'asset', 'backfill'])
   .openapi('DagRunTriggeredByType');
 
-const DagRunSchema = z
+/** Airflow's `DagRunSchema`. */
+export const DagRunSchema = z
   .object({
     dag_run_id: z.string(),
     dag_id: z.string(),
@@ -266,7 +271,8 @@ const RunsBatchSchema = z
   .strict()
   .openapi('DAGRunsBatchBody');
 
-const TaskInstanceState = z
+/** Airflow's `TaskInstanceState`. */
+export const TaskInstanceState = z
   .enum([
     'removed',
     'scheduled',
@@ -319,7 +325,8 @@ const TaskInstanceSchema = z
   })
   .openapi('TaskInstanceResponse');
 
-const TaskInstanceCollectionSchema = z
+/** Airflow's `TaskInstanceCollectionSchema`. */
+export const TaskInstanceCollectionSchema = z
   .object({ task_instances: z.array(TaskInstanceSchema), total_entries: z.number().int() })
   .openapi('TaskInstanceCollectionResponse');
 
@@ -434,7 +441,8 @@ function triggeredByOf(run: DagRunRecord): z.infer<typeof TriggeredBy> | null {
   return run.triggeredBy ? 'rest_api' : null;
 }
 
-function runView(api: PipelineApi, user: AuthUser, run: DagRunRecord) {
+/** A run as Airflow 3's `DAGRunResponse`, its conf as `user` may see it. */
+export function runView(api: PipelineApi, user: AuthUser, run: DagRunRecord) {
   const runType = DagRunType.safeParse(run.runType);
   const byChannel = run.triggeredBy === 'cli' || run.triggeredBy === 'test';
   return {
@@ -469,7 +477,8 @@ function tiId(ti: TaskInstanceRecord): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
-function tiView(run: DagRunRecord, ti: TaskInstanceRecord) {
+/** A task instance as Airflow 3's `TaskInstanceResponse`. */
+export function tiView(run: DagRunRecord, ti: TaskInstanceRecord) {
   const state = TaskInstanceState.safeParse(ti.state);
   return {
     id: tiId(ti),
@@ -601,12 +610,13 @@ function structured(lines: readonly string[]): { timestamp?: string; event: stri
 
 // --- routes --------------------------------------------------------------------------------------
 
-const dagParam = { dag_id: z.string().openapi({ param: { name: 'dag_id', in: 'path' } }) };
-const runParam = {
+/** The path parameters of the DAG operations. */
+export const dagParam = { dag_id: z.string().openapi({ param: { name: 'dag_id', in: 'path' } }) };
+export const runParam = {
   ...dagParam,
   dag_run_id: z.string().openapi({ param: { name: 'dag_run_id', in: 'path' } }),
 };
-const tiParam = {
+export const tiParam = {
   ...runParam,
   task_id: z.string().openapi({ param: { name: 'task_id', in: 'path' } }),
 };

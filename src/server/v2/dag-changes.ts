@@ -1,0 +1,355 @@
+/**
+ * @module server/v2/dag-changes
+ * What an operator changes through Airflow 3's API: `PATCH` a DAG run (mark it `success` or
+ * `failed`, or `queued` to run it again), `DELETE` it, `POST …/clear` it, `PATCH` a task instance
+ * (`new_state`), and `POST /dags/{dag_id}/clearTaskInstances`. Every change needs the editor
+ * role; a `note` is refused (airlock keeps none), and so are the options airlock cannot honour
+ * (`include_past`/`include_future`, `only_running`).
+ */
+import { createRoute, z } from '@hono/zod-openapi';
+import { AirlockError } from '../../errors.ts';
+import type { DagInfo } from '../../pipelines/loader.ts';
+import type { DagRunRecord, TaskInstanceRecord } from '../../pipelines/store.ts';
+import { requirePermission } from '../auth/roles.ts';
+import type { AppDeps } from '../context.ts';
+import { maskFields } from '../routes/_api.ts';
+import type { ApiV2 } from './app.ts';
+import {
+  DagRunSchema,
+  dagParam,
+  notFound,
+  type PipelineApi,
+  runParam,
+  runView,
+  TaskInstanceCollectionSchema,
+  TaskInstanceState,
+  tiParam,
+  tiView,
+} from './dags.ts';
+import { errorResponses, jsonResponse, SECURED, stringList } from './schemas.ts';
+
+const RunPatchBody = z
+  .object({
+    state: z.enum(['queued', 'success', 'failed']).nullable().optional(),
+    note: z.string().nullable().optional(),
+  })
+  .strict()
+  .openapi('DAGRunPatchBody');
+
+const RunClearBody = z
+  .object({
+    dry_run: z.boolean().default(true),
+    only_failed: z.boolean().default(false),
+    run_on_latest_version: z.boolean().default(false),
+  })
+  .strict()
+  .openapi('DAGRunClearBody');
+
+const TiPatchBody = z
+  .object({
+    new_state: TaskInstanceState.nullable().optional(),
+    note: z.string().nullable().optional(),
+    include_upstream: z.boolean().default(false),
+    include_downstream: z.boolean().default(false),
+    include_future: z.boolean().default(false),
+    include_past: z.boolean().default(false),
+  })
+  .strict()
+  .openapi('PatchTaskInstanceBody');
+
+const ClearBody = z
+  .object({
+    dry_run: z.boolean().default(true),
+    start_date: z.iso.datetime({ offset: true }).nullable().optional(),
+    end_date: z.iso.datetime({ offset: true }).nullable().optional(),
+    only_failed: z.boolean().default(true),
+    only_running: z.boolean().default(false),
+    reset_dag_runs: z.boolean().default(true),
+    task_ids: z
+      .array(z.union([z.string(), z.tuple([z.string(), z.number().int()])]))
+      .nullable()
+      .optional(),
+    dag_run_id: z.string().nullable().optional(),
+    include_upstream: z.boolean().default(false),
+    include_downstream: z.boolean().default(false),
+    include_future: z.boolean().default(false),
+    include_past: z.boolean().default(false),
+    run_on_latest_version: z.boolean().default(false),
+    prevent_running_task: z.boolean().default(false),
+  })
+  .strict()
+  .openapi('ClearTaskInstancesBody');
+
+const jsonBody = <T extends z.ZodType>(schema: T) => ({
+  content: { 'application/json': { schema } },
+  required: true,
+});
+
+const routes = {
+  patchRun: createRoute({
+    method: 'patch',
+    path: '/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}',
+    tags: ['DagRun'],
+    summary: 'Patch Dag Run',
+    security: SECURED,
+    request: {
+      params: z.object(runParam),
+      query: z.object({ update_mask: stringList }),
+      body: jsonBody(RunPatchBody),
+    },
+    responses: { 200: jsonResponse(DagRunSchema), ...errorResponses(400, 401, 403, 404, 422) },
+  }),
+  deleteRun: createRoute({
+    method: 'delete',
+    path: '/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}',
+    tags: ['DagRun'],
+    summary: 'Delete Dag Run',
+    security: SECURED,
+    request: { params: z.object(runParam) },
+    responses: {
+      204: { description: 'Successful Response' },
+      ...errorResponses(400, 401, 403, 404, 422),
+    },
+  }),
+  clearRun: createRoute({
+    method: 'post',
+    path: '/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/clear',
+    tags: ['DagRun'],
+    summary: 'Clear Dag Run',
+    security: SECURED,
+    request: { params: z.object(runParam), body: jsonBody(RunClearBody) },
+    responses: {
+      200: jsonResponse(z.union([TaskInstanceCollectionSchema, DagRunSchema])),
+      ...errorResponses(401, 403, 404, 422),
+    },
+  }),
+  patchTi: createRoute({
+    method: 'patch',
+    path: '/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}',
+    tags: ['Task Instance'],
+    summary: 'Patch Task Instance',
+    security: SECURED,
+    request: {
+      params: z.object(tiParam),
+      query: z.object({
+        map_index: z.coerce.number().int().nullable().optional().openapi({ type: 'integer' }),
+        update_mask: stringList,
+      }),
+      body: jsonBody(TiPatchBody),
+    },
+    responses: {
+      200: jsonResponse(TaskInstanceCollectionSchema),
+      ...errorResponses(400, 401, 403, 404, 409, 422),
+    },
+  }),
+  clearTis: createRoute({
+    method: 'post',
+    path: '/api/v2/dags/{dag_id}/clearTaskInstances',
+    tags: ['Task Instance'],
+    summary: 'Post Clear Task Instances',
+    security: SECURED,
+    request: { params: z.object(dagParam), body: jsonBody(ClearBody) },
+    responses: {
+      200: jsonResponse(TaskInstanceCollectionSchema),
+      ...errorResponses(401, 403, 404, 409, 422),
+    },
+  }),
+};
+
+function refuse(detail: string): never {
+  throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', detail);
+}
+
+/** The tasks a change covers: `taskIds` and, when asked, everything up- or downstream of them. */
+function withRelatives(
+  dag: DagInfo,
+  taskIds: readonly string[],
+  upstream: boolean,
+  downstream: boolean,
+): Set<string> {
+  const out = new Set(taskIds);
+  const walk = (id: string, dir: 'upstream' | 'downstream') => {
+    const task = dag.tasks.find((t) => t.taskId === id);
+    for (const next of task?.[dir] ?? []) {
+      if (!out.has(next)) {
+        out.add(next);
+        walk(next, dir);
+      }
+    }
+  };
+  for (const id of taskIds) {
+    if (upstream) walk(id, 'upstream');
+    if (downstream) walk(id, 'downstream');
+  }
+  return out;
+}
+
+/** The number of tries a task gets when cleared (its retries + 1, from the DAG file). */
+function triesOf(dag: DagInfo | undefined): (taskId: string) => number {
+  return (taskId) => (dag?.tasks.find((t) => t.taskId === taskId)?.retries ?? 0) + 1;
+}
+
+/** A DAG's definition, when its file still loads (clearing a run of a removed DAG still works). */
+async function dagIfLoaded(api: PipelineApi, dagId: string): Promise<DagInfo | undefined> {
+  return (await api.discover()).dags.find((d) => d.dagId === dagId);
+}
+
+/** Clears `tis` of `run` (or reports them, dry); the cleared task instances as they are now. */
+async function clearIn(
+  api: PipelineApi,
+  run: DagRunRecord,
+  tis: readonly TaskInstanceRecord[],
+  dryRun: boolean,
+): Promise<TaskInstanceRecord[]> {
+  if (dryRun || tis.length === 0) return [...tis];
+  const dag = await dagIfLoaded(api, run.dagId);
+  const cleared = await api.store.clearTasks(
+    run.dagId,
+    run.runId,
+    tis.map((ti) => ti.taskId),
+    triesOf(dag),
+  );
+  const now = await api.store.taskInstances(run.dagId, run.runId);
+  return now.filter((ti) => cleared.includes(ti.taskId));
+}
+
+/**
+ * Adds the DAG run and task instance changes to `/api/v2`.
+ *
+ * @example
+ * ```ts
+ * registerDagChangesV2(deps.apiV2, deps, pipelineApi);
+ * ```
+ */
+export function registerDagChangesV2(v2: ApiV2, _deps: AppDeps, api: PipelineApi): void {
+  v2.openapi(routes.patchRun, async (c) => {
+    requirePermission(c.get('user').role, 'write');
+    const { dag_id, dag_run_id } = c.req.valid('param');
+    const body = c.req.valid('json');
+    const mask = maskFields(c.req.valid('query').update_mask, ['state', 'note']);
+    const run = await api.runOr404(dag_id, dag_run_id);
+    if ((!mask || mask.has('note')) && body.note) {
+      refuse('airlock keeps no notes on DAG runs; patch without `note`');
+    }
+    const state = !mask || mask.has('state') ? body.state : undefined;
+    if (state === 'queued') {
+      const tis = await api.store.taskInstances(run.dagId, run.runId);
+      await clearIn(api, run, tis, false);
+    } else if (state === 'success' || state === 'failed') {
+      await api.store.setRunState(run.dagId, run.runId, state);
+    }
+    return c.json(runView(api, c.get('user'), await api.runOr404(dag_id, dag_run_id)), 200);
+  });
+
+  v2.openapi(routes.deleteRun, async (c) => {
+    requirePermission(c.get('user').role, 'write');
+    const { dag_id, dag_run_id } = c.req.valid('param');
+    if (!(await api.store.deleteRun(dag_id, dag_run_id))) {
+      throw notFound(
+        `The DagRun with dag_id: \`${dag_id}\` and run_id: \`${dag_run_id}\` was not found`,
+      );
+    }
+    return c.body(null, 204);
+  });
+
+  v2.openapi(routes.clearRun, async (c) => {
+    requirePermission(c.get('user').role, 'write');
+    const { dag_id, dag_run_id } = c.req.valid('param');
+    const body = c.req.valid('json');
+    const run = await api.runOr404(dag_id, dag_run_id);
+    const tis = (await api.store.taskInstances(run.dagId, run.runId)).filter(
+      (ti) => !body.only_failed || ti.state === 'failed' || ti.state === 'upstream_failed',
+    );
+    const cleared = await clearIn(api, run, tis, body.dry_run);
+    if (body.dry_run) {
+      return c.json(
+        {
+          task_instances: cleared.map((ti) => tiView(run, ti)),
+          total_entries: cleared.length,
+        },
+        200,
+      );
+    }
+    return c.json(runView(api, c.get('user'), await api.runOr404(dag_id, dag_run_id)), 200);
+  });
+
+  v2.openapi(routes.patchTi, async (c) => {
+    requirePermission(c.get('user').role, 'write');
+    const { dag_id, dag_run_id, task_id } = c.req.valid('param');
+    const q = c.req.valid('query');
+    const body = c.req.valid('json');
+    const mask = maskFields(q.update_mask, ['new_state', 'note']);
+    if (q.map_index !== undefined && q.map_index !== null && q.map_index !== -1) {
+      throw notFound('airlock task instances are not mapped (map_index -1)');
+    }
+    if ((!mask || mask.has('note')) && body.note) {
+      refuse('airlock keeps no notes on task instances set through the API; patch without `note`');
+    }
+    if (body.include_future || body.include_past) {
+      refuse(
+        'airlock runs are not ordered in time for a DAG; give include_past/include_future false',
+      );
+    }
+    const run = await api.runOr404(dag_id, dag_run_id);
+    const state = !mask || mask.has('new_state') ? body.new_state : undefined;
+    if (state !== undefined && state !== null && state !== 'success' && state !== 'failed') {
+      refuse('new_state must be success or failed');
+    }
+    const dag = await dagIfLoaded(api, run.dagId);
+    const ids =
+      dag === undefined
+        ? new Set([task_id])
+        : withRelatives(dag, [task_id], body.include_upstream, body.include_downstream);
+    const changed: TaskInstanceRecord[] = [];
+    for (const id of ids) {
+      const ti =
+        state === 'success' || state === 'failed'
+          ? await api.store.setTaskState(run.dagId, run.runId, id, state)
+          : await api.store.getTaskInstance(run.dagId, run.runId, id);
+      if (!ti && id === task_id) {
+        throw notFound(
+          `Task Instance not found for dag_id=${dag_id}, run_id=${dag_run_id}, task_id=${task_id}`,
+        );
+      }
+      if (ti) changed.push(ti);
+    }
+    return c.json(
+      { task_instances: changed.map((ti) => tiView(run, ti)), total_entries: changed.length },
+      200,
+    );
+  });
+
+  v2.openapi(routes.clearTis, async (c) => {
+    requirePermission(c.get('user').role, 'write');
+    const { dag_id } = c.req.valid('param');
+    const body = c.req.valid('json');
+    if (body.only_running || body.include_future || body.include_past) {
+      refuse('airlock does not clear by only_running, include_past or include_future');
+    }
+    const dag = await api.dagOr404(dag_id);
+    const named = body.task_ids?.map((t) => (typeof t === 'string' ? t : t[0]));
+    const ids = named
+      ? withRelatives(dag, named, body.include_upstream, body.include_downstream)
+      : undefined;
+    const runs = body.dag_run_id
+      ? [await api.runOr404(dag_id, body.dag_run_id)]
+      : (await api.store.listRuns({ dagId: dag_id, limit: 10_000 })).runs.filter((r) => {
+          const from = body.start_date ? Date.parse(body.start_date) : undefined;
+          const to = body.end_date ? Date.parse(body.end_date) : undefined;
+          return (
+            (from === undefined || r.logicalDate >= from) &&
+            (to === undefined || r.logicalDate <= to)
+          );
+        });
+    const out: ReturnType<typeof tiView>[] = [];
+    for (const run of runs) {
+      const tis = (await api.store.taskInstances(run.dagId, run.runId)).filter(
+        (ti) =>
+          (!ids || ids.has(ti.taskId)) &&
+          (!body.only_failed || ti.state === 'failed' || ti.state === 'upstream_failed'),
+      );
+      for (const ti of await clearIn(api, run, tis, body.dry_run)) out.push(tiView(run, ti));
+    }
+    return c.json({ task_instances: out, total_entries: out.length }, 200);
+  });
+}
