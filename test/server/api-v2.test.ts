@@ -355,6 +355,15 @@ describe('/api/v2 changes to runs and task instances', () => {
     );
     expect(tis.body.task_instances[0]).toMatchObject({ state: 'success', try_number: 2 });
 
+    const tries = await api(
+      'GET /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries',
+      `${runPath}/taskInstances/print/tries`,
+    );
+    expect(tries.body.task_instances.map((t: any) => [t.try_number, t.state])).toEqual([
+      [1, null],
+      [2, 'success'],
+    ]);
+
     const patched = await api('PATCH /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}', runPath, {
       state: 'failed',
     });
@@ -365,6 +374,14 @@ describe('/api/v2 changes to runs and task instances', () => {
       { dry_run: false },
     );
     expect(clearRun.body.dag_run_id).toBe('changes_1');
+    // Airflow 3's wait: NDJSON states until the run is finished.
+    const wait = await t.app.request(`${runPath}/wait?interval=0.05`, { headers: bearer });
+    expect(wait.headers.get('content-type')).toContain('application/x-ndjson');
+    const states = (await wait.text())
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line).state);
+    expect(states.at(-1)).toBe('success');
     expect(await finished(runPath)).toBe('success');
     const noted = await api('PATCH /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}', runPath, {
       note: 'a note',

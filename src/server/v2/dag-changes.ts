@@ -6,6 +6,7 @@
  * role; a `note` is refused (airlock keeps none), and so are the options airlock cannot honour
  * (`include_past`/`include_future`, `only_running`).
  */
+import { setTimeout } from 'node:timers/promises';
 import { createRoute, z } from '@hono/zod-openapi';
 import { AirlockError } from '../../errors.ts';
 import type { DagInfo } from '../../pipelines/loader.ts';
@@ -80,6 +81,28 @@ const ClearBody = z
   .strict()
   .openapi('ClearTaskInstancesBody');
 
+const TaskInstanceHistorySchema = z
+  .object({
+    task_id: z.string(),
+    dag_id: z.string(),
+    dag_run_id: z.string(),
+    map_index: z.number().int(),
+    start_date: z.string().nullable().optional(),
+    end_date: z.string().nullable().optional(),
+    duration: z.number().nullable().optional(),
+    state: TaskInstanceState.nullable().optional(),
+    try_number: z.number().int(),
+    max_tries: z.number().int(),
+    task_display_name: z.string(),
+    dag_display_name: z.string(),
+    hostname: z.string().nullable().optional(),
+    pool: z.string(),
+    pool_slots: z.number().int(),
+    pid: z.number().int().nullable().optional(),
+    executor_config: z.string(),
+  })
+  .openapi('TaskInstanceHistoryResponse');
+
 const jsonBody = <T extends z.ZodType>(schema: T) => ({
   content: { 'application/json': { schema } },
   required: true,
@@ -140,6 +163,50 @@ const routes = {
     responses: {
       200: jsonResponse(TaskInstanceCollectionSchema),
       ...errorResponses(400, 401, 403, 404, 409, 422),
+    },
+  }),
+  tries: createRoute({
+    method: 'get',
+    path: '/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries',
+    tags: ['Task Instance'],
+    summary: 'Get Task Instance Tries',
+    description:
+      'Every try of the task instance; airlock keeps the details of the latest try only, so earlier tries have null state and dates.',
+    security: SECURED,
+    request: { params: z.object(tiParam) },
+    responses: {
+      200: jsonResponse(
+        z
+          .object({
+            task_instances: z.array(TaskInstanceHistorySchema),
+            total_entries: z.number().int(),
+          })
+          .openapi('TaskInstanceHistoryCollectionResponse'),
+      ),
+      ...errorResponses(401, 403, 404, 422),
+    },
+  }),
+  wait: createRoute({
+    method: 'get',
+    path: '/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/wait',
+    tags: ['DagRun'],
+    summary: 'Wait Dag Run Until Finished',
+    description:
+      'Streams the run\'s state as NDJSON (`{"state": …}` a line, every `interval` seconds) until it is finished.',
+    security: SECURED,
+    request: {
+      params: z.object(runParam),
+      query: z.object({
+        interval: z.coerce.number().gt(0).openapi({ type: 'number' }),
+        result: stringList,
+      }),
+    },
+    responses: {
+      200: {
+        description: 'Successful Response',
+        content: { 'application/x-ndjson': { schema: z.string() } },
+      },
+      ...errorResponses(401, 403, 404, 422),
     },
   }),
   clearTis: createRoute({
@@ -317,6 +384,68 @@ export function registerDagChangesV2(v2: ApiV2, _deps: AppDeps, api: PipelineApi
       { task_instances: changed.map((ti) => tiView(run, ti)), total_entries: changed.length },
       200,
     );
+  });
+
+  v2.openapi(routes.tries, async (c) => {
+    const { dag_id, dag_run_id, task_id } = c.req.valid('param');
+    const run = await api.runOr404(dag_id, dag_run_id);
+    const ti = await api.store.getTaskInstance(run.dagId, run.runId, task_id);
+    if (!ti) throw notFound(`The Task Instance with task_id: \`${task_id}\` was not found`);
+    const latest = tiView(run, ti);
+    const tries = Array.from({ length: ti.tryNumber }, (_, i) => {
+      const n = i + 1;
+      const base = {
+        task_id: ti.taskId,
+        dag_id: ti.dagId,
+        dag_run_id: ti.runId,
+        map_index: -1,
+        try_number: n,
+        max_tries: latest.max_tries,
+        task_display_name: ti.taskId,
+        dag_display_name: ti.dagId,
+        pool: 'default_pool',
+        pool_slots: 1,
+        executor_config: '{}',
+      };
+      if (n < ti.tryNumber) return { ...base, state: null, start_date: null, end_date: null };
+      return {
+        ...base,
+        state: latest.state,
+        start_date: latest.start_date,
+        end_date: latest.end_date,
+        duration: latest.duration,
+        hostname: latest.hostname,
+        pid: latest.pid,
+      };
+    });
+    return c.json({ task_instances: tries, total_entries: tries.length }, 200);
+  });
+
+  v2.openapi(routes.wait, async (c) => {
+    const { dag_id, dag_run_id } = c.req.valid('param');
+    const { interval, result } = c.req.valid('query');
+    if (result?.length) refuse('airlock keeps no XCom results to collect; wait without `result`');
+    await api.runOr404(dag_id, dag_run_id);
+    const encoder = new TextEncoder();
+    const signal = c.req.raw.signal;
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        try {
+          for (;;) {
+            const run = await api.store.getRun(dag_id, dag_run_id);
+            const state = run?.state ?? 'deleted';
+            controller.enqueue(encoder.encode(`${JSON.stringify({ state })}\n`));
+            if (state !== 'queued' && state !== 'running') break;
+            await setTimeout(interval * 1000, undefined, { signal });
+          }
+        } catch {
+          // The client went away (aborted sleep) or the store failed: end the stream.
+        }
+        controller.close();
+      },
+    });
+    // @hono/zod-openapi types no streamed (non-JSON, non-text) answer; the route still documents it.
+    return c.body(body, 200, { 'Content-Type': 'application/x-ndjson' }) as never;
   });
 
   v2.openapi(routes.clearTis, async (c) => {
