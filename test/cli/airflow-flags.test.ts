@@ -259,4 +259,44 @@ describe('dags and tasks', () => {
     expect(bad.code).toBe(1);
     expectOneLineError(bad.stderr, 'AIRLOCK_ERR_DAG_RUN_NOT_FOUND');
   }, 120_000);
+
+  it("tasks clear with Airflow's filters, and dags delete -y", async () => {
+    const runId = 'manual__2026-04-01T00:00:00.000Z';
+    const clear = await runAirlock(
+      [
+        'tasks',
+        'clear',
+        'flags',
+        '-t',
+        '^first$',
+        '-d',
+        '-s',
+        '2026-04-01',
+        '-e',
+        '2026-04-01T00:00:00Z',
+        '-y',
+      ],
+      { env },
+    );
+    expect(clear.code, clear.stderr).toBe(0);
+    expect(clear.stdout).toContain(`${runId}\tfirst`);
+    expect(clear.stdout).toContain(`${runId}\tsecond`);
+    expect(clear.stdout).toContain('Cleared 2 task instance(s)');
+    expect((await runAirlock(['tasks', 'state', 'flags', 'first', runId], { env })).stdout).toBe(
+      'queued\n',
+    );
+    const unconfirmed = await runAirlock(['tasks', 'clear', 'flags'], { env });
+    expect(unconfirmed.code).toBe(2);
+
+    const refused = await runAirlock(['dags', 'delete', 'flags'], { env });
+    expect(refused.code).toBe(2);
+    expectOneLineError(refused.stderr, 'AIRLOCK_ERR_CLI_USAGE');
+    const deleted = await runAirlock(['dags', 'delete', 'flags', '-y'], { env });
+    expect(deleted.code, deleted.stderr).toBe(0);
+    expect(deleted.stdout).toMatch(/Removed [1-9]\d* run\(s\) of DAG flags/);
+    const gone = await runAirlock(['dags', 'state', 'flags', runId], { env });
+    expectOneLineError(gone.stderr, 'AIRLOCK_ERR_DAG_RUN_NOT_FOUND');
+    const runs = await runAirlock(['dags', 'list-runs', '-d', 'flags', '-o', 'json'], { env });
+    expect(JSON.parse(runs.stdout)).toEqual([]);
+  }, 60_000);
 });

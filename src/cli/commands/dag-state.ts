@@ -1,9 +1,9 @@
 /**
  * @module cli/commands/dag-state
- * Airflow's read-only DAG and task verbs: `airlock dags state DAG_ID DATE_OR_RUN_ID`,
- * `airlock dags details DAG_ID`, `airlock tasks list DAG_ID` and
- * `airlock tasks state DAG_ID TASK_ID DATE_OR_RUN_ID`. A run is named by its run_id or by its
- * logical date (ISO-8601), as Airflow's `[logical_date_or_run_id]`.
+ * Airflow's DAG and task verbs over recorded runs: `airlock dags state DAG_ID DATE_OR_RUN_ID`,
+ * `airlock dags details DAG_ID`, `airlock dags delete DAG_ID -y`, `airlock tasks list DAG_ID`,
+ * `airlock tasks state DAG_ID TASK_ID DATE_OR_RUN_ID` and `airlock tasks clear DAG_ID …`. A run is
+ * named by its run_id or by its logical date (ISO-8601), as Airflow's `[logical_date_or_run_id]`.
  */
 import { type Command, Option } from 'commander';
 import { AirlockError } from '../../errors.ts';
@@ -45,6 +45,87 @@ async function findRun(
     );
   }
   return run;
+}
+
+interface ClearOptions {
+  taskRegex?: string;
+  startDate?: string;
+  endDate?: string;
+  onlyFailed: boolean;
+  upstream: boolean;
+  downstream: boolean;
+  yes: boolean;
+}
+
+/** `airlock tasks clear DAG_ID [-t REGEX] [-s DATE] [-e DATE] [-f] [-u] [-d] -y`, as Airflow's. */
+function registerTasksClear(tasks: Command, context: CliContext): void {
+  tasks
+    .command('clear')
+    .description("clear a DAG's task instances so that workers run them again")
+    .argument('<dag_id>')
+    .option('-t, --task-regex <regex>', 'only the tasks whose id matches')
+    .option('-s, --start-date <date>', 'only runs at or after this logical date')
+    .option('-e, --end-date <date>', 'only runs at or before this logical date')
+    .option('-f, --only-failed', 'only failed (and upstream_failed) task instances', false)
+    .option('-u, --upstream', 'also their upstream tasks', false)
+    .option('-d, --downstream', 'also their downstream tasks', false)
+    .option('-y, --yes', 'do not ask for confirmation (required when not on a terminal)', false)
+    .action((dagId: string, options: ClearOptions) =>
+      closing(context, async () => {
+        if (!options.yes) {
+          throw new AirlockError(
+            'AIRLOCK_ERR_CLI_USAGE',
+            'clearing runs tasks again; confirm with -y',
+          );
+        }
+        let pattern: RegExp | undefined;
+        try {
+          pattern = options.taskRegex === undefined ? undefined : new RegExp(options.taskRegex);
+        } catch {
+          throw new AirlockError(
+            'AIRLOCK_ERR_CLI_USAGE',
+            '--task-regex is not a valid regular expression',
+          );
+        }
+        const from =
+          options.startDate === undefined ? undefined : parseLogicalDate(options.startDate);
+        const to = options.endDate === undefined ? undefined : parseLogicalDate(options.endDate);
+        const dag = await dagInfo(context, dagId);
+        const { triesOf, withRelatives } = await import('../../pipelines/relatives.ts');
+        const named = dag.tasks.map((t) => t.taskId).filter((id) => !pattern || pattern.test(id));
+        const ids = withRelatives(dag, named, options.upstream, options.downstream);
+        const metastore = await context.metastore('write');
+        const { PipelineStore } = await import('../../pipelines/store.ts');
+        const store = PipelineStore.from(metastore as Metastore);
+        let cleared = 0;
+        for (let offset = 0; ; offset += 500) {
+          const { runs } = await store.listRuns({ dagId, limit: 500, offset });
+          for (const run of runs) {
+            if (
+              (from !== undefined && run.logicalDate < from) ||
+              (to !== undefined && run.logicalDate > to)
+            ) {
+              continue;
+            }
+            const tis = (await store.taskInstances(run.dagId, run.runId)).filter(
+              (ti) =>
+                ids.has(ti.taskId) &&
+                (!options.onlyFailed || ti.state === 'failed' || ti.state === 'upstream_failed'),
+            );
+            const done = await store.clearTasks(
+              run.dagId,
+              run.runId,
+              tis.map((ti) => ti.taskId),
+              triesOf(dag),
+            );
+            for (const taskId of done) context.io.stdout(`${run.runId}\t${taskId}\n`);
+            cleared += done.length;
+          }
+          if (runs.length < 500) break;
+        }
+        context.io.stdout(`Cleared ${cleared} task instance(s)\n`);
+      }),
+    );
 }
 
 /** The DAG, discovered in a supervised child. */
@@ -113,6 +194,34 @@ export function registerDagStateCommands(program: Command, context: CliContext):
         );
       }),
     );
+
+  dags
+    .command('delete')
+    .description('delete every recorded run of a DAG and its task instances (the DAG file stays)')
+    .argument('<dag_id>')
+    .option('-y, --yes', 'do not ask for confirmation (required when not on a terminal)', false)
+    .action((dagId: string, options: { yes: boolean }) =>
+      closing(context, async () => {
+        if (!options.yes) {
+          throw new AirlockError(
+            'AIRLOCK_ERR_CLI_USAGE',
+            `this deletes every run of DAG \`${dagId}\`; confirm with -y`,
+          );
+        }
+        const metastore = await context.metastore('write');
+        const { PipelineStore } = await import('../../pipelines/store.ts');
+        const store = PipelineStore.from(metastore as Metastore);
+        let deleted = 0;
+        for (;;) {
+          const { runs } = await store.listRuns({ dagId, limit: 500 });
+          if (runs.length === 0) break;
+          for (const run of runs) if (await store.deleteRun(run.dagId, run.runId)) deleted++;
+        }
+        context.io.stdout(`Removed ${deleted} run(s) of DAG ${dagId}\n`);
+      }),
+    );
+
+  registerTasksClear(tasks, context);
 
   tasks
     .command('list')

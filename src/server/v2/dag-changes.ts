@@ -10,6 +10,7 @@ import { setTimeout } from 'node:timers/promises';
 import { createRoute, z } from '@hono/zod-openapi';
 import { AirlockError } from '../../errors.ts';
 import type { DagInfo } from '../../pipelines/loader.ts';
+import { triesOf, withRelatives } from '../../pipelines/relatives.ts';
 import type { DagRunRecord, TaskInstanceRecord } from '../../pipelines/store.ts';
 import { requirePermission } from '../auth/roles.ts';
 import type { AppDeps } from '../context.ts';
@@ -225,35 +226,6 @@ const routes = {
 
 function refuse(detail: string): never {
   throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', detail);
-}
-
-/** The tasks a change covers: `taskIds` and, when asked, everything up- or downstream of them. */
-function withRelatives(
-  dag: DagInfo,
-  taskIds: readonly string[],
-  upstream: boolean,
-  downstream: boolean,
-): Set<string> {
-  const out = new Set(taskIds);
-  const walk = (id: string, dir: 'upstream' | 'downstream') => {
-    const task = dag.tasks.find((t) => t.taskId === id);
-    for (const next of task?.[dir] ?? []) {
-      if (!out.has(next)) {
-        out.add(next);
-        walk(next, dir);
-      }
-    }
-  };
-  for (const id of taskIds) {
-    if (upstream) walk(id, 'upstream');
-    if (downstream) walk(id, 'downstream');
-  }
-  return out;
-}
-
-/** The number of tries a task gets when cleared (its retries + 1, from the DAG file). */
-function triesOf(dag: DagInfo | undefined): (taskId: string) => number {
-  return (taskId) => (dag?.tasks.find((t) => t.taskId === taskId)?.retries ?? 0) + 1;
 }
 
 /** A DAG's definition, when its file still loads (clearing a run of a removed DAG still works). */
