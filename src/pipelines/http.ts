@@ -30,6 +30,7 @@ import {
   logContinuationToken,
   logPosition,
   type PipelineApi,
+  selectRuns,
 } from '../server/v2/dags.ts';
 import { registerPipelinesV2 } from '../server/v2/pipeline-routes.ts';
 import { isValidId } from './dag.ts';
@@ -442,12 +443,24 @@ function registerDagApiV1(app: AirlockApp, deps: AppDeps, api: PipelineApi): voi
     const dagId = c.req.param('dagId');
     const limit = Math.min(Math.max(Number(c.req.query('limit') ?? 100) || 100, 1), 1000);
     const offset = Math.max(Number(c.req.query('offset') ?? 0) || 0, 0);
-    // `~` lists the runs of every DAG, as Airflow's.
-    const { runs, total } = await store.listRuns({
-      ...(dagId === '~' ? {} : { dagId }),
-      limit,
-      offset,
-    });
+    // Airflow 2's filters, under Airflow 3's names (execution_date is the logical date).
+    const q = c.req.query();
+    const filters = {
+      logical_date_gte: q.execution_date_gte,
+      logical_date_lte: q.execution_date_lte,
+      start_date_gte: q.start_date_gte,
+      start_date_lte: q.start_date_lte,
+      end_date_gte: q.end_date_gte,
+      end_date_lte: q.end_date_lte,
+      state: c.req.queries('state'),
+      order_by: q.order_by
+        ? [q.order_by.replace(/^(-?)execution_date$/, '$1logical_date')]
+        : undefined,
+    };
+    // `~` lists the runs of every DAG, as Airflow's; without filters the store pages.
+    const { runs, total } = Object.values(filters).some((v) => v !== undefined)
+      ? await selectRuns(api, dagId, { ...filters, limit, offset })
+      : await store.listRuns({ ...(dagId === '~' ? {} : { dagId }), limit, offset });
     const user = c.get('user');
     return c.json({
       dag_runs: runs.map((r) => runJson(r, visibleConf(deps, user, r.conf))),

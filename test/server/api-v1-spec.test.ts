@@ -169,6 +169,13 @@ describe('/api/v1 against Airflow 2.10', () => {
     expect(new Set(all.body.dag_runs.map((r: any) => r.dag_id))).toEqual(
       new Set(['alpha', 'beta']),
     );
+    const filtered = await v1(
+      'viewer',
+      'GET /api/v1/dags/{dag_id}/dagRuns',
+      '/api/v1/dags/~/dagRuns?execution_date_gte=2026-02-01T12:00:00Z&execution_date_lte=2026-03-01T00:00:00Z&state=queued&order_by=-execution_date',
+    );
+    expect(filtered.body.dag_runs.map((r: any) => r.dag_run_id)).toEqual([old.body.dag_run_id]);
+    expect(filtered.body.total_entries).toBe(1);
     await v1(
       'viewer',
       'GET /api/v1/dags/{dag_id}/dagRuns/{dag_run_id}',

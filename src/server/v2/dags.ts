@@ -853,7 +853,8 @@ const routes = {
   }),
 };
 
-type RunQuery = Range & {
+/** The filters of a runs list (Airflow 3's names). */
+export type RunQuery = Range & {
   state?: readonly (string | null)[] | undefined;
   run_type?: readonly string[] | undefined;
   run_id_pattern?: string | null | undefined;
@@ -878,6 +879,19 @@ function runMatches(run: DagRunRecord, q: RunQuery): boolean {
       likeMatcher(q.triggering_user_name_pattern)(run.triggeredBy ?? '')) &&
     (!q.conf_contains || JSON.stringify(run.conf).includes(q.conf_contains))
   );
+}
+
+/**
+ * The runs of `dagId` (`~`: every DAG) that `query` selects, sorted by its `order_by` (newest
+ * first by default) and paged; `total` counts every selected run.
+ */
+export async function selectRuns(
+  api: PipelineApi,
+  dagId: string,
+  query: RunQuery & { order_by?: readonly string[] | undefined; limit: number; offset: number },
+): Promise<{ runs: DagRunRecord[]; total: number }> {
+  const runs = (await allRuns(api, dagId)).filter((r) => runMatches(r, query));
+  return { runs: sortAndPage(runs, query, RUN_ORDER, 'id'), total: runs.length };
 }
 
 /**
@@ -1010,13 +1024,9 @@ function registerRunsV2(v2: ApiV2, deps: AppDeps, api: PipelineApi): void {
     const { dag_id } = c.req.valid('param');
     const q = c.req.valid('query');
     if (dag_id !== '~') await api.dagOr404(dag_id);
-    const runs = (await allRuns(api, dag_id)).filter((r) => runMatches(r, q));
-    const page = sortAndPage(runs, q, RUN_ORDER, 'id');
+    const { runs, total } = await selectRuns(api, dag_id, q);
     const user = c.get('user');
-    return c.json(
-      { dag_runs: page.map((r) => runView(api, user, r)), total_entries: runs.length },
-      200,
-    );
+    return c.json({ dag_runs: runs.map((r) => runView(api, user, r)), total_entries: total }, 200);
   });
 
   v2.openapi(routes.runsBatch, async (c) => {
