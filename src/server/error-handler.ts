@@ -102,6 +102,21 @@ export function createErrorHandler(
   log?: (err: unknown, coded: AirlockError) => void,
 ): (err: unknown, c: Context<AppEnv>) => Response | Promise<Response> {
   return (err, c) => {
+    if (err instanceof HTTPException && err.status === 400 && isDetailPath(c.req.path)) {
+      // A body the JSON validator could not read: FastAPI's 422 `json_invalid`, as Airflow 3.
+      return c.json(
+        {
+          detail: [
+            {
+              loc: ['body'],
+              msg: 'the body is not valid JSON, or not sent as application/json',
+              type: 'json_invalid',
+            },
+          ],
+        },
+        422,
+      );
+    }
     const coded = toAirlockError(err);
     if (coded.code === 'AIRLOCK_ERR_INTERNAL') log?.(err, coded);
     const problem = problemOf(coded, masker, c.req.path);

@@ -143,6 +143,18 @@ describe('/api/v2 Variables', () => {
     expect(res.status).toBe(422);
     expect(res.body.detail[0]).toMatchObject({ loc: ['body'], type: expect.any(String) });
     expect(JSON.stringify(res.body)).not.toContain('secret-in-a-bad-body');
+    const malformed = await checkedRequest(
+      t.app.request.bind(t.app),
+      'POST /api/v2/variables',
+      '/api/v2/variables',
+      {
+        headers: { ...bearer, 'content-type': 'application/json' },
+        body: '{"key": "k", "value": "secret-in-bad-json',
+      },
+    );
+    expect(malformed.status).toBe(422);
+    expect(malformed.body.detail[0].type).toBe('json_invalid');
+    expect(JSON.stringify(malformed.body)).not.toContain('secret-in-bad-json');
   });
 });
 
