@@ -1,4 +1,10 @@
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Fernet, parseFernetKeys } from '../../src/metastore/fernet.ts';
+import { Metastore } from '../../src/metastore/metastore.ts';
+import { issueAccessToken, verifyAccessToken } from '../../src/server/auth/jwt.ts';
+import { ServerStore } from '../../src/server/store.ts';
+import { tempDir } from '../helpers/tmp.ts';
 import { createTestApp, PASSWORD, type TestApp } from './_app.ts';
 
 let t: TestApp;
@@ -106,5 +112,35 @@ describe('challenges', () => {
     const v2 = await t.app.request('/api/v2/variables');
     expect(v2.status).toBe(401);
     expect(await v2.json()).toEqual({ detail: expect.any(String) });
+  });
+});
+
+describe('the signing key', () => {
+  it('is derived from the Fernet key: an older key of the list still verifies, a removed one not', async () => {
+    const [a, b] = [Fernet.generateKey(), Fernet.generateKey()];
+    const metastore = await Metastore.open({
+      url: `sqlite:///${join(tempDir('airlock-jwt-'), 'airlock.db')}`,
+      keys: parseFernetKeys(a),
+    });
+    try {
+      const store = new ServerStore(metastore);
+      await store.createUser('ada', PASSWORD, 'editor');
+      const token = await issueAccessToken(metastore, store, 'ada', 60);
+      expect((await verifyAccessToken(metastore, store, token)).username).toBe('ada');
+      metastore.useKeys(parseFernetKeys(`${b},${a}`));
+      expect((await verifyAccessToken(metastore, store, token)).username).toBe('ada');
+      const fresh = await issueAccessToken(metastore, store, 'ada', 60);
+      metastore.useKeys(parseFernetKeys(b));
+      await expect(verifyAccessToken(metastore, store, token)).rejects.toMatchObject({
+        code: 'AIRLOCK_ERR_HTTP_UNAUTHENTICATED',
+      });
+      expect((await verifyAccessToken(metastore, store, fresh)).username).toBe('ada');
+      const expired = await issueAccessToken(metastore, store, 'ada', 60, Date.now() - 3_600_000);
+      await expect(verifyAccessToken(metastore, store, expired)).rejects.toMatchObject({
+        code: 'AIRLOCK_ERR_HTTP_UNAUTHENTICATED',
+      });
+    } finally {
+      await metastore.close();
+    }
   });
 });
