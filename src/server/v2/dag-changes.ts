@@ -25,6 +25,7 @@ import {
   runView,
   TaskInstanceCollectionSchema,
   TaskInstanceState,
+  taskInstanceOr404,
   tiParam,
   tiView,
 } from './dags.ts';
@@ -360,9 +361,7 @@ export function registerDagChangesV2(v2: ApiV2, _deps: AppDeps, api: PipelineApi
 
   v2.openapi(routes.tries, async (c) => {
     const { dag_id, dag_run_id, task_id } = c.req.valid('param');
-    const run = await api.runOr404(dag_id, dag_run_id);
-    const ti = await api.store.getTaskInstance(run.dagId, run.runId, task_id);
-    if (!ti) throw notFound(`The Task Instance with task_id: \`${task_id}\` was not found`);
+    const { run, ti } = await taskInstanceOr404(api, dag_id, dag_run_id, task_id);
     const latest = tiView(run, ti);
     const tries = Array.from({ length: ti.tryNumber }, (_, i) => {
       const n = i + 1;

@@ -441,6 +441,23 @@ function triggeredByOf(run: DagRunRecord): z.infer<typeof TriggeredBy> | null {
   return run.triggeredBy ? 'rest_api' : null;
 }
 
+/** A task instance of a run, with its run; Airflow's 404 when either does not exist. */
+export async function taskInstanceOr404(
+  api: PipelineApi,
+  dagId: string,
+  runId: string,
+  taskId: string,
+): Promise<{ run: DagRunRecord; ti: TaskInstanceRecord }> {
+  const run = await api.runOr404(dagId, runId);
+  const ti = await api.store.getTaskInstance(run.dagId, run.runId, taskId);
+  if (!ti) {
+    throw notFound(
+      `The Task Instance with dag_id: \`${dagId}\`, run_id: \`${runId}\`, task_id: \`${taskId}\` and map_index: \`-1\` was not found`,
+    );
+  }
+  return { run, ti };
+}
+
 /** A run as Airflow 3's `DAGRunResponse`, its conf as `user` may see it. */
 export function runView(api: PipelineApi, user: AuthUser, run: DagRunRecord) {
   const runType = DagRunType.safeParse(run.runType);
@@ -1095,13 +1112,7 @@ function registerRunsV2(v2: ApiV2, deps: AppDeps, api: PipelineApi): void {
 
   v2.openapi(routes.taskInstance, async (c) => {
     const { dag_id, dag_run_id, task_id } = c.req.valid('param');
-    const run = await api.runOr404(dag_id, dag_run_id);
-    const ti = await api.store.getTaskInstance(run.dagId, run.runId, task_id);
-    if (!ti) {
-      throw notFound(
-        `The Task Instance with dag_id: \`${dag_id}\`, run_id: \`${dag_run_id}\`, task_id: \`${task_id}\` and map_index: \`-1\` was not found`,
-      );
-    }
+    const { run, ti } = await taskInstanceOr404(api, dag_id, dag_run_id, task_id);
     return c.json(tiView(run, ti), 200);
   });
 
