@@ -11,7 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPipelineRoutes } from '../../src/pipelines/http.ts';
 import { taskLogPath } from '../../src/pipelines/logs.ts';
 import { PipelineStore } from '../../src/pipelines/store.ts';
-import { checkedRequest, expectAirflowResponse } from '../helpers/airflow-spec.ts';
+import {
+  airflowOperations,
+  checkedRequest,
+  expectAirflowResponse,
+} from '../helpers/airflow-spec.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { createTestApp, type TestApp } from './_app.ts';
 
@@ -202,5 +206,22 @@ describe('/api/v1 against Airflow 2.10', () => {
       `${base}/run/logs/1?token=${log.body.continuation_token}`,
     );
     expect(next.body.content).toBe('[2026-02-01T00:00:03.000Z] third\n');
+  });
+});
+
+describe('/api/v1/openapi.json', () => {
+  it("documents Airflow's operations under Airflow's paths; the rest are airlock's own", async () => {
+    const doc = (await (await t.app.request('/api/v1/openapi.json')).json()) as any;
+    const airflow = new Set(airflowOperations('v1').map((op) => op.replace(' ', ' /api/v1')));
+    const own = /^\/api\/v1\/(settings|users|tokens|me|secrets|backends|openapi\.json)|^\/health$/;
+    const served = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(
+      ([path, ops]) =>
+        Object.keys(ops)
+          .filter((m) => m !== 'parameters')
+          .map((m) => `${m.toUpperCase()} ${path}`),
+    );
+    const foreign = served.filter((op) => !airflow.has(op) && !own.test(op.split(' ')[1] ?? ''));
+    expect(foreign).toEqual([]);
+    expect(served.filter((op) => airflow.has(op)).length).toBeGreaterThan(20);
   });
 });
