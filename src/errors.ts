@@ -184,7 +184,19 @@ export const ERROR_CODES = {
 
   AIRLOCK_ERR_DAG_INVALID: {
     status: 400,
-    summary: 'A DAG is malformed (bad id, cron schedule, cycle, duplicate or unknown task).',
+    summary: 'A DAG is malformed (bad id, schedule or timezone, cycle, duplicate or unknown task).',
+  },
+  AIRLOCK_ERR_DAG_PARAMS_INVALID: {
+    status: 400,
+    summary: "A run's conf does not satisfy the DAG's params.",
+  },
+  AIRLOCK_ERR_DAG_XCOM_INVALID: {
+    status: 400,
+    summary: 'A task returned a value that is not JSON-serialisable or is over the size limit.',
+  },
+  AIRLOCK_ERR_DAG_XCOM_NOT_FOUND: {
+    status: 404,
+    summary: 'The upstream task has no value for this run, or is not upstream.',
   },
   AIRLOCK_ERR_DAG_IMPORT_FAILED: { status: 400, summary: 'A DAG file could not be loaded.' },
   AIRLOCK_ERR_DAG_NOT_FOUND: { status: 404, summary: 'No DAG file defines the DAG.' },

@@ -44,20 +44,30 @@ export {
   type DagRunInfo,
   type TaskContext,
   type TaskLogger,
+  type TaskRef,
   Variable,
+  type VariableGet,
 } from './pipelines/context.ts';
 export {
   chain,
   Dag,
+  type DagCallback,
+  type DagCallbackContext,
   type DagOptions,
   dag,
   isDag,
+  SkipTask,
+  shortCircuit,
   Task,
+  type TaskCallback,
   type TaskFn,
   type TaskOptions,
   type TaskSettings,
+  TRIGGER_RULES,
+  type TriggerRule,
   task,
 } from './pipelines/dag.ts';
+export type { ParamSpec, ParamSpecs, ParamsOf } from './pipelines/params.ts';
 export { createChain, createResolverFromConfig } from './resolver/chain.ts';
 export {
   createResolver,

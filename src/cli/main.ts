@@ -15,6 +15,7 @@ import { registerDbCommands } from './commands/db.ts';
 import { registerDemoCommand } from './commands/demo.ts';
 import { registerFakeCommands } from './commands/fake.ts';
 import { registerRunCommand } from './commands/run.ts';
+import { registerSchedulerCommand } from './commands/scheduler.ts';
 import { registerSecretsCommands } from './commands/secrets.ts';
 import { registerServerCommand } from './commands/server.ts';
 import { registerTasksCommands } from './commands/tasks.ts';
@@ -57,6 +58,7 @@ export function buildProgram(io: CliIo, context: CliContext = createCliContext(i
   registerTasksCommands(program, context);
   registerDagStateCommands(program, context);
   registerWorkerCommand(program, context);
+  registerSchedulerCommand(program, context);
   registerServerCommand(program, context);
   registerUsersCommands(program, context);
   // Every sub-command inherits the usage-error handling, and takes Airflow's -v/--verbose (read

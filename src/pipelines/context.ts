@@ -42,16 +42,28 @@ export interface TaskLogger {
 export interface DagRunInfo {
   readonly dagId: string;
   readonly runId: string;
-  /** ISO-8601: when the run was triggered (Airflow's `logical_date` for a manual run). */
+  /**
+   * ISO-8601: the start of a scheduled run's data interval, or when a manual run was triggered
+   * (Airflow's `logical_date`).
+   */
   readonly logicalDate: string;
-  /** `manual` (trigger) or `test` (`dags test` / `tasks test`). */
+  /** ISO-8601: the data interval a scheduled run covers (empty, at the logical date, for a manual run). */
+  readonly dataIntervalStart: string;
+  readonly dataIntervalEnd: string;
+  /** `scheduled`, `manual` (trigger) or `test` (`dags test` / `tasks test`). */
   readonly runType: string;
   /** The JSON object given with the trigger (`--conf`, the API's `conf`). */
   readonly conf: Readonly<Record<string, unknown>>;
 }
 
-/** What a task's function receives. */
-export interface TaskContext {
+/** A task as `upstream` reads it (a `Task<T>`): its id and what its function returns. */
+export interface TaskRef<T> {
+  readonly id: string;
+  readonly fn: (context: never) => T | Promise<T>;
+}
+
+/** What a task's function receives; `P` is the type of its DAG's params. */
+export interface TaskContext<P = Readonly<Record<string, unknown>>> {
   readonly dagId: string;
   readonly taskId: string;
   readonly runId: string;
@@ -60,7 +72,34 @@ export interface TaskContext {
   /** Retries + 1. */
   readonly maxTries: number;
   readonly logicalDate: string;
+  /** ISO-8601: the run's data interval (Airflow's `data_interval_start` / `_end`). */
+  readonly dataIntervalStart: string;
+  readonly dataIntervalEnd: string;
   readonly dagRun: DagRunInfo;
+  /**
+   * The run's params: its conf over the DAG's param defaults, checked against their specs
+   * (typed when the task is made with the build callback's `dag.task(…)`).
+   */
+  readonly params: P;
+  /**
+   * The value an upstream task returned in this run (its `return_value` XCom), typed as that
+   * task's function returns it: `upstream(extract).rows`. Only tasks upstream of this one
+   * (`dependsOn`, directly or not) can be read; by id, the value is `unknown`.
+   *
+   * @throws AirlockError `AIRLOCK_ERR_DAG_XCOM_NOT_FOUND` when the task is not upstream of this one
+   *   or returned nothing in this run.
+   */
+  readonly upstream: {
+    <T>(task: TaskRef<T>): T;
+    (taskId: string): unknown;
+  };
+  /** Ends the try as `skipped` (throws a `SkipTask`; Airflow's `AirflowSkipException`). */
+  readonly skip: (reason?: string) => never;
+  /**
+   * When this try succeeds, skip every task after this one (directly or not), whatever its
+   * trigger rule (what `shortCircuit` does).
+   */
+  readonly skipDownstream: () => void;
   /** Aborted when the try times out or the worker stops it. */
   readonly signal: AbortSignal;
   readonly log: TaskLogger;
@@ -140,27 +179,50 @@ export interface VariableGetOptions {
    * @default false
    */
   json?: boolean;
+  /** Cancels the lookup. */
+  signal?: AbortSignal;
+}
+
+/** `Variable.get`'s overloads: a string, the default's type, or (with `json`) `T`. */
+export interface VariableGet {
+  /** The value as a string. */
+  (key: string, options?: { json?: false; signal?: AbortSignal }): Promise<string>;
+  /** The value, or `default` (as given) when no source defines the key. */
+  <D>(
+    key: string,
+    options: { default: D; json?: false; signal?: AbortSignal },
+  ): Promise<string | D>;
+  /** The value parsed as JSON, typed as the caller says (not checked). */
+  <T = unknown>(key: string, options: { json: true; signal?: AbortSignal }): Promise<T>;
+  /** The value parsed as JSON, or `default`. */
+  <T = unknown, D = T>(
+    key: string,
+    options: { json: true; default: D; signal?: AbortSignal },
+  ): Promise<T | D>;
 }
 
 /**
- * Airflow's `Variable`, for task code.
+ * Airflow's `Variable`, for task code. `Variable.get(key)` is a `Promise<string>`;
+ * `Variable.get<T>(key, { json: true })` a `Promise<T>`.
  *
  * @example
  * ```ts
- * const bucket = await Variable.get('bucket');
- * const settings = await Variable.get('settings', { json: true, default: {} });
+ * const bucket: string = await Variable.get('bucket');
+ * const settings = await Variable.get<{ rows: number }>('settings', { json: true });
  * ```
  */
-export const Variable = Object.freeze({
+export const Variable: Readonly<{
   /**
    * The Variable's value through the chain (external backends → environment → metastore), as
    * Airflow's `Variable.get(key, default_var, deserialize_json)`.
    *
    * @throws NotFoundError `AIRLOCK_ERR_VAR_NOT_FOUND` when missing and no default is given.
+   * @throws AirlockError `AIRLOCK_ERR_VAR_JSON_INVALID` when `json` is set and it is not JSON.
    */
-  async get(key: string, options: VariableGetOptions = {}): Promise<unknown> {
-    return getVariable(currentTaskRuntime().resolver, key, options);
-  },
+  get: VariableGet;
+}> = Object.freeze({
+  get: ((key: string, options: VariableGetOptions = {}) =>
+    getVariable(currentTaskRuntime().resolver, key, options)) as VariableGet,
 });
 
 /** The library's Connection class, with Airflow's `Connection.get(connId)` lookup. */

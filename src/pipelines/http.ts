@@ -23,7 +23,7 @@ import { requireAuth } from '../server/auth/middleware.ts';
 import { can, requirePermission } from '../server/auth/roles.ts';
 import type { AirlockApp, AppDeps, AppEnv, AuthUser, RouteModule } from '../server/context.ts';
 import { pageOf, paginate } from '../server/routes/_api.ts';
-import { h, type Safe } from '../server/ui/html.ts';
+import { h } from '../server/ui/html.ts';
 import { csrfField, layout, page } from '../server/ui/pages.ts';
 import {
   asTriggerHttpError,
@@ -37,8 +37,17 @@ import { isValidId } from './dag.ts';
 import { parseConf } from './environment.ts';
 import { type DagBagInfo, type DagInfo, discoverDagsInChild } from './loader.ts';
 import { readTaskLog } from './logs.ts';
+import { dagPageBody, runPageBody, stateBadge } from './pages.ts';
+import { resolveParams } from './params.ts';
+import { type Scheduler, schedulerClock, startScheduler } from './scheduler.ts';
 import { loadPipelineSettings, type PipelineSettings } from './settings.ts';
-import { type DagRunRecord, PipelineStore, type TaskInstanceRecord } from './store.ts';
+import {
+  type DagRunRecord,
+  type DagStateRecord,
+  PipelineStore,
+  type TaskInstanceRecord,
+  type XcomRecord,
+} from './store.ts';
 import { supervisorLookups } from './supervisor.ts';
 import { startWorker, type Worker } from './worker.ts';
 
@@ -91,20 +100,43 @@ function runJson(
     queued_at: iso(run.queuedAt),
     start_date: iso(run.startDate),
     end_date: iso(run.endDate),
+    data_interval_start: iso(run.dataIntervalStart),
+    data_interval_end: iso(run.dataIntervalEnd),
     conf,
-    external_trigger: true,
+    external_trigger: run.runType !== 'scheduled',
     triggered_by: run.triggeredBy,
   };
 }
 
-function dagJson(d: DagInfo): Record<string, unknown> {
+function dagJson(d: DagInfo, state: DagStateRecord | undefined): Record<string, unknown> {
   return {
     dag_id: d.dagId,
     description: d.description,
     fileloc: d.fileloc,
-    is_paused: false,
+    is_paused: state?.isPaused ?? null,
     is_active: true,
-    schedule_interval: null,
+    schedule_interval: d.schedule === null ? null : { __type: 'CronExpression', value: d.schedule },
+    timetable_description: d.schedule,
+    timezone: d.timezone,
+    start_date: iso(d.startDate),
+    end_date: iso(d.endDate),
+    catchup: d.catchup,
+    max_active_runs: d.maxActiveRuns,
+    params: Object.fromEntries(
+      Object.entries(d.params).map(([name, spec]) => [
+        name,
+        {
+          __class: 'airflow.models.param.Param',
+          value: spec.default ?? null,
+          description: spec.description ?? null,
+          schema: spec,
+        },
+      ]),
+    ),
+    next_dagrun: iso(state?.nextDagrun ?? null),
+    next_dagrun_data_interval_start: iso(state?.nextDagrunDataIntervalStart ?? null),
+    next_dagrun_data_interval_end: iso(state?.nextDagrunDataIntervalEnd ?? null),
+    next_dagrun_create_after: iso(state?.nextDagrunCreateAfter ?? null),
     tags: d.tags.map((name) => ({ name })),
     task_ids: d.tasks.map((t) => t.taskId),
   };
@@ -130,10 +162,6 @@ function tiJson(ti: TaskInstanceRecord): Record<string, unknown> {
 
 function notFound(what: string): AirlockError {
   return new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', what);
-}
-
-function stateBadge(state: string | null): Safe {
-  return h`<span class="state state-${state ?? 'none'}">${state ?? 'none'}</span>`;
 }
 
 function enc(text: string): string {
@@ -208,10 +236,17 @@ export function createPipelineRoutes(options: PipelineRoutesOptions = {}): Route
         const env = await deps.runtime.environment();
         // The import errors come back masked with the deployment's secrets (registered in the
         // server's masker when the environment was read) and what the DAG files resolved.
+        // What it finds is recorded (pause state, next run), as the scheduler records it.
         const bag = discoverDagsInChild(settings.dagsFolder, {
           env,
           masker: deps.masker,
           lookup: lookups.of(env),
+        }).then(async (found) => {
+          await store.syncDags(found.dags, {
+            now: schedulerClock(env)(),
+            pausedAtCreation: settings.pausedAtCreation,
+          });
+          return found;
         });
         cached = { folder: settings.dagsFolder, at: now, bag };
         bag.catch(() => {
@@ -241,6 +276,7 @@ export function createPipelineRoutes(options: PipelineRoutesOptions = {}): Route
       const user = c.get('user');
       requirePermission(user.role, 'write');
       const d = await dagOr404(dagId);
+      resolveParams(d.params, conf);
       const run = await store.createRun({
         dag: d,
         conf,
@@ -253,6 +289,17 @@ export function createPipelineRoutes(options: PipelineRoutesOptions = {}): Route
       return run;
     };
 
+    /** Pauses or unpauses a DAG (editor); unpausing wakes the in-process worker. */
+    const setPaused = async (c: Context<AppEnv>, dagId: string, paused: boolean) => {
+      const user = c.get('user');
+      requirePermission(user.role, 'write');
+      const d = await dagOr404(dagId);
+      const state = await store.setPaused(d.dagId, paused);
+      deps.logger?.info({ dagId: d.dagId, paused, user: user.username }, 'DAG paused state set');
+      if (!paused) options.onTrigger?.();
+      return state;
+    };
+
     const api: PipelineApi = {
       store,
       discover,
@@ -261,6 +308,7 @@ export function createPipelineRoutes(options: PipelineRoutesOptions = {}): Route
       runOr404,
       tryLog,
       trigger,
+      setPaused,
       visibleConf: (user, conf) => visibleConf(deps, user, conf),
     };
     registerPipelinesV2(deps.apiV2, deps, api);
@@ -272,20 +320,26 @@ export function createPipelineRoutes(options: PipelineRoutesOptions = {}): Route
     // --- pages ---------------------------------------------------------------------------------
     app.get('/dags', async (c) => {
       const bag = await discover();
+      const states = await store.dagStates();
       const latest = await Promise.all(
         bag.dags.map(async (d) => (await store.listRuns({ dagId: d.dagId, limit: 1 })).runs[0]),
       );
       const body = h`<table class="data">
-<thead><tr><th>DAG</th><th>Description</th><th>Tasks</th><th>Last run</th><th></th></tr></thead>
-<tbody>${bag.dags.map(
-        (d, i) => h`<tr>
-  <td><a href="/dags/${enc(d.dagId)}">${d.dagId}</a></td>
-  <td>${d.description ?? ''}</td>
-  <td>${d.tasks.map((t) => t.taskId).join(', ')}</td>
-  <td>${latest[i] ? h`<a href="/dags/${enc(d.dagId)}/runs/${enc(latest[i].runId)}">${latest[i].runId}</a> ${stateBadge(latest[i].state)}` : ''}</td>
-  <td><form method="post" action="/dags/${enc(d.dagId)}/trigger">${csrfField(c.get('user'))}<button type="submit" aria-label="Trigger ${d.dagId}">Trigger</button></form></td>
-</tr>`,
-      )}</tbody></table>
+<thead><tr><th>DAG</th><th>Schedule</th><th>Next run</th><th>Last run</th><th>Tasks</th><th>Description</th><th></th></tr></thead>
+<tbody>${bag.dags.map((d, i) => {
+        const state = states.get(d.dagId);
+        const paused = state?.isPaused ?? true;
+        return h`<tr data-dag="${d.dagId}">
+  <td data-label="DAG"><a href="/dags/${enc(d.dagId)}">${d.dagId}</a>${paused ? h` <span class="state state-paused">paused</span>` : ''}</td>
+  <td data-label="Schedule"><code>${d.schedule ?? 'None'}</code></td>
+  <td data-label="Next run" class="next-run">${state?.nextDagrun == null ? '' : h`<time datetime="${iso(state.nextDagrun)}">${iso(state.nextDagrun)}</time>`}</td>
+  <td data-label="Last run">${latest[i] ? h`<a href="/dags/${enc(d.dagId)}/runs/${enc(latest[i].runId)}">${latest[i].runId}</a> ${stateBadge(latest[i].state)}` : ''}</td>
+  <td data-label="Tasks">${d.tasks.map((t, i) => h`${i > 0 ? ', ' : ''}<span class="nowrap">${t.taskId}</span>`)}</td>
+  <td data-label="Description">${d.description ?? ''}</td>
+  <td class="actions"><form method="post" action="/dags/${enc(d.dagId)}/trigger">${csrfField(c.get('user'))}<button type="submit" aria-label="Trigger ${d.dagId}">Trigger</button></form>
+  <form method="post" action="/dags/${enc(d.dagId)}/paused">${csrfField(c.get('user'))}<input type="hidden" name="paused" value="${paused ? 'false' : 'true'}"><button type="submit" class="secondary" aria-label="${paused ? 'Unpause' : 'Pause'} ${d.dagId}">${paused ? 'Unpause' : 'Pause'}</button></form></td>
+</tr>`;
+      })}</tbody></table>
 ${bag.dags.length === 0 ? h`<p>No DAGs in <code>${bag.folder}</code>.</p>` : ''}
 ${
   bag.errors.length > 0
@@ -299,27 +353,18 @@ ${
 
     app.get('/dags/:dagId', async (c) => {
       const d = await dagOr404(c.req.param('dagId'));
-      const { runs } = await store.listRuns({ dagId: d.dagId, limit: 50 });
-      const body = h`<p>${d.description ?? ''} <code>${d.fileloc}</code></p>
-<h2>Tasks</h2>
-<table class="data"><thead><tr><th>Task</th><th>Upstream</th><th>Retries</th><th>Timeout</th></tr></thead>
-<tbody>${d.tasks.map(
-        (t) =>
-          h`<tr><td>${t.taskId}</td><td>${t.upstream.join(', ')}</td><td>${t.retries}</td><td>${t.timeoutSeconds === null ? '' : `${t.timeoutSeconds}s`}</td></tr>`,
-      )}</tbody></table>
-<h2>Trigger</h2>
-<form method="post" action="/dags/${enc(d.dagId)}/trigger" class="card">
-  ${csrfField(c.get('user'))}
-  <label for="conf">Conf (JSON object, optional)</label>
-  <textarea id="conf" name="conf" rows="3" placeholder="{}"></textarea>
-  <button type="submit">Trigger</button>
-</form>
-<h2>Runs</h2>
-<table class="data"><thead><tr><th>Run</th><th>State</th><th>Queued</th><th>Ended</th><th>Conf</th></tr></thead>
-<tbody>${runs.map(
-        (r) =>
-          h`<tr><td><a href="/dags/${enc(d.dagId)}/runs/${enc(r.runId)}">${r.runId}</a></td><td>${stateBadge(r.state)}</td><td>${iso(r.queuedAt)}</td><td>${iso(r.endDate) ?? ''}</td><td><code>${JSON.stringify(visibleConf(deps, c.get('user'), r.conf))}</code></td></tr>`,
-      )}</tbody></table>`;
+      const { runs } = await store.listRuns({ dagId: d.dagId, limit: 25 });
+      const body = dagPageBody({
+        dag: d,
+        state: await store.dagState(d.dagId),
+        runs,
+        instances: await store.taskInstancesOfRuns(
+          d.dagId,
+          runs.map((r) => r.runId),
+        ),
+        conf: (r) => visibleConf(deps, c.get('user'), r.conf),
+        csrf: csrfField(c.get('user')),
+      });
       return c.html(layout(page(c, deps, `DAG ${d.dagId}`), body));
     });
 
@@ -332,7 +377,10 @@ ${
       try {
         run = await trigger(c, dagId, parseConf(confText));
       } catch (err) {
-        if (err instanceof AirlockError && err.code === 'AIRLOCK_ERR_CLI_USAGE') {
+        if (
+          err instanceof AirlockError &&
+          (err.code === 'AIRLOCK_ERR_CLI_USAGE' || err.code === 'AIRLOCK_ERR_DAG_PARAMS_INVALID')
+        ) {
           return c.redirect(`/dags/${enc(dagId)}?error=${enc(err.message)}`, 303);
         }
         throw err;
@@ -343,23 +391,20 @@ ${
       );
     });
 
+    app.post('/dags/:dagId/paused', async (c) => {
+      const form = await c.req.parseBody();
+      const paused = form.paused !== 'false';
+      const state = await setPaused(c, c.req.param('dagId'), paused);
+      return c.redirect(`/dags?ok=${enc(`${state.dagId} ${paused ? 'paused' : 'unpaused'}`)}`, 303);
+    });
+
     app.get('/dags/:dagId/runs/:runId', async (c) => {
       const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
-      const tis = await store.taskInstances(run.dagId, run.runId);
-      const done = run.state === 'success' || run.state === 'failed';
-      const logHref = (ti: TaskInstanceRecord, n: number) =>
-        `/dags/${enc(run.dagId)}/runs/${enc(run.runId)}/tasks/${enc(ti.taskId)}/log?try=${n}`;
-      const body = h`${done ? '' : h`<meta http-equiv="refresh" content="2">`}
-<p>Run <code>${run.runId}</code> of <a href="/dags/${enc(run.dagId)}">${run.dagId}</a>: ${stateBadge(run.state)}</p>
-<p>Conf: <code id="conf">${JSON.stringify(visibleConf(deps, c.get('user'), run.conf))}</code></p>
-<table class="data"><thead><tr><th>Task</th><th>State</th><th>Try</th><th>Started</th><th>Ended</th><th>Log</th></tr></thead>
-<tbody>${tis.map(
-        (ti) =>
-          h`<tr data-task="${ti.taskId}"><td>${ti.taskId}</td><td>${stateBadge(ti.state)}</td><td>${ti.tryNumber}/${ti.maxTries}</td><td>${iso(ti.startDate) ?? ''}</td><td>${iso(ti.endDate) ?? ''}</td><td>${Array.from(
-            { length: ti.tryNumber },
-            (_, i) => h`<a href="${logHref(ti, i + 1)}">log ${i + 1}</a> `,
-          )}${ti.note ? h` <small>${ti.note}</small>` : ''}</td></tr>`,
-      )}</tbody></table>`;
+      const body = runPageBody({
+        run,
+        instances: await store.taskInstances(run.dagId, run.runId),
+        conf: visibleConf(deps, c.get('user'), run.conf),
+      });
       return c.html(layout(page(c, deps, `Run ${run.runId}`), body));
     });
 
@@ -420,15 +465,17 @@ function registerDagApiV1(app: AirlockApp, deps: AppDeps, api: PipelineApi): voi
     const pattern = c.req.query('dag_id_pattern')?.toLowerCase();
     const tags = c.req.queries('tags') ?? [];
     const paused = c.req.query('paused');
-    // airlock DAGs are never paused (Airflow's `paused=true` finds none).
+    const states = await store.dagStates();
+    // A DAG without a row yet (never discovered by a scheduler) starts paused, as the store's.
+    const isPaused = (dagId: string) => states.get(dagId)?.isPaused ?? true;
     const dags = bag.dags.filter(
       (d) =>
         (!pattern || d.dagId.toLowerCase().includes(pattern)) &&
         (tags.length === 0 || tags.some((t) => d.tags.includes(t))) &&
-        paused !== 'true',
+        (paused === undefined || isPaused(d.dagId) === (paused === 'true')),
     );
     return c.json({
-      dags: paginate(dags, page, (d) => d.dagId).map(dagJson),
+      dags: paginate(dags, page, (d) => d.dagId).map((d) => dagJson(d, states.get(d.dagId))),
       total_entries: dags.length,
       import_errors: bag.errors.map((e) => ({
         filename: e.file,
@@ -436,9 +483,29 @@ function registerDagApiV1(app: AirlockApp, deps: AppDeps, api: PipelineApi): voi
       })),
     });
   });
-  app.get('/api/v1/dags/:dagId', async (c) =>
-    c.json(dagJson(await dagOr404(c.req.param('dagId')))),
-  );
+  app.get('/api/v1/dags/:dagId', async (c) => {
+    const d = await dagOr404(c.req.param('dagId'));
+    return c.json(dagJson(d, await store.dagState(d.dagId)));
+  });
+  // Airflow's PATCH /dags/{dag_id}: `{"is_paused": true|false}` (`update_mask=is_paused` or none).
+  app.patch('/api/v1/dags/:dagId', async (c) => {
+    const mask = c.req.queries('update_mask') ?? [];
+    if (mask.some((m) => m !== 'is_paused')) {
+      throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', 'only `is_paused` can be updated');
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(await c.req.text());
+    } catch {
+      throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', 'the body is not valid JSON');
+    }
+    const paused = (body as { is_paused?: unknown } | null)?.is_paused;
+    if (typeof paused !== 'boolean') {
+      throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', '`is_paused` must be a boolean');
+    }
+    const state = await api.setPaused(c, c.req.param('dagId'), paused);
+    return c.json(dagJson(await dagOr404(state.dagId), state));
+  });
   app.get('/api/v1/dags/:dagId/dagRuns', async (c) => {
     const dagId = c.req.param('dagId');
     const limit = Math.min(Math.max(Number(c.req.query('limit') ?? 100) || 100, 1), 1000);
@@ -517,6 +584,29 @@ function registerDagApiV1(app: AirlockApp, deps: AppDeps, api: PipelineApi): voi
     const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
     return c.json(runJson(run, visibleConf(deps, c.get('user'), run.conf)));
   });
+  registerTaskApiV1(app, deps, api);
+}
+
+/** Airflow XCom entry fields (the value only when one entry is asked for). */
+function xcomJson(run: DagRunRecord, x: XcomRecord): Record<string, unknown> {
+  return {
+    dag_id: x.dagId,
+    dag_run_id: x.runId,
+    task_id: x.taskId,
+    key: x.key,
+    map_index: -1,
+    timestamp: iso(x.createdAt),
+    logical_date: iso(run.logicalDate),
+    execution_date: iso(run.logicalDate),
+  };
+}
+
+/**
+ * Airflow 2's task instance operations (`/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/
+ * taskInstances…`): list, logs (`continuation_token`) and XCom entries.
+ */
+function registerTaskApiV1(app: AirlockApp, deps: AppDeps, api: PipelineApi): void {
+  const { store, runOr404, tryLog } = api;
   app.get('/api/v1/dags/:dagId/dagRuns/:runId/taskInstances', async (c) => {
     const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
     const tis = await store.taskInstances(run.dagId, run.runId);
@@ -550,6 +640,56 @@ function registerDagApiV1(app: AirlockApp, deps: AppDeps, api: PipelineApi): voi
         .join(''),
       continuation_token: logContinuationToken(lines.length, true),
     });
+  });
+  // Airflow's XCom entries: a task's return value is `return_value` (masked when stored).
+  app.get('/api/v1/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/xcomEntries', async (c) => {
+    const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
+    const entries = await store.xcoms(run.dagId, run.runId, { taskIds: [c.req.param('taskId')] });
+    return c.json({
+      xcom_entries: entries.map((x) => xcomJson(run, x)),
+      total_entries: entries.length,
+    });
+  });
+  app.get(
+    '/api/v1/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/xcomEntries/:key',
+    async (c) => {
+      const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
+      const [entry] = await store.xcoms(run.dagId, run.runId, {
+        taskIds: [c.req.param('taskId')],
+        key: c.req.param('key'),
+      });
+      if (!entry) throw notFound(`no XCom entry \`${c.req.param('key')}\` for this task and run`);
+      return c.json({
+        ...xcomJson(run, entry),
+        value: deps.masker.redactValue(entry.value, entry.key),
+      });
+    },
+  );
+}
+
+/**
+ * Starts a scheduler inside the server process (the default on both databases; several servers
+ * and schedulers on one PostgreSQL coordinate through row locks). Stop it when the server closes.
+ *
+ * @example
+ * ```ts
+ * const scheduler = await startServerScheduler(deps, { onRuns: () => worker.wake() });
+ * ```
+ */
+export async function startServerScheduler(
+  deps: AppDeps,
+  options: { onRuns?: () => void } = {},
+): Promise<Scheduler> {
+  const env = await deps.runtime.environment();
+  return startScheduler({
+    store: PipelineStore.from(deps.metastore),
+    settings: await settingsOf(deps),
+    env: () => deps.runtime.environment(),
+    masker: deps.masker,
+    metastore: deps.metastore,
+    logger: deps.logger,
+    now: schedulerClock(env),
+    ...(options.onRuns ? { onRuns: options.onRuns } : {}),
   });
 }
 

@@ -16,7 +16,14 @@ import { join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AirlockError, isAirlockError } from '../errors.ts';
 import { SecretsMasker } from '../masking/masker.ts';
-import { type Dag, isDag, takeRegisteredDags } from './dag.ts';
+import {
+  type Dag,
+  type DagScheduleFields,
+  isDag,
+  type ResolvedTaskSettings,
+  takeRegisteredDags,
+} from './dag.ts';
+import type { ParamSpecs } from './params.ts';
 import { createSupervisorLookup, type SupervisorLookup, spawnSupervised } from './supervisor.ts';
 
 /** This package's `package.json`, from `src/pipelines` or `dist/pipelines`. */
@@ -65,25 +72,25 @@ export interface DagBag {
   readonly errors: readonly DagImportError[];
 }
 
-/** A task, as the UI, the API and the store see it. */
-export interface TaskInfo {
+/** A task, as the UI, the API and the store see it (its settings resolved). */
+export interface TaskInfo extends ResolvedTaskSettings {
   readonly taskId: string;
   readonly description: string | null;
   readonly upstream: readonly string[];
   readonly downstream: readonly string[];
-  readonly retries: number;
-  readonly retryDelaySeconds: number;
-  readonly timeoutSeconds: number | null;
 }
 
 /** A DAG, as plain data. */
-export interface DagInfo {
+export interface DagInfo extends DagScheduleFields {
   readonly dagId: string;
   /** The file, relative to the DAGs folder. */
   readonly fileloc: string;
   readonly description: string | null;
   readonly tags: readonly string[];
-  readonly schedule: null;
+  /** The param specs (see `params.ts`). */
+  readonly params: ParamSpecs;
+  /** The run states the DAG has a callback for (`onSuccess`: `success`, `onFailure`: `failed`). */
+  readonly callbacks: readonly ('success' | 'failed')[];
   /** In topological order. */
   readonly tasks: readonly TaskInfo[];
 }
@@ -219,7 +226,18 @@ export function dagInfo(d: Dag): DagInfo {
     fileloc: d.fileloc ?? '',
     description: d.description ?? null,
     tags: [...d.tags],
-    schedule: null,
+    schedule: d.schedule,
+    timezone: d.timezone,
+    startDate: d.startDate,
+    endDate: d.endDate,
+    catchup: d.catchup,
+    maxActiveRuns: d.maxActiveRuns,
+    isPausedUponCreation: d.isPausedUponCreation,
+    params: d.params,
+    callbacks: [
+      ...(d.onSuccess ? (['success'] as const) : []),
+      ...(d.onFailure ? (['failed'] as const) : []),
+    ],
     tasks: order.map((id) => {
       const t = d.getTask(id);
       if (!t) throw new AirlockError('AIRLOCK_ERR_INTERNAL', `task \`${id}\` vanished`);

@@ -25,6 +25,20 @@ export interface PipelineSettings {
   readonly heartbeatTimeoutSeconds: number;
   /** `AIRLOCK__WORKER__POLL_INTERVAL_MS`: how often an idle worker looks for work. @default 1000 */
   readonly pollIntervalMs: number;
+  /** `AIRLOCK__SCHEDULER__POLL_INTERVAL_MS`: how often the scheduler looks for due runs. @default 1000 */
+  readonly schedulerPollIntervalMs: number;
+  /**
+   * `AIRLOCK__SCHEDULER__MIN_FILE_PROCESS_INTERVAL` (Airflow's name): seconds between two
+   * discoveries of the DAGs folder by the scheduler.
+   * @default 30
+   */
+  readonly dagParseIntervalSeconds: number;
+  /**
+   * `AIRLOCK__CORE__DAGS_ARE_PAUSED_AT_CREATION` (Airflow's name): whether a DAG seen for the
+   * first time starts paused (a DAG's `isPausedUponCreation` wins).
+   * @default true
+   */
+  readonly pausedAtCreation: boolean;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -51,6 +65,17 @@ function positive(env: Env, name: string, fallback: number, integer: boolean): n
   return n;
 }
 
+function flag(env: Env, names: readonly string[], fallback: boolean): boolean {
+  const found = first(env, names);
+  if (!found) return fallback;
+  const value = found[1].toLowerCase();
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  throw new AirlockError('AIRLOCK_ERR_CONFIG_INVALID', `${found[0]}: must be true or false`, {
+    details: { setting: found[0] },
+  });
+}
+
 /**
  * The pipeline settings of `env`, with `home` (`AIRLOCK_HOME`, from the loaded config).
  *
@@ -73,5 +98,17 @@ export function loadPipelineSettings(env: Env, home: string): PipelineSettings {
     heartbeatSeconds: positive(env, 'AIRLOCK__WORKER__HEARTBEAT_SECONDS', 5, false),
     heartbeatTimeoutSeconds: positive(env, 'AIRLOCK__WORKER__HEARTBEAT_TIMEOUT_SECONDS', 60, false),
     pollIntervalMs: positive(env, 'AIRLOCK__WORKER__POLL_INTERVAL_MS', 1000, true),
+    schedulerPollIntervalMs: positive(env, 'AIRLOCK__SCHEDULER__POLL_INTERVAL_MS', 1000, true),
+    dagParseIntervalSeconds: positive(
+      env,
+      'AIRLOCK__SCHEDULER__MIN_FILE_PROCESS_INTERVAL',
+      30,
+      false,
+    ),
+    pausedAtCreation: flag(
+      env,
+      ['AIRLOCK__CORE__DAGS_ARE_PAUSED_AT_CREATION', 'AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION'],
+      true,
+    ),
   });
 }

@@ -13,12 +13,15 @@
  * (`SELECT … FOR UPDATE`), so two tasks of one run that finish at once cannot both miss that the
  * task after them is now ready.
  */
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import { AirlockError } from '../errors.ts';
 import type { MultiFernet } from '../metastore/fernet.ts';
 import type { Metastore } from '../metastore/metastore.ts';
+import type { TriggerRule } from './dag.ts';
 import type { DagInfo } from './loader.ts';
+import { type DataInterval, timetable } from './timetable.ts';
 
 /** A task instance's state (Airflow's names); `null` waits for its upstream tasks. */
 export type TaskState =
@@ -28,6 +31,7 @@ export type TaskState =
   | 'failed'
   | 'up_for_retry'
   | 'upstream_failed'
+  | 'skipped'
   | null;
 
 /** A DAG run's state. */
@@ -48,6 +52,23 @@ type DagRunTable = {
   start_date: Millis | null;
   end_date: Millis | null;
   triggered_by: string | null;
+  data_interval_start: Millis | null;
+  data_interval_end: Millis | null;
+};
+
+type DagTable = {
+  dag_id: string;
+  is_paused: boolean | number;
+  is_active: boolean | number;
+  fileloc: string | null;
+  schedule: string | null;
+  timezone: string;
+  info: string;
+  next_dagrun: Millis | null;
+  next_dagrun_data_interval_start: Millis | null;
+  next_dagrun_data_interval_end: Millis | null;
+  next_dagrun_create_after: Millis | null;
+  last_parsed_at: Millis;
 };
 
 type TaskInstanceTable = {
@@ -71,10 +92,24 @@ type TaskInstanceTable = {
   heartbeat_at: Millis | null;
   exit_code: number | null;
   note: string | null;
+  trigger_rule: string;
+  retry_exponential_backoff: boolean | number;
+  max_retry_delay_ms: Millis | null;
+};
+
+type XcomTable = {
+  dag_id: string;
+  run_id: string;
+  task_id: string;
+  key: string;
+  value: string;
+  created_at: Millis;
 };
 
 /** The pipeline tables, for Kysely. */
 export type PipelineSchema = {
+  airlock_xcom: XcomTable;
+  airlock_dag: DagTable;
   dag_run: DagRunTable;
   task_instance: TaskInstanceTable;
 };
@@ -92,6 +127,27 @@ export interface DagRunRecord {
   readonly startDate: number | null;
   readonly endDate: number | null;
   readonly triggeredBy: string | null;
+  /** The data interval (a scheduled run's; a manual run's is empty, at its logical date). */
+  readonly dataIntervalStart: number | null;
+  readonly dataIntervalEnd: number | null;
+}
+
+/** What the metastore knows of a DAG: paused or not, and its next scheduled run. */
+export interface DagStateRecord {
+  readonly dagId: string;
+  readonly isPaused: boolean;
+  /** Whether the last discovery found it. */
+  readonly isActive: boolean;
+  readonly schedule: string | null;
+  readonly timezone: string;
+  readonly info: DagInfo;
+  /** The next run's logical date (the start of its data interval), or `null`. */
+  readonly nextDagrun: number | null;
+  readonly nextDagrunDataIntervalStart: number | null;
+  readonly nextDagrunDataIntervalEnd: number | null;
+  /** When the scheduler creates it (the end of its interval). */
+  readonly nextDagrunCreateAfter: number | null;
+  readonly lastParsedAt: number;
 }
 
 /** A task instance. Times are epoch milliseconds. */
@@ -118,6 +174,20 @@ export interface TaskInstanceRecord {
   readonly exitCode: number | null;
   /** Why the state was set by airlock rather than by the task (a timeout, a lost worker). */
   readonly note: string | null;
+  readonly triggerRule: TriggerRule;
+  readonly retryExponentialBackoff: boolean;
+  readonly maxRetryDelayMs: number | null;
+}
+
+/** One value a task handed on (Airflow's XCom entry). */
+export interface XcomRecord {
+  readonly dagId: string;
+  readonly runId: string;
+  readonly taskId: string;
+  readonly key: string;
+  /** The value, decrypted (masked before it was stored). */
+  readonly value: unknown;
+  readonly createdAt: number;
 }
 
 /** Options of {@link PipelineStore.createRun}. */
@@ -132,8 +202,10 @@ export interface CreateRunOptions {
   readonly triggeredBy?: string;
   /** @default Date.now() */
   readonly now?: number;
-  /** The run's logical date (a trigger's `logical_date`). @default `now` */
+  /** A scheduled run's logical date. @default `now` */
   readonly logicalDate?: number;
+  /** A scheduled run's data interval. @default empty, at the logical date */
+  readonly dataInterval?: DataInterval;
 }
 
 /** Filters of a claim. */
@@ -150,6 +222,10 @@ export interface TryOutcome {
   readonly note?: string;
   /** When false, a failure is final even with retries left (a lost worker). @default true */
   readonly retry?: boolean;
+  /** The task skipped itself (`SkipTask`): the try ends `skipped`. */
+  readonly skipped?: boolean;
+  /** A successful try asks for every task after it to be skipped (`shortCircuit`). */
+  readonly skipDownstream?: boolean;
 }
 
 /** What finishing a try did. */
@@ -160,12 +236,87 @@ export interface FinishReport {
   readonly queued: readonly string[];
   /** Tasks made `upstream_failed`. */
   readonly upstreamFailed: readonly string[];
+  /** Tasks made `skipped` by their trigger rule or a short-circuit. */
+  readonly skipped: readonly string[];
   /** The run's state after this. */
   readonly runState: DagRunState | undefined;
 }
 
 const RUN_ID = /^[A-Za-z0-9_.:+-]{1,250}$/;
-const TERMINAL = new Set<TaskState>(['success', 'failed', 'upstream_failed']);
+const TERMINAL = new Set<TaskState>(['success', 'failed', 'upstream_failed', 'skipped']);
+const FAILED = new Set<TaskState>(['failed', 'upstream_failed']);
+
+/**
+ * What a waiting task becomes, given its trigger rule and its upstream tasks' states (Airflow's
+ * `TriggerRuleDep`): `queued` to run, `skipped` or `upstream_failed`, or `null` to keep waiting.
+ */
+export function evaluateTriggerRule(rule: TriggerRule, upstream: readonly TaskState[]): TaskState {
+  const n = upstream.length;
+  const success = upstream.filter((s) => s === 'success').length;
+  const failed = upstream.filter((s) => FAILED.has(s)).length;
+  const skipped = upstream.filter((s) => s === 'skipped').length;
+  const done = upstream.filter((s) => TERMINAL.has(s)).length === n;
+  switch (rule) {
+    case 'always':
+      return 'queued';
+    case 'all_success':
+      if (failed > 0) return 'upstream_failed';
+      if (skipped > 0) return 'skipped';
+      return success === n ? 'queued' : null;
+    case 'all_failed':
+      if (success > 0 || skipped > 0) return 'skipped';
+      return failed === n ? 'queued' : null;
+    case 'all_done':
+      return done ? 'queued' : null;
+    case 'one_success':
+      if (success > 0) return 'queued';
+      if (!done) return null;
+      return skipped === n ? 'skipped' : 'upstream_failed';
+    case 'one_failed':
+      if (failed > 0) return 'queued';
+      return done ? 'skipped' : null;
+    case 'none_failed':
+      if (failed > 0) return 'upstream_failed';
+      return done ? 'queued' : null;
+    case 'none_skipped':
+      if (skipped > 0) return 'skipped';
+      return done ? 'queued' : null;
+    default:
+      return null;
+  }
+}
+
+/**
+ * The wait before the next try after try `tryNumber` failed, in ms: the task's delay, or with
+ * `retryExponentialBackoff` Airflow's formula (`TaskInstance.next_retry_datetime`): at least
+ * `ceil(delay × 2^(tryNumber−1))` seconds (1 at least), plus a deterministic jitter below that
+ * from the SHA-1 of `dag_id#task_id#logical_date#next_try`, capped by `maxRetryDelayMs`.
+ */
+export function retryDelayMs(
+  ti: Pick<
+    TaskInstanceRecord,
+    'dagId' | 'taskId' | 'retryDelayMs' | 'retryExponentialBackoff' | 'maxRetryDelayMs'
+  >,
+  tryNumber: number,
+  logicalDate: number,
+): number {
+  let delayMs = ti.retryDelayMs;
+  if (ti.retryExponentialBackoff) {
+    const minBackoff = Math.max(1, Math.ceil((ti.retryDelayMs / 1000) * 2 ** (tryNumber - 1)));
+    // Python's str(datetime) of the logical date, as Airflow hashes it.
+    const when = new Date(logicalDate)
+      .toISOString()
+      .replace('T', ' ')
+      .replace(/\.(\d{3})Z$/, (_m, f: string) => (f === '000' ? '+00:00' : `.${f}000+00:00`));
+    const hash = BigInt(
+      `0x${createHash('sha1')
+        .update(`${ti.dagId}#${ti.taskId}#${when}#${tryNumber + 1}`)
+        .digest('hex')}`,
+    );
+    delayMs = (minBackoff + Number(hash % BigInt(minBackoff))) * 1000;
+  }
+  return ti.maxRetryDelayMs === null ? delayMs : Math.min(delayMs, ti.maxRetryDelayMs);
+}
 
 function ms(value: Millis | null | undefined): number | null {
   return value === null || value === undefined ? null : Number(value);
@@ -241,6 +392,42 @@ function runRecord(row: Selectable<DagRunTable>, keys: Keys): DagRunRecord {
     startDate: ms(row.start_date),
     endDate: ms(row.end_date),
     triggeredBy: row.triggered_by,
+    dataIntervalStart: ms(row.data_interval_start),
+    dataIntervalEnd: ms(row.data_interval_end),
+  };
+}
+
+function dagStateRecord(row: Selectable<DagTable>): DagStateRecord {
+  return {
+    dagId: row.dag_id,
+    isPaused: Boolean(row.is_paused),
+    isActive: Boolean(row.is_active),
+    schedule: row.schedule,
+    timezone: row.timezone,
+    info: JSON.parse(row.info) as DagInfo,
+    nextDagrun: ms(row.next_dagrun),
+    nextDagrunDataIntervalStart: ms(row.next_dagrun_data_interval_start),
+    nextDagrunDataIntervalEnd: ms(row.next_dagrun_data_interval_end),
+    nextDagrunCreateAfter: ms(row.next_dagrun_create_after),
+    lastParsedAt: Number(row.last_parsed_at),
+  };
+}
+
+/** The next scheduled run of `dag` after `last`, at `now` (see `timetable.ts`). */
+function nextRunOf(dag: DagInfo, last: DataInterval | null, now: number) {
+  return timetable(dag.schedule, dag.timezone).next(
+    last,
+    { earliest: dag.startDate, latest: dag.endDate, catchup: dag.catchup },
+    now,
+  );
+}
+
+function nextColumns(next: ReturnType<typeof nextRunOf>) {
+  return {
+    next_dagrun: next?.logicalDate ?? null,
+    next_dagrun_data_interval_start: next?.interval.start ?? null,
+    next_dagrun_data_interval_end: next?.interval.end ?? null,
+    next_dagrun_create_after: next?.runAfter ?? null,
   };
 }
 
@@ -271,6 +458,9 @@ function tiRecord(row: Selectable<TaskInstanceTable>): TaskInstanceRecord {
     heartbeatAt: ms(row.heartbeat_at),
     exitCode: row.exit_code,
     note: row.note,
+    triggerRule: row.trigger_rule as TriggerRule,
+    retryExponentialBackoff: Boolean(row.retry_exponential_backoff),
+    maxRetryDelayMs: ms(row.max_retry_delay_ms),
   };
 }
 
@@ -288,6 +478,11 @@ export function checkRunId(runId: string): string {
     );
   }
   return runId;
+}
+
+/** Airflow's run_id of a scheduled run: `scheduled__2026-03-01T07:00:00+00:00`. */
+export function scheduledRunId(logicalDate: number): string {
+  return `scheduled__${new Date(logicalDate).toISOString().replace(/\.000Z$|Z$/, '+00:00')}`;
 }
 
 /** This process's worker id: `host:pid`. */
@@ -313,7 +508,8 @@ export class PipelineStore {
   /**
    * Use {@link PipelineStore.from}.
    *
-   * @param keys - The Fernet keys that encrypt each run's `conf` (none: stored as plain JSON).
+   * @param keys - The Fernet keys that encrypt each run's `conf` and the tasks' values (without
+   *   them, a conf is stored as plain JSON and storing a value fails).
    */
   constructor(
     db: Kysely<PipelineSchema>,
@@ -335,6 +531,93 @@ export class PipelineStore {
       metastore.dialect,
       () => (metastore.hasKeys ? metastore.fernet : undefined),
     );
+  }
+
+  #fernetFor(what: string): MultiFernet {
+    const fernet = this.#keys();
+    if (!fernet) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_CRYPTO_KEY_MISSING',
+        `metastore: no Fernet key to ${what} (set AIRLOCK__CORE__FERNET_KEY or run \`airlock db migrate\`)`,
+      );
+    }
+    return fernet;
+  }
+
+  /** Stores (replaces) a task's value `key` in its run, Fernet-encrypted. */
+  async setXcom(
+    ti: { dagId: string; runId: string; taskId: string },
+    key: string,
+    json: string,
+  ): Promise<void> {
+    const value = this.#fernetFor('store a task value').encrypt(json);
+    await this.#tx(async (trx) => {
+      await trx
+        .deleteFrom('airlock_xcom')
+        .where('dag_id', '=', ti.dagId)
+        .where('run_id', '=', ti.runId)
+        .where('task_id', '=', ti.taskId)
+        .where('key', '=', key)
+        .execute();
+      await trx
+        .insertInto('airlock_xcom')
+        .values({
+          dag_id: ti.dagId,
+          run_id: ti.runId,
+          task_id: ti.taskId,
+          key,
+          value,
+          created_at: Date.now(),
+        })
+        .execute();
+    });
+  }
+
+  /** Removes a task's values in its run (a new try starts without them, as in Airflow). */
+  async clearXcom(ti: { dagId: string; runId: string; taskId: string }): Promise<void> {
+    await this.#read(() =>
+      this.#db
+        .deleteFrom('airlock_xcom')
+        .where('dag_id', '=', ti.dagId)
+        .where('run_id', '=', ti.runId)
+        .where('task_id', '=', ti.taskId)
+        .execute(),
+    );
+  }
+
+  /**
+   * The values of a run, decrypted: of `taskIds` (all tasks when omitted), of `key` (all keys
+   * when omitted), as JSON text in `text` and parsed in `value`.
+   */
+  async xcoms(
+    dagId: string,
+    runId: string,
+    filter: { taskIds?: readonly string[]; key?: string } = {},
+  ): Promise<(XcomRecord & { readonly text: string })[]> {
+    if (filter.taskIds?.length === 0) return [];
+    const rows = await this.#read(() => {
+      let query = this.#db
+        .selectFrom('airlock_xcom')
+        .selectAll()
+        .where('dag_id', '=', dagId)
+        .where('run_id', '=', runId);
+      if (filter.taskIds) query = query.where('task_id', 'in', [...filter.taskIds]);
+      if (filter.key !== undefined) query = query.where('key', '=', filter.key);
+      return query.orderBy('task_id').orderBy('key').execute();
+    });
+    const fernet = rows.length > 0 ? this.#fernetFor('read the task values') : undefined;
+    return rows.map((r) => {
+      const text = fernet?.decryptToString(r.value) ?? 'null';
+      return {
+        dagId: r.dag_id,
+        runId: r.run_id,
+        taskId: r.task_id,
+        key: r.key,
+        text,
+        value: JSON.parse(text) as unknown,
+        createdAt: Number(r.created_at),
+      };
+    });
   }
 
   async #tx<T>(fn: (trx: Transaction<PipelineSchema>) => Promise<T>): Promise<T> {
@@ -363,73 +646,256 @@ export class PipelineStore {
    * @throws AirlockError `AIRLOCK_ERR_STORE_CONFLICT` when the run_id exists for the DAG.
    */
   async createRun(options: CreateRunOptions): Promise<DagRunRecord> {
+    return this.#tx((trx) => this.#insertRun(trx, options));
+  }
+
+  async #insertRun(
+    trx: Transaction<PipelineSchema>,
+    options: CreateRunOptions,
+  ): Promise<DagRunRecord> {
     const now = options.now ?? Date.now();
     const runId = checkRunId(
       options.runId ?? `manual__${new Date(options.logicalDate ?? now).toISOString()}`,
     );
     const { dag } = options;
-    return this.#tx(async (trx) => {
-      const existing = await trx
-        .selectFrom('dag_run')
-        .select('id')
-        .where('dag_id', '=', dag.dagId)
-        .where('run_id', '=', runId)
-        .executeTakeFirst();
-      if (existing) {
-        throw new AirlockError(
-          'AIRLOCK_ERR_STORE_CONFLICT',
-          `DAG \`${dag.dagId}\` already has a run \`${runId}\``,
-          { details: { dag_id: dag.dagId, run_id: runId } },
-        );
-      }
-      const row = {
-        dag_id: dag.dagId,
-        run_id: runId,
-        run_type: options.runType ?? 'manual',
-        state: 'queued',
-        conf: confColumn(options.conf ?? {}, this.#keys),
-        fileloc: dag.fileloc,
-        logical_date: options.logicalDate ?? now,
-        queued_at: now,
-        start_date: null,
-        end_date: null,
-        triggered_by: options.triggeredBy ?? null,
-      };
-      await trx.insertInto('dag_run').values(row).execute();
-      if (dag.tasks.length > 0) {
-        await trx
-          .insertInto('task_instance')
-          .values(
-            dag.tasks.map((t) => ({
+    const logicalDate = options.logicalDate ?? now;
+    const existing = await trx
+      .selectFrom('dag_run')
+      .select('id')
+      .where('dag_id', '=', dag.dagId)
+      .where('run_id', '=', runId)
+      .executeTakeFirst();
+    if (existing) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_STORE_CONFLICT',
+        `DAG \`${dag.dagId}\` already has a run \`${runId}\``,
+        { details: { dag_id: dag.dagId, run_id: runId } },
+      );
+    }
+    const row = {
+      dag_id: dag.dagId,
+      run_id: runId,
+      run_type: options.runType ?? 'manual',
+      state: 'queued',
+      conf: confColumn(options.conf ?? {}, this.#keys),
+      fileloc: dag.fileloc,
+      logical_date: logicalDate,
+      queued_at: now,
+      start_date: null,
+      end_date: null,
+      triggered_by: options.triggeredBy ?? null,
+      data_interval_start: options.dataInterval?.start ?? logicalDate,
+      data_interval_end: options.dataInterval?.end ?? logicalDate,
+    };
+    await trx.insertInto('dag_run').values(row).execute();
+    if (dag.tasks.length > 0) {
+      await trx
+        .insertInto('task_instance')
+        .values(
+          dag.tasks.map((t) => {
+            // A root, or a task that runs whatever its upstream does (`always`), starts queued.
+            const ready = t.upstream.length === 0 || t.triggerRule === 'always';
+            return {
               dag_id: dag.dagId,
               run_id: runId,
               task_id: t.taskId,
-              state: t.upstream.length === 0 ? 'queued' : null,
+              state: ready ? 'queued' : null,
               try_number: 0,
               max_tries: t.retries + 1,
               upstream: JSON.stringify(t.upstream),
               retry_delay_ms: Math.round(t.retryDelaySeconds * 1000),
               timeout_ms: t.timeoutSeconds === null ? null : Math.round(t.timeoutSeconds * 1000),
-              run_after: t.upstream.length === 0 ? now : null,
-              queued_at: t.upstream.length === 0 ? now : null,
-            })),
-          )
-          .execute();
-      } else {
-        await trx
-          .updateTable('dag_run')
-          .set({ state: 'success', start_date: now, end_date: now })
-          .where('dag_id', '=', dag.dagId)
-          .where('run_id', '=', runId)
-          .execute();
-      }
-      const created = await trx
-        .selectFrom('dag_run')
-        .selectAll()
+              run_after: ready ? now : null,
+              queued_at: ready ? now : null,
+              trigger_rule: t.triggerRule ?? 'all_success',
+              retry_exponential_backoff: t.retryExponentialBackoff ?? false,
+              max_retry_delay_ms:
+                t.maxRetryDelaySeconds == null ? null : Math.round(t.maxRetryDelaySeconds * 1000),
+            };
+          }),
+        )
+        .execute();
+    } else {
+      await trx
+        .updateTable('dag_run')
+        .set({ state: 'success', start_date: now, end_date: now })
         .where('dag_id', '=', dag.dagId)
         .where('run_id', '=', runId)
-        .executeTakeFirstOrThrow();
-      return runRecord(created, this.#keys);
+        .execute();
+    }
+    const created = await trx
+      .selectFrom('dag_run')
+      .selectAll()
+      .where('dag_id', '=', dag.dagId)
+      .where('run_id', '=', runId)
+      .executeTakeFirstOrThrow();
+    return runRecord(created, this.#keys);
+  }
+
+  /** The data interval of the DAG's latest scheduled run, or `null` (Airflow's "last automated"). */
+  async #lastScheduled(
+    db: Kysely<PipelineSchema> | Transaction<PipelineSchema>,
+    dagId: string,
+  ): Promise<DataInterval | null> {
+    const row = await db
+      .selectFrom('dag_run')
+      .select(['data_interval_start', 'data_interval_end', 'logical_date'])
+      .where('dag_id', '=', dagId)
+      .where('run_type', '=', 'scheduled')
+      .orderBy('logical_date', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    if (!row) return null;
+    return {
+      start: Number(row.data_interval_start ?? row.logical_date),
+      end: Number(row.data_interval_end ?? row.logical_date),
+    };
+  }
+
+  /**
+   * Records what a discovery found: each DAG's row is created (paused when `pausedAtCreation`
+   * says so, or the DAG's `isPausedUponCreation`) or refreshed with its new description and next
+   * run; a DAG the discovery no longer finds is marked inactive (its runs stay).
+   */
+  async syncDags(
+    dags: readonly DagInfo[],
+    options: { now?: number; pausedAtCreation: boolean },
+  ): Promise<void> {
+    const now = options.now ?? Date.now();
+    await this.#tx(async (trx) => {
+      const known = new Set(
+        (await trx.selectFrom('airlock_dag').select('dag_id').execute()).map((r) => r.dag_id),
+      );
+      for (const dag of dags) {
+        const next = nextRunOf(dag, await this.#lastScheduled(trx, dag.dagId), now);
+        const columns = {
+          is_active: true,
+          fileloc: dag.fileloc,
+          schedule: dag.schedule,
+          timezone: dag.timezone,
+          info: JSON.stringify(dag),
+          last_parsed_at: now,
+          ...nextColumns(next),
+        };
+        if (known.has(dag.dagId)) {
+          await trx
+            .updateTable('airlock_dag')
+            .set(columns)
+            .where('dag_id', '=', dag.dagId)
+            .execute();
+        } else {
+          // Another process may insert it at the same time: theirs or ours, the row is the same.
+          await trx
+            .insertInto('airlock_dag')
+            .values({
+              dag_id: dag.dagId,
+              is_paused: dag.isPausedUponCreation ?? options.pausedAtCreation,
+              ...columns,
+            })
+            .onConflict((oc) => oc.column('dag_id').doNothing())
+            .execute();
+        }
+      }
+      const found = dags.map((d) => d.dagId);
+      let gone = trx.updateTable('airlock_dag').set({ is_active: false });
+      if (found.length > 0) gone = gone.where('dag_id', 'not in', found);
+      await gone.execute();
+    });
+  }
+
+  /** The metastore's record of one DAG, or `undefined`. */
+  async dagState(dagId: string): Promise<DagStateRecord | undefined> {
+    const row = await this.#read(() =>
+      this.#db.selectFrom('airlock_dag').selectAll().where('dag_id', '=', dagId).executeTakeFirst(),
+    );
+    return row ? dagStateRecord(row) : undefined;
+  }
+
+  /** The metastore's record of each DAG, by dag_id. */
+  async dagStates(): Promise<Map<string, DagStateRecord>> {
+    const rows = await this.#read(() => this.#db.selectFrom('airlock_dag').selectAll().execute());
+    return new Map(rows.map((r) => [r.dag_id, dagStateRecord(r)]));
+  }
+
+  /**
+   * Pauses or unpauses a DAG the metastore knows (`syncDags` first).
+   *
+   * @throws AirlockError `AIRLOCK_ERR_DAG_NOT_FOUND` when it has no row.
+   */
+  async setPaused(dagId: string, paused: boolean): Promise<DagStateRecord> {
+    return this.#tx(async (trx) => {
+      await trx
+        .updateTable('airlock_dag')
+        .set({ is_paused: paused })
+        .where('dag_id', '=', dagId)
+        .execute();
+      const row = await trx
+        .selectFrom('airlock_dag')
+        .selectAll()
+        .where('dag_id', '=', dagId)
+        .executeTakeFirst();
+      if (!row) {
+        throw new AirlockError('AIRLOCK_ERR_DAG_NOT_FOUND', `no DAG \`${dagId}\``, {
+          details: { dag_id: dagId },
+        });
+      }
+      return dagStateRecord(row);
+    });
+  }
+
+  /**
+   * Creates the scheduled runs that are due at `now`, for at most `limit` DAGs, and returns
+   * them. Each DAG's row is locked for the transaction (`SELECT … FOR UPDATE SKIP LOCKED` on
+   * PostgreSQL, so that several schedulers take different DAGs and never wait on each other; the
+   * write lock of `BEGIN IMMEDIATE` on SQLite); inside it the next run is computed from the DAG's
+   * latest scheduled run, so a run is never created twice nor skipped, and the partial unique
+   * index on (dag_id, logical_date) backs that up. A DAG at its `maxActiveRuns` waits.
+   */
+  async scheduleDue(now: number, options: { limit?: number } = {}): Promise<DagRunRecord[]> {
+    return this.#tx(async (trx) => {
+      let due = trx
+        .selectFrom('airlock_dag')
+        .selectAll()
+        .where('is_paused', '=', false)
+        .where('is_active', '=', true)
+        .where('next_dagrun_create_after', '<=', now)
+        .orderBy('next_dagrun_create_after')
+        .limit(options.limit ?? 50);
+      if (this.#postgres) due = due.forUpdate().skipLocked();
+      const created: DagRunRecord[] = [];
+      for (const row of await due.execute()) {
+        const dag = JSON.parse(row.info) as DagInfo;
+        const active = await trx
+          .selectFrom('dag_run')
+          .select((eb) => eb.fn.countAll().as('n'))
+          .where('dag_id', '=', dag.dagId)
+          .where('state', 'in', ['queued', 'running'])
+          .executeTakeFirst();
+        let slots = dag.maxActiveRuns - Number(active?.n ?? 0);
+        let last = await this.#lastScheduled(trx, dag.dagId);
+        let next = nextRunOf(dag, last, now);
+        while (next && next.runAfter <= now && slots > 0) {
+          created.push(
+            await this.#insertRun(trx, {
+              dag,
+              runId: scheduledRunId(next.logicalDate),
+              runType: 'scheduled',
+              logicalDate: next.logicalDate,
+              dataInterval: next.interval,
+              triggeredBy: 'scheduler',
+            }),
+          );
+          slots--;
+          last = next.interval;
+          next = nextRunOf(dag, last, now);
+        }
+        await trx
+          .updateTable('airlock_dag')
+          .set(nextColumns(next))
+          .where('dag_id', '=', dag.dagId)
+          .execute();
+      }
+      return created;
     });
   }
 
@@ -495,6 +961,26 @@ export class PipelineStore {
       const count = await query.select((eb) => eb.fn.countAll().as('n')).executeTakeFirst();
       return { runs: rows.map((r) => runRecord(r, this.#keys)), total: Number(count?.n ?? 0) };
     });
+  }
+
+  /** The task instances of several runs of a DAG (one query), by run id. */
+  async taskInstancesOfRuns(
+    dagId: string,
+    runIds: readonly string[],
+  ): Promise<Map<string, TaskInstanceRecord[]>> {
+    const out = new Map<string, TaskInstanceRecord[]>(runIds.map((id) => [id, []]));
+    if (runIds.length === 0) return out;
+    const rows = await this.#read(() =>
+      this.#db
+        .selectFrom('task_instance')
+        .selectAll()
+        .where('dag_id', '=', dagId)
+        .where('run_id', 'in', [...runIds])
+        .orderBy('id')
+        .execute(),
+    );
+    for (const row of rows) out.get(row.run_id)?.push(tiRecord(row));
+    return out;
   }
 
   /** The run's task instances, in creation (topological) order. */
@@ -597,9 +1083,10 @@ export class PipelineStore {
   }
 
   /**
-   * Ends try `ti.tryNumber` of `ti` (if it is still `running` under `ti.workerId`): success, a
-   * retry after the task's delay, or failure; then queues the tasks whose upstream all succeeded,
-   * marks the ones below a final failure `upstream_failed`, and settles the run.
+   * Ends try `ti.tryNumber` of `ti` (if it is still `running` under `ti.workerId`): success,
+   * skipped, a retry after the task's delay (or Airflow's exponential backoff), or failure; then
+   * applies the trigger rules of the tasks waiting on it (queued, skipped or upstream_failed),
+   * skips everything below it for a short-circuit, and settles the run.
    */
   async finishTry(
     ti: TaskInstanceRecord,
@@ -618,13 +1105,31 @@ export class PipelineStore {
         current.try_number !== ti.tryNumber ||
         current.worker_id !== ti.workerId
       ) {
-        return { state: undefined, queued: [], upstreamFailed: [], runState: undefined };
+        return {
+          state: undefined,
+          queued: [],
+          upstreamFailed: [],
+          skipped: [],
+          runState: undefined,
+        };
       }
       let state: TaskState;
-      if (outcome.success) state = 'success';
+      if (outcome.skipped) state = 'skipped';
+      else if (outcome.success) state = 'success';
       else if ((outcome.retry ?? true) && current.try_number < current.max_tries) {
         state = 'up_for_retry';
       } else state = 'failed';
+      let runAfter: number | null = null;
+      if (state === 'up_for_retry') {
+        const run = await trx
+          .selectFrom('dag_run')
+          .select('logical_date')
+          .where('dag_id', '=', ti.dagId)
+          .where('run_id', '=', ti.runId)
+          .executeTakeFirst();
+        runAfter =
+          now + retryDelayMs(tiRecord(current), current.try_number, Number(run?.logical_date ?? 0));
+      }
       await trx
         .updateTable('task_instance')
         .set({
@@ -633,21 +1138,26 @@ export class PipelineStore {
           exit_code: outcome.exitCode ?? null,
           note: outcome.note ?? null,
           heartbeat_at: null,
-          run_after: state === 'up_for_retry' ? now + Number(current.retry_delay_ms) : null,
+          run_after: runAfter,
         })
         .where('id', '=', ti.id)
         .execute();
-      return this.#settle(trx, ti.dagId, ti.runId, state, now);
+      const skipBelow = state === 'success' && outcome.skipDownstream ? ti.taskId : undefined;
+      return this.#settle(trx, ti.dagId, ti.runId, state, now, skipBelow);
     });
   }
 
-  /** Queues ready tasks, propagates failures and settles the run (inside a locked transaction). */
+  /**
+   * Applies the trigger rules of the waiting tasks and settles the run (inside a locked
+   * transaction). With `skipBelow`, every waiting task below that one is skipped first.
+   */
   async #settle(
     trx: Transaction<PipelineSchema>,
     dagId: string,
     runId: string,
     state: TaskState,
     now: number,
+    skipBelow?: string,
   ): Promise<FinishReport> {
     const rows = (
       await trx
@@ -658,26 +1168,51 @@ export class PipelineStore {
         .execute()
     ).map(tiRecord);
     const states = new Map(rows.map((r) => [r.taskId, r.state]));
-    const queued: string[] = [];
-    const upstreamFailed: string[] = [];
-    // Propagate until nothing changes: a waiting task with a failed upstream fails too.
-    let changed = true;
-    while (changed) {
-      changed = false;
+    const changed = new Map<string, TaskState>();
+    const set = (taskId: string, to: TaskState) => {
+      states.set(taskId, to);
+      changed.set(taskId, to);
+    };
+    if (skipBelow !== undefined) {
+      // Every task below the short-circuit (directly or not), whatever its trigger rule.
+      const below = new Set([skipBelow]);
+      let grew = true;
+      while (grew) {
+        grew = false;
+        for (const r of rows) {
+          if (!below.has(r.taskId) && r.upstream.some((u) => below.has(u))) {
+            below.add(r.taskId);
+            grew = true;
+          }
+        }
+      }
+      below.delete(skipBelow);
+      for (const id of below) {
+        const s = states.get(id);
+        if (s === null || s === 'queued') set(id, 'skipped');
+      }
+    }
+    // Propagate until nothing changes: each waiting task's rule over its upstream states.
+    let again = true;
+    while (again) {
+      again = false;
       for (const r of rows) {
         if (states.get(r.taskId) !== null) continue;
-        const ups = r.upstream.map((u) => states.get(u));
-        if (ups.some((s) => s === 'failed' || s === 'upstream_failed')) {
-          states.set(r.taskId, 'upstream_failed');
-          upstreamFailed.push(r.taskId);
-          changed = true;
-        } else if (ups.every((s) => s === 'success')) {
-          states.set(r.taskId, 'queued');
-          queued.push(r.taskId);
-          changed = true;
+        const next = evaluateTriggerRule(
+          r.triggerRule,
+          r.upstream.map((u) => states.get(u) ?? null),
+        );
+        if (next !== null) {
+          set(r.taskId, next);
+          again = true;
         }
       }
     }
+    const byState = (s: TaskState) =>
+      [...changed].filter(([, to]) => to === s).map(([taskId]) => taskId);
+    const queued = byState('queued');
+    const upstreamFailed = byState('upstream_failed');
+    const skipped = byState('skipped');
     if (queued.length > 0) {
       await trx
         .updateTable('task_instance')
@@ -687,19 +1222,26 @@ export class PipelineStore {
         .where('task_id', 'in', queued)
         .execute();
     }
-    if (upstreamFailed.length > 0) {
+    for (const [ended, ids] of [
+      ['upstream_failed', upstreamFailed],
+      ['skipped', skipped],
+    ] as const) {
+      if (ids.length === 0) continue;
       await trx
         .updateTable('task_instance')
-        .set({ state: 'upstream_failed', end_date: now })
+        .set({ state: ended, end_date: now, run_after: null })
         .where('dag_id', '=', dagId)
         .where('run_id', '=', runId)
-        .where('task_id', 'in', upstreamFailed)
+        .where('task_id', 'in', ids)
         .execute();
     }
-    const all = [...states.values()];
     let runState: DagRunState = 'running';
-    if (all.every((s) => TERMINAL.has(s))) {
-      runState = all.every((s) => s === 'success') ? 'success' : 'failed';
+    if ([...states.values()].every((s) => TERMINAL.has(s))) {
+      // Airflow: the run failed when a leaf task failed (or could not run); else it succeeded.
+      const leaves = rows.filter((r) => !rows.some((o) => o.upstream.includes(r.taskId)));
+      runState = leaves.some((r) => FAILED.has(states.get(r.taskId) ?? null))
+        ? 'failed'
+        : 'success';
       await trx
         .updateTable('dag_run')
         .set({ state: runState, end_date: now })
@@ -707,7 +1249,7 @@ export class PipelineStore {
         .where('run_id', '=', runId)
         .execute();
     }
-    return { state, queued, upstreamFailed, runState };
+    return { state, queued, upstreamFailed, skipped, runState };
   }
 
   /**

@@ -18,15 +18,73 @@ import {
   SUPERVISED_ENV,
 } from './supervisor.ts';
 
-type Pending = { resolve: (reply: LookupReply) => void; reject: (err: unknown) => void };
+type Reply = { readonly type: string; readonly id: number };
+type Pending = { resolve: (reply: Reply) => void; reject: (err: unknown) => void };
 
-function isReply(message: unknown): message is LookupReply {
+function isReply(message: unknown): message is Reply {
   return (
     message !== null &&
     typeof message === 'object' &&
-    (message as { type?: unknown }).type === LOOKUP_MESSAGE &&
+    typeof (message as { type?: unknown }).type === 'string' &&
     typeof (message as { id?: unknown }).id === 'number'
   );
+}
+
+/** Sends a request to the supervisor and waits for the reply with its id. */
+type Ask = <R extends Reply>(
+  message: { readonly type: string } & Record<string, unknown>,
+  what: string,
+  signal?: AbortSignal,
+) => Promise<R>;
+
+const ASK_KEY = Symbol.for('airlock.pipelines.supervisor-channel');
+const slots = globalThis as { [ASK_KEY]?: Ask };
+
+/** The IPC message a task process sends before it exits 0 when its try did not simply succeed. */
+export const OUTCOME_MESSAGE = 'airlock:outcome';
+
+/** A task try's outcome, beyond its exit code. */
+export interface TryOutcomeMessage {
+  readonly type: typeof OUTCOME_MESSAGE;
+  /** The task skipped itself (`SkipTask`). */
+  readonly skipped?: boolean;
+  /** The tasks after it are to be skipped (`shortCircuit`). */
+  readonly skipDownstream?: boolean;
+}
+
+/** Whether `message` is a {@link TryOutcomeMessage} (the supervisor's side). */
+export function isOutcomeMessage(message: unknown): message is TryOutcomeMessage {
+  return (
+    message !== null &&
+    typeof message === 'object' &&
+    (message as { type?: unknown }).type === OUTCOME_MESSAGE
+  );
+}
+
+/** Sends the try's outcome to the supervisor (nothing without one); resolves once it is sent. */
+export function tellOutcome(outcome: Omit<TryOutcomeMessage, 'type'>): Promise<void> {
+  if (!slots[ASK_KEY] || typeof process.send !== 'function') return Promise.resolve();
+  return new Promise((resolve) => {
+    process.send?.({ type: OUTCOME_MESSAGE, ...outcome }, undefined, {}, () => resolve());
+  });
+}
+
+/**
+ * Asks the supervising airlock process (requests other than lookups: XCom values).
+ *
+ * @throws AirlockError `AIRLOCK_ERR_INTERNAL` when this process has no supervisor.
+ */
+export function askSupervisor<R extends Reply>(
+  message: { readonly type: string } & Record<string, unknown>,
+  what: string,
+): Promise<R> {
+  const ask = slots[ASK_KEY];
+  if (!ask) {
+    return Promise.reject(
+      new AirlockError('AIRLOCK_ERR_INTERNAL', `no supervising airlock process to ask for ${what}`),
+    );
+  }
+  return ask<R>(message, what);
 }
 
 /**
@@ -51,7 +109,7 @@ export function connectToSupervisor(masker: SecretsMasker): TaskLookup | undefin
     }
     process.exit(1);
   });
-  // The channel keeps this process alive only while a lookup waits for its answer.
+  // The channel keeps this process alive only while a request waits for its answer.
   process.channel?.unref();
   const pending = new Map<number, Pending>();
   let next = 0;
@@ -63,31 +121,37 @@ export function connectToSupervisor(masker: SecretsMasker): TaskLookup | undefin
     if (pending.size === 0) process.channel?.unref();
     waiter.resolve(message);
   });
-  const ask = (kind: LookupRequest['kind'], key: string, options: LookupOptions) =>
-    new Promise<LookupReply>((resolve, reject) => {
-      options.signal?.throwIfAborted();
+  const ask: Ask = <R extends Reply>(
+    message: { readonly type: string } & Record<string, unknown>,
+    what: string,
+    signal?: AbortSignal,
+  ) =>
+    new Promise<R>((resolve, reject) => {
+      signal?.throwIfAborted();
       const id = ++next;
-      pending.set(id, { resolve, reject });
+      pending.set(id, { resolve: resolve as (reply: Reply) => void, reject });
       process.channel?.ref();
-      const request: LookupRequest = { type: LOOKUP_MESSAGE, id, kind, key };
-      process.send?.(request, undefined, {}, (err) => {
+      process.send?.({ ...message, id }, undefined, {}, (err) => {
         if (!err) return;
         pending.delete(id);
         reject(
           new AirlockError(
             'AIRLOCK_ERR_INTERNAL',
-            `cannot ask the supervising airlock process for the ${kind}`,
+            `cannot ask the supervising airlock process for ${what}`,
           ),
         );
       });
-      options.signal?.addEventListener(
+      signal?.addEventListener(
         'abort',
         () => {
-          if (pending.delete(id)) reject(options.signal?.reason);
+          if (pending.delete(id)) reject(signal?.reason);
         },
         { once: true },
       );
     });
+  slots[ASK_KEY] = ask;
+  const lookup = (kind: LookupRequest['kind'], key: string, options: LookupOptions) =>
+    ask<LookupReply>({ type: LOOKUP_MESSAGE, kind, key }, `the ${kind}`, options.signal);
   const settle = <T>(
     kind: LookupRequest['kind'],
     key: string,
@@ -107,12 +171,12 @@ export function connectToSupervisor(masker: SecretsMasker): TaskLookup | undefin
   };
   return {
     async getVariable(key, options = {}) {
-      return settle('variable', key, await ask('variable', key, options), (value) =>
+      return settle('variable', key, await lookup('variable', key, options), (value) =>
         typeof value === 'string' ? value : '',
       );
     },
     async getConnection(connId, options = {}) {
-      return settle('connection', connId, await ask('connection', connId, options), (value) =>
+      return settle('connection', connId, await lookup('connection', connId, options), (value) =>
         Connection.fromFields(typeof value === 'string' ? {} : value, connId),
       );
     },

@@ -21,7 +21,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { loadConfig } from '../config/load-config.ts';
 import { ENV } from '../config/schema.ts';
-import { ERROR_CODES, type ErrorCode, isAirlockError } from '../errors.ts';
+import type { ErrorCode } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { registerEnvironmentSecrets } from '../masking/deployment.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
@@ -30,6 +30,8 @@ import type { Metastore } from '../metastore/metastore.ts';
 import type { Connection, ConnectionFields } from '../model/connection.ts';
 import { openSecrets } from '../resolver/open.ts';
 import { LOCAL_LINKS, type Resolver, registerResolved } from '../resolver/resolver.ts';
+import { ipcError } from './_ipc.ts';
+import { answerXcom, isXcomRequest, type XcomChannel } from './xcom.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -239,16 +241,7 @@ async function answer(
         typeof found.value === 'string' ? found.value : connectionFields(found.value as Connection),
     };
   } catch (err) {
-    if (isAirlockError(err) && err.code in ERROR_CODES) {
-      return { ...base, error: { code: err.code, message: masker.redact(err.message) } };
-    }
-    return {
-      ...base,
-      error: {
-        code: 'AIRLOCK_ERR_INTERNAL',
-        message: `the supervisor could not resolve the ${request.kind} (${err instanceof Error ? err.name : typeof err})`,
-      },
-    };
+    return { ...base, error: ipcError(err, masker, `could not resolve the ${request.kind}`) };
   }
 }
 
@@ -264,6 +257,8 @@ export interface SpawnSupervisedOptions {
   lookup?: SupervisorLookup | undefined;
   /** Kill the child's process group when it runs longer. */
   timeoutMs?: number | undefined;
+  /** Where a task child's return value is kept and its upstream values read (see `xcom.ts`). */
+  xcom?: XcomChannel | undefined;
 }
 
 /** A supervised child and its masked output. */
@@ -313,9 +308,13 @@ export function spawnSupervised(
     }
   };
   child.on('message', (message: unknown) => {
-    if (!isLookupRequest(message)) return;
-    void answer(message, lookup, masker).then((reply) => {
-      if (child.connected) child.send(reply, (err) => void err);
+    const reply = isLookupRequest(message)
+      ? answer(message, lookup, masker)
+      : isXcomRequest(message)
+        ? answerXcom(message, options.xcom, masker)
+        : undefined;
+    void reply?.then((r) => {
+      if (child.connected) child.send(r, (err) => void err);
     });
   });
   child.once('exit', () => killGroup('SIGKILL'));

@@ -12,19 +12,29 @@
  */
 import type { Writable } from 'node:stream';
 import { loadConfig } from '../config/load-config.ts';
-import { isAirlockError } from '../errors.ts';
+import { AirlockError, isAirlockError } from '../errors.ts';
 import { SecretsMasker } from '../masking/masker.ts';
 import { createMaskingStream } from '../masking/stream.ts';
 import {
   Connection,
   createTaskRuntime,
+  type DagRunInfo,
   setTaskRuntime,
   type TaskContext,
   type TaskLogger,
   Variable,
 } from './context.ts';
+import { SkipTask, type Task } from './dag.ts';
 import { loadDagFromFile } from './loader.ts';
-import { connectToSupervisor } from './supervised.ts';
+import { resolveParams } from './params.ts';
+import { askSupervisor, connectToSupervisor, tellOutcome } from './supervised.ts';
+import {
+  RETURN_VALUE_KEY,
+  serializeXcom,
+  throwIfXcomError,
+  XCOM_MESSAGE,
+  type XcomReply,
+} from './xcom.ts';
 
 /** The try a task process runs. */
 export interface TaskSpec {
@@ -39,7 +49,12 @@ export interface TaskSpec {
   readonly maxTries: number;
   /** ISO-8601. */
   readonly logicalDate: string;
+  /** ISO-8601: the run's data interval. */
+  readonly dataIntervalStart: string;
+  readonly dataIntervalEnd: string;
   readonly conf: Readonly<Record<string, unknown>>;
+  /** Set to run the DAG's callback for a run that ended (`success` or `failed`), not a task. */
+  readonly callback?: 'success' | 'failed';
 }
 
 const masker = new SecretsMasker();
@@ -116,6 +131,40 @@ process.on('SIGTERM', () => {
   }, 1000);
 });
 
+const log: TaskLogger = {
+  debug: (m) => line('DEBUG', m),
+  info: (m) => line('INFO', m),
+  warn: (m) => line('WARNING', m),
+  error: (m) => line('ERROR', m),
+};
+
+function isSkip(err: unknown): err is Error {
+  return err instanceof SkipTask || (err as { airlockSkip?: unknown } | null)?.airlockSkip === true;
+}
+
+/** Runs a callback; what it throws is logged and changes nothing (as in Airflow). */
+async function runCallback(name: string, fn: () => unknown): Promise<void> {
+  try {
+    line('INFO', `Executing ${name}`);
+    await fn();
+  } catch (err) {
+    line('ERROR', `${name} failed: ${describe(err)}`);
+  }
+}
+
+const dagRun: DagRunInfo = {
+  dagId: spec.dagId,
+  runId: spec.runId,
+  logicalDate: spec.logicalDate,
+  dataIntervalStart: spec.dataIntervalStart,
+  dataIntervalEnd: spec.dataIntervalEnd,
+  runType: spec.runType,
+  conf: spec.conf,
+};
+let context: TaskContext | undefined;
+let current: Task<unknown> | undefined;
+let skipDownstream = false;
+
 try {
   const supervised = connectToSupervisor(masker);
   const runtime = supervised
@@ -125,29 +174,81 @@ try {
   setTaskRuntime(runtime);
   const d = await loadDagFromFile(spec.dagsFolder, spec.fileloc, spec.dagId);
   const t = d.getTask(spec.taskId);
-  if (!t) {
+  current = t;
+  if (spec.callback) {
+    // The DAG's run ended: its callback, in this supervised process.
+    const callback = spec.callback === 'success' ? d.onSuccess : d.onFailure;
+    if (callback) {
+      await runCallback(
+        `the DAG's on${spec.callback === 'success' ? 'Success' : 'Failure'} callback`,
+        () =>
+          callback({
+            dagId: spec.dagId,
+            runId: spec.runId,
+            state: spec.callback as string,
+            dagRun,
+            log,
+          }),
+      );
+    }
+    await runtime.dispose().catch(() => {});
+    await finish(0);
+  } else if (!t) {
     line('ERROR', `DAG \`${spec.dagId}\` has no task \`${spec.taskId}\``);
     await finish(1);
   } else {
-    const log: TaskLogger = {
-      debug: (m) => line('DEBUG', m),
-      info: (m) => line('INFO', m),
-      warn: (m) => line('WARNING', m),
-      error: (m) => line('ERROR', m),
+    // The upstream tasks' values (direct or not), asked for once so that `upstream(a)` is
+    // synchronous: they all ended before this task was queued.
+    const ancestors = new Set<string>();
+    const visit = (id: string) => {
+      for (const up of d.getTask(id)?.upstream ?? []) {
+        if (!ancestors.has(up)) {
+          ancestors.add(up);
+          visit(up);
+        }
+      }
     };
-    const context: TaskContext = {
+    visit(t.id);
+    const pulled = supervised
+      ? throwIfXcomError(
+          await askSupervisor<XcomReply>(
+            { type: XCOM_MESSAGE, op: 'pull', key: RETURN_VALUE_KEY, taskIds: [...ancestors] },
+            "the upstream tasks' values",
+          ),
+        ).values
+      : {};
+    const upstream = (task: Task<unknown> | string): unknown => {
+      const id = typeof task === 'string' ? task : task.id;
+      const text = pulled[id];
+      if (text === undefined) {
+        throw new AirlockError(
+          'AIRLOCK_ERR_DAG_XCOM_NOT_FOUND',
+          ancestors.has(id)
+            ? `upstream task \`${id}\` returned no value in run \`${spec.runId}\``
+            : `task \`${id}\` is not upstream of \`${spec.taskId}\` (add it to dependsOn)`,
+          { details: { task_id: id } },
+        );
+      }
+      return JSON.parse(text) as unknown;
+    };
+    const params = resolveParams(d.params, spec.conf);
+    context = {
       dagId: spec.dagId,
       taskId: spec.taskId,
       runId: spec.runId,
       tryNumber: spec.tryNumber,
       maxTries: spec.maxTries,
       logicalDate: spec.logicalDate,
-      dagRun: {
-        dagId: spec.dagId,
-        runId: spec.runId,
-        logicalDate: spec.logicalDate,
-        runType: spec.runType,
-        conf: spec.conf,
+      dataIntervalStart: spec.dataIntervalStart,
+      dataIntervalEnd: spec.dataIntervalEnd,
+      dagRun,
+      params,
+      upstream: upstream as TaskContext['upstream'],
+      skip: (reason?: string) => {
+        throw new SkipTask(reason);
+      },
+      skipDownstream: () => {
+        skipDownstream = true;
       },
       signal: controller.signal,
       log,
@@ -158,13 +259,46 @@ try {
       'INFO',
       `Executing <Task ${spec.dagId}.${spec.taskId}> run_id=${spec.runId} try ${spec.tryNumber}/${spec.maxTries}`,
     );
-    await t.fn(context);
+    const returned = await t.fn(context as TaskContext);
+    const text = serializeXcom(returned);
+    if (text !== undefined) {
+      if (supervised) {
+        throwIfXcomError(
+          await askSupervisor<XcomReply>(
+            { type: XCOM_MESSAGE, op: 'push', key: RETURN_VALUE_KEY, value: text },
+            "the task's return value",
+          ),
+        );
+      }
+      // Shown as it is stored: masked, strings under sensitive keys included.
+      const shown = JSON.stringify(
+        masker.redactValue(JSON.parse(text) as unknown, RETURN_VALUE_KEY),
+      );
+      line(
+        'INFO',
+        `Done. Returned value was: ${shown.length > 1000 ? `${shown.slice(0, 1000)}…` : shown}`,
+      );
+    }
+    const { onSuccess } = t.callbacks;
+    if (onSuccess) await runCallback('onSuccess callback', () => onSuccess(context as TaskContext));
+    if (skipDownstream) await tellOutcome({ skipDownstream: true });
     line('INFO', `Marking task as SUCCESS. dag_id=${spec.dagId}, task_id=${spec.taskId}`);
     await runtime.dispose().catch(() => {});
     await finish(0);
   }
 } catch (err) {
+  if (isSkip(err)) {
+    line('INFO', `Skipping task: ${masker.redact(err.message)}`);
+    await tellOutcome({ skipped: true });
+    line('INFO', `Marking task as SKIPPED. dag_id=${spec.dagId}, task_id=${spec.taskId}`);
+    await finish(0);
+  }
   line('ERROR', `Task failed with exception: ${describe(err)}`);
+  const { onFailure } = current?.callbacks ?? {};
+  if (onFailure && context && spec.tryNumber >= spec.maxTries) {
+    const ctx = context;
+    await runCallback('onFailure callback', () => onFailure(ctx, err));
+  }
   line('INFO', `Marking task as FAILED. dag_id=${spec.dagId}, task_id=${spec.taskId}`);
   await finish(1);
 }

@@ -19,10 +19,12 @@ import { appendLogLines, taskLogPath } from './logs.ts';
 import type { PipelineSettings } from './settings.ts';
 import {
   type ClaimFilter,
+  type DagRunRecord,
   defaultWorkerId,
   type PipelineStore,
   type TaskInstanceRecord,
 } from './store.ts';
+import { isOutcomeMessage } from './supervised.ts';
 import {
   createSupervisorLookup,
   type SupervisorLookup,
@@ -30,8 +32,12 @@ import {
   supervisorLookups,
 } from './supervisor.ts';
 import type { TaskSpec } from './task-main.ts';
+import type { XcomChannel } from './xcom.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
+
+/** The "task" folder of a run's log that holds its DAG callback's output. */
+export const DAG_CALLBACK_LOG = 'dag_callback';
 
 /** Options of {@link runTaskProcess}. */
 export interface RunTaskProcessOptions {
@@ -56,6 +62,8 @@ export interface RunTaskProcessOptions {
   killGraceMs?: number;
   /** Called with the child's pid once it started. */
   onStart?: (pid: number) => void;
+  /** Where the try's return value is kept and its upstream values read. @default none (`tasks test`) */
+  xcom?: XcomChannel | undefined;
 }
 
 /** How a task process ended. */
@@ -63,6 +71,10 @@ export interface TaskProcessResult {
   readonly exitCode: number | null;
   readonly signal: NodeJS.Signals | null;
   readonly timedOut: boolean;
+  /** The task skipped itself (`SkipTask`). */
+  readonly skipped: boolean;
+  /** The task asked for the tasks after it to be skipped (`shortCircuit`). */
+  readonly skipDownstream: boolean;
 }
 
 /**
@@ -94,6 +106,7 @@ export async function runTaskProcess(
         extraEnv: { AIRLOCK_TASK_SPEC: JSON.stringify(spec) },
         masker,
         lookup,
+        xcom: options.xcom,
       });
       let timedOut = false;
       let killTimer: NodeJS.Timeout | undefined;
@@ -125,6 +138,12 @@ export async function runTaskProcess(
             rl.on('close', done);
           }),
       );
+      const told = { skipped: false, skipDownstream: false };
+      child.on('message', (message: unknown) => {
+        if (!isOutcomeMessage(message)) return;
+        if (message.skipped === true) told.skipped = true;
+        if (message.skipDownstream === true) told.skipDownstream = true;
+      });
       let spawnError: string | undefined;
       child.once('error', (err) => {
         spawnError = (err as NodeJS.ErrnoException).code ?? err.name;
@@ -135,7 +154,7 @@ export async function runTaskProcess(
         if (killTimer) clearTimeout(killTimer);
         options.signal?.removeEventListener('abort', onAbort);
         if (spawnError) emit([`ERROR - airlock: cannot start the task process (${spawnError})`]);
-        resolve({ exitCode: code, signal, timedOut });
+        resolve({ exitCode: code, signal, timedOut, ...told });
       });
     });
   } finally {
@@ -225,28 +244,21 @@ export function startWorker(options: WorkerOptions): Worker {
   const runTry = async (ti: TaskInstanceRecord, abort: AbortController) => {
     const logPath = taskLogPath(settings.logsFolder, ti.dagId, ti.runId, ti.taskId, ti.tryNumber);
     let success = false;
+    let skipped = false;
+    let skipDownstream = false;
     let exitCode: number | null = null;
     let note: string | undefined;
     try {
       const run = await store.getRun(ti.dagId, ti.runId);
       const env = await options.env();
-      const spec: TaskSpec = {
-        dagsFolder: settings.dagsFolder,
-        fileloc: run?.fileloc ?? '',
-        dagId: ti.dagId,
-        taskId: ti.taskId,
-        runId: ti.runId,
-        runType: run?.runType ?? 'manual',
-        tryNumber: ti.tryNumber,
-        maxTries: ti.maxTries,
-        logicalDate: new Date(run?.logicalDate ?? Date.now()).toISOString(),
-        conf: run?.conf ?? {},
-      };
+      const spec = specOf(run, ti);
       appendLogLines(
         logPath,
         [`INFO - airlock: worker ${workerId} starting try ${ti.tryNumber} of ${ti.maxTries}`],
         masker,
       );
+      // A try starts without the values of an earlier try (as Airflow clears them).
+      await store.clearXcom(ti);
       const result = await runTaskProcess(spec, {
         env,
         masker,
@@ -255,9 +267,21 @@ export function startWorker(options: WorkerOptions): Worker {
         onLine: options.onLine ? (l) => options.onLine?.(ti, l) : undefined,
         timeoutMs: ti.timeoutMs,
         signal: abort.signal,
+        xcom: {
+          push: (key, json) => store.setXcom(ti, key, json),
+          pull: async (taskIds, key) =>
+            Object.fromEntries(
+              (await store.xcoms(ti.dagId, ti.runId, { taskIds, key })).map((x) => [
+                x.taskId,
+                x.text,
+              ]),
+            ),
+        },
       });
       exitCode = result.exitCode;
       success = result.exitCode === 0 && !result.timedOut;
+      skipped = success && result.skipped;
+      skipDownstream = success && result.skipDownstream;
       if (result.timedOut) note = `timed out after ${Math.round((ti.timeoutMs ?? 0) / 1000)}s`;
       else if (abort.signal.aborted) note = 'stopped by its worker';
     } catch (err) {
@@ -270,20 +294,71 @@ export function startWorker(options: WorkerOptions): Worker {
     }
     const report = await store.finishTry(ti, {
       success,
+      skipped,
+      skipDownstream,
       exitCode,
       ...(note === undefined ? {} : { note }),
     });
+    const retryAt =
+      report.state === 'up_for_retry'
+        ? (await store.getTaskInstance(ti.dagId, ti.runId, ti.taskId))?.runAfter
+        : null;
     const outcome =
       report.state === 'up_for_retry'
-        ? `up_for_retry (next try in ${Math.round(ti.retryDelayMs / 1000)}s)`
+        ? `up_for_retry (next try in ${Math.round(((retryAt ?? Date.now()) - Date.now()) / 1000)}s)`
         : (report.state ?? 'not recorded (the try was reaped)');
     try {
       appendLogLines(logPath, [`INFO - airlock: try ${ti.tryNumber} ended: ${outcome}`], masker);
     } catch {
       // ignore
     }
+    if (report.runState === 'success' || report.runState === 'failed') {
+      await runDagCallback(ti, report.runState).catch((err: unknown) => {
+        logger?.error(
+          { dagId: ti.dagId, runId: ti.runId, error: err instanceof Error ? err.name : typeof err },
+          'could not run the DAG callback',
+        );
+      });
+    }
     options.onTryFinished?.(ti, report.state ?? undefined);
   };
+
+  /** A run ended: the DAG's callback for it, if it has one, in its own supervised process. */
+  const runDagCallback = async (ti: TaskInstanceRecord, state: 'success' | 'failed') => {
+    const dagState = await store.dagState(ti.dagId);
+    if (!dagState?.info.callbacks?.includes(state)) return;
+    const run = await store.getRun(ti.dagId, ti.runId);
+    if (!run) return;
+    const env = await options.env();
+    const logPath = taskLogPath(settings.logsFolder, ti.dagId, ti.runId, DAG_CALLBACK_LOG, 1);
+    await runTaskProcess(
+      {
+        ...specOf(run, ti),
+        taskId: '',
+        tryNumber: 1,
+        maxTries: 1,
+        callback: state,
+      },
+      { env, masker, lookup: lookups.of(env), logPath, timeoutMs: 300_000 },
+    );
+  };
+
+  const specOf = (run: DagRunRecord | undefined, ti: TaskInstanceRecord): TaskSpec => ({
+    dagsFolder: settings.dagsFolder,
+    fileloc: run?.fileloc ?? '',
+    dagId: ti.dagId,
+    taskId: ti.taskId,
+    runId: ti.runId,
+    runType: run?.runType ?? 'manual',
+    tryNumber: ti.tryNumber,
+    maxTries: ti.maxTries,
+    logicalDate: new Date(run?.logicalDate ?? Date.now()).toISOString(),
+    dataIntervalStart: new Date(
+      run?.dataIntervalStart ?? run?.logicalDate ?? Date.now(),
+    ).toISOString(),
+    dataIntervalEnd: new Date(run?.dataIntervalEnd ?? run?.logicalDate ?? Date.now()).toISOString(),
+    conf: run?.conf ?? {},
+  });
 
   const poll = async () => {
     if (polling) {

@@ -19,6 +19,7 @@ import {
 } from '../../src/testing/fakes/vault-fake.ts';
 import { BIN, cleanEnv, NODE, ROOT, runAirlock } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { createTestApp } from '../server/_app.ts';
 
 const FERNET_KEY = 'zJhyqb8xQzJ4bb8H3xU2dZ_HiVXoOk-mu2d-ZcNkU6U=';
@@ -86,16 +87,6 @@ async function saveSettings(
       await store.putSetting(name, value, secret, 'admin');
   } finally {
     await metastore.close();
-  }
-}
-
-async function waitFor<T>(fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 150));
   }
 }
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, runAirlock, startAirlock } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const home = tempDir('airlock-dags-');
 // A DAGs folder outside the project: `airlock` resolves through the loader's hook.
@@ -50,16 +51,6 @@ function startWorker(extra: Record<string, string> = {}, args: string[] = []): C
   const child = startAirlock(['worker', ...args], { ...env, ...extra });
   children.push(child);
   return child;
-}
-
-async function waitFor<T>(fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 150));
-  }
 }
 
 async function states(runId: string, dagId = 'flow'): Promise<Record<string, string>> {

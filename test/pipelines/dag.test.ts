@@ -23,6 +23,9 @@ describe('dag', () => {
       retries: 2,
       retryDelaySeconds: 300,
       timeoutSeconds: null,
+      retryExponentialBackoff: false,
+      maxRetryDelaySeconds: null,
+      triggerRule: 'all_success',
     });
     expect(d.getTask('transform')?.settings.retries).toBe(0);
     expect(d.getTask('load')?.settings.timeoutSeconds).toBe(5);
@@ -42,7 +45,7 @@ describe('dag', () => {
     takeRegisteredDags();
   });
 
-  it('rejects cycles, duplicate ids, unknown upstream ids, bad ids and cron schedules', () => {
+  it('rejects cycles, duplicate ids, unknown upstream ids, bad ids and bad schedules', () => {
     const code = { code: 'AIRLOCK_ERR_DAG_INVALID' };
     expect(() =>
       dag('cyc', { schedule: null }, () => {
@@ -63,10 +66,47 @@ describe('dag', () => {
       }),
     ).toThrow(expect.objectContaining(code));
     expect(() => dag('bad id!', { schedule: null })).toThrow(expect.objectContaining(code));
-    expect(() => dag('cron', { schedule: '@daily' as unknown as null })).toThrow(
-      expect.objectContaining({ ...code, message: expect.stringMatching(/scheduler/) }),
+    expect(() => dag('cron', { schedule: '@daily' })).toThrow(
+      expect.objectContaining({ ...code, message: 'DAG `cron`: a schedule needs a startDate' }),
     );
+    const start = '2026-01-01T00:00:00Z';
+    for (const [options, message] of [
+      [{ schedule: '0 0 * *', startDate: start }, /not a 5-field cron expression/],
+      [{ schedule: '@daily', startDate: 'soon' }, /startDate must be a Date or an ISO-8601/],
+      [{ schedule: '@daily', startDate: start, timezone: 'Nowhere/City' }, /unknown timezone/],
+      [{ schedule: '@continuous', startDate: start, maxActiveRuns: 2 }, /maxActiveRuns 1/],
+      [
+        { schedule: '@daily', startDate: start, endDate: '2025-01-01T00:00:00Z' },
+        /before startDate/,
+      ],
+    ] as const) {
+      expect(() => dag('sched', options)).toThrow(
+        expect.objectContaining({ ...code, message: expect.stringMatching(message) }),
+      );
+    }
+    const ok = dag('sched_ok', {
+      schedule: '30 6 * * 1-5',
+      startDate: new Date(start),
+      timezone: 'Europe/Paris',
+    });
+    expect(ok).toMatchObject({
+      schedule: '30 6 * * 1-5',
+      catchup: false,
+      maxActiveRuns: 16,
+      timezone: 'Europe/Paris',
+      startDate: Date.parse(start),
+    });
     expect(() => task('orphan', () => {})).toThrow(expect.objectContaining(code));
+    expect(() =>
+      dag('rule', { schedule: null }, () => {
+        task('a', () => {}, { triggerRule: 'sometimes' as 'always' });
+      }),
+    ).toThrow(
+      expect.objectContaining({
+        ...code,
+        message: expect.stringMatching(/triggerRule must be one of all_success/),
+      }),
+    );
     expect(() =>
       dag('neg', { schedule: null }, () => {
         task('a', () => {}, { retries: -1 });

@@ -7,30 +7,14 @@ import { createPipelineRoutes } from '../../src/pipelines/http.ts';
 import type { DagInfo } from '../../src/pipelines/loader.ts';
 import { taskLogPath } from '../../src/pipelines/logs.ts';
 import { type DagRunRecord, PipelineStore } from '../../src/pipelines/store.ts';
+import { testDagInfo, testTaskInfo } from '../helpers/dag-info.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { createTestApp, type TestApp } from '../server/_app.ts';
 
 const home = tempDir('airlock-pipelines-http-');
 const logs = join(home, 'logs');
 
-const DAG: DagInfo = {
-  dagId: 'etl',
-  fileloc: 'etl.ts',
-  description: null,
-  tags: [],
-  schedule: null,
-  tasks: [
-    {
-      taskId: 'load',
-      description: null,
-      upstream: [],
-      downstream: [],
-      retries: 0,
-      retryDelaySeconds: 0,
-      timeoutSeconds: null,
-    },
-  ],
-};
+const DAG: DagInfo = testDagInfo('etl', [testTaskInfo('load')]);
 
 let t: TestApp;
 let store: PipelineStore;

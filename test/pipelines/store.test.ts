@@ -3,28 +3,23 @@ import { Fernet, parseFernetKeys } from '../../src/metastore/fernet.ts';
 import { Metastore } from '../../src/metastore/metastore.ts';
 import type { DagInfo } from '../../src/pipelines/loader.ts';
 import { PipelineStore } from '../../src/pipelines/store.ts';
+import { testDagInfo, testTaskInfo } from '../helpers/dag-info.ts';
 import { postgresDatabases, sqliteDatabases, type TestDatabases } from '../metastore/_databases.ts';
 
 function info(
   tasks: { id: string; up?: string[]; retries?: number; delay?: number }[],
   dagId = 'etl',
 ): DagInfo {
-  return {
+  return testDagInfo(
     dagId,
-    fileloc: `${dagId}.ts`,
-    description: null,
-    tags: [],
-    schedule: null,
-    tasks: tasks.map((t) => ({
-      taskId: t.id,
-      description: null,
-      upstream: t.up ?? [],
-      downstream: [],
-      retries: t.retries ?? 0,
-      retryDelaySeconds: t.delay ?? 0,
-      timeoutSeconds: null,
-    })),
-  };
+    tasks.map((t) =>
+      testTaskInfo(t.id, {
+        upstream: t.up ?? [],
+        retries: t.retries ?? 0,
+        retryDelaySeconds: t.delay ?? 0,
+      }),
+    ),
+  );
 }
 
 function suite(name: string, make: () => TestDatabases) {
@@ -165,6 +160,49 @@ function suite(name: string, make: () => TestDatabases) {
       await expect(
         a.createRun({ dag: info([{ id: 'x' }], 'd1'), runId: 'a/../../b' }),
       ).rejects.toMatchObject({ code: 'AIRLOCK_ERR_CLI_USAGE' });
+    });
+
+    it('schedules due runs once across two stores, within maxActiveRuns', async () => {
+      const { a, b } = await open();
+      const hourly = testDagInfo('hourly', [testTaskInfo('t')], {
+        schedule: '@hourly',
+        startDate: Date.parse('2026-03-01T07:00:00Z'),
+        catchup: true,
+        maxActiveRuns: 2,
+        isPausedUponCreation: false,
+      });
+      const now = Date.parse('2026-03-01T10:30:00Z');
+      await Promise.all([
+        a.syncDags([hourly], { now, pausedAtCreation: true }),
+        b.syncDags([hourly], { now, pausedAtCreation: true }),
+      ]);
+      expect((await a.dagState('hourly'))?.nextDagrun).toBe(Date.parse('2026-03-01T07:00:00Z'));
+      // Two stores at once: two runs (maxActiveRuns), each created once.
+      const [x, y] = await Promise.all([a.scheduleDue(now), b.scheduleDue(now)]);
+      const created = [...x, ...y].map((r) => r.runId).sort();
+      expect(created).toEqual([
+        'scheduled__2026-03-01T07:00:00+00:00',
+        'scheduled__2026-03-01T08:00:00+00:00',
+      ]);
+      expect(await a.scheduleDue(now)).toEqual([]);
+      // One run ends: the next interval follows, and the one after it is not due yet.
+      const ti = await a.claimNext('w:1', { runId: 'scheduled__2026-03-01T07:00:00+00:00' });
+      if (!ti) throw new Error('nothing claimed');
+      expect((await a.finishTry(ti, { success: true })).runState).toBe('success');
+      const next = await b.scheduleDue(now);
+      expect(next.map((r) => [r.runId, r.dataIntervalStart, r.dataIntervalEnd])).toEqual([
+        [
+          'scheduled__2026-03-01T09:00:00+00:00',
+          Date.parse('2026-03-01T09:00:00Z'),
+          Date.parse('2026-03-01T10:00:00Z'),
+        ],
+      ]);
+      expect((await a.dagState('hourly'))?.nextDagrunCreateAfter).toBe(
+        Date.parse('2026-03-01T11:00:00Z'),
+      );
+      // Paused: nothing, even when due.
+      await a.setPaused('hourly', true);
+      expect(await a.scheduleDue(Date.parse('2026-03-02T00:00:00Z'))).toEqual([]);
     });
   });
 }

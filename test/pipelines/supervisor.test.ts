@@ -81,6 +81,8 @@ describe('the supervisor answers its task over IPC', () => {
         tryNumber: 1,
         maxTries: 1,
         logicalDate: new Date(0).toISOString(),
+        dataIntervalStart: new Date(0).toISOString(),
+        dataIntervalEnd: new Date(0).toISOString(),
         conf: {},
       },
       {

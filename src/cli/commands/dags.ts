@@ -1,12 +1,12 @@
 /**
  * @module cli/commands/dags
- * `airlock dags list | list-import-errors | list-runs | trigger | test`, as Airflow's `airflow dags …`.
+ * `airlock dags list | list-import-errors | list-runs | trigger | test | pause | unpause`, as
+ * Airflow's `airflow dags …`.
  * DAG files are loaded from `$AIRLOCK_HOME/dags` (or `AIRLOCK__CORE__DAGS_FOLDER`); a broken file
  * is reported, and the others still load.
  */
 import { type Command, Option } from 'commander';
 import { AirlockError } from '../../errors.ts';
-import type { Metastore } from '../../metastore/metastore.ts';
 
 import type { DagRunRecord } from '../../pipelines/store.ts';
 
@@ -19,7 +19,7 @@ import {
   parseLogicalDate,
   printRows,
 } from '../context.ts';
-import { pipelines } from './_pipelines.ts';
+import { openPipelineEnvironment, pipelines } from './_pipelines.ts';
 
 interface ListRunsOptions {
   dagId?: string;
@@ -53,9 +53,57 @@ export function runRow(run: DagRunRecord): Record<string, unknown> {
     state: run.state,
     run_type: run.runType,
     logical_date: iso(run.logicalDate),
+    data_interval_start: iso(run.dataIntervalStart),
+    data_interval_end: iso(run.dataIntervalEnd),
     start_date: iso(run.startDate),
     end_date: iso(run.endDate),
   };
+}
+
+/** The pipeline store over the configured metastore (created on first use). */
+async function storeOf(context: CliContext) {
+  return (await openPipelineEnvironment(context)).store;
+}
+
+/**
+ * Discovers the DAGs folder and records what it found in the metastore (a DAG seen for the first
+ * time starts paused unless configured otherwise), as the scheduler does: its pause state and
+ * next run are then known.
+ */
+async function syncedDags(context: CliContext) {
+  const p = await pipelines();
+  const found = await bag(context);
+  const store = await storeOf(context);
+  const settings = p.loadPipelineSettings(context.io.env, context.config().home);
+  await store.syncDags(found.dags, {
+    now: p.schedulerClock(context.io.env)(),
+    pausedAtCreation: settings.pausedAtCreation,
+  });
+  return { found, store, states: await store.dagStates() };
+}
+
+function setPausedCommand(dags: Command, context: CliContext, paused: boolean): void {
+  dags
+    .command(paused ? 'pause' : 'unpause')
+    .description(
+      paused
+        ? 'pause a DAG: the scheduler creates no run for it (runs already queued still run)'
+        : 'unpause a DAG: the scheduler creates its runs as they fall due',
+    )
+    .argument('<dag_id>')
+    .addOption(outputOption())
+    .action((dagId: string, options: { output: ListFormat }) =>
+      closing(context, async () => {
+        const { found, store } = await syncedDags(context);
+        (await pipelines()).requireDagInfo(found, dagId);
+        const state = await store.setPaused(dagId, paused);
+        await printRows(
+          context.io,
+          [{ dag_id: state.dagId, is_paused: state.isPaused }],
+          options.output,
+        );
+      }),
+    );
 }
 
 /**
@@ -90,17 +138,30 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
     .addOption(outputOption())
     .action((options: { output: ListFormat }) =>
       closing(context, async () => {
-        const found = await bag(context);
-        const rows = found.dags.map((d) => ({
-          dag_id: d.dagId,
-          fileloc: d.fileloc,
-          tags: d.tags.join(', '),
-          tasks: d.tasks.map((t) => t.taskId).join(', '),
-          description: d.description,
-        }));
+        const { found, states } = await syncedDags(context);
+        const rows = found.dags.map((d) => {
+          const state = states.get(d.dagId);
+          return {
+            dag_id: d.dagId,
+            fileloc: d.fileloc,
+            is_paused: state?.isPaused ?? null,
+            schedule: d.schedule,
+            next_dagrun: iso(state?.nextDagrun ?? null),
+            next_dagrun_data_interval_start: iso(state?.nextDagrunDataIntervalStart ?? null),
+            next_dagrun_data_interval_end: iso(state?.nextDagrunDataIntervalEnd ?? null),
+            tags: d.tags.join(', '),
+            tasks: d.tasks.map((t) => t.taskId).join(', '),
+            description: d.description,
+          };
+        });
         await printRows(context.io, rows, options.output, [
           'dag_id',
           'fileloc',
+          'is_paused',
+          'schedule',
+          'next_dagrun',
+          'next_dagrun_data_interval_start',
+          'next_dagrun_data_interval_end',
           'tags',
           'tasks',
           'description',
@@ -108,6 +169,9 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
         warnImportErrors(context, found.errors.length);
       }),
     );
+
+  setPausedCommand(dags, context, true);
+  setPausedCommand(dags, context, false);
 
   dags
     .command('list-import-errors')
@@ -139,13 +203,7 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
         if (!Number.isInteger(limit) || limit < 1) {
           throw new AirlockError('AIRLOCK_ERR_CLI_USAGE', '--limit must be a whole number > 0');
         }
-        const metastore = (await context.metastore('write')) as Metastore;
-        const { store } = (await pipelines()).pipelineEnvironment(
-          metastore,
-          context.config(),
-          context.io.env,
-          context.masker,
-        );
+        const store = await storeOf(context);
         const { runs } = await store.listRuns({ dagId, limit });
         await printRows(context.io, runs.map(runRow), options.output);
       }),
@@ -168,15 +226,11 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
           throw new AirlockError('AIRLOCK_ERR_CLI_USAGE', 'give -l or -e, not both');
         }
         const logicalDate = dates[0] === undefined ? undefined : parseLogicalDate(dates[0]);
-        const found = await bag(context);
+        // Recorded as the scheduler records it (the worker reads the DAG's callbacks there).
+        const { found } = await syncedDags(context);
         const d = (await pipelines()).requireDagInfo(found, dagId);
-        const metastore = (await context.metastore('write')) as Metastore;
-        const { store } = (await pipelines()).pipelineEnvironment(
-          metastore,
-          context.config(),
-          context.io.env,
-          context.masker,
-        );
+        (await pipelines()).resolveParams(d.params, conf);
+        const store = await storeOf(context);
         const run = await store.createRun({
           dag: d,
           conf,
@@ -200,15 +254,12 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
       closing(context, async () => {
         const conf = (await pipelines()).parseConf(options.conf);
         const logicalDate = date === undefined ? undefined : parseLogicalDate(date);
-        const found = await bag(context);
+        // Recorded as the scheduler records it (the worker reads the DAG's callbacks there).
+        const { found } = await syncedDags(context);
         const d = (await pipelines()).requireDagInfo(found, dagId);
-        const metastore = (await context.metastore('write')) as Metastore;
-        const env = (await pipelines()).pipelineEnvironment(
-          metastore,
-          context.config(),
-          context.io.env,
-          context.masker,
-        );
+        (await pipelines()).resolveParams(d.params, conf);
+        const env = await openPipelineEnvironment(context);
+        const { metastore } = env;
         const now = Date.now();
         const run = await env.store.createRun({
           dag: d,

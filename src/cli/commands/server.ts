@@ -1,7 +1,8 @@
 /**
  * @module cli/commands/server
- * `airlock server [--host H] [--port N]`: the web UI and HTTP API, on the configured metastore
- * (created on first start). Runs until SIGINT or SIGTERM.
+ * `airlock server [--host H] [--port N] [--no-worker] [--no-scheduler]`: the web UI and HTTP API,
+ * on the configured metastore (created on first start), with a worker and a scheduler inside (so
+ * that `npm start` alone runs scheduled DAGs). Runs until SIGINT or SIGTERM.
  */
 import { type Command, Option } from 'commander';
 import { AirlockError } from '../../errors.ts';
@@ -35,6 +36,10 @@ export function registerServerCommand(program: Command, context: CliContext): vo
       '--no-worker',
       'do not run DAG tasks in this process (run `airlock worker` processes instead)',
     )
+    .option(
+      '--no-scheduler',
+      'do not create scheduled runs in this process (run `airlock scheduler` processes instead)',
+    )
     .action(
       async (options: {
         host: string;
@@ -43,12 +48,14 @@ export function registerServerCommand(program: Command, context: CliContext): vo
         trustProxy: boolean;
         allowSetting: string[];
         worker: boolean;
+        scheduler: boolean;
       }) => {
         const port = parsePort(options.port);
         const { startServer } = await import('../../server/serve.ts');
         const pipelines = await import('../../pipelines/http.ts');
         const io = context.io;
         let worker: Awaited<ReturnType<typeof pipelines.startServerWorker>> | undefined;
+        let scheduler: Awaited<ReturnType<typeof pipelines.startServerScheduler>> | undefined;
         const server = await startServer({
           // DAG pages and API; a trigger wakes the in-process worker at once.
           extensions: [pipelines.createPipelineRoutes({ onTrigger: () => worker?.wake() })],
@@ -67,9 +74,15 @@ export function registerServerCommand(program: Command, context: CliContext): vo
           ],
         });
         if (options.worker) worker = await pipelines.startServerWorker(server.deps);
+        if (options.scheduler) {
+          scheduler = await pipelines.startServerScheduler(server.deps, {
+            onRuns: () => worker?.wake(),
+          });
+        }
         io.stdout(`airlock server listening on ${server.url}\n`);
         await untilStopSignal();
         io.stdout('airlock server stopping\n');
+        await scheduler?.stop();
         await worker?.stop();
         await server.close();
       },

@@ -6,7 +6,6 @@
  */
 import { type Command, Option } from 'commander';
 import { AirlockError } from '../../errors.ts';
-import type { Metastore } from '../../metastore/metastore.ts';
 
 import {
   type CliContext,
@@ -16,7 +15,7 @@ import {
   parseLogicalDate,
   printRows,
 } from '../context.ts';
-import { pipelines } from './_pipelines.ts';
+import { openPipelineEnvironment, pipelines } from './_pipelines.ts';
 
 function iso(ms: number | null): string | null {
   return ms === null ? null : new Date(ms).toISOString();
@@ -71,6 +70,7 @@ export function registerTasksCommands(program: Command, context: CliContext): vo
             : context.io.env;
           let logical = new Date();
           let runId: string | undefined;
+          let interval: { start: number; end: number } | undefined;
           if (dateOrRun !== undefined && /^\d{4}-\d\d-\d\d/.test(dateOrRun)) {
             logical = new Date(parseLogicalDate(dateOrRun));
           } else if (dateOrRun !== undefined) {
@@ -88,6 +88,10 @@ export function registerTasksCommands(program: Command, context: CliContext): vo
             }
             logical = new Date(run.logicalDate);
             runId = run.runId;
+            interval = {
+              start: run.dataIntervalStart ?? run.logicalDate,
+              end: run.dataIntervalEnd ?? run.logicalDate,
+            };
             if (options.conf === undefined) conf = { ...run.conf };
           }
           const now = logical;
@@ -102,6 +106,8 @@ export function registerTasksCommands(program: Command, context: CliContext): vo
               tryNumber: 1,
               maxTries: 1,
               logicalDate: now.toISOString(),
+              dataIntervalStart: new Date(interval?.start ?? now.getTime()).toISOString(),
+              dataIntervalEnd: new Date(interval?.end ?? now.getTime()).toISOString(),
               conf,
             },
             {
@@ -133,13 +139,7 @@ export function registerTasksCommands(program: Command, context: CliContext): vo
     )
     .action((dagId: string, runId: string, options: { output: ListFormat }) =>
       closing(context, async () => {
-        const metastore = (await context.metastore('write')) as Metastore;
-        const { store } = (await pipelines()).pipelineEnvironment(
-          metastore,
-          context.config(),
-          context.io.env,
-          context.masker,
-        );
+        const { store } = await openPipelineEnvironment(context);
         const run = await store.getRun(dagId, runId);
         if (!run) {
           throw new AirlockError(

@@ -7,9 +7,8 @@
  */
 import type { Command } from 'commander';
 import { AirlockError } from '../../errors.ts';
-import type { Metastore } from '../../metastore/metastore.ts';
 import type { CliContext } from '../context.ts';
-import { pipelines } from './_pipelines.ts';
+import { openPipelineEnvironment, pipelines } from './_pipelines.ts';
 
 /** Registers `airlock worker`. */
 export function registerWorkerCommand(program: Command, context: CliContext): void {
@@ -29,20 +28,10 @@ export function registerWorkerCommand(program: Command, context: CliContext): vo
             );
           }
         }
-        const metastore = (await context.metastore('write')) as Metastore;
-        const env = (await pipelines()).pipelineEnvironment(
-          metastore,
-          context.config(),
-          context.io.env,
-          context.masker,
-        );
+        const env = await openPipelineEnvironment(context);
+        const { metastore } = env;
         const worker = (await pipelines()).startWorker({
-          store: env.store,
-          settings: env.settings,
-          env: env.taskEnv,
-          masker: context.masker,
-          metastore,
-          logger: context.logger,
+          ...env.processOptions,
           ...(concurrency === undefined ? {} : { concurrency }),
         });
         context.io.stdout(

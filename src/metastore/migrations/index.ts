@@ -10,6 +10,7 @@ import { initial } from './0001-initial.ts';
 import { server } from './0002-server.ts';
 import { pipelines } from './0003-pipelines.ts';
 import { keyCheck } from './0004-key-check.ts';
+import { scheduling } from './0005-scheduling.ts';
 
 /** Every migration, by name (= schema version), in order. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
@@ -17,6 +18,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0002-server': server,
   '0003-pipelines': pipelines,
   '0004-key-check': keyCheck,
+  '0005-scheduling': scheduling,
 });
 
 /** The schema version this airlock writes: the name of its last migration. */

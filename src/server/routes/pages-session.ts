@@ -91,6 +91,9 @@ export const sessionPages: RouteModule = (app, deps) => {
   app.use('/', requireAuth(deps));
   app.use('/logout', requireAuth(deps));
   app.get('/', (c) => c.redirect('/variables', 303));
+  // Airflow 1's UI lived under /admin/ (its docs still link there): land on the home page.
+  app.get('/admin', (c) => c.redirect('/', 301));
+  app.get('/admin/', (c) => c.redirect('/', 301));
 
   app.post('/logout', async (c) => {
     const cookie = getCookie(c, SESSION_COOKIE);

@@ -32,8 +32,8 @@ button.link{background:none;color:var(--accent);padding:0;min-height:0;text-deco
 .search{display:flex;flex-wrap:wrap;align-items:flex-end;gap:8px}.search input,.search select{width:auto;flex:1 1 200px}
 .table-wrap{overflow-x:auto;background:var(--card);border:1px solid var(--line);border-radius:8px}
 table{border-collapse:collapse;width:100%}caption{text-align:left;padding:8px 12px;font-weight:600}
-th,td{text-align:left;padding:8px 12px;border-top:1px solid var(--line);vertical-align:top;overflow-wrap:anywhere}
-thead th{border-top:0;background:#eef1f4;font-size:.9rem}tbody th{font-weight:600}
+th,td{text-align:left;padding:8px 12px;border-top:1px solid var(--line);vertical-align:top;overflow-wrap:break-word}
+thead th{border-top:0;background:#eef1f4;font-size:.9rem;white-space:nowrap}tbody th{font-weight:600}
 td.value code{white-space:pre-wrap}.actions{white-space:nowrap}.actions a{margin-right:12px}
 form.inline{display:inline}.muted{color:var(--muted)}
 .flash{padding:10px 14px;border-radius:6px;border:1px solid}.flash.ok{background:#e8f5ec;border-color:#9ccfa9}.flash.error{background:#fdecea;border-color:#f1aaa5}
@@ -41,14 +41,38 @@ form.inline{display:inline}.muted{color:var(--muted)}
 .healthy{color:var(--ok);font-weight:600}.unhealthy{color:var(--danger);font-weight:600}
 tr.serving{background:#e8f5ec}code.token{word-break:break-all}
 #test-result.ok{color:var(--ok)}#test-result.error{color:var(--danger)}
+.state{display:inline-block;border-radius:8px;padding:0 8px;font-size:.85rem;font-weight:600;white-space:nowrap;background:#eef1f4;color:#334155}
+.state-success{background:#d7f0dd;color:#14532d}.state-failed{background:#fbd5d2;color:#8c1d18}
+.state-running{background:#d6e6ff;color:#173f8a}.state-queued{background:#e9e6f7;color:#43307a}
+.state-up_for_retry{background:#fde7c2;color:#7a4b00}.state-upstream_failed{background:#ffe0c7;color:#8a3b00}
+.state-skipped{background:#f7d9ef;color:#6d1f5b}.state-none{background:#f1f3f5;color:#5b6675}.state-paused{background:#e6ecf3;color:#334155}
+time,code.conf,.nowrap{white-space:nowrap}.actions form{display:inline-block;margin:0 4px 4px 0}table.runs-grid{width:auto}.runs-grid th,.runs-grid td{padding:4px 6px;text-align:center}.runs-grid tbody th{text-align:left;white-space:nowrap}
+.cell{display:inline-block;width:22px;height:22px;border-radius:4px;border:1px solid rgba(0,0,0,.15);vertical-align:middle}
+a.cell:hover{outline:2px solid var(--accent)}
+.cell.state-success{background:#2e9b4b}.cell.state-failed{background:#d93025}.cell.state-running{background:#2f6fde}
+.cell.state-queued{background:#8c7ad6}.cell.state-up_for_retry{background:#f0a500}.cell.state-upstream_failed{background:#f07b1a}
+.cell.state-skipped{background:#e58bd0}.cell.state-none{background:#fff}
+.legend{display:flex;flex-wrap:wrap;gap:6px 14px;list-style:none;padding:0;margin:8px 0;font-size:.9rem}.legend li{display:flex;gap:6px;align-items:center}
+dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0 0 16px}dl.facts dt{font-weight:600}dl.facts dd{margin:0;overflow-wrap:break-word}
 @media (max-width:640px){.top{padding:10px 12px}main{padding:12px}.who{margin-left:0}
  table,thead,tbody,tr,th,td{display:block}thead{position:absolute;left:-9999px}
- tr{border-top:1px solid var(--line);padding:6px 0}th,td{border:0;padding:2px 12px}}
+ tr{border-top:1px solid var(--line);padding:6px 0}th,td{border:0;padding:2px 12px}
+ td[data-label]::before{content:attr(data-label);display:inline-block;min-width:7.5em;margin-right:8px;font-weight:600;color:var(--muted)}
+ .runs-grid td[data-label]::before{min-width:12em}code.conf{white-space:normal;overflow-wrap:anywhere}dl.facts{grid-template-columns:1fr}}
 `;
 
 /** `/static/app.js`. */
 export const APP_JS = `
 (function(){
+  // At phone width a table's cells stack: each shows its column's label (data-label).
+  document.querySelectorAll('table').forEach(function(t){
+    var heads = Array.prototype.map.call(t.querySelectorAll('thead th'), function(th){ return th.textContent.trim(); });
+    t.querySelectorAll('tbody tr').forEach(function(tr){
+      Array.prototype.forEach.call(tr.children, function(cell, i){
+        if (cell.tagName === 'TD' && !cell.hasAttribute('data-label') && heads[i]) cell.setAttribute('data-label', heads[i]);
+      });
+    });
+  });
   document.addEventListener('submit', function(e){
     var f = e.target; var msg = f.getAttribute && f.getAttribute('data-confirm');
     if (msg && !window.confirm(msg)) e.preventDefault();

@@ -16,7 +16,12 @@ import { createRoute, z } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import { AirlockError } from '../../errors.ts';
 import type { DagBagInfo, DagInfo, TaskInfo } from '../../pipelines/loader.ts';
-import type { DagRunRecord, PipelineStore, TaskInstanceRecord } from '../../pipelines/store.ts';
+import type {
+  DagRunRecord,
+  DagStateRecord,
+  PipelineStore,
+  TaskInstanceRecord,
+} from '../../pipelines/store.ts';
 import type { AppDeps, AppEnv, AuthUser } from '../context.ts';
 import type { ApiV2 } from './app.ts';
 import {
@@ -50,6 +55,8 @@ export interface PipelineApi {
     runId?: string,
     logicalDate?: number,
   ): Promise<DagRunRecord>;
+  /** Pauses or unpauses a DAG (editor); a 404 for a DAG the discovery does not find. */
+  setPaused(c: Context<AppEnv>, dagId: string, paused: boolean): Promise<DagStateRecord>;
   visibleConf(
     user: AuthUser,
     conf: Readonly<Record<string, unknown>>,
