@@ -22,10 +22,11 @@ import { AirlockError } from '../errors.ts';
 import { requireAuth } from '../server/auth/middleware.ts';
 import { can, requirePermission } from '../server/auth/roles.ts';
 import type { AirlockApp, AppDeps, AppEnv, AuthUser, RouteModule } from '../server/context.ts';
-import { pageOf, paginate } from '../server/routes/_api.ts';
+import { maskFields, pageOf, paginate } from '../server/routes/_api.ts';
 import { h } from '../server/ui/html.ts';
 import { csrfField, layout, page } from '../server/ui/pages.ts';
 import {
+  airflowParams,
   asTriggerHttpError,
   logContinuationToken,
   logPosition,
@@ -122,17 +123,7 @@ function dagJson(d: DagInfo, state: DagStateRecord | undefined): Record<string, 
     end_date: iso(d.endDate),
     catchup: d.catchup,
     max_active_runs: d.maxActiveRuns,
-    params: Object.fromEntries(
-      Object.entries(d.params).map(([name, spec]) => [
-        name,
-        {
-          __class: 'airflow.models.param.Param',
-          value: spec.default ?? null,
-          description: spec.description ?? null,
-          schema: spec,
-        },
-      ]),
-    ),
+    params: airflowParams(d),
     next_dagrun: iso(state?.nextDagrun ?? null),
     next_dagrun_data_interval_start: iso(state?.nextDagrunDataIntervalStart ?? null),
     next_dagrun_data_interval_end: iso(state?.nextDagrunDataIntervalEnd ?? null),
@@ -489,10 +480,8 @@ function registerDagApiV1(app: AirlockApp, deps: AppDeps, api: PipelineApi): voi
   });
   // Airflow's PATCH /dags/{dag_id}: `{"is_paused": true|false}` (`update_mask=is_paused` or none).
   app.patch('/api/v1/dags/:dagId', async (c) => {
-    const mask = c.req.queries('update_mask') ?? [];
-    if (mask.some((m) => m !== 'is_paused')) {
-      throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', 'only `is_paused` can be updated');
-    }
+    // `is_paused` is the one field Airflow lets a client change.
+    maskFields(c.req.queries('update_mask'), ['is_paused']);
     let body: unknown;
     try {
       body = JSON.parse(await c.req.text());
@@ -651,14 +640,16 @@ function registerTaskApiV1(app: AirlockApp, deps: AppDeps, api: PipelineApi): vo
     });
   });
   app.get(
-    '/api/v1/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/xcomEntries/:key',
+    '/api/v1/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/xcomEntries/:xcomKey',
     async (c) => {
       const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
       const [entry] = await store.xcoms(run.dagId, run.runId, {
         taskIds: [c.req.param('taskId')],
-        key: c.req.param('key'),
+        key: c.req.param('xcomKey'),
       });
-      if (!entry) throw notFound(`no XCom entry \`${c.req.param('key')}\` for this task and run`);
+      if (!entry) {
+        throw notFound(`no XCom entry \`${c.req.param('xcomKey')}\` for this task and run`);
+      }
       return c.json({
         ...xcomJson(run, entry),
         value: deps.masker.redactValue(entry.value, entry.key),

@@ -182,7 +182,7 @@ export const OPENAPI_DOCUMENT = {
           query('order_by', { type: 'string', enum: ['dag_id', '-dag_id'] }, 'Sort; `-` reverses.'),
           query('dag_id_pattern', { type: 'string' }, 'Case-insensitive substring of the dag_id.'),
           query('tags', { type: 'array', items: { type: 'string' } }, 'Any of these tags.'),
-          query('paused', { type: 'boolean' }, '`true` finds none (airlock DAGs are not paused).'),
+          query('paused', { type: 'boolean' }, 'Only the paused (`true`) or active DAGs.'),
         ],
         responses: { '200': ok('DAGs and import errors', ref('DagCollection')), ...errors },
       },
@@ -191,6 +191,16 @@ export const OPENAPI_DOCUMENT = {
       parameters: [pathParam('dag_id')],
       get: {
         summary: 'Get a DAG',
+        responses: { '200': ok('The DAG', ref('Dag')), '404': problem('Not found'), ...errors },
+      },
+      patch: {
+        summary: 'Pause or unpause a DAG (editor): `{"is_paused": true|false}`',
+        parameters: [updateMask(['is_paused'])],
+        requestBody: json({
+          type: 'object',
+          required: ['is_paused'],
+          properties: { is_paused: { type: 'boolean' } },
+        }),
         responses: { '200': ok('The DAG', ref('Dag')), '404': problem('Not found'), ...errors },
       },
     },
@@ -239,6 +249,29 @@ export const OPENAPI_DOCUMENT = {
             },
           }),
           '404': problem('Not found'),
+          ...errors,
+        },
+      },
+    },
+    '/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries': {
+      parameters: [pathParam('dag_id'), pathParam('dag_run_id'), pathParam('task_id')],
+      get: {
+        summary: "A task instance's XCom entries (no values)",
+        responses: { '200': ok('XCom entries', ref('XComCollection')), ...errors },
+      },
+    },
+    '/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/{xcom_key}': {
+      parameters: [
+        pathParam('dag_id'),
+        pathParam('dag_run_id'),
+        pathParam('task_id'),
+        pathParam('xcom_key'),
+      ],
+      get: {
+        summary: 'An XCom entry with its value (masked when stored; sensitive keys redacted)',
+        responses: {
+          '200': ok('The entry', { ...ref('XCom') }),
+          '404': problem('No such entry'),
           ...errors,
         },
       },
@@ -495,8 +528,13 @@ export const OPENAPI_DOCUMENT = {
           dag_id: { type: 'string' },
           description: { type: ['string', 'null'] },
           fileloc: { type: 'string' },
-          is_paused: { type: 'boolean' },
+          is_paused: { type: ['boolean', 'null'] },
           is_active: { type: 'boolean' },
+          schedule_interval: { type: ['object', 'null'] },
+          next_dagrun: { type: ['string', 'null'], format: 'date-time' },
+          next_dagrun_data_interval_start: { type: ['string', 'null'], format: 'date-time' },
+          next_dagrun_data_interval_end: { type: ['string', 'null'], format: 'date-time' },
+          next_dagrun_create_after: { type: ['string', 'null'], format: 'date-time' },
           tags: {
             type: 'array',
             items: { type: 'object', properties: { name: { type: 'string' } } },
@@ -521,7 +559,30 @@ export const OPENAPI_DOCUMENT = {
           run_type: { type: 'string' },
           logical_date: { type: 'string', format: 'date-time' },
           execution_date: { type: 'string', format: 'date-time' },
+          data_interval_start: { type: ['string', 'null'], format: 'date-time' },
+          data_interval_end: { type: ['string', 'null'], format: 'date-time' },
           conf: { type: 'object' },
+        },
+      },
+      XCom: {
+        type: 'object',
+        properties: {
+          dag_id: { type: 'string' },
+          dag_run_id: { type: 'string' },
+          task_id: { type: 'string' },
+          key: { type: 'string' },
+          map_index: { type: 'integer' },
+          timestamp: { type: 'string', format: 'date-time' },
+          logical_date: { type: 'string', format: 'date-time' },
+          execution_date: { type: 'string', format: 'date-time' },
+          value: {},
+        },
+      },
+      XComCollection: {
+        type: 'object',
+        properties: {
+          xcom_entries: { type: 'array', items: ref('XCom') },
+          total_entries: { type: 'integer' },
         },
       },
       DagRunTrigger: {

@@ -146,9 +146,24 @@ describe('/api/v1 against Airflow 2.10', () => {
     expect(await ids('?offset=2')).toEqual(['gamma_report']);
     expect(await ids('?dag_id_pattern=REPORT')).toEqual(['gamma_report']);
     expect(await ids('?tags=finance')).toEqual(['alpha', 'gamma_report']);
-    expect(await ids('?paused=true')).toEqual([]);
+    // A DAG seen for the first time starts paused (Airflow's dags_are_paused_at_creation).
+    expect(await ids('?paused=true')).toEqual(['alpha', 'beta', 'gamma_report']);
+    expect(await ids('?paused=false')).toEqual([]);
     expect((await list('?limit=1')).body.total_entries).toBe(3);
-    await v1('viewer', 'GET /api/v1/dags/{dag_id}', '/api/v1/dags/alpha');
+    const alpha = await v1('viewer', 'GET /api/v1/dags/{dag_id}', '/api/v1/dags/alpha');
+    expect(alpha.body).toMatchObject({ is_paused: true, next_dagrun: null });
+
+    const patch = (user: 'editor' | 'viewer', paused: boolean) =>
+      v1(user, 'PATCH /api/v1/dags/{dag_id}', '/api/v1/dags/alpha?update_mask=is_paused', {
+        is_paused: paused,
+      });
+    expect((await patch('viewer', false)).status).toBe(403);
+    const unpaused = await patch('editor', false);
+    expect(unpaused.status).toBe(200);
+    expect(unpaused.body).toMatchObject({ dag_id: 'alpha', is_paused: false });
+    expect(await ids('?paused=false')).toEqual(['alpha']);
+    expect(await ids('?paused=true')).toEqual(['beta', 'gamma_report']);
+    expect((await patch('editor', true)).body.is_paused).toBe(true);
   });
 
   it('triggers at logical_date or execution_date, lists with ~ and pages a log', async () => {

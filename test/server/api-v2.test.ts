@@ -36,6 +36,7 @@ export default dag('report', { schedule: null, description: 'prints a variable',
   task('print', async ({ dagRun }) => {
     console.log('logical date ' + dagRun.logicalDate);
     console.log('greeting is ' + (await Variable.get('greeting')));
+    return { lines: 2, api_key: 'literal-under-a-sensitive-key' };
   });
 });
 `,
@@ -227,10 +228,37 @@ describe('/api/v2 DAGs, runs and logs', () => {
   it('lists and describes DAGs with Airflow filters, and reports the import error', async () => {
     const dags = await api('GET /api/v2/dags', '/api/v2/dags?tags=demo&dag_id_pattern=rep%25');
     expect(dags.body.dags.map((d: any) => d.dag_id)).toEqual(['report']);
-    expect((await api('GET /api/v2/dags', '/api/v2/dags?paused=true')).body.total_entries).toBe(0);
-    await api('GET /api/v2/dags/{dag_id}', '/api/v2/dags/report');
+    // A DAG seen for the first time starts paused (Airflow's dags_are_paused_at_creation).
+    const pausedIds = async (paused: boolean) =>
+      (await api('GET /api/v2/dags', `/api/v2/dags?paused=${paused}`)).body.dags.map(
+        (d: any) => d.dag_id,
+      );
+    expect(await pausedIds(true)).toEqual(['report']);
+    expect(await pausedIds(false)).toEqual([]);
+    const got = await api('GET /api/v2/dags/{dag_id}', '/api/v2/dags/report');
+    expect(got.body).toMatchObject({
+      is_paused: true,
+      timetable_summary: null,
+      next_dagrun_logical_date: null,
+    });
+    const patch = (paused: boolean, query = '') =>
+      api('PATCH /api/v2/dags/{dag_id}', `/api/v2/dags/report${query}`, { is_paused: paused });
+    const unpaused = await patch(false, '?update_mask=is_paused');
+    expect(unpaused.status).toBe(200);
+    expect(unpaused.body).toMatchObject({ dag_id: 'report', is_paused: false });
+    expect(await pausedIds(false)).toEqual(['report']);
+    expect((await patch(true, '?update_mask=description')).status).toBe(400);
+    expect(
+      (await api('PATCH /api/v2/dags/{dag_id}', '/api/v2/dags/nope', { is_paused: true })).status,
+    ).toBe(404);
     const details = await api('GET /api/v2/dags/{dag_id}/details', '/api/v2/dags/report/details');
-    expect(details.body).toMatchObject({ dag_id: 'report', catchup: false, is_paused: false });
+    expect(details.body).toMatchObject({
+      dag_id: 'report',
+      catchup: false,
+      is_paused: false,
+      timezone: 'UTC',
+      params: {},
+    });
     const tasks = await api('GET /api/v2/dags/{dag_id}/tasks', '/api/v2/dags/report/tasks');
     expect(tasks.body.tasks.map((x: any) => x.task_id)).toEqual(['print']);
     await api('GET /api/v2/dags/{dag_id}/tasks/{task_id}', '/api/v2/dags/report/tasks/print');
@@ -299,6 +327,33 @@ describe('/api/v2 DAGs, runs and logs', () => {
       `${runPath}/taskInstances/print`,
     );
 
+    // A manual run's data interval is empty, at its logical date.
+    expect(
+      (await api('GET /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}', runPath)).body,
+    ).toMatchObject({
+      data_interval_start: '2026-03-01T06:00:00.000Z',
+      data_interval_end: '2026-03-01T06:00:00.000Z',
+      run_after: '2026-03-01T06:00:00.000Z',
+    });
+
+    // The task's return value, as XCom entries (values redacted under sensitive keys).
+    const xcomPath = `${runPath}/taskInstances/print/xcomEntries`;
+    const xcoms = await api(
+      'GET /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries',
+      xcomPath,
+    );
+    expect(xcoms.body).toMatchObject({
+      total_entries: 1,
+      xcom_entries: [{ key: 'return_value', task_id: 'print', run_id: runId, map_index: -1 }],
+    });
+    const xcomRoute =
+      'GET /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/{xcom_key}';
+    const value = await api(xcomRoute, `${xcomPath}/return_value`);
+    expect(value.body.value).toEqual({ lines: 2, api_key: '***' });
+    const text = await api(xcomRoute, `${xcomPath}/return_value?stringify=true`);
+    expect(JSON.parse(text.body.value)).toEqual({ lines: 2, api_key: '***' });
+    expect((await api(xcomRoute, `${xcomPath}/nope`)).status).toBe(404);
+
     const logRoute =
       'GET /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number}';
     const log = await api(logRoute, `${runPath}/taskInstances/print/logs/1`);
@@ -311,11 +366,11 @@ describe('/api/v2 DAGs, runs and logs', () => {
       `${runPath}/taskInstances/print/logs/1?token=${log.body.continuation_token}`,
     );
     expect(next.body.content).toEqual([]);
-    const text = await t.app.request(`${runPath}/taskInstances/print/logs/1`, {
+    const plain = await t.app.request(`${runPath}/taskInstances/print/logs/1`, {
       headers: { ...bearer, accept: 'text/plain' },
     });
-    expect(text.headers.get('content-type')).toContain('text/plain');
-    expect(await text.text()).toContain('greeting is hello from v2');
+    expect(plain.headers.get('content-type')).toContain('text/plain');
+    expect(await plain.text()).toContain('greeting is hello from v2');
   }, 120_000);
 });
 

@@ -239,6 +239,7 @@ describe('openapi document', () => {
         runId: 'dag_run_id',
         taskId: 'task_id',
         try: 'task_try_number',
+        xcomKey: 'xcom_key',
       };
       const path = route.path.replace(
         /:([A-Za-z_]+)/g,

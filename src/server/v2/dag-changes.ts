@@ -1,6 +1,6 @@
 /**
  * @module server/v2/dag-changes
- * What an operator changes through Airflow 3's API: `PATCH` a DAG run (mark it `success` or
+ * What an operator changes through Airflow 3's API: `PATCH` a DAG (`is_paused`), `PATCH` a DAG run (mark it `success` or
  * `failed`, or `queued` to run it again), `DELETE` it, `POST …/clear` it, `PATCH` a task instance
  * (`new_state`), and `POST /dags/{dag_id}/clearTaskInstances`. Every change needs the editor
  * role; a `note` is refused (airlock keeps none), and so are the options airlock cannot honour
@@ -18,7 +18,9 @@ import { maskFields } from '../routes/_api.ts';
 import type { ApiV2 } from './app.ts';
 import {
   DagRunSchema,
+  DagSchema,
   dagParam,
+  dagView,
   notFound,
   type PipelineApi,
   runParam,
@@ -30,6 +32,8 @@ import {
   tiView,
 } from './dags.ts';
 import { errorResponses, jsonResponse, SECURED, stringList } from './schemas.ts';
+
+const DagPatchBody = z.object({ is_paused: z.boolean() }).strict().openapi('DAGPatchBody');
 
 const RunPatchBody = z
   .object({
@@ -111,6 +115,19 @@ const jsonBody = <T extends z.ZodType>(schema: T) => ({
 });
 
 const routes = {
+  patchDag: createRoute({
+    method: 'patch',
+    path: '/api/v2/dags/{dag_id}',
+    tags: ['DAG'],
+    summary: 'Patch Dag',
+    security: SECURED,
+    request: {
+      params: z.object(dagParam),
+      query: z.object({ update_mask: stringList }),
+      body: jsonBody(DagPatchBody),
+    },
+    responses: { 200: jsonResponse(DagSchema), ...errorResponses(400, 401, 403, 404, 422) },
+  }),
   patchRun: createRoute({
     method: 'patch',
     path: '/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}',
@@ -262,6 +279,15 @@ async function clearIn(
  * ```
  */
 export function registerDagChangesV2(v2: ApiV2, _deps: AppDeps, api: PipelineApi): void {
+  // Pause or unpause: the scheduler creates no run of a paused DAG (queued ones still run).
+  v2.openapi(routes.patchDag, async (c) => {
+    const { dag_id } = c.req.valid('param');
+    // `is_paused` is the one field Airflow lets a client change.
+    maskFields(c.req.valid('query').update_mask, ['is_paused']);
+    const state = await api.setPaused(c, dag_id, c.req.valid('json').is_paused);
+    return c.json(dagView(await api.dagOr404(dag_id), await api.discover(), state), 200);
+  });
+
   v2.openapi(routes.patchRun, async (c) => {
     requirePermission(c.get('user').role, 'write');
     const { dag_id, dag_run_id } = c.req.valid('param');

@@ -7,8 +7,10 @@
  * logs (structured content, `Accept: text/plain` or `application/x-ndjson`, continuation tokens)
  * and import errors.
  *
- * Fields airlock has no concept of take Airflow's documented neutral values: DAGs are never stale,
- * have one owner `airflow`, no timetable (`timetable_summary` null), Airflow's default limits
+ * A DAG's pause state and next run come from its row in the store (`store.dagStates()`), its
+ * schedule (`timetable_summary`), catchup, dates and params from its definition; a run's data
+ * interval from the run. Fields airlock has no concept of take Airflow's documented neutral
+ * values: DAGs are never stale, have one owner `airflow`, Airflow's default limits
  * (`max_active_tasks` 16); task instances are unmapped (`map_index` -1) in `default_pool`.
  */
 import { createHash } from 'node:crypto';
@@ -81,7 +83,8 @@ const MAX_ACTIVE_TASKS = 16;
 const nullableText = z.string().nullable().optional();
 const nullableDate = z.string().nullable().optional();
 
-function iso(ms: number | null | undefined): string | null {
+/** An ISO-8601 instant, or `null`. */
+export function iso(ms: number | null | undefined): string | null {
   return ms === null || ms === undefined ? null : new Date(ms).toISOString();
 }
 
@@ -127,7 +130,7 @@ const dagFields = {
   file_token: z.string(),
 };
 
-const DagSchema = z.object(dagFields).openapi('DAGResponse');
+export const DagSchema = z.object(dagFields).openapi('DAGResponse');
 const DagCollectionSchema = z
   .object({ dags: z.array(DagSchema), total_entries: z.number().int() })
   .openapi('DAGCollectionResponse');
@@ -364,13 +367,35 @@ const ImportErrorCollectionSchema = z
 
 // --- views ---------------------------------------------------------------------------------------
 
-function dagView(d: DagInfo, bag: DagBagInfo) {
+/**
+ * A DAG's params as Airflow serializes them (`airflow.models.param.Param`: default value,
+ * description, JSON schema), for `/api/v1` and `/api/v2` alike.
+ */
+export function airflowParams(d: DagInfo): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(d.params).map(([name, spec]) => [
+      name,
+      {
+        __class: 'airflow.models.param.Param',
+        value: spec.default ?? null,
+        description: spec.description ?? null,
+        schema: spec,
+      },
+    ]),
+  );
+}
+
+/**
+ * A DAG as Airflow 3's `DAGResponse`: its pause state and next run from the store's DAG row
+ * (`undefined` before a discovery recorded it: paused, as a new DAG starts by default).
+ */
+export function dagView(d: DagInfo, bag: DagBagInfo, state: DagStateRecord | undefined) {
   return {
     dag_id: d.dagId,
     dag_display_name: d.dagId,
-    is_paused: false,
+    is_paused: state?.isPaused ?? true,
     is_stale: false,
-    last_parsed_time: null,
+    last_parsed_time: iso(state?.lastParsedAt),
     last_parse_duration: null,
     last_expired: null,
     bundle_name: null,
@@ -378,19 +403,19 @@ function dagView(d: DagInfo, bag: DagBagInfo) {
     relative_fileloc: d.fileloc,
     fileloc: d.fileloc,
     description: d.description,
-    timetable_summary: null,
-    timetable_description: 'Never, external triggers only',
+    timetable_summary: d.schedule,
+    timetable_description: d.schedule ?? 'Never, external triggers only',
     timetable_partitioned: false,
     tags: d.tags.map((name) => ({ name, dag_id: d.dagId, dag_display_name: d.dagId })),
     max_active_tasks: MAX_ACTIVE_TASKS,
-    max_active_runs: 16,
+    max_active_runs: d.maxActiveRuns,
     max_consecutive_failed_dag_runs: 0,
     has_task_concurrency_limits: false,
     has_import_errors: bag.errors.some((e) => e.file === d.fileloc),
-    next_dagrun_logical_date: null,
-    next_dagrun_data_interval_start: null,
-    next_dagrun_data_interval_end: null,
-    next_dagrun_run_after: null,
+    next_dagrun_logical_date: iso(state?.nextDagrun),
+    next_dagrun_data_interval_start: iso(state?.nextDagrunDataIntervalStart),
+    next_dagrun_data_interval_end: iso(state?.nextDagrunDataIntervalEnd),
+    next_dagrun_run_after: iso(state?.nextDagrunCreateAfter),
     allowed_run_types: null,
     owners: ['airflow'],
     file_token: Buffer.from(d.fileloc).toString('base64url'),
@@ -414,7 +439,7 @@ function taskView(t: TaskInfo) {
     owner: 'airflow',
     start_date: null,
     end_date: null,
-    trigger_rule: 'all_success',
+    trigger_rule: t.triggerRule,
     depends_on_past: false,
     wait_for_downstream: false,
     retries: t.retries,
@@ -423,7 +448,8 @@ function taskView(t: TaskInfo) {
     pool_slots: 1,
     execution_timeout: t.timeoutSeconds === null ? null : timeDelta(t.timeoutSeconds),
     retry_delay: timeDelta(t.retryDelaySeconds),
-    retry_exponential_backoff: 0,
+    // Airflow 3's multiplier: 0 when off, 2 (`True`'s) when on.
+    retry_exponential_backoff: t.retryExponentialBackoff ? 2 : 0,
     priority_weight: 1,
     weight_rule: 'downstream',
     ui_color: '#fff',
@@ -465,6 +491,11 @@ export async function taskInstanceOr404(
   return { run, ti };
 }
 
+/** When a run was due: a scheduled run after its data interval, any other at its logical date. */
+export function runAfter(run: DagRunRecord): number {
+  return run.runType === 'scheduled' ? (run.dataIntervalEnd ?? run.logicalDate) : run.logicalDate;
+}
+
 /** A run as Airflow 3's `DAGRunResponse`, its conf as `user` may see it. */
 export function runView(api: PipelineApi, user: AuthUser, run: DagRunRecord) {
   const runType = DagRunType.safeParse(run.runType);
@@ -478,9 +509,9 @@ export function runView(api: PipelineApi, user: AuthUser, run: DagRunRecord) {
     end_date: iso(run.endDate),
     duration:
       run.startDate !== null && run.endDate !== null ? (run.endDate - run.startDate) / 1000 : null,
-    data_interval_start: iso(run.logicalDate),
-    data_interval_end: iso(run.logicalDate),
-    run_after: iso(run.logicalDate) as string,
+    data_interval_start: iso(run.dataIntervalStart ?? run.logicalDate),
+    data_interval_end: iso(run.dataIntervalEnd ?? run.logicalDate),
+    run_after: iso(runAfter(run)) as string,
     last_scheduling_decision: null,
     run_type: runType.success ? runType.data : 'manual',
     state: run.state,
@@ -511,7 +542,7 @@ export function tiView(run: DagRunRecord, ti: TaskInstanceRecord) {
     dag_run_id: ti.runId,
     map_index: -1,
     logical_date: iso(run.logicalDate),
-    run_after: iso(run.logicalDate) as string,
+    run_after: iso(runAfter(run)) as string,
     start_date: iso(ti.startDate),
     end_date: iso(ti.endDate),
     duration:
@@ -568,15 +599,15 @@ const RUN_ORDER: Readonly<Record<string, (r: DagRunRecord) => unknown>> = {
   run_id: (r) => r.runId,
   dag_run_id: (r) => r.runId,
   logical_date: (r) => r.logicalDate,
-  run_after: (r) => r.logicalDate,
+  run_after: runAfter,
   start_date: (r) => r.startDate,
   end_date: (r) => r.endDate,
   updated_at: (r) => r.endDate ?? r.startDate ?? r.queuedAt,
   conf: (r) => JSON.stringify(r.conf),
   duration: (r) => (r.startDate !== null && r.endDate !== null ? r.endDate - r.startDate : null),
   run_type: (r) => r.runType,
-  data_interval_start: (r) => r.logicalDate,
-  data_interval_end: (r) => r.logicalDate,
+  data_interval_start: (r) => r.dataIntervalStart ?? r.logicalDate,
+  data_interval_end: (r) => r.dataIntervalEnd ?? r.logicalDate,
 };
 
 /** Every run of `dagId` (`~`: of every DAG). */
@@ -890,7 +921,7 @@ export type RunQuery = Range & {
 
 function runMatches(run: DagRunRecord, q: RunQuery): boolean {
   return (
-    inRange(q, 'run_after', run.logicalDate) &&
+    inRange(q, 'run_after', runAfter(run)) &&
     inRange(q, 'logical_date', run.logicalDate) &&
     inRange(q, 'start_date', run.startDate) &&
     inRange(q, 'end_date', run.endDate) &&
@@ -937,6 +968,7 @@ function registerDagOperationsV2(v2: ApiV2, api: PipelineApi): void {
   v2.openapi(routes.dags, async (c) => {
     const q = c.req.valid('query');
     const bag = await api.discover();
+    const states = await api.store.dagStates();
     const idMatches = likeMatcher(q.dag_id_pattern);
     const nameMatches = likeMatcher(q.dag_display_name_pattern);
     const dags = bag.dags.filter((d) => {
@@ -952,7 +984,7 @@ function registerDagOperationsV2(v2: ApiV2, api: PipelineApi): void {
         idMatches(d.dagId) &&
         nameMatches(d.dagId) &&
         (!q.owners?.length || q.owners.includes('airflow')) &&
-        (q.paused === undefined || q.paused === false) &&
+        (q.paused === undefined || q.paused === (states.get(d.dagId)?.isPaused ?? true)) &&
         (q.has_import_errors === undefined || q.has_import_errors === hasErrors)
       );
     });
@@ -962,12 +994,15 @@ function registerDagOperationsV2(v2: ApiV2, api: PipelineApi): void {
       { dag_id: (d) => d.dagId, dag_display_name: (d) => d.dagId },
       'dag_id',
     );
-    return c.json({ dags: page.map((d) => dagView(d, bag)), total_entries: dags.length }, 200);
+    return c.json(
+      { dags: page.map((d) => dagView(d, bag, states.get(d.dagId))), total_entries: dags.length },
+      200,
+    );
   });
 
   v2.openapi(routes.dag, async (c) => {
     const d = await api.dagOr404(c.req.valid('param').dag_id);
-    return c.json(dagView(d, await api.discover()), 200);
+    return c.json(dagView(d, await api.discover(), await api.store.dagState(d.dagId)), 200);
   });
 
   v2.openapi(routes.details, async (c) => {
@@ -975,18 +1010,18 @@ function registerDagOperationsV2(v2: ApiV2, api: PipelineApi): void {
     const runs = await allRuns(api, d.dagId);
     return c.json(
       {
-        ...dagView(d, await api.discover()),
-        catchup: false,
+        ...dagView(d, await api.discover(), await api.store.dagState(d.dagId)),
+        catchup: d.catchup,
         dag_run_timeout: null,
         asset_expression: null,
         doc_md: d.description,
-        start_date: null,
-        end_date: null,
-        is_paused_upon_creation: null,
-        params: {},
+        start_date: iso(d.startDate),
+        end_date: iso(d.endDate),
+        is_paused_upon_creation: d.isPausedUponCreation,
+        params: airflowParams(d),
         render_template_as_native_obj: false,
         template_search_path: null,
-        timezone: 'UTC',
+        timezone: d.timezone,
         last_parsed: iso(api.discoveredAt()),
         default_args: null,
         owner_links: null,
