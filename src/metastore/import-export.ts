@@ -17,8 +17,6 @@
 
 import { createReadStream } from 'node:fs';
 import { extname } from 'node:path';
-import { createInterface } from 'node:readline';
-import { Readable } from 'node:stream';
 import { AirlockError, isAirlockError } from '../errors.ts';
 import { Connection, type ConnectionFields } from '../model/connection.ts';
 import { connectionFileFields } from '../model/connection-file-entry.ts';
@@ -224,13 +222,9 @@ function entry(
 async function* envLines(
   source: ImportSource,
 ): AsyncGenerator<{ key: string; value: string; line: number }> {
-  const lines = createInterface({
-    input: textChunksStream(source),
-    crlfDelay: Number.POSITIVE_INFINITY,
-  });
   let lineNo = 0;
   const where = () => `${name(source.path)} line ${lineNo}`;
-  for await (const line of lines) {
+  for await (const line of textLines(textChunks(source))) {
     lineNo++;
     if (line === '' || /^\s*#/.test(line)) continue;
     const eq = line.indexOf('=');
@@ -247,9 +241,27 @@ async function* envLines(
   }
 }
 
-/** {@link textChunks} as a readable stream, for `readline`. */
-function textChunksStream(source: ImportSource): Readable {
-  return Readable.from(textChunks(source));
+/**
+ * The lines of a text given in chunks, split as `readline` splits them (`\n`, `\r\n` or a lone
+ * `\r`). A generator, not a stream: an error of the source (bytes that are not UTF-8) reaches
+ * the caller's `for await` instead of an unheard stream 'error' event.
+ */
+async function* textLines(chunks: AsyncIterable<string>): AsyncGenerator<string> {
+  let pending = '';
+  for await (const chunk of chunks) {
+    pending += chunk;
+    const parts = pending.split(/\r\n|\r|\n/);
+    // The last part may continue in the next chunk; so may a `\r` that ends this one.
+    pending = parts.pop() ?? '';
+    if (pending === '' && chunk.endsWith('\r')) {
+      const last = parts.pop();
+      pending = `${last ?? ''}\r`;
+    }
+    yield* parts;
+  }
+  const parts = pending.split(/\r\n|\r|\n/);
+  if (parts.at(-1) === '') parts.pop();
+  yield* parts;
 }
 
 /** The entries of a YAML mapping, each with its line. */

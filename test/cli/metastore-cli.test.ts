@@ -296,7 +296,6 @@ describe('airlock variables (metastore)', () => {
     parts.push('}\n');
     writeFileSync(file, parts.join(''));
     expect(statSync(file).size).toBeGreaterThan(30_000_000);
-    const started = Date.now();
     // A 64 MB heap cannot hold the 30 MB file as a string plus its parsed entries: only a
     // streamed import fits.
     const r = await runAirlock(['variables', 'import', file], {
@@ -307,7 +306,8 @@ describe('airlock variables (metastore)', () => {
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('Imported 100000 variables');
     expect(r.stdout).toContain('100000 created');
-    expect(Date.now() - started).toBeLessThan(20_000);
+    // How fast it is, is the benchmarks' business (no timed assertions in tests): bounded memory
+    // (the 64 MB heap) is what this test holds.
     // Not a terminal: no progress bar.
     expect(r.stderr).not.toContain('\r');
     const got = await runAirlock(['variables', 'get', 'key_99999', 'key_10', '-o', 'json'], {

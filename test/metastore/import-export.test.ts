@@ -151,7 +151,7 @@ json.dump(out, sys.stdout)`,
 
 describe('variable files', () => {
   const dir = tempDir('airlock-files-');
-  const file = (name: string, text: string) => {
+  const file = (name: string, text: string | Buffer) => {
     const path = join(dir, name);
     writeFileSync(path, text);
     return path;
@@ -189,6 +189,40 @@ describe('variable files', () => {
     ]) {
       const err = await failure(() => read(file('bad.env', text as string)));
       expect(err.message).toContain(problem);
+    }
+  });
+
+  it('splits .env lines as readline does (\\n, \\r\\n, a lone \\r), whatever the chunks', async () => {
+    const path = file('crlf.env', 'A=1\r\nB=2\rC=3\n\nD=4');
+    expect((await read(path)).map(({ key, value }) => [key, value])).toEqual([
+      ['A', '1'],
+      ['B', '2'],
+      ['C', '3'],
+      ['D', '4'],
+    ]);
+  });
+
+  it('refuses a .env file that is not UTF-8 with a coded error the caller receives', async () => {
+    const path = file('latin1.env', Buffer.from('A=1\nB=caf\xe9\n', 'latin1'));
+    const err = await failure(() => read(path));
+    expect(err.code).toBe('AIRLOCK_ERR_STORE_IMPORT_INVALID');
+    expect(err.message).toContain('line 2: the file is not UTF-8 text');
+  });
+
+  it('stops reading at a bad line, leaving no error behind (bytes that are not UTF-8 at the end)', async () => {
+    // The reader used to be a stream under readline: once the caller stopped at line 1, the
+    // decoding error at the end of the file was an 'error' event nobody heard (a crash).
+    const unhandled: unknown[] = [];
+    const onError = (err: unknown) => unhandled.push(err);
+    process.on('uncaughtException', onError);
+    try {
+      const path = file('tail.env', Buffer.concat([Buffer.from('A=\nB=1\n'), Buffer.from([0xc3])]));
+      const err = await failure(() => read(path));
+      expect(err.message).toContain('line 1: the value is empty');
+      await new Promise((r) => setTimeout(r, 100));
+      expect(unhandled).toEqual([]);
+    } finally {
+      process.off('uncaughtException', onError);
     }
   });
 

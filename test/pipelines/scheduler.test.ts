@@ -69,7 +69,7 @@ type RunRow = {
 
 async function runs(env: Record<string, string>, dagId: string): Promise<RunRow[]> {
   const r = await runAirlock(['dags', 'list-runs', dagId, '-o', 'json'], { env });
-  expect(r.code).toBe(0);
+  expect(r.code, r.stderr).toBe(0);
   return (JSON.parse(r.stdout) as RunRow[]).sort((a, b) =>
     a.logical_date.localeCompare(b.logical_date),
   );

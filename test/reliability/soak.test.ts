@@ -1,15 +1,17 @@
 /**
  * A bounded soak (issue 16), loopback only: two `airlock server` processes on one PostgreSQL
- * metastore, the shared cache in Redis, Vault in front of the chain failing intermittently, and
- * concurrent API clients writing on one server and reading on the other. Counted: wrong values
- * (a read older than a write already acknowledged, or a value never written), lost writes (a key
- * whose final value is not its last acknowledged write), lookups that fell through past the
- * failing store or took longer than the bound, and each server's RSS over time.
+ * metastore (each with its worker: two workers on one queue), the shared cache in Redis, Vault
+ * in front of the chain failing intermittently, concurrent API clients writing on one server and
+ * reading on the other, and a client triggering DAG runs on both. Counted: wrong values (a read
+ * older than a write already acknowledged, or a value never written), lost writes (a key whose
+ * final value is not its last acknowledged write), lookups that fell through past the failing
+ * store or took longer than the bound, task tries run twice or never, runs that did not end
+ * well, and each server's RSS over time.
  *
  * `AIRLOCK_SOAK_SECONDS` sets the length (8 s by default; CI keeps it short);
  * `UPDATE_RELIABILITY_DOC=1` writes the figures into `docs/reliability.md`.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Fernet } from '../../src/metastore/fernet.ts';
@@ -30,6 +32,17 @@ const LOOKUP_BOUND_MS = 5_000;
 const REDIS_URL = 'redis://127.0.0.1:6379/13';
 /** How often Vault fails a burst of 12 requests (4 attempts of each of the lookups in flight). */
 const FLAP_MS = 1_000;
+/** How often the trigger client starts a DAG run (two tasks, each appending to the trace). */
+const TRIGGER_MS = 400;
+/** Each task try appends `<run_id> <task_id>` here: a try run twice, or never, shows. */
+const TRACE = join(tempDir('airlock-soak-trace-'), 'tries.log');
+const SOAK_DAG = `import { appendFileSync } from 'node:fs';
+import { dag, task } from 'airlock';
+dag('soak_dag', { schedule: null }, () => {
+  const first = task('first', ({ runId }) => { appendFileSync(process.env.SOAK_TRACE ?? '/dev/null', runId + ' first\\n'); });
+  task('second', ({ runId }) => { appendFileSync(process.env.SOAK_TRACE ?? '/dev/null', runId + ' second\\n'); }, { dependsOn: [first] });
+});
+`;
 
 const basic = { authorization: `Basic ${Buffer.from(`admin:${PASSWORD}`).toString('base64')}` };
 /** An API token (a hash lookup per request, where basic auth costs a scrypt per request). */
@@ -50,6 +63,10 @@ interface Counts {
   fellThrough: number;
   slowLookups: number;
   httpErrors: number;
+  runs: number;
+  runsNotSuccess: number;
+  triesTwice: number;
+  triesMissing: number;
 }
 
 describe('soak', () => {
@@ -62,8 +79,14 @@ describe('soak', () => {
     vault = await startVaultFake({ rootToken: 'soak-root-token' });
     for (let i = 0; i < 10; i++)
       vault.writeSecret(`secret/variables/ext_${i}`, { value: `ext-${i}` });
+    const home = tempDir('airlock-soak-');
+    mkdirSync(join(home, 'dags'));
+    writeFileSync(join(home, 'dags', 'soak_dag.ts'), SOAK_DAG);
     const env = {
-      AIRLOCK_HOME: tempDir('airlock-soak-'),
+      AIRLOCK_HOME: home,
+      SOAK_TRACE: TRACE,
+      AIRLOCK__CORE__DAGS_ARE_PAUSED_AT_CREATION: 'false',
+      AIRLOCK__WORKER__POLL_INTERVAL_MS: '200',
       AIRLOCK__DATABASE__URL: db.url,
       AIRLOCK__CORE__FERNET_KEY: Fernet.generateKey(),
       AIRLOCK_ADMIN_PASSWORD: PASSWORD,
@@ -106,7 +129,13 @@ describe('soak', () => {
         fellThrough: 0,
         slowLookups: 0,
         httpErrors: 0,
+        runs: 0,
+        runsNotSuccess: 0,
+        triesTwice: 0,
+        triesMissing: 0,
       };
+      /** The runs the API acknowledged (created), by run_id. */
+      const triggered: string[] = [];
       /** The last acknowledged version of each key (a write the server answered 2xx to). */
       const acknowledged = new Map<string, number>();
       const end = Date.now() + SECONDS * 1000;
@@ -179,16 +208,65 @@ describe('soak', () => {
           }
         }
       };
+      const triggerer = async () => {
+        for (let n = 0; Date.now() < end; n++) {
+          const runId = `soak_${n}`;
+          const res = await fetch(`${(n % 2 ? a : b).url}/api/v1/dags/soak_dag/dagRuns`, {
+            method: 'POST',
+            headers: { ...auth, 'content-type': 'application/json' },
+            body: JSON.stringify({ dag_run_id: runId }),
+          });
+          await res.arrayBuffer();
+          if (res.ok) triggered.push(runId);
+          else counts.httpErrors++;
+          await new Promise((resolve) => setTimeout(resolve, TRIGGER_MS));
+        }
+      };
       try {
         await Promise.all([
           ...Array.from({ length: WRITERS }, (_, i) => writer(i)),
           ...Array.from({ length: READERS }, (_, i) => reader(i)),
           looker(0),
           looker(1),
+          triggerer(),
         ]);
       } finally {
-        clearInterval(sampler);
         clearInterval(flapper);
+      }
+      // The runs end (two workers, one on each server, share the queue); then each task of each
+      // acknowledged run must have run exactly once.
+      const states = async () => {
+        const res = await fetch(`${a.url}/api/v1/dags/soak_dag/dagRuns?limit=1000`, {
+          headers: auth,
+        });
+        const body = (await res.json()) as {
+          dag_runs: Array<{ dag_run_id: string; state: string }>;
+        };
+        return new Map(body.dag_runs.map((r) => [r.dag_run_id, r.state]));
+      };
+      const settle = Date.now() + 90_000;
+      let finalStates = await states();
+      while (
+        Date.now() < settle &&
+        triggered.some((id) => !['success', 'failed'].includes(finalStates.get(id) ?? ''))
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        finalStates = await states();
+      }
+      clearInterval(sampler);
+      counts.runs = triggered.length;
+      counts.runsNotSuccess = triggered.filter((id) => finalStates.get(id) !== 'success').length;
+      const tries = new Map<string, number>();
+      const lines = existsSync(TRACE)
+        ? readFileSync(TRACE, 'utf8').split('\n').filter(Boolean)
+        : [];
+      for (const line of lines) tries.set(line, (tries.get(line) ?? 0) + 1);
+      for (const id of triggered) {
+        for (const task of ['first', 'second']) {
+          const n = tries.get(`${id} ${task}`) ?? 0;
+          if (n === 0) counts.triesMissing++;
+          if (n > 1) counts.triesTwice++;
+        }
       }
       // Every key ends at its last acknowledged write.
       for (const [key, version] of acknowledged) {
@@ -201,13 +279,26 @@ describe('soak', () => {
       expect(counts.reads).toBeGreaterThan(0);
       expect(counts.lookups).toBeGreaterThan(0);
       expect(counts.lookupsFailed, 'the flapping store was seen failing').toBeGreaterThan(0);
+      expect(counts.runs).toBeGreaterThan(0);
       expect({
         wrongValues: counts.wrongValues,
         lostWrites: counts.lostWrites,
         fellThrough: counts.fellThrough,
         slowLookups: counts.slowLookups,
         httpErrors: counts.httpErrors,
-      }).toEqual({ wrongValues: 0, lostWrites: 0, fellThrough: 0, slowLookups: 0, httpErrors: 0 });
+        runsNotSuccess: counts.runsNotSuccess,
+        triesTwice: counts.triesTwice,
+        triesMissing: counts.triesMissing,
+      }).toEqual({
+        wrongValues: 0,
+        lostWrites: 0,
+        fellThrough: 0,
+        slowLookups: 0,
+        httpErrors: 0,
+        runsNotSuccess: 0,
+        triesTwice: 0,
+        triesMissing: 0,
+      });
 
       // Memory: after the first third (warm-up), RSS stays within a band (no steady growth).
       const warm = rss.slice(Math.floor(rss.length / 3));
@@ -231,7 +322,7 @@ describe('soak', () => {
         const END = '<!-- soak:end -->';
         const table = [
           BEGIN,
-          `Last recorded run: ${SECONDS} s, ${WRITERS} writers and ${READERS} readers on two servers, 2 lookup clients, Vault failing 12 requests every ${FLAP_MS} ms.`,
+          `Last recorded run: ${SECONDS} s, ${WRITERS} writers and ${READERS} readers on two servers, 2 lookup clients, a DAG run triggered every ${TRIGGER_MS} ms (two tasks, run by the two servers' workers), Vault failing 12 requests every ${FLAP_MS} ms.`,
           '',
           '| Figure | Value |',
           '| --- | --- |',
@@ -242,6 +333,8 @@ describe('soak', () => {
           `| lost writes | ${counts.lostWrites} |`,
           `| lookups that fell through past Vault | ${counts.fellThrough} |`,
           `| lookups slower than ${LOOKUP_BOUND_MS / 1000} s | ${counts.slowLookups} |`,
+          `| DAG runs triggered (not ending in success) | ${counts.runs} (${counts.runsNotSuccess}) |`,
+          `| task tries run twice / never | ${counts.triesTwice} / ${counts.triesMissing} |`,
           `| server RSS after warm-up, first → last (max), MB | ${figures.map((f) => `${mb(f.first)} → ${mb(f.last)} (${mb(f.max)})`).join('; ')} |`,
           `| server RSS over the run (every sixth of it), MB | ${(['a', 'b'] as const).map((server) => series(server).map(mb).join(' → ')).join('; ')} |`,
           END,
@@ -256,6 +349,6 @@ describe('soak', () => {
         );
       }
     },
-    SECONDS * 1000 + 60_000,
+    SECONDS * 1000 + 150_000,
   );
 });
