@@ -251,6 +251,19 @@ describe('/api/v2 DAGs, runs and logs', () => {
     expect(
       (await api('PATCH /api/v2/dags/{dag_id}', '/api/v2/dags/nope', { is_paused: true })).status,
     ).toBe(404);
+    // PATCH /dags pauses what the filters select, and answers the DAGs as they are now.
+    const bulk = (paused: boolean, query: string) =>
+      api('PATCH /api/v2/dags', `/api/v2/dags${query}`, { is_paused: paused });
+    expect((await bulk(true, '?dag_id_pattern=nothing%25')).body).toEqual({
+      dags: [],
+      total_entries: 0,
+    });
+    const pausedAll = await bulk(true, '?tags=demo&update_mask=is_paused');
+    expect(pausedAll.body.dags.map((d: any) => [d.dag_id, d.is_paused])).toEqual([
+      ['report', true],
+    ]);
+    expect(await pausedIds(true)).toEqual(['report']);
+    expect((await bulk(false, '?paused=true')).body.total_entries).toBe(1);
     const details = await api('GET /api/v2/dags/{dag_id}/details', '/api/v2/dags/report/details');
     expect(details.body).toMatchObject({
       dag_id: 'report',

@@ -1,8 +1,9 @@
 /**
  * @module server/v2/dag-changes
- * What an operator changes through Airflow 3's API: `PATCH` a DAG (`is_paused`), `PATCH` a DAG run (mark it `success` or
- * `failed`, or `queued` to run it again), `DELETE` it, `POST …/clear` it, `PATCH` a task instance
- * (`new_state`), and `POST /dags/{dag_id}/clearTaskInstances`. Every change needs the editor
+ * What an operator changes through Airflow 3's API: `PATCH` a DAG, or the DAGs filters select
+ * (`is_paused`), `PATCH` a DAG run (mark it `success` or `failed`, or `queued` to run it again),
+ * `DELETE` it, `POST …/clear` it, `PATCH` a task instance (`new_state`), and
+ * `POST /dags/{dag_id}/clearTaskInstances`. Every change needs the editor
  * role; a `note` is refused (airlock keeps none), and so are the options airlock cannot honour
  * (`include_past`/`include_future`, `only_running`).
  */
@@ -17,14 +18,18 @@ import type { AppDeps } from '../context.ts';
 import { maskFields } from '../routes/_api.ts';
 import type { ApiV2 } from './app.ts';
 import {
+  DagCollectionSchema,
   DagRunSchema,
   DagSchema,
+  dagFilterQuery,
   dagParam,
   dagView,
   notFound,
   type PipelineApi,
+  pageDags,
   runParam,
   runView,
+  selectDags,
   TaskInstanceCollectionSchema,
   TaskInstanceState,
   taskInstanceOr404,
@@ -115,6 +120,21 @@ const jsonBody = <T extends z.ZodType>(schema: T) => ({
 });
 
 const routes = {
+  patchDags: createRoute({
+    method: 'patch',
+    path: '/api/v2/dags',
+    tags: ['DAG'],
+    summary: 'Patch Dags',
+    security: SECURED,
+    request: {
+      query: z.object({ ...dagFilterQuery, update_mask: stringList }),
+      body: jsonBody(DagPatchBody),
+    },
+    responses: {
+      200: jsonResponse(DagCollectionSchema),
+      ...errorResponses(400, 401, 403, 404, 422),
+    },
+  }),
   patchDag: createRoute({
     method: 'patch',
     path: '/api/v2/dags/{dag_id}',
@@ -286,6 +306,19 @@ export function registerDagChangesV2(v2: ApiV2, _deps: AppDeps, api: PipelineApi
     maskFields(c.req.valid('query').update_mask, ['is_paused']);
     const state = await api.setPaused(c, dag_id, c.req.valid('json').is_paused);
     return c.json(dagView(await api.dagOr404(dag_id), await api.discover(), state), 200);
+  });
+
+  // Pause or unpause every DAG the filters select (the page of them `limit`/`offset` give).
+  v2.openapi(routes.patchDags, async (c) => {
+    requirePermission(c.get('user').role, 'write');
+    const q = c.req.valid('query');
+    maskFields(q.update_mask, ['is_paused']);
+    const { bag, dags } = await selectDags(api, q);
+    const page = pageDags(dags, q);
+    const paused = c.req.valid('json').is_paused;
+    const views = [];
+    for (const d of page) views.push(dagView(d, bag, await api.setPaused(c, d.dagId, paused)));
+    return c.json({ dags: views, total_entries: dags.length }, 200);
   });
 
   v2.openapi(routes.patchRun, async (c) => {

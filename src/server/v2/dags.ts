@@ -131,7 +131,7 @@ const dagFields = {
 };
 
 export const DagSchema = z.object(dagFields).openapi('DAGResponse');
-const DagCollectionSchema = z
+export const DagCollectionSchema = z
   .object({ dags: z.array(DagSchema), total_entries: z.number().int() })
   .openapi('DAGCollectionResponse');
 const DagDetailsSchema = z
@@ -681,6 +681,65 @@ const bool = z
   .optional()
   .openapi({ type: 'boolean' });
 
+/** The DAG filters of `GET /dags` and `PATCH /dags` (Airflow's names). */
+export const dagFilterQuery = {
+  ...pageQuery,
+  tags: stringList,
+  tags_match_mode: z.enum(['any', 'all']).nullable().optional(),
+  owners: stringList,
+  dag_id_pattern: z.string().nullable().optional(),
+  exclude_stale: bool,
+  paused: bool,
+};
+type DagFilter = {
+  tags?: readonly string[] | undefined;
+  tags_match_mode?: 'any' | 'all' | null | undefined;
+  owners?: readonly string[] | undefined;
+  dag_id_pattern?: string | null | undefined;
+  dag_display_name_pattern?: string | null | undefined;
+  paused?: boolean | undefined;
+  has_import_errors?: boolean | undefined;
+};
+
+/** The discovered DAGs `q` selects (not paged), with the DAG rows they were matched on. */
+export async function selectDags(api: PipelineApi, q: DagFilter) {
+  const bag = await api.discover();
+  const states = await api.store.dagStates();
+  const idMatches = likeMatcher(q.dag_id_pattern);
+  const nameMatches = likeMatcher(q.dag_display_name_pattern);
+  const dags = bag.dags.filter((d) => {
+    const tags = q.tags ?? [];
+    const tagged =
+      tags.length === 0 ||
+      (q.tags_match_mode === 'all'
+        ? tags.every((t) => d.tags.includes(t))
+        : tags.some((t) => d.tags.includes(t)));
+    const hasErrors = bag.errors.some((e) => e.file === d.fileloc);
+    return (
+      tagged &&
+      idMatches(d.dagId) &&
+      nameMatches(d.dagId) &&
+      (!q.owners?.length || q.owners.includes('airflow')) &&
+      (q.paused === undefined || q.paused === (states.get(d.dagId)?.isPaused ?? true)) &&
+      (q.has_import_errors === undefined || q.has_import_errors === hasErrors)
+    );
+  });
+  return { bag, states, dags };
+}
+
+/** Sorts and pages selected DAGs as `GET /dags` does. */
+export function pageDags(
+  dags: readonly DagInfo[],
+  q: { order_by?: readonly string[] | undefined; limit: number; offset: number },
+): DagInfo[] {
+  return sortAndPage(
+    dags,
+    q,
+    { dag_id: (d) => d.dagId, dag_display_name: (d) => d.dagId },
+    'dag_id',
+  );
+}
+
 const routes = {
   dags: createRoute({
     method: 'get',
@@ -690,14 +749,8 @@ const routes = {
     security: SECURED,
     request: {
       query: z.object({
-        ...pageQuery,
-        tags: stringList,
-        tags_match_mode: z.enum(['any', 'all']).nullable().optional(),
-        owners: stringList,
-        dag_id_pattern: z.string().nullable().optional(),
+        ...dagFilterQuery,
         dag_display_name_pattern: z.string().nullable().optional(),
-        exclude_stale: bool,
-        paused: bool,
         has_import_errors: bool,
       }),
     },
@@ -967,33 +1020,8 @@ export function registerDagsV2(v2: ApiV2, deps: AppDeps, api: PipelineApi): void
 function registerDagOperationsV2(v2: ApiV2, api: PipelineApi): void {
   v2.openapi(routes.dags, async (c) => {
     const q = c.req.valid('query');
-    const bag = await api.discover();
-    const states = await api.store.dagStates();
-    const idMatches = likeMatcher(q.dag_id_pattern);
-    const nameMatches = likeMatcher(q.dag_display_name_pattern);
-    const dags = bag.dags.filter((d) => {
-      const tags = q.tags ?? [];
-      const tagged =
-        tags.length === 0 ||
-        (q.tags_match_mode === 'all'
-          ? tags.every((t) => d.tags.includes(t))
-          : tags.some((t) => d.tags.includes(t)));
-      const hasErrors = bag.errors.some((e) => e.file === d.fileloc);
-      return (
-        tagged &&
-        idMatches(d.dagId) &&
-        nameMatches(d.dagId) &&
-        (!q.owners?.length || q.owners.includes('airflow')) &&
-        (q.paused === undefined || q.paused === (states.get(d.dagId)?.isPaused ?? true)) &&
-        (q.has_import_errors === undefined || q.has_import_errors === hasErrors)
-      );
-    });
-    const page = sortAndPage(
-      dags,
-      q,
-      { dag_id: (d) => d.dagId, dag_display_name: (d) => d.dagId },
-      'dag_id',
-    );
+    const { bag, states, dags } = await selectDags(api, q);
+    const page = pageDags(dags, q);
     return c.json(
       { dags: page.map((d) => dagView(d, bag, states.get(d.dagId))), total_entries: dags.length },
       200,
