@@ -252,7 +252,7 @@ describe('fault matrix', () => {
         // every attempt of each.
         if (fault === '5xx') vault.failNext(503, 2 * 3, 'secret/');
         if (fault === 'throttled') vault.failNext(429, 2 * 3, 'secret/');
-        if (fault === '401/403') vault.failNext(403, 2, 'secret/');
+        if (fault === '401/403') vault.failNext(403, 2 * 3, 'secret/');
         // A token Vault does not know (expired, revoked): 403 "permission denied".
         if (fault === 'expired credentials') return make(vault.url, 'expired-token');
         return make(vault.url);
