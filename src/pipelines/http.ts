@@ -444,11 +444,11 @@ function logicalDateOf(logical: unknown, execution: unknown): number | undefined
 
 /**
  * Airflow 2's stable REST API for DAGs (`/api/v1/dags…`): list (paging, `order_by`,
- * `dag_id_pattern`, `tags`, `paused`), get, runs (`~` for every DAG), trigger (`logical_date` or
- * `execution_date`), task instances and logs (`continuation_token`).
+ * `dag_id_pattern`, `tags`, `paused`), get, pause (`PATCH`), runs (`~` for every DAG), trigger
+ * (`logical_date` or `execution_date`); the task instance routes in {@link registerTaskApiV1}.
  */
 function registerDagApiV1(app: AirlockApp, deps: AppDeps, api: PipelineApi): void {
-  const { store, discover, dagOr404, runOr404, tryLog, trigger } = api;
+  const { store, discover, dagOr404, runOr404, trigger } = api;
   // --- API -----------------------------------------------------------------------------------
   app.get('/api/v1/dags', async (c) => {
     const bag = await discover();
