@@ -27,6 +27,10 @@ export const ERROR_CODES = {
   },
   AIRLOCK_ERR_CONN_ID_INVALID: { status: 400, summary: 'A conn_id is not valid.' },
   AIRLOCK_ERR_CONN_NOT_FOUND: { status: 404, summary: 'No source defines the connection.' },
+  AIRLOCK_ERR_CONN_TEST_FAILED: {
+    status: 400,
+    summary: 'A connection failed its test (`airlock connections test`).',
+  },
 
   AIRLOCK_ERR_VAR_NOT_FOUND: { status: 404, summary: 'No source defines the variable.' },
   AIRLOCK_ERR_VAR_JSON_INVALID: {

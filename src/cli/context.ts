@@ -211,6 +211,44 @@ export function stderrIsTty(io: CliIo): boolean {
   return io.env === process.env && Boolean(process.stderr.isTTY);
 }
 
+/**
+ * A value given as an argument or with Airflow's flag for it (`users delete -u NAME`,
+ * `dags list-runs -d DAG_ID`): one of them, and the same value when both.
+ *
+ * @throws AirlockError `AIRLOCK_ERR_CLI_USAGE` when neither is given or they differ.
+ */
+export function argumentOrFlag(
+  what: string,
+  flag: string,
+  positional: string | undefined,
+  flagged: string | undefined,
+): string {
+  if (positional !== undefined && flagged !== undefined && positional !== flagged) {
+    throw new AirlockError('AIRLOCK_ERR_CLI_USAGE', `give the ${what} once (argument or ${flag})`);
+  }
+  const value = flagged ?? positional;
+  if (value === undefined) {
+    throw new AirlockError('AIRLOCK_ERR_CLI_USAGE', `name the ${what} (${flag})`);
+  }
+  return value;
+}
+
+/**
+ * An ISO-8601 date-time argument (a logical date), in ms.
+ *
+ * @throws AirlockError `AIRLOCK_ERR_CLI_USAGE` when it is not one.
+ */
+export function parseLogicalDate(value: string): number {
+  const ms = /^\d{4}-\d\d-\d\d/.test(value) ? Date.parse(value) : Number.NaN;
+  if (Number.isNaN(ms)) {
+    throw new AirlockError(
+      'AIRLOCK_ERR_CLI_USAGE',
+      `\`${value}\` is not an ISO-8601 date (2026-01-31 or 2026-01-31T06:00:00Z)`,
+    );
+  }
+  return ms;
+}
+
 /** Checks an `--output` value against the formats a command supports. */
 export function parseOutput<const T extends readonly string[]>(
   value: string,

@@ -7,7 +7,7 @@
 import { Command, CommanderError } from 'commander';
 import { isAirlockError } from '../errors.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
-import { type CliContext, type CliIo, createCliContext } from './context.ts';
+import { type CliContext, type CliIo, createCliContext, stderrIsTty } from './context.ts';
 import { VERSION } from './version.ts';
 
 /** Registers one command group on the program. */
@@ -34,6 +34,11 @@ const COMMANDS: ReadonlyArray<readonly [readonly string[], () => Promise<Registr
   [['run'], async () => (await import('./commands/run.ts')).registerRunCommand],
   [['dags'], async () => (await import('./commands/dags.ts')).registerDagsCommands],
   [['tasks'], async () => (await import('./commands/tasks.ts')).registerTasksCommands],
+  // Airflow's state, details, delete, list and clear verbs, added to the two groups above.
+  [
+    ['dags', 'tasks'],
+    async () => (await import('./commands/dag-state.ts')).registerDagStateCommands,
+  ],
   [['worker'], async () => (await import('./commands/worker.ts')).registerWorkerCommand],
   [['scheduler'], async () => (await import('./commands/scheduler.ts')).registerSchedulerCommand],
   [['server'], async () => (await import('./commands/server.ts')).registerServerCommand],
@@ -50,8 +55,8 @@ const COMMANDS: ReadonlyArray<readonly [readonly string[], () => Promise<Registr
  * ```
  */
 export async function loadCommands(argv: readonly string[]): Promise<Registrar[]> {
-  const named = COMMANDS.find(([names]) => names.includes(argv[0] ?? ''));
-  return Promise.all((named ? [named] : COMMANDS).map(([, load]) => load()));
+  const named = COMMANDS.filter(([names]) => names.includes(argv[0] ?? ''));
+  return Promise.all((named.length > 0 ? named : COMMANDS).map(([, load]) => load()));
 }
 
 /** Builds the `airlock` command tree with `commands` (exported for tests and help checks). */
@@ -80,10 +85,12 @@ export function buildProgram(
   // The configuration (and the configured backends' modules only) loads before any action.
   program.hook('preAction', () => context.prepare());
   for (const register of commands) register(program, context);
-  // Every sub-command inherits the usage-error handling.
+  // Every sub-command inherits the usage-error handling, and takes Airflow's -v/--verbose (read
+  // before parsing, see runCli, so that it sets the log level before anything logs).
   const inherit = (cmd: Command) => {
     for (const sub of cmd.commands) {
       sub.exitOverride().configureOutput(program.configureOutput()).showSuggestionAfterError(true);
+      sub.option('-v, --verbose', 'make logging output more verbose (debug)');
       inherit(sub);
     }
   };
@@ -120,7 +127,7 @@ export async function runMain(argv: readonly string[], io: CliIo = processIo): P
 
 /** Runs the CLI and returns its exit code instead of exiting (for in-process tests). */
 export async function runCli(argv: readonly string[], io: CliIo = processIo): Promise<number> {
-  const context = createCliContext(io);
+  const context = createCliContext(isVerbose(argv) ? verboseIo(io) : io);
   const program = buildProgram(io, await loadCommands(argv), context);
   try {
     if (argv.length === 0) {
@@ -133,6 +140,21 @@ export async function runCli(argv: readonly string[], io: CliIo = processIo): Pr
   } catch (err) {
     return reportError(err, io, context.masker);
   }
+}
+
+/** Whether `-v`/`--verbose` is among the options (before a `--`). */
+function isVerbose(argv: readonly string[]): boolean {
+  const end = argv.indexOf('--');
+  return (end < 0 ? argv : argv.slice(0, end)).some((a) => a === '-v' || a === '--verbose');
+}
+
+/** The IO of a verbose run: the log level is `debug` (as `AIRLOCK__LOGGING__LEVEL=debug`). */
+function verboseIo(io: CliIo): CliIo {
+  return {
+    ...io,
+    env: { ...io.env, AIRLOCK__LOGGING__LEVEL: 'debug' },
+    stderrIsTty: stderrIsTty(io),
+  };
 }
 
 function reportError(err: unknown, io: CliIo, masker: SecretsMasker): number {

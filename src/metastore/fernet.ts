@@ -21,6 +21,7 @@ import {
   createDecipheriv,
   createHmac,
   createSecretKey,
+  hkdfSync,
   type KeyObject,
   randomBytes,
   timingSafeEqual,
@@ -197,6 +198,24 @@ export class Fernet {
    */
   static generateKey(): string {
     return encodeUrlSafeBase64(randomBytes(32));
+  }
+
+  /**
+   * A key for another purpose, derived from this key with HKDF-SHA256 (`info` names the purpose):
+   * one configured key serves both, and the derived key reveals nothing of this one.
+   *
+   * @example
+   * ```ts
+   * const jwtKey = new Fernet(key).deriveKey('airlock jwt v1'); // 32 bytes
+   * ```
+   */
+  deriveKey(info: string, length = 32): Buffer {
+    const ikm = Buffer.concat([this.#signingKey.export(), this.#encryptionKey.export()]);
+    try {
+      return Buffer.from(hkdfSync('sha256', ikm, Buffer.alloc(0), info, length));
+    } finally {
+      ikm.fill(0);
+    }
   }
 
   /**
@@ -424,6 +443,18 @@ export class MultiFernet {
     const parts = readUnverifiedToken(token);
     const plaintext = this.#withAnyKey((fernet) => decryptParts(fernet, parts, {}));
     return encryptParts(this.#first, plaintext, parts.timestamp, freshIv());
+  }
+
+  /**
+   * {@link Fernet.deriveKey} for every key, newest first (sign with the first, accept any).
+   *
+   * @example
+   * ```ts
+   * const [current, ...older] = keys.deriveKeys('airlock jwt v1');
+   * ```
+   */
+  deriveKeys(info: string, length = 32): Buffer[] {
+    return this.#fernets.map((fernet) => fernet.deriveKey(info, length));
   }
 
   get #first(): Fernet {

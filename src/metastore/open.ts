@@ -7,7 +7,7 @@
  * - `write` (set, add, delete, import, rotate) and `migrate` (`airlock db migrate`): the file and
  *   its folder are created, the schema migrated, and, when no Fernet key is configured and the
  *   metastore holds no encrypted value yet, a key is generated into `$AIRLOCK_HOME/fernet.key`;
- * - `check` (`airlock db check`): nothing is created or migrated.
+ * - `check` (`airlock db check`, `airlock db check-migrations`): nothing is created or migrated.
  */
 import { closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';

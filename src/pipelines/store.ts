@@ -654,7 +654,9 @@ export class PipelineStore {
     options: CreateRunOptions,
   ): Promise<DagRunRecord> {
     const now = options.now ?? Date.now();
-    const runId = checkRunId(options.runId ?? `manual__${new Date(now).toISOString()}`);
+    const runId = checkRunId(
+      options.runId ?? `manual__${new Date(options.logicalDate ?? now).toISOString()}`,
+    );
     const { dag } = options;
     const logicalDate = options.logicalDate ?? now;
     const existing = await trx
@@ -1263,6 +1265,168 @@ export class PipelineStore {
       if (report.state !== undefined) reaped.push(ti);
     }
     return reaped;
+  }
+
+  // --- changes an operator makes (the API's patch, clear and delete; `dags delete`, `tasks clear`)
+
+  /** Deletes a run and its task instances (their log files stay). `false` when there was none. */
+  async deleteRun(dagId: string, runId: string): Promise<boolean> {
+    return this.#tx(async (trx) => {
+      await this.#lockRun(trx, dagId, runId);
+      await trx
+        .deleteFrom('task_instance')
+        .where('dag_id', '=', dagId)
+        .where('run_id', '=', runId)
+        .execute();
+      const result = await trx
+        .deleteFrom('dag_run')
+        .where('dag_id', '=', dagId)
+        .where('run_id', '=', runId)
+        .executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    });
+  }
+
+  /**
+   * Clears task instances of a run so that they run again, as Airflow's clear: each one's state is
+   * reset (queued when its upstream tasks succeeded, else waiting), it gets `triesOf(taskId)` more
+   * tries after the ones it has used, and the run goes back to `queued` (or stays `running`).
+   *
+   * @returns The task ids cleared (none when the run does not exist).
+   */
+  async clearTasks(
+    dagId: string,
+    runId: string,
+    taskIds: readonly string[],
+    triesOf: (taskId: string) => number,
+    now = Date.now(),
+  ): Promise<string[]> {
+    if (taskIds.length === 0) return [];
+    return this.#tx(async (trx) => {
+      await this.#lockRun(trx, dagId, runId);
+      const rows = await trx
+        .selectFrom('task_instance')
+        .selectAll()
+        .where('dag_id', '=', dagId)
+        .where('run_id', '=', runId)
+        .where('task_id', 'in', [...taskIds])
+        .execute();
+      for (const row of rows) {
+        await trx
+          .updateTable('task_instance')
+          .set({
+            state: null,
+            max_tries: row.try_number + triesOf(row.task_id),
+            start_date: null,
+            end_date: null,
+            heartbeat_at: null,
+            worker_id: null,
+            exit_code: null,
+            note: null,
+            run_after: null,
+          })
+          .where('id', '=', row.id)
+          .execute();
+      }
+      if (rows.length === 0) return [];
+      const running = await trx
+        .selectFrom('task_instance')
+        .select('id')
+        .where('dag_id', '=', dagId)
+        .where('run_id', '=', runId)
+        .where('state', '=', 'running')
+        .executeTakeFirst();
+      await trx
+        .updateTable('dag_run')
+        .set({ state: running ? 'running' : 'queued', end_date: null })
+        .where('dag_id', '=', dagId)
+        .where('run_id', '=', runId)
+        .execute();
+      await this.#settle(trx, dagId, runId, 'queued', now);
+      return rows.map((r) => r.task_id);
+    });
+  }
+
+  /**
+   * Sets a task instance's state (`success` or `failed`), as an operator marks it; the tasks
+   * below it are queued or fail as after a try, and the run settles.
+   *
+   * @returns The task instance, or `undefined` when the run has no such task.
+   */
+  async setTaskState(
+    dagId: string,
+    runId: string,
+    taskId: string,
+    state: 'success' | 'failed',
+    now = Date.now(),
+  ): Promise<TaskInstanceRecord | undefined> {
+    return this.#tx(async (trx) => {
+      await this.#lockRun(trx, dagId, runId);
+      const result = await trx
+        .updateTable('task_instance')
+        .set({ state, end_date: now, heartbeat_at: null, run_after: null })
+        .where('dag_id', '=', dagId)
+        .where('run_id', '=', runId)
+        .where('task_id', '=', taskId)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0) return undefined;
+      await this.#settle(trx, dagId, runId, state, now);
+      const row = await trx
+        .selectFrom('task_instance')
+        .selectAll()
+        .where('dag_id', '=', dagId)
+        .where('run_id', '=', runId)
+        .where('task_id', '=', taskId)
+        .executeTakeFirstOrThrow();
+      return tiRecord(row);
+    });
+  }
+
+  /**
+   * Sets a finished state on a run, as Airflow's "mark success / failed": `success` marks every
+   * task instance not yet successful `success`; `failed` marks the unfinished ones `failed` (those
+   * that never started `upstream_failed`).
+   */
+  async setRunState(
+    dagId: string,
+    runId: string,
+    state: 'success' | 'failed',
+    now = Date.now(),
+  ): Promise<DagRunRecord | undefined> {
+    return this.#tx(async (trx) => {
+      await this.#lockRun(trx, dagId, runId);
+      const base = () =>
+        trx.updateTable('task_instance').where('dag_id', '=', dagId).where('run_id', '=', runId);
+      if (state === 'success') {
+        await base()
+          .set({ state: 'success', end_date: now, heartbeat_at: null, run_after: null })
+          .where((eb) => eb.or([eb('state', 'is', null), eb('state', '!=', 'success')]))
+          .execute();
+      } else {
+        await base()
+          .set({ state: 'failed', end_date: now, heartbeat_at: null, run_after: null })
+          .where('state', 'in', ['queued', 'running', 'up_for_retry'])
+          .execute();
+        await base()
+          .set({ state: 'upstream_failed', end_date: now })
+          .where('state', 'is', null)
+          .execute();
+      }
+      const result = await trx
+        .updateTable('dag_run')
+        .set({ state, end_date: now })
+        .where('dag_id', '=', dagId)
+        .where('run_id', '=', runId)
+        .executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0) return undefined;
+      const row = await trx
+        .selectFrom('dag_run')
+        .selectAll()
+        .where('dag_id', '=', dagId)
+        .where('run_id', '=', runId)
+        .executeTakeFirstOrThrow();
+      return runRecord(row, this.#keys);
+    });
   }
 
   async #read<T>(fn: () => Promise<T>): Promise<T> {

@@ -9,27 +9,44 @@ import { Hono } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
 import { AirlockError } from '../errors.ts';
 import { SecretsMasker } from '../masking/masker.ts';
+import { jwtExpirationFromEnv } from './auth/jwt.ts';
 import { requireAuth } from './auth/middleware.ts';
 import type { AppDeps, AppEnv, RouteModule, ServerDeps } from './context.ts';
 import { createErrorHandler } from './error-handler.ts';
 import { bodyLimitsFromEnv, limitBodies } from './limits.ts';
 import { OPENAPI_DOCUMENT } from './openapi.ts';
 import { adminRoutes } from './routes/admin.ts';
+import { authTokenRoutes } from './routes/auth-token.ts';
 import { connectionRoutes } from './routes/connections.ts';
-import { healthRoutes } from './routes/health.ts';
+import { configRoutes, healthRoutes } from './routes/health.ts';
+import { adminPages } from './routes/pages-admin.ts';
+import { connectionPages } from './routes/pages-connections.ts';
+import { sessionPages } from './routes/pages-session.ts';
+import { statusPages } from './routes/pages-status.ts';
+import { tokenPages } from './routes/pages-tokens.ts';
+import { variablePages } from './routes/pages-variables.ts';
 import { secretsRoutes } from './routes/secrets.ts';
-import { uiRoutes } from './routes/ui.ts';
 import { variableRoutes } from './routes/variables.ts';
 import { allowedSettingsFromEnv, DeploymentRuntime } from './runtime.ts';
 import { ServerStore } from './store.ts';
+import { createApiV2, mountApiV2 } from './v2/app.ts';
+import { apiV2Routes } from './v2/routes.ts';
 
 /** The built-in route modules, in registration order (the API, then the pages). */
 export const ROUTE_MODULES: readonly RouteModule[] = [
+  authTokenRoutes,
   variableRoutes,
   connectionRoutes,
+  configRoutes,
+  apiV2Routes,
   secretsRoutes,
   adminRoutes,
-  uiRoutes,
+  sessionPages,
+  variablePages,
+  connectionPages,
+  statusPages,
+  adminPages,
+  tokenPages,
 ];
 
 /** The Content-Security-Policy: only this origin's scripts and styles, no framing. */
@@ -95,6 +112,9 @@ export function createServerApp(input: ServerDeps): CreatedApp {
     logger: input.logger,
     secureCookies: input.secureCookies ?? false,
     trustProxy: input.trustProxy ?? false,
+    apiV2: createApiV2(),
+    jwtExpirationSeconds:
+      input.jwtExpirationSeconds ?? jwtExpirationFromEnv(input.env ?? process.env),
     navigation: input.navigation ?? [],
   };
   const app = new Hono<AppEnv>();
@@ -117,6 +137,7 @@ export function createServerApp(input: ServerDeps): CreatedApp {
   app.get('/api/v1/openapi.json', (c) => c.json(OPENAPI_DOCUMENT));
   app.use('/api/v1/*', requireAuth(deps));
   for (const register of [...ROUTE_MODULES, ...(input.extensions ?? [])]) register(app, deps);
+  mountApiV2(app, deps.apiV2, deps);
   app.notFound(() => {
     throw new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', 'no such page or endpoint');
   });

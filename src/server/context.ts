@@ -3,6 +3,7 @@
  * The types every route module shares: the app's dependencies and the per-request variables
  * (the signed-in user) that the auth middleware sets.
  */
+import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Hono } from 'hono';
 import type { ErrorCode } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -17,7 +18,7 @@ import type { ServerStore } from './store.ts';
 export interface AuthUser {
   readonly username: string;
   readonly role: Role;
-  readonly via: 'session' | 'token' | 'basic';
+  readonly via: 'session' | 'token' | 'jwt' | 'basic';
   /** The session's CSRF token (sessions only): forms and cookie API calls must echo it. */
   readonly csrfToken?: string | undefined;
 }
@@ -34,6 +35,9 @@ export interface AppEnv {
 
 /** The server app's Hono type. */
 export type AirlockApp = Hono<AppEnv>;
+
+/** The `/api/v2` sub-app that route modules add operations to (see `v2/app.ts`). */
+export type ApiV2 = OpenAPIHono<AppEnv>;
 
 /** A route module: registers its routes on the app. */
 export type RouteModule = (app: AirlockApp, deps: AppDeps) => void;
@@ -68,6 +72,11 @@ export interface ServerDeps {
    * @default from `AIRLOCK__SERVER__ALLOWED_RUNTIME_SETTINGS` of `env` (comma-separated)
    */
   allowedRuntimeSettings?: readonly string[];
+  /**
+   * How long an access token from `POST /auth/token` lasts, in seconds.
+   * @default from `AIRLOCK__API_AUTH__JWT_EXPIRATION_TIME` of `env`, else 86400 (Airflow's default)
+   */
+  jwtExpirationSeconds?: number;
   /** Options of the server store (session lifetime, sign-in limit). */
   store?: ServerStore;
   /**
@@ -89,13 +98,21 @@ export interface AppDeps {
   readonly logger: Logger | undefined;
   readonly secureCookies: boolean;
   readonly trustProxy: boolean;
+  /** `/api/v2`: route modules add their operations; served once they all have. */
+  readonly apiV2: ApiV2;
+  /** The lifetime of `POST /auth/token`'s access tokens, in seconds. */
+  readonly jwtExpirationSeconds: number;
   readonly navigation: readonly { href: string; label: string }[];
 }
 
 /** The JSON body of an API error. */
 export interface ProblemBody {
+  /** The section of Airflow's API reference for the status (`about:blank` when it has none). */
+  type: string;
   code: ErrorCode;
   title: string;
   detail: string;
   status: number;
+  /** The request path. */
+  instance?: string;
 }

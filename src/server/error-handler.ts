@@ -4,13 +4,18 @@
  * status (`ERROR_CODES[code].status`), anything else is a 500 `AIRLOCK_ERR_INTERNAL` whose
  * message is not shown (it may quote a value). Every body passes through the process masker.
  *
- * API paths (`/api/…`, `/health`) answer with the problem JSON of Airflow's REST API,
- * `{ code, title, detail, status }`; pages answer with an HTML error page.
+ * `/api/v1/…` and `/health` answer with the problem JSON of Airflow's stable REST API (media type
+ * `application/problem+json`; `type`, `title`, `status`, `detail`, `instance`, plus airlock's
+ * `code`); `/api/v2/…` and `/auth/…` answer as Airflow 3's FastAPI does, `{ "detail": … }`; pages
+ * answer with an HTML error page. An API 401 carries a `WWW-Authenticate` challenge (unless the
+ * request came with a session cookie: a browser whose session ended is sent to sign in instead).
  */
 import type { Context } from 'hono';
+import { getCookie } from 'hono/cookie';
 import { HTTPException } from 'hono/http-exception';
 import { AirlockError, ERROR_CODES, type ErrorCode, isAirlockError } from '../errors.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
+import { challengeOf, SESSION_COOKIE } from './auth/middleware.ts';
 import type { AppEnv, ProblemBody } from './context.ts';
 
 export type { ProblemBody } from './context.ts';
@@ -43,20 +48,45 @@ export function toAirlockError(err: unknown): AirlockError {
   );
 }
 
-/** The problem body of an error, masked. */
-export function problemOf(err: AirlockError, masker: SecretsMasker): ProblemBody {
+/** The section of Airflow's REST API reference that documents each error status (`type`). */
+const AIRFLOW_ERROR_TYPES: Readonly<Record<number, string>> = {
+  400: 'BadRequest',
+  401: 'Unauthenticated',
+  403: 'PermissionDenied',
+  404: 'NotFound',
+  405: 'MethodNotAllowed',
+  409: 'AlreadyExists',
+  500: 'Unknown',
+};
+const AIRFLOW_ERRORS_URL =
+  'https://airflow.apache.org/docs/apache-airflow/2.10.5/stable-rest-api-ref.html#section/Errors/';
+
+/** The problem body of an error, masked (`instance`: the request path, when known). */
+export function problemOf(
+  err: AirlockError,
+  masker: SecretsMasker,
+  instance?: string,
+): ProblemBody {
   const { status, summary } = ERROR_CODES[err.code];
+  const section = AIRFLOW_ERROR_TYPES[status];
   return {
+    type: section ? `${AIRFLOW_ERRORS_URL}${section}` : 'about:blank',
     code: err.code,
     title: summary,
     detail: masker.redact(err.message),
     status,
+    ...(instance === undefined ? {} : { instance }),
   };
 }
 
 /** Whether a path is answered with JSON (the API and health) rather than HTML. */
 export function isApiPath(path: string): boolean {
-  return path.startsWith('/api/') || path === '/health';
+  return path.startsWith('/api/') || path === '/health' || path.startsWith('/auth/');
+}
+
+/** Whether a path is answered as Airflow 3's API answers errors (`{"detail": …}`). */
+export function isDetailPath(path: string): boolean {
+  return path.startsWith('/api/v2/') || path === '/api/v2' || path.startsWith('/auth/');
 }
 
 /**
@@ -72,14 +102,37 @@ export function createErrorHandler(
   log?: (err: unknown, coded: AirlockError) => void,
 ): (err: unknown, c: Context<AppEnv>) => Response | Promise<Response> {
   return (err, c) => {
+    if (err instanceof HTTPException && err.status === 400 && isDetailPath(c.req.path)) {
+      // A body the JSON validator could not read: FastAPI's 422 `json_invalid`, as Airflow 3.
+      return c.json(
+        {
+          detail: [
+            {
+              loc: ['body'],
+              msg: 'the body is not valid JSON, or not sent as application/json',
+              type: 'json_invalid',
+            },
+          ],
+        },
+        422,
+      );
+    }
     const coded = toAirlockError(err);
     if (coded.code === 'AIRLOCK_ERR_INTERNAL') log?.(err, coded);
-    const problem = problemOf(coded, masker);
+    const problem = problemOf(coded, masker, c.req.path);
     if (coded.code === 'AIRLOCK_ERR_HTTP_RATE_LIMITED' && coded.details?.retryAfter) {
       c.header('Retry-After', String(coded.details.retryAfter));
     }
     if (isApiPath(c.req.path)) {
-      return c.json(problem, problem.status as 400);
+      if (problem.status === 401 && !getCookie(c, SESSION_COOKIE)) {
+        c.header('WWW-Authenticate', challengeOf(coded));
+      }
+      if (isDetailPath(c.req.path)) {
+        return c.json({ detail: problem.detail }, problem.status as 400);
+      }
+      return c.body(JSON.stringify(problem), problem.status as 400, {
+        'Content-Type': 'application/problem+json',
+      });
     }
     if (problem.status === 401) {
       const next = encodeURIComponent(c.req.path);

@@ -13,7 +13,7 @@ import type { Env } from './runtime.ts';
 
 /** The body size limits, in bytes. */
 export interface BodyLimits {
-  /** `POST /login`. @default 16384 */
+  /** `POST /login` and `POST /auth/token`. @default 16384 */
   readonly signInBytes: number;
   /** The variable and connection imports. `AIRLOCK__SERVER__MAX_IMPORT_BYTES`. @default 16 MiB */
   readonly importBytes: number;
@@ -31,17 +31,32 @@ export const DEFAULT_BODY_LIMITS: BodyLimits = Object.freeze({
 /** The routes that take an uploaded file. */
 const IMPORT_PATHS = new Set(['/variables/import', '/connections/import']);
 
-function bytes(env: Env, name: string, fallback: number): number {
+/**
+ * A server setting that is a whole number of `unit` (at least `min`), read from `env`.
+ *
+ * @throws AirlockError `AIRLOCK_ERR_CONFIG_INVALID` naming the setting, never its value.
+ */
+export function wholeNumberSetting(
+  env: Env,
+  name: string,
+  fallback: number,
+  min: number,
+  unit: string,
+): number {
   const raw = env[name]?.trim();
   if (!raw) return fallback;
-  if (!/^\d{1,12}$/.test(raw) || Number(raw) < 1024) {
+  if (!/^\d{1,12}$/.test(raw) || Number(raw) < min) {
     throw new AirlockError(
       'AIRLOCK_ERR_CONFIG_INVALID',
-      `${name}: must be a whole number of bytes, at least 1024`,
+      `${name}: must be a whole number of ${unit}, at least ${min}`,
       { details: { setting: name } },
     );
   }
   return Number(raw);
+}
+
+function bytes(env: Env, name: string, fallback: number): number {
+  return wholeNumberSetting(env, name, fallback, 1024, 'bytes');
 }
 
 /**
@@ -90,7 +105,7 @@ export function limitBodies(limits: BodyLimits): MiddlewareHandler {
   const other = refuse(limits.requestBytes);
   return (c, next) => {
     const path = c.req.path;
-    if (path === '/login') return signIn(c, next);
+    if (path === '/login' || path === '/auth/token') return signIn(c, next);
     if (IMPORT_PATHS.has(path)) return imports(c, next);
     return other(c, next);
   };

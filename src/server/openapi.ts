@@ -1,7 +1,8 @@
 /**
  * @module server/openapi
- * The OpenAPI 3.1 document of the HTTP API, served at `/api/v1/openapi.json`. Hand-written and
- * kept honest by a test that checks every `/api/…` and `/health` route of the app appears here.
+ * The OpenAPI 3.1 document of the HTTP API v1, served at `/api/v1/openapi.json`. Hand-written and
+ * kept honest by a test that checks every `/api/v1/…` and `/health` route of the app, the DAG
+ * routes included, appears here (`/api/v2`'s document is generated: see `v2/app.ts`).
  */
 
 import { VERSION } from '../cli/version.ts';
@@ -68,7 +69,7 @@ export const OPENAPI_DOCUMENT = {
     title: 'airlock API',
     version: VERSION,
     description:
-      "Airflow-compatible Variables and Connections (the shape of Airflow's stable REST API v1), deployment settings, users and provenance. Authenticate with a session cookie (plus `X-CSRF-Token` on changes), `Authorization: Bearer <token>`, or HTTP basic auth.",
+      "Airflow 2's stable REST API v1 for Variables, Connections and DAGs, plus airlock's deployment settings, users and provenance (Airflow 3's API is `/api/v2`, documented at `/api/v2/openapi.json`). Authenticate with a session cookie (plus `X-CSRF-Token` on changes), `Authorization: Bearer` with an API token or a JWT from `POST /auth/token`, or HTTP basic auth.",
   },
   security: [{ basic: [] }, { bearer: [] }, { session: [] }],
   paths: {
@@ -84,6 +85,30 @@ export const OPENAPI_DOCUMENT = {
         summary: 'Health (no sign-in)',
         security: [],
         responses: { '200': ok('Healthy', ref('Health')), '503': ok('Unhealthy', ref('Health')) },
+      },
+    },
+    '/api/v1/version': {
+      get: {
+        summary: "airlock's version (no sign-in)",
+        security: [],
+        responses: { '200': ok('Version', ref('VersionInfo')) },
+      },
+    },
+    '/api/v1/config': {
+      get: {
+        summary: 'The AIRLOCK__SECTION__KEY settings, secret values `< hidden >` (admin)',
+        parameters: [query('section', { type: 'string' }, 'Only this section.')],
+        responses: {
+          '200': {
+            description: 'Configuration (`Accept: text/plain` for the ini text)',
+            content: {
+              'application/json': { schema: ref('Config') },
+              'text/plain': { schema: { type: 'string' } },
+            },
+          },
+          '404': problem('No such section'),
+          ...errors,
+        },
       },
     },
     '/api/v1/openapi.json': {
@@ -142,6 +167,145 @@ export const OPENAPI_DOCUMENT = {
         summary: 'Create a connection (editor)',
         requestBody: json(ref('Connection')),
         responses: { '200': ok('Created', ref('Connection')), '409': problem('Exists'), ...errors },
+      },
+    },
+    '/api/v1/dags': {
+      get: {
+        summary: 'List the DAGs (with the DAG routes: `airlock server` and createPipelineRoutes)',
+        parameters: [
+          query(
+            'limit',
+            { type: 'integer', minimum: 0, maximum: 1000, default: 100 },
+            'Page size.',
+          ),
+          query('offset', { type: 'integer', minimum: 0, default: 0 }, 'Items to skip.'),
+          query('order_by', { type: 'string', enum: ['dag_id', '-dag_id'] }, 'Sort; `-` reverses.'),
+          query('dag_id_pattern', { type: 'string' }, 'Case-insensitive substring of the dag_id.'),
+          query('tags', { type: 'array', items: { type: 'string' } }, 'Any of these tags.'),
+          query('paused', { type: 'boolean' }, 'Only the paused (`true`) or active DAGs.'),
+        ],
+        responses: { '200': ok('DAGs and import errors', ref('DagCollection')), ...errors },
+      },
+    },
+    '/api/v1/dags/{dag_id}': {
+      parameters: [pathParam('dag_id')],
+      get: {
+        summary: 'Get a DAG',
+        responses: { '200': ok('The DAG', ref('Dag')), '404': problem('Not found'), ...errors },
+      },
+      patch: {
+        summary: 'Pause or unpause a DAG (editor): `{"is_paused": true|false}`',
+        parameters: [updateMask(['is_paused'])],
+        requestBody: json({
+          type: 'object',
+          required: ['is_paused'],
+          properties: { is_paused: { type: 'boolean' } },
+        }),
+        responses: { '200': ok('The DAG', ref('Dag')), '404': problem('Not found'), ...errors },
+      },
+    },
+    '/api/v1/dags/{dag_id}/dagRuns': {
+      parameters: [pathParam('dag_id')],
+      get: {
+        summary: "List a DAG's runs (`~`: every DAG's), newest first",
+        parameters: [
+          query(
+            'limit',
+            { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+            'Page size.',
+          ),
+          query('offset', { type: 'integer', minimum: 0, default: 0 }, 'Items to skip.'),
+        ],
+        responses: { '200': ok('Runs', ref('DagRunCollection')), ...errors },
+      },
+      post: {
+        summary: 'Trigger a run (editor): `logical_date` or `execution_date`, `dag_run_id`, `conf`',
+        requestBody: json(ref('DagRunTrigger')),
+        responses: {
+          '200': ok('The queued run', ref('DagRun')),
+          '404': problem('No such DAG'),
+          '409': problem('The dag_run_id exists'),
+          ...errors,
+        },
+      },
+    },
+    '/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}': {
+      parameters: [pathParam('dag_id'), pathParam('dag_run_id')],
+      get: {
+        summary: 'Get a run',
+        responses: { '200': ok('The run', ref('DagRun')), '404': problem('Not found'), ...errors },
+      },
+    },
+    '/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances': {
+      parameters: [pathParam('dag_id'), pathParam('dag_run_id')],
+      get: {
+        summary: "A run's task instances",
+        responses: {
+          '200': ok('Task instances', {
+            type: 'object',
+            properties: {
+              task_instances: { type: 'array', items: { type: 'object' } },
+              total_entries: { type: 'integer' },
+            },
+          }),
+          '404': problem('Not found'),
+          ...errors,
+        },
+      },
+    },
+    '/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries': {
+      parameters: [pathParam('dag_id'), pathParam('dag_run_id'), pathParam('task_id')],
+      get: {
+        summary: "A task instance's XCom entries (no values)",
+        responses: { '200': ok('XCom entries', ref('XComCollection')), ...errors },
+      },
+    },
+    '/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/{xcom_key}': {
+      parameters: [
+        pathParam('dag_id'),
+        pathParam('dag_run_id'),
+        pathParam('task_id'),
+        pathParam('xcom_key'),
+      ],
+      get: {
+        summary: 'An XCom entry with its value (masked when stored; sensitive keys redacted)',
+        responses: {
+          '200': ok('The entry', { ...ref('XCom') }),
+          '404': problem('No such entry'),
+          ...errors,
+        },
+      },
+    },
+    '/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{task_try_number}': {
+      parameters: [
+        pathParam('dag_id'),
+        pathParam('dag_run_id'),
+        pathParam('task_id'),
+        pathParam('task_try_number'),
+        query('token', { type: 'string' }, 'A continuation_token: only what was written since.'),
+        query('full_content', { type: 'boolean' }, 'The whole log.'),
+      ],
+      get: {
+        summary: "A try's log (masked); `Accept: text/plain` for the text",
+        responses: {
+          '200': {
+            description: 'The log',
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  properties: {
+                    content: { type: 'string' },
+                    continuation_token: { type: 'string' },
+                  },
+                },
+              },
+              'text/plain': { schema: { type: 'string' } },
+            },
+          },
+          '404': problem('No such try or log'),
+          ...errors,
+        },
       },
     },
     '/api/v1/connections/test': {
@@ -327,18 +491,24 @@ export const OPENAPI_DOCUMENT = {
   components: {
     securitySchemes: {
       basic: { type: 'http', scheme: 'basic' },
-      bearer: { type: 'http', scheme: 'bearer' },
+      bearer: {
+        type: 'http',
+        scheme: 'bearer',
+        description: 'An airlock API token (`alk_…`) or a JWT from `POST /auth/token`.',
+      },
       session: { type: 'apiKey', in: 'cookie', name: 'airlock_session' },
     },
     schemas: {
       Problem: {
         type: 'object',
-        required: ['code', 'title', 'detail', 'status'],
+        required: ['type', 'code', 'title', 'detail', 'status'],
         properties: {
+          type: { type: 'string' },
           code: { type: 'string', enum: Object.keys(ERROR_CODES) },
           title: { type: 'string' },
           detail: { type: 'string' },
           status: { type: 'integer' },
+          instance: { type: 'string' },
         },
       },
       Health: {
@@ -346,6 +516,114 @@ export const OPENAPI_DOCUMENT = {
         properties: {
           status: { type: 'string', enum: ['healthy', 'unhealthy'] },
           metastore: { type: 'object' },
+          metadatabase: { type: 'object', properties: { status: { type: 'string' } } },
+          scheduler: { type: 'object' },
+          triggerer: { type: 'object' },
+          dag_processor: { type: 'object' },
+        },
+      },
+      Dag: {
+        type: 'object',
+        properties: {
+          dag_id: { type: 'string' },
+          description: { type: ['string', 'null'] },
+          fileloc: { type: 'string' },
+          is_paused: { type: ['boolean', 'null'] },
+          is_active: { type: 'boolean' },
+          schedule_interval: { type: ['object', 'null'] },
+          next_dagrun: { type: ['string', 'null'], format: 'date-time' },
+          next_dagrun_data_interval_start: { type: ['string', 'null'], format: 'date-time' },
+          next_dagrun_data_interval_end: { type: ['string', 'null'], format: 'date-time' },
+          next_dagrun_create_after: { type: ['string', 'null'], format: 'date-time' },
+          tags: {
+            type: 'array',
+            items: { type: 'object', properties: { name: { type: 'string' } } },
+          },
+          task_ids: { type: 'array', items: { type: 'string' } },
+        },
+      },
+      DagCollection: {
+        type: 'object',
+        properties: {
+          dags: { type: 'array', items: ref('Dag') },
+          total_entries: { type: 'integer' },
+          import_errors: { type: 'array', items: { type: 'object' } },
+        },
+      },
+      DagRun: {
+        type: 'object',
+        properties: {
+          dag_id: { type: 'string' },
+          dag_run_id: { type: 'string' },
+          state: { type: 'string', enum: ['queued', 'running', 'success', 'failed'] },
+          run_type: { type: 'string' },
+          logical_date: { type: 'string', format: 'date-time' },
+          execution_date: { type: 'string', format: 'date-time' },
+          data_interval_start: { type: ['string', 'null'], format: 'date-time' },
+          data_interval_end: { type: ['string', 'null'], format: 'date-time' },
+          conf: { type: 'object' },
+        },
+      },
+      XCom: {
+        type: 'object',
+        properties: {
+          dag_id: { type: 'string' },
+          dag_run_id: { type: 'string' },
+          task_id: { type: 'string' },
+          key: { type: 'string' },
+          map_index: { type: 'integer' },
+          timestamp: { type: 'string', format: 'date-time' },
+          logical_date: { type: 'string', format: 'date-time' },
+          execution_date: { type: 'string', format: 'date-time' },
+          value: {},
+        },
+      },
+      XComCollection: {
+        type: 'object',
+        properties: {
+          xcom_entries: { type: 'array', items: ref('XCom') },
+          total_entries: { type: 'integer' },
+        },
+      },
+      DagRunTrigger: {
+        type: 'object',
+        properties: {
+          dag_run_id: { type: 'string' },
+          logical_date: { type: ['string', 'null'], format: 'date-time' },
+          execution_date: { type: ['string', 'null'], format: 'date-time' },
+          conf: { type: 'object' },
+        },
+      },
+      DagRunCollection: {
+        type: 'object',
+        properties: {
+          dag_runs: { type: 'array', items: ref('DagRun') },
+          total_entries: { type: 'integer' },
+        },
+      },
+      VersionInfo: {
+        type: 'object',
+        properties: { version: { type: 'string' }, git_version: { type: ['string', 'null'] } },
+      },
+      Config: {
+        type: 'object',
+        properties: {
+          sections: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                name: { type: 'string' },
+                options: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    properties: { key: { type: 'string' }, value: { type: 'string' } },
+                  },
+                },
+              },
+            },
+          },
         },
       },
       Variable: {

@@ -110,6 +110,26 @@ export async function allConnections(
   return out;
 }
 
+/**
+ * Writes a Variable's value and description (`null` clears a description; `setVariable` alone
+ * keeps the old one when given `null`).
+ */
+export async function putVariable(
+  deps: AppDeps,
+  key: string,
+  value: string,
+  description: string | null,
+  existing: VariableRecord | undefined,
+): Promise<void> {
+  await deps.metastore.setVariable(key, value, { description });
+  if (description === null && existing?.description) {
+    await deps.metastore.importVariables(
+      [{ key, value, description: '', where: `variable \`${key}\`` }],
+      { onExisting: 'overwrite' },
+    );
+  }
+}
+
 /** A Variable record, or `AIRLOCK_ERR_HTTP_NOT_FOUND`. */
 export async function variableOrThrow(deps: AppDeps, key: string): Promise<VariableRecord> {
   const record = await deps.metastore.getVariableRecord(key);

@@ -195,6 +195,24 @@ export class ServerStore {
     return (await this.listUsers()).find((u) => u.username === username);
   }
 
+  /**
+   * A user with a stamp of their current password: a short hash of the password hash, which
+   * changes whenever the password does. Stateless credentials (JWTs) carry it, so that a new
+   * password ends them as it ends API tokens and sessions.
+   */
+  async userStamp(username: string): Promise<{ user: UserRecord; stamp: string } | undefined> {
+    const row = await this.#db
+      .selectFrom('airlock_user')
+      .select(['username', 'role', 'created_at', 'password_hash'])
+      .where('username', '=', username)
+      .executeTakeFirst();
+    if (!row || !isRole(row.role)) return undefined;
+    return {
+      user: { username: row.username, role: row.role, createdAt: iso(row.created_at) },
+      stamp: sha256(row.password_hash).slice(0, 22),
+    };
+  }
+
   /** How many users exist. */
   async countUsers(): Promise<number> {
     const row = await this.#db

@@ -51,7 +51,7 @@ function run(args: string[], options: { env: Record<string, string> }) {
 describe('airlock db', () => {
   it('migrate creates the schema and a 0600 key file and says so; check reports the version', async () => {
     const { dir, env } = home();
-    const before = await runAirlock(['db', 'check'], { env });
+    const before = await runAirlock(['db', 'check-migrations'], { env });
     expect(before.code).toBe(1);
     expect(before.stdout).toContain('does not exist yet');
     expectOneLineError(before.stderr, 'AIRLOCK_ERR_MIGRATION_PENDING');
@@ -73,7 +73,7 @@ describe('airlock db', () => {
     );
     expect(readFileSync(join(dir, 'fernet.key'), 'utf8').trim()).toBe(key);
 
-    const check = await runAirlock(['db', 'check', '-o', 'json'], { env });
+    const check = await runAirlock(['db', 'check-migrations', '-o', 'json'], { env });
     expect(check.code).toBe(0);
     expect(JSON.parse(check.stdout)).toMatchObject({
       dialect: 'sqlite',
@@ -735,7 +735,7 @@ describe('airlock on PostgreSQL (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN)', () => {
     });
     const got = await runAirlock(['variables', 'get', 'token', '-o', 'json'], { env: pgEnv });
     expect(JSON.parse(got.stdout)).toEqual({ key: 'token', value: SECRET, source: 'metastore' });
-    const check = await runAirlock(['db', 'check', '-o', 'json'], { env: pgEnv });
+    const check = await runAirlock(['db', 'check-migrations', '-o', 'json'], { env: pgEnv });
     expect(JSON.parse(check.stdout)).toMatchObject({ dialect: 'postgres', current: true });
     expect(await db.raw()).not.toContain(SECRET);
     // Nothing went to the SQLite file in AIRLOCK_HOME.

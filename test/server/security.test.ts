@@ -1,6 +1,7 @@
 // biome-ignore-all lint/suspicious/noExplicitAny: response bodies are checked field by field.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Connection } from '../../src/model/connection.ts';
+import { createPipelineRoutes } from '../../src/pipelines/http.ts';
 import { createApp } from '../../src/server/app.ts';
 import { OPENAPI_DOCUMENT } from '../../src/server/openapi.ts';
 import { createTestApp, PASSWORD, type TestApp } from './_app.ts';
@@ -109,7 +110,7 @@ describe('authentication', () => {
   it('answers 401 JSON for the API and redirects pages to the sign-in form', async () => {
     const api = await t.app.request('/api/v1/variables');
     expect(api.status).toBe(401);
-    expect(api.headers.get('www-authenticate')).toBeNull();
+    expect(api.headers.get('www-authenticate')).toBe('Basic realm="airlock"');
     expect((await api.json()) as any).toMatchObject({
       code: 'AIRLOCK_ERR_HTTP_UNAUTHENTICATED',
       status: 401,
@@ -221,15 +222,28 @@ describe('security headers', () => {
 
 describe('openapi document', () => {
   it('describes every API route of the app', async () => {
-    const app = createApp({ metastore: t.metastore, env: {} });
+    const app = createApp({
+      metastore: t.metastore,
+      env: {},
+      extensions: [createPipelineRoutes()],
+    });
     const documented = OPENAPI_DOCUMENT.paths as Record<string, Record<string, unknown>>;
     const routes = app.routes.filter(
-      (r) => (r.path.startsWith('/api/') || r.path === '/health') && r.method !== 'ALL',
+      (r) => (r.path.startsWith('/api/v1/') || r.path === '/health') && r.method !== 'ALL',
     );
     expect(routes.length).toBeGreaterThan(15);
     for (const route of routes) {
-      const path = route.path.replace(/:([A-Za-z_]+)/g, (_, name: string) =>
-        name === 'key' ? '{variable_key}' : `{${name}}`,
+      const airflowNames: Record<string, string> = {
+        key: 'variable_key',
+        dagId: 'dag_id',
+        runId: 'dag_run_id',
+        taskId: 'task_id',
+        try: 'task_try_number',
+        xcomKey: 'xcom_key',
+      };
+      const path = route.path.replace(
+        /:([A-Za-z_]+)/g,
+        (_, name: string) => `{${airflowNames[name] ?? name}}`,
       );
       expect(documented[path], `${route.method} ${route.path}`).toBeDefined();
       expect(

@@ -24,7 +24,7 @@ import {
 } from '../context.ts';
 
 interface GetOptions {
-  output: 'plain' | 'json' | 'uri';
+  output: 'plain' | 'json' | 'uri' | 'table' | 'yaml';
 }
 
 export interface AddOptions {
@@ -134,6 +134,36 @@ export function connectionFromAddOptions(connId: string, options: AddOptions): C
   );
 }
 
+/**
+ * `airlock connections test CONN_ID`: resolves the connection through the chain and tests it as
+ * the API's `POST /connections/test` does (Airflow's URI rules, then TCP reachability of its host;
+ * airlock has no provider hooks to sign in with). Exit 1 when the test fails.
+ */
+function registerConnectionTest(connections: Command, context: CliContext): void {
+  connections
+    .command('test')
+    .description(
+      'test a Connection resolved through the chain: it parses, and its host:port answers',
+    )
+    .argument('<conn_id>', 'the connection id')
+    .action((connId: string) =>
+      closing(context, async () => {
+        const { value } = await getConnection(context.resolver(), connId);
+        const { testConnection } = await import('../../server/service.ts');
+        const result = await testConnection(value);
+        context.io.stdout(
+          `${result.status ? 'Connection success!' : 'Connection failed!'}\n${context.masker.redact(result.message)}\n`,
+        );
+        if (!result.status) {
+          throw new AirlockError(
+            'AIRLOCK_ERR_CONN_TEST_FAILED',
+            `connection \`${connId}\` failed its test`,
+          );
+        }
+      }),
+    );
+}
+
 /** `airlock connections get`. */
 function registerGet(connections: Command, context: CliContext): void {
   connections
@@ -145,9 +175,9 @@ function registerGet(connections: Command, context: CliContext): void {
     .addOption(
       new Option(
         '-o, --output <format>',
-        'plain: one field a line; json: every field with uri and source; uri: the Airflow URI',
+        'plain: one field a line; json, yaml, table: every field with uri and source; uri: the Airflow URI',
       )
-        .choices(['plain', 'json', 'uri'])
+        .choices(['plain', 'json', 'yaml', 'table', 'uri'])
         .default('plain'),
     )
     .action((connId: string, options: GetOptions) =>
@@ -175,6 +205,10 @@ function registerGet(connections: Command, context: CliContext): void {
         };
         if (options.output === 'json') {
           printJson(context.io, record);
+          return;
+        }
+        if (options.output === 'yaml' || options.output === 'table') {
+          await printRows(context.io, [record], options.output);
           return;
         }
         const width = Math.max(...Object.keys(record).map((k) => k.length));
@@ -424,4 +458,5 @@ export function registerConnectionCommands(program: Command, context: CliContext
   registerList(connections, context);
   registerImport(connections, context);
   registerExport(connections, context);
+  registerConnectionTest(connections, context);
 }

@@ -10,8 +10,30 @@ import { AirlockError } from '../../errors.ts';
 
 import type { DagRunRecord } from '../../pipelines/store.ts';
 
-import { type CliContext, closing, LIST_FORMATS, type ListFormat, printRows } from '../context.ts';
+import {
+  argumentOrFlag,
+  type CliContext,
+  closing,
+  LIST_FORMATS,
+  type ListFormat,
+  parseLogicalDate,
+  printRows,
+} from '../context.ts';
 import { openPipelineEnvironment, pipelines } from './_pipelines.ts';
+
+interface ListRunsOptions {
+  dagId?: string;
+  output: ListFormat;
+  limit: string;
+}
+
+interface TriggerOptions {
+  runId?: string;
+  conf?: string;
+  logicalDate?: string;
+  execDate?: string;
+  output: ListFormat;
+}
 
 function outputOption(): Option {
   return new Option('-o, --output <format>', 'table, json, yaml or plain')
@@ -170,11 +192,13 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
   dags
     .command('list-runs')
     .description("list a DAG's runs, newest first")
-    .argument('<dag_id>')
+    .argument('[dag_id]', 'the DAG (or -d)')
+    .option('-d, --dag-id <dag_id>', "the DAG (Airflow 2's flag)")
     .addOption(outputOption())
     .option('--limit <n>', 'at most this many runs', '100')
-    .action((dagId: string, options: { output: ListFormat; limit: string }) =>
+    .action((positional: string | undefined, options: ListRunsOptions) =>
       closing(context, async () => {
+        const dagId = argumentOrFlag('DAG', '-d', positional, options.dagId);
         const limit = Number(options.limit);
         if (!Number.isInteger(limit) || limit < 1) {
           throw new AirlockError('AIRLOCK_ERR_CLI_USAGE', '--limit must be a whole number > 0');
@@ -191,10 +215,17 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
     .argument('<dag_id>')
     .option('-r, --run-id <run_id>', 'the run id (default manual__<time>)')
     .option('-c, --conf <json>', 'a JSON object, the run\'s "conf"')
+    .option('-l, --logical-date <date>', "the run's logical date (ISO-8601; default now)")
+    .option('-e, --exec-date <date>', "the logical date, as Airflow 2's flag names it")
     .addOption(outputOption())
-    .action((dagId: string, options: { runId?: string; conf?: string; output: ListFormat }) =>
+    .action((dagId: string, options: TriggerOptions) =>
       closing(context, async () => {
         const conf = (await pipelines()).parseConf(options.conf);
+        const dates = [options.logicalDate, options.execDate].filter((d) => d !== undefined);
+        if (dates.length === 2 && dates[0] !== dates[1]) {
+          throw new AirlockError('AIRLOCK_ERR_CLI_USAGE', 'give -l or -e, not both');
+        }
+        const logicalDate = dates[0] === undefined ? undefined : parseLogicalDate(dates[0]);
         // Recorded as the scheduler records it (the worker reads the DAG's callbacks there).
         const { found } = await syncedDags(context);
         const d = (await pipelines()).requireDagInfo(found, dagId);
@@ -205,6 +236,7 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
           conf,
           triggeredBy: 'cli',
           ...(options.runId === undefined ? {} : { runId: options.runId }),
+          ...(logicalDate === undefined ? {} : { logicalDate }),
         });
         await printRows(context.io, [runRow(run)], options.output);
       }),
@@ -216,10 +248,12 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
       'run a DAG once in the foreground: every task in its own process, logs on this terminal',
     )
     .argument('<dag_id>')
+    .argument('[logical_date]', "the run's logical date (ISO-8601; default now)")
     .option('-c, --conf <json>', 'a JSON object, the run\'s "conf"')
-    .action((dagId: string, options: { conf?: string }) =>
+    .action((dagId: string, date: string | undefined, options: { conf?: string }) =>
       closing(context, async () => {
         const conf = (await pipelines()).parseConf(options.conf);
+        const logicalDate = date === undefined ? undefined : parseLogicalDate(date);
         // Recorded as the scheduler records it (the worker reads the DAG's callbacks there).
         const { found } = await syncedDags(context);
         const d = (await pipelines()).requireDagInfo(found, dagId);
@@ -231,9 +265,10 @@ export function registerDagsCommands(program: Command, context: CliContext): voi
           dag: d,
           conf,
           runType: 'test',
-          runId: `test__${new Date(now).toISOString()}`,
+          runId: `test__${new Date(logicalDate ?? now).toISOString()}`,
           triggeredBy: 'cli',
           now,
+          ...(logicalDate === undefined ? {} : { logicalDate }),
         });
         context.io.stdout(`Running DAG ${dagId} (run_id ${run.runId})\n`);
         const { startWorker } = await pipelines();

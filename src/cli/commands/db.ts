@@ -1,16 +1,25 @@
 /**
  * @module cli/commands/db
- * `airlock db migrate`, `airlock db check` and `airlock rotate-fernet-key`: the metastore's
- * schema and keys, as `airflow db migrate` / `airflow db check-migrations` /
- * `airflow rotate-fernet-key`.
+ * `airlock db migrate`, `airlock db check`, `airlock db check-migrations` and
+ * `airlock rotate-fernet-key`: the metastore's database, schema and keys, as `airflow db migrate` /
+ * `airflow db check` (the database can be reached, with `--retry`/`--retry-delay`) /
+ * `airflow db check-migrations` / `airflow rotate-fernet-key`.
  */
+import { setTimeout } from 'node:timers/promises';
 import { type Command, Option } from 'commander';
 import { AirlockError } from '../../errors.ts';
 import { redactDatabaseUrl } from '../../metastore/database-url.ts';
 import type { Metastore } from '../../metastore/metastore.ts';
 import { type CliContext, closing, printJson } from '../context.ts';
 
-/** Runs a command body and closes what it opened, even when it fails. */
+/** A whole number option, or a usage error. */
+function wholeNumber(flag: string, value: string): number {
+  if (!/^\d{1,6}$/.test(value)) {
+    throw new AirlockError('AIRLOCK_ERR_CLI_USAGE', `${flag} must be a whole number`);
+  }
+  return Number(value);
+}
+
 /** Registers `airlock db …` and `airlock rotate-fernet-key`. */
 export function registerDbCommands(program: Command, context: CliContext): void {
   const db = program
@@ -33,6 +42,47 @@ export function registerDbCommands(program: Command, context: CliContext): void 
     );
 
   db.command('check')
+    .description(
+      'check that the metastore database can be reached (a SQLite file not created yet counts)',
+    )
+    .option('--retry <n>', 'retry this many times when it cannot be reached', '0')
+    .option('--retry-delay <seconds>', 'wait this long between retries', '1')
+    .action((options: { retry: string; retryDelay: string }) =>
+      closing(context, async () => {
+        const retries = wholeNumber('--retry', options.retry);
+        const delaySeconds = wholeNumber('--retry-delay', options.retryDelay);
+        const url = redactDatabaseUrl(context.config().database.url);
+        const { openMetastoreFromConfig } = await import('../../metastore/open.ts');
+        const { sql } = await import('kysely');
+        for (let attempt = 0; ; attempt++) {
+          try {
+            const store = await openMetastoreFromConfig(context.config(), { intent: 'check' });
+            try {
+              if (store) await sql`select 1`.execute(store.kysely);
+            } finally {
+              await store?.close();
+            }
+            context.io.stdout(`Connection successful: ${url}\n`);
+            return;
+          } catch (err) {
+            if (attempt >= retries) {
+              const code = err instanceof AirlockError ? err.code : 'unreachable';
+              throw new AirlockError(
+                'AIRLOCK_ERR_STORE_UNAVAILABLE',
+                `cannot reach the metastore database ${url} (${code}) after ${attempt + 1} attempt${attempt === 0 ? '' : 's'}`,
+              );
+            }
+            context.logger.warn(
+              { attempt: attempt + 1 },
+              `cannot reach the metastore database; retrying in ${delaySeconds} s`,
+            );
+            await setTimeout(delaySeconds * 1000);
+          }
+        }
+      }),
+    );
+
+  db.command('check-migrations')
     .description(
       'print the metastore schema version and whether it is current (exit 1 when it is not)',
     )

@@ -7,7 +7,14 @@
 import { type Command, Option } from 'commander';
 import { AirlockError } from '../../errors.ts';
 
-import { type CliContext, closing, LIST_FORMATS, type ListFormat, printRows } from '../context.ts';
+import {
+  type CliContext,
+  closing,
+  LIST_FORMATS,
+  type ListFormat,
+  parseLogicalDate,
+  printRows,
+} from '../context.ts';
 import { openPipelineEnvironment, pipelines } from './_pipelines.ts';
 
 function iso(ms: number | null): string | null {
@@ -25,68 +32,99 @@ export function registerTasksCommands(program: Command, context: CliContext): vo
     )
     .argument('<dag_id>')
     .argument('<task_id>')
+    .argument(
+      '[date_or_run_id]',
+      'a logical date (ISO-8601), or the run_id of a run whose logical date and conf to use',
+    )
     .option('-c, --conf <json>', 'a JSON object, the run\'s "conf"')
-    .action((dagId: string, taskId: string, options: { conf?: string }) =>
-      closing(context, async () => {
-        const conf = (await pipelines()).parseConf(options.conf);
-        const config = context.config();
-        const settings = (await pipelines()).loadPipelineSettings(context.io.env, config.home);
-        // The DAG file is loaded in a supervised child, never in this process.
-        const d = (await pipelines()).requireDagInfo(
-          await (await pipelines()).discoverDagsInChild(settings.dagsFolder, {
-            env: context.io.env,
-            masker: context.masker,
-          }),
-          dagId,
-        );
-        const t = d.tasks.find((x) => x.taskId === taskId);
-        if (!t) {
-          throw new AirlockError(
-            'AIRLOCK_ERR_DAG_TASK_NOT_FOUND',
-            `DAG \`${dagId}\` has no task \`${taskId}\``,
-            { details: { dag_id: dagId, task_id: taskId } },
-          );
-        }
-        // With a metastore, the deployment settings apply too; without one, the environment.
-        const metastore = await context.metastore('read');
-        const env = metastore
-          ? await (await pipelines()).deploymentEnvironment(
-              metastore,
-              context.io.env,
-              context.masker,
-            )()
-          : context.io.env;
-        const now = new Date();
-        const result = await (await pipelines()).runTaskProcess(
-          {
-            dagsFolder: settings.dagsFolder,
-            fileloc: d.fileloc,
+    .action(
+      (dagId: string, taskId: string, dateOrRun: string | undefined, options: { conf?: string }) =>
+        closing(context, async () => {
+          let conf = (await pipelines()).parseConf(options.conf);
+          const config = context.config();
+          const settings = (await pipelines()).loadPipelineSettings(context.io.env, config.home);
+          // The DAG file is loaded in a supervised child, never in this process.
+          const d = (await pipelines()).requireDagInfo(
+            await (await pipelines()).discoverDagsInChild(settings.dagsFolder, {
+              env: context.io.env,
+              masker: context.masker,
+            }),
             dagId,
-            taskId,
-            runId: `test__${now.toISOString()}`,
-            runType: 'test',
-            tryNumber: 1,
-            maxTries: 1,
-            logicalDate: now.toISOString(),
-            dataIntervalStart: now.toISOString(),
-            dataIntervalEnd: now.toISOString(),
-            conf,
-          },
-          {
-            env,
-            masker: context.masker,
-            onLine: (line) => context.io.stdout(`${line}\n`),
-            timeoutMs: t.timeoutSeconds === null ? null : t.timeoutSeconds * 1000,
-          },
-        );
-        if (result.exitCode !== 0 || result.timedOut) {
-          throw new AirlockError(
-            'AIRLOCK_ERR_DAG_RUN_FAILED',
-            `task \`${taskId}\` of DAG \`${dagId}\` failed${result.timedOut ? ' (timed out)' : ''}`,
-            { details: { dag_id: dagId, task_id: taskId } },
           );
-        }
-      }),
+          const t = d.tasks.find((x) => x.taskId === taskId);
+          if (!t) {
+            throw new AirlockError(
+              'AIRLOCK_ERR_DAG_TASK_NOT_FOUND',
+              `DAG \`${dagId}\` has no task \`${taskId}\``,
+              { details: { dag_id: dagId, task_id: taskId } },
+            );
+          }
+          // With a metastore, the deployment settings apply too; without one, the environment.
+          const metastore = await context.metastore('read');
+          const env = metastore
+            ? await (await pipelines()).deploymentEnvironment(
+                metastore,
+                context.io.env,
+                context.masker,
+              )()
+            : context.io.env;
+          let logical = new Date();
+          let runId: string | undefined;
+          let interval: { start: number; end: number } | undefined;
+          if (dateOrRun !== undefined && /^\d{4}-\d\d-\d\d/.test(dateOrRun)) {
+            logical = new Date(parseLogicalDate(dateOrRun));
+          } else if (dateOrRun !== undefined) {
+            // A run_id: the run's logical date and conf (a --conf still wins), as Airflow's.
+            const { PipelineStore } = await import('../../pipelines/store.ts');
+            const run = metastore
+              ? await PipelineStore.from(metastore).getRun(dagId, dateOrRun)
+              : undefined;
+            if (!run) {
+              throw new AirlockError(
+                'AIRLOCK_ERR_DAG_RUN_NOT_FOUND',
+                `DAG \`${dagId}\` has no run \`${dateOrRun}\`; give a logical date or an existing run_id`,
+                { details: { dag_id: dagId, run_id: dateOrRun } },
+              );
+            }
+            logical = new Date(run.logicalDate);
+            runId = run.runId;
+            interval = {
+              start: run.dataIntervalStart ?? run.logicalDate,
+              end: run.dataIntervalEnd ?? run.logicalDate,
+            };
+            if (options.conf === undefined) conf = { ...run.conf };
+          }
+          const now = logical;
+          const result = await (await pipelines()).runTaskProcess(
+            {
+              dagsFolder: settings.dagsFolder,
+              fileloc: d.fileloc,
+              dagId,
+              taskId,
+              runId: runId ?? `test__${now.toISOString()}`,
+              runType: 'test',
+              tryNumber: 1,
+              maxTries: 1,
+              logicalDate: now.toISOString(),
+              dataIntervalStart: new Date(interval?.start ?? now.getTime()).toISOString(),
+              dataIntervalEnd: new Date(interval?.end ?? now.getTime()).toISOString(),
+              conf,
+            },
+            {
+              env,
+              masker: context.masker,
+              onLine: (line) => context.io.stdout(`${line}\n`),
+              timeoutMs: t.timeoutSeconds === null ? null : t.timeoutSeconds * 1000,
+            },
+          );
+          if (result.exitCode !== 0 || result.timedOut) {
+            throw new AirlockError(
+              'AIRLOCK_ERR_DAG_RUN_FAILED',
+              `task \`${taskId}\` of DAG \`${dagId}\` failed${result.timedOut ? ' (timed out)' : ''}`,
+              { details: { dag_id: dagId, task_id: taskId } },
+            );
+          }
+        }),
     );
 
   tasks

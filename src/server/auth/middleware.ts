@@ -1,13 +1,15 @@
 /**
  * @module server/auth/middleware
- * Authentication (session cookie, `Authorization: Bearer <token>`, HTTP basic auth for Airflow
- * API clients), CSRF protection and the sign-in rate limit.
+ * Authentication (session cookie; `Authorization: Bearer` with an airlock API token or a JWT from
+ * `POST /auth/token`; HTTP basic auth for Airflow API clients), CSRF protection and the sign-in
+ * rate limit.
  *
  * CSRF: a request that changes something and is authenticated by the session cookie must carry
- * the session's CSRF token, in the `X-CSRF-Token` header or a `_csrf` form field. Token and
- * basic-auth requests carry their credentials explicitly (the server never sends a basic-auth
- * challenge, so browsers never remember them), and so need no token; every changing request
- * whose `Sec-Fetch-Site` is `cross-site` is refused whatever its credentials.
+ * the session's CSRF token, in the `X-CSRF-Token` header or a `_csrf` form field. Token, JWT and
+ * basic-auth requests carry their credentials explicitly and so need no token. An API 401 carries
+ * a `WWW-Authenticate: Basic realm="airlock"` challenge (for challenge-based clients), so a browser
+ * may remember basic credentials: every changing request whose `Sec-Fetch-Site` is `cross-site`
+ * is therefore refused whatever its credentials.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { getConnInfo } from '@hono/node-server/conninfo';
@@ -15,6 +17,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { AirlockError } from '../../errors.ts';
 import type { AppDeps, AppEnv, AuthUser } from '../context.ts';
+import { looksLikeJwt, verifyAccessToken } from './jwt.ts';
 
 /** The session cookie's name. */
 export const SESSION_COOKIE = 'airlock_session';
@@ -109,8 +112,13 @@ async function authenticate(c: Context<AppEnv>, deps: AppDeps): Promise<AuthUser
   if (header) {
     const [scheme, credentials = ''] = header.split(/\s+/, 2);
     if (scheme?.toLowerCase() === 'bearer') {
-      const user = await deps.store.verifyToken(credentials.trim());
-      if (!user) throw unauthenticated('the API token is not valid');
+      const token = credentials.trim();
+      if (looksLikeJwt(token)) {
+        const user = await verifyAccessToken(deps.metastore, deps.store, token);
+        return { username: user.username, role: user.role, via: 'jwt' };
+      }
+      const user = await deps.store.verifyToken(token);
+      if (!user) throw unauthenticated('the API token is not valid', 'Bearer');
       return { username: user.username, role: user.role, via: 'token' };
     }
     if (scheme?.toLowerCase() === 'basic') {
@@ -139,8 +147,18 @@ async function authenticate(c: Context<AppEnv>, deps: AppDeps): Promise<AuthUser
   return undefined;
 }
 
-function unauthenticated(message: string): AirlockError {
-  return new AirlockError('AIRLOCK_ERR_HTTP_UNAUTHENTICATED', message);
+function unauthenticated(message: string, scheme: 'Basic' | 'Bearer' = 'Basic'): AirlockError {
+  return new AirlockError('AIRLOCK_ERR_HTTP_UNAUTHENTICATED', message, { details: { scheme } });
+}
+
+/**
+ * The `WWW-Authenticate` challenge of an API 401: `Bearer` (with `error="invalid_token"`) when a
+ * bearer credential was refused, else `Basic realm="airlock"`.
+ */
+export function challengeOf(err: AirlockError): string {
+  return err.details?.scheme === 'Bearer'
+    ? 'Bearer realm="airlock", error="invalid_token"'
+    : 'Basic realm="airlock"';
 }
 
 /** Refuses a changing request sent from another site (whatever its credentials). */

@@ -68,9 +68,41 @@ export function pageOf(c: Context, orderFields: readonly string[]): Page {
   return { limit, offset, orderBy, descending };
 }
 
+/**
+ * Sorts (code-point order, nulls first) and slices `items` as `page` says: for lists held in
+ * memory (the DAGs of a discovery); the metastore's lists are paged in SQL.
+ */
+export function paginate<T>(
+  items: readonly T[],
+  page: Page,
+  field: (item: T, name: string) => unknown,
+): T[] {
+  const key = (item: T) => {
+    const v = field(item, page.orderBy);
+    return v === null || v === undefined ? '' : typeof v === 'number' ? v : String(v);
+  };
+  const sorted = [...items].sort((a, b) => {
+    const x = key(a);
+    const y = key(b);
+    const order = x < y ? -1 : x > y ? 1 : 0;
+    return page.descending ? -order : order;
+  });
+  return sorted.slice(page.offset, page.offset + page.limit);
+}
+
 /** The fields of `update_mask` (comma-separated or repeated); `undefined` when absent. */
 export function updateMask(c: Context, allowed: readonly string[]): Set<string> | undefined {
-  const values = c.req.queries('update_mask');
+  return maskFields(c.req.queries('update_mask'), allowed);
+}
+
+/**
+ * The fields of an `update_mask` given as a list (each item may be comma-separated), checked
+ * against `allowed`; `undefined` when absent or empty.
+ */
+export function maskFields(
+  values: readonly string[] | undefined,
+  allowed: readonly string[],
+): Set<string> | undefined {
   if (!values || values.length === 0) return undefined;
   const fields = new Set(
     values

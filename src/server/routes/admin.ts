@@ -11,7 +11,7 @@ import { getCookie } from 'hono/cookie';
 import { restartRequired } from '../../config/process-settings.ts';
 import { AirlockError } from '../../errors.ts';
 import { checkPasswordLimited, SESSION_COOKIE } from '../auth/middleware.ts';
-import { isRole, requirePermission } from '../auth/roles.ts';
+import { parseRole, requirePermission } from '../auth/roles.ts';
 import type { AppDeps, AppEnv, RouteModule } from '../context.ts';
 import type { ApiTokenRecord, SettingRecord } from '../store.ts';
 import { jsonBody, stringField } from './_api.ts';
@@ -133,13 +133,7 @@ export const adminRoutes: RouteModule = (app, deps) => {
     const body = await jsonBody(c);
     const username = stringField(body, 'username', { required: true }) as string;
     const password = stringField(body, 'password', { required: true }) as string;
-    const role = stringField(body, 'role') ?? 'viewer';
-    if (!isRole(role)) {
-      throw new AirlockError(
-        'AIRLOCK_ERR_HTTP_BAD_REQUEST',
-        '`role` must be viewer, editor or admin',
-      );
-    }
+    const role = parseRole(stringField(body, 'role') ?? 'viewer');
     await deps.store.createUser(username, password, role);
     return c.json({ username, role }, 201);
   });
@@ -150,14 +144,8 @@ export const adminRoutes: RouteModule = (app, deps) => {
     const existing = await deps.store.getUser(username);
     if (!existing) throw new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', `no user \`${username}\``);
     const body = await jsonBody(c);
-    const role = stringField(body, 'role') ?? existing.role;
+    const role = parseRole(stringField(body, 'role') ?? existing.role);
     const password = stringField(body, 'password');
-    if (!isRole(role)) {
-      throw new AirlockError(
-        'AIRLOCK_ERR_HTTP_BAD_REQUEST',
-        '`role` must be viewer, editor or admin',
-      );
-    }
     if (role !== existing.role) await deps.store.setRole(username, role);
     if (password) {
       // A new password revokes the user's API tokens and ends their other sessions; the session

@@ -1,7 +1,7 @@
 /**
  * @module server/routes/connections
  * `/api/v1/connections`: Airflow's stable REST API for Connections, over the metastore, and
- * `POST /api/v1/connections/test`.
+ * `POST /api/v1/connections/test`. As in Airflow 2, `password` is write-only: never returned.
  */
 import { AirlockError } from '../../errors.ts';
 import type { ConnectionOrder } from '../../metastore/metastore.ts';
@@ -10,6 +10,7 @@ import type { RouteModule } from '../context.ts';
 import {
   CONNECTION_FIELDS,
   type ConnectionInput,
+  type ConnectionView,
   connectionForTest,
   connectionFromInput,
   connectionOrThrow,
@@ -19,6 +20,15 @@ import {
   testConnection,
 } from '../service.ts';
 import { jsonBody, pageOf, stringField, updateMask } from './_api.ts';
+
+/**
+ * A Connection as Airflow 2's API returns it: `password` is write-only there (never returned,
+ * not even as `null`); roles that may read it get it from `/api/v2` or the pages.
+ */
+function v1View(...args: Parameters<typeof connectionView>): Omit<ConnectionView, 'password'> {
+  const { password: _password, ...view } = connectionView(...args);
+  return view;
+}
 
 function inputFromBody(body: Record<string, unknown>): ConnectionInput {
   const input: ConnectionInput = {};
@@ -50,7 +60,7 @@ export const connectionRoutes: RouteModule = (app, deps) => {
       onUnreadable: 'mark',
     });
     return c.json({
-      connections: records.map((r) => connectionView(user, r, true)),
+      connections: records.map((r) => v1View(user, r, true)),
       total_entries: total,
     });
   });
@@ -63,7 +73,7 @@ export const connectionRoutes: RouteModule = (app, deps) => {
 
   app.get('/api/v1/connections/:connection_id', async (c) => {
     const record = await connectionOrThrow(deps, c.req.param('connection_id'));
-    return c.json(connectionView(c.get('user'), record, false));
+    return c.json(v1View(c.get('user'), record, false));
   });
 
   app.post('/api/v1/connections', async (c) => {
@@ -79,7 +89,7 @@ export const connectionRoutes: RouteModule = (app, deps) => {
       );
     }
     await deps.metastore.addConnection(connId, connection);
-    return c.json(connectionView(user, await connectionOrThrow(deps, connId), false));
+    return c.json(v1View(user, await connectionOrThrow(deps, connId), false));
   });
 
   app.patch('/api/v1/connections/:connection_id', async (c) => {
@@ -104,7 +114,7 @@ export const connectionRoutes: RouteModule = (app, deps) => {
       else if (mask?.has(field)) (merged as Record<string, unknown>)[field] = null;
     }
     await replaceConnection(deps, connId, connectionFromInput(connId, merged));
-    return c.json(connectionView(user, await connectionOrThrow(deps, connId), false));
+    return c.json(v1View(user, await connectionOrThrow(deps, connId), false));
   });
 
   app.delete('/api/v1/connections/:connection_id', async (c) => {

@@ -6,7 +6,7 @@ import { AirlockError } from '../../errors.ts';
 import type { VariableOrder } from '../../metastore/metastore.ts';
 import { requirePermission } from '../auth/roles.ts';
 import type { RouteModule } from '../context.ts';
-import { variableOrThrow, variableView } from '../service.ts';
+import { putVariable, variableOrThrow, variableView } from '../service.ts';
 import { jsonBody, pageOf, stringField, updateMask } from './_api.ts';
 
 /** Registers the Variable endpoints. */
@@ -75,23 +75,13 @@ export const variableRoutes: RouteModule = (app, deps) => {
         '`value` is required by the update_mask',
       );
     }
-    await deps.metastore.setVariable(key, newValue ?? existing.value ?? '', {
-      description: newDescription === undefined ? existing.description : newDescription,
-    });
-    if (newDescription === null && existing.description !== null) {
-      // setVariable keeps a description when given null: clear it explicitly.
-      await deps.metastore.importVariables(
-        [
-          {
-            key,
-            value: newValue ?? existing.value ?? '',
-            description: '',
-            where: `variable \`${key}\``,
-          },
-        ],
-        { onExisting: 'overwrite' },
-      );
-    }
+    await putVariable(
+      deps,
+      key,
+      newValue ?? existing.value ?? '',
+      newDescription === undefined ? existing.description : newDescription,
+      existing,
+    );
     return c.json(variableView(deps, user, await variableOrThrow(deps, key), false));
   });
 

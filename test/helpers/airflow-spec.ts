@@ -1,0 +1,165 @@
+/**
+ * Validates responses against Airflow's own published OpenAPI documents (`test/fixtures/
+ * airflow-openapi/`: the 2.10 stable API for `/api/v1`, the 3.2 public API for `/api/v2`), with
+ * Ajv (JSON Schema 2020-12) over the documents' schemas: `nullable: true` (OpenAPI 3.0, and
+ * FastAPI's output) becomes a type that also allows `null`, and a `writeOnly` property (the
+ * Connection `password` of v1) must not appear in a response at all.
+ *
+ * @example
+ * ```ts
+ * expectAirflowResponse('v2', 'get', '/api/v2/variables/{variable_key}', res, body);
+ * ```
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import { expect } from 'vitest';
+import { parse } from 'yaml';
+
+type Json = Record<string, unknown>;
+type Version = 'v1' | 'v2';
+
+const FILES: Record<Version, string> = {
+  v1: 'v1-airflow-2.10.yaml',
+  v2: 'v2-airflow-3.2.yaml',
+};
+
+/** The keyword a `writeOnly: true` becomes (JSON Schema's own `writeOnly` only annotates). */
+const WRITE_ONLY = 'x-airflow-write-only';
+
+/** OpenAPI's schema dialect → JSON Schema: `nullable`, `$ref` into this document's `$id`. */
+function convert(node: unknown, id: string): unknown {
+  if (Array.isArray(node)) return node.map((n) => convert(n, id));
+  if (node === null || typeof node !== 'object') return node;
+  const out: Json = {};
+  for (const [key, value] of Object.entries(node as Json)) {
+    if (key === 'nullable' || key === 'example' || key === 'discriminator') continue;
+    if (key === '$ref' && typeof value === 'string') out.$ref = `${id}${value}`;
+    else if (key === 'writeOnly') out[WRITE_ONLY] = value === true;
+    else out[key] = convert(value, id);
+  }
+  if ((node as Json).nullable === true) {
+    if (typeof out.type === 'string' && out.$ref === undefined && !out.allOf) {
+      out.type = [out.type, 'null'];
+      if (Array.isArray(out.enum)) out.enum = [...out.enum, null];
+      return out;
+    }
+    return { anyOf: [out, { type: 'null' }] };
+  }
+  return out;
+}
+
+interface Spec {
+  readonly doc: Json;
+  readonly ajv: Ajv2020;
+  readonly id: string;
+  readonly compiled: Map<string, ValidateFunction>;
+}
+
+const specs = new Map<Version, Spec>();
+
+function spec(version: Version): Spec {
+  const found = specs.get(version);
+  if (found) return found;
+  const doc = parse(
+    readFileSync(
+      join(import.meta.dirname, '..', 'fixtures', 'airflow-openapi', FILES[version]),
+      'utf8',
+    ),
+  ) as Json;
+  const id = `https://airflow.invalid/${version}`;
+  const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false });
+  // A writeOnly property is never sent back: its presence in a response fails validation.
+  ajv.addKeyword({ keyword: WRITE_ONLY, schemaType: 'boolean', validate: (on: boolean) => !on });
+  ajv.addSchema({ $id: id, components: convert(doc.components, id) } as Json);
+  const made: Spec = { doc, ajv, id, compiled: new Map() };
+  specs.set(version, made);
+  return made;
+}
+
+/** Every operation of a document, as `METHOD path` strings. */
+export function airflowOperations(version: Version): string[] {
+  const paths = spec(version).doc.paths as Record<string, Json>;
+  return Object.entries(paths).flatMap(([path, ops]) =>
+    Object.keys(ops)
+      .filter((m) => ['get', 'post', 'patch', 'put', 'delete'].includes(m))
+      .map((m) => `${m.toUpperCase()} ${path}`),
+  );
+}
+
+/** The JSON Schema of a response, or `undefined` when the document gives none for the status. */
+function responseValidator(
+  version: Version,
+  method: string,
+  path: string,
+  status: number,
+): ValidateFunction | undefined | null {
+  const s = spec(version);
+  const key = `${method} ${path} ${status}`;
+  if (s.compiled.has(key)) return s.compiled.get(key);
+  const prefix = version === 'v1' ? '/api/v1' : '';
+  const ops = (s.doc.paths as Record<string, Json>)[path.slice(prefix.length)];
+  const op = ops?.[method.toLowerCase()] as Json | undefined;
+  if (!op) return null;
+  const responses = op.responses as Record<string, Json>;
+  let response = responses[String(status)] ?? responses.default;
+  if (response && typeof response.$ref === 'string') {
+    const name = response.$ref.split('/').pop() as string;
+    response = ((s.doc.components as Json).responses as Record<string, Json>)[name];
+  }
+  if (!response) return null;
+  const content = response.content as Record<string, Json> | undefined;
+  const schema =
+    content?.['application/json']?.schema ?? content?.['application/problem+json']?.schema;
+  if (!schema) return undefined;
+  const validate = s.ajv.compile(convert(schema, s.id) as Json);
+  s.compiled.set(key, validate);
+  return validate;
+}
+
+/**
+ * Checks a response against the Airflow document: the operation exists there, the status is one
+ * it documents, and a JSON body matches the schema for it.
+ */
+export function expectAirflowResponse(
+  version: Version,
+  method: string,
+  path: string,
+  status: number,
+  body: unknown,
+): void {
+  const validate = responseValidator(version, method, path, status);
+  expect(
+    validate,
+    `${method} ${path}: Airflow's ${version} documents no ${status} answer`,
+  ).not.toBe(null);
+  if (!validate) return;
+  const ok = validate(body);
+  expect(
+    ok
+      ? []
+      : validate.errors?.map((e) => `${e.instancePath} ${e.message} ${JSON.stringify(e.params)}`),
+    `${method} ${path} ${status} matches Airflow's ${version} schema`,
+  ).toEqual([]);
+}
+
+/**
+ * A `fetch`-like client for `app.request` that checks every answer against Airflow's document for
+ * the operation `route` names (`GET /api/v2/variables/{variable_key}`), and returns the body.
+ */
+export async function checkedRequest(
+  request: (path: string, init?: RequestInit) => Response | Promise<Response>,
+  route: string,
+  path: string,
+  init: RequestInit = {},
+  // biome-ignore lint/suspicious/noExplicitAny: callers check the body field by field.
+): Promise<{ status: number; body: any; headers: Headers }> {
+  const [method = 'GET', template = path] = route.split(' ');
+  const res = await request(path, { ...init, method });
+  const text = await res.text();
+  const type = res.headers.get('content-type') ?? '';
+  const body = type.includes('json') && text !== '' ? JSON.parse(text) : text;
+  const version: Version = template.startsWith('/api/v1') ? 'v1' : 'v2';
+  expectAirflowResponse(version, method, template, res.status, body);
+  return { status: res.status, body, headers: res.headers };
+}
