@@ -13,7 +13,15 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const SCENARIOS = ['hot', 'fanout', 'negative', 'cold_cli', 'metastore', 'masking'] as const;
+const SCENARIOS = [
+  'hot',
+  'fanout',
+  'negative',
+  'cold_cli',
+  'metastore',
+  'masking',
+  'tasks',
+] as const;
 
 /** The targets (issues 11 and 21), checked on the numbers in `latest.json`. */
 const TARGETS: Record<string, { op: '>=' | '<=' | '=='; value: number }> = {
@@ -24,6 +32,9 @@ const TARGETS: Record<string, { op: '>=' | '<=' | '=='; value: number }> = {
   'cold_cli.cold_cli_ratio': { op: '<=', value: 3 },
   'masking.mask_10_vs_passthrough': { op: '>=', value: 0.3 },
   'masking.mask_10000_vs_passthrough': { op: '>=', value: 0.3 },
+  'tasks.task_try_vs_node': { op: '<=', value: 3 },
+  'tasks.trigger_to_log_vs_node': { op: '<=', value: 4 },
+  'tasks.tasks_vs_graphile': { op: '>=', value: 0.7 },
   'server.api_token_vs_hono': { op: '>=', value: 0.5 },
   'server.api_cookie_vs_hono': { op: '>=', value: 0.5 },
   'server.api_basic_vs_hono': { op: '>=', value: 0.25 },

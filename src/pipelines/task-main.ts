@@ -11,7 +11,7 @@
  * code 0: the try succeeded; 1: it failed.
  */
 import type { Writable } from 'node:stream';
-import { loadConfig } from '../config/load-config.ts';
+import { readMaskingSettings } from '../config/read-config.ts';
 import { AirlockError, isAirlockError } from '../errors.ts';
 import { SecretsMasker } from '../masking/masker.ts';
 import { createMaskingStream } from '../masking/stream.ts';
@@ -91,17 +91,18 @@ function describe(err: unknown): string {
   return `a thrown ${typeof err}`;
 }
 
-/** The masker's sensitive words from the (credential-free) environment, as the chain's. */
+/**
+ * The masker's sensitive words from the (credential-free) environment, as the chain's: only
+ * those two settings are read (not the whole configuration with every backend's option schema,
+ * which a task process never needs). An invalid value reads as Airflow's default (the
+ * supervisor masks by its own settings).
+ */
 function configureFromEnv(m: SecretsMasker): void {
-  try {
-    const config = loadConfig(process.env);
-    m.configure({
-      sensitiveWords: config.core.sensitiveVarConnNames,
-      hideSensitive: config.core.hideSensitiveVarConnFields,
-    });
-  } catch {
-    // an invalid setting: Airflow's default words (the supervisor masks by its own settings)
-  }
+  const settings = readMaskingSettings(process.env);
+  m.configure({
+    sensitiveWords: settings.sensitiveVarConnNames,
+    hideSensitive: settings.hideSensitiveVarConnFields,
+  });
 }
 
 function readSpec(): TaskSpec | undefined {

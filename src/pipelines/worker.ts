@@ -101,7 +101,7 @@ export async function runTaskProcess(
   const lookup = options.lookup ?? (own as SupervisorLookup);
   try {
     return await new Promise((resolve) => {
-      const { child, stdout, stderr, killGroup } = spawnSupervised(siblingEntry('task-main'), [], {
+      const { child, stdout, stderr, killGroup } = spawnSupervised(siblingEntry('task-entry'), [], {
         env: options.env,
         extraEnv: { AIRLOCK_TASK_SPEC: JSON.stringify(spec) },
         masker,
