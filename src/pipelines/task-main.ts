@@ -210,14 +210,16 @@ try {
       }
     };
     visit(t.id);
-    const pulled = supervised
-      ? throwIfXcomError(
-          await askSupervisor<XcomReply>(
-            { type: XCOM_MESSAGE, op: 'pull', key: RETURN_VALUE_KEY, taskIds: [...ancestors] },
-            "the upstream tasks' values",
-          ),
-        ).values
-      : {};
+    // No upstream task: no question (a round trip to the supervisor and its database).
+    const pulled =
+      supervised && ancestors.size > 0
+        ? throwIfXcomError(
+            await askSupervisor<XcomReply>(
+              { type: XCOM_MESSAGE, op: 'pull', key: RETURN_VALUE_KEY, taskIds: [...ancestors] },
+              "the upstream tasks' values",
+            ),
+          ).values
+        : {};
     const upstream = (task: Task<unknown> | string): unknown => {
       const id = typeof task === 'string' ? task : task.id;
       const text = pulled[id];

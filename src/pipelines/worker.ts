@@ -22,6 +22,7 @@ import {
   type DagRunRecord,
   defaultWorkerId,
   type PipelineStore,
+  TASK_QUEUED_CHANNEL,
   type TaskInstanceRecord,
 } from './store.ts';
 import { isOutcomeMessage } from './supervised.ts';
@@ -170,7 +171,11 @@ export interface WorkerOptions {
   env: () => Env | Promise<Env>;
   /** Holds the deployment's secrets; each try's output is masked with a copy of it. */
   masker: SecretsMasker;
-  /** The open metastore the tries' lookups read (else the configured one is opened). */
+  /**
+   * The open metastore the tries' lookups read (else the configured one is opened). The worker
+   * also listens on it for queued work (PostgreSQL `LISTEN`, SQLite's signal file), so that a
+   * trigger in another process starts its tasks at once; the poll stays as the fallback.
+   */
   metastore?: Metastore | undefined;
   logger?: Logger | undefined;
   /** @default `host:pid` */
@@ -409,6 +414,11 @@ export function startWorker(options: WorkerOptions): Worker {
   const ticker = setInterval(() => {
     if (!stopping) void poll();
   }, settings.pollIntervalMs);
+  const listening = options.metastore
+    ?.listen(TASK_QUEUED_CHANNEL, () => {
+      if (!stopping) void poll();
+    })
+    .catch(() => undefined);
   void reap()
     .catch(() => {})
     .then(() => poll());
@@ -424,6 +434,7 @@ export function startWorker(options: WorkerOptions): Worker {
     async stop(stopOptions = {}) {
       stopping = true;
       clearInterval(ticker);
+      await (await listening)?.close();
       if (stopOptions.kill) for (const { abort } of running.values()) abort.abort();
       while (polling) await new Promise((r) => setTimeout(r, 10));
       await Promise.allSettled([...tries]);
