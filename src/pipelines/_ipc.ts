@@ -66,3 +66,12 @@ export type LookupReply =
       readonly id: number;
       readonly error: { readonly code: ErrorCode; readonly message: string };
     };
+
+/**
+ * Set (to `1`) in a task process started ahead of its try: it loads, then waits for its try in
+ * one {@link SPEC_MESSAGE} (instead of `AIRLOCK_TASK_SPEC`).
+ */
+export const AWAIT_SPEC_ENV = 'AIRLOCK_TASK_AWAIT_SPEC';
+
+/** The IPC message that hands a started task process its try: `{ type, spec }`. */
+export const SPEC_MESSAGE = 'airlock:spec';

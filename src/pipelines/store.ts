@@ -1059,6 +1059,7 @@ export class PipelineStore {
     options: ClaimFilter & { now?: number; pid?: number } = {},
   ): Promise<TaskInstanceRecord | undefined> {
     const now = options.now ?? Date.now();
+    if (this.#postgres) return this.#claimOnPostgres(workerId, options, now);
     return this.#tx(async (trx) => {
       let pick = trx
         .selectFrom('task_instance')
@@ -1099,6 +1100,62 @@ export class PipelineStore {
         .selectAll()
         .where('id', '=', picked.id)
         .executeTakeFirstOrThrow();
+      return tiRecord(row);
+    });
+  }
+
+  /**
+   * The claim on PostgreSQL in one statement (`UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP
+   * LOCKED) RETURNING *`), then the run marked running if it was queued; the run's row is
+   * skipped when locked (a finishing try holds it, so the run is already running).
+   */
+  async #claimOnPostgres(
+    workerId: string,
+    options: ClaimFilter & { pid?: number },
+    now: number,
+  ): Promise<TaskInstanceRecord | undefined> {
+    return this.#read(async () => {
+      const row = await this.#db
+        .updateTable('task_instance')
+        .set((eb) => ({
+          state: 'running',
+          try_number: eb('try_number', '+', 1),
+          start_date: now,
+          end_date: null,
+          heartbeat_at: now,
+          worker_id: workerId,
+          hostname: hostname(),
+          pid: options.pid ?? null,
+          exit_code: null,
+          note: null,
+        }))
+        .where('id', '=', (eb) => {
+          let pick = eb
+            .selectFrom('task_instance')
+            .select('id')
+            .where('state', 'in', ['queued', 'up_for_retry'])
+            .where('run_after', '<=', now);
+          if (options.dagId !== undefined) pick = pick.where('dag_id', '=', options.dagId);
+          if (options.runId !== undefined) pick = pick.where('run_id', '=', options.runId);
+          return pick.orderBy('run_after').orderBy('id').limit(1).forUpdate().skipLocked();
+        })
+        .returningAll()
+        .executeTakeFirst();
+      if (!row) return undefined;
+      await this.#db
+        .updateTable('dag_run')
+        .set({ state: 'running', start_date: now })
+        .where('id', '=', (eb) =>
+          eb
+            .selectFrom('dag_run')
+            .select('id')
+            .where('dag_id', '=', row.dag_id)
+            .where('run_id', '=', row.run_id)
+            .where('state', '=', 'queued')
+            .forUpdate()
+            .skipLocked(),
+        )
+        .execute();
       return tiRecord(row);
     });
   }

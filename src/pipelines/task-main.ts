@@ -15,6 +15,7 @@ import { readMaskingSettings } from '../config/read-config.ts';
 import { AirlockError, isAirlockError } from '../errors.ts';
 import { SecretsMasker } from '../masking/masker.ts';
 import { createMaskingStream } from '../masking/stream.ts';
+import { AWAIT_SPEC_ENV, SPEC_MESSAGE } from './_ipc.ts';
 import {
   Connection,
   createTaskRuntime,
@@ -105,15 +106,38 @@ function configureFromEnv(m: SecretsMasker): void {
   });
 }
 
-function readSpec(): TaskSpec | undefined {
+function parseSpec(text: string | undefined): TaskSpec | undefined {
   try {
-    return JSON.parse(process.env.AIRLOCK_TASK_SPEC ?? '') as TaskSpec;
+    return JSON.parse(text ?? '') as TaskSpec;
   } catch {
     return undefined;
   }
 }
 
-const read = readSpec();
+/**
+ * The try: from `AIRLOCK_TASK_SPEC`, or, in a process its worker started ahead of the try
+ * (`AIRLOCK_TASK_AWAIT_SPEC`), from the worker's one {@link SPEC_MESSAGE} (everything above is
+ * loaded by then). A process whose worker goes away while it waits exits.
+ */
+async function readSpec(): Promise<TaskSpec | undefined> {
+  const awaited = process.env[AWAIT_SPEC_ENV] === '1' && typeof process.send === 'function';
+  delete process.env[AWAIT_SPEC_ENV];
+  if (!awaited) return parseSpec(process.env.AIRLOCK_TASK_SPEC);
+  return new Promise((resolve) => {
+    const onGone = () => process.exit(1);
+    const onMessage = (message: unknown) => {
+      const m = message as { type?: unknown; spec?: unknown } | null;
+      if (m?.type !== SPEC_MESSAGE) return;
+      process.off('message', onMessage);
+      process.off('disconnect', onGone);
+      resolve(m.spec as TaskSpec);
+    };
+    process.on('message', onMessage);
+    process.once('disconnect', onGone);
+  });
+}
+
+const read = await readSpec();
 if (!read) {
   line('ERROR', 'airlock: AIRLOCK_TASK_SPEC is missing or is not JSON');
   await finish(2);

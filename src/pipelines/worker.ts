@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline';
 import type { Logger } from '../logging/logger.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
 import type { Metastore } from '../metastore/metastore.ts';
+import { AWAIT_SPEC_ENV, SPEC_MESSAGE } from './_ipc.ts';
 import { siblingEntry } from './loader.ts';
 import { appendLogLines, taskLogPath } from './logs.ts';
 import type { PipelineSettings } from './settings.ts';
@@ -28,6 +29,7 @@ import {
 import { isOutcomeMessage } from './supervised.ts';
 import {
   createSupervisorLookup,
+  type SupervisedChild,
   type SupervisorLookup,
   spawnSupervised,
   supervisorLookups,
@@ -65,6 +67,76 @@ export interface RunTaskProcessOptions {
   onStart?: (pid: number) => void;
   /** Where the try's return value is kept and its upstream values read. @default none (`tasks test`) */
   xcom?: XcomChannel | undefined;
+  /**
+   * A task process started ahead for this try ({@link startSpareTaskProcess}); used when it is
+   * still alive and was started with this `env`, else a process is started now.
+   */
+  spare?: SpareTaskProcess | undefined;
+}
+
+/**
+ * A task process started before its try (by {@link startSpareTaskProcess}): Node and airlock's
+ * modules are loaded, no try and no secret of a try is in it yet. It serves one try only.
+ */
+export interface SpareTaskProcess {
+  readonly env: Env;
+  /** The masker of its pipes: a fork of the worker's, for this process's one try. */
+  readonly masker: SecretsMasker;
+  readonly supervised: SupervisedChild;
+  /** The try's task values, set when the try is handed over. */
+  readonly xcom: { current: XcomChannel | undefined };
+  /** Whether it can still take a try. */
+  alive(): boolean;
+  /** Ends it unused. */
+  discard(): void;
+}
+
+/** What the task processes run: the entry that turns on the compile cache. */
+const TASK_ENTRY = 'task-entry';
+
+/**
+ * Starts a task process that loads and then waits for its try (see `task-main.ts`), so that the
+ * try does not wait for Node's start-up. It gets the same environment (without airlock's
+ * credentials) as a process started for the try, and a fresh masker fork of its own.
+ *
+ * @example
+ * ```ts
+ * const spare = startSpareTaskProcess(env, masker, lookup);
+ * await runTaskProcess(spec, { env, masker, lookup, spare });
+ * ```
+ */
+export function startSpareTaskProcess(
+  env: Env,
+  masker: SecretsMasker,
+  lookup: SupervisorLookup,
+): SpareTaskProcess {
+  const own = masker.fork();
+  const xcom: { current: XcomChannel | undefined } = { current: undefined };
+  const none = () => Promise.reject(new Error('no try yet'));
+  const supervised = spawnSupervised(siblingEntry(TASK_ENTRY), [], {
+    env,
+    extraEnv: { [AWAIT_SPEC_ENV]: '1' },
+    masker: own,
+    lookup,
+    xcom: {
+      push: (key, json) => (xcom.current ? xcom.current.push(key, json) : none()),
+      pull: (taskIds, key) => (xcom.current ? xcom.current.pull(taskIds, key) : none()),
+    },
+  });
+  const { child } = supervised;
+  child.once('error', () => {});
+  return {
+    env,
+    masker: own,
+    supervised,
+    xcom,
+    alive: () =>
+      child.pid !== undefined &&
+      child.exitCode === null &&
+      child.signalCode === null &&
+      child.connected,
+    discard: () => supervised.killGroup('SIGKILL'),
+  };
 }
 
 /** How a task process ended. */
@@ -91,8 +163,11 @@ export async function runTaskProcess(
   options: RunTaskProcessOptions,
 ): Promise<TaskProcessResult> {
   const { logPath, onLine } = options;
+  const spare =
+    options.spare?.env === options.env && options.spare.alive() ? options.spare : undefined;
+  if (options.spare && !spare) options.spare.discard();
   // This try's masker: the deployment's secrets, the task's environment, what it resolves.
-  const masker = options.masker.fork();
+  const masker = spare ? spare.masker : options.masker.fork();
   const emit = (lines: string[]) => {
     const masked = lines.map((l) => masker.redact(l));
     if (logPath) appendLogLines(logPath, masked, masker);
@@ -102,13 +177,20 @@ export async function runTaskProcess(
   const lookup = options.lookup ?? (own as SupervisorLookup);
   try {
     return await new Promise((resolve) => {
-      const { child, stdout, stderr, killGroup } = spawnSupervised(siblingEntry('task-entry'), [], {
-        env: options.env,
-        extraEnv: { AIRLOCK_TASK_SPEC: JSON.stringify(spec) },
-        masker,
-        lookup,
-        xcom: options.xcom,
-      });
+      const started = spare
+        ? spare.supervised
+        : spawnSupervised(siblingEntry(TASK_ENTRY), [], {
+            env: options.env,
+            extraEnv: { AIRLOCK_TASK_SPEC: JSON.stringify(spec) },
+            masker,
+            lookup,
+            xcom: options.xcom,
+          });
+      const { child, stdout, stderr, killGroup } = started;
+      if (spare) {
+        spare.xcom.current = options.xcom;
+        child.send({ type: SPEC_MESSAGE, spec }, (err) => void err);
+      }
       let timedOut = false;
       let killTimer: NodeJS.Timeout | undefined;
       const stop = (why: string) => {
@@ -127,9 +209,12 @@ export async function runTaskProcess(
           : undefined;
       const onAbort = () => stop('the worker is stopping the task');
       options.signal?.addEventListener('abort', onAbort, { once: true });
-      child.once('spawn', () => {
-        if (child.pid !== undefined) options.onStart?.(child.pid);
-      });
+      if (spare && child.pid !== undefined) options.onStart?.(child.pid);
+      else {
+        child.once('spawn', () => {
+          if (child.pid !== undefined) options.onStart?.(child.pid);
+        });
+      }
       // The child's bytes, masked by the supervisor, split into lines.
       const readers = [stdout, stderr].map(
         (stream) =>
@@ -223,6 +308,22 @@ export function startWorker(options: WorkerOptions): Worker {
   const tries = new Set<Promise<void>>();
   let stopping = false;
   let polling = false;
+  // Task processes started ahead, one per slot at most (`AIRLOCK__WORKER__PRESTART`): each takes
+  // one try; one started with another environment (a new settings version) is discarded.
+  const spares: SpareTaskProcess[] = [];
+  const takeSpare = (env: Env): SpareTaskProcess | undefined => {
+    for (let spare = spares.shift(); spare; spare = spares.shift()) {
+      if (spare.env === env && spare.alive()) return spare;
+      spare.discard();
+    }
+    return undefined;
+  };
+  const refill = (env: Env) => {
+    if (!settings.prestart || stopping) return;
+    while (spares.length < concurrency) {
+      spares.push(startSpareTaskProcess(env, masker, lookups.of(env)));
+    }
+  };
   let again = false;
   let lastReap = 0;
 
@@ -246,6 +347,18 @@ export function startWorker(options: WorkerOptions): Worker {
     }
   };
 
+  // The runs of recent tries: what a try's description takes from its run (file, dates, conf)
+  // does not change, so the tries of one run read it once.
+  const runs = new Map<string, DagRunRecord | undefined>();
+  const runOf = async (ti: TaskInstanceRecord) => {
+    const key = `${ti.dagId}\u0000${ti.runId}`;
+    if (runs.has(key)) return runs.get(key);
+    const run = await store.getRun(ti.dagId, ti.runId);
+    if (runs.size >= 64) runs.delete(runs.keys().next().value as string);
+    if (run) runs.set(key, run);
+    return run;
+  };
+
   const runTry = async (ti: TaskInstanceRecord, abort: AbortController) => {
     const logPath = taskLogPath(settings.logsFolder, ti.dagId, ti.runId, ti.taskId, ti.tryNumber);
     let success = false;
@@ -254,7 +367,7 @@ export function startWorker(options: WorkerOptions): Worker {
     let exitCode: number | null = null;
     let note: string | undefined;
     try {
-      const run = await store.getRun(ti.dagId, ti.runId);
+      const run = await runOf(ti);
       const env = await options.env();
       const spec = specOf(run, ti);
       appendLogLines(
@@ -262,11 +375,15 @@ export function startWorker(options: WorkerOptions): Worker {
         [`INFO - airlock: worker ${workerId} starting try ${ti.tryNumber} of ${ti.maxTries}`],
         masker,
       );
-      // A try starts without the values of an earlier try (as Airflow clears them).
-      await store.clearXcom(ti);
+      // A try starts without the values of an earlier try (as Airflow clears them); the first
+      // try of a task instance has none.
+      if (ti.tryNumber > 1) await store.clearXcom(ti);
+      const spare = takeSpare(env);
+      setImmediate(() => refill(env));
       const result = await runTaskProcess(spec, {
         env,
         masker,
+        spare,
         lookup: lookups.of(env),
         logPath,
         onLine: options.onLine ? (l) => options.onLine?.(ti, l) : undefined,
@@ -436,8 +553,10 @@ export function startWorker(options: WorkerOptions): Worker {
       clearInterval(ticker);
       await (await listening)?.close();
       if (stopOptions.kill) for (const { abort } of running.values()) abort.abort();
+      for (const spare of spares.splice(0)) spare.discard();
       while (polling) await new Promise((r) => setTimeout(r, 10));
       await Promise.allSettled([...tries]);
+      for (const spare of spares.splice(0)) spare.discard();
       clearInterval(heartbeat);
       await lookups.dispose();
     },
