@@ -13,7 +13,7 @@ import { SecretsMasker } from '../../src/masking/masker.ts';
 import { DAG_API_NAMES } from '../../src/pipelines/loader.ts';
 import type { SupervisorLookup } from '../../src/pipelines/supervisor.ts';
 import type { TaskSpec } from '../../src/pipelines/task-main.ts';
-import { runTaskProcess } from '../../src/pipelines/worker.ts';
+import { runTaskProcess, startSpareTaskProcess } from '../../src/pipelines/worker.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const home = tempDir('airlock-task-start-');
@@ -24,6 +24,14 @@ writeFileSync(
   `import { dag, task, Variable, type TaskContext } from 'airlock';
 dag('light', { schedule: null }, () => {
   task('t', async ({ log }: TaskContext) => log.info('region ' + (await Variable.get('region'))));
+});
+`,
+);
+writeFileSync(
+  join(dags, 'pid.ts'),
+  `import { dag, task, Variable } from 'airlock';
+dag('pid', { schedule: null }, () => {
+  task('t', async ({ log }) => log.info('pid ' + process.pid + ' region ' + (await Variable.get('region')) + ' spec ' + (process.env.AIRLOCK_TASK_SPEC ?? 'gone')));
 });
 `,
 );
@@ -53,11 +61,9 @@ const lookup: SupervisorLookup = {
   },
 };
 
-async function run(dagId: string): Promise<{ lines: string[]; loaded: string[] }> {
-  const loadedFile = join(home, `${dagId}.loaded`);
-  writeFileSync(loadedFile, '');
+function specOf(dagId: string): TaskSpec {
   const now = new Date().toISOString();
-  const spec: TaskSpec = {
+  return {
     dagsFolder: dags,
     fileloc: `${dagId}.ts`,
     dagId,
@@ -71,6 +77,12 @@ async function run(dagId: string): Promise<{ lines: string[]; loaded: string[] }
     dataIntervalEnd: now,
     conf: {},
   };
+}
+
+async function run(dagId: string): Promise<{ lines: string[]; loaded: string[] }> {
+  const loadedFile = join(home, `${dagId}.loaded`);
+  writeFileSync(loadedFile, '');
+  const spec = specOf(dagId);
   const lines: string[] = [];
   const result = await runTaskProcess(spec, {
     env: {
@@ -86,6 +98,50 @@ async function run(dagId: string): Promise<{ lines: string[]; loaded: string[] }
   expect(result.exitCode, lines.join('\n')).toBe(0);
   return { lines, loaded: readFileSync(loadedFile, 'utf8').split('\n').filter(Boolean) };
 }
+
+describe('a task process started ahead of its try', () => {
+  it('runs one try each, in a process of its own, and is not used for another environment', async () => {
+    const env = { ...process.env, AIRLOCK_HOME: home };
+    const masker = new SecretsMasker();
+    const pids: number[] = [];
+    const lines: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const spare = startSpareTaskProcess(env, masker, lookup);
+      const pid = spare.supervised.child.pid as number;
+      pids.push(pid);
+      const result = await runTaskProcess(specOf('pid'), {
+        env,
+        masker,
+        lookup,
+        spare,
+        onLine: (l) => lines.push(l),
+      });
+      expect(result.exitCode, lines.join('\n')).toBe(0);
+      expect(lines).toContain(`INFO - pid ${pid} region eu-west-1 spec gone`);
+      expect(spare.alive()).toBe(false);
+    }
+    expect(new Set(pids).size).toBe(2);
+    // Started with another environment (an older settings version): discarded, a fresh process runs.
+    const stale = startSpareTaskProcess({ ...env }, masker, lookup);
+    const stalePid = stale.supervised.child.pid as number;
+    const out: string[] = [];
+    const result = await runTaskProcess(specOf('pid'), {
+      env,
+      masker,
+      lookup,
+      spare: stale,
+      onLine: (l) => out.push(l),
+    });
+    expect(result.exitCode, out.join('\n')).toBe(0);
+    expect(out.some((l) => l.startsWith('INFO - pid ') && !l.includes(`pid ${stalePid} `))).toBe(
+      true,
+    );
+    await new Promise<void>((resolve) => {
+      if (!stale.alive()) resolve();
+      else stale.supervised.child.once('exit', () => resolve());
+    });
+  });
+});
 
 describe('the task process loads only what a task needs', () => {
   it('resolves a DAG file that imports only the pipeline API to airlock/dag: no backend, no zod', async () => {
