@@ -278,7 +278,7 @@ export interface WorkerOptions {
 /** A running worker. */
 export interface Worker {
   readonly workerId: string;
-  /** Tries running now. */
+  /** Tries whose process is running now (a try being recorded after its process ended is not). */
   readonly running: number;
   /** Looks for work now instead of at the next poll. */
   wake(): void;
@@ -359,7 +359,8 @@ export function startWorker(options: WorkerOptions): Worker {
     return run;
   };
 
-  const runTry = async (ti: TaskInstanceRecord, abort: AbortController) => {
+  /** Runs a try and records it; `release` frees its slot once its process has ended. */
+  const runTry = async (ti: TaskInstanceRecord, abort: AbortController, release: () => void) => {
     const logPath = taskLogPath(settings.logsFolder, ti.dagId, ti.runId, ti.taskId, ti.tryNumber);
     let success = false;
     let skipped = false;
@@ -414,6 +415,8 @@ export function startWorker(options: WorkerOptions): Worker {
         // nothing more to do: the state below records it
       }
     }
+    // The process has ended: the slot takes its next task while this try is recorded.
+    release();
     const report = await store.finishTry(ti, {
       success,
       skipped,
@@ -500,7 +503,10 @@ export function startWorker(options: WorkerOptions): Worker {
           if (!ti) break;
           const abort = new AbortController();
           running.set(ti.id, { ti, abort });
-          const p: Promise<void> = runTry(ti, abort)
+          const release = () => {
+            if (running.delete(ti.id) && !stopping) void poll();
+          };
+          const p: Promise<void> = runTry(ti, abort, release)
             .catch((err: unknown) => {
               logger?.error(
                 { dagId: ti.dagId, taskId: ti.taskId, error: err instanceof Error ? err.name : '' },
