@@ -21,6 +21,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
 import type { ScenarioOptions } from '../_types.ts';
+import { median } from './cold_cli.ts';
 
 type Dist = {
   masker: typeof import('../../src/masking/masker.ts');
@@ -36,14 +37,6 @@ type Dist = {
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const PG = { host: '127.0.0.1', port: 5432, user: 'postgres', database: 'test' };
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-}
 
 async function loadDist(): Promise<Dist> {
   const at = (p: string) => import(pathToFileURL(join(root, 'dist', p)).href);
@@ -352,7 +345,7 @@ export async function run({ quick }: ScenarioOptions): Promise<Record<string, nu
       await pgs.admin.query(`drop schema ${pgs.schema} cascade`);
       await pgs.admin.end();
     }
-    const p = await throughput(d, join(home, 'throughput'), quick ? 40 : 200);
+    const p = await throughput(d, join(home, 'throughput'), quick ? 100 : 200);
     return {
       try_ms: t.warm_ms,
       try_fresh_process_ms: t.cold_ms,

@@ -1074,18 +1074,7 @@ export class PipelineStore {
       if (!picked) return undefined;
       await trx
         .updateTable('task_instance')
-        .set((eb) => ({
-          state: 'running',
-          try_number: eb('try_number', '+', 1),
-          start_date: now,
-          end_date: null,
-          heartbeat_at: now,
-          worker_id: workerId,
-          hostname: hostname(),
-          pid: options.pid ?? null,
-          exit_code: null,
-          note: null,
-        }))
+        .set((eb) => claimedColumns(eb('try_number', '+', 1), workerId, now, options.pid))
         .where('id', '=', picked.id)
         .execute();
       await trx
@@ -1117,18 +1106,7 @@ export class PipelineStore {
     return this.#read(async () => {
       const row = await this.#db
         .updateTable('task_instance')
-        .set((eb) => ({
-          state: 'running',
-          try_number: eb('try_number', '+', 1),
-          start_date: now,
-          end_date: null,
-          heartbeat_at: now,
-          worker_id: workerId,
-          hostname: hostname(),
-          pid: options.pid ?? null,
-          exit_code: null,
-          note: null,
-        }))
+        .set((eb) => claimedColumns(eb('try_number', '+', 1), workerId, now, options.pid))
         .where('id', '=', (eb) => {
           let pick = eb
             .selectFrom('task_instance')
@@ -1386,6 +1364,22 @@ export class PipelineStore {
       throw storeError(err);
     }
   }
+}
+
+/** What a claim sets on the task instance it takes. */
+function claimedColumns<T>(tryNumber: T, workerId: string, now: number, pid: number | undefined) {
+  return {
+    state: 'running' as const,
+    try_number: tryNumber,
+    start_date: now,
+    end_date: null,
+    heartbeat_at: now,
+    worker_id: workerId,
+    hostname: hostname(),
+    pid: pid ?? null,
+    exit_code: null,
+    note: null,
+  };
 }
 
 function storeError(err: unknown): unknown {
