@@ -21,6 +21,7 @@ const SCENARIOS = [
   'metastore',
   'lists',
   'masking',
+  'tasks',
 ] as const;
 
 /** The targets (issues 11 and 21), checked on the numbers in `latest.json`. */
@@ -35,6 +36,9 @@ const TARGETS: Record<string, { op: '>=' | '<=' | '=='; value: number }> = {
   'metastore.pg_set_vs_raw': { op: '>=', value: 0.7 },
   'masking.mask_10_vs_passthrough': { op: '>=', value: 0.3 },
   'masking.mask_10000_vs_passthrough': { op: '>=', value: 0.3 },
+  'tasks.task_try_vs_node': { op: '<=', value: 3 },
+  'tasks.trigger_to_log_vs_node': { op: '<=', value: 4 },
+  'tasks.tasks_vs_graphile': { op: '>=', value: 0.7 },
   'server.api_token_vs_hono': { op: '>=', value: 0.5 },
   'server.api_cookie_vs_hono': { op: '>=', value: 0.5 },
   'server.api_basic_vs_hono': { op: '>=', value: 0.25 },

@@ -23,14 +23,8 @@ export { createMetastoreBackend } from './backends/metastore.ts';
 export { AIRFLOW_CLASS_PATHS, BACKENDS, resolveBackendType } from './backends/registry.ts';
 export { loadConfig } from './config/load-config.ts';
 export type { BackendConfig, Config } from './config/schema.ts';
-export {
-  AirlockError,
-  ConfigError,
-  ERROR_CODES,
-  type ErrorCode,
-  isAirlockError,
-  NotFoundError,
-} from './errors.ts';
+// The pipeline API, `Variable`, `Connection` and the errors: what `airlock/dag` exports.
+export * from './dag.ts';
 export { createLogger, type Logger, type LogLevel } from './logging/logger.ts';
 export { MASK, SecretsMasker, type SecretsMaskerOptions } from './masking/masker.ts';
 export { isSensitiveName } from './masking/sensitive-keys.ts';
@@ -38,36 +32,6 @@ export { createMaskingStream } from './masking/stream.ts';
 export { Fernet, MultiFernet, parseFernetKeys } from './metastore/fernet.ts';
 export { getConnection } from './model/connection-lookup.ts';
 export { getVariable, type VariableGetOptions } from './model/variable.ts';
-export {
-  Connection,
-  type ConnectionWithGet,
-  type DagRunInfo,
-  type TaskContext,
-  type TaskLogger,
-  type TaskRef,
-  Variable,
-  type VariableGet,
-} from './pipelines/context.ts';
-export {
-  chain,
-  Dag,
-  type DagCallback,
-  type DagCallbackContext,
-  type DagOptions,
-  dag,
-  isDag,
-  SkipTask,
-  shortCircuit,
-  Task,
-  type TaskCallback,
-  type TaskFn,
-  type TaskOptions,
-  type TaskSettings,
-  TRIGGER_RULES,
-  type TriggerRule,
-  task,
-} from './pipelines/dag.ts';
-export type { ParamSpec, ParamSpecs, ParamsOf } from './pipelines/params.ts';
 export { createChain, createResolverFromConfig } from './resolver/chain.ts';
 export {
   createResolver,

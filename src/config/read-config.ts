@@ -108,6 +108,34 @@ function parseBoolean(name: string, value: string, issues: string[]): boolean | 
   return undefined;
 }
 
+/** The masker's settings of a configuration (`core.sensitive_var_conn_names`, `core.hide_sensitive_var_conn_fields`). */
+export interface MaskingSettings {
+  readonly sensitiveVarConnNames: readonly string[];
+  readonly hideSensitiveVarConnFields: boolean;
+}
+
+/**
+ * Only the masker's settings of `env`, without the rest of the configuration (nor any backend
+ * module): what a task process needs to mask its own output. An invalid value is reported in
+ * `issues` (when given) and read as Airflow's default.
+ *
+ * @example
+ * ```ts
+ * const { sensitiveVarConnNames } = readMaskingSettings(process.env);
+ * ```
+ */
+export function readMaskingSettings(env: Env, issues: string[] = []): MaskingSettings {
+  const sensitive = pick(env, ENV.sensitiveVarConnNames);
+  const sensitiveVarConnNames = (sensitive?.value ?? '')
+    .split(',')
+    .map((word) => word.trim())
+    .filter((word) => word !== '');
+  const hide = pick(env, ENV.hideSensitiveVarConnFields);
+  const hideSensitiveVarConnFields =
+    hide === undefined ? true : (parseBoolean(hide.name, hide.value, issues) ?? true);
+  return { sensitiveVarConnNames, hideSensitiveVarConnFields };
+}
+
 /** A whole number of seconds (or entries) ≥ `min`. */
 function parseCount(
   name: string,
@@ -295,14 +323,7 @@ function read(env: Env, pass: Pass): Config {
       ? 30
       : (parseCount(lookupTimeout.name, lookupTimeout.value, 0, issues) ?? 30);
 
-  const sensitive = pick(env, ENV.sensitiveVarConnNames);
-  const sensitiveVarConnNames = (sensitive?.value ?? '')
-    .split(',')
-    .map((word) => word.trim())
-    .filter((word) => word !== '');
-  const hide = pick(env, ENV.hideSensitiveVarConnFields);
-  const hideSensitiveVarConnFields =
-    hide === undefined ? true : (parseBoolean(hide.name, hide.value, issues) ?? true);
+  const { sensitiveVarConnNames, hideSensitiveVarConnFields } = readMaskingSettings(env, issues);
 
   const maskAll = pick(env, ENV.maskAllResolved);
   const maskAllResolved =

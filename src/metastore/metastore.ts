@@ -22,7 +22,7 @@ import type { Connection } from '../model/connection.ts';
 import type { ConnectionOrder } from './connections.ts';
 import * as connections from './connections.ts';
 import { StoreCore } from './core.ts';
-import { parseDatabaseUrl, redactDatabaseUrl } from './database-url.ts';
+import { type DatabaseTarget, parseDatabaseUrl, redactDatabaseUrl } from './database-url.ts';
 import { createDialect } from './dialects.ts';
 import type { MultiFernet } from './fernet.ts';
 import * as keyCheck from './key-check.ts';
@@ -113,6 +113,8 @@ export class Metastore {
   readonly #core: StoreCore;
   #migrated: readonly string[] = [];
   #closed = false;
+  /** Where the database is (with its password): for the signal listeners only. */
+  #target: DatabaseTarget | undefined;
 
   private constructor(core: StoreCore) {
     this.#core = core;
@@ -145,7 +147,40 @@ export class Metastore {
       await store.close();
       throw err;
     }
+    store.#target = parseDatabaseUrl(options.url, options.cwd);
     return store;
+  }
+
+  /**
+   * Calls `onSignal` when another process signals `channel` on this database (PostgreSQL
+   * `LISTEN` on its own connection, a watched file next to a SQLite database): see
+   * `metastore/signals.ts`. Close it before the metastore.
+   */
+  async listen(
+    channel: string,
+    onSignal: () => void,
+    options?: import('./signals.ts').ListenOptions,
+  ): Promise<import('./signals.ts').SignalListener> {
+    const { listenForSignals } = await import('./signals.ts');
+    if (!this.#target) return { close: async () => {} };
+    return listenForSignals(this.#target, channel, onSignal, options);
+  }
+
+  /**
+   * Signals `channel` to the listeners of this database: on PostgreSQL `pg_notify` in `trx` (sent
+   * at its commit), on SQLite a rewrite of the signal file, which the caller does after the
+   * commit (`afterCommit`).
+   */
+  async signal(trx: Kysely<never> | Transaction<never>, channel: string): Promise<() => void> {
+    if (this.#core.dialect === 'postgres') {
+      await sql`select pg_notify(${channel}, '')`.execute(trx);
+      return () => {};
+    }
+    const target = this.#target;
+    if (!target) return () => {};
+    const { signalFile, touchSignalFile } = await import('./signals.ts');
+    const path = signalFile(target, channel);
+    return path === undefined ? () => {} : () => touchSignalFile(path);
   }
 
   /** The database URL, password redacted. */

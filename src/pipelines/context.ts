@@ -12,13 +12,11 @@
  * DAG file imports and the sources) shares it.
  */
 
-import { loadConfig } from '../config/load-config.ts';
 import type { Logger } from '../logging/logger.ts';
 import { SecretsMasker } from '../masking/masker.ts';
 import { Connection as ModelConnection } from '../model/connection.ts';
 import { getConnection } from '../model/connection-lookup.ts';
 import { getVariable } from '../model/variable.ts';
-import { openSecrets } from '../resolver/open.ts';
 import type { Resolver } from '../resolver/resolver.ts';
 
 /** The lookups task code needs: a resolver, or the supervisor's answers (`supervised.ts`). */
@@ -150,14 +148,32 @@ export function createTaskRuntime(
   const masker = options.masker ?? new SecretsMasker();
   // Purpose `task`: task logs follow Airflow's rule unless AIRLOCK__CORE__MASK_ALL_RESOLVED
   // says otherwise (a Variable is masked when its key is sensitive), so the docs' check shows
-  // the value; the cache and shared cache as configured.
-  const { resolver, dispose } = openSecrets(loadConfig(env), {
-    purpose: 'task',
-    env,
+  // the value; the cache and shared cache as configured. The chain (and the configuration with
+  // every backend's option schema) is loaded on the first lookup: a supervised task process,
+  // which asks its supervisor, and a task that resolves nothing never load it.
+  let opened: Promise<{ resolver: TaskLookup; dispose(): Promise<void> }> | undefined;
+  const open = () => {
+    opened ??= Promise.all([
+      import('../config/load-config.ts'),
+      import('../resolver/open.ts'),
+    ]).then(([{ loadConfig }, { openSecrets }]) =>
+      openSecrets(loadConfig(env), { purpose: 'task', env, masker, logger: options.logger }),
+    );
+    return opened;
+  };
+  const resolver: TaskLookup = {
+    getVariable: async (key, lookupOptions) =>
+      (await open()).resolver.getVariable(key, lookupOptions),
+    getConnection: async (connId, lookupOptions) =>
+      (await open()).resolver.getConnection(connId, lookupOptions),
+  };
+  return {
+    resolver,
     masker,
-    logger: options.logger,
-  });
-  return { resolver, masker, dispose };
+    dispose: async () => {
+      if (opened) await (await opened).dispose();
+    },
+  };
 }
 
 /** The installed runtime, or one built from `process.env` on first use. */

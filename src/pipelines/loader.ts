@@ -8,7 +8,11 @@
  * DAG files `import { dag, task, Variable } from 'airlock'`. A DAG folder outside this project
  * has no `node_modules/airlock`, so {@link registerAirlockResolution} installs a
  * `module.registerHooks` resolve hook that resolves `airlock` and `airlock/*` as this package
- * resolves itself (its `exports`: `dist/index.js`, …), wherever the DAG file is.
+ * resolves itself (its `exports`: `dist/index.js`, …), wherever the DAG file is. A file whose
+ * every `airlock` import is `import { … } from 'airlock'` naming only what `airlock/dag` exports
+ * (the pipeline API, `Variable`, `Connection`, the errors) gets `airlock/dag`, which loads none
+ * of the backends, the configuration or zod: the same objects (both re-export the same modules),
+ * at a fraction of the start-up cost of a task process.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import module from 'node:module';
@@ -24,7 +28,7 @@ import {
   takeRegisteredDags,
 } from './dag.ts';
 import type { ParamSpecs } from './params.ts';
-import { createSupervisorLookup, type SupervisorLookup, spawnSupervised } from './supervisor.ts';
+import type { SupervisorLookup } from './supervisor.ts';
 
 /** This package's `package.json`, from `src/pipelines` or `dist/pipelines`. */
 const PACKAGE_JSON_URL = new URL('../../package.json', import.meta.url).href;
@@ -50,11 +54,67 @@ export function registerAirlockResolution(): void {
     resolve(specifier, context, nextResolve) {
       if (specifier === 'airlock' || specifier.startsWith('airlock/')) {
         // Self-reference: resolved as if imported from inside this package, through its exports.
-        return nextResolve(specifier, { ...context, parentURL: PACKAGE_JSON_URL });
+        const light = specifier === 'airlock' && importsOnlyDagApi(context.parentURL);
+        return nextResolve(light ? 'airlock/dag' : specifier, {
+          ...context,
+          parentURL: PACKAGE_JSON_URL,
+        });
       }
       return nextResolve(specifier, context);
     },
   });
+}
+
+/** What `airlock/dag` (`src/dag.ts`) exports: a test keeps the two equal. */
+export const DAG_API_NAMES: ReadonlySet<string> = new Set([
+  'AirlockError',
+  'ConfigError',
+  'Connection',
+  'Dag',
+  'ERROR_CODES',
+  'NotFoundError',
+  'SkipTask',
+  'TRIGGER_RULES',
+  'Task',
+  'Variable',
+  'chain',
+  'dag',
+  'isAirlockError',
+  'isDag',
+  'shortCircuit',
+  'task',
+]);
+
+const AIRLOCK_SPECIFIER = /(["'])airlock\1/g;
+const NAMED_IMPORT = /\bimport\s*(type\s+)?\{([^}]*)\}\s*from\s*(["'])airlock\3/g;
+
+/**
+ * Whether every mention of the `airlock` specifier in the file at `parentUrl` is a named import
+ * (`import { a, b as c, type T } from 'airlock'`) of {@link DAG_API_NAMES} only. Anything else
+ * (a namespace or default import, a re-export, a dynamic `import()`, a name outside the set, a
+ * file that cannot be read) keeps the whole package: never a missing export.
+ */
+function importsOnlyDagApi(parentUrl: string | undefined): boolean {
+  if (parentUrl === undefined || !parentUrl.startsWith('file:')) return false;
+  let text: string;
+  try {
+    text = readFileSync(fileURLToPath(parentUrl), 'utf8');
+  } catch {
+    return false;
+  }
+  const mentions = text.match(AIRLOCK_SPECIFIER)?.length ?? 0;
+  let named = 0;
+  for (const match of text.matchAll(NAMED_IMPORT)) {
+    named++;
+    if (match[1] !== undefined) continue; // `import type { … }`: erased, never loaded
+    for (const part of (match[2] ?? '').split(',')) {
+      const item = part.trim();
+      if (item === '' || item.startsWith('type ')) continue;
+      const name = item.split(/\s+as\s+/)[0]?.trim() ?? '';
+      if (!DAG_API_NAMES.has(name)) return false;
+    }
+  }
+  return mentions > 0 && named === mentions;
 }
 
 /** A DAG file that did not load. */
@@ -327,6 +387,9 @@ export async function discoverDagsInChild(
 ): Promise<DagBagInfo> {
   const env = options.env ?? process.env;
   const masker = options.masker ? options.masker.fork() : new SecretsMasker();
+  // The supervisor (and the configuration it reads) is loaded here, not by a task process,
+  // which imports this module only to load its DAG file.
+  const { createSupervisorLookup, spawnSupervised } = await import('./supervisor.ts');
   const own = options.lookup === undefined ? createSupervisorLookup(env) : undefined;
   const lookup = options.lookup ?? (own as SupervisorLookup);
   try {

@@ -23,6 +23,12 @@ export interface PipelineSettings {
    * @default 60
    */
   readonly heartbeatTimeoutSeconds: number;
+  /**
+   * `AIRLOCK__WORKER__PRESTART`: a worker keeps a task process started ahead for each of its
+   * slots, which gets its try over IPC (every try still gets a fresh process of its own).
+   * @default true
+   */
+  readonly prestart: boolean;
   /** `AIRLOCK__WORKER__POLL_INTERVAL_MS`: how often an idle worker looks for work. @default 1000 */
   readonly pollIntervalMs: number;
   /** `AIRLOCK__SCHEDULER__POLL_INTERVAL_MS`: how often the scheduler looks for due runs. @default 1000 */
@@ -97,6 +103,7 @@ export function loadPipelineSettings(env: Env, home: string): PipelineSettings {
     concurrency: positive(env, 'AIRLOCK__WORKER__CONCURRENCY', 4, true),
     heartbeatSeconds: positive(env, 'AIRLOCK__WORKER__HEARTBEAT_SECONDS', 5, false),
     heartbeatTimeoutSeconds: positive(env, 'AIRLOCK__WORKER__HEARTBEAT_TIMEOUT_SECONDS', 60, false),
+    prestart: flag(env, ['AIRLOCK__WORKER__PRESTART'], true),
     pollIntervalMs: positive(env, 'AIRLOCK__WORKER__POLL_INTERVAL_MS', 1000, true),
     schedulerPollIntervalMs: positive(env, 'AIRLOCK__SCHEDULER__POLL_INTERVAL_MS', 1000, true),
     dagParseIntervalSeconds: positive(

@@ -190,6 +190,15 @@ export interface XcomRecord {
   readonly createdAt: number;
 }
 
+/**
+ * The channel a worker listens on: a store signals it when it queues work (a new run, a task
+ * whose upstream tasks are done).
+ */
+export const TASK_QUEUED_CHANNEL = 'airlock_task_queued';
+
+/** Signals {@link TASK_QUEUED_CHANNEL} in a transaction; returns what to do after the commit. */
+type Signal = (trx: Transaction<PipelineSchema>) => Promise<() => void>;
+
 /** Options of {@link PipelineStore.createRun}. */
 export interface CreateRunOptions {
   readonly dag: DagInfo;
@@ -504,6 +513,7 @@ export class PipelineStore {
   readonly #db: Kysely<PipelineSchema>;
   readonly #postgres: boolean;
   readonly #keys: Keys;
+  readonly #signal: Signal | undefined;
 
   /**
    * Use {@link PipelineStore.from}.
@@ -515,8 +525,10 @@ export class PipelineStore {
     db: Kysely<PipelineSchema>,
     dialect: 'sqlite' | 'postgres',
     keys: Keys = () => undefined,
+    signal?: Signal,
   ) {
     this.#db = db;
+    this.#signal = signal;
     this.#postgres = dialect === 'postgres';
     this.#keys = keys;
   }
@@ -530,6 +542,7 @@ export class PipelineStore {
       metastore.kysely.withTables<PipelineSchema>() as unknown as Kysely<PipelineSchema>,
       metastore.dialect,
       () => (metastore.hasKeys ? metastore.fernet : undefined),
+      (trx) => metastore.signal(trx as never, TASK_QUEUED_CHANNEL),
     );
   }
 
@@ -620,6 +633,24 @@ export class PipelineStore {
     });
   }
 
+  /**
+   * {@link #tx}, waking the workers of the database when `woke(result)` says work was queued:
+   * PostgreSQL's `NOTIFY` inside the transaction (sent at its commit), SQLite's signal file after.
+   */
+  async #txWaking<T>(
+    fn: (trx: Transaction<PipelineSchema>) => Promise<T>,
+    woke: (result: T) => boolean,
+  ): Promise<T> {
+    let after: (() => void) | undefined;
+    const result = await this.#tx(async (trx) => {
+      const r = await fn(trx);
+      if (this.#signal && woke(r)) after = await this.#signal(trx);
+      return r;
+    });
+    after?.();
+    return result;
+  }
+
   async #tx<T>(fn: (trx: Transaction<PipelineSchema>) => Promise<T>): Promise<T> {
     try {
       return await this.#db.transaction().execute(fn);
@@ -646,7 +677,10 @@ export class PipelineStore {
    * @throws AirlockError `AIRLOCK_ERR_STORE_CONFLICT` when the run_id exists for the DAG.
    */
   async createRun(options: CreateRunOptions): Promise<DagRunRecord> {
-    return this.#tx((trx) => this.#insertRun(trx, options));
+    return this.#txWaking(
+      (trx) => this.#insertRun(trx, options),
+      () => true,
+    );
   }
 
   async #insertRun(
@@ -852,51 +886,54 @@ export class PipelineStore {
    * index on (dag_id, logical_date) backs that up. A DAG at its `maxActiveRuns` waits.
    */
   async scheduleDue(now: number, options: { limit?: number } = {}): Promise<DagRunRecord[]> {
-    return this.#tx(async (trx) => {
-      let due = trx
-        .selectFrom('airlock_dag')
-        .selectAll()
-        .where('is_paused', '=', false)
-        .where('is_active', '=', true)
-        .where('next_dagrun_create_after', '<=', now)
-        .orderBy('next_dagrun_create_after')
-        .limit(options.limit ?? 50);
-      if (this.#postgres) due = due.forUpdate().skipLocked();
-      const created: DagRunRecord[] = [];
-      for (const row of await due.execute()) {
-        const dag = JSON.parse(row.info) as DagInfo;
-        const active = await trx
-          .selectFrom('dag_run')
-          .select((eb) => eb.fn.countAll().as('n'))
-          .where('dag_id', '=', dag.dagId)
-          .where('state', 'in', ['queued', 'running'])
-          .executeTakeFirst();
-        let slots = dag.maxActiveRuns - Number(active?.n ?? 0);
-        let last = await this.#lastScheduled(trx, dag.dagId);
-        let next = nextRunOf(dag, last, now);
-        while (next && next.runAfter <= now && slots > 0) {
-          created.push(
-            await this.#insertRun(trx, {
-              dag,
-              runId: scheduledRunId(next.logicalDate),
-              runType: 'scheduled',
-              logicalDate: next.logicalDate,
-              dataInterval: next.interval,
-              triggeredBy: 'scheduler',
-            }),
-          );
-          slots--;
-          last = next.interval;
-          next = nextRunOf(dag, last, now);
+    return this.#txWaking(
+      async (trx) => {
+        let due = trx
+          .selectFrom('airlock_dag')
+          .selectAll()
+          .where('is_paused', '=', false)
+          .where('is_active', '=', true)
+          .where('next_dagrun_create_after', '<=', now)
+          .orderBy('next_dagrun_create_after')
+          .limit(options.limit ?? 50);
+        if (this.#postgres) due = due.forUpdate().skipLocked();
+        const created: DagRunRecord[] = [];
+        for (const row of await due.execute()) {
+          const dag = JSON.parse(row.info) as DagInfo;
+          const active = await trx
+            .selectFrom('dag_run')
+            .select((eb) => eb.fn.countAll().as('n'))
+            .where('dag_id', '=', dag.dagId)
+            .where('state', 'in', ['queued', 'running'])
+            .executeTakeFirst();
+          let slots = dag.maxActiveRuns - Number(active?.n ?? 0);
+          let last = await this.#lastScheduled(trx, dag.dagId);
+          let next = nextRunOf(dag, last, now);
+          while (next && next.runAfter <= now && slots > 0) {
+            created.push(
+              await this.#insertRun(trx, {
+                dag,
+                runId: scheduledRunId(next.logicalDate),
+                runType: 'scheduled',
+                logicalDate: next.logicalDate,
+                dataInterval: next.interval,
+                triggeredBy: 'scheduler',
+              }),
+            );
+            slots--;
+            last = next.interval;
+            next = nextRunOf(dag, last, now);
+          }
+          await trx
+            .updateTable('airlock_dag')
+            .set(nextColumns(next))
+            .where('dag_id', '=', dag.dagId)
+            .execute();
         }
-        await trx
-          .updateTable('airlock_dag')
-          .set(nextColumns(next))
-          .where('dag_id', '=', dag.dagId)
-          .execute();
-      }
-      return created;
-    });
+        return created;
+      },
+      (created) => created.length > 0,
+    );
   }
 
   /** The run, or `undefined`. */
@@ -1008,6 +1045,7 @@ export class PipelineStore {
     options: ClaimFilter & { now?: number; pid?: number } = {},
   ): Promise<TaskInstanceRecord | undefined> {
     const now = options.now ?? Date.now();
+    if (this.#postgres) return this.#claimOnPostgres(workerId, options, now);
     return this.#tx(async (trx) => {
       let pick = trx
         .selectFrom('task_instance')
@@ -1022,18 +1060,7 @@ export class PipelineStore {
       if (!picked) return undefined;
       await trx
         .updateTable('task_instance')
-        .set((eb) => ({
-          state: 'running',
-          try_number: eb('try_number', '+', 1),
-          start_date: now,
-          end_date: null,
-          heartbeat_at: now,
-          worker_id: workerId,
-          hostname: hostname(),
-          pid: options.pid ?? null,
-          exit_code: null,
-          note: null,
-        }))
+        .set((eb) => claimedColumns(eb('try_number', '+', 1), workerId, now, options.pid))
         .where('id', '=', picked.id)
         .execute();
       await trx
@@ -1048,6 +1075,51 @@ export class PipelineStore {
         .selectAll()
         .where('id', '=', picked.id)
         .executeTakeFirstOrThrow();
+      return tiRecord(row);
+    });
+  }
+
+  /**
+   * The claim on PostgreSQL in one statement (`UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP
+   * LOCKED) RETURNING *`), then the run marked running if it was queued; the run's row is
+   * skipped when locked (a finishing try holds it, so the run is already running).
+   */
+  async #claimOnPostgres(
+    workerId: string,
+    options: ClaimFilter & { pid?: number },
+    now: number,
+  ): Promise<TaskInstanceRecord | undefined> {
+    return this.#read(async () => {
+      const row = await this.#db
+        .updateTable('task_instance')
+        .set((eb) => claimedColumns(eb('try_number', '+', 1), workerId, now, options.pid))
+        .where('id', '=', (eb) => {
+          let pick = eb
+            .selectFrom('task_instance')
+            .select('id')
+            .where('state', 'in', ['queued', 'up_for_retry'])
+            .where('run_after', '<=', now);
+          if (options.dagId !== undefined) pick = pick.where('dag_id', '=', options.dagId);
+          if (options.runId !== undefined) pick = pick.where('run_id', '=', options.runId);
+          return pick.orderBy('run_after').orderBy('id').limit(1).forUpdate().skipLocked();
+        })
+        .returningAll()
+        .executeTakeFirst();
+      if (!row) return undefined;
+      await this.#db
+        .updateTable('dag_run')
+        .set({ state: 'running', start_date: now })
+        .where('id', '=', (eb) =>
+          eb
+            .selectFrom('dag_run')
+            .select('id')
+            .where('dag_id', '=', row.dag_id)
+            .where('run_id', '=', row.run_id)
+            .where('state', '=', 'queued')
+            .forUpdate()
+            .skipLocked(),
+        )
+        .execute();
       return tiRecord(row);
     });
   }
@@ -1077,58 +1149,62 @@ export class PipelineStore {
     outcome: TryOutcome,
     now = Date.now(),
   ): Promise<FinishReport> {
-    return this.#tx(async (trx) => {
-      await this.#lockRun(trx, ti.dagId, ti.runId);
-      const current = await trx
-        .selectFrom('task_instance')
-        .selectAll()
-        .where('id', '=', ti.id)
-        .executeTakeFirst();
-      if (
-        current?.state !== 'running' ||
-        current.try_number !== ti.tryNumber ||
-        current.worker_id !== ti.workerId
-      ) {
-        return {
-          state: undefined,
-          queued: [],
-          upstreamFailed: [],
-          skipped: [],
-          runState: undefined,
-        };
-      }
-      let state: TaskState;
-      if (outcome.skipped) state = 'skipped';
-      else if (outcome.success) state = 'success';
-      else if ((outcome.retry ?? true) && current.try_number < current.max_tries) {
-        state = 'up_for_retry';
-      } else state = 'failed';
-      let runAfter: number | null = null;
-      if (state === 'up_for_retry') {
-        const run = await trx
-          .selectFrom('dag_run')
-          .select('logical_date')
-          .where('dag_id', '=', ti.dagId)
-          .where('run_id', '=', ti.runId)
+    return this.#txWaking(
+      async (trx) => {
+        await this.#lockRun(trx, ti.dagId, ti.runId);
+        const current = await trx
+          .selectFrom('task_instance')
+          .selectAll()
+          .where('id', '=', ti.id)
           .executeTakeFirst();
-        runAfter =
-          now + retryDelayMs(tiRecord(current), current.try_number, Number(run?.logical_date ?? 0));
-      }
-      await trx
-        .updateTable('task_instance')
-        .set({
-          state,
-          end_date: now,
-          exit_code: outcome.exitCode ?? null,
-          note: outcome.note ?? null,
-          heartbeat_at: null,
-          run_after: runAfter,
-        })
-        .where('id', '=', ti.id)
-        .execute();
-      const skipBelow = state === 'success' && outcome.skipDownstream ? ti.taskId : undefined;
-      return this.#settle(trx, ti.dagId, ti.runId, state, now, skipBelow);
-    });
+        if (
+          current?.state !== 'running' ||
+          current.try_number !== ti.tryNumber ||
+          current.worker_id !== ti.workerId
+        ) {
+          return {
+            state: undefined,
+            queued: [],
+            upstreamFailed: [],
+            skipped: [],
+            runState: undefined,
+          };
+        }
+        let state: TaskState;
+        if (outcome.skipped) state = 'skipped';
+        else if (outcome.success) state = 'success';
+        else if ((outcome.retry ?? true) && current.try_number < current.max_tries) {
+          state = 'up_for_retry';
+        } else state = 'failed';
+        let runAfter: number | null = null;
+        if (state === 'up_for_retry') {
+          const run = await trx
+            .selectFrom('dag_run')
+            .select('logical_date')
+            .where('dag_id', '=', ti.dagId)
+            .where('run_id', '=', ti.runId)
+            .executeTakeFirst();
+          runAfter =
+            now +
+            retryDelayMs(tiRecord(current), current.try_number, Number(run?.logical_date ?? 0));
+        }
+        await trx
+          .updateTable('task_instance')
+          .set({
+            state,
+            end_date: now,
+            exit_code: outcome.exitCode ?? null,
+            note: outcome.note ?? null,
+            heartbeat_at: null,
+            run_after: runAfter,
+          })
+          .where('id', '=', ti.id)
+          .execute();
+        const skipBelow = state === 'success' && outcome.skipDownstream ? ti.taskId : undefined;
+        return this.#settle(trx, ti.dagId, ti.runId, state, now, skipBelow);
+      },
+      (report) => report.queued.length > 0,
+    );
   }
 
   /**
@@ -1436,6 +1512,22 @@ export class PipelineStore {
       throw storeError(err);
     }
   }
+}
+
+/** What a claim sets on the task instance it takes. */
+function claimedColumns<T>(tryNumber: T, workerId: string, now: number, pid: number | undefined) {
+  return {
+    state: 'running' as const,
+    try_number: tryNumber,
+    start_date: now,
+    end_date: null,
+    heartbeat_at: now,
+    worker_id: workerId,
+    hostname: hostname(),
+    pid: pid ?? null,
+    exit_code: null,
+    note: null,
+  };
 }
 
 function storeError(err: unknown): unknown {

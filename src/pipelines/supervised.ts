@@ -10,13 +10,8 @@ import type { SecretsMasker } from '../masking/masker.ts';
 import { Connection, type ConnectionFields } from '../model/connection.ts';
 import type { LookupOptions, Resolution } from '../resolver/resolver.ts';
 import { registerResolved } from '../resolver/resolver.ts';
+import { LOOKUP_MESSAGE, type LookupReply, type LookupRequest, SUPERVISED_ENV } from './_ipc.ts';
 import type { TaskLookup } from './context.ts';
-import {
-  LOOKUP_MESSAGE,
-  type LookupReply,
-  type LookupRequest,
-  SUPERVISED_ENV,
-} from './supervisor.ts';
 
 type Reply = { readonly type: string; readonly id: number };
 type Pending = { resolve: (reply: Reply) => void; reject: (err: unknown) => void };

@@ -21,7 +21,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { loadConfig } from '../config/load-config.ts';
 import { ENV } from '../config/schema.ts';
-import type { ErrorCode } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { registerEnvironmentSecrets } from '../masking/deployment.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
@@ -30,43 +29,23 @@ import type { Metastore } from '../metastore/metastore.ts';
 import type { Connection, ConnectionFields } from '../model/connection.ts';
 import { openSecrets } from '../resolver/open.ts';
 import { LOCAL_LINKS, type Resolver, registerResolved } from '../resolver/resolver.ts';
-import { ipcError } from './_ipc.ts';
+import {
+  ipcError,
+  LOOKUP_MESSAGE,
+  type LookupReply,
+  type LookupRequest,
+  SUPERVISED_ENV,
+} from './_ipc.ts';
 import { answerXcom, isXcomRequest, type XcomChannel } from './xcom.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/** Set (to `1`) in a supervised child's environment: it asks its supervisor over IPC. */
-export const SUPERVISED_ENV = 'AIRLOCK_SUPERVISED';
-
-/** The IPC message type of a lookup, both ways. */
-export const LOOKUP_MESSAGE = 'airlock:lookup';
-
-/** A child's request: one Variable or Connection. */
-export interface LookupRequest {
-  readonly type: typeof LOOKUP_MESSAGE;
-  readonly id: number;
-  readonly kind: 'variable' | 'connection';
-  readonly key: string;
-}
-
-/** The supervisor's answer: found (with the value and its source), a miss, or a coded error. */
-export type LookupReply =
-  | {
-      readonly type: typeof LOOKUP_MESSAGE;
-      readonly id: number;
-      readonly found: true;
-      readonly source: string;
-      /** Whether the value is masked whole (`mask_all_resolved` and an external store). */
-      readonly wholesale: boolean;
-      /** A Variable's value, or a Connection's fields (`extra` as its JSON text). */
-      readonly value: string | ConnectionFields;
-    }
-  | { readonly type: typeof LOOKUP_MESSAGE; readonly id: number; readonly found: false }
-  | {
-      readonly type: typeof LOOKUP_MESSAGE;
-      readonly id: number;
-      readonly error: { readonly code: ErrorCode; readonly message: string };
-    };
+export {
+  LOOKUP_MESSAGE,
+  type LookupReply,
+  type LookupRequest,
+  SUPERVISED_ENV,
+} from './_ipc.ts';
 
 /** What a supervisor resolves a child's lookups through. */
 export interface SupervisorLookup {

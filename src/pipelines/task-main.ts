@@ -11,10 +11,11 @@
  * code 0: the try succeeded; 1: it failed.
  */
 import type { Writable } from 'node:stream';
-import { loadConfig } from '../config/load-config.ts';
+import { readMaskingSettings } from '../config/read-config.ts';
 import { AirlockError, isAirlockError } from '../errors.ts';
 import { SecretsMasker } from '../masking/masker.ts';
 import { createMaskingStream } from '../masking/stream.ts';
+import { AWAIT_SPEC_ENV, SPEC_MESSAGE } from './_ipc.ts';
 import {
   Connection,
   createTaskRuntime,
@@ -91,28 +92,52 @@ function describe(err: unknown): string {
   return `a thrown ${typeof err}`;
 }
 
-/** The masker's sensitive words from the (credential-free) environment, as the chain's. */
+/**
+ * The masker's sensitive words from the (credential-free) environment, as the chain's: only
+ * those two settings are read (not the whole configuration with every backend's option schema,
+ * which a task process never needs). An invalid value reads as Airflow's default (the
+ * supervisor masks by its own settings).
+ */
 function configureFromEnv(m: SecretsMasker): void {
-  try {
-    const config = loadConfig(process.env);
-    m.configure({
-      sensitiveWords: config.core.sensitiveVarConnNames,
-      hideSensitive: config.core.hideSensitiveVarConnFields,
-    });
-  } catch {
-    // an invalid setting: Airflow's default words (the supervisor masks by its own settings)
-  }
+  const settings = readMaskingSettings(process.env);
+  m.configure({
+    sensitiveWords: settings.sensitiveVarConnNames,
+    hideSensitive: settings.hideSensitiveVarConnFields,
+  });
 }
 
-function readSpec(): TaskSpec | undefined {
+function parseSpec(text: string | undefined): TaskSpec | undefined {
   try {
-    return JSON.parse(process.env.AIRLOCK_TASK_SPEC ?? '') as TaskSpec;
+    return JSON.parse(text ?? '') as TaskSpec;
   } catch {
     return undefined;
   }
 }
 
-const read = readSpec();
+/**
+ * The try: from `AIRLOCK_TASK_SPEC`, or, in a process its worker started ahead of the try
+ * (`AIRLOCK_TASK_AWAIT_SPEC`), from the worker's one {@link SPEC_MESSAGE} (everything above is
+ * loaded by then). A process whose worker goes away while it waits exits.
+ */
+async function readSpec(): Promise<TaskSpec | undefined> {
+  const awaited = process.env[AWAIT_SPEC_ENV] === '1' && typeof process.send === 'function';
+  delete process.env[AWAIT_SPEC_ENV];
+  if (!awaited) return parseSpec(process.env.AIRLOCK_TASK_SPEC);
+  return new Promise((resolve) => {
+    const onGone = () => process.exit(1);
+    const onMessage = (message: unknown) => {
+      const m = message as { type?: unknown; spec?: unknown } | null;
+      if (m?.type !== SPEC_MESSAGE) return;
+      process.off('message', onMessage);
+      process.off('disconnect', onGone);
+      resolve(m.spec as TaskSpec);
+    };
+    process.on('message', onMessage);
+    process.once('disconnect', onGone);
+  });
+}
+
+const read = await readSpec();
 if (!read) {
   line('ERROR', 'airlock: AIRLOCK_TASK_SPEC is missing or is not JSON');
   await finish(2);
@@ -209,14 +234,16 @@ try {
       }
     };
     visit(t.id);
-    const pulled = supervised
-      ? throwIfXcomError(
-          await askSupervisor<XcomReply>(
-            { type: XCOM_MESSAGE, op: 'pull', key: RETURN_VALUE_KEY, taskIds: [...ancestors] },
-            "the upstream tasks' values",
-          ),
-        ).values
-      : {};
+    // No upstream task: no question (a round trip to the supervisor and its database).
+    const pulled =
+      supervised && ancestors.size > 0
+        ? throwIfXcomError(
+            await askSupervisor<XcomReply>(
+              { type: XCOM_MESSAGE, op: 'pull', key: RETURN_VALUE_KEY, taskIds: [...ancestors] },
+              "the upstream tasks' values",
+            ),
+          ).values
+        : {};
     const upstream = (task: Task<unknown> | string): unknown => {
       const id = typeof task === 'string' ? task : task.id;
       const text = pulled[id];

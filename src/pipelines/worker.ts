@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline';
 import type { Logger } from '../logging/logger.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
 import type { Metastore } from '../metastore/metastore.ts';
+import { AWAIT_SPEC_ENV, SPEC_MESSAGE } from './_ipc.ts';
 import { siblingEntry } from './loader.ts';
 import { appendLogLines, taskLogPath } from './logs.ts';
 import type { PipelineSettings } from './settings.ts';
@@ -22,11 +23,13 @@ import {
   type DagRunRecord,
   defaultWorkerId,
   type PipelineStore,
+  TASK_QUEUED_CHANNEL,
   type TaskInstanceRecord,
 } from './store.ts';
 import { isOutcomeMessage } from './supervised.ts';
 import {
   createSupervisorLookup,
+  type SupervisedChild,
   type SupervisorLookup,
   spawnSupervised,
   supervisorLookups,
@@ -64,6 +67,76 @@ export interface RunTaskProcessOptions {
   onStart?: (pid: number) => void;
   /** Where the try's return value is kept and its upstream values read. @default none (`tasks test`) */
   xcom?: XcomChannel | undefined;
+  /**
+   * A task process started ahead for this try ({@link startSpareTaskProcess}); used when it is
+   * still alive and was started with this `env`, else a process is started now.
+   */
+  spare?: SpareTaskProcess | undefined;
+}
+
+/**
+ * A task process started before its try (by {@link startSpareTaskProcess}): Node and airlock's
+ * modules are loaded, no try and no secret of a try is in it yet. It serves one try only.
+ */
+export interface SpareTaskProcess {
+  readonly env: Env;
+  /** The masker of its pipes: a fork of the worker's, for this process's one try. */
+  readonly masker: SecretsMasker;
+  readonly supervised: SupervisedChild;
+  /** The try's task values, set when the try is handed over. */
+  readonly xcom: { current: XcomChannel | undefined };
+  /** Whether it can still take a try. */
+  alive(): boolean;
+  /** Ends it unused. */
+  discard(): void;
+}
+
+/** What the task processes run: the entry that turns on the compile cache. */
+const TASK_ENTRY = 'task-entry';
+
+/**
+ * Starts a task process that loads and then waits for its try (see `task-main.ts`), so that the
+ * try does not wait for Node's start-up. It gets the same environment (without airlock's
+ * credentials) as a process started for the try, and a fresh masker fork of its own.
+ *
+ * @example
+ * ```ts
+ * const spare = startSpareTaskProcess(env, masker, lookup);
+ * await runTaskProcess(spec, { env, masker, lookup, spare });
+ * ```
+ */
+export function startSpareTaskProcess(
+  env: Env,
+  masker: SecretsMasker,
+  lookup: SupervisorLookup,
+): SpareTaskProcess {
+  const own = masker.fork();
+  const xcom: { current: XcomChannel | undefined } = { current: undefined };
+  const none = () => Promise.reject(new Error('no try yet'));
+  const supervised = spawnSupervised(siblingEntry(TASK_ENTRY), [], {
+    env,
+    extraEnv: { [AWAIT_SPEC_ENV]: '1' },
+    masker: own,
+    lookup,
+    xcom: {
+      push: (key, json) => (xcom.current ? xcom.current.push(key, json) : none()),
+      pull: (taskIds, key) => (xcom.current ? xcom.current.pull(taskIds, key) : none()),
+    },
+  });
+  const { child } = supervised;
+  child.once('error', () => {});
+  return {
+    env,
+    masker: own,
+    supervised,
+    xcom,
+    alive: () =>
+      child.pid !== undefined &&
+      child.exitCode === null &&
+      child.signalCode === null &&
+      child.connected,
+    discard: () => supervised.killGroup('SIGKILL'),
+  };
 }
 
 /** How a task process ended. */
@@ -90,8 +163,11 @@ export async function runTaskProcess(
   options: RunTaskProcessOptions,
 ): Promise<TaskProcessResult> {
   const { logPath, onLine } = options;
+  const spare =
+    options.spare?.env === options.env && options.spare.alive() ? options.spare : undefined;
+  if (options.spare && !spare) options.spare.discard();
   // This try's masker: the deployment's secrets, the task's environment, what it resolves.
-  const masker = options.masker.fork();
+  const masker = spare ? spare.masker : options.masker.fork();
   const emit = (lines: string[]) => {
     const masked = lines.map((l) => masker.redact(l));
     if (logPath) appendLogLines(logPath, masked, masker);
@@ -101,13 +177,20 @@ export async function runTaskProcess(
   const lookup = options.lookup ?? (own as SupervisorLookup);
   try {
     return await new Promise((resolve) => {
-      const { child, stdout, stderr, killGroup } = spawnSupervised(siblingEntry('task-main'), [], {
-        env: options.env,
-        extraEnv: { AIRLOCK_TASK_SPEC: JSON.stringify(spec) },
-        masker,
-        lookup,
-        xcom: options.xcom,
-      });
+      const started = spare
+        ? spare.supervised
+        : spawnSupervised(siblingEntry(TASK_ENTRY), [], {
+            env: options.env,
+            extraEnv: { AIRLOCK_TASK_SPEC: JSON.stringify(spec) },
+            masker,
+            lookup,
+            xcom: options.xcom,
+          });
+      const { child, stdout, stderr, killGroup } = started;
+      if (spare) {
+        spare.xcom.current = options.xcom;
+        child.send({ type: SPEC_MESSAGE, spec }, (err) => void err);
+      }
       let timedOut = false;
       let killTimer: NodeJS.Timeout | undefined;
       const stop = (why: string) => {
@@ -126,9 +209,12 @@ export async function runTaskProcess(
           : undefined;
       const onAbort = () => stop('the worker is stopping the task');
       options.signal?.addEventListener('abort', onAbort, { once: true });
-      child.once('spawn', () => {
-        if (child.pid !== undefined) options.onStart?.(child.pid);
-      });
+      if (spare && child.pid !== undefined) options.onStart?.(child.pid);
+      else {
+        child.once('spawn', () => {
+          if (child.pid !== undefined) options.onStart?.(child.pid);
+        });
+      }
       // The child's bytes, masked by the supervisor, split into lines.
       const readers = [stdout, stderr].map(
         (stream) =>
@@ -170,7 +256,11 @@ export interface WorkerOptions {
   env: () => Env | Promise<Env>;
   /** Holds the deployment's secrets; each try's output is masked with a copy of it. */
   masker: SecretsMasker;
-  /** The open metastore the tries' lookups read (else the configured one is opened). */
+  /**
+   * The open metastore the tries' lookups read (else the configured one is opened). The worker
+   * also listens on it for queued work (PostgreSQL `LISTEN`, SQLite's signal file), so that a
+   * trigger in another process starts its tasks at once; the poll stays as the fallback.
+   */
   metastore?: Metastore | undefined;
   logger?: Logger | undefined;
   /** @default `host:pid` */
@@ -188,7 +278,7 @@ export interface WorkerOptions {
 /** A running worker. */
 export interface Worker {
   readonly workerId: string;
-  /** Tries running now. */
+  /** Tries whose process is running now (a try being recorded after its process ended is not). */
   readonly running: number;
   /** Looks for work now instead of at the next poll. */
   wake(): void;
@@ -218,6 +308,22 @@ export function startWorker(options: WorkerOptions): Worker {
   const tries = new Set<Promise<void>>();
   let stopping = false;
   let polling = false;
+  // Task processes started ahead, one per slot at most (`AIRLOCK__WORKER__PRESTART`): each takes
+  // one try; one started with another environment (a new settings version) is discarded.
+  const spares: SpareTaskProcess[] = [];
+  const takeSpare = (env: Env): SpareTaskProcess | undefined => {
+    for (let spare = spares.shift(); spare; spare = spares.shift()) {
+      if (spare.env === env && spare.alive()) return spare;
+      spare.discard();
+    }
+    return undefined;
+  };
+  const refill = (env: Env) => {
+    if (!settings.prestart || stopping) return;
+    while (spares.length < concurrency) {
+      spares.push(startSpareTaskProcess(env, masker, lookups.of(env)));
+    }
+  };
   let again = false;
   let lastReap = 0;
 
@@ -241,7 +347,20 @@ export function startWorker(options: WorkerOptions): Worker {
     }
   };
 
-  const runTry = async (ti: TaskInstanceRecord, abort: AbortController) => {
+  // The runs of recent tries: what a try's description takes from its run (file, dates, conf)
+  // does not change, so the tries of one run read it once.
+  const runs = new Map<string, DagRunRecord | undefined>();
+  const runOf = async (ti: TaskInstanceRecord) => {
+    const key = `${ti.dagId}\u0000${ti.runId}`;
+    if (runs.has(key)) return runs.get(key);
+    const run = await store.getRun(ti.dagId, ti.runId);
+    if (runs.size >= 64) runs.delete(runs.keys().next().value as string);
+    if (run) runs.set(key, run);
+    return run;
+  };
+
+  /** Runs a try and records it; `release` frees its slot once its process has ended. */
+  const runTry = async (ti: TaskInstanceRecord, abort: AbortController, release: () => void) => {
     const logPath = taskLogPath(settings.logsFolder, ti.dagId, ti.runId, ti.taskId, ti.tryNumber);
     let success = false;
     let skipped = false;
@@ -249,7 +368,7 @@ export function startWorker(options: WorkerOptions): Worker {
     let exitCode: number | null = null;
     let note: string | undefined;
     try {
-      const run = await store.getRun(ti.dagId, ti.runId);
+      const run = await runOf(ti);
       const env = await options.env();
       const spec = specOf(run, ti);
       appendLogLines(
@@ -257,11 +376,15 @@ export function startWorker(options: WorkerOptions): Worker {
         [`INFO - airlock: worker ${workerId} starting try ${ti.tryNumber} of ${ti.maxTries}`],
         masker,
       );
-      // A try starts without the values of an earlier try (as Airflow clears them).
-      await store.clearXcom(ti);
+      // A try starts without the values of an earlier try (as Airflow clears them); the first
+      // try of a task instance has none.
+      if (ti.tryNumber > 1) await store.clearXcom(ti);
+      const spare = takeSpare(env);
+      setImmediate(() => refill(env));
       const result = await runTaskProcess(spec, {
         env,
         masker,
+        spare,
         lookup: lookups.of(env),
         logPath,
         onLine: options.onLine ? (l) => options.onLine?.(ti, l) : undefined,
@@ -292,6 +415,8 @@ export function startWorker(options: WorkerOptions): Worker {
         // nothing more to do: the state below records it
       }
     }
+    // The process has ended: the slot takes its next task while this try is recorded.
+    release();
     const report = await store.finishTry(ti, {
       success,
       skipped,
@@ -378,7 +503,10 @@ export function startWorker(options: WorkerOptions): Worker {
           if (!ti) break;
           const abort = new AbortController();
           running.set(ti.id, { ti, abort });
-          const p: Promise<void> = runTry(ti, abort)
+          const release = () => {
+            if (running.delete(ti.id) && !stopping) void poll();
+          };
+          const p: Promise<void> = runTry(ti, abort, release)
             .catch((err: unknown) => {
               logger?.error(
                 { dagId: ti.dagId, taskId: ti.taskId, error: err instanceof Error ? err.name : '' },
@@ -409,6 +537,11 @@ export function startWorker(options: WorkerOptions): Worker {
   const ticker = setInterval(() => {
     if (!stopping) void poll();
   }, settings.pollIntervalMs);
+  const listening = options.metastore
+    ?.listen(TASK_QUEUED_CHANNEL, () => {
+      if (!stopping) void poll();
+    })
+    .catch(() => undefined);
   void reap()
     .catch(() => {})
     .then(() => poll());
@@ -424,9 +557,12 @@ export function startWorker(options: WorkerOptions): Worker {
     async stop(stopOptions = {}) {
       stopping = true;
       clearInterval(ticker);
+      await (await listening)?.close();
       if (stopOptions.kill) for (const { abort } of running.values()) abort.abort();
+      for (const spare of spares.splice(0)) spare.discard();
       while (polling) await new Promise((r) => setTimeout(r, 10));
       await Promise.allSettled([...tries]);
+      for (const spare of spares.splice(0)) spare.discard();
       clearInterval(heartbeat);
       await lookups.dispose();
     },

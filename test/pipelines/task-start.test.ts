@@ -1,0 +1,169 @@
+/**
+ * What a task process loads: a DAG file that imports only the pipeline API from `airlock` gets
+ * the light entry `airlock/dag` (no backend, no configuration, no zod), and the try still runs
+ * with `Variable.get` over IPC; a file that imports anything else from `airlock` gets the whole
+ * package and runs too. Loaded modules are recorded by a `module.registerHooks` preload in the
+ * task's `NODE_OPTIONS`.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import * as dagEntry from '../../src/dag.ts';
+import { SecretsMasker } from '../../src/masking/masker.ts';
+import { DAG_API_NAMES } from '../../src/pipelines/loader.ts';
+import type { SupervisorLookup } from '../../src/pipelines/supervisor.ts';
+import type { TaskSpec } from '../../src/pipelines/task-main.ts';
+import { runTaskProcess, startSpareTaskProcess } from '../../src/pipelines/worker.ts';
+import { tempDir } from '../helpers/tmp.ts';
+
+const home = tempDir('airlock-task-start-');
+const dags = join(home, 'dags');
+mkdirSync(dags, { recursive: true });
+writeFileSync(
+  join(dags, 'light.ts'),
+  `import { dag, task, Variable, type TaskContext } from 'airlock';
+dag('light', { schedule: null }, () => {
+  task('t', async ({ log }: TaskContext) => log.info('region ' + (await Variable.get('region'))));
+});
+`,
+);
+writeFileSync(
+  join(dags, 'pid.ts'),
+  `import { dag, task, Variable } from 'airlock';
+dag('pid', { schedule: null }, () => {
+  task('t', async ({ log }) => log.info('pid ' + process.pid + ' region ' + (await Variable.get('region')) + ' spec ' + (process.env.AIRLOCK_TASK_SPEC ?? 'gone')));
+});
+`,
+);
+writeFileSync(
+  join(dags, 'whole.ts'),
+  `import { dag, task, isSensitiveName } from "airlock";
+dag('whole', { schedule: null }, () => {
+  task('t', ({ log }) => log.info('sensitive ' + isSensitiveName('db_password')));
+});
+`,
+);
+const hook = join(home, 'record.mjs');
+writeFileSync(
+  hook,
+  `import { registerHooks } from 'node:module';
+import { appendFileSync } from 'node:fs';
+registerHooks({ load(url, context, next) { appendFileSync(process.env.LOADED_FILE, url + '\\n'); return next(url, context); } });
+`,
+);
+
+const lookup: SupervisorLookup = {
+  maskAllResolved: false,
+  resolver: {
+    getVariable: async (key) =>
+      key === 'region' ? { value: 'eu-west-1', source: 'vault', trace: [] } : undefined,
+    getConnection: async () => undefined,
+  },
+};
+
+function specOf(dagId: string): TaskSpec {
+  const now = new Date().toISOString();
+  return {
+    dagsFolder: dags,
+    fileloc: `${dagId}.ts`,
+    dagId,
+    taskId: 't',
+    runId: 'r',
+    runType: 'manual',
+    tryNumber: 1,
+    maxTries: 1,
+    logicalDate: now,
+    dataIntervalStart: now,
+    dataIntervalEnd: now,
+    conf: {},
+  };
+}
+
+async function run(dagId: string): Promise<{ lines: string[]; loaded: string[] }> {
+  const loadedFile = join(home, `${dagId}.loaded`);
+  writeFileSync(loadedFile, '');
+  const spec = specOf(dagId);
+  const lines: string[] = [];
+  const result = await runTaskProcess(spec, {
+    env: {
+      ...process.env,
+      AIRLOCK_HOME: home,
+      NODE_OPTIONS: `--import ${hook}`,
+      LOADED_FILE: loadedFile,
+    },
+    masker: new SecretsMasker(),
+    lookup,
+    onLine: (l) => lines.push(l),
+  });
+  expect(result.exitCode, lines.join('\n')).toBe(0);
+  return { lines, loaded: readFileSync(loadedFile, 'utf8').split('\n').filter(Boolean) };
+}
+
+describe('a task process started ahead of its try', () => {
+  it('runs one try each, in a process of its own, and is not used for another environment', async () => {
+    const env = { ...process.env, AIRLOCK_HOME: home };
+    const masker = new SecretsMasker();
+    const pids: number[] = [];
+    const lines: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const spare = startSpareTaskProcess(env, masker, lookup);
+      const pid = spare.supervised.child.pid as number;
+      pids.push(pid);
+      const result = await runTaskProcess(specOf('pid'), {
+        env,
+        masker,
+        lookup,
+        spare,
+        onLine: (l) => lines.push(l),
+      });
+      expect(result.exitCode, lines.join('\n')).toBe(0);
+      expect(lines).toContain(`INFO - pid ${pid} region eu-west-1 spec gone`);
+      expect(spare.alive()).toBe(false);
+    }
+    expect(new Set(pids).size).toBe(2);
+    // Started with another environment (an older settings version): discarded, a fresh process runs.
+    const stale = startSpareTaskProcess({ ...env }, masker, lookup);
+    const stalePid = stale.supervised.child.pid as number;
+    const out: string[] = [];
+    const result = await runTaskProcess(specOf('pid'), {
+      env,
+      masker,
+      lookup,
+      spare: stale,
+      onLine: (l) => out.push(l),
+    });
+    expect(result.exitCode, out.join('\n')).toBe(0);
+    expect(out.some((l) => l.startsWith('INFO - pid ') && !l.includes(`pid ${stalePid} `))).toBe(
+      true,
+    );
+    await new Promise<void>((resolve) => {
+      if (!stale.alive()) resolve();
+      else stale.supervised.child.once('exit', () => resolve());
+    });
+  });
+});
+
+describe('the task process loads only what a task needs', () => {
+  it('resolves a DAG file that imports only the pipeline API to airlock/dag: no backend, no zod', async () => {
+    const { lines, loaded } = await run('light');
+    expect(lines).toContain('INFO - region eu-west-1');
+    expect(loaded.some((u) => u.endsWith('/dist/dag.js'))).toBe(true);
+    expect(
+      loaded.filter((u) =>
+        /\/zod\/|\/backends\/(?!backend\.|names\.)|\/config\/load-config|\/resolver\/(open|chain)|\/dist\/index\.js/.test(
+          u,
+        ),
+      ),
+    ).toEqual([]);
+  });
+
+  it('gives a DAG file that imports anything else the whole package, and it runs', async () => {
+    const { lines, loaded } = await run('whole');
+    expect(lines).toContain('INFO - sensitive true');
+    expect(loaded.some((u) => u.endsWith('/dist/index.js'))).toBe(true);
+  });
+
+  it('knows exactly the names airlock/dag exports', () => {
+    expect([...DAG_API_NAMES].sort()).toEqual(Object.keys(dagEntry).sort());
+  });
+});
