@@ -32,9 +32,10 @@ const COMMANDS: ReadonlyArray<readonly [readonly string[], () => Promise<Registr
   [['demo'], async () => (await import('./commands/demo.ts')).registerDemoCommand],
   [['fake'], async () => (await import('./commands/fake.ts')).registerFakeCommands],
   [['run'], async () => (await import('./commands/run.ts')).registerRunCommand],
-  [['dags'], async () => (await import('./commands/dags.ts')).registerDagsCommands],
-  [['tasks'], async () => (await import('./commands/tasks.ts')).registerTasksCommands],
-  // Airflow's state, details, delete, list and clear verbs, added to the two groups above.
+  // `dags` and `tasks` load together: the state, details, delete, list and clear verbs below are
+  // added to both groups.
+  [['dags', 'tasks'], async () => (await import('./commands/dags.ts')).registerDagsCommands],
+  [['dags', 'tasks'], async () => (await import('./commands/tasks.ts')).registerTasksCommands],
   [
     ['dags', 'tasks'],
     async () => (await import('./commands/dag-state.ts')).registerDagStateCommands,
