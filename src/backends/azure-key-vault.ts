@@ -21,6 +21,7 @@ import { loadSdk } from './_sdk.ts';
 import { assertTestCredentialsAllowed, isLoopbackEndpoint } from './_test-credentials.ts';
 import {
   type BackendDeps,
+  type BackendDiagnosis,
   type BackendEntry,
   keysUnder,
   type SecretKind,
@@ -666,6 +667,47 @@ async function writeAzureSecret(
   }
 }
 
+/** Entra ID tokens are refused this far past their validity window (its default clock skew). */
+const MAX_CLOCK_SKEW_S = 300;
+
+/**
+ * `airlock doctor`'s Key Vault fact: the vault's clock against this machine's (the `Date` of an
+ * unauthenticated request's answer, a 401 challenge). Tokens carry `nbf`/`exp` from the sign-in
+ * service's clock: a machine far off refuses or is refused them.
+ */
+async function diagnoseAzureClock(
+  endpoint: string,
+  signal: AbortSignal | undefined,
+): Promise<BackendDiagnosis[]> {
+  const url = `${endpoint.replace(/\/+$/, '')}/secrets?api-version=7.5&maxresults=1`;
+  let date: number;
+  try {
+    const res = await fetch(url, { signal: signal ?? AbortSignal.timeout(15_000) });
+    await res.arrayBuffer();
+    date = Date.parse(res.headers.get('date') ?? '');
+  } catch (err) {
+    const code = (err as { cause?: { code?: string } }).cause?.code ?? 'network error';
+    return [
+      {
+        status: 'warning',
+        detail: `clock: the vault at ${new URL(url).host} did not answer (${code})`,
+        fix: 'check that this machine reaches the vault (and trusts its certificate)',
+      },
+    ];
+  }
+  if (!Number.isFinite(date)) return [];
+  const skew = Math.round(Math.abs(date - Date.now()) / 1000);
+  return [
+    skew > MAX_CLOCK_SKEW_S
+      ? {
+          status: 'failure',
+          detail: `clock: ${skew} s apart from Key Vault; Entra ID tokens are refused beyond ${MAX_CLOCK_SKEW_S} s`,
+          fix: 'sync this machine clock (NTP)',
+        }
+      : { status: 'ok', detail: `clock: within ${skew} s of Key Vault` },
+  ];
+}
+
 /**
  * Creates the Azure Key Vault backend.
  *
@@ -833,6 +875,7 @@ export function createAzureKeyVaultBackend(
     },
     putSecret: (kind, id, value, signal) => write(kind, id, value, signal),
     deleteSecret: (kind, id, signal) => write(kind, id, undefined, signal),
+    diagnose: (signal) => diagnoseAzureClock(endpoint, signal),
     getVariable: (key, signal) => read('variable', key, signal),
     getConnectionValue: (connId, signal) => read('connection', connId, signal),
     locate,

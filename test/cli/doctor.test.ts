@@ -6,11 +6,17 @@
  * error.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createHttpsServer } from 'node:https';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AZURE_TEST_TOKEN } from '../../src/backends/azure-key-vault.ts';
 import { Fernet } from '../../src/metastore/fernet.ts';
+import {
+  type AzureKeyVaultFake,
+  startAzureKeyVaultFake,
+} from '../../src/testing/fakes/azure-key-vault-fake.ts';
 import {
   generateFakeTlsCertificate,
   startVaultFake,
@@ -18,7 +24,7 @@ import {
 } from '../../src/testing/fakes/vault-fake.ts';
 import { runAirlock } from '../helpers/cli.ts';
 import { useMoto } from '../helpers/moto.ts';
-import { awsEnv } from '../helpers/stores.ts';
+import { awsEnv, azureEnv } from '../helpers/stores.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { vaultEnv } from '../helpers/vault.ts';
 
@@ -93,6 +99,51 @@ describe('airlock doctor', () => {
         expect.stringMatching(/^caller identity: arn:aws:[a-z]+::\d{12}:/),
       );
       expect(details).toContainEqual(expect.stringMatching(/^clock: within \d+ s of AWS$/));
+    });
+  });
+
+  describe('Key Vault', () => {
+    let fake: AzureKeyVaultFake;
+    let caFile: string;
+    beforeAll(async () => {
+      fake = await startAzureKeyVaultFake({ acceptedTokens: [AZURE_TEST_TOKEN] });
+      caFile = join(tempDir('airlock-doctor-azure-'), 'ca.pem');
+      writeFileSync(caFile, fake.caCertificate);
+    });
+    afterAll(() => fake?.close());
+
+    it("compares the clock with the vault's (tokens are dated by the sign-in service)", async () => {
+      const r = await doctor({ ...home(), ...azureEnv(fake.url, caFile) });
+      const details = r.report.checks
+        .filter((c) => c.check === 'store azure-key-vault')
+        .map((c) => c.detail);
+      expect(details).toContainEqual(expect.stringMatching(/^clock: within \d+ s of Key Vault$/));
+    });
+
+    it('fails when this machine is more than five minutes off the vault', async () => {
+      // A vault an hour ahead: every answer (here a 401 challenge) carries its Date.
+      const tls = await generateFakeTlsCertificate();
+      const skewedCa = join(tempDir('airlock-doctor-skew-'), 'ca.pem');
+      writeFileSync(skewedCa, tls.cert);
+      const skewed = createHttpsServer(tls, (_req, res) => {
+        res.writeHead(401, { date: new Date(Date.now() + 3_600_000).toUTCString() });
+        res.end();
+      });
+      await new Promise<void>((resolve) => skewed.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = skewed.address() as AddressInfo;
+        const r = await doctor({ ...home(), ...azureEnv(`https://127.0.0.1:${port}`, skewedCa) });
+        expect(r.code).toBe(1);
+        expect(r.failures).toContainEqual(
+          expect.objectContaining({
+            check: 'store azure-key-vault',
+            detail: expect.stringMatching(/^clock: 36\d\d s apart from Key Vault/),
+            fix: 'sync this machine clock (NTP)',
+          }),
+        );
+      } finally {
+        skewed.close();
+      }
     });
   });
 

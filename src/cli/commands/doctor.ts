@@ -96,7 +96,8 @@ async function checkStore(backend: SecretsBackend): Promise<DoctorCheck[]> {
       });
     } catch (err) {
       out.push(failure(check, err, (code, message) => storeFix(code, message, location)));
-      return out;
+      // The store's own facts still come (a clock far off is a reason a read fails), the list not.
+      return [...out, ...(await storeFacts(backend, check))];
     }
   }
   if (backend.listKeys) {
@@ -113,8 +114,17 @@ async function checkStore(backend: SecretsBackend): Promise<DoctorCheck[]> {
       });
     }
   }
-  for (const fact of (await backend.diagnose?.()) ?? []) out.push({ check, ...fact });
+  out.push(...(await storeFacts(backend, check)));
   return out;
+}
+
+/** The backend's `diagnose` facts; one that cannot be had is left out (the probe said why). */
+async function storeFacts(backend: SecretsBackend, check: string): Promise<DoctorCheck[]> {
+  try {
+    return ((await backend.diagnose?.()) ?? []).map((fact) => ({ check, ...fact }));
+  } catch {
+    return [];
+  }
 }
 
 async function checkMetastore(context: CliContext): Promise<DoctorCheck[]> {
