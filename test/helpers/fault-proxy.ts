@@ -331,11 +331,30 @@ export async function startTcpFaultProxy(target: {
   };
 }
 
-/** A port on 127.0.0.1 that nothing listens on (connections are refused). */
+/**
+ * A port on 127.0.0.1 that nothing listens on (connections are refused). It is taken below 1024,
+ * outside the ephemeral range the kernel hands out for `listen(0)`: a port merely closed again
+ * could be given to a test double started a moment later, by this file or another worker, and the
+ * "refused" cell would then reach a live store.
+ */
 export async function refusedPort(): Promise<number> {
-  const server = createNetServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  for (let port = 1; port < 1024; port += 1) {
+    if (await isRefused(port)) return port;
+  }
+  throw new Error('no refused port below 1024 on 127.0.0.1');
+}
+
+function isRefused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.setTimeout(1_000, () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
 }
