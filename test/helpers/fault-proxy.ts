@@ -335,10 +335,11 @@ export async function startTcpFaultProxy(target: {
  * A port on 127.0.0.1 that nothing listens on (connections are refused). It is taken below 1024,
  * outside the ephemeral range the kernel hands out for `listen(0)`: a port merely closed again
  * could be given to a test double started a moment later, by this file or another worker, and the
- * "refused" cell would then reach a live store.
+ * "refused" cell would then reach a live store. The candidates avoid the Fetch standard's "bad
+ * ports" (1, 7, 9, …), which `fetch` refuses before connecting.
  */
 export async function refusedPort(): Promise<number> {
-  for (let port = 1; port < 1024; port += 1) {
+  for (const port of [2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 18]) {
     if (await isRefused(port)) return port;
   }
   throw new Error('no refused port below 1024 on 127.0.0.1');
