@@ -42,18 +42,50 @@ export interface NodeSqliteDialectOptions {
 /** A promise-based mutex: one holder at a time, in arrival order. */
 class Mutex {
   #tail: Promise<void> = Promise.resolve();
+  /** Holders and waiters. */
+  #users = 0;
 
-  /** Waits for the lock; the returned function releases it. */
+  /** Whether nobody holds the lock or waits for it. */
+  get idle(): boolean {
+    return this.#users === 0;
+  }
+
+  /** Waits for the lock; the returned function releases it (once). */
   async lock(): Promise<() => void> {
-    let release!: () => void;
+    this.#users++;
+    let resolveNext!: () => void;
     const next = new Promise<void>((resolve) => {
-      release = resolve;
+      resolveNext = resolve;
     });
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.#users--;
+      resolveNext();
+    };
     const previous = this.#tail;
     this.#tail = previous.then(() => next);
     await previous;
     return release;
   }
+}
+
+/**
+ * Reads by SQL that is prepared once per connection and reused with new parameters: the hot
+ * reads (the API's variable GET) skip Kysely's query building and compiling. The SQL comes from
+ * Kysely once (so it has the dialect's quoting and placeholders); `name` names it where the
+ * database prepares statements by name (PostgreSQL).
+ */
+export interface PreparedReads {
+  /** The first row `sql` yields with `params`, or `undefined`. */
+  first<R>(name: string, sql: string, params: readonly unknown[]): Promise<R | undefined>;
+}
+
+/** What {@link createDialect} opens: the Kysely dialect and its prepared reads. */
+export interface OpenedDialect {
+  readonly dialect: Dialect;
+  readonly reads: PreparedReads;
 }
 
 /** Statements prepared once and reused (batched inserts repeat the same SQL). */
@@ -69,6 +101,8 @@ function bindable(value: unknown): unknown {
 class NodeSqliteConnection implements DatabaseConnection {
   readonly #db: DatabaseSync;
   readonly #statements = new Map<string, StatementSync>();
+  /** Whether each cached statement yields columns (asked once: `columns()` is not free). */
+  readonly #yieldsRows = new WeakMap<StatementSync, boolean>();
 
   constructor(db: DatabaseSync) {
     this.#db = db;
@@ -94,7 +128,12 @@ class NodeSqliteConnection implements DatabaseConnection {
     const statement = this.#prepare(compiledQuery.sql);
     const params = compiledQuery.parameters.map(bindable) as never[];
     // A statement that yields columns (SELECT, PRAGMA, … RETURNING) is read with all().
-    if (statement.columns().length > 0) {
+    let yieldsRows = this.#yieldsRows.get(statement);
+    if (yieldsRows === undefined) {
+      yieldsRows = statement.columns().length > 0;
+      this.#yieldsRows.set(statement, yieldsRows);
+    }
+    if (yieldsRows) {
       return { rows: statement.all(...params) as R[] };
     }
     const { changes, lastInsertRowid } = statement.run(...params);
@@ -103,6 +142,11 @@ class NodeSqliteConnection implements DatabaseConnection {
       insertId: BigInt(lastInsertRowid),
       rows: [],
     };
+  }
+
+  /** The first row of a SELECT, through the statement cache. */
+  first<R>(sql: string, params: readonly unknown[]): R | undefined {
+    return this.#prepare(sql).get(...(params.map(bindable) as never[])) as R | undefined;
   }
 
   async *streamQuery<R>(compiledQuery: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
@@ -238,6 +282,23 @@ class NodeSqliteDriver implements Driver {
     release?.();
   }
 
+  /**
+   * A prepared read. When nobody holds or waits for the connection (no transaction is open on
+   * it), the read runs at once, synchronously, as no other code can run before it ends; else it
+   * waits its turn like any query.
+   */
+  async first<R>(sql: string, params: readonly unknown[]): Promise<R | undefined> {
+    const shared = this.#shared;
+    if (!shared) throw new Error('the node:sqlite driver is not initialised');
+    if (shared.mutex.idle) return shared.connection.first<R>(sql, params);
+    const release = await shared.mutex.lock();
+    try {
+      return shared.connection.first<R>(sql, params);
+    } finally {
+      release();
+    }
+  }
+
   async destroy(): Promise<void> {
     const shared = this.#shared;
     this.#shared = undefined;
@@ -271,14 +332,25 @@ class NodeSqliteAdapter extends SqliteAdapter {
  */
 export class NodeSqliteDialect implements Dialect {
   readonly #options: NodeSqliteDialectOptions;
+  #driver: NodeSqliteDriver | undefined;
 
   constructor(options: NodeSqliteDialectOptions) {
     this.#options = { ...options };
   }
 
   createDriver(): Driver {
-    return new NodeSqliteDriver(this.#options);
+    this.#driver = new NodeSqliteDriver(this.#options);
+    return this.#driver;
   }
+
+  /** Prepared reads on the connection of the driver Kysely created (after its first query). */
+  readonly reads: PreparedReads = {
+    first: <R>(_name: string, sql: string, params: readonly unknown[]) => {
+      const driver = this.#driver;
+      if (!driver) throw new Error('the node:sqlite dialect has no driver yet');
+      return driver.first<R>(sql, params);
+    },
+  };
 
   createQueryCompiler(): QueryCompiler {
     return new SqliteQueryCompiler();
@@ -335,18 +407,19 @@ export function postgresTimeouts(connectionString: string): { connectMs: number;
  *
  * @example
  * ```ts
- * const dialect = await createDialect(parseDatabaseUrl(config.database.url));
+ * const { dialect, reads } = await createDialect(parseDatabaseUrl(config.database.url));
  * ```
  */
 export async function createDialect(
   target: DatabaseTarget,
   options: CreateDialectOptions = {},
-): Promise<Dialect> {
+): Promise<OpenedDialect> {
   if (target.kind === 'sqlite') {
-    return new NodeSqliteDialect({
+    const dialect = new NodeSqliteDialect({
       path: target.path,
       ...(options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs }),
     });
+    return { dialect, reads: dialect.reads };
   }
   const [{ PostgresDialect }, pg] = await Promise.all([import('kysely'), import('pg')]);
   const Pool = pg.default.Pool;
@@ -365,5 +438,12 @@ export async function createDialect(
   // An idle client that loses its server emits 'error' on the pool; without a listener that
   // would crash the process. The next query reports the failure with its code.
   pool.on('error', () => {});
-  return new PostgresDialect({ pool });
+  const reads: PreparedReads = {
+    // A named statement: node-postgres parses it once per connection, then only binds.
+    async first<R>(name: string, text: string, params: readonly unknown[]) {
+      const result = await pool.query({ name, text, values: [...params] });
+      return result.rows[0] as R | undefined;
+    },
+  };
+  return { dialect: new PostgresDialect({ pool }), reads };
 }

@@ -23,7 +23,7 @@ import type { ConnectionOrder } from './connections.ts';
 import * as connections from './connections.ts';
 import { StoreCore } from './core.ts';
 import { type DatabaseTarget, parseDatabaseUrl, redactDatabaseUrl } from './database-url.ts';
-import { createDialect } from './dialects.ts';
+import { createDialect, type PreparedReads } from './dialects.ts';
 import type { MultiFernet } from './fernet.ts';
 import * as keyCheck from './key-check.ts';
 import type { DialectName } from './migrations/_helpers.ts';
@@ -60,13 +60,15 @@ async function connect(options: MetastoreOpenOptions): Promise<StoreCore> {
   const target = parseDatabaseUrl(options.url, options.cwd);
   const url = redactDatabaseUrl(options.url);
   let db: Kysely<MetastoreSchema> | undefined;
+  let reads: PreparedReads | undefined;
   let schema: string | undefined;
   try {
-    const dialect = await createDialect(
+    const opened = await createDialect(
       target,
       options.busyTimeoutMs === undefined ? {} : { busyTimeoutMs: options.busyTimeoutMs },
     );
-    db = new Kysely<MetastoreSchema>({ dialect });
+    reads = opened.reads;
+    db = new Kysely<MetastoreSchema>({ dialect: opened.dialect });
     // Kysely connects lazily; one query now makes a bad URL fail here, with its code.
     if (target.kind === 'postgres') {
       const { rows } = await sql<{
@@ -95,7 +97,7 @@ async function connect(options: MetastoreOpenOptions): Promise<StoreCore> {
     );
   }
   const dialect = target.kind === 'sqlite' ? 'sqlite' : 'postgres';
-  return new StoreCore(db, dialect, url, schema, options.keys);
+  return new StoreCore(db, reads, dialect, url, schema, options.keys);
 }
 
 /**

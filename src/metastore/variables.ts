@@ -71,14 +71,14 @@ export async function getVariableRecord(
   core: StoreCore,
   key: string,
 ): Promise<VariableRecord | undefined> {
-  const row = await core.run(`read variable \`${key}\``, () =>
-    core.db
-      .selectFrom('variable')
-      .select(VARIABLE_COLUMNS)
-      .where('key', '=', key)
-      .executeTakeFirst(),
+  // Prepared once: the API's variable GET makes this one query per request.
+  const row = await core.first<VariableRow>(
+    'variable_get',
+    (db) => db.selectFrom('variable').select(VARIABLE_COLUMNS).where('key', '=', ''),
+    [key],
+    `read variable \`${key}\``,
   );
-  return row ? variableRecord(core, row as VariableRow) : undefined;
+  return row ? variableRecord(core, row) : undefined;
 }
 
 /** The last timestamp a write of this process used (writes get strictly increasing ones). */

@@ -129,9 +129,14 @@ export function createServerApp(input: ServerDeps): CreatedApp {
     }),
   );
   app.use('*', async (c, next) => {
-    await next();
     // Responses may carry values: never cached by a browser or a proxy (static assets excepted).
-    if (!c.req.path.startsWith('/static/')) c.header('Cache-Control', 'no-store');
+    if (c.req.path.startsWith('/static/')) return next();
+    // Set before the handler, so the response it builds has it; `c.header` after it would make
+    // Hono copy the finished response into a new one with a streamed body.
+    c.header('Cache-Control', 'no-store');
+    await next();
+    // A handler that returned its own Response object: the header is set on it in place.
+    if (!c.res.headers.has('cache-control')) c.res.headers.set('Cache-Control', 'no-store');
   });
   healthRoutes(app, deps);
   app.get('/api/v1/openapi.json', (c) => c.json(OPENAPI_DOCUMENT));

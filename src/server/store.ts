@@ -16,6 +16,7 @@ import type { Metastore } from '../metastore/metastore.ts';
 import type { BooleanColumn, MetastoreSchema, TimestampColumn } from '../metastore/schema.ts';
 import { hashPassword, verifyPassword } from './auth/password.ts';
 import { isRole, type Role } from './auth/roles.ts';
+import { AuthVerdicts, DEFAULT_AUTH_CACHE_SECONDS } from './auth/verdicts.ts';
 
 interface UserTable {
   username: string;
@@ -126,7 +127,20 @@ export interface ServerStoreOptions {
    * @default 900
    */
   loginWindowSeconds?: number;
+  /**
+   * How long a checked credential (API token, session, JWT user, basic-auth password) is
+   * trusted without asking the database again, in seconds; 0 checks every request. A change made
+   * through this process applies at once; one made by another process within this time.
+   * @default 10
+   */
+  authCacheSeconds?: number;
 }
+
+/**
+ * The verdicts of the stores of one metastore: every {@link ServerStore} of a process that opens
+ * the same metastore shares them, so a change made through one is seen by all at once.
+ */
+const verdictsByMetastore = new WeakMap<Metastore, AuthVerdicts>();
 
 /** A setting name as environment variables are named. */
 export const SETTING_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,249}$/;
@@ -161,9 +175,16 @@ export class ServerStore {
   readonly #maxFailures: number;
   readonly #maxAddressFailures: number;
   readonly #windowMs: number;
+  readonly #verdicts: AuthVerdicts;
 
   constructor(store: Metastore, options: ServerStoreOptions = {}) {
     this.#store = store;
+    let verdicts = verdictsByMetastore.get(store);
+    if (!verdicts) {
+      verdicts = new AuthVerdicts((options.authCacheSeconds ?? DEFAULT_AUTH_CACHE_SECONDS) * 1000);
+      verdictsByMetastore.set(store, verdicts);
+    }
+    this.#verdicts = verdicts;
     this.#sessionTtlMs = (options.sessionTtlSeconds ?? 43_200) * 1000;
     this.#maxFailures = options.loginMaxFailures ?? 10;
     this.#maxAddressFailures = options.loginMaxAddressFailures ?? 100;
@@ -201,16 +222,21 @@ export class ServerStore {
    * password ends them as it ends API tokens and sessions.
    */
   async userStamp(username: string): Promise<{ user: UserRecord; stamp: string } | undefined> {
+    const key = this.#verdicts.keyOf('stamp', username);
+    const known = this.#verdicts.get<{ user: UserRecord; stamp: string }>(key);
+    if (known) return known.value;
     const row = await this.#db
       .selectFrom('airlock_user')
       .select(['username', 'role', 'created_at', 'password_hash'])
       .where('username', '=', username)
       .executeTakeFirst();
     if (!row || !isRole(row.role)) return undefined;
-    return {
+    const found = {
       user: { username: row.username, role: row.role, createdAt: iso(row.created_at) },
       stamp: sha256(row.password_hash).slice(0, 22),
     };
+    this.#verdicts.set(key, { username: row.username, value: found });
+    return found;
   }
 
   /** How many users exist. */
@@ -260,6 +286,7 @@ export class ServerStore {
       await this.#changeUser(username, { role, passwordHash: hash });
       return;
     }
+    this.#verdicts.forgetUser(username);
     await this.#db
       .insertInto('airlock_user')
       .values({ username, password_hash: hash, role, created_at: now, updated_at: now })
@@ -295,6 +322,10 @@ export class ServerStore {
    * @throws AirlockError `AIRLOCK_ERR_HTTP_LAST_ADMIN` when it is the last admin.
    */
   async deleteUser(username: string): Promise<boolean> {
+    return this.#forgettingUser(username, () => this.#deleteUser(username));
+  }
+
+  async #deleteUser(username: string): Promise<boolean> {
     return this.#db.transaction().execute(async (trx) => {
       await this.#keepAnAdmin(trx, username);
       await trx.deleteFrom('airlock_session').where('username', '=', username).execute();
@@ -312,6 +343,26 @@ export class ServerStore {
    * admin remains; a new password revokes the user's tokens and ends their sessions (but one).
    */
   async #changeUser(
+    username: string,
+    change: { role?: Role; passwordHash?: string; keepSessionId?: string },
+  ): Promise<boolean> {
+    return this.#forgettingUser(username, () => this.#changeUserRow(username, change));
+  }
+
+  /**
+   * Runs a change to `username` and drops the verdicts about them before and after it (a request
+   * checked while the change runs must not keep the old state), whether it succeeds or not.
+   */
+  async #forgettingUser<T>(username: string, change: () => Promise<T>): Promise<T> {
+    this.#verdicts.forgetUser(username);
+    try {
+      return await change();
+    } finally {
+      this.#verdicts.forgetUser(username);
+    }
+  }
+
+  async #changeUserRow(
     username: string,
     change: { role?: Role; passwordHash?: string; keepSessionId?: string },
   ): Promise<boolean> {
@@ -365,8 +416,48 @@ export class ServerStore {
       .where('username', '=', username)
       .executeTakeFirst();
     const ok = await verifyPassword(password, row?.password_hash ?? DUMMY_HASH);
-    if (!row || !ok || !isRole(row.role)) return undefined;
-    return { username: row.username, role: row.role, createdAt: iso(row.created_at) };
+    if (!row || !ok || !isRole(row.role)) {
+      // While failures are being counted, the right password is checked (and limited) again.
+      this.#verdicts.forgetUser(username);
+      return undefined;
+    }
+    const user = { username: row.username, role: row.role, createdAt: iso(row.created_at) };
+    this.#verdicts.set(this.#verdicts.keyOf('password', username, password), {
+      username: user.username,
+      value: user,
+    });
+    return user;
+  }
+
+  /**
+   * What this process found a stateless credential (a JWT) to be, within the verdict time,
+   * before its `expiresAt` and with nothing about its user changed since; else `undefined`.
+   */
+  knownCredential<T>(kind: string, credential: string, now = Date.now()): T | undefined {
+    if (!this.#verdicts.enabled) return undefined;
+    return this.#verdicts.get<T>(this.#verdicts.keyOf(kind, credential), now)?.value;
+  }
+
+  /** Remembers what a stateless credential of `username`'s was found to be. */
+  rememberCredential<T>(
+    kind: string,
+    credential: string,
+    username: string,
+    value: T,
+    expiresAt: number,
+  ): void {
+    this.#verdicts.set(this.#verdicts.keyOf(kind, credential), { username, value, expiresAt });
+  }
+
+  /**
+   * The user whose password this is, when {@link verifyUser} found so in this process within the
+   * verdict time and nothing about the user changed since: no database read, no scrypt. Anything
+   * else is `undefined`, and the password must go through the sign-in limit and `verifyUser`.
+   */
+  knownPassword(username: string, password: string): UserRecord | undefined {
+    if (!this.#verdicts.enabled) return undefined;
+    return this.#verdicts.get<UserRecord>(this.#verdicts.keyOf('password', username, password))
+      ?.value;
   }
 
   // --- sessions ------------------------------------------------------------------------------
@@ -396,6 +487,9 @@ export class ServerStore {
 
   /** The live session of a cookie value, with the user's current role. */
   async getSession(id: string): Promise<SessionRecord | undefined> {
+    const key = this.#verdicts.keyOf('session', id);
+    const known = this.#verdicts.get<SessionRecord>(key);
+    if (known) return known.value;
     const row = await this.#db
       .selectFrom('airlock_session')
       .innerJoin('airlock_user', 'airlock_user.username', 'airlock_session.username')
@@ -409,13 +503,27 @@ export class ServerStore {
       .executeTakeFirst();
     if (!row || !isRole(row.role)) return undefined;
     const expires = iso(row.expires);
-    if (Date.parse(expires) <= Date.now()) return undefined;
-    return { username: row.username, role: row.role, csrfToken: row.csrf, expiresAt: expires };
+    const expiresAt = Date.parse(expires);
+    if (expiresAt <= Date.now()) return undefined;
+    const session = {
+      username: row.username,
+      role: row.role,
+      csrfToken: row.csrf,
+      expiresAt: expires,
+    };
+    this.#verdicts.set(key, { username: row.username, value: session, expiresAt });
+    return session;
   }
 
   /** Ends a session. */
   async deleteSession(id: string): Promise<void> {
-    await this.#db.deleteFrom('airlock_session').where('id_hash', '=', sha256(id)).execute();
+    const key = this.#verdicts.keyOf('session', id);
+    this.#verdicts.delete(key);
+    try {
+      await this.#db.deleteFrom('airlock_session').where('id_hash', '=', sha256(id)).execute();
+    } finally {
+      this.#verdicts.delete(key);
+    }
   }
 
   // --- API tokens ----------------------------------------------------------------------------
@@ -457,12 +565,27 @@ export class ServerStore {
     if (!/^[0-9a-f]{16}$/.test(id)) return false;
     let query = this.#db.deleteFrom('airlock_api_token').where('token_hash', 'like', `${id}%`);
     if (username !== undefined) query = query.where('username', '=', username);
-    const result = await query.executeTakeFirst();
-    return Number(result.numDeletedRows) > 0;
+    // The verdicts are keyed by the token, which the id does not give back: all of them go.
+    this.#verdicts.clear();
+    try {
+      const result = await query.executeTakeFirst();
+      return Number(result.numDeletedRows) > 0;
+    } finally {
+      this.#verdicts.clear();
+    }
   }
 
   /** The user an API token belongs to. */
   async verifyToken(token: string): Promise<UserRecord | undefined> {
+    const key = this.#verdicts.keyOf('token', token);
+    const known = this.#verdicts.get<UserRecord>(key);
+    if (known) return known.value;
+    const user = await this.#verifyTokenRow(token);
+    if (user) this.#verdicts.set(key, { username: user.username, value: user });
+    return user;
+  }
+
+  async #verifyTokenRow(token: string): Promise<UserRecord | undefined> {
     const hash = sha256(token);
     const row = await this.#db
       .selectFrom('airlock_api_token')
@@ -630,6 +753,7 @@ export class ServerStore {
             .returning(['failures', 'window_start'])
             .executeTakeFirstOrThrow();
           if (Number(row.failures) > this.#limitOf(subject)) {
+            if (subject.startsWith('user:')) this.#verdicts.forgetUser(subject.slice(5));
             const end = Number(row.window_start) + windowMs;
             wait = Math.max(wait, Math.max(1, Math.ceil((end - now) / 1000)));
           }

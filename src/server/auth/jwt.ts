@@ -140,6 +140,11 @@ export async function verifyAccessToken(
   token: string,
   now = Date.now(),
 ): Promise<UserRecord> {
+  // Verified moments ago (signature, claims, the user's stamp) and unchanged since: no HMAC and
+  // no database read. The verdict ends with the token's own expiry.
+  // The verdict holds the keys that checked the signature: after a key change it is checked again.
+  const known = store.knownCredential<{ user: UserRecord; keys: unknown }>('jwt', token, now);
+  if (known && metastore.hasKeys && known.keys === metastore.fernet) return known.user;
   const [header = '', payload = '', signature = ''] = token.split('.');
   if (parsePart(header).alg !== 'HS256') throw invalid();
   const given = Buffer.from(signature, 'base64url');
@@ -165,5 +170,12 @@ export async function verifyAccessToken(
   const found = await store.userStamp(claims.sub);
   if (!found || found.stamp.length !== claims.stamp.length) throw invalid();
   if (!timingSafeEqual(Buffer.from(found.stamp), Buffer.from(claims.stamp))) throw invalid();
+  store.rememberCredential(
+    'jwt',
+    token,
+    found.user.username,
+    { user: found.user, keys: metastore.fernet },
+    (claims.exp + LEEWAY_SECONDS) * 1000,
+  );
   return found.user;
 }
