@@ -170,7 +170,6 @@ export async function resolveCredentials(
     ...(region ? { region } : {}),
     ...(stsEndpoint ? { endpoint: stsEndpoint } : {}),
   };
-  const providers = await loadCredentialProviders();
   const viaSts = (provider: AwsCredentials): AwsCredentials =>
     stsFailureNamed(backend, provider, opts.role_arn as string, stsEndpoint, region);
   if (opts.assume_role_method === 'assume_role_with_saml') {
@@ -190,6 +189,7 @@ export async function resolveCredentials(
       }),
     );
   }
+  const providers = await loadCredentialProviders();
   // AssumeRoleWithWebIdentity's parameters, whichever way the token comes.
   const webIdentity = {
     roleArn: opts.role_arn,
