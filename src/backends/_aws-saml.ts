@@ -14,7 +14,7 @@ import { AirlockError, type ErrorCode } from '../errors.ts';
 import type { Logger } from '../logging/logger.ts';
 import { withRetry } from '../util/retry.ts';
 import type { AwsConnectionOptions, SamlFederationOptions } from './_aws-options.ts';
-import { createNodeFetch, errorCodeForStatus, type FetchLike } from './_http.ts';
+import { createNodeFetch, errorCodeForStatus, type FetchLike, networkCode } from './_http.ts';
 import { loadSdk } from './_sdk.ts';
 import type { BackendName } from './backend.ts';
 
@@ -119,15 +119,11 @@ const CONNECT_ERRORS = new Set([
   'ENETUNREACH',
 ]);
 
-function networkCode(err: unknown): string {
-  let current: unknown = err;
-  for (let depth = 0; depth < 5 && current instanceof Error; depth += 1) {
-    const code = (current as { code?: unknown }).code;
-    if (typeof code === 'string' && code !== 'ABORT_ERR') return code;
-    if (current.name === 'TimeoutError' || current.name === 'AbortError') return 'ETIMEDOUT';
-    current = (current as { cause?: unknown }).cause;
-  }
-  return err instanceof Error ? err.name : typeof err;
+/** What stopped a request: `ETIMEDOUT` for the deadline, else the network error's code. */
+function failureCode(err: unknown): string {
+  const reason = err instanceof Error && err.name === 'AbortError' ? err.cause : err;
+  if (reason instanceof Error && reason.name === 'TimeoutError') return 'ETIMEDOUT';
+  return networkCode(err) ?? (err instanceof Error ? err.name : typeof err);
 }
 
 /** One request's retries, per urllib3 `Retry(**idp_request_retry_kwargs)`. */
@@ -147,7 +143,7 @@ function retryRules(kwargs: Saml['idp_request_retry_kwargs']) {
   return {
     retries: total,
     onError(err: unknown): boolean {
-      const kind = CONNECT_ERRORS.has(networkCode(err)) ? 'connect' : 'read';
+      const kind = CONNECT_ERRORS.has(failureCode(err)) ? 'connect' : 'read';
       if (kind === 'read' && !getRetried) return false;
       left[kind] -= 1;
       return left[kind] >= 0;
@@ -196,7 +192,7 @@ async function send(
       },
     );
   } catch (err) {
-    const code = networkCode(err);
+    const code = failureCode(err);
     const timedOut = code === 'ETIMEDOUT';
     throw idpError(
       timedOut ? 'AIRLOCK_ERR_BACKEND_TIMEOUT' : 'AIRLOCK_ERR_BACKEND_UNAVAILABLE',

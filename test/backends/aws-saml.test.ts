@@ -4,6 +4,8 @@
  * SPNEGO token with GSSAPI against its keytab, moto's STS `AssumeRoleWithSAML`, and the built
  * `airlock` reading secrets with the assumed credentials (no AWS keys anywhere).
  */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -258,6 +260,38 @@ describe.skipIf(missing !== undefined)(
       const once = await runAirlock(['variables', 'get', 'federated'], { env: env(kwargs()) });
       expect(once.stderr).toBe(
         `airlock: error AIRLOCK_ERR_BACKEND_UNAVAILABLE: aws-secrets-manager: SAML sign-in at the IdP ${idp.url} (assume_role_with_saml.idp_url) failed: HTTP 503\n`,
+      );
+    });
+
+    it('bounds the IdP request by idp_request_kwargs.timeout, and names an unreachable IdP', async () => {
+      const silent = createServer(() => {
+        // accepts and never answers
+      });
+      await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+      const url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}/adfs`;
+      try {
+        const started = Date.now();
+        const r = await runAirlock(['variables', 'get', 'federated'], {
+          env: env(
+            kwargs({
+              assume_role_with_saml: saml({ idp_url: url, idp_request_kwargs: { timeout: 1 } }),
+            }),
+          ),
+        });
+        expect(r.stderr).toBe(
+          `airlock: error AIRLOCK_ERR_BACKEND_TIMEOUT: aws-secrets-manager: SAML sign-in at the IdP ${url} (assume_role_with_saml.idp_url) failed: no answer within 1 s (idp_request_kwargs.timeout)\n`,
+        );
+        expect(Date.now() - started).toBeLessThan(10_000);
+      } finally {
+        silent.closeAllConnections();
+        silent.close();
+      }
+      const closed = 'http://127.0.0.1:9/adfs';
+      const refused = await runAirlock(['variables', 'get', 'federated'], {
+        env: env(kwargs({ assume_role_with_saml: saml({ idp_url: closed }) })),
+      });
+      expect(refused.stderr).toBe(
+        `airlock: error AIRLOCK_ERR_BACKEND_UNAVAILABLE: aws-secrets-manager: SAML sign-in at the IdP ${closed} (assume_role_with_saml.idp_url) failed: the IdP cannot be reached (ECONNREFUSED)\n`,
       );
     });
 

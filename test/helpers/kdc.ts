@@ -9,8 +9,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from './moto.ts';
 import { runProcess } from './process.ts';
 import { findOnPath } from './tools.ts';
 
@@ -55,18 +56,6 @@ export interface Kdc {
   /** `kinit` into `ccache` (a path); `lifetime` as kinit's `-l`. */
   kinit(user: string, password: string, ccache: string, lifetime?: string): Promise<void>;
   stop(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function run(
