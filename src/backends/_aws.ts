@@ -11,9 +11,11 @@
 import { readFile } from 'node:fs/promises';
 import type { SecretsManagerClientConfig } from '@aws-sdk/client-secrets-manager';
 import { AirlockError } from '../errors.ts';
+import type { Logger } from '../logging/logger.ts';
 import { redactSensitive } from '../masking/sensitive-keys.ts';
 import { exponentialBackoff, withRetry } from '../util/retry.ts';
 import type { AwsConnectionOptions } from './_aws-options.ts';
+import { samlCredentialProvider } from './_aws-saml.ts';
 import { loadSdk } from './_sdk.ts';
 import { signSigV4 } from './_sigv4.ts';
 import type { BackendDeps, BackendDiagnosis, BackendName } from './backend.ts';
@@ -125,6 +127,7 @@ export async function resolveCredentials(
   opts: AwsConnectionOptions,
   env: Env,
   region: string | undefined,
+  logger?: Logger,
 ): Promise<AwsCredentials | undefined> {
   let base: AwsCredentials | undefined;
   const session = opts.session_kwargs ?? {};
@@ -167,9 +170,26 @@ export async function resolveCredentials(
     ...(region ? { region } : {}),
     ...(stsEndpoint ? { endpoint: stsEndpoint } : {}),
   };
-  const providers = await loadCredentialProviders();
   const viaSts = (provider: AwsCredentials): AwsCredentials =>
     stsFailureNamed(backend, provider, opts.role_arn as string, stsEndpoint, region);
+  if (opts.assume_role_method === 'assume_role_with_saml') {
+    // Airflow's `_assume_role_with_saml`: the IdP's assertion is the proof; no base credentials.
+    const { requestHandler, maxAttempts } = httpSettings(opts);
+    return viaSts(
+      samlCredentialProvider(opts, {
+        backend,
+        region,
+        stsEndpoint,
+        timeouts: {
+          connectionTimeout: requestHandler.connectionTimeout,
+          requestTimeout: requestHandler.requestTimeout,
+        },
+        maxAttempts,
+        logger,
+      }),
+    );
+  }
+  const providers = await loadCredentialProviders();
   // AssumeRoleWithWebIdentity's parameters, whichever way the token comes.
   const webIdentity = {
     roleArn: opts.role_arn,
@@ -302,6 +322,29 @@ function stsFailureNamed(
   };
 }
 
+/** The botocore config's timeouts, pool size and attempts, as the JavaScript SDK takes them. */
+function httpSettings(opts: AwsConnectionOptions): {
+  requestHandler: AwsClientConfig['requestHandler'];
+  maxAttempts: number | undefined;
+} {
+  const botocore = { ...(opts.botocore_config ?? {}), ...(opts.config_kwargs ?? {}) };
+  const maxSockets = botocore.max_pool_connections ?? DEFAULT_MAX_SOCKETS;
+  const retries = botocore.retries;
+  let maxAttempts: number | undefined;
+  if (retries?.total_max_attempts !== undefined) maxAttempts = retries.total_max_attempts;
+  else if (retries?.max_attempts !== undefined) maxAttempts = retries.max_attempts + 1;
+  return {
+    requestHandler: {
+      connectionTimeout: (botocore.connect_timeout ?? DEFAULT_TIMEOUT_SECONDS) * 1000,
+      requestTimeout: (botocore.read_timeout ?? DEFAULT_TIMEOUT_SECONDS) * 1000,
+      throwOnRequestTimeout: true,
+      httpAgent: { maxSockets },
+      httpsAgent: { maxSockets },
+    },
+    maxAttempts,
+  };
+}
+
 /**
  * The client configuration the kwargs describe.
  *
@@ -316,15 +359,15 @@ export async function buildAwsClientConfig(
   service: AwsService,
   opts: AwsConnectionOptions,
   env: Env,
+  logger?: Logger,
 ): Promise<AwsClientConfig> {
   const botocore = { ...(opts.botocore_config ?? {}), ...(opts.config_kwargs ?? {}) };
   const region = resolveRegion(opts, env);
   const endpoint = resolveEndpoint(opts, service);
-  const credentials = await resolveCredentials(backend, opts, env, region);
+  const credentials = await resolveCredentials(backend, opts, env, region, logger);
 
-  const httpsAgent: AwsClientConfig['requestHandler']['httpsAgent'] = {
-    maxSockets: botocore.max_pool_connections ?? DEFAULT_MAX_SOCKETS,
-  };
+  const { requestHandler, maxAttempts } = httpSettings(opts);
+  const { httpsAgent } = requestHandler;
   if (opts.verify === false) httpsAgent.rejectUnauthorized = false;
   if (typeof opts.verify === 'string' && opts.verify !== '') {
     try {
@@ -339,19 +382,7 @@ export async function buildAwsClientConfig(
   }
 
   const retries = botocore.retries;
-  let maxAttempts: number | undefined;
-  if (retries?.total_max_attempts !== undefined) maxAttempts = retries.total_max_attempts;
-  else if (retries?.max_attempts !== undefined) maxAttempts = retries.max_attempts + 1;
-
-  const config: AwsClientConfig = {
-    requestHandler: {
-      connectionTimeout: (botocore.connect_timeout ?? DEFAULT_TIMEOUT_SECONDS) * 1000,
-      requestTimeout: (botocore.read_timeout ?? DEFAULT_TIMEOUT_SECONDS) * 1000,
-      throwOnRequestTimeout: true,
-      httpAgent: { maxSockets: httpsAgent.maxSockets },
-      httpsAgent,
-    },
-  };
+  const config: AwsClientConfig = { requestHandler };
   if (region) config.region = region;
   if (opts.profile_name) config.profile = opts.profile_name;
   if (endpoint) config.endpoint = endpoint;

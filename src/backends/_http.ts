@@ -132,7 +132,7 @@ export function errorCodeForStatus(status: number): ErrorCode | undefined {
 }
 
 /** The `code` of a network error, looked for on the error and along its `cause` chain. */
-function networkCode(err: unknown): string | undefined {
+export function networkCode(err: unknown): string | undefined {
   let current: unknown = err;
   for (let depth = 0; depth < 5 && current instanceof Error; depth += 1) {
     const code = (current as { code?: unknown }).code;

@@ -205,7 +205,7 @@ export function createAwsSecretsManagerBackend(
       () => import('@aws-sdk/client-secrets-manager'),
     );
     return new sdk.SecretsManagerClient(
-      await buildAwsClientConfig(BACKEND_NAME, 'secretsmanager', opts, env),
+      await buildAwsClientConfig(BACKEND_NAME, 'secretsmanager', opts, env, deps.logger),
     );
   });
   // Set once a batch read is refused (no secretsmanager:BatchGetSecretValue, or an emulator

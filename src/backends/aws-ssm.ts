@@ -108,7 +108,9 @@ export function createAwsSsmBackend(
   let sdk: SsmSdk | undefined;
   const client = lazyClient(async () => {
     sdk = await loadSdk(BACKEND_NAME, '@aws-sdk/client-ssm', () => import('@aws-sdk/client-ssm'));
-    return new sdk.SSMClient(await buildAwsClientConfig(BACKEND_NAME, 'ssm', opts, env));
+    return new sdk.SSMClient(
+      await buildAwsClientConfig(BACKEND_NAME, 'ssm', opts, env, deps.logger),
+    );
   });
 
   function nameOf(kind: SecretKind, id: string): string | undefined {

@@ -5,6 +5,7 @@
  */
 import type { z } from 'zod';
 import { AirlockError } from '../errors.ts';
+import type { Logger } from '../logging/logger.ts';
 
 /** Every backend airlock knows, by its short name (= its file name under `src/backends/`). */
 export const BACKEND_NAMES = [
@@ -126,6 +127,8 @@ export interface BackendDeps {
   env?: Readonly<Record<string, string | undefined>>;
   /** A `fetch` implementation for HTTP backends. @default globalThis.fetch */
   fetch?: typeof fetch;
+  /** airlock's logger, for what a backend must log on request (`log_idp_response`). */
+  logger?: Logger;
 }
 
 /** What one external backend module provides: its kwargs schema and its factory. */

@@ -121,6 +121,7 @@ export function createChain(config: Config, deps: ChainDeps = {}): SecretsBacken
   const backendDeps: BackendDeps = {};
   if (deps.env) backendDeps.env = deps.env;
   if (deps.fetch) backendDeps.fetch = deps.fetch;
+  if (deps.logger) backendDeps.logger = deps.logger;
   // The configuration holds each backend's factory: the modules it was checked with.
   const chain: SecretsBackend[] = config.secrets.backends.map((backend) =>
     backend.create(backendDeps),

@@ -27,7 +27,8 @@ export const MOTO_CREDENTIALS = {
 
 const STARTUP_TIMEOUT_MS = 20_000;
 
-function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1 (for a child server that takes its port as an argument). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
