@@ -1448,7 +1448,8 @@ export class PipelineStore {
 
   /**
    * Every try of a task instance, oldest first: the earlier ones from the history, the latest from
-   * the task instance itself (unless it was cleared since and has not started again). A try older
+   * the task instance itself (unless it was cleared since and has not started again: then from the
+   * history too). A try older
    * than the history (a run from before it was kept) has `null` state and dates.
    */
   async taskTries(ti: TaskInstanceRecord): Promise<TryRecord[]> {
@@ -1467,7 +1468,8 @@ export class PipelineStore {
     return Array.from({ length: ti.tryNumber }, (_, i): TryRecord => {
       const n = i + 1;
       const row = kept.get(n);
-      if (n === ti.tryNumber && (ti.state !== null || !row)) {
+      // The row holds try n until it is cleared (its dates are reset; the try went to history).
+      if (n === ti.tryNumber && (ti.startDate !== null || !row)) {
         return {
           ...base,
           tryNumber: n,
