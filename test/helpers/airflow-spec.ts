@@ -301,3 +301,41 @@ export function airflowResponseSchema(
     content?.['application/json']?.schema ?? content?.['application/problem+json']?.schema;
   return schema ? (convert(schema, '') as Json) : null;
 }
+
+/**
+ * A checker of answers against a document the server serves (OpenAPI 3.1, its schemas JSON
+ * Schema already): the operation and status are documented, and a JSON body matches the schema.
+ * With it a test proves a route answers what its declaration says, not only what Airflow's does.
+ */
+export function documentedResponses(doc: Json) {
+  const id = 'https://airlock.invalid/served';
+  const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false });
+  const rebase = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(rebase);
+    if (node === null || typeof node !== 'object') return node;
+    return Object.fromEntries(
+      Object.entries(node as Json).map(([k, v]) => [
+        k,
+        k === '$ref' && typeof v === 'string' ? `${id}${v}` : rebase(v),
+      ]),
+    );
+  };
+  ajv.addSchema({ $id: id, components: rebase(doc.components) } as Json);
+  return (method: string, path: string, status: number, type: string, body: unknown): void => {
+    const op = ((doc.paths as Record<string, Json>)[path]?.[method.toLowerCase()] ?? null) as Json;
+    expect(op, `${method} ${path} is documented`).not.toBe(null);
+    const response = (op.responses as Record<string, Json>)[String(status)];
+    expect(response, `${method} ${path} documents ${status}`).toBeDefined();
+    const content = (response?.content ?? {}) as Record<string, Json>;
+    const media = type.split(';')[0]?.trim() ?? '';
+    if (!media.includes('json')) return;
+    const schema = content[media]?.schema;
+    expect(schema, `${method} ${path} ${status} documents ${media}`).toBeDefined();
+    const validate = ajv.compile(rebase(schema) as Json);
+    const ok = validate(body);
+    expect(
+      ok ? [] : validate.errors?.map((e) => `${e.instancePath} ${e.message}`),
+      `${method} ${path} ${status} matches the served document`,
+    ).toEqual([]);
+  };
+}

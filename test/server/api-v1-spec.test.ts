@@ -14,6 +14,7 @@ import { PipelineStore } from '../../src/pipelines/store.ts';
 import {
   airflowOperations,
   checkedRequest,
+  documentedResponses,
   expectAirflowResponse,
 } from '../helpers/airflow-spec.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -22,17 +23,24 @@ import { createTestApp, type TestApp } from './_app.ts';
 const home = tempDir('airlock-api-v1-spec-');
 let t: TestApp;
 
-const v1 = (
+let documented: ReturnType<typeof documentedResponses>;
+
+/** A request as `user`, its answer checked against Airflow's spec and the served document. */
+const v1 = async (
   user: 'admin' | 'editor' | 'viewer',
   route: string,
   path: string,
   body?: unknown,
   headers: Record<string, string> = {},
-) =>
-  checkedRequest((p, init) => t.as(user, p, init), route, path, {
+) => {
+  const res = await checkedRequest((p, init) => t.as(user, p, init), route, path, {
     headers,
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
+  const [method = '', template = ''] = route.split(' ');
+  documented(method, template, res.status, res.headers.get('content-type') ?? '', res.body);
+  return res;
+};
 
 beforeAll(async () => {
   for (const [file, id, tags] of [
@@ -58,6 +66,9 @@ beforeAll(async () => {
     env: { AIRLOCK_HOME: home },
     extra: { extensions: [createPipelineRoutes({ cacheMs: 60_000 })] },
   });
+  documented = documentedResponses(
+    (await (await t.app.request('/api/v1/openapi.json')).json()) as Record<string, unknown>,
+  );
 }, 60_000);
 afterAll(() => t?.close());
 
@@ -83,6 +94,14 @@ describe('the spec validator', () => {
       expectAirflowResponse('v2', 'GET', variable, 200, { key: 'k', value: null }),
     ).toThrow();
     expect(() => expectAirflowResponse('v2', 'GET', variable, 404, { code: 'x' })).toThrow();
+    // The served document is held the same way.
+    const own = '/api/v1/variables/{variable_key}';
+    const json = 'application/json';
+    expect(() =>
+      documented('GET', own, 200, json, { key: 'k', value: 'v', description: null }),
+    ).not.toThrow();
+    expect(() => documented('GET', own, 200, json, { key: 1, value: 'v' })).toThrow();
+    expect(() => documented('GET', own, 418, json, {})).toThrow();
   });
 });
 

@@ -145,7 +145,7 @@ export const DAG_V1 = {
         fields,
       }),
     },
-    responses: { 200: ok(DagRunCollectionSchema), ...problems(400, 401, 404) },
+    responses: { 200: ok(DagRunCollectionSchema), ...problems(400, 401) },
   }),
   postDagRun: createRoute({
     method: 'post',

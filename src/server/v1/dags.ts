@@ -152,7 +152,6 @@ function registerRunsV1(deps: AppDeps, api: PipelineApi): void {
     const { dag_id } = c.req.valid('param');
     const q = c.req.valid('query');
     const { limit, offset } = limitOffset(q);
-    if (dag_id !== '~') await api.dagOr404(dag_id);
     // Airflow 2's filters, under Airflow 3's names (execution_date is the logical date).
     const filters = {
       logical_date_gte: q.execution_date_gte,
