@@ -6,9 +6,9 @@
  *   (tasks, runs, trigger with conf), `POST /dags/:dagId/trigger` (a form with the session's
  *   CSRF token), `GET /dags/:dagId/runs/:runId` (task states), and
  *   `GET /dags/:dagId/runs/:runId/tasks/:taskId/log` (a try's log);
- * - API, in Airflow's stable REST API shape: `GET /api/v1/dags`, `GET /api/v1/dags/{dag_id}`,
- *   `GET|POST /api/v1/dags/{dag_id}/dagRuns`, `GET /api/v1/dags/{dag_id}/dagRuns/{run_id}`,
- *   `GET …/dagRuns/{run_id}/taskInstances`, `GET …/taskInstances/{task_id}/logs/{try}`.
+ * - API: Airflow 2's stable REST API for DAGs, runs, task instances, logs, XCom entries and
+ *   import errors (`server/v1/dags.ts`, `server/v1/task-instances.ts`) and Airflow 3's
+ *   (`server/v2/`), both over the {@link PipelineApi} this module lends them.
  *
  * DAG files are loaded in a supervised child process (never in the server; see `supervisor.ts`),
  * its import errors masked before they are kept, and the result cached for a few seconds. Runs
@@ -21,18 +21,11 @@ import { loadConfig } from '../config/load-config.ts';
 import { AirlockError } from '../errors.ts';
 import { requireAuth } from '../server/auth/middleware.ts';
 import { can, requirePermission } from '../server/auth/roles.ts';
-import type { AirlockApp, AppDeps, AppEnv, AuthUser, RouteModule } from '../server/context.ts';
-import { maskFields, pageOf, paginate } from '../server/routes/_api.ts';
+import type { AppDeps, AppEnv, AuthUser, RouteModule } from '../server/context.ts';
 import { h } from '../server/ui/html.ts';
 import { csrfField, layout, page } from '../server/ui/pages.ts';
-import {
-  airflowParams,
-  asTriggerHttpError,
-  logContinuationToken,
-  logPosition,
-  type PipelineApi,
-  selectRuns,
-} from '../server/v2/dags.ts';
+import { registerDagApiV1 } from '../server/v1/dags.ts';
+import type { PipelineApi, TriggerOptions } from '../server/v2/dags.ts';
 import { registerPipelinesV2 } from '../server/v2/pipeline-routes.ts';
 import { isValidId } from './dag.ts';
 import { parseConf } from './environment.ts';
@@ -42,13 +35,7 @@ import { dagPageBody, runPageBody, stateBadge } from './pages.ts';
 import { resolveParams } from './params.ts';
 import { type Scheduler, schedulerClock, startScheduler } from './scheduler.ts';
 import { loadPipelineSettings, type PipelineSettings } from './settings.ts';
-import {
-  type DagRunRecord,
-  type DagStateRecord,
-  PipelineStore,
-  type TaskInstanceRecord,
-  type XcomRecord,
-} from './store.ts';
+import { type DagRunRecord, PipelineStore, type TaskInstanceRecord } from './store.ts';
 import { supervisorLookups } from './supervisor.ts';
 import { startWorker, type Worker } from './worker.ts';
 
@@ -87,84 +74,12 @@ function visibleConf(
   return can(user.role, 'read-secrets') ? conf : deps.masker.redactValue(conf);
 }
 
-function runJson(
-  run: DagRunRecord,
-  conf: Readonly<Record<string, unknown>>,
-): Record<string, unknown> {
-  return {
-    dag_id: run.dagId,
-    dag_run_id: run.runId,
-    state: run.state,
-    run_type: run.runType,
-    logical_date: iso(run.logicalDate),
-    execution_date: iso(run.logicalDate),
-    queued_at: iso(run.queuedAt),
-    start_date: iso(run.startDate),
-    end_date: iso(run.endDate),
-    data_interval_start: iso(run.dataIntervalStart),
-    data_interval_end: iso(run.dataIntervalEnd),
-    conf,
-    external_trigger: run.runType !== 'scheduled',
-    triggered_by: run.triggeredBy,
-  };
-}
-
-function dagJson(d: DagInfo, state: DagStateRecord | undefined): Record<string, unknown> {
-  return {
-    dag_id: d.dagId,
-    description: d.description,
-    fileloc: d.fileloc,
-    is_paused: state?.isPaused ?? null,
-    is_active: true,
-    schedule_interval: d.schedule === null ? null : { __type: 'CronExpression', value: d.schedule },
-    timetable_description: d.schedule,
-    timezone: d.timezone,
-    start_date: iso(d.startDate),
-    end_date: iso(d.endDate),
-    catchup: d.catchup,
-    max_active_runs: d.maxActiveRuns,
-    params: airflowParams(d),
-    next_dagrun: iso(state?.nextDagrun ?? null),
-    next_dagrun_data_interval_start: iso(state?.nextDagrunDataIntervalStart ?? null),
-    next_dagrun_data_interval_end: iso(state?.nextDagrunDataIntervalEnd ?? null),
-    next_dagrun_create_after: iso(state?.nextDagrunCreateAfter ?? null),
-    tags: d.tags.map((name) => ({ name })),
-    task_ids: d.tasks.map((t) => t.taskId),
-  };
-}
-
-function tiJson(ti: TaskInstanceRecord): Record<string, unknown> {
-  return {
-    dag_id: ti.dagId,
-    dag_run_id: ti.runId,
-    task_id: ti.taskId,
-    state: ti.state,
-    try_number: ti.tryNumber,
-    max_tries: ti.maxTries - 1,
-    start_date: iso(ti.startDate),
-    end_date: iso(ti.endDate),
-    duration:
-      ti.startDate !== null && ti.endDate !== null ? (ti.endDate - ti.startDate) / 1000 : null,
-    hostname: ti.hostname,
-    pid: ti.pid,
-    note: ti.note,
-  };
-}
-
 function notFound(what: string): AirlockError {
   return new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', what);
 }
 
 function enc(text: string): string {
   return encodeURIComponent(text);
-}
-
-/** `limit` (1 to 1000, 100 by default, as Airflow's) and `offset` of a list request. */
-function limitOffset(c: Context): { limit: number; offset: number } {
-  return {
-    limit: Math.min(Math.max(Number(c.req.query('limit') ?? 100) || 100, 1), 1000),
-    offset: Math.max(Number(c.req.query('offset') ?? 0) || 0, 0),
-  };
 }
 
 /**
@@ -269,8 +184,7 @@ export function createPipelineRoutes(options: PipelineRoutesOptions = {}): Route
       c: Context<AppEnv>,
       dagId: string,
       conf: Record<string, unknown>,
-      runId?: string,
-      logicalDate?: number,
+      { runId, logicalDate, note }: TriggerOptions = {},
     ): Promise<DagRunRecord> => {
       const user = c.get('user');
       requirePermission(user.role, 'write');
@@ -282,6 +196,7 @@ export function createPipelineRoutes(options: PipelineRoutesOptions = {}): Route
         triggeredBy: user.username,
         ...(runId === undefined ? {} : { runId }),
         ...(logicalDate === undefined ? {} : { logicalDate }),
+        note: note ?? null,
       });
       deps.logger?.info({ dagId, runId: run.runId, user: user.username }, 'DAG run queued');
       options.onTrigger?.();
@@ -419,256 +334,8 @@ ${
       return c.html(layout(page(c, deps, `Log: ${ti.taskId}`), body));
     });
 
-    registerDagApiV1(app, deps, api);
+    registerDagApiV1(deps, api);
   };
-}
-
-/**
- * The logical date a trigger body gives (`logical_date`, or the deprecated `execution_date`;
- * both must agree), in ms; `undefined` for "now".
- */
-function logicalDateOf(logical: unknown, execution: unknown): number | undefined {
-  const parse = (name: string, value: unknown) => {
-    if (value === undefined || value === null) return undefined;
-    const ms = typeof value === 'string' ? Date.parse(value) : Number.NaN;
-    if (Number.isNaN(ms)) {
-      throw new AirlockError(
-        'AIRLOCK_ERR_HTTP_BAD_REQUEST',
-        `\`${name}\` must be an ISO-8601 date-time`,
-      );
-    }
-    return ms;
-  };
-  const a = parse('logical_date', logical);
-  const b = parse('execution_date', execution);
-  if (a !== undefined && b !== undefined && a !== b) {
-    throw new AirlockError(
-      'AIRLOCK_ERR_HTTP_BAD_REQUEST',
-      'logical_date and execution_date differ; give one',
-    );
-  }
-  return a ?? b;
-}
-
-/**
- * Airflow 2's stable REST API for DAGs (`/api/v1/dags…`): list (paging, `order_by`,
- * `dag_id_pattern`, `tags`, `paused`), get, pause (`PATCH`), runs (`~` for every DAG), trigger
- * (`logical_date` or `execution_date`); the task instance routes in {@link registerTaskApiV1}.
- */
-function registerDagApiV1(app: AirlockApp, deps: AppDeps, api: PipelineApi): void {
-  const { store, discover, dagOr404, runOr404, trigger } = api;
-  // --- API -----------------------------------------------------------------------------------
-  app.get('/api/v1/dags', async (c) => {
-    const bag = await discover();
-    const page = pageOf(c, ['dag_id']);
-    const pattern = c.req.query('dag_id_pattern')?.toLowerCase();
-    const tags = c.req.queries('tags') ?? [];
-    const paused = c.req.query('paused');
-    const states = await store.dagStates();
-    // A DAG without a row yet (never discovered by a scheduler) starts paused, as the store's.
-    const isPaused = (dagId: string) => states.get(dagId)?.isPaused ?? true;
-    const dags = bag.dags.filter(
-      (d) =>
-        (!pattern || d.dagId.toLowerCase().includes(pattern)) &&
-        (tags.length === 0 || tags.some((t) => d.tags.includes(t))) &&
-        (paused === undefined || isPaused(d.dagId) === (paused === 'true')),
-    );
-    return c.json({
-      dags: paginate(dags, page, (d) => d.dagId).map((d) => dagJson(d, states.get(d.dagId))),
-      total_entries: dags.length,
-      import_errors: bag.errors.map((e) => ({
-        filename: e.file,
-        stack_trace: deps.masker.redact(e.message),
-      })),
-    });
-  });
-  app.get('/api/v1/dags/:dagId', async (c) => {
-    const d = await dagOr404(c.req.param('dagId'));
-    return c.json(dagJson(d, await store.dagState(d.dagId)));
-  });
-  // Airflow's PATCH /dags/{dag_id}: `{"is_paused": true|false}` (`update_mask=is_paused` or none).
-  app.patch('/api/v1/dags/:dagId', async (c) => {
-    // `is_paused` is the one field Airflow lets a client change.
-    maskFields(c.req.queries('update_mask'), ['is_paused']);
-    let body: unknown;
-    try {
-      body = JSON.parse(await c.req.text());
-    } catch {
-      throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', 'the body is not valid JSON');
-    }
-    const paused = (body as { is_paused?: unknown } | null)?.is_paused;
-    if (typeof paused !== 'boolean') {
-      throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', '`is_paused` must be a boolean');
-    }
-    const state = await api.setPaused(c, c.req.param('dagId'), paused);
-    return c.json(dagJson(await dagOr404(state.dagId), state));
-  });
-  app.get('/api/v1/dags/:dagId/dagRuns', async (c) => {
-    const dagId = c.req.param('dagId');
-    const limit = Math.min(Math.max(Number(c.req.query('limit') ?? 100) || 100, 1), 1000);
-    const offset = Math.max(Number(c.req.query('offset') ?? 0) || 0, 0);
-    // Airflow 2's filters, under Airflow 3's names (execution_date is the logical date).
-    const q = c.req.query();
-    const filters = {
-      logical_date_gte: q.execution_date_gte,
-      logical_date_lte: q.execution_date_lte,
-      start_date_gte: q.start_date_gte,
-      start_date_lte: q.start_date_lte,
-      end_date_gte: q.end_date_gte,
-      end_date_lte: q.end_date_lte,
-      state: c.req.queries('state'),
-      order_by: q.order_by
-        ? [q.order_by.replace(/^(-?)execution_date$/, '$1logical_date')]
-        : undefined,
-    };
-    // `~` lists the runs of every DAG, as Airflow's; without filters the store pages.
-    const { runs, total } = Object.values(filters).some((v) => v !== undefined)
-      ? await selectRuns(api, dagId, { ...filters, limit, offset })
-      : await store.listRuns({ ...(dagId === '~' ? {} : { dagId }), limit, offset });
-    const user = c.get('user');
-    return c.json({
-      dag_runs: runs.map((r) => runJson(r, visibleConf(deps, user, r.conf))),
-      total_entries: total,
-    });
-  });
-  app.post('/api/v1/dags/:dagId/dagRuns', async (c) => {
-    let body: {
-      dag_run_id?: unknown;
-      conf?: unknown;
-      logical_date?: unknown;
-      execution_date?: unknown;
-      note?: unknown;
-    } = {};
-    const text = await c.req.text();
-    if (text.trim() !== '') {
-      try {
-        body = JSON.parse(text) as typeof body;
-      } catch {
-        throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', 'the body is not valid JSON');
-      }
-    }
-    if (
-      body.conf !== undefined &&
-      (body.conf === null || typeof body.conf !== 'object' || Array.isArray(body.conf))
-    ) {
-      throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', '`conf` must be a JSON object');
-    }
-    if (body.dag_run_id !== undefined && typeof body.dag_run_id !== 'string') {
-      throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', '`dag_run_id` must be a string');
-    }
-    const logicalDate = logicalDateOf(body.logical_date, body.execution_date);
-    if (body.note !== undefined && body.note !== null) {
-      throw new AirlockError(
-        'AIRLOCK_ERR_HTTP_BAD_REQUEST',
-        'airlock keeps no notes on DAG runs; trigger without `note`',
-      );
-    }
-    let run: DagRunRecord;
-    try {
-      run = await trigger(
-        c,
-        c.req.param('dagId'),
-        (body.conf ?? {}) as Record<string, unknown>,
-        body.dag_run_id as string | undefined,
-        logicalDate,
-      );
-    } catch (err) {
-      throw asTriggerHttpError(err);
-    }
-    return c.json(runJson(run, visibleConf(deps, c.get('user'), run.conf)));
-  });
-  app.get('/api/v1/dags/:dagId/dagRuns/:runId', async (c) => {
-    const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
-    return c.json(runJson(run, visibleConf(deps, c.get('user'), run.conf)));
-  });
-  registerTaskApiV1(app, deps, api);
-}
-
-/** Airflow XCom entry fields (the value only when one entry is asked for). */
-function xcomJson(run: DagRunRecord, x: XcomRecord): Record<string, unknown> {
-  return {
-    dag_id: x.dagId,
-    dag_run_id: x.runId,
-    task_id: x.taskId,
-    key: x.key,
-    map_index: -1,
-    timestamp: iso(x.createdAt),
-    logical_date: iso(run.logicalDate),
-    execution_date: iso(run.logicalDate),
-  };
-}
-
-/**
- * Airflow 2's task instance operations (`/api/v1/dags/{dag_id}/dagRuns/{dag_run_id}/
- * taskInstances…`): list, logs (`continuation_token`) and XCom entries.
- */
-function registerTaskApiV1(app: AirlockApp, deps: AppDeps, api: PipelineApi): void {
-  const { store, runOr404, tryLog } = api;
-  app.get('/api/v1/dags/:dagId/dagRuns/:runId/taskInstances', async (c) => {
-    const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
-    const { limit, offset } = limitOffset(c);
-    // Paged in SQL, as Airflow's endpoint (limit 100 by default).
-    const { instances, total } = await store.listTaskInstances(run.dagId, run.runId, {
-      limit,
-      offset,
-    });
-    return c.json({ task_instances: instances.map(tiJson), total_entries: total });
-  });
-  app.get('/api/v1/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/logs/:try', async (c) => {
-    const { text } = await tryLog(
-      c.req.param('dagId'),
-      c.req.param('runId'),
-      c.req.param('taskId'),
-      c.req.param('try'),
-    );
-    if (text === undefined) throw notFound('no log for this try on this server');
-    const lines = deps.masker
-      .redact(text)
-      .split('\n')
-      .filter((l) => l !== '');
-    const from = c.req.query('full_content') === 'true' ? 0 : logPosition(c.req.query('token'));
-    if ((c.req.header('accept') ?? '').startsWith('text/plain')) {
-      return c.text(
-        lines
-          .slice(from)
-          .map((l) => `${l}\n`)
-          .join(''),
-      );
-    }
-    return c.json({
-      content: lines
-        .slice(from)
-        .map((l) => `${l}\n`)
-        .join(''),
-      continuation_token: logContinuationToken(lines.length, true),
-    });
-  });
-  // Airflow's XCom entries: a task's return value is `return_value` (masked when stored).
-  app.get('/api/v1/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/xcomEntries', async (c) => {
-    const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
-    const entries = await store.xcoms(run.dagId, run.runId, { taskIds: [c.req.param('taskId')] });
-    return c.json({
-      xcom_entries: entries.map((x) => xcomJson(run, x)),
-      total_entries: entries.length,
-    });
-  });
-  app.get(
-    '/api/v1/dags/:dagId/dagRuns/:runId/taskInstances/:taskId/xcomEntries/:xcomKey',
-    async (c) => {
-      const run = await runOr404(c.req.param('dagId'), c.req.param('runId'));
-      const [entry] = await store.xcoms(run.dagId, run.runId, {
-        taskIds: [c.req.param('taskId')],
-        key: c.req.param('xcomKey'),
-      });
-      if (!entry) {
-        throw notFound(`no XCom entry \`${c.req.param('xcomKey')}\` for this task and run`);
-      }
-      return c.json({
-        ...xcomJson(run, entry),
-        value: deps.masker.redactValue(entry.value, entry.key),
-      });
-    },
-  );
 }
 
 /**

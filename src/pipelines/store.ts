@@ -54,6 +54,7 @@ type DagRunTable = {
   triggered_by: string | null;
   data_interval_start: Millis | null;
   data_interval_end: Millis | null;
+  note: string | null;
 };
 
 type DagTable = {
@@ -97,6 +98,23 @@ type TaskInstanceTable = {
   max_retry_delay_ms: Millis | null;
 };
 
+/** An earlier try of a task instance (Airflow's `task_instance_history`). */
+type TiHistoryTable = {
+  dag_id: string;
+  run_id: string;
+  task_id: string;
+  try_number: number;
+  state: string | null;
+  max_tries: number;
+  queued_at: Millis | null;
+  start_date: Millis | null;
+  end_date: Millis | null;
+  hostname: string | null;
+  pid: number | null;
+  exit_code: number | null;
+  note: string | null;
+};
+
 type XcomTable = {
   dag_id: string;
   run_id: string;
@@ -109,6 +127,7 @@ type XcomTable = {
 /** The pipeline tables, for Kysely. */
 export type PipelineSchema = {
   airlock_xcom: XcomTable;
+  airlock_ti_history: TiHistoryTable;
   airlock_dag: DagTable;
   dag_run: DagRunTable;
   task_instance: TaskInstanceTable;
@@ -130,6 +149,8 @@ export interface DagRunRecord {
   /** The data interval (a scheduled run's; a manual run's is empty, at its logical date). */
   readonly dataIntervalStart: number | null;
   readonly dataIntervalEnd: number | null;
+  /** An operator's note on the run (Airflow's `note`), or `null`. */
+  readonly note: string | null;
 }
 
 /** What the metastore knows of a DAG: paused or not, and its next scheduled run. */
@@ -179,6 +200,21 @@ export interface TaskInstanceRecord {
   readonly maxRetryDelayMs: number | null;
 }
 
+/** One try of a task instance, as Airflow's tries endpoints show it. Times are epoch ms. */
+export interface TryRecord {
+  readonly dagId: string;
+  readonly runId: string;
+  readonly taskId: string;
+  readonly tryNumber: number;
+  readonly state: TaskState;
+  readonly maxTries: number;
+  readonly startDate: number | null;
+  readonly endDate: number | null;
+  readonly hostname: string | null;
+  readonly pid: number | null;
+  readonly note: string | null;
+}
+
 /** One value a task handed on (Airflow's XCom entry). */
 export interface XcomRecord {
   readonly dagId: string;
@@ -209,6 +245,8 @@ export interface CreateRunOptions {
   /** @default {} */
   readonly conf?: Readonly<Record<string, unknown>>;
   readonly triggeredBy?: string;
+  /** An operator's note on the run. @default null */
+  readonly note?: string | null;
   /** @default Date.now() */
   readonly now?: number;
   /** A scheduled run's logical date. @default `now` */
@@ -403,6 +441,30 @@ function runRecord(row: Selectable<DagRunTable>, keys: Keys): DagRunRecord {
     triggeredBy: row.triggered_by,
     dataIntervalStart: ms(row.data_interval_start),
     dataIntervalEnd: ms(row.data_interval_end),
+    note: row.note ?? null,
+  };
+}
+
+/** The history row of the try `row` holds (copied before the row moves to another try). */
+function historyRow(
+  row: Selectable<TaskInstanceTable>,
+  state: string | null,
+  endDate: Millis | null,
+) {
+  return {
+    dag_id: row.dag_id,
+    run_id: row.run_id,
+    task_id: row.task_id,
+    try_number: row.try_number,
+    state,
+    max_tries: row.max_tries,
+    queued_at: row.queued_at,
+    start_date: row.start_date,
+    end_date: endDate,
+    hostname: row.hostname,
+    pid: row.pid,
+    exit_code: row.exit_code,
+    note: row.note,
   };
 }
 
@@ -720,6 +782,7 @@ export class PipelineStore {
       triggered_by: options.triggeredBy ?? null,
       data_interval_start: options.dataInterval?.start ?? logicalDate,
       data_interval_end: options.dataInterval?.end ?? logicalDate,
+      note: options.note ?? null,
     };
     await trx.insertInto('dag_run').values(row).execute();
     if (dag.tasks.length > 0) {
@@ -1188,6 +1251,19 @@ export class PipelineStore {
             now +
             retryDelayMs(tiRecord(current), current.try_number, Number(run?.logical_date ?? 0));
         }
+        if (state === 'up_for_retry') {
+          // The try is over and the next one will reuse the row: keep this one's details.
+          await this.#keepTry(
+            trx,
+            {
+              ...current,
+              exit_code: outcome.exitCode ?? null,
+              note: outcome.note ?? null,
+            },
+            state,
+            now,
+          );
+        }
         await trx
           .updateTable('task_instance')
           .set({
@@ -1345,12 +1421,109 @@ export class PipelineStore {
 
   // --- changes an operator makes (the API's patch, clear and delete; `dags delete`, `tasks clear`)
 
+  /** Copies the try `row` holds into the history (replacing a copy of the same try). */
+  async #keepTry(
+    trx: Transaction<PipelineSchema>,
+    row: Selectable<TaskInstanceTable>,
+    state: string | null,
+    endDate: Millis | null,
+  ): Promise<void> {
+    const kept = historyRow(row, state, endDate);
+    await trx
+      .insertInto('airlock_ti_history')
+      .values(kept)
+      .onConflict((oc) =>
+        oc.columns(['dag_id', 'run_id', 'task_id', 'try_number']).doUpdateSet({
+          state: kept.state,
+          start_date: kept.start_date,
+          end_date: kept.end_date,
+          hostname: kept.hostname,
+          pid: kept.pid,
+          exit_code: kept.exit_code,
+          note: kept.note,
+        }),
+      )
+      .execute();
+  }
+
+  /**
+   * Every try of a task instance, oldest first: the earlier ones from the history, the latest from
+   * the task instance itself (unless it was cleared since and has not started again: then from the
+   * history too). A try older
+   * than the history (a run from before it was kept) has `null` state and dates.
+   */
+  async taskTries(ti: TaskInstanceRecord): Promise<TryRecord[]> {
+    const rows = await this.#read(() =>
+      this.#db
+        .selectFrom('airlock_ti_history')
+        .selectAll()
+        .where('dag_id', '=', ti.dagId)
+        .where('run_id', '=', ti.runId)
+        .where('task_id', '=', ti.taskId)
+        .orderBy('try_number')
+        .execute(),
+    );
+    const kept = new Map(rows.map((r) => [r.try_number, r]));
+    const base = { dagId: ti.dagId, runId: ti.runId, taskId: ti.taskId };
+    return Array.from({ length: ti.tryNumber }, (_, i): TryRecord => {
+      const n = i + 1;
+      const row = kept.get(n);
+      // The row holds try n until it is cleared (its dates are reset; the try went to history).
+      if (n === ti.tryNumber && (ti.startDate !== null || !row)) {
+        return {
+          ...base,
+          tryNumber: n,
+          state: ti.state,
+          maxTries: ti.maxTries,
+          startDate: ti.startDate,
+          endDate: ti.endDate,
+          hostname: ti.hostname,
+          pid: ti.pid,
+          note: ti.note,
+        };
+      }
+      return {
+        ...base,
+        tryNumber: n,
+        state: (row?.state ?? null) as TaskState,
+        maxTries: row?.max_tries ?? ti.maxTries,
+        startDate: ms(row?.start_date ?? null),
+        endDate: ms(row?.end_date ?? null),
+        hostname: row?.hostname ?? null,
+        pid: row?.pid ?? null,
+        note: row?.note ?? null,
+      };
+    });
+  }
+
+  /** Sets (or, with `null`, removes) a run's note; the run, or `undefined` when there is none. */
+  async setRunNote(
+    dagId: string,
+    runId: string,
+    note: string | null,
+  ): Promise<DagRunRecord | undefined> {
+    await this.#read(() =>
+      this.#db
+        .updateTable('dag_run')
+        .set({ note })
+        .where('dag_id', '=', dagId)
+        .where('run_id', '=', runId)
+        .execute(),
+    );
+    return this.getRun(dagId, runId);
+  }
+
   /** Deletes a run and its task instances (their log files stay). `false` when there was none. */
   async deleteRun(dagId: string, runId: string): Promise<boolean> {
     return this.#tx(async (trx) => {
       await this.#lockRun(trx, dagId, runId);
       await trx
         .deleteFrom('task_instance')
+        .where('dag_id', '=', dagId)
+        .where('run_id', '=', runId)
+        .execute();
+      await trx
+        .deleteFrom('airlock_ti_history')
         .where('dag_id', '=', dagId)
         .where('run_id', '=', runId)
         .execute();
@@ -1388,6 +1561,12 @@ export class PipelineStore {
         .where('task_id', 'in', [...taskIds])
         .execute();
       for (const row of rows) {
+        // The try the row holds ends here (Airflow records it in task_instance_history); one
+        // still running is `restarting`, Airflow's state for a try cleared while it ran.
+        if (row.try_number > 0) {
+          const state = row.state === 'running' ? 'restarting' : row.state;
+          await this.#keepTry(trx, row, state, row.end_date ?? now);
+        }
         await trx
           .updateTable('task_instance')
           .set({

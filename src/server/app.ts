@@ -10,11 +10,9 @@ import { secureHeaders } from 'hono/secure-headers';
 import { AirlockError } from '../errors.ts';
 import { SecretsMasker } from '../masking/masker.ts';
 import { jwtExpirationFromEnv } from './auth/jwt.ts';
-import { requireAuth } from './auth/middleware.ts';
 import type { AppDeps, AppEnv, RouteModule, ServerDeps } from './context.ts';
 import { createErrorHandler } from './error-handler.ts';
 import { bodyLimitsFromEnv, limitBodies } from './limits.ts';
-import { OPENAPI_DOCUMENT } from './openapi.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { authTokenRoutes } from './routes/auth-token.ts';
 import { connectionRoutes } from './routes/connections.ts';
@@ -29,11 +27,13 @@ import { secretsRoutes } from './routes/secrets.ts';
 import { variableRoutes } from './routes/variables.ts';
 import { allowedSettingsFromEnv, DeploymentRuntime } from './runtime.ts';
 import { ServerStore } from './store.ts';
+import { createApiV1, mountApiV1, v1Auth } from './v1/app.ts';
 import { createApiV2, mountApiV2 } from './v2/app.ts';
 import { apiV2Routes } from './v2/routes.ts';
 
 /** The built-in route modules, in registration order (the API, then the pages). */
 export const ROUTE_MODULES: readonly RouteModule[] = [
+  healthRoutes,
   authTokenRoutes,
   variableRoutes,
   connectionRoutes,
@@ -112,6 +112,7 @@ export function createServerApp(input: ServerDeps): CreatedApp {
     logger: input.logger,
     secureCookies: input.secureCookies ?? false,
     trustProxy: input.trustProxy ?? false,
+    apiV1: createApiV1(),
     apiV2: createApiV2(),
     jwtExpirationSeconds:
       input.jwtExpirationSeconds ?? jwtExpirationFromEnv(input.env ?? process.env),
@@ -138,10 +139,10 @@ export function createServerApp(input: ServerDeps): CreatedApp {
     // A handler that returned its own Response object: the header is set on it in place.
     if (!c.res.headers.has('cache-control')) c.res.headers.set('Cache-Control', 'no-store');
   });
-  healthRoutes(app, deps);
-  app.get('/api/v1/openapi.json', (c) => c.json(OPENAPI_DOCUMENT));
-  app.use('/api/v1/*', requireAuth(deps));
+  // Before any route module: an extension's own `/api/v1` routes are behind sign-in too.
+  app.use('/api/v1/*', v1Auth(deps));
   for (const register of [...ROUTE_MODULES, ...(input.extensions ?? [])]) register(app, deps);
+  mountApiV1(app, deps.apiV1);
   mountApiV2(app, deps.apiV2, deps);
   app.notFound(() => {
     throw new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', 'no such page or endpoint');

@@ -36,6 +36,9 @@ export interface AppEnv {
 /** The server app's Hono type. */
 export type AirlockApp = Hono<AppEnv>;
 
+/** The `/api/v1` sub-app that route modules add operations to (see `v1/app.ts`). */
+export type ApiV1 = OpenAPIHono<AppEnv>;
+
 /** The `/api/v2` sub-app that route modules add operations to (see `v2/app.ts`). */
 export type ApiV2 = OpenAPIHono<AppEnv>;
 
@@ -98,6 +101,8 @@ export interface AppDeps {
   readonly logger: Logger | undefined;
   readonly secureCookies: boolean;
   readonly trustProxy: boolean;
+  /** `/api/v1`: route modules add their operations; served once they all have. */
+  readonly apiV1: ApiV1;
   /** `/api/v2`: route modules add their operations; served once they all have. */
   readonly apiV2: ApiV2;
   /** The lifetime of `POST /auth/token`'s access tokens, in seconds. */

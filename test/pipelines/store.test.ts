@@ -56,6 +56,42 @@ function suite(name: string, make: () => TestDatabases) {
       expect(String((err as Error).message)).not.toContain('x-secret-1');
     });
 
+    it('keeps each try of a task instance, and a note on the run', async () => {
+      const { a } = await open();
+      const dag = info([{ id: 't', retries: 1 }]);
+      const created = await a.createRun({ dag, runId: 'n1', note: 'by ops' });
+      expect(created.note).toBe('by ops');
+      expect((await a.setRunNote('etl', 'n1', 'changed'))?.note).toBe('changed');
+      expect((await a.setRunNote('etl', 'n1', null))?.note).toBe(null);
+      expect(await a.setRunNote('etl', 'missing', 'x')).toBeUndefined();
+
+      const t0 = Date.now();
+      const one = await a.claimNext('w:1', { runId: 'n1', now: t0, pid: 11 });
+      if (!one) throw new Error('no claim');
+      await a.finishTry(one, { success: false, exitCode: 3 }, t0 + 100);
+      const two = await a.claimNext('w:1', { runId: 'n1', now: t0 + 1000, pid: 22 });
+      if (!two) throw new Error('no second claim');
+      const during = await a.taskTries(two);
+      expect(during.map((x) => [x.tryNumber, x.state, x.pid])).toEqual([
+        [1, 'up_for_retry', 11],
+        [2, 'running', 22],
+      ]);
+      expect(during[0]).toMatchObject({ startDate: t0, endDate: t0 + 100 });
+      await a.finishTry(two, { success: true }, t0 + 1100);
+      // Cleared after it ran: the row waits for try 3, and try 2 is in the history.
+      await a.clearTasks('etl', 'n1', ['t'], () => 1, t0 + 2000);
+      const ti = await a.getTaskInstance('etl', 'n1', 't');
+      if (!ti) throw new Error('no task instance');
+      expect((await a.taskTries(ti)).map((x) => [x.tryNumber, x.state, x.endDate])).toEqual([
+        [1, 'up_for_retry', t0 + 100],
+        [2, 'success', t0 + 1100],
+      ]);
+      expect(await a.deleteRun('etl', 'n1')).toBe(true);
+      await a.createRun({ dag, runId: 'n1' });
+      const fresh = await a.getTaskInstance('etl', 'n1', 't');
+      expect(fresh && (await a.taskTries(fresh))).toEqual([]);
+    });
+
     it('creates a run with its roots queued and the rest waiting', async () => {
       const { a } = await open();
       const run = await a.createRun({

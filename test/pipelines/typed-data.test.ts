@@ -104,12 +104,18 @@ describe('typed data between tasks (XCom)', () => {
       total_entries: 1,
       xcom_entries: [{ key: 'return_value', task_id: 'extract', dag_run_id: 'r1', map_index: -1 }],
     });
+    // Airflow 2.10 answers the value as text unless `stringify=false`.
     expect(
       (await api('/dagRuns/r1/taskInstances/transform/xcomEntries/return_value')).body,
+    ).toMatchObject({ key: 'return_value', value: '{"doubled":42}' });
+    expect(
+      (await api('/dagRuns/r1/taskInstances/transform/xcomEntries/return_value?stringify=false'))
+        .body,
     ).toMatchObject({ key: 'return_value', value: { doubled: 42 } });
     // A secret the task resolved, and a string under a sensitive key, are stored masked.
     expect(
-      (await api('/dagRuns/r1/taskInstances/load/xcomEntries/return_value')).body.value,
+      (await api('/dagRuns/r1/taskInstances/load/xcomEntries/return_value?stringify=false')).body
+        .value,
     ).toEqual({
       total: 42,
       leaked: '***',

@@ -440,9 +440,14 @@ describe('/api/v2 changes to runs and task instances', () => {
       `${runPath}/taskInstances/print/tries`,
     );
     expect(tries.body.task_instances.map((t: any) => [t.try_number, t.state])).toEqual([
-      [1, null],
+      [1, 'failed'],
       [2, 'success'],
     ]);
+    // Each try keeps its own details: the first one's dates and host are its own.
+    const [first, second] = tries.body.task_instances;
+    expect(first).toMatchObject({ start_date: expect.any(String), hostname: expect.any(String) });
+    expect(first.pid).toEqual(expect.any(Number));
+    expect(Date.parse(first.start_date)).toBeLessThan(Date.parse(second.start_date));
 
     const patched = await api('PATCH /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}', runPath, {
       state: 'failed',
@@ -455,18 +460,46 @@ describe('/api/v2 changes to runs and task instances', () => {
     );
     expect(clearRun.body.dag_run_id).toBe('changes_1');
     // Airflow 3's wait: NDJSON states until the run is finished.
-    const wait = await t.app.request(`${runPath}/wait?interval=0.05`, { headers: bearer });
+    // Airflow 3.1's `result`: the last line carries the listed tasks' return values (masked).
+    const wait = await t.app.request(`${runPath}/wait?interval=0.05&result=print&result=nope`, {
+      headers: bearer,
+    });
     expect(wait.headers.get('content-type')).toContain('application/x-ndjson');
-    const states = (await wait.text())
+    const lines = (await wait.text())
       .trim()
       .split('\n')
-      .map((line) => JSON.parse(line).state);
-    expect(states.at(-1)).toBe('success');
-    expect(await finished(runPath)).toBe('success');
-    const noted = await api('PATCH /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}', runPath, {
-      note: 'a note',
+      .map((line) => JSON.parse(line));
+    expect(lines.at(-1)).toEqual({
+      state: 'success',
+      results: { print: { lines: 2, api_key: '***' } },
     });
-    expect(noted.status).toBe(400);
+    expect(lines.slice(0, -1).every((l) => !('results' in l))).toBe(true);
+    expect(await finished(runPath)).toBe('success');
+    const runRoute = 'PATCH /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}';
+    const noted = await api(runRoute, runPath, { note: 'checked by ops' });
+    expect(noted.status).toBe(200);
+    expect(noted.body).toMatchObject({ note: 'checked by ops', state: 'success' });
+    const read = await api('GET /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}', runPath);
+    expect(read.body.note).toBe('checked by ops');
+    // With a mask, only the fields it names change.
+    const masked = await api(`${runRoute}`, `${runPath}?update_mask=state`, {
+      state: 'success',
+      note: 'ignored',
+    });
+    expect(masked.body.note).toBe('checked by ops');
+    const unnoted = await api(runRoute, `${runPath}?update_mask=note`, { note: null });
+    expect(unnoted.body.note).toBe(null);
+    const triggered = await api(
+      'POST /api/v2/dags/{dag_id}/dagRuns',
+      '/api/v2/dags/report/dagRuns',
+      {
+        dag_run_id: 'noted_at_trigger',
+        logical_date: '2026-03-03T00:00:00Z',
+        note: 'from the trigger',
+      },
+    );
+    expect(triggered.body.note).toBe('from the trigger');
+    expect(await finished('/api/v2/dags/report/dagRuns/noted_at_trigger')).toBe('success');
 
     expect((await api('DELETE /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}', runPath)).status).toBe(
       204,
@@ -475,6 +508,62 @@ describe('/api/v2 changes to runs and task instances', () => {
     expect((await api('DELETE /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}', runPath)).status).toBe(
       404,
     );
+  }, 120_000);
+});
+
+describe('/api/v2 changes across runs', () => {
+  it('marks and clears earlier and later runs with include_past / include_future, by state', async () => {
+    const ids = ['past_1', 'mid_1', 'future_1'];
+    for (const [i, id] of ids.entries()) {
+      await api('POST /api/v2/dags/{dag_id}/dagRuns', '/api/v2/dags/report/dagRuns', {
+        dag_run_id: id,
+        logical_date: `2026-04-0${i + 1}T00:00:00Z`,
+      });
+      expect(await finished(`/api/v2/dags/report/dagRuns/${id}`)).toBe('success');
+    }
+    const mid = '/api/v2/dags/report/dagRuns/mid_1';
+    const marked = await api(
+      'PATCH /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}',
+      `${mid}/taskInstances/print`,
+      { new_state: 'failed', include_past: true },
+    );
+    const runsOf = (body: any) =>
+      body.task_instances.map((ti: any) => `${ti.dag_run_id}:${ti.state}`).sort();
+    // Every earlier run of the DAG is marked too (those of the other tests included).
+    expect(runsOf(marked.body)).toContain('past_1:failed');
+    expect(runsOf(marked.body)).toContain('mid_1:failed');
+    expect(runsOf(marked.body)).not.toContain('future_1:failed');
+
+    const clear = (body: Record<string, unknown>) =>
+      api(
+        'POST /api/v2/dags/{dag_id}/clearTaskInstances',
+        '/api/v2/dags/report/clearTaskInstances',
+        {
+          dag_run_id: 'mid_1',
+          ...body,
+        },
+      );
+    expect(runsOf((await clear({})).body)).toEqual(['mid_1:failed']);
+    expect(runsOf((await clear({ include_future: true, only_failed: false })).body)).toEqual([
+      'future_1:success',
+      'mid_1:failed',
+    ]);
+    const past = runsOf((await clear({ include_past: true })).body);
+    expect(past).toContain('past_1:failed');
+    expect(past).not.toContain('future_1:success');
+    // Nothing runs now: only_running selects none.
+    const running = await clear({ include_past: true, include_future: true, only_running: true });
+    expect(running.body.total_entries).toBe(0);
+    // A real clear of the later runs: only those run again.
+    const cleared = await clear({ include_future: true, only_failed: false, dry_run: false });
+    expect(cleared.body.total_entries).toBe(2);
+    expect(await finished(mid)).toBe('success');
+    expect(await finished('/api/v2/dags/report/dagRuns/future_1')).toBe('success');
+    const pastRun = await api(
+      'GET /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}',
+      '/api/v2/dags/report/dagRuns/past_1',
+    );
+    expect(pastRun.body.state).toBe('failed');
   }, 120_000);
 });
 

@@ -11,6 +11,7 @@ import { server } from './0002-server.ts';
 import { pipelines } from './0003-pipelines.ts';
 import { keyCheck } from './0004-key-check.ts';
 import { scheduling } from './0005-scheduling.ts';
+import { runNotes } from './0006-run-notes.ts';
 
 /** Every migration, by name (= schema version), in order. */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
@@ -19,6 +20,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0003-pipelines': pipelines,
   '0004-key-check': keyCheck,
   '0005-scheduling': scheduling,
+  '0006-run-notes': runNotes,
 });
 
 /** The schema version this airlock writes: the name of its last migration. */

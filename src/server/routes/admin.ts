@@ -14,6 +14,8 @@ import { checkPasswordLimited, SESSION_COOKIE } from '../auth/middleware.ts';
 import { parseRole, requirePermission } from '../auth/roles.ts';
 import type { AppDeps, AppEnv, RouteModule } from '../context.ts';
 import type { ApiTokenRecord, SettingRecord } from '../store.ts';
+import { v1Route } from '../v1/app.ts';
+import { AIRLOCK_V1 } from '../v1/operations.ts';
 import { jsonBody, stringField } from './_api.ts';
 
 /** A setting as the API shows it. */
@@ -87,14 +89,15 @@ export async function changeOwnPassword(
 }
 
 /** Registers the settings, users and tokens endpoints. */
-export const adminRoutes: RouteModule = (app, deps) => {
-  app.get('/api/v1/settings', async (c) => {
+export const adminRoutes: RouteModule = (_app, deps) => {
+  const v1 = deps.apiV1;
+  v1Route(v1, AIRLOCK_V1.listSettings, async (c) => {
     requirePermission(c.get('user').role, 'admin');
     const settings = await deps.store.listSettings();
     return c.json({ settings: settings.map(settingView), total_entries: settings.length });
   });
 
-  app.put('/api/v1/settings/:name', async (c) => {
+  v1Route(v1, AIRLOCK_V1.putSetting, async (c) => {
     const user = c.get('user');
     requirePermission(user.role, 'admin');
     const name = c.req.param('name');
@@ -109,7 +112,7 @@ export const adminRoutes: RouteModule = (app, deps) => {
     return c.json(stored ? settingView(stored) : {}, outcome === 'created' ? 201 : 200);
   });
 
-  app.delete('/api/v1/settings/:name', async (c) => {
+  v1Route(v1, AIRLOCK_V1.deleteSetting, async (c) => {
     requirePermission(c.get('user').role, 'admin');
     const name = c.req.param('name');
     await deps.runtime.checkChange(name, undefined);
@@ -119,7 +122,7 @@ export const adminRoutes: RouteModule = (app, deps) => {
     return c.body(null, 204);
   });
 
-  app.get('/api/v1/users', async (c) => {
+  v1Route(v1, AIRLOCK_V1.listUsers, async (c) => {
     requirePermission(c.get('user').role, 'admin');
     const users = await deps.store.listUsers();
     return c.json({
@@ -128,7 +131,7 @@ export const adminRoutes: RouteModule = (app, deps) => {
     });
   });
 
-  app.post('/api/v1/users', async (c) => {
+  v1Route(v1, AIRLOCK_V1.postUser, async (c) => {
     requirePermission(c.get('user').role, 'admin');
     const body = await jsonBody(c);
     const username = stringField(body, 'username', { required: true }) as string;
@@ -138,7 +141,7 @@ export const adminRoutes: RouteModule = (app, deps) => {
     return c.json({ username, role }, 201);
   });
 
-  app.patch('/api/v1/users/:username', async (c) => {
+  v1Route(v1, AIRLOCK_V1.patchUser, async (c) => {
     requirePermission(c.get('user').role, 'admin');
     const username = c.req.param('username');
     const existing = await deps.store.getUser(username);
@@ -158,7 +161,7 @@ export const adminRoutes: RouteModule = (app, deps) => {
     return c.json({ username, role });
   });
 
-  app.delete('/api/v1/users/:username', async (c) => {
+  v1Route(v1, AIRLOCK_V1.deleteUser, async (c) => {
     const user = c.get('user');
     requirePermission(user.role, 'admin');
     const username = c.req.param('username');
@@ -171,7 +174,7 @@ export const adminRoutes: RouteModule = (app, deps) => {
     return c.body(null, 204);
   });
 
-  app.get('/api/v1/users/:username/tokens', async (c) => {
+  v1Route(v1, AIRLOCK_V1.userTokens, async (c) => {
     requirePermission(c.get('user').role, 'admin');
     const username = c.req.param('username');
     if (!(await deps.store.getUser(username))) {
@@ -180,15 +183,15 @@ export const adminRoutes: RouteModule = (app, deps) => {
     return c.json(tokenList(await deps.store.listTokens(username)));
   });
 
-  app.delete('/api/v1/users/:username/tokens/:id', async (c) => {
+  v1Route(v1, AIRLOCK_V1.revokeUserToken, async (c) => {
     requirePermission(c.get('user').role, 'admin');
-    if (!(await deps.store.deleteToken(c.req.param('id'), c.req.param('username')))) {
+    if (!(await deps.store.deleteToken(c.req.valid('param').id, c.req.valid('param').username))) {
       throw new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', 'no such token');
     }
     return c.body(null, 204);
   });
 
-  app.put('/api/v1/me/password', async (c) => {
+  v1Route(v1, AIRLOCK_V1.myPassword, async (c) => {
     const body = await jsonBody(c);
     const current = stringField(body, 'current_password', { required: true }) as string;
     const password = stringField(body, 'password', { required: true }) as string;
@@ -196,19 +199,19 @@ export const adminRoutes: RouteModule = (app, deps) => {
     return c.body(null, 204);
   });
 
-  app.get('/api/v1/tokens', async (c) => {
+  v1Route(v1, AIRLOCK_V1.listTokens, async (c) => {
     return c.json(tokenList(await deps.store.listTokens(c.get('user').username)));
   });
 
-  app.post('/api/v1/tokens', async (c) => {
+  v1Route(v1, AIRLOCK_V1.postToken, async (c) => {
     const body = await jsonBody(c);
     const name = stringField(body, 'name') ?? 'token';
     const created = await deps.store.createToken(c.get('user').username, name);
     return c.json({ id: created.id, name, token: created.token }, 201);
   });
 
-  app.delete('/api/v1/tokens/:id', async (c) => {
-    if (!(await deps.store.deleteToken(c.req.param('id'), c.get('user').username))) {
+  v1Route(v1, AIRLOCK_V1.revokeToken, async (c) => {
+    if (!(await deps.store.deleteToken(c.req.valid('param').id, c.get('user').username))) {
       throw new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', 'no such token');
     }
     return c.body(null, 204);

@@ -19,6 +19,8 @@ import {
   replaceConnection,
   testConnection,
 } from '../service.ts';
+import { v1Route } from '../v1/app.ts';
+import { AIRFLOW_V1 } from '../v1/operations.ts';
 import { jsonBody, pageOf, stringField, updateMask } from './_api.ts';
 
 /**
@@ -46,8 +48,9 @@ function inputFromBody(body: Record<string, unknown>): ConnectionInput {
 }
 
 /** Registers the Connection endpoints. */
-export const connectionRoutes: RouteModule = (app, deps) => {
-  app.get('/api/v1/connections', async (c) => {
+export const connectionRoutes: RouteModule = (_app, deps) => {
+  const v1 = deps.apiV1;
+  v1Route(v1, AIRFLOW_V1.listConnections, async (c) => {
     const user = c.get('user');
     const page = pageOf(c, ['connection_id', 'conn_type', 'host', 'description']);
     // Paged in SQL: the page alone is read and decrypted, the total counted by the database.
@@ -65,18 +68,18 @@ export const connectionRoutes: RouteModule = (app, deps) => {
     });
   });
 
-  app.post('/api/v1/connections/test', async (c) => {
+  v1Route(v1, AIRFLOW_V1.testConnection, async (c) => {
     requirePermission(c.get('user').role, 'write');
     const connection = await connectionForTest(deps, await jsonBody(c));
     return c.json(await testConnection(connection));
   });
 
-  app.get('/api/v1/connections/:connection_id', async (c) => {
-    const record = await connectionOrThrow(deps, c.req.param('connection_id'));
+  v1Route(v1, AIRFLOW_V1.getConnection, async (c) => {
+    const record = await connectionOrThrow(deps, c.req.valid('param').connection_id);
     return c.json(v1View(c.get('user'), record, false));
   });
 
-  app.post('/api/v1/connections', async (c) => {
+  v1Route(v1, AIRFLOW_V1.postConnection, async (c) => {
     const user = c.get('user');
     requirePermission(user.role, 'write');
     const body = await jsonBody(c);
@@ -92,10 +95,10 @@ export const connectionRoutes: RouteModule = (app, deps) => {
     return c.json(v1View(user, await connectionOrThrow(deps, connId), false));
   });
 
-  app.patch('/api/v1/connections/:connection_id', async (c) => {
+  v1Route(v1, AIRFLOW_V1.patchConnection, async (c) => {
     const user = c.get('user');
     requirePermission(user.role, 'write');
-    const connId = c.req.param('connection_id');
+    const connId = c.req.valid('param').connection_id;
     const existing = await connectionOrThrow(deps, connId);
     const body = await jsonBody(c);
     const bodyId = stringField(body, 'connection_id');
@@ -117,9 +120,9 @@ export const connectionRoutes: RouteModule = (app, deps) => {
     return c.json(v1View(user, await connectionOrThrow(deps, connId), false));
   });
 
-  app.delete('/api/v1/connections/:connection_id', async (c) => {
+  v1Route(v1, AIRFLOW_V1.deleteConnection, async (c) => {
     requirePermission(c.get('user').role, 'write');
-    const connId = c.req.param('connection_id');
+    const connId = c.req.valid('param').connection_id;
     if (!(await deps.metastore.deleteConnection(connId))) await connectionOrThrow(deps, connId);
     return c.body(null, 204);
   });

@@ -8,28 +8,35 @@
 
 import { configSections, configText, healthInfo, versionInfo } from '../airflow-info.ts';
 import { requirePermission } from '../auth/roles.ts';
-import type { RouteModule } from '../context.ts';
+import type { AppDeps, RouteModule } from '../context.ts';
+import { v1Route } from '../v1/app.ts';
+import { AIRFLOW_V1 } from '../v1/operations.ts';
 
-/** Registers the public health and version endpoints and `/api/v1/config`. */
-export const healthRoutes: RouteModule = (app, deps) => {
-  for (const path of ['/health', '/api/v1/health']) {
-    app.get(path, async (c) => {
-      const info = await healthInfo(deps);
-      const status = info.metadatabase.status;
-      return c.json(
-        { status, metastore: { status, dialect: deps.metastore.dialect }, ...info },
-        status === 'healthy' ? 200 : 503,
-      );
+async function health(deps: AppDeps) {
+  const info = await healthInfo(deps);
+  const status = info.metadatabase.status;
+  return {
+    body: { status, metastore: { status, dialect: deps.metastore.dialect }, ...info },
+    status: status === 'healthy' ? 200 : 503,
+  } as const;
+}
+
+/** Registers the public health and version endpoints. */
+export const healthRoutes: RouteModule = (_app, deps) => {
+  for (const route of [AIRFLOW_V1.rootHealth, AIRFLOW_V1.health]) {
+    v1Route(deps.apiV1, route, async (c) => {
+      const { body, status } = await health(deps);
+      return c.json(body, status);
     });
   }
-  app.get('/api/v1/version', (c) => c.json(versionInfo()));
+  v1Route(deps.apiV1, AIRFLOW_V1.version, (c) => c.json(versionInfo()));
 };
 
 /** Registers `GET /api/v1/config` (behind the API's sign-in). */
-export const configRoutes: RouteModule = (app, deps) => {
-  app.get('/api/v1/config', async (c) => {
+export const configRoutes: RouteModule = (_app, deps) => {
+  v1Route(deps.apiV1, AIRFLOW_V1.config, async (c) => {
     requirePermission(c.get('user').role, 'admin');
-    const sections = await configSections(deps, c.req.query('section'));
+    const sections = await configSections(deps, c.req.valid('query').section);
     if ((c.req.header('accept') ?? '').startsWith('text/plain'))
       return c.text(configText(sections));
     return c.json({ sections });

@@ -6,13 +6,15 @@
  */
 import { AirlockError } from '../../errors.ts';
 import type { RouteModule } from '../context.ts';
+import { v1Route } from '../v1/app.ts';
+import { AIRLOCK_V1 } from '../v1/operations.ts';
 
 /** The key the health probe looks up (a miss is healthy). */
 export const HEALTH_PROBE_KEY = 'airlock_health_probe_9f1c';
 
 /** Registers the provenance and backend-health endpoints. */
-export const secretsRoutes: RouteModule = (app, deps) => {
-  app.get('/api/v1/secrets/which', async (c) => {
+export const secretsRoutes: RouteModule = (_app, deps) => {
+  v1Route(deps.apiV1, AIRLOCK_V1.which, async (c) => {
     const kind = c.req.query('kind') ?? 'variable';
     const id = c.req.query('id') ?? '';
     if (kind !== 'variable' && kind !== 'connection') {
@@ -27,7 +29,7 @@ export const secretsRoutes: RouteModule = (app, deps) => {
     return c.json(report);
   });
 
-  app.get('/api/v1/backends/health', async (c) => {
+  v1Route(deps.apiV1, AIRLOCK_V1.backendsHealth, async (c) => {
     const resolver = await deps.runtime.resolver();
     const report = await resolver.which('variable', HEALTH_PROBE_KEY, { all: true });
     const backends = report.trace.map((link) => ({

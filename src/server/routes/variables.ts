@@ -7,11 +7,14 @@ import type { VariableOrder } from '../../metastore/metastore.ts';
 import { requirePermission } from '../auth/roles.ts';
 import type { RouteModule } from '../context.ts';
 import { putVariable, variableOrThrow, variableView } from '../service.ts';
+import { v1Route } from '../v1/app.ts';
+import { AIRFLOW_V1 } from '../v1/operations.ts';
 import { jsonBody, pageOf, stringField, updateMask } from './_api.ts';
 
 /** Registers the Variable endpoints. */
-export const variableRoutes: RouteModule = (app, deps) => {
-  app.get('/api/v1/variables', async (c) => {
+export const variableRoutes: RouteModule = (_app, deps) => {
+  const v1 = deps.apiV1;
+  v1Route(v1, AIRFLOW_V1.listVariables, async (c) => {
     const user = c.get('user');
     const page = pageOf(c, ['key', 'description']);
     // Paged in SQL: the page alone is read and decrypted, the total counted by the database.
@@ -29,12 +32,12 @@ export const variableRoutes: RouteModule = (app, deps) => {
     });
   });
 
-  app.get('/api/v1/variables/:key', async (c) => {
-    const record = await variableOrThrow(deps, c.req.param('key'));
+  v1Route(v1, AIRFLOW_V1.getVariable, async (c) => {
+    const record = await variableOrThrow(deps, c.req.valid('param').variable_key);
     return c.json(variableView(deps, c.get('user'), record, false));
   });
 
-  app.post('/api/v1/variables', async (c) => {
+  v1Route(v1, AIRFLOW_V1.postVariable, async (c) => {
     const user = c.get('user');
     requirePermission(user.role, 'write');
     const body = await jsonBody(c);
@@ -48,10 +51,10 @@ export const variableRoutes: RouteModule = (app, deps) => {
     return c.json(variableView(deps, user, await variableOrThrow(deps, key), false), 200);
   });
 
-  app.patch('/api/v1/variables/:key', async (c) => {
+  v1Route(v1, AIRFLOW_V1.patchVariable, async (c) => {
     const user = c.get('user');
     requirePermission(user.role, 'write');
-    const key = c.req.param('key');
+    const key = c.req.valid('param').variable_key;
     const existing = await variableOrThrow(deps, key);
     const body = await jsonBody(c);
     const mask = updateMask(c, ['value', 'description']);
@@ -85,9 +88,9 @@ export const variableRoutes: RouteModule = (app, deps) => {
     return c.json(variableView(deps, user, await variableOrThrow(deps, key), false));
   });
 
-  app.delete('/api/v1/variables/:key', async (c) => {
+  v1Route(v1, AIRFLOW_V1.deleteVariable, async (c) => {
     requirePermission(c.get('user').role, 'write');
-    const key = c.req.param('key');
+    const key = c.req.valid('param').variable_key;
     if (!(await deps.metastore.deleteVariable(key))) await variableOrThrow(deps, key);
     return c.body(null, 204);
   });

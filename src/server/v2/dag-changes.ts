@@ -3,20 +3,22 @@
  * What an operator changes through Airflow 3's API: `PATCH` a DAG, or the DAGs filters select
  * (`is_paused`), `PATCH` a DAG run (mark it `success` or `failed`, or `queued` to run it again),
  * `DELETE` it, `POST …/clear` it, `PATCH` a task instance (`new_state`), and
- * `POST /dags/{dag_id}/clearTaskInstances`. Every change needs the editor
- * role; a `note` is refused (airlock keeps none), and so are the options airlock cannot honour
- * (`include_past`/`include_future`, `only_running`).
+ * `POST /dags/{dag_id}/clearTaskInstances` (Airflow's selection: see `clearing.ts`). Every change
+ * needs the editor role. A run's `note` is kept; a task instance's note is airlock's own (why it
+ * set a state) and is not written through the API. `GET …/tries` returns every try with its own
+ * details (kept when the task instance went back for another try), and `GET …/wait` streams the
+ * run's state, the listed tasks' results (`return_value`) on its last line.
  */
 import { setTimeout } from 'node:timers/promises';
 import { createRoute, z } from '@hono/zod-openapi';
 import { AirlockError } from '../../errors.ts';
-import type { DagInfo } from '../../pipelines/loader.ts';
-import { triesOf, withRelatives } from '../../pipelines/relatives.ts';
-import type { DagRunRecord, TaskInstanceRecord } from '../../pipelines/store.ts';
+import { withRelatives } from '../../pipelines/relatives.ts';
+import type { TryRecord } from '../../pipelines/store.ts';
 import { requirePermission } from '../auth/roles.ts';
 import type { AppDeps } from '../context.ts';
 import { maskFields } from '../routes/_api.ts';
 import type { ApiV2 } from './app.ts';
+import { clearIn, clearTaskInstances, dagIfLoaded, runsBetween } from './clearing.ts';
 import {
   DagCollectionSchema,
   DagRunSchema,
@@ -24,6 +26,7 @@ import {
   dagFilterQuery,
   dagParam,
   dagView,
+  iso,
   notFound,
   type PipelineApi,
   pageDags,
@@ -210,7 +213,7 @@ const routes = {
     tags: ['Task Instance'],
     summary: 'Get Task Instance Tries',
     description:
-      'Every try of the task instance; airlock keeps the details of the latest try only, so earlier tries have null state and dates.',
+      'Every try of the task instance, oldest first, each with its own state, dates, host and process.',
     security: SECURED,
     request: { params: z.object(tiParam) },
     responses: {
@@ -231,7 +234,7 @@ const routes = {
     tags: ['DagRun'],
     summary: 'Wait Dag Run Until Finished',
     description:
-      'Streams the run\'s state as NDJSON (`{"state": …}` a line, every `interval` seconds) until it is finished.',
+      'Streams the run\'s state as NDJSON (`{"state": …}` a line, every `interval` seconds) until it is finished; the last line carries `results`, the `return_value` of each task `result` names (those that have one).',
     security: SECURED,
     request: {
       params: z.object(runParam),
@@ -266,28 +269,27 @@ function refuse(detail: string): never {
   throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', detail);
 }
 
-/** A DAG's definition, when its file still loads (clearing a run of a removed DAG still works). */
-async function dagIfLoaded(api: PipelineApi, dagId: string): Promise<DagInfo | undefined> {
-  return (await api.discover()).dags.find((d) => d.dagId === dagId);
-}
-
-/** Clears `tis` of `run` (or reports them, dry); the cleared task instances as they are now. */
-async function clearIn(
-  api: PipelineApi,
-  run: DagRunRecord,
-  tis: readonly TaskInstanceRecord[],
-  dryRun: boolean,
-): Promise<TaskInstanceRecord[]> {
-  if (dryRun || tis.length === 0) return [...tis];
-  const dag = await dagIfLoaded(api, run.dagId);
-  const cleared = await api.store.clearTasks(
-    run.dagId,
-    run.runId,
-    tis.map((ti) => ti.taskId),
-    triesOf(dag),
-  );
-  const now = await api.store.taskInstances(run.dagId, run.runId);
-  return now.filter((ti) => cleared.includes(ti.taskId));
+/** One try as Airflow 3's `TaskInstanceHistoryResponse`. */
+export function tryView(t: TryRecord) {
+  return {
+    task_id: t.taskId,
+    dag_id: t.dagId,
+    dag_run_id: t.runId,
+    map_index: -1,
+    try_number: t.tryNumber,
+    max_tries: t.maxTries - 1,
+    state: t.state,
+    start_date: iso(t.startDate),
+    end_date: iso(t.endDate),
+    duration: t.startDate !== null && t.endDate !== null ? (t.endDate - t.startDate) / 1000 : null,
+    hostname: t.hostname,
+    pid: t.pid,
+    task_display_name: t.taskId,
+    dag_display_name: t.dagId,
+    pool: 'default_pool',
+    pool_slots: 1,
+    executor_config: '{}',
+  };
 }
 
 /**
@@ -298,7 +300,7 @@ async function clearIn(
  * registerDagChangesV2(deps.apiV2, deps, pipelineApi);
  * ```
  */
-export function registerDagChangesV2(v2: ApiV2, _deps: AppDeps, api: PipelineApi): void {
+export function registerDagChangesV2(v2: ApiV2, deps: AppDeps, api: PipelineApi): void {
   // Pause or unpause: the scheduler creates no run of a paused DAG (queued ones still run).
   v2.openapi(routes.patchDag, async (c) => {
     const { dag_id } = c.req.valid('param');
@@ -327,8 +329,9 @@ export function registerDagChangesV2(v2: ApiV2, _deps: AppDeps, api: PipelineApi
     const body = c.req.valid('json');
     const mask = maskFields(c.req.valid('query').update_mask, ['state', 'note']);
     const run = await api.runOr404(dag_id, dag_run_id);
-    if ((!mask || mask.has('note')) && body.note) {
-      refuse('airlock keeps no notes on DAG runs; patch without `note`');
+    // Airflow: a field is changed when the mask names it, or (no mask) when the body has it.
+    if (mask ? mask.has('note') : body.note !== undefined) {
+      await api.store.setRunNote(run.dagId, run.runId, body.note ?? null);
     }
     const state = !mask || mask.has('state') ? body.state : undefined;
     if (state === 'queued') {
@@ -384,78 +387,65 @@ export function registerDagChangesV2(v2: ApiV2, _deps: AppDeps, api: PipelineApi
     if ((!mask || mask.has('note')) && body.note) {
       refuse('airlock keeps no notes on task instances set through the API; patch without `note`');
     }
-    if (body.include_future || body.include_past) {
-      refuse(
-        'airlock runs are not ordered in time for a DAG; give include_past/include_future false',
-      );
-    }
     const run = await api.runOr404(dag_id, dag_run_id);
     const state = !mask || mask.has('new_state') ? body.new_state : undefined;
     if (state !== undefined && state !== null && state !== 'success' && state !== 'failed') {
       refuse('new_state must be success or failed');
+    }
+    if (!(await api.store.getTaskInstance(run.dagId, run.runId, task_id))) {
+      throw notFound(
+        `Task Instance not found for dag_id=${dag_id}, run_id=${dag_run_id}, task_id=${task_id}`,
+      );
     }
     const dag = await dagIfLoaded(api, run.dagId);
     const ids =
       dag === undefined
         ? new Set([task_id])
         : withRelatives(dag, [task_id], body.include_upstream, body.include_downstream);
-    const changed: TaskInstanceRecord[] = [];
-    for (const id of ids) {
-      const ti =
-        state === 'success' || state === 'failed'
-          ? await api.store.setTaskState(run.dagId, run.runId, id, state)
-          : await api.store.getTaskInstance(run.dagId, run.runId, id);
-      if (!ti && id === task_id) {
-        throw notFound(
-          `Task Instance not found for dag_id=${dag_id}, run_id=${dag_run_id}, task_id=${task_id}`,
-        );
+    // include_past / include_future: the same tasks in the DAG's earlier / later runs too.
+    const runs =
+      state && (body.include_past || body.include_future)
+        ? await runsBetween(
+            api,
+            run.dagId,
+            body.include_past ? undefined : run.logicalDate,
+            body.include_future ? undefined : run.logicalDate,
+          )
+        : [run];
+    const changed: ReturnType<typeof tiView>[] = [];
+    for (const r of runs) {
+      for (const id of ids) {
+        const ti =
+          state === 'success' || state === 'failed'
+            ? await api.store.setTaskState(r.dagId, r.runId, id, state)
+            : await api.store.getTaskInstance(r.dagId, r.runId, id);
+        if (ti) changed.push(tiView(r, ti));
       }
-      if (ti) changed.push(ti);
     }
-    return c.json(
-      { task_instances: changed.map((ti) => tiView(run, ti)), total_entries: changed.length },
-      200,
-    );
+    return c.json({ task_instances: changed, total_entries: changed.length }, 200);
   });
 
   v2.openapi(routes.tries, async (c) => {
     const { dag_id, dag_run_id, task_id } = c.req.valid('param');
-    const { run, ti } = await taskInstanceOr404(api, dag_id, dag_run_id, task_id);
-    const latest = tiView(run, ti);
-    const tries = Array.from({ length: ti.tryNumber }, (_, i) => {
-      const n = i + 1;
-      const base = {
-        task_id: ti.taskId,
-        dag_id: ti.dagId,
-        dag_run_id: ti.runId,
-        map_index: -1,
-        try_number: n,
-        max_tries: latest.max_tries,
-        task_display_name: ti.taskId,
-        dag_display_name: ti.dagId,
-        pool: 'default_pool',
-        pool_slots: 1,
-        executor_config: '{}',
-      };
-      if (n < ti.tryNumber) return { ...base, state: null, start_date: null, end_date: null };
-      return {
-        ...base,
-        state: latest.state,
-        start_date: latest.start_date,
-        end_date: latest.end_date,
-        duration: latest.duration,
-        hostname: latest.hostname,
-        pid: latest.pid,
-      };
-    });
+    const { ti } = await taskInstanceOr404(api, dag_id, dag_run_id, task_id);
+    const tries = (await api.store.taskTries(ti)).map(tryView);
     return c.json({ task_instances: tries, total_entries: tries.length }, 200);
   });
 
   v2.openapi(routes.wait, async (c) => {
     const { dag_id, dag_run_id } = c.req.valid('param');
     const { interval, result } = c.req.valid('query');
-    if (result?.length) refuse('airlock keeps no XCom results to collect; wait without `result`');
     await api.runOr404(dag_id, dag_run_id);
+    // Airflow 3.1: the last line carries `results`, each listed task's return value.
+    const results = async (): Promise<Record<string, unknown>> => {
+      const out: Record<string, unknown> = {};
+      const entries = await api.store.xcoms(dag_id, dag_run_id, {
+        taskIds: result ?? [],
+        key: 'return_value',
+      });
+      for (const x of entries) out[x.taskId] = deps.masker.redactValue(x.value, x.key);
+      return out;
+    };
     const encoder = new TextEncoder();
     const signal = c.req.raw.signal;
     const body = new ReadableStream<Uint8Array>({
@@ -464,8 +454,10 @@ export function registerDagChangesV2(v2: ApiV2, _deps: AppDeps, api: PipelineApi
           for (;;) {
             const run = await api.store.getRun(dag_id, dag_run_id);
             const state = run?.state ?? 'deleted';
-            controller.enqueue(encoder.encode(`${JSON.stringify({ state })}\n`));
-            if (state !== 'queued' && state !== 'running') break;
+            const done = state !== 'queued' && state !== 'running';
+            const line = done && result?.length ? { state, results: await results() } : { state };
+            controller.enqueue(encoder.encode(`${JSON.stringify(line)}\n`));
+            if (done) break;
             await setTimeout(interval * 1000, undefined, { signal });
           }
         } catch {
@@ -482,33 +474,10 @@ export function registerDagChangesV2(v2: ApiV2, _deps: AppDeps, api: PipelineApi
     requirePermission(c.get('user').role, 'write');
     const { dag_id } = c.req.valid('param');
     const body = c.req.valid('json');
-    if (body.only_running || body.include_future || body.include_past) {
-      refuse('airlock does not clear by only_running, include_past or include_future');
-    }
     const dag = await api.dagOr404(dag_id);
-    const named = body.task_ids?.map((t) => (typeof t === 'string' ? t : t[0]));
-    const ids = named
-      ? withRelatives(dag, named, body.include_upstream, body.include_downstream)
-      : undefined;
-    const runs = body.dag_run_id
-      ? [await api.runOr404(dag_id, body.dag_run_id)]
-      : (await api.store.listRuns({ dagId: dag_id, limit: 10_000 })).runs.filter((r) => {
-          const from = body.start_date ? Date.parse(body.start_date) : undefined;
-          const to = body.end_date ? Date.parse(body.end_date) : undefined;
-          return (
-            (from === undefined || r.logicalDate >= from) &&
-            (to === undefined || r.logicalDate <= to)
-          );
-        });
-    const out: ReturnType<typeof tiView>[] = [];
-    for (const run of runs) {
-      const tis = (await api.store.taskInstances(run.dagId, run.runId)).filter(
-        (ti) =>
-          (!ids || ids.has(ti.taskId)) &&
-          (!body.only_failed || ti.state === 'failed' || ti.state === 'upstream_failed'),
-      );
-      for (const ti of await clearIn(api, run, tis, body.dry_run)) out.push(tiView(run, ti));
-    }
+    const task_ids = body.task_ids?.map((t) => (typeof t === 'string' ? t : t[0]));
+    const cleared = await clearTaskInstances(api, dag, { ...body, task_ids }, body.dry_run);
+    const out = cleared.map(({ run, ti }) => tiView(run, ti));
     return c.json({ task_instances: out, total_entries: out.length }, 200);
   });
 }

@@ -36,6 +36,16 @@ import {
   stringList,
 } from './schemas.ts';
 
+/** What a trigger may name besides the conf. */
+export interface TriggerOptions {
+  /** @default `manual__<logical date>` */
+  readonly runId?: string | undefined;
+  /** The logical date, in ms. @default now */
+  readonly logicalDate?: number | undefined;
+  /** An operator's note on the run. @default null */
+  readonly note?: string | null | undefined;
+}
+
 /** What the pipelines' route module lends the v2 DAG operations. */
 export interface PipelineApi {
   readonly store: PipelineStore;
@@ -54,8 +64,7 @@ export interface PipelineApi {
     c: Context<AppEnv>,
     dagId: string,
     conf: Record<string, unknown>,
-    runId?: string,
-    logicalDate?: number,
+    options?: TriggerOptions,
   ): Promise<DagRunRecord>;
   /** Pauses or unpauses a DAG (editor); a 404 for a DAG the discovery does not find. */
   setPaused(c: Context<AppEnv>, dagId: string, paused: boolean): Promise<DagStateRecord>;
@@ -518,7 +527,7 @@ export function runView(api: PipelineApi, user: AuthUser, run: DagRunRecord) {
     triggered_by: triggeredByOf(run),
     triggering_user_name: byChannel ? null : run.triggeredBy,
     conf: { ...api.visibleConf(user, run.conf) },
-    note: null,
+    note: run.note,
     dag_versions: [] as Record<string, unknown>[],
     bundle_version: null,
     dag_display_name: run.dagId,
@@ -1085,22 +1094,14 @@ function registerDagOperationsV2(v2: ApiV2, api: PipelineApi): void {
 function registerRunsV2(v2: ApiV2, deps: AppDeps, api: PipelineApi): void {
   v2.openapi(routes.trigger, async (c) => {
     const body = c.req.valid('json');
-    if (body.note) {
-      throw new AirlockError(
-        'AIRLOCK_ERR_HTTP_BAD_REQUEST',
-        'airlock keeps no notes on DAG runs; trigger without `note`',
-      );
-    }
     const logical = body.logical_date ?? body.run_after;
     let run: DagRunRecord;
     try {
-      run = await api.trigger(
-        c,
-        c.req.valid('param').dag_id,
-        body.conf ?? {},
-        body.dag_run_id ?? undefined,
-        logical ? Date.parse(logical) : undefined,
-      );
+      run = await api.trigger(c, c.req.valid('param').dag_id, body.conf ?? {}, {
+        runId: body.dag_run_id ?? undefined,
+        logicalDate: logical ? Date.parse(logical) : undefined,
+        note: body.note ?? null,
+      });
     } catch (err) {
       throw asTriggerHttpError(err);
     }
@@ -1214,19 +1215,25 @@ function registerRunsV2(v2: ApiV2, deps: AppDeps, api: PipelineApi): void {
   });
 }
 
-/** Import errors of the current discovery (ids count from 1 in file order). */
+/**
+ * The import errors of the current discovery, masked (ids count from 1 in file order; both API
+ * versions answer with them).
+ */
+export async function importErrorsOf(deps: AppDeps, api: PipelineApi) {
+  const bag = await api.discover();
+  const timestamp = iso(api.discoveredAt()) as string;
+  return bag.errors.map((e, i) => ({
+    import_error_id: i + 1,
+    timestamp,
+    filename: e.file,
+    bundle_name: null,
+    stack_trace: deps.masker.redact(e.message),
+  }));
+}
+
+/** Import errors of the current discovery. */
 function registerImportErrorsV2(v2: ApiV2, deps: AppDeps, api: PipelineApi): void {
-  const importErrors = async () => {
-    const bag = await api.discover();
-    const timestamp = iso(api.discoveredAt()) as string;
-    return bag.errors.map((e, i) => ({
-      import_error_id: i + 1,
-      timestamp,
-      filename: e.file,
-      bundle_name: null,
-      stack_trace: deps.masker.redact(e.message),
-    }));
-  };
+  const importErrors = () => importErrorsOf(deps, api);
 
   v2.openapi(routes.importErrors, async (c) => {
     const q = c.req.valid('query');
