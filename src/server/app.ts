@@ -12,7 +12,7 @@ import { SecretsMasker } from '../masking/masker.ts';
 import { jwtExpirationFromEnv } from './auth/jwt.ts';
 import type { AppDeps, AppEnv, RouteModule, ServerDeps } from './context.ts';
 import { createErrorHandler } from './error-handler.ts';
-import { bodyLimitsFromEnv, limitBodies } from './limits.ts';
+import { authCacheSecondsFromEnv, bodyLimitsFromEnv, limitBodies } from './limits.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { authTokenRoutes } from './routes/auth-token.ts';
 import { connectionRoutes } from './routes/connections.ts';
@@ -94,7 +94,11 @@ export function createApp(input: ServerDeps): Hono<AppEnv> {
  */
 export function createServerApp(input: ServerDeps): CreatedApp {
   const masker = input.masker ?? new SecretsMasker();
-  const store = input.store ?? new ServerStore(input.metastore);
+  const store =
+    input.store ??
+    new ServerStore(input.metastore, {
+      authCacheSeconds: authCacheSecondsFromEnv(input.env ?? process.env),
+    });
   const runtime = new DeploymentRuntime({
     metastore: input.metastore,
     store,

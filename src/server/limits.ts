@@ -6,9 +6,11 @@
  * `413 AIRLOCK_ERR_HTTP_PAYLOAD_TOO_LARGE` before any handler reads it (Hono's `bodyLimit`, which
  * checks `Content-Length` and counts a streamed body as it arrives).
  */
+
 import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { AirlockError } from '../errors.ts';
+import { DEFAULT_AUTH_CACHE_SECONDS } from './auth/verdicts.ts';
 import type { Env } from './runtime.ts';
 
 /** The body size limits, in bytes. */
@@ -109,4 +111,19 @@ export function limitBodies(limits: BodyLimits): MiddlewareHandler {
     if (IMPORT_PATHS.has(path)) return imports(c, next);
     return other(c, next);
   };
+}
+
+/**
+ * `AIRLOCK__API__AUTH_CACHE_SECONDS`: how long a checked credential is trusted (0: never).
+ *
+ * @throws AirlockError `AIRLOCK_ERR_CONFIG_INVALID` when it is not a whole number of seconds.
+ */
+export function authCacheSecondsFromEnv(env: Env): number {
+  return wholeNumberSetting(
+    env,
+    'AIRLOCK__API__AUTH_CACHE_SECONDS',
+    DEFAULT_AUTH_CACHE_SECONDS,
+    0,
+    'seconds',
+  );
 }

@@ -14,6 +14,7 @@ import type { Metastore } from '../metastore/metastore.ts';
 import { openMetastoreFromConfig } from '../metastore/open.ts';
 import { createServerApp } from './app.ts';
 import type { AppDeps, RouteModule } from './context.ts';
+import { authCacheSecondsFromEnv } from './limits.ts';
 import type { Env } from './runtime.ts';
 import { generatePassword, ServerStore } from './store.ts';
 
@@ -104,7 +105,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     onNotice: notice,
   })) as Metastore;
   try {
-    const store = new ServerStore(metastore);
+    const store = new ServerStore(metastore, { authCacheSeconds: authCacheSecondsFromEnv(env) });
     await ensureAdmin(store, env, notice);
     const created = createServerApp({
       metastore,
