@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { createHmac } from 'node:crypto';
+import { createCipheriv, createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { inspect } from 'node:util';
 import fc from 'fast-check';
@@ -432,6 +432,55 @@ describe('Fernet', () => {
         expect(new Uint8Array(fernet.decrypt(fernet.encrypt(bytes)))).toEqual(bytes);
       }),
     );
+  });
+});
+
+/**
+ * A Fernet token made the textbook way with `node:crypto`'s own AES-128-CBC and HMAC objects,
+ * independent of the one-shot HMAC and block-wise CBC that `Fernet` uses for speed.
+ */
+function textbookToken(key: string, plaintext: Uint8Array, iv: Uint8Array, now: number): string {
+  const raw = Buffer.from(key, 'base64url');
+  const cipher = createCipheriv('aes-128-cbc', raw.subarray(16), iv);
+  const header = Buffer.alloc(25);
+  header[0] = 0x80;
+  header.writeBigUInt64BE(BigInt(now), 1);
+  header.set(iv, 9);
+  const body = Buffer.concat([header, cipher.update(plaintext), cipher.final()]);
+  const mac = createHmac('sha256', raw.subarray(0, 16)).update(body).digest();
+  return Buffer.concat([body, mac])
+    .toString('base64url')
+    .padEnd(Math.ceil((body.length + 32) / 3) * 4, '=');
+}
+
+describe('Fernet against node:crypto textbook AES-CBC and HMAC objects', () => {
+  it('decrypts their tokens and makes the same tokens (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ minLength: 16, maxLength: 16 }),
+        fc.uint8Array({ maxLength: 200 }),
+        fc.nat(),
+        (keyBytes, iv, plaintext, now) => {
+          const key = Buffer.from(keyBytes).toString('base64url').padEnd(44, '=');
+          const fernet = new Fernet(key);
+          const expected = textbookToken(key, plaintext, iv, now);
+          expect(fernet.encrypt(plaintext, { iv, now })).toBe(expected);
+          expect(new Uint8Array(fernet.decrypt(expected))).toEqual(plaintext);
+          // The same key keeps decrypting other tokens afterwards (its block decipher is reused).
+          expect(new Uint8Array(fernet.decrypt(expected))).toEqual(plaintext);
+        },
+      ),
+    );
+  });
+
+  it('refuses a textbook token whose last byte of HMAC was changed', () => {
+    const key = Fernet.generateKey();
+    const token = textbookToken(key, Buffer.from('x'), Buffer.alloc(16, 7), 1);
+    const bytes = Buffer.from(token, 'base64url');
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] as number) ^ 1;
+    const tampered = bytes.toString('base64url').padEnd(token.length, '=');
+    expect(() => new Fernet(key).decrypt(tampered)).toThrow(/signature does not match/);
   });
 });
 
