@@ -6,7 +6,6 @@
  * error handler.
  */
 import { Hono } from 'hono';
-import { secureHeaders } from 'hono/secure-headers';
 import { AirlockError } from '../errors.ts';
 import { SecretsMasker } from '../masking/masker.ts';
 import { jwtExpirationFromEnv } from './auth/jwt.ts';
@@ -26,6 +25,7 @@ import { variablePages } from './routes/pages-variables.ts';
 import { secretsRoutes } from './routes/secrets.ts';
 import { variableRoutes } from './routes/variables.ts';
 import { allowedSettingsFromEnv, DeploymentRuntime } from './runtime.ts';
+import { securityHeaders } from './security-headers.ts';
 import { ServerStore } from './store.ts';
 import { createApiV1, mountApiV1, v1Auth } from './v1/app.ts';
 import { createApiV2, mountApiV2 } from './v2/app.ts';
@@ -49,18 +49,8 @@ export const ROUTE_MODULES: readonly RouteModule[] = [
   tokenPages,
 ];
 
-/** The Content-Security-Policy: only this origin's scripts and styles, no framing. */
-export const CONTENT_SECURITY_POLICY = {
-  defaultSrc: ["'self'"],
-  scriptSrc: ["'self'"],
-  styleSrc: ["'self'"],
-  imgSrc: ["'self'", 'data:'],
-  connectSrc: ["'self'"],
-  formAction: ["'self'"],
-  frameAncestors: ["'none'"],
-  baseUri: ["'none'"],
-  objectSrc: ["'none'"],
-};
+/** The pages' Content-Security-Policy (kept here too for those who imported it from here). */
+export { CONTENT_SECURITY_POLICY } from './security-headers.ts';
 
 /** What {@link createApp} returns: the app and what it built. */
 export interface CreatedApp {
@@ -124,25 +114,8 @@ export function createServerApp(input: ServerDeps): CreatedApp {
   };
   const app = new Hono<AppEnv>();
   app.use('*', limitBodies(input.bodyLimits ?? bodyLimitsFromEnv(input.env ?? process.env)));
-  app.use(
-    '*',
-    secureHeaders({
-      contentSecurityPolicy: CONTENT_SECURITY_POLICY,
-      strictTransportSecurity: deps.secureCookies ? 'max-age=31536000; includeSubDomains' : false,
-      referrerPolicy: 'same-origin',
-      crossOriginEmbedderPolicy: false,
-    }),
-  );
-  app.use('*', async (c, next) => {
-    // Responses may carry values: never cached by a browser or a proxy (static assets excepted).
-    if (c.req.path.startsWith('/static/')) return next();
-    // Set before the handler, so the response it builds has it; `c.header` after it would make
-    // Hono copy the finished response into a new one with a streamed body.
-    c.header('Cache-Control', 'no-store');
-    await next();
-    // A handler that returned its own Response object: the header is set on it in place.
-    if (!c.res.headers.has('cache-control')) c.res.headers.set('Cache-Control', 'no-store');
-  });
+  // Responses may carry values: never cached (static assets excepted); see the module.
+  app.use('*', securityHeaders({ hsts: deps.secureCookies }));
   // Before any route module: an extension's own `/api/v1` routes are behind sign-in too.
   app.use('/api/v1/*', v1Auth(deps));
   for (const register of [...ROUTE_MODULES, ...(input.extensions ?? [])]) register(app, deps);

@@ -106,6 +106,9 @@ export function limitBodies(limits: BodyLimits): MiddlewareHandler {
   const imports = refuse(limits.importBytes);
   const other = refuse(limits.requestBytes);
   return (c, next) => {
+    // A GET or HEAD has no body a handler reads; asking Hono's limit would also make the Node
+    // adapter build a full Fetch `Request` for nothing (its `body` getter does).
+    if (c.req.method === 'GET' || c.req.method === 'HEAD') return next();
     const path = c.req.path;
     if (path === '/login' || path === '/auth/token') return signIn(c, next);
     if (IMPORT_PATHS.has(path)) return imports(c, next);

@@ -209,9 +209,13 @@ describe('security headers', () => {
     for (const path of ['/login', '/api/v1/variables']) {
       const res = await t.as('viewer', path);
       const csp = res.headers.get('content-security-policy') ?? '';
-      expect(csp).toContain("default-src 'self'");
-      expect(csp).toContain("script-src 'self'");
-      expect(csp).toContain("frame-ancestors 'none'");
+      if (path.startsWith('/api/')) {
+        expect(csp).toBe("default-src 'none'; frame-ancestors 'none'");
+      } else {
+        expect(csp).toContain("default-src 'self'");
+        expect(csp).toContain("script-src 'self'");
+        expect(csp).toContain("frame-ancestors 'none'");
+      }
       expect(res.headers.get('x-content-type-options')).toBe('nosniff');
       expect(res.headers.get('cache-control')).toBe('no-store');
     }
