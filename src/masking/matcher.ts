@@ -21,6 +21,10 @@ const MAX_WIDTH = 4;
 /** Fibonacci hashing of a key into the bitmap's 2^23 bits (1 MiB). */
 const GOLDEN = 0x9e3779b1;
 const BITMAP_SHIFT = 9;
+/** The bitmap's size in bytes: one bit per value of {@link bitOf}. */
+const BITMAP_BYTES = 1 << (32 - BITMAP_SHIFT - 3);
+/** The bitmap of a matcher with no pattern yet (never written). */
+const EMPTY_BITMAP = new Uint8Array(0);
 
 /** The bitmap bit of a window key. */
 function bitOf(key: number): number {
@@ -52,10 +56,17 @@ function equalAt(bytes: Uint8Array, at: number, pattern: Uint8Array, upTo: numbe
  */
 export class ByteMatcher {
   /** Every pattern, by its latin1 text (to refuse duplicates). */
-  readonly #patterns = new Map<string, Uint8Array>();
+  #patterns = new Map<string, Uint8Array>();
   /** The window width: the shortest pattern's length, at most {@link MAX_WIDTH}. */
   #width = 0;
-  #bitmap = new Uint8Array(1 << (32 - BITMAP_SHIFT - 3));
+  /** Made on the first pattern (1 MiB): a matcher with none, or a fresh clone, costs nothing. */
+  #bitmap = EMPTY_BITMAP;
+  /**
+   * Whether the index (patterns, bitmap, windows, prefixes) is shared with a clone: a clone
+   * costs no copy (a supervisor makes one per task process), and whichever of the two adds a
+   * pattern first copies the index then.
+   */
+  #shared = false;
   /** Window key → the patterns starting with that window, longest first. */
   #byWindow = new Map<number, Uint8Array[]>();
   /** The proper prefixes shorter than the window, by length (for a stream's last bytes). */
@@ -77,6 +88,7 @@ export class ByteMatcher {
     if (pattern.length === 0) return false;
     const key = Buffer.from(pattern.buffer, pattern.byteOffset, pattern.length).toString('latin1');
     if (this.#patterns.has(key)) return false;
+    this.#own();
     const own = Uint8Array.from(pattern);
     this.#patterns.set(key, own);
     this.#maxLength = Math.max(this.#maxLength, own.length);
@@ -89,13 +101,28 @@ export class ByteMatcher {
   /** A copy with the same patterns; what either adds later stays its own. */
   clone(): ByteMatcher {
     const copy = new ByteMatcher();
-    for (const [key, pattern] of this.#patterns) copy.#patterns.set(key, pattern);
+    copy.#patterns = this.#patterns;
     copy.#width = this.#width;
     copy.#maxLength = this.#maxLength;
-    copy.#bitmap = this.#bitmap.slice();
-    for (const [hash, list] of this.#byWindow) copy.#byWindow.set(hash, list.slice());
-    copy.#shortPrefixes = this.#shortPrefixes.map((set) => new Set(set));
+    copy.#bitmap = this.#bitmap;
+    copy.#byWindow = this.#byWindow;
+    copy.#shortPrefixes = this.#shortPrefixes;
+    copy.#shared = true;
+    this.#shared = true;
     return copy;
+  }
+
+  /** Makes the index this matcher's own before it changes (see {@link clone}). */
+  #own(): void {
+    if (this.#bitmap === EMPTY_BITMAP) this.#bitmap = new Uint8Array(BITMAP_BYTES);
+    if (!this.#shared) return;
+    this.#shared = false;
+    this.#patterns = new Map(this.#patterns);
+    this.#bitmap = this.#bitmap.slice();
+    const windows = new Map<number, Uint8Array[]>();
+    for (const [hash, list] of this.#byWindow) windows.set(hash, list.slice());
+    this.#byWindow = windows;
+    this.#shortPrefixes = this.#shortPrefixes.map((set) => new Set(set));
   }
 
   #reindex(width: number): void {

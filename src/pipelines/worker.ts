@@ -12,6 +12,7 @@
  */
 import { createInterface } from 'node:readline';
 import type { Logger } from '../logging/logger.ts';
+import { registerEnvironmentSecrets } from '../masking/deployment.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
 import type { Metastore } from '../metastore/metastore.ts';
 import { AWAIT_SPEC_ENV, SPEC_MESSAGE } from './_ipc.ts';
@@ -290,6 +291,46 @@ export interface Worker {
 }
 
 /**
+ * The task processes a worker starts ahead, `count` at most (one per slot with
+ * `AIRLOCK__WORKER__PRESTART`, else none): each takes one try; one started with another
+ * environment (a new settings version) is discarded. The environment's secrets go into the
+ * worker's own masker once per environment, so that each try's fork finds them there and shares
+ * the worker's masking index instead of copying it.
+ */
+function createSpares(
+  masker: SecretsMasker,
+  lookups: ReturnType<typeof supervisorLookups>,
+  count: number,
+) {
+  const spares: SpareTaskProcess[] = [];
+  const registered = new WeakSet<Env>();
+  const registerOnce = (env: Env) => {
+    if (registered.has(env)) return;
+    registerEnvironmentSecrets(masker, env);
+    registered.add(env);
+  };
+  return {
+    registerOnce,
+    take(env: Env): SpareTaskProcess | undefined {
+      for (let spare = spares.shift(); spare; spare = spares.shift()) {
+        if (spare.env === env && spare.alive()) return spare;
+        spare.discard();
+      }
+      return undefined;
+    },
+    refill(env: Env): void {
+      if (count === 0) return;
+      registerOnce(env);
+      while (spares.length < count)
+        spares.push(startSpareTaskProcess(env, masker, lookups.of(env)));
+    },
+    discardAll(): void {
+      for (const spare of spares.splice(0)) spare.discard();
+    },
+  };
+}
+
+/**
  * Starts a worker: reaps stale tries, then claims and runs tasks until stopped.
  *
  * @example
@@ -308,21 +349,11 @@ export function startWorker(options: WorkerOptions): Worker {
   const tries = new Set<Promise<void>>();
   let stopping = false;
   let polling = false;
-  // Task processes started ahead, one per slot at most (`AIRLOCK__WORKER__PRESTART`): each takes
-  // one try; one started with another environment (a new settings version) is discarded.
-  const spares: SpareTaskProcess[] = [];
-  const takeSpare = (env: Env): SpareTaskProcess | undefined => {
-    for (let spare = spares.shift(); spare; spare = spares.shift()) {
-      if (spare.env === env && spare.alive()) return spare;
-      spare.discard();
-    }
-    return undefined;
-  };
+  const spares = createSpares(masker, lookups, settings.prestart ? concurrency : 0);
+  const takeSpare = spares.take;
+  const registerOnce = spares.registerOnce;
   const refill = (env: Env) => {
-    if (!settings.prestart || stopping) return;
-    while (spares.length < concurrency) {
-      spares.push(startSpareTaskProcess(env, masker, lookups.of(env)));
-    }
+    if (!stopping) spares.refill(env);
   };
   let again = false;
   let lastReap = 0;
@@ -379,6 +410,7 @@ export function startWorker(options: WorkerOptions): Worker {
       // A try starts without the values of an earlier try (as Airflow clears them); the first
       // try of a task instance has none.
       if (ti.tryNumber > 1) await store.clearXcom(ti);
+      registerOnce(env);
       const spare = takeSpare(env);
       setImmediate(() => refill(env));
       const result = await runTaskProcess(spec, {
@@ -559,10 +591,10 @@ export function startWorker(options: WorkerOptions): Worker {
       clearInterval(ticker);
       await (await listening)?.close();
       if (stopOptions.kill) for (const { abort } of running.values()) abort.abort();
-      for (const spare of spares.splice(0)) spare.discard();
+      spares.discardAll();
       while (polling) await new Promise((r) => setTimeout(r, 10));
       await Promise.allSettled([...tries]);
-      for (const spare of spares.splice(0)) spare.discard();
+      spares.discardAll();
       clearInterval(heartbeat);
       await lookups.dispose();
     },

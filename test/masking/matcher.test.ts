@@ -81,4 +81,25 @@ describe('ByteMatcher', () => {
     expect(masked(b, 'shared xx').out).toBe('* *');
     expect([a.size, b.size]).toEqual([1, 2]);
   });
+
+  it('keeps clones of clones apart whichever adds first (the index is shared until then)', () => {
+    const a = new ByteMatcher();
+    a.add(Buffer.from('shared-secret'));
+    const b = a.clone();
+    const c = b.clone();
+    // The original adds first, a shorter pattern (a new window width: everything re-indexed).
+    a.add(Buffer.from('ab'));
+    c.add(Buffer.from('only-c-secret'));
+    const text = 'shared-secret ab only-c-secret';
+    expect(masked(a, text).out).toBe('* * only-c-secret');
+    expect(masked(b, text).out).toBe('* ab only-c-secret');
+    expect(masked(c, text).out).toBe('* ab *');
+    expect([a.size, b.size, c.size]).toEqual([2, 1, 2]);
+    // A clone of an empty matcher works and stays apart too.
+    const empty = new ByteMatcher();
+    const d = empty.clone();
+    d.add(Buffer.from('dd'));
+    expect(masked(empty, 'dd').out).toBe('dd');
+    expect(masked(d, 'dd').out).toBe('*');
+  });
 });
