@@ -32,17 +32,26 @@ import type {
 } from './types.ts';
 
 /** A Connection row, decrypted. */
-export function connectionRecord(core: StoreCore, row: ConnectionRow): ConnectionRecord {
+export function connectionRecord(
+  core: StoreCore,
+  row: ConnectionRow,
+  remember = false,
+): ConnectionRecord {
   const details = { table: 'connection', conn_id: row.conn_id };
   const isEncrypted = Boolean(row.is_encrypted);
   const isExtraEncrypted = Boolean(row.is_extra_encrypted);
   const password =
     row.password && isEncrypted
-      ? core.decrypt(row.password, `the password of connection \`${row.conn_id}\``, details)
+      ? core.decrypt(
+          row.password,
+          `the password of connection \`${row.conn_id}\``,
+          details,
+          remember,
+        )
       : row.password;
   const extra =
     row.extra && isExtraEncrypted
-      ? core.decrypt(row.extra, `the extra of connection \`${row.conn_id}\``, details)
+      ? core.decrypt(row.extra, `the extra of connection \`${row.conn_id}\``, details, remember)
       : row.extra;
   return {
     connId: row.conn_id,
@@ -126,7 +135,7 @@ export async function getConnection(
       .where('conn_id', '=', connId)
       .executeTakeFirst(),
   );
-  return row ? connectionRecord(core, row as ConnectionRow) : undefined;
+  return row ? connectionRecord(core, row as ConnectionRow, true) : undefined;
 }
 
 /** Adds a Connection; an existing conn_id is refused. */

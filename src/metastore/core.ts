@@ -189,14 +189,19 @@ export class StoreCore {
     }
   }
 
-  decrypt(token: string, what: string, details: Record<string, string>): string {
+  /**
+   * Decrypts a stored token. `remember`: keep the result for the next read of the same token
+   * (single reads, such as the API's GET, do; lists and exports, which read each row once, do
+   * not, so that they neither churn the cache nor pay for it).
+   */
+  decrypt(token: string, what: string, details: Record<string, string>, remember = false): string {
     const keys = this.keys;
     if (keys && keys === this.#plainKeys) {
       const known = this.#plain.get(token);
       if (known !== undefined) return known;
     }
     const plain = this.#decrypt(token, what, details);
-    this.#remember(keys, token, plain);
+    if (remember) this.#remember(keys, token, plain);
     return plain;
   }
 

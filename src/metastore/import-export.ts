@@ -482,14 +482,20 @@ function exportedValue(record: VariableRecord): PyJson {
  * ```
  */
 export async function writeVariablesJson(
-  records: AsyncIterable<VariableRecord>,
+  records: AsyncIterable<VariableRecord | readonly VariableRecord[]>,
   sink: TextSink,
 ): Promise<number> {
   let count = 0;
-  for await (const record of records) {
-    const value = pyJsonDumps(exportedValue(record), { indent: 4, sortKeys: true, level: 1 });
-    await sink(`${count === 0 ? '{\n' : ',\n'}    ${jsonDumps(record.key)}: ${value}`);
-    count++;
+  // A page of records (what `Metastore.variablePages` yields) goes to the sink as one text.
+  for await (const item of records) {
+    const page: readonly VariableRecord[] = Array.isArray(item) ? item : [item as VariableRecord];
+    let text = '';
+    for (const record of page) {
+      const value = pyJsonDumps(exportedValue(record), { indent: 4, sortKeys: true, level: 1 });
+      text += `${count === 0 ? '{\n' : ',\n'}    ${jsonDumps(record.key)}: ${value}`;
+      count++;
+    }
+    if (text !== '') await sink(text);
   }
   await sink(count === 0 ? '{}\n' : '\n}\n');
   return count;

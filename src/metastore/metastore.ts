@@ -383,6 +383,14 @@ export class Metastore {
   }
 
   /**
+   * Every Variable in key order as {@link variables} reads them, a page at a time (an export
+   * writes a page in one go instead of awaiting each row).
+   */
+  variablePages(options: ListOptions = {}): AsyncGenerator<VariableRecord[]> {
+    return variables.variablePages(this.#core, options);
+  }
+
+  /**
    * One page of Variables, paged in SQL: `LIMIT`/`OFFSET` in `orderBy` order (then key order),
    * searched (case-insensitive, in the key and the description), with the total by `COUNT(*)`.
    * Only the page's rows are decrypted, so a page costs about the same at any table size.

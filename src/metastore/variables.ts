@@ -35,16 +35,22 @@ import type {
 } from './types.ts';
 
 /** A Variable row, decrypted. */
-export function variableRecord(core: StoreCore, row: VariableRow): VariableRecord {
+export function variableRecord(
+  core: StoreCore,
+  row: VariableRow,
+  remember = false,
+): VariableRecord {
   const isEncrypted = Boolean(row.is_encrypted);
   // Airflow: a NULL value is no value; an encrypted empty string is not possible (a token
   // is never empty), so only a non-empty value is decrypted.
   const value =
     row.val !== null && row.val !== '' && isEncrypted
-      ? core.decrypt(row.val, `the value of variable \`${row.key}\``, {
-          table: 'variable',
-          key: row.key,
-        })
+      ? core.decrypt(
+          row.val,
+          `the value of variable \`${row.key}\``,
+          { table: 'variable', key: row.key },
+          remember,
+        )
       : row.val;
   return {
     key: row.key,
@@ -78,7 +84,7 @@ export async function getVariableRecord(
     [key],
     `read variable \`${key}\``,
   );
-  return row ? variableRecord(core, row) : undefined;
+  return row ? variableRecord(core, row, true) : undefined;
 }
 
 /** The last timestamp a write of this process used (writes get strictly increasing ones). */
@@ -178,9 +184,17 @@ export async function* variables(
   core: StoreCore,
   options: ListOptions = {},
 ): AsyncGenerator<VariableRecord> {
+  for await (const page of variablePages(core, options)) yield* page;
+}
+
+/** Every Variable in key order, a page (of up to `PAGE_SIZE`) at a time: for bulk readers. */
+export async function* variablePages(
+  core: StoreCore,
+  options: ListOptions = {},
+): AsyncGenerator<VariableRecord[]> {
   const mark = options.onUnreadable === 'mark';
   for await (const rows of tableRows<VariableRow>(core, VARIABLES)) {
-    for (const row of rows) yield listedVariable(core, row, mark);
+    yield rows.map((row) => listedVariable(core, row, mark));
   }
 }
 

@@ -341,11 +341,13 @@ function registerExport(variables: Command, context: CliContext): void {
         // decrypted once, page by page) and only renamed into place when every row was read.
         const unreadable = store && out.toStdout ? await store.unreadableFields('variable') : [];
         if (unreadable.length > 0) throw unreadableRowsError(unreadable, 'nothing was exported');
-        async function* readable(): AsyncGenerator<VariableRecord> {
+        async function* readable(): AsyncGenerator<VariableRecord[]> {
           if (!store) return;
-          for await (const record of store.variables({ onUnreadable: 'mark' })) {
-            if (record.unreadable) unreadable.push(`variable \`${record.key}\``);
-            else yield record;
+          for await (const page of store.variablePages({ onUnreadable: 'mark' })) {
+            for (const record of page) {
+              if (record.unreadable) unreadable.push(`variable \`${record.key}\``);
+            }
+            yield page.filter((record) => !record.unreadable);
           }
         }
         const sink = bufferedSink((text) => out.write(text));
