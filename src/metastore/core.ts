@@ -4,7 +4,16 @@
  * keys (and whether the key check accepted them), statements run with their errors coded,
  * encryption and decryption naming the row, the row shapes and the checks on what is written.
  */
-import { type Compilable, type Kysely, type Selectable, sql, type Transaction } from 'kysely';
+
+import { hash } from 'node:crypto';
+import {
+  type Compilable,
+  type CompiledQuery,
+  type Kysely,
+  type Selectable,
+  sql,
+  type Transaction,
+} from 'kysely';
 import { AirlockError, isAirlockError } from '../errors.ts';
 import type { PreparedReads } from './dialects.ts';
 import type { MultiFernet } from './fernet.ts';
@@ -274,6 +283,16 @@ export class StoreCore {
     } catch (err) {
       throw storeError(err, this.url, action);
     }
+  }
+
+  /**
+   * Runs one compiled statement as a prepared one and returns its first row: `name` and a digest
+   * of its SQL name it (PostgreSQL prepares a named statement once per connection; each variant
+   * of the SQL gets its own name). Errors are left to the caller's {@link run}.
+   */
+  async prepared<R>(name: string, compiled: CompiledQuery): Promise<R | undefined> {
+    const digest = hash('sha1', compiled.sql, 'hex').slice(0, 12);
+    return this.#reads.first<R>(`airlock_${name}_${digest}`, compiled.sql, compiled.parameters);
   }
 
   /** Runs a read (or a single statement), mapping database errors to coded ones. */

@@ -116,7 +116,7 @@ async function upsertVariable(
   const now = writeTime();
   const inserted =
     core.dialect === 'postgres' ? sql<boolean>`(xmax = 0)` : sql<boolean>`(created_at = ${now})`;
-  const row = await db
+  const query = db
     .insertInto('variable')
     .values({
       key,
@@ -134,8 +134,14 @@ async function upsertVariable(
         ...(description === undefined || description === null ? {} : { description }),
       }),
     )
-    .returning(inserted.as('inserted'))
-    .executeTakeFirstOrThrow();
+    .returning(inserted.as('inserted'));
+  // Outside a transaction the statement is prepared once per connection (PostgreSQL parses and
+  // plans a named statement once; SQLite reuses it from its statement cache).
+  const row =
+    db === core.db
+      ? await core.prepared<{ inserted: unknown }>('variable_upsert', query.compile())
+      : await query.executeTakeFirstOrThrow();
+  if (!row) throw new Error('the upsert returned no row');
   return row.inserted === true || Number(row.inserted) === 1 ? 'created' : 'updated';
 }
 
