@@ -23,7 +23,10 @@ import { loadBackend, resolveBackendType } from '../backends/names.ts';
 import { AirlockError, ConfigError, isAirlockError } from '../errors.ts';
 import { defaultDatabaseUrl, parseDatabaseUrl } from '../metastore/database-url.ts';
 import { safeJsonParse } from '../util/json.ts';
+import { parseBoolean, pick, readMaskingSettings } from './masking-settings.ts';
 import { type BackendConfig, type Config, ENV, type FernetKeySetting } from './schema.ts';
+
+export { type MaskingSettings, readMaskingSettings } from './masking-settings.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -49,14 +52,6 @@ interface Pass {
 const NO_MODULES: ConfigModules = { backend: () => undefined };
 
 /** The first of `names` that is set (to anything, even empty), with its value. */
-function pick(env: Env, names: readonly string[]): { name: string; value: string } | undefined {
-  for (const name of names) {
-    const value = env[name];
-    if (value !== undefined) return { name, value };
-  }
-  return undefined;
-}
-
 function zodIssues(prefix: string, error: z.ZodError): string[] {
   return error.issues.map((issue) => {
     const path = issue.path.map(String).join('.');
@@ -100,42 +95,6 @@ function parseBackend(
 }
 
 /** Airflow's boolean words (`conf.getboolean`). */
-function parseBoolean(name: string, value: string, issues: string[]): boolean | undefined {
-  const v = value.trim().toLowerCase();
-  if (['t', 'true', '1'].includes(v)) return true;
-  if (['f', 'false', '0'].includes(v)) return false;
-  issues.push(`${name}: must be true or false`);
-  return undefined;
-}
-
-/** The masker's settings of a configuration (`core.sensitive_var_conn_names`, `core.hide_sensitive_var_conn_fields`). */
-export interface MaskingSettings {
-  readonly sensitiveVarConnNames: readonly string[];
-  readonly hideSensitiveVarConnFields: boolean;
-}
-
-/**
- * Only the masker's settings of `env`, without the rest of the configuration (nor any backend
- * module): what a task process needs to mask its own output. An invalid value is reported in
- * `issues` (when given) and read as Airflow's default.
- *
- * @example
- * ```ts
- * const { sensitiveVarConnNames } = readMaskingSettings(process.env);
- * ```
- */
-export function readMaskingSettings(env: Env, issues: string[] = []): MaskingSettings {
-  const sensitive = pick(env, ENV.sensitiveVarConnNames);
-  const sensitiveVarConnNames = (sensitive?.value ?? '')
-    .split(',')
-    .map((word) => word.trim())
-    .filter((word) => word !== '');
-  const hide = pick(env, ENV.hideSensitiveVarConnFields);
-  const hideSensitiveVarConnFields =
-    hide === undefined ? true : (parseBoolean(hide.name, hide.value, issues) ?? true);
-  return { sensitiveVarConnNames, hideSensitiveVarConnFields };
-}
-
 /** A whole number of seconds (or entries) ≥ `min`. */
 function parseCount(
   name: string,

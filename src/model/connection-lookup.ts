@@ -3,12 +3,8 @@
  * Airflow's `Connection.get_connection_from_secrets(conn_id)` over a resolver.
  */
 import { NotFoundError } from '../errors.ts';
-import {
-  type LookupOptions,
-  missHint,
-  type Resolution,
-  type Resolver,
-} from '../resolver/resolver.ts';
+import { missHint } from '../resolver/hint.ts';
+import type { LookupOptions, Resolution, Resolver } from '../resolver/types.ts';
 import type { Connection } from './connection.ts';
 
 /**

@@ -8,8 +8,8 @@
 import { AirlockError, type ErrorCode } from '../errors.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
 import { Connection, type ConnectionFields } from '../model/connection.ts';
-import type { LookupOptions, Resolution } from '../resolver/resolver.ts';
-import { registerResolved } from '../resolver/resolver.ts';
+import { registerResolved } from '../resolver/link.ts';
+import type { LookupOptions, Resolution } from '../resolver/types.ts';
 import { LOOKUP_MESSAGE, type LookupReply, type LookupRequest, SUPERVISED_ENV } from './_ipc.ts';
 import type { TaskLookup } from './context.ts';
 

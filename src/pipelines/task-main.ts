@@ -11,7 +11,7 @@
  * code 0: the try succeeded; 1: it failed.
  */
 import type { Writable } from 'node:stream';
-import { readMaskingSettings } from '../config/read-config.ts';
+import { readMaskingSettings } from '../config/masking-settings.ts';
 import { AirlockError, isAirlockError } from '../errors.ts';
 import { SecretsMasker } from '../masking/masker.ts';
 import { createMaskingStream } from '../masking/stream.ts';

@@ -12,13 +12,14 @@
  * (the batch walk), `cache-layer.ts` and `shared-layer.ts` (the caches and fills), `which.ts`
  * (provenance, loaded on first use); the types are in `types.ts`.
  */
-import type { BackendName, SecretKind } from '../backends/backend.ts';
+import type { BackendName } from '../backends/backend.ts';
 import type { Connection } from '../model/connection.ts';
 import type { SecretCache } from './cache.ts';
 import { CacheLayer } from './cache-layer.ts';
 import { type Chain, toBackendError } from './link.ts';
 import type { Resolution, Resolver, ResolverOptions } from './types.ts';
 
+export { missHint } from './hint.ts';
 export { LOCAL_LINKS, registerResolved } from './link.ts';
 export type {
   LinkOutcome,
@@ -30,30 +31,6 @@ export type {
   ResolverOptions,
   WhichReport,
 } from './types.ts';
-
-/**
- * The notes the links left on their misses for this lookup (see `SecretsBackend.missNote`), as
- * ` (vault: <note>; …)` to append to a not-found message, or `''` when every miss was plain.
- * Asks {@link Resolver.which}, which answers from the cache when it holds the miss.
- *
- * @example
- * ```ts
- * throw new NotFoundError('AIRLOCK_ERR_VAR_NOT_FOUND', `Variable \`x\` does not exist${await missHint(resolver, 'variable', 'x')}`);
- * ```
- */
-export async function missHint(
-  resolver: Partial<Pick<Resolver, 'which'>>,
-  kind: SecretKind,
-  id: string,
-): Promise<string> {
-  // A supervised task's lookups go to its supervisor, which has no provenance to give here.
-  if (!resolver.which) return '';
-  const report = await resolver.which(kind, id);
-  const notes = report.trace
-    .filter((link) => link.outcome === 'miss' && link.reason !== undefined)
-    .map((link) => `${link.backend}: ${link.reason}`);
-  return notes.length === 0 ? '' : ` (${notes.join('; ')})`;
-}
 
 /**
  * Creates a resolver over a chain of backends.
