@@ -350,11 +350,6 @@ export function startWorker(options: WorkerOptions): Worker {
   let stopping = false;
   let polling = false;
   const spares = createSpares(masker, lookups, settings.prestart ? concurrency : 0);
-  const takeSpare = spares.take;
-  const registerOnce = spares.registerOnce;
-  const refill = (env: Env) => {
-    if (!stopping) spares.refill(env);
-  };
   let again = false;
   let lastReap = 0;
 
@@ -410,9 +405,11 @@ export function startWorker(options: WorkerOptions): Worker {
       // A try starts without the values of an earlier try (as Airflow clears them); the first
       // try of a task instance has none.
       if (ti.tryNumber > 1) await store.clearXcom(ti);
-      registerOnce(env);
-      const spare = takeSpare(env);
-      setImmediate(() => refill(env));
+      spares.registerOnce(env);
+      const spare = spares.take(env);
+      setImmediate(() => {
+        if (!stopping) spares.refill(env);
+      });
       const result = await runTaskProcess(spec, {
         env,
         masker,

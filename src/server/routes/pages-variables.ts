@@ -120,7 +120,7 @@ export const variablePages: RouteModule = (app, deps) => {
   app.get('/variables/export', async (c) => {
     requirePermission(c.get('user').role, 'read-secrets');
     let text = '';
-    await writeVariablesJson(deps.metastore.variables(), (chunk) => {
+    await writeVariablesJson(deps.metastore.variablePages(), (chunk) => {
       text += chunk;
     });
     return c.body(text, 200, {
