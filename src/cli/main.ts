@@ -7,6 +7,7 @@
 import { Command, CommanderError } from 'commander';
 import { isAirlockError } from '../errors.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
+import { databaseError } from '../metastore/store-errors.ts';
 import { type CliContext, type CliIo, createCliContext, stderrIsTty } from './context.ts';
 import { VERSION } from './version.ts';
 
@@ -177,6 +178,9 @@ function reportError(err: unknown, io: CliIo, masker: SecretsMasker): number {
     const exitCode = err.details?.exitCode;
     return typeof exitCode === 'number' ? exitCode : 1;
   }
+  // A database error no store method mapped: an outage or a conflict, reported as one.
+  const stored = databaseError(err, 'the configured database', 'finish the command');
+  if (stored) return reportError(stored, io, masker);
   // An error nobody coded: say so without its message (it may quote a value) or its stack.
   const name = err instanceof Error ? err.name : typeof err;
   io.stderr(`airlock: error AIRLOCK_ERR_INTERNAL: unexpected ${name}; this is a bug in airlock\n`);

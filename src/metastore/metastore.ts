@@ -30,8 +30,8 @@ import type { DialectName } from './migrations/_helpers.ts';
 import type { Page, PageQuery } from './paging.ts';
 import { rotateFernetKeys } from './rotation.ts';
 import type { MetastoreSchema } from './schema.ts';
-import { migrate, schemaStatus } from './schema-version.ts';
-import { classify, unknownMigrations } from './store-errors.ts';
+import { migrate, schemaStatus, unknownMigrations } from './schema-version.ts';
+import { classify } from './store-errors.ts';
 import type {
   ConnectionImportEntry,
   ConnectionRecord,

@@ -14,7 +14,7 @@ import {
   MIGRATION_TABLE,
   MIGRATIONS,
 } from './migrations/index.ts';
-import { classify, unknownMigrations } from './store-errors.ts';
+import { classify } from './store-errors.ts';
 import type { MigrationReport, SchemaStatus } from './types.ts';
 
 /** The schema version against this airlock's migrations (no change is made). */
@@ -74,4 +74,13 @@ export async function migrate(core: StoreCore): Promise<MigrationReport> {
       { details: { database: core.url, ...(failed ? { migration: failed } : {}) } },
     ),
   };
+}
+
+/** The error of a schema at a version this airlock does not know (a newer airlock's). */
+export function unknownMigrations(url: string, unknown: readonly string[]): AirlockError {
+  return new AirlockError(
+    'AIRLOCK_ERR_MIGRATION_UNKNOWN',
+    `metastore (${url}): the schema is at version \`${unknown.at(-1)}\`, which this airlock does not know (it knows up to \`${LATEST_SCHEMA_VERSION}\`); upgrade airlock`,
+    { details: { database: url, version: unknown.at(-1) ?? '' } },
+  );
 }

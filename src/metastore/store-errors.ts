@@ -4,7 +4,6 @@
  * SQLSTATE, network codes), and the errors of an import's source, passed on as they are.
  */
 import { AirlockError, isAirlockError } from '../errors.ts';
-import { LATEST_SCHEMA_VERSION } from './migrations/index.ts';
 
 /** Errors of an import's source (a file that does not parse): passed on as they are. */
 const sourceErrors = new WeakSet<object>();
@@ -118,19 +117,29 @@ export function storeError(err: unknown, url: string, action: string): unknown {
   });
 }
 
+/**
+ * A database driver's own error (node:sqlite's, or a PostgreSQL server's or connection's) as a
+ * coded store error; anything else is not a database error and gives `undefined`. For callers
+ * that meet an error no store method mapped (the server's and the CLI's last resort), so that a
+ * database outage or conflict is reported as one, not as a bug.
+ */
+export function databaseError(err: unknown, url: string, action: string): AirlockError | undefined {
+  if (err === null || typeof err !== 'object' || isAirlockError(err)) return undefined;
+  const e = err as { errcode?: unknown; code?: unknown; severity?: unknown; message?: unknown };
+  const sqlite = typeof e.errcode === 'number';
+  const postgres = typeof e.code === 'string' && /^[0-9A-Z]{5}$/.test(e.code) && 'severity' in e;
+  const lost =
+    typeof e.message === 'string' &&
+    /^Connection terminated|^Client has encountered a connection error/.test(e.message);
+  if (!sqlite && !postgres && !lost) return undefined;
+  return storeError(err, url, action) as AirlockError;
+}
+
 export function connectionExists(connId: string): AirlockError {
   return new AirlockError(
     'AIRLOCK_ERR_STORE_CONFLICT',
     `A connection with conn_id \`${connId}\` already exists in the metastore; delete it first to replace it`,
     { details: { conn_id: connId } },
-  );
-}
-
-export function unknownMigrations(url: string, unknown: readonly string[]): AirlockError {
-  return new AirlockError(
-    'AIRLOCK_ERR_MIGRATION_UNKNOWN',
-    `metastore (${url}): the schema is at version \`${unknown.at(-1)}\`, which this airlock does not know (it knows up to \`${LATEST_SCHEMA_VERSION}\`); upgrade airlock`,
-    { details: { database: url, version: unknown.at(-1) ?? '' } },
   );
 }
 

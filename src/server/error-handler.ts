@@ -15,6 +15,7 @@ import { getCookie } from 'hono/cookie';
 import { HTTPException } from 'hono/http-exception';
 import { AirlockError, ERROR_CODES, type ErrorCode, isAirlockError } from '../errors.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
+import { databaseError } from '../metastore/store-errors.ts';
 import { challengeOf, SESSION_COOKIE } from './auth/middleware.ts';
 import type { AppEnv, ProblemBody } from './context.ts';
 
@@ -22,9 +23,14 @@ export type { ProblemBody } from './context.ts';
 
 import { renderErrorPage } from './ui/pages.ts';
 
-/** Turns any thrown value into a coded error that is safe to show. */
+/**
+ * Turns any thrown value into a coded error that is safe to show: a database error no store
+ * method mapped is a store error (an outage is a 503, not a bug).
+ */
 export function toAirlockError(err: unknown): AirlockError {
   if (isAirlockError(err)) return err;
+  const stored = databaseError(err, "the server's database", 'answer the request');
+  if (stored) return stored;
   if (err instanceof HTTPException) {
     const code: ErrorCode =
       err.status === 404

@@ -287,10 +287,18 @@ export class ServerStore {
       return;
     }
     this.#verdicts.forgetUser(username);
-    await this.#db
+    // Another process (a second server starting on the same database) may create it meanwhile.
+    const inserted = await this.#db
       .insertInto('airlock_user')
       .values({ username, password_hash: hash, role, created_at: now, updated_at: now })
-      .execute();
+      .onConflict((oc) => oc.column('username').doNothing())
+      .executeTakeFirst();
+    if (Number(inserted.numInsertedOrUpdatedRows ?? 0n) === 0) {
+      throw new AirlockError(
+        'AIRLOCK_ERR_HTTP_CONFLICT',
+        `the user \`${username}\` already exists`,
+      );
+    }
   }
 
   /**
@@ -665,6 +673,9 @@ export class ServerStore {
     const token = this.#store.fernet.encrypt(value);
     const now = new Date().toISOString();
     return this.#db.transaction().execute(async (trx) => {
+      // The version row first: its lock orders concurrent writes of settings, so two processes
+      // creating one setting at once update it in turn instead of meeting its unique key.
+      await bumpSettingVersion(trx);
       // A value encrypted with keys that are not the metastore's would be unreadable to every
       // other process: the key check guards settings as it guards Variables.
       await this.#store.checkKeys(trx as unknown as Transaction<MetastoreSchema>);
@@ -686,11 +697,6 @@ export class ServerStore {
           .values({ name, value: token, is_secret: isSecret, updated_at: now, updated_by: by })
           .execute();
       }
-      await trx
-        .updateTable('airlock_setting_version')
-        .set({ version: sql<number>`version + 1` })
-        .where('id', '=', 1)
-        .execute();
       return existing ? 'updated' : 'created';
     });
   }
@@ -698,15 +704,11 @@ export class ServerStore {
   /** Deletes a setting. */
   async deleteSetting(name: string): Promise<boolean> {
     return this.#db.transaction().execute(async (trx) => {
+      await bumpSettingVersion(trx);
       const result = await trx
         .deleteFrom('airlock_setting')
         .where('name', '=', name)
         .executeTakeFirst();
-      await trx
-        .updateTable('airlock_setting_version')
-        .set({ version: sql<number>`version + 1` })
-        .where('id', '=', 1)
-        .execute();
       return Number(result.numDeletedRows) > 0;
     });
   }
@@ -827,4 +829,13 @@ const DUMMY_HASH = `scrypt$16384$8$1$${Buffer.alloc(16).toString('base64')}$${Bu
 /** Generates a random password (for the first admin). */
 export function generatePassword(): string {
   return randomToken(18);
+}
+
+/** Counts a change of the settings (other processes reload them when the version moves). */
+async function bumpSettingVersion(trx: Transaction<ServerSchema>): Promise<void> {
+  await trx
+    .updateTable('airlock_setting_version')
+    .set({ version: sql<number>`version + 1` })
+    .where('id', '=', 1)
+    .execute();
 }
