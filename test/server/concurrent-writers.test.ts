@@ -66,7 +66,13 @@ async function inLockstep<T>(
       // Statistics read in a transaction are a snapshot: cleared for each look.
       await holder.query('select pg_stat_clear_snapshot()');
       const { rows } = await holder.query<{ n: string }>(
-        "select count(*) as n from pg_stat_activity where wait_event_type = 'Lock' and datname = 'test' and pid <> pg_backend_pid() and query ilike '%airlock_%'",
+        // The sessions that wait on this one, directly or behind another that does (other test
+        // files' sessions on the same server are not counted).
+        `with recursive blocked(pid) as (
+           select pid from pg_stat_activity where pg_backend_pid() = any(pg_blocking_pids(pid))
+           union
+           select a.pid from pg_stat_activity a join blocked b on b.pid = any(pg_blocking_pids(a.pid))
+         ) select count(*) as n from blocked`,
       );
       if (Number(rows[0]?.n) >= waiting) break;
       if (Date.now() > deadline) throw new Error(`fewer than ${waiting} writers came to wait`);
