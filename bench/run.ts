@@ -4,7 +4,8 @@
  * Each scenario runs in its own Node process (`_child.ts`), so its peak RSS is its own, and
  * measures airlock against its baselines in the same run: the targets are ratios, which hold
  * across machines where absolute times do not. Prints a table of every metric (with its target
- * and PASS/FAIL where it has one) and writes `bench/results/latest.json`.
+ * and PASS/FAIL where it has one) and writes `bench/results/latest.json` (a run of named
+ * scenarios writes `bench/results/latest-<names>.json` instead).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
@@ -143,9 +144,13 @@ const report = {
   targets,
   ...(failures.length > 0 ? { failures } : {}),
 };
+// `latest.json` holds a run of every scenario; a run of some writes a file named after them, so
+// that it never replaces the whole table with a part of it.
+const file =
+  asked.length > 0 ? `latest-${[...new Set(asked)].sort().join('-')}.json` : 'latest.json';
 mkdirSync(join(here, 'results'), { recursive: true });
-writeFileSync(join(here, 'results', 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
+writeFileSync(join(here, 'results', file), `${JSON.stringify(report, null, 2)}\n`);
 console.log(
-  `\nwrote bench/results/latest.json (${report.duration_s} s); targets ${allPass ? 'all PASS' : 'NOT all met'}`,
+  `\nwrote bench/results/${file} (${report.duration_s} s); targets ${allPass ? 'all PASS' : 'NOT all met'}`,
 );
 process.exit(failures.length > 0 ? 1 : 0);
