@@ -125,11 +125,15 @@ export function createServerApp(input: ServerDeps): CreatedApp {
     throw new AirlockError('AIRLOCK_ERR_HTTP_NOT_FOUND', 'no such page or endpoint');
   });
   app.onError(
-    createErrorHandler(masker, (err) => {
-      input.logger?.error(
-        { error: err instanceof Error ? err.name : typeof err },
-        'unexpected error in a request',
-      );
+    createErrorHandler(masker, (err, coded) => {
+      if (coded.code === 'AIRLOCK_ERR_INTERNAL') {
+        input.logger?.error(
+          { error: err instanceof Error ? err.name : typeof err },
+          'unexpected error in a request',
+        );
+      } else {
+        input.logger?.error({ code: coded.code }, coded.message);
+      }
     }),
   );
   return { app, deps, dispose: () => runtime.dispose() };

@@ -124,7 +124,9 @@ export function createErrorHandler(
       );
     }
     const coded = toAirlockError(err);
-    if (coded.code === 'AIRLOCK_ERR_INTERNAL') log?.(err, coded);
+    // What the operator must see: a bug, or the database failing a request (its message is coded
+    // and quotes no value).
+    if (ERROR_CODES[coded.code].status >= 500) log?.(err, coded);
     const problem = problemOf(coded, masker, c.req.path);
     if (coded.code === 'AIRLOCK_ERR_HTTP_RATE_LIMITED' && coded.details?.retryAfter) {
       c.header('Retry-After', String(coded.details.retryAfter));

@@ -131,8 +131,13 @@ describe('processes writing one PostgreSQL metastore at once', () => {
 });
 
 describe('a database error that no store method mapped', () => {
-  it('is a coded store error in an API response', async () => {
-    const t = await createTestApp();
+  it('is a coded store error in an API response, and in the server log', async () => {
+    const logged: { fields: Record<string, unknown>; message: string }[] = [];
+    const capture = (fields: Record<string, unknown>, message: string) => {
+      logged.push({ fields, message });
+    };
+    const logger = { error: capture, warn: capture, info: capture, debug: capture };
+    const t = await createTestApp({ extra: { logger } });
     try {
       // A table dropped behind the server's back (as a bad manual migration would).
       await t.metastore.kysely.schema.dropTable('airlock_setting').execute();
@@ -142,6 +147,9 @@ describe('a database error that no store method mapped', () => {
       expect(body.code).toBe('AIRLOCK_ERR_STORE_QUERY_FAILED');
       expect(body.detail).toContain('no such table: airlock_setting');
       expect(body.detail).not.toContain('bug');
+      expect(logged).toEqual([
+        { fields: { code: 'AIRLOCK_ERR_STORE_QUERY_FAILED' }, message: body.detail },
+      ]);
     } finally {
       await t.close();
     }
