@@ -20,6 +20,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AirlockError, isAirlockError } from '../errors.ts';
 import { SecretsMasker } from '../masking/masker.ts';
+import { bundledDagApiUrl } from './bundled.ts';
 import {
   type Dag,
   type DagScheduleFields,
@@ -55,6 +56,10 @@ export function registerAirlockResolution(): void {
       if (specifier === 'airlock' || specifier.startsWith('airlock/')) {
         // Self-reference: resolved as if imported from inside this package, through its exports.
         const light = specifier === 'airlock' && importsOnlyDagApi(context.parentURL);
+        const bundled = bundledDagApiUrl();
+        if (bundled !== undefined && (light || specifier === 'airlock/dag')) {
+          return { url: bundled, format: 'module', shortCircuit: true };
+        }
         return nextResolve(light ? 'airlock/dag' : specifier, {
           ...context,
           parentURL: PACKAGE_JSON_URL,

@@ -5,8 +5,21 @@
  * loaded, so that each try reuses the bytecode of airlock's modules (and of the DAG file) that
  * an earlier try compiled, then runs {@link import('./task-main.ts')}. The cache holds compiled
  * code only, never a value.
+ *
+ * In the built package, `npm run build` also bundles the task process into one file
+ * (`task-bundle-main.js`, see `scripts/bundle-task.ts`): one file to compile instead of dozens
+ * of modules to resolve and load one by one. The bundle publishes its DAG API, which a DAG file's
+ * `import { … } from 'airlock'` then gets (see `bundled.ts`), so the task process holds one copy
+ * of each module.
  */
+import { existsSync } from 'node:fs';
 import module from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 module.enableCompileCache?.();
-await import('./task-main.ts');
+const main = new URL('./task-bundle-main.js', import.meta.url);
+if (import.meta.url.endsWith('.js') && existsSync(fileURLToPath(main))) {
+  await import(main.href);
+} else {
+  await import('./task-main.ts');
+}

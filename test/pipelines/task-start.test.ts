@@ -2,11 +2,14 @@
  * What a task process loads: a DAG file that imports only the pipeline API from `airlock` gets
  * the light entry `airlock/dag` (no backend, no configuration, no zod), and the try still runs
  * with `Variable.get` over IPC; a file that imports anything else from `airlock` gets the whole
- * package and runs too. Loaded modules are recorded by a `module.registerHooks` preload in the
- * task's `NODE_OPTIONS`.
+ * package and runs too. The built package's task process is one bundle (`npm run build`, here
+ * the test run's build of `dist/`): the DAG file gets the bundle's own DAG API, and no module of
+ * the package is loaded a second time. Loaded modules are recorded by a `module.registerHooks`
+ * preload in the task's `NODE_OPTIONS`.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import * as dagEntry from '../../src/dag.ts';
 import { SecretsMasker } from '../../src/masking/masker.ts';
@@ -32,6 +35,15 @@ writeFileSync(
   `import { dag, task, Variable } from 'airlock';
 dag('pid', { schedule: null }, () => {
   task('t', async ({ log }) => log.info('pid ' + process.pid + ' region ' + (await Variable.get('region')) + ' spec ' + (process.env.AIRLOCK_TASK_SPEC ?? 'gone')));
+});
+`,
+);
+writeFileSync(
+  join(dags, 'skips.ts'),
+  `import { dag, task, SkipTask, shortCircuit } from 'airlock/dag';
+dag('skips', { schedule: null }, () => {
+  task('t', () => { throw new SkipTask('nothing to do'); });
+  shortCircuit('s', () => false);
 });
 `,
 );
@@ -79,12 +91,21 @@ function specOf(dagId: string): TaskSpec {
   };
 }
 
-async function run(dagId: string): Promise<{ lines: string[]; loaded: string[] }> {
-  const loadedFile = join(home, `${dagId}.loaded`);
+type Started = { lines: string[]; loaded: string[]; skipped: boolean; skipDownstream: boolean };
+
+/** Runs the try of `dagId`'s task (`t`, or `taskId`) with the sources' worker, or the built one. */
+async function run(
+  dagId: string,
+  options: { built?: boolean; taskId?: string } = {},
+): Promise<Started> {
+  const loadedFile = join(home, `${dagId}-${options.taskId ?? 't'}.loaded`);
   writeFileSync(loadedFile, '');
-  const spec = specOf(dagId);
+  const spec = { ...specOf(dagId), taskId: options.taskId ?? 't' };
   const lines: string[] = [];
-  const result = await runTaskProcess(spec, {
+  const worker: { runTaskProcess: typeof runTaskProcess } = options.built
+    ? await import(pathToFileURL(join(import.meta.dirname, '../../dist/pipelines/worker.js')).href)
+    : { runTaskProcess };
+  const result = await worker.runTaskProcess(spec, {
     env: {
       ...process.env,
       AIRLOCK_HOME: home,
@@ -96,7 +117,12 @@ async function run(dagId: string): Promise<{ lines: string[]; loaded: string[] }
     onLine: (l) => lines.push(l),
   });
   expect(result.exitCode, lines.join('\n')).toBe(0);
-  return { lines, loaded: readFileSync(loadedFile, 'utf8').split('\n').filter(Boolean) };
+  return {
+    lines,
+    loaded: readFileSync(loadedFile, 'utf8').split('\n').filter(Boolean),
+    skipped: result.skipped,
+    skipDownstream: result.skipDownstream,
+  };
 }
 
 describe('a task process started ahead of its try', () => {
@@ -165,5 +191,55 @@ describe('the task process loads only what a task needs', () => {
 
   it('knows exactly the names airlock/dag exports', () => {
     expect([...DAG_API_NAMES].sort()).toEqual(Object.keys(dagEntry).sort());
+  });
+});
+
+describe("the built package's task process", () => {
+  const bundleFiles = (loaded: string[]) =>
+    loaded.filter((u) => /\/dist\/pipelines\/task-bundle-/.test(u)).map((u) => u.split('/').pop());
+
+  it('is one bundle: the DAG file gets its DAG API, and nothing of the package loads twice', async () => {
+    const { lines, loaded } = await run('light', { built: true });
+    expect(lines).toContain('INFO - region eu-west-1');
+    expect(bundleFiles(loaded)).toEqual([
+      'task-bundle-main.js',
+      expect.stringMatching(/^task-bundle-chunk-static-[\w-]+\.js$/),
+      'task-bundle-dag.js',
+    ]);
+    // Besides the bundle: its entry, the small module the DAG API is read through, the DAG file.
+    const others = loaded.filter(
+      (u) => u.startsWith('file:') && !/\/dist\/pipelines\/task-bundle-/.test(u),
+    );
+    expect(others.map((u) => u.replace(/^.*\/(dist|dags)\//, '$1/')).sort()).toEqual([
+      'dags/light.ts',
+      'dist/pipelines/bundled.js',
+      'dist/pipelines/task-entry.js',
+    ]);
+  });
+
+  it("keeps SkipTask and shortCircuit, thrown and returned through the bundle's API", async () => {
+    const skipped = await run('skips', { built: true });
+    expect(skipped.lines).toContain('INFO - Skipping task: nothing to do');
+    expect(skipped.skipped).toBe(true);
+    const short = await run('skips', { built: true, taskId: 's' });
+    expect(short.skipDownstream).toBe(true);
+  });
+
+  it('runs a DAG file that imports anything else from the whole package', async () => {
+    const { lines, loaded } = await run('whole', { built: true });
+    expect(lines).toContain('INFO - sensitive true');
+    expect(loaded.some((u) => u.endsWith('/dist/index.js'))).toBe(true);
+  });
+
+  it('re-exports exactly the names airlock/dag exports', async () => {
+    const shim = readFileSync(
+      join(import.meta.dirname, '../../src/pipelines/task-bundle-dag.ts'),
+      'utf8',
+    );
+    const names = /export const \{([^}]*)\}/
+      .exec(shim)?.[1]
+      ?.split(',')
+      .map((n) => n.trim());
+    expect(names?.filter(Boolean).sort()).toEqual(Object.keys(dagEntry).sort());
   });
 });
