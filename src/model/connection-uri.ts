@@ -716,8 +716,13 @@ export function floatRepr(x: number): string {
   return `${sign}${head}e${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(2, '0')}`;
 }
 
+/** Printable ASCII only: Python's `json.dumps` and `JSON.stringify` write it the same way. */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
 /** Python's `json.encoder.py_encode_basestring_ascii` (`ensure_ascii=True`). */
 function encodeJsonString(s: string): string {
+  // The common case (a key, a URI, most values): `"` and `\\` escaped, nothing else.
+  if (PRINTABLE_ASCII.test(s)) return JSON.stringify(s);
   let out = '"';
   for (let i = 0; i < s.length; i++) {
     const c = s.charAt(i);

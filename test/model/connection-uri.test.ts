@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   floatRepr,
@@ -227,6 +228,38 @@ describe('jsonDumps', () => {
     ],
   ])('writes %o as %s', (value, expected) => {
     expect(jsonDumps(value)).toBe(expected);
+  });
+
+  it("writes any string as Python's ensure_ascii encoder does (printable ASCII takes a shortcut)", () => {
+    // The encoder, written out from Python's `py_encode_basestring_ascii`, one UTF-16 unit at a time.
+    const SHORT: Record<string, string> = {
+      '"': '\\"',
+      '\\': '\\\\',
+      '\n': '\\n',
+      '\r': '\\r',
+      '\t': '\\t',
+      '\b': '\\b',
+      '\f': '\\f',
+    };
+    const python = (s: string) =>
+      `"${[...Array(s.length).keys()]
+        .map((i) => {
+          const c = s.charAt(i);
+          const code = s.charCodeAt(i);
+          if (SHORT[c] !== undefined) return SHORT[c];
+          if (code >= 0x20 && code <= 0x7e) return c;
+          return `\\u${code.toString(16).padStart(4, '0')}`;
+        })
+        .join('')}"`;
+    const printable = fc.string({
+      unit: fc.integer({ min: 0x20, max: 0x7e }).map((n) => String.fromCharCode(n)),
+    });
+    fc.assert(
+      fc.property(fc.oneof(printable, fc.string({ unit: 'binary' }), fc.string()), (s) => {
+        expect(jsonDumps(s)).toBe(python(s));
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 
