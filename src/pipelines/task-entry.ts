@@ -12,14 +12,27 @@
  * `import { … } from 'airlock'` then gets (see `bundled.ts`), so the task process holds one copy
  * of each module.
  */
-import { existsSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import module from 'node:module';
-import { fileURLToPath } from 'node:url';
 
 module.enableCompileCache?.();
-const main = new URL('./task-bundle-main.js', import.meta.url);
-if (import.meta.url.endsWith('.js') && existsSync(fileURLToPath(main))) {
-  await import(main.href);
+const bundle = new URL('./task-bundle-main.js', import.meta.url);
+
+/**
+ * Whether the bundle is there and was made from the modules beside it: a `tsc` run without the
+ * bundling step (rewriting `task-main.js`) leaves an older bundle, which is then not used.
+ */
+function bundleIsCurrent(): boolean {
+  if (!import.meta.url.endsWith('.js')) return false;
+  try {
+    return statSync(bundle).mtimeMs >= statSync(new URL('./task-main.js', import.meta.url)).mtimeMs;
+  } catch {
+    return false;
+  }
+}
+
+if (bundleIsCurrent()) {
+  await import(bundle.href);
 } else {
   await import('./task-main.ts');
 }

@@ -7,7 +7,7 @@
  * the package is loaded a second time. Loaded modules are recorded by a `module.registerHooks`
  * preload in the task's `NODE_OPTIONS`.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
@@ -96,14 +96,16 @@ type Started = { lines: string[]; loaded: string[]; skipped: boolean; skipDownst
 /** Runs the try of `dagId`'s task (`t`, or `taskId`) with the sources' worker, or the built one. */
 async function run(
   dagId: string,
-  options: { built?: boolean; taskId?: string } = {},
+  options: { built?: boolean | string; taskId?: string } = {},
 ): Promise<Started> {
   const loadedFile = join(home, `${dagId}-${options.taskId ?? 't'}.loaded`);
   writeFileSync(loadedFile, '');
   const spec = { ...specOf(dagId), taskId: options.taskId ?? 't' };
   const lines: string[] = [];
+  const dist =
+    typeof options.built === 'string' ? options.built : join(import.meta.dirname, '../../dist');
   const worker: { runTaskProcess: typeof runTaskProcess } = options.built
-    ? await import(pathToFileURL(join(import.meta.dirname, '../../dist/pipelines/worker.js')).href)
+    ? await import(pathToFileURL(join(dist, 'pipelines/worker.js')).href)
     : { runTaskProcess };
   const result = await worker.runTaskProcess(spec, {
     env: {
@@ -229,6 +231,25 @@ describe("the built package's task process", () => {
     const { lines, loaded } = await run('whole', { built: true });
     expect(lines).toContain('INFO - sensitive true');
     expect(loaded.some((u) => u.endsWith('/dist/index.js'))).toBe(true);
+  });
+
+  it('is not used when it is older than the modules beside it (tsc run without the bundling step)', async () => {
+    // A copy of the build beside `dist/` (so that it finds the package and its node_modules),
+    // whose task-main.js was rewritten after the bundle was made.
+    const copy = join(import.meta.dirname, `../../dist.build-stale-${process.pid}`);
+    try {
+      cpSync(join(import.meta.dirname, '../../dist'), copy, { recursive: true });
+      const later = new Date(Date.now() + 60_000);
+      utimesSync(join(copy, 'pipelines/task-main.js'), later, later);
+      const { lines, loaded } = await run('light', { built: copy });
+      expect(lines).toContain('INFO - region eu-west-1');
+      expect(loaded.some((u) => u.includes('/task-bundle-'))).toBe(false);
+      expect(
+        loaded.some((u) => u.endsWith(`/dist.build-stale-${process.pid}/pipelines/task-main.js`)),
+      ).toBe(true);
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
   });
 
   it('re-exports exactly the names airlock/dag exports', async () => {
