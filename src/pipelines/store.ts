@@ -502,13 +502,17 @@ function nextColumns(next: ReturnType<typeof nextRunOf>) {
   };
 }
 
-function tiRecord(row: Selectable<TaskInstanceTable>): TaskInstanceRecord {
-  let upstream: string[] = [];
+/** A task instance's upstream task ids, stored as JSON (none when it does not parse). */
+function parseUpstream(text: string): string[] {
   try {
-    upstream = JSON.parse(row.upstream) as string[];
+    return JSON.parse(text) as string[];
   } catch {
-    upstream = [];
+    return [];
   }
+}
+
+function tiRecord(row: Selectable<TaskInstanceTable>): TaskInstanceRecord {
+  const upstream = parseUpstream(row.upstream);
   return {
     id: Number(row.id),
     dagId: row.dag_id,
@@ -1295,14 +1299,21 @@ export class PipelineStore {
     now: number,
     skipBelow?: string,
   ): Promise<FinishReport> {
+    // Only what the trigger rules and the run's state need (a try of a large run reads every
+    // task instance of it here).
     const rows = (
       await trx
         .selectFrom('task_instance')
-        .selectAll()
+        .select(['task_id', 'state', 'upstream', 'trigger_rule'])
         .where('dag_id', '=', dagId)
         .where('run_id', '=', runId)
         .execute()
-    ).map(tiRecord);
+    ).map((row) => ({
+      taskId: row.task_id,
+      state: row.state as TaskState,
+      upstream: parseUpstream(row.upstream),
+      triggerRule: row.trigger_rule as TriggerRule,
+    }));
     const states = new Map(rows.map((r) => [r.taskId, r.state]));
     const changed = new Map<string, TaskState>();
     const set = (taskId: string, to: TaskState) => {
