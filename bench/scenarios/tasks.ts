@@ -9,7 +9,8 @@
  *   woken by the trigger, until the try's first task line is in its log file; against `node -e ""`.
  * - `tasks_vs_graphile`: N no-op tasks with a child process per try on PostgreSQL (one worker,
  *   concurrency 2), against graphile-worker starting a `node -e ""` child per job on the same
- *   PostgreSQL with the same concurrency: tasks per second over jobs per second. Also
+ *   PostgreSQL with the same concurrency: tasks per second over jobs per second, each side timed
+ *   after a warm-up of 20 tasks or jobs of its own (JIT, statement caches). Also
  *   `two_workers_vs_one`: the same run on two such workers (no target here: it needs cores to
  *   spare, which a 2-core machine does not have).
  */
@@ -65,16 +66,19 @@ function nodeNoop(): Promise<number> {
   });
 }
 
-/** A DAGs folder with one DAG `noop` of `tasks` independent no-op tasks. */
-function writeDags(home: string, tasks: number): string {
+/** A DAGs folder with one DAG `dagId` (default `noop`) of `tasks` independent no-op tasks. */
+function writeDags(home: string, tasks: number, dagId = 'noop'): string {
   const folder = join(home, 'dags');
   mkdirSync(folder, { recursive: true });
   writeFileSync(
-    join(folder, 'noop.ts'),
-    `import { dag, task } from 'airlock';\n\ndag('noop', { schedule: null }, () => {\n  for (let i = 0; i < ${tasks}; i++) task(\`t\${i}\`, () => {});\n});\n`,
+    join(folder, `${dagId}.ts`),
+    `import { dag, task } from 'airlock';\n\ndag('${dagId}', { schedule: null }, () => {\n  for (let i = 0; i < ${tasks}; i++) task(\`t\${i}\`, () => {});\n});\n`,
   );
   return folder;
 }
+
+/** Tasks each side runs before it is timed (JIT, statement caches, the compile cache). */
+const WARM_UP_TASKS = 20;
 
 async function untilLogLine(path: string, deadline: number): Promise<void> {
   while (performance.now() < deadline) {
@@ -245,13 +249,16 @@ async function pgSchema() {
 
 async function throughput(d: Dist, home: string, count: number) {
   writeDags(home, count);
+  writeDags(home, WARM_UP_TASKS, 'warm_up');
   const { admin, schema, url } = await pgSchema();
   try {
     const { env, metastore, store, settings } = await openStore(d, home, url);
     const bag = await d.loader.loadDagBag(join(home, 'dags'));
-    const info = d.loader.dagInfo(bag.dags.get('noop') as never);
-    // `workers` workers of concurrency 2 each on one run of `count` tasks: tasks per second.
-    const drain = async (runId: string, workers: number) => {
+    const noop = d.loader.dagInfo(bag.dags.get('noop') as never);
+    const warmUp = d.loader.dagInfo(bag.dags.get('warm_up') as never);
+    // `workers` workers of concurrency 2 each on one run of the DAG's tasks: tasks per second.
+    const drain = async (runId: string, workers: number, info = noop) => {
+      const count = info.tasks.length;
       let done = 0;
       let finished: () => void = () => {};
       const allDone = new Promise<void>((r) => {
@@ -278,6 +285,7 @@ async function throughput(d: Dist, home: string, count: number) {
       await Promise.all(running.map((w) => w.stop()));
       return perS;
     };
+    await drain('warm_up', 1, warmUp);
     const airlockPerS = await drain('one_worker', 1);
     const twoWorkersPerS = await drain('two_workers', 2);
     await metastore.close();
@@ -289,6 +297,8 @@ async function throughput(d: Dist, home: string, count: number) {
     const utils = await makeWorkerUtils({ connectionString, schema: gwSchema });
     await utils.migrate();
     let gwDone = 0;
+    let gwTarget = count;
+    let gwReached: () => void = () => {};
     let gwFinished: () => void = () => {};
     const gwAll = new Promise<void>((r) => {
       gwFinished = r;
@@ -303,10 +313,22 @@ async function throughput(d: Dist, home: string, count: number) {
       taskList: {
         noop: async () => {
           await nodeNoop();
-          if (++gwDone === count) gwFinished();
+          if (++gwDone === gwTarget) gwReached();
         },
       },
     });
+    // The same warm-up, then the timed jobs.
+    let gwWarm: () => void = () => {};
+    const gwWarmedUp = new Promise<void>((r) => {
+      gwWarm = r;
+    });
+    gwTarget = WARM_UP_TASKS;
+    gwReached = gwWarm;
+    for (let i = 0; i < WARM_UP_TASKS; i++) await runner.addJob('noop', {});
+    await gwWarmedUp;
+    gwDone = 0;
+    gwTarget = count;
+    gwReached = gwFinished;
     const gwStarted = performance.now();
     for (let i = 0; i < count; i++) await runner.addJob('noop', {});
     await gwAll;
