@@ -56,9 +56,13 @@ function suite(name: string, make: () => TestDatabases) {
       await ran('first');
       if (databases.dialect === 'postgres') {
         // Kill the listener's connection: it reconnects, and the next trigger wakes it again.
-        const killed = await db.exec(
-          "select pg_terminate_backend(pid) as ok from pg_stat_activity where query ilike 'LISTEN airlock_task_queued%' and datname = current_database()",
-        );
+        // (Waited for: on a loaded machine the listener may still be connecting.)
+        const killed = await waitFor(async () => {
+          const rows = await db.exec(
+            "select pg_terminate_backend(pid) as ok from pg_stat_activity where query ilike 'LISTEN airlock_task_queued%' and datname = current_database()",
+          );
+          return rows.length > 0 ? rows : undefined;
+        }, 10_000);
         expect(killed.length).toBeGreaterThan(0);
         await new Promise((r) => setTimeout(r, 1_500));
       }
