@@ -296,13 +296,8 @@ async function throughput(d: Dist, home: string, count: number) {
     const connectionString = `postgresql://${PG.user}@${PG.host}:${PG.port}/${PG.database}`;
     const utils = await makeWorkerUtils({ connectionString, schema: gwSchema });
     await utils.migrate();
-    let gwDone = 0;
-    let gwTarget = count;
-    let gwReached: () => void = () => {};
-    let gwFinished: () => void = () => {};
-    const gwAll = new Promise<void>((r) => {
-      gwFinished = r;
-    });
+    // Each finished job calls the current batch's counter.
+    let jobDone: () => void = () => {};
     const runner = await run({
       connectionString,
       schema: gwSchema,
@@ -313,25 +308,25 @@ async function throughput(d: Dist, home: string, count: number) {
       taskList: {
         noop: async () => {
           await nodeNoop();
-          if (++gwDone === gwTarget) gwReached();
+          jobDone();
         },
       },
     });
+    /** Adds `n` jobs and waits until they have all run. */
+    const jobs = async (n: number) => {
+      let left = n;
+      const all = new Promise<void>((resolve) => {
+        jobDone = () => {
+          if (--left === 0) resolve();
+        };
+      });
+      for (let i = 0; i < n; i++) await runner.addJob('noop', {});
+      await all;
+    };
     // The same warm-up, then the timed jobs.
-    let gwWarm: () => void = () => {};
-    const gwWarmedUp = new Promise<void>((r) => {
-      gwWarm = r;
-    });
-    gwTarget = WARM_UP_TASKS;
-    gwReached = gwWarm;
-    for (let i = 0; i < WARM_UP_TASKS; i++) await runner.addJob('noop', {});
-    await gwWarmedUp;
-    gwDone = 0;
-    gwTarget = count;
-    gwReached = gwFinished;
+    await jobs(WARM_UP_TASKS);
     const gwStarted = performance.now();
-    for (let i = 0; i < count; i++) await runner.addJob('noop', {});
-    await gwAll;
+    await jobs(count);
     const gwS = (performance.now() - gwStarted) / 1000;
     await runner.stop();
     await utils.release();
