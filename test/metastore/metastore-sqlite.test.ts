@@ -1,6 +1,8 @@
 import { statSync } from 'node:fs';
 import { DatabaseSync } from 'node:sqlite';
+import { Kysely, sql } from 'kysely';
 import { describe, expect, it } from 'vitest';
+import { createDialect } from '../../src/metastore/dialects.ts';
 import { Fernet, parseFernetKeys } from '../../src/metastore/fernet.ts';
 import { Metastore } from '../../src/metastore/metastore.ts';
 import { sqliteDatabases } from './_databases.ts';
@@ -78,6 +80,36 @@ describe('metastore on SQLite', () => {
     await a.close();
     expect(await b.getVariable('a4')).toBe('x');
     await b.close();
+  });
+
+  it('reads prepared rows as objects: every column, nulls kept, a `__proto__` column a plain field', async () => {
+    const { dialect, reads } = await createDialect({ kind: 'sqlite', path: ':memory:' });
+    const db = new Kysely<Record<string, never>>({ dialect });
+    try {
+      await sql`create table t (k text primary key, v text, n integer, "__proto__" text)`.execute(
+        db,
+      );
+      await sql`insert into t values ('a', null, 1, 'p'), ('b', 'x', 2, null)`.execute(db);
+      const text = 'select k, v, n from t where k = ?';
+      expect(await reads.first('t_get', text, ['a'])).toEqual({ k: 'a', v: null, n: 1 });
+      // The statement is reused, and sees a later write.
+      await sql`update t set v = 'changed' where k = 'a'`.execute(db);
+      expect(await reads.first('t_get', text, ['a'])).toEqual({ k: 'a', v: 'changed', n: 1 });
+      expect(await reads.first('t_get', text, ['none'])).toBeUndefined();
+      const odd = await reads.first<Record<string, unknown>>(
+        't_proto',
+        'select k, "__proto__" from t where k = ?',
+        ['a'],
+      );
+      expect(Object.getPrototypeOf(odd)).toBeNull();
+      expect(Object.keys(odd ?? {})).toEqual(['k', '__proto__']);
+      expect(Object.getOwnPropertyDescriptor(odd, '__proto__')?.value).toBe('p');
+      // A statement Kysely runs with all() still gives objects.
+      const all = await sql<{ k: string }>`select k, v, n from t where k = ${'a'}`.execute(db);
+      expect(all.rows).toEqual([{ k: 'a', v: 'changed', n: 1 }]);
+    } finally {
+      await db.destroy();
+    }
   });
 
   it('opens an in-memory database', async () => {

@@ -17,6 +17,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { AirlockError } from '../../errors.ts';
 import type { AppDeps, AppEnv, AuthUser } from '../context.ts';
+import type { SessionRecord, UserRecord } from '../store.ts';
 import { looksLikeJwt, verifyAccessToken } from './jwt.ts';
 
 /** The session cookie's name. */
@@ -107,11 +108,62 @@ export async function checkPasswordLimited(
   return user;
 }
 
+/** An `Authorization` header's scheme (lower-cased) and credentials. */
+function authorization(header: string): { scheme: string; credentials: string } {
+  const [scheme = '', credentials = ''] = header.split(/\s+/, 2);
+  return { scheme: scheme.toLowerCase(), credentials };
+}
+
+/** Basic auth's user name and password. */
+function basicCredentials(credentials: string): { username: string; password: string } {
+  const decoded = Buffer.from(credentials, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  return {
+    username: colon < 0 ? decoded : decoded.slice(0, colon),
+    password: colon < 0 ? '' : decoded.slice(colon + 1),
+  };
+}
+
+/**
+ * The user of a credential this process checked moments ago (an API token, a basic-auth
+ * password, a session; see `auth/verdicts.ts`), found without waiting for anything; `undefined`
+ * when the credential must be checked ({@link authenticate}). A JWT always is (its own memory
+ * lives in `jwt.ts`).
+ */
+function knownUser(c: Context<AppEnv>, deps: AppDeps): AuthUser | undefined {
+  const header = c.req.header('authorization');
+  if (header) {
+    const { scheme, credentials } = authorization(header);
+    if (scheme === 'bearer') {
+      const token = credentials.trim();
+      if (looksLikeJwt(token)) return undefined;
+      const user = deps.store.knownCredential<UserRecord>('token', token);
+      return user && { username: user.username, role: user.role, via: 'token' };
+    }
+    if (scheme === 'basic') {
+      const { username, password } = basicCredentials(credentials);
+      const user = deps.store.knownPassword(username, password);
+      return user && { username: user.username, role: user.role, via: 'basic' };
+    }
+    return undefined;
+  }
+  const cookie = getCookie(c, SESSION_COOKIE);
+  const session = cookie ? deps.store.knownCredential<SessionRecord>('session', cookie) : undefined;
+  return (
+    session && {
+      username: session.username,
+      role: session.role,
+      via: 'session',
+      csrfToken: session.csrfToken,
+    }
+  );
+}
+
 async function authenticate(c: Context<AppEnv>, deps: AppDeps): Promise<AuthUser | undefined> {
   const header = c.req.header('authorization');
   if (header) {
-    const [scheme, credentials = ''] = header.split(/\s+/, 2);
-    if (scheme?.toLowerCase() === 'bearer') {
+    const { scheme, credentials } = authorization(header);
+    if (scheme === 'bearer') {
       const token = credentials.trim();
       if (looksLikeJwt(token)) {
         const user = await verifyAccessToken(deps.metastore, deps.store, token);
@@ -121,11 +173,8 @@ async function authenticate(c: Context<AppEnv>, deps: AppDeps): Promise<AuthUser
       if (!user) throw unauthenticated('the API token is not valid', 'Bearer');
       return { username: user.username, role: user.role, via: 'token' };
     }
-    if (scheme?.toLowerCase() === 'basic') {
-      const decoded = Buffer.from(credentials, 'base64').toString('utf8');
-      const colon = decoded.indexOf(':');
-      const username = colon < 0 ? decoded : decoded.slice(0, colon);
-      const password = colon < 0 ? '' : decoded.slice(colon + 1);
+    if (scheme === 'basic') {
+      const { username, password } = basicCredentials(credentials);
       // A password this process checked moments ago (and nothing changed since) is not checked
       // again: no scrypt, no sign-in counting for a script that sends it on every request.
       const user =
@@ -195,8 +244,7 @@ async function csrfTokenOf(c: Context): Promise<string | undefined> {
  * ```
  */
 export function requireAuth(deps: AppDeps): MiddlewareHandler<AppEnv> {
-  return async (c, next) => {
-    refuseCrossSite(c);
+  const checked: MiddlewareHandler<AppEnv> = async (c, next) => {
     const user = await authenticate(c, deps);
     if (!user) throw unauthenticated('sign in, or send an API token or basic-auth credentials');
     if (UNSAFE.has(c.req.method) && user.via === 'session') {
@@ -210,6 +258,17 @@ export function requireAuth(deps: AppDeps): MiddlewareHandler<AppEnv> {
     }
     c.set('user', user);
     await next();
+  };
+  return (c, next) => {
+    refuseCrossSite(c);
+    // A credential checked moments ago costs no wait (a changing session request still goes
+    // through the CSRF check below).
+    const known = knownUser(c, deps);
+    if (known && !(known.via === 'session' && UNSAFE.has(c.req.method))) {
+      c.set('user', known);
+      return next();
+    }
+    return checked(c, next);
   };
 }
 

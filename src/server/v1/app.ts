@@ -17,6 +17,7 @@ import { VERSION } from '../../cli/version.ts';
 import { AirlockError } from '../../errors.ts';
 import { requireAuth } from '../auth/middleware.ts';
 import type { AirlockApp, ApiV1, AppDeps, AppEnv } from '../context.ts';
+import { validateSynchronously } from '../openapi-validation.ts';
 
 export type { ApiV1 } from '../context.ts';
 
@@ -35,21 +36,24 @@ interface ValidationIssue {
  * ```
  */
 export function createApiV1(): ApiV1 {
-  return new OpenAPIHono<AppEnv>({
-    defaultHook: (result) => {
-      if (result.success) return;
-      const issues = (result.error as { issues: readonly ValidationIssue[] }).issues;
-      const where = result.target === 'json' ? 'body' : result.target;
-      const said = issues
-        .slice(0, 3)
-        .map((issue) => {
-          const at = [where, ...issue.path.map(String)].join('.');
-          return `${at}: ${issue.message.replace(/\s+/g, ' ')}`;
-        })
-        .join('; ');
-      throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', `invalid request: ${said}`);
-    },
-  });
+  const v1 = new OpenAPIHono<AppEnv>({ defaultHook: v1Hook });
+  validateSynchronously(v1, v1Hook);
+  return v1;
+}
+
+/** Airflow 2's answer to a request that fails validation: a 400 that never echoes the input. */
+function v1Hook(result: { success: boolean; error?: unknown; target: string }): undefined {
+  if (result.success) return;
+  const issues = (result.error as { issues: readonly ValidationIssue[] }).issues;
+  const where = result.target === 'json' ? 'body' : result.target;
+  const said = issues
+    .slice(0, 3)
+    .map((issue) => {
+      const at = [where, ...issue.path.map(String)].join('.');
+      return `${at}: ${issue.message.replace(/\s+/g, ' ')}`;
+    })
+    .join('; ');
+  throw new AirlockError('AIRLOCK_ERR_HTTP_BAD_REQUEST', `invalid request: ${said}`);
 }
 
 /** A v1 handler: the validated request is typed by its route; any response may come back. */

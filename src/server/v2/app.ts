@@ -11,9 +11,11 @@
  * the DAG routes) adds its operations to it, and {@link mountApiV2} serves it after they all have.
  */
 import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { VERSION } from '../../cli/version.ts';
 import { requireAuth } from '../auth/middleware.ts';
 import type { AirlockApp, ApiV2, AppDeps, AppEnv } from '../context.ts';
+import { validateSynchronously } from '../openapi-validation.ts';
 
 export type { ApiV2 } from '../context.ts';
 
@@ -33,23 +35,29 @@ interface ValidationIssue {
  * ```
  */
 export function createApiV2(): ApiV2 {
-  return new OpenAPIHono<AppEnv>({
-    defaultHook: (result, c) => {
-      if (result.success) return;
-      const issues = (result.error as { issues: readonly ValidationIssue[] }).issues;
-      const where = result.target === 'json' ? 'body' : result.target;
-      return c.json(
-        {
-          detail: issues.map((issue) => ({
-            loc: [where, ...issue.path.map((p) => (typeof p === 'number' ? p : String(p)))],
-            msg: issue.message,
-            type: issue.code,
-          })),
-        },
-        422,
-      );
+  const v2 = new OpenAPIHono<AppEnv>({ defaultHook: v2Hook });
+  validateSynchronously(v2, v2Hook);
+  return v2;
+}
+
+/** FastAPI's answer to a request that fails validation: a 422 listing each problem. */
+function v2Hook(
+  result: { success: boolean; error?: unknown; target: string },
+  c: Context<AppEnv>,
+): Response | undefined {
+  if (result.success) return;
+  const issues = (result.error as { issues: readonly ValidationIssue[] }).issues;
+  const where = result.target === 'json' ? 'body' : result.target;
+  return c.json(
+    {
+      detail: issues.map((issue) => ({
+        loc: [where, ...issue.path.map((p) => (typeof p === 'number' ? p : String(p)))],
+        msg: issue.message,
+        type: issue.code,
+      })),
     },
-  });
+    422,
+  );
 }
 
 /** The servers' security schemes, as Airflow 3 declares them. */
