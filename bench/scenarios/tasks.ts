@@ -10,7 +10,8 @@
  * - `tasks_vs_graphile`: N no-op tasks with a child process per try on PostgreSQL (one worker,
  *   concurrency 2), against graphile-worker starting a `node -e ""` child per job on the same
  *   PostgreSQL with the same concurrency: tasks per second over jobs per second, each side timed
- *   after a warm-up of 20 tasks or jobs of its own (JIT, statement caches). Also
+ *   after a warm-up of 20 tasks or jobs of its own (JIT, statement caches), in rounds of one
+ *   batch each (airlock first in one round, graphile-worker in the next): the median ratio. Also
  *   `two_workers_vs_one`: the same run on two such workers (no target here: it needs cores to
  *   spare, which a 2-core machine does not have).
  */
@@ -247,7 +248,7 @@ async function pgSchema() {
   return { admin, schema, url };
 }
 
-async function throughput(d: Dist, home: string, count: number) {
+async function throughput(d: Dist, home: string, count: number, rounds: number) {
   writeDags(home, count);
   writeDags(home, WARM_UP_TASKS, 'warm_up');
   const { admin, schema, url } = await pgSchema();
@@ -285,11 +286,6 @@ async function throughput(d: Dist, home: string, count: number) {
       await Promise.all(running.map((w) => w.stop()));
       return perS;
     };
-    await drain('warm_up', 1, warmUp);
-    const airlockPerS = await drain('one_worker', 1);
-    const twoWorkersPerS = await drain('two_workers', 2);
-    await metastore.close();
-
     // graphile-worker, same PostgreSQL, same concurrency, a `node -e ""` child per job.
     const { run, makeWorkerUtils } = await import('graphile-worker');
     const gwSchema = `${schema}_gw`;
@@ -312,7 +308,7 @@ async function throughput(d: Dist, home: string, count: number) {
         },
       },
     });
-    /** Adds `n` jobs and waits until they have all run. */
+    /** Adds `n` jobs and waits until they have all run: jobs per second. */
     const jobs = async (n: number) => {
       let left = n;
       const all = new Promise<void>((resolve) => {
@@ -320,24 +316,51 @@ async function throughput(d: Dist, home: string, count: number) {
           if (--left === 0) resolve();
         };
       });
+      const started = performance.now();
       for (let i = 0; i < n; i++) await runner.addJob('noop', {});
       await all;
+      return n / ((performance.now() - started) / 1000);
     };
-    // The same warm-up, then the timed jobs.
-    await jobs(WARM_UP_TASKS);
-    const gwStarted = performance.now();
-    await jobs(count);
-    const gwS = (performance.now() - gwStarted) / 1000;
-    await runner.stop();
-    await utils.release();
-    await admin.query(`drop schema if exists ${gwSchema} cascade`);
-    return {
-      tasks: count,
-      two_workers_tasks_per_s: twoWorkersPerS,
-      two_workers_vs_one: twoWorkersPerS / airlockPerS,
-      airlock_tasks_per_s: airlockPerS,
-      graphile_jobs_per_s: count / gwS,
-    };
+    try {
+      // Each side's warm-up, then rounds of one batch each, in turn first and second (a machine
+      // whose speed drifts during the run then shifts both alike): the median ratio of the
+      // rounds, and the medians of each side's rate.
+      await drain('warm_up', 1, warmUp);
+      await jobs(WARM_UP_TASKS);
+      const ratios: number[] = [];
+      const airlockRates: number[] = [];
+      const graphileRates: number[] = [];
+      for (let round = 0; round < rounds; round++) {
+        let airlockPerS: number;
+        let graphilePerS: number;
+        if (round % 2 === 0) {
+          airlockPerS = await drain(`one_worker_${round}`, 1);
+          graphilePerS = await jobs(count);
+        } else {
+          graphilePerS = await jobs(count);
+          airlockPerS = await drain(`one_worker_${round}`, 1);
+        }
+        ratios.push(airlockPerS / graphilePerS);
+        airlockRates.push(airlockPerS);
+        graphileRates.push(graphilePerS);
+      }
+      const twoWorkersPerS = await drain('two_workers', 2);
+      await metastore.close();
+      const airlockPerS = median(airlockRates);
+      return {
+        tasks: count,
+        rounds,
+        two_workers_tasks_per_s: twoWorkersPerS,
+        two_workers_vs_one: twoWorkersPerS / airlockPerS,
+        airlock_tasks_per_s: airlockPerS,
+        graphile_jobs_per_s: median(graphileRates),
+        tasks_vs_graphile: median(ratios),
+      };
+    } finally {
+      await runner.stop();
+      await utils.release();
+      await admin.query(`drop schema if exists ${gwSchema} cascade`);
+    }
   } finally {
     await admin.query(`drop schema ${schema} cascade`);
     await admin.end();
@@ -362,7 +385,7 @@ export async function run({ quick }: ScenarioOptions): Promise<Record<string, nu
       await pgs.admin.query(`drop schema ${pgs.schema} cascade`);
       await pgs.admin.end();
     }
-    const p = await throughput(d, join(home, 'throughput'), quick ? 100 : 200);
+    const p = await throughput(d, join(home, 'throughput'), quick ? 60 : 100, quick ? 2 : 3);
     return {
       try_ms: t.warm_ms,
       try_fresh_process_ms: t.cold_ms,
@@ -384,7 +407,6 @@ export async function run({ quick }: ScenarioOptions): Promise<Record<string, nu
         gPg.trigger_to_log_ms / gPg.node_ms,
       ),
       ...p,
-      tasks_vs_graphile: p.airlock_tasks_per_s / p.graphile_jobs_per_s,
     };
   } finally {
     rmSync(home, { recursive: true, force: true });
