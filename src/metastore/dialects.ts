@@ -98,16 +98,40 @@ function bindable(value: unknown): unknown {
   return value;
 }
 
+/** A statement's column names, and whether a row of them can be a plain `{}`. */
+interface RowShape {
+  readonly columns: readonly string[];
+  /** `false` when a column is named `__proto__` (which would set a `{}`'s prototype). */
+  readonly plain: boolean;
+}
+
+/**
+ * Turns `statement` to return arrays, and gives its row shape; `null` (and the statement left as
+ * it was) when it yields no columns. node:sqlite builds a row object through V8's API a property
+ * at a time, which costs more than a point lookup itself; the rows are built in JS instead.
+ */
+function rowShape(statement: StatementSync): RowShape | null {
+  const columns = statement.columns().map((column) => column.name);
+  if (columns.length === 0) return null;
+  statement.setReturnArrays(true);
+  return { columns, plain: !columns.includes('__proto__') };
+}
+
+/** The row of `values` in `shape`. */
+function toRow<R>(shape: RowShape, values: readonly unknown[]): R {
+  const row: Record<string, unknown> = shape.plain ? {} : Object.create(null);
+  const { columns } = shape;
+  for (let i = 0; i < columns.length; i++) row[columns[i] as string] = values[i];
+  return row as R;
+}
+
 class NodeSqliteConnection implements DatabaseConnection {
   readonly #db: DatabaseSync;
   readonly #statements = new Map<string, StatementSync>();
-  /** The prepared reads of {@link first}: statements returning arrays, with their columns. */
-  readonly #readers = new Map<
-    string,
-    { statement: StatementSync; columns: string[]; plain: boolean }
-  >();
-  /** Whether each cached statement yields columns (asked once: `columns()` is not free). */
-  readonly #yieldsRows = new WeakMap<StatementSync, boolean>();
+  /** The prepared reads of {@link first}, with their row shapes. */
+  readonly #readers = new Map<string, { statement: StatementSync; shape: RowShape | null }>();
+  /** Each cached statement's row shape, `null` for one that yields no columns (asked once). */
+  readonly #shapes = new WeakMap<StatementSync, RowShape | null>();
 
   constructor(db: DatabaseSync) {
     this.#db = db;
@@ -132,14 +156,18 @@ class NodeSqliteConnection implements DatabaseConnection {
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
     const statement = this.#prepare(compiledQuery.sql);
     const params = compiledQuery.parameters.map(bindable) as never[];
-    // A statement that yields columns (SELECT, PRAGMA, … RETURNING) is read with all().
-    let yieldsRows = this.#yieldsRows.get(statement);
-    if (yieldsRows === undefined) {
-      yieldsRows = statement.columns().length > 0;
-      this.#yieldsRows.set(statement, yieldsRows);
+    // A statement that yields columns (SELECT, PRAGMA, … RETURNING) is read with all(), as
+    // arrays made into rows here (see `first`).
+    let shape = this.#shapes.get(statement);
+    if (shape === undefined) {
+      shape = rowShape(statement);
+      this.#shapes.set(statement, shape);
     }
-    if (yieldsRows) {
-      return { rows: statement.all(...params) as R[] };
+    if (shape) {
+      const arrays = statement.all(...params) as unknown as unknown[][];
+      const rows: R[] = new Array(arrays.length);
+      for (let i = 0; i < arrays.length; i++) rows[i] = toRow<R>(shape, arrays[i] as unknown[]);
+      return { rows };
     }
     const { changes, lastInsertRowid } = statement.run(...params);
     return {
@@ -149,33 +177,21 @@ class NodeSqliteConnection implements DatabaseConnection {
     };
   }
 
-  /**
-   * The first row of a SELECT, through a statement cache of its own whose statements return
-   * arrays: node:sqlite builds a row object through V8's API a property at a time, which costs
-   * more than the read itself on a point lookup; the object is built here from the column names.
-   */
+  /** The first row of a SELECT, through a statement cache of its own (see `rowShape`). */
   first<R>(sql: string, params: readonly unknown[]): R | undefined {
     let reader = this.#readers.get(sql);
     if (!reader) {
       const statement = this.#db.prepare(sql);
-      statement.setReturnArrays(true);
-      const columns = statement.columns().map((column) => column.name);
-      // (A column named `__proto__` would set the prototype of a `{}`.)
-      reader = { statement, columns, plain: !columns.includes('__proto__') };
+      reader = { statement, shape: rowShape(statement) };
       if (this.#readers.size >= STATEMENT_CACHE_SIZE) {
         const oldest = this.#readers.keys().next().value;
         if (oldest !== undefined) this.#readers.delete(oldest);
       }
       this.#readers.set(sql, reader);
     }
-    const values = reader.statement.get(...(params.map(bindable) as never[])) as
-      | unknown[]
-      | undefined;
-    if (!values) return undefined;
-    const { columns } = reader;
-    const row: Record<string, unknown> = reader.plain ? {} : Object.create(null);
-    for (let i = 0; i < columns.length; i++) row[columns[i] as string] = values[i];
-    return row as R;
+    const values = reader.statement.get(...(params.map(bindable) as never[]));
+    if (values === undefined || !reader.shape) return values as R | undefined;
+    return toRow<R>(reader.shape, values as unknown as unknown[]);
   }
 
   async *streamQuery<R>(compiledQuery: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {

@@ -82,7 +82,7 @@ describe('metastore on SQLite', () => {
     await b.close();
   });
 
-  it('reads prepared rows as objects: every column, nulls kept, a `__proto__` column a plain field', async () => {
+  it('reads rows as objects (prepared reads and Kysely queries): every column, nulls kept, a `__proto__` column a plain field', async () => {
     const { dialect, reads } = await createDialect({ kind: 'sqlite', path: ':memory:' });
     const db = new Kysely<Record<string, never>>({ dialect });
     try {
@@ -107,6 +107,16 @@ describe('metastore on SQLite', () => {
       // A statement Kysely runs with all() still gives objects.
       const all = await sql<{ k: string }>`select k, v, n from t where k = ${'a'}`.execute(db);
       expect(all.rows).toEqual([{ k: 'a', v: 'changed', n: 1 }]);
+      const odds = await sql<Record<string, unknown>>`select "__proto__" from t order by k`.execute(
+        db,
+      );
+      expect(odds.rows.map((row) => Object.getPrototypeOf(row))).toEqual([null, null]);
+      expect(
+        odds.rows.map((row) => Object.getOwnPropertyDescriptor(row, '__proto__')?.value),
+      ).toEqual(['p', null]);
+      // A statement without columns still reports its changes.
+      const changed = await sql`update t set n = n + 1`.execute(db);
+      expect(changed.numAffectedRows).toBe(2n);
     } finally {
       await db.destroy();
     }
