@@ -3,7 +3,8 @@
  * latency of an authenticated variable GET (`GET /api/v1/variables/<key>`, the same key every
  * time) with an API token, a session cookie and HTTP basic auth, against a bare Hono
  * hello-world route served by the same Node adapter in the same run, so the numbers show what
- * airlock's auth, metastore read and decryption cost on top of the framework.
+ * airlock's auth, metastore read and decryption cost on top of the framework. Each comparison is
+ * a few pairs of short runs, each side first in turn, and reports the median ratio of the pairs.
  *
  * The load generator (autocannon's CLI) runs in its own process: in the servers' process it
  * would share their event loop and measure itself as much as them.
