@@ -128,8 +128,6 @@ function toRow<R>(shape: RowShape, values: readonly unknown[]): R {
 class NodeSqliteConnection implements DatabaseConnection {
   readonly #db: DatabaseSync;
   readonly #statements = new Map<string, StatementSync>();
-  /** The prepared reads of {@link first}, with their row shapes. */
-  readonly #readers = new Map<string, { statement: StatementSync; shape: RowShape | null }>();
   /** Each cached statement's row shape, `null` for one that yields no columns (asked once). */
   readonly #shapes = new WeakMap<StatementSync, RowShape | null>();
 
@@ -157,12 +155,8 @@ class NodeSqliteConnection implements DatabaseConnection {
     const statement = this.#prepare(compiledQuery.sql);
     const params = compiledQuery.parameters.map(bindable) as never[];
     // A statement that yields columns (SELECT, PRAGMA, … RETURNING) is read with all(), as
-    // arrays made into rows here (see `first`).
-    let shape = this.#shapes.get(statement);
-    if (shape === undefined) {
-      shape = rowShape(statement);
-      this.#shapes.set(statement, shape);
-    }
+    // arrays made into rows here (see `rowShape`).
+    const shape = this.#shapeOf(statement);
     if (shape) {
       const arrays = statement.all(...params) as unknown as unknown[][];
       const rows: R[] = new Array(arrays.length);
@@ -177,21 +171,23 @@ class NodeSqliteConnection implements DatabaseConnection {
     };
   }
 
-  /** The first row of a SELECT, through a statement cache of its own (see `rowShape`). */
+  /** The first row of a SELECT, through the statement cache. */
   first<R>(sql: string, params: readonly unknown[]): R | undefined {
-    let reader = this.#readers.get(sql);
-    if (!reader) {
-      const statement = this.#db.prepare(sql);
-      reader = { statement, shape: rowShape(statement) };
-      if (this.#readers.size >= STATEMENT_CACHE_SIZE) {
-        const oldest = this.#readers.keys().next().value;
-        if (oldest !== undefined) this.#readers.delete(oldest);
-      }
-      this.#readers.set(sql, reader);
+    const statement = this.#prepare(sql);
+    const shape = this.#shapeOf(statement);
+    const values = statement.get(...(params.map(bindable) as never[]));
+    if (values === undefined || !shape) return values as R | undefined;
+    return toRow<R>(shape, values as unknown as unknown[]);
+  }
+
+  /** A cached statement's row shape (see `rowShape`), asked once: `columns()` is not free. */
+  #shapeOf(statement: StatementSync): RowShape | null {
+    let shape = this.#shapes.get(statement);
+    if (shape === undefined) {
+      shape = rowShape(statement);
+      this.#shapes.set(statement, shape);
     }
-    const values = reader.statement.get(...(params.map(bindable) as never[]));
-    if (values === undefined || !reader.shape) return values as R | undefined;
-    return toRow<R>(reader.shape, values as unknown as unknown[]);
+    return shape;
   }
 
   async *streamQuery<R>(compiledQuery: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
@@ -205,7 +201,6 @@ class NodeSqliteConnection implements DatabaseConnection {
 
   close(): void {
     this.#statements.clear();
-    this.#readers.clear();
     this.#db.close();
   }
 }
