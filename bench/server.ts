@@ -21,6 +21,7 @@ import { Fernet, parseFernetKeys } from '../src/metastore/fernet.ts';
 import { Metastore } from '../src/metastore/metastore.ts';
 import { createServerApp } from '../src/server/app.ts';
 import { ServerStore } from '../src/server/store.ts';
+import { inTurn } from './_rounds.ts';
 import { median } from './scenarios/cold_cli.ts';
 
 type Fetch = (request: Request) => Response | Promise<Response>;
@@ -150,15 +151,11 @@ export async function runServerBench(options: { quick: boolean }): Promise<Recor
       const helloRps: number[] = [];
       const helloP99: number[] = [];
       for (let round = 0; round < rounds; round++) {
-        let measured: CannonResult;
-        let bareRun: CannonResult;
-        if (round % 2 === 0) {
-          measured = await load(url, headers, seconds);
-          bareRun = await load(bare.url, {}, seconds);
-        } else {
-          bareRun = await load(bare.url, {}, seconds);
-          measured = await load(url, headers, seconds);
-        }
+        const [measured, bareRun] = await inTurn(
+          round,
+          () => load(url, headers, seconds),
+          () => load(bare.url, {}, seconds),
+        );
         if (measured.non2xx > 0 || measured.errors > 0) {
           throw new Error(
             `${name} GETs failed: ${measured.non2xx} non-2xx, ${measured.errors} errors`,

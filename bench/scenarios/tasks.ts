@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
+import { inTurn } from '../_rounds.ts';
 import type { ScenarioOptions } from '../_types.ts';
 import { median } from './cold_cli.ts';
 
@@ -331,15 +332,11 @@ async function throughput(d: Dist, home: string, count: number, rounds: number) 
       const airlockRates: number[] = [];
       const graphileRates: number[] = [];
       for (let round = 0; round < rounds; round++) {
-        let airlockPerS: number;
-        let graphilePerS: number;
-        if (round % 2 === 0) {
-          airlockPerS = await drain(`one_worker_${round}`, 1);
-          graphilePerS = await jobs(count);
-        } else {
-          graphilePerS = await jobs(count);
-          airlockPerS = await drain(`one_worker_${round}`, 1);
-        }
+        const [airlockPerS, graphilePerS] = await inTurn(
+          round,
+          () => drain(`one_worker_${round}`, 1),
+          () => jobs(count),
+        );
         ratios.push(airlockPerS / graphilePerS);
         airlockRates.push(airlockPerS);
         graphileRates.push(graphilePerS);
