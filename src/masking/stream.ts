@@ -5,6 +5,7 @@
  * pass through unchanged, and a chunk with no secret in it passes without a copy.
  */
 import { Transform, type TransformCallback } from 'node:stream';
+import { ChunkMasker } from './chunks.ts';
 import type { SecretsMasker } from './masker.ts';
 
 /**
@@ -17,21 +18,16 @@ import type { SecretsMasker } from './masker.ts';
  * ```
  */
 export function createMaskingStream(masker: SecretsMasker): Transform {
-  let pending: Buffer | undefined;
-  const emit = (stream: Transform, bytes: Buffer, final: boolean) => {
-    const { out, held } = masker.redactChunk(bytes, final);
-    if (out.length > 0) stream.push(out);
-    // The held tail is a view of this chunk: copy it, the chunk's memory may be reused.
-    pending = held.length > 0 ? Buffer.from(held) : undefined;
-  };
+  const chunks = new ChunkMasker(masker);
   return new Transform({
     transform(chunk: Buffer | string, _encoding: BufferEncoding, callback: TransformCallback) {
-      const bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk);
-      emit(this, pending ? Buffer.concat([pending, bytes]) : bytes, false);
+      const out = chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk));
+      if (out.length > 0) this.push(out);
       callback();
     },
     flush(callback: TransformCallback) {
-      if (pending) emit(this, pending, true);
+      const out = chunks.end();
+      if (out.length > 0) this.push(out);
       callback();
     },
   });

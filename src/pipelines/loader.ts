@@ -14,10 +14,6 @@
  * of the backends, the configuration or zod: the same objects (both re-export the same modules),
  * at a fraction of the start-up cost of a task process.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import module from 'node:module';
-import { join, relative } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { AirlockError, isAirlockError } from '../errors.ts';
 import { SecretsMasker } from '../masking/masker.ts';
 import { bundledDagApiUrl } from './bundled.ts';
@@ -30,6 +26,14 @@ import {
 } from './dag.ts';
 import type { ParamSpecs } from './params.ts';
 import type { SupervisorLookup } from './supervisor.ts';
+
+// Node's modules taken from the process, not imported: a task process loads this module, and an
+// ES import of `node:fs` reads every export of it (running its lazy getters, which load
+// `fs/promises` and Node's streams), which costs a try milliseconds.
+const { readdirSync, readFileSync, statSync } = process.getBuiltinModule('node:fs');
+const module = process.getBuiltinModule('node:module');
+const { join, relative } = process.getBuiltinModule('node:path');
+const { fileURLToPath, pathToFileURL } = process.getBuiltinModule('node:url');
 
 /** This package's `package.json`, from `src/pipelines` or `dist/pipelines`. */
 const PACKAGE_JSON_URL = new URL('../../package.json', import.meta.url).href;
@@ -399,16 +403,20 @@ export async function discoverDagsInChild(
   const lookup = options.lookup ?? (own as SupervisorLookup);
   try {
     return await new Promise<DagBagInfo>((resolve, reject) => {
-      const { child, stderr } = spawnSupervised(siblingEntry('discover-main'), [folder], {
-        env,
-        masker,
-        lookup,
-        timeoutMs: options.timeoutMs ?? 30_000,
-      });
+      const { child, stderr, onMessage } = spawnSupervised(
+        siblingEntry('discover-main'),
+        [folder],
+        {
+          env,
+          masker,
+          lookup,
+          timeoutMs: options.timeoutMs ?? 30_000,
+        },
+      );
       child.stdout?.resume();
       stderr.resume();
       let found: DagBagInfo | undefined;
-      child.on('message', (message: unknown) => {
+      onMessage((message) => {
         const m = message as { type?: unknown; bag?: DagBagInfo } | null;
         if (m?.type === 'airlock:dagbag' && m.bag) found = m.bag;
       });

@@ -25,7 +25,7 @@ export interface PipelineSettings {
   readonly heartbeatTimeoutSeconds: number;
   /**
    * `AIRLOCK__WORKER__PRESTART`: a worker keeps a task process started ahead for each of its
-   * slots, which gets its try over IPC (every try still gets a fresh process of its own).
+   * slots, which gets its try over its channel (every try still gets a fresh process of its own).
    * @default true
    */
   readonly prestart: boolean;

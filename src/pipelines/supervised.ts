@@ -2,19 +2,35 @@
  * @module pipelines/supervised
  * The child side of the process boundary (see `supervisor.ts`): inside a task or discovery
  * process started by an airlock supervisor, `Variable.get` / `Connection.get` ask the supervisor
- * over the IPC channel instead of resolving (the child has no credentials to do so), and the
- * process dies with its supervisor: when the channel closes, it kills its own process group.
+ * over the channel on fd 3 (see `_ipc.ts`) instead of resolving (the child has no credentials to
+ * do so), and the process dies with its supervisor: when the channel closes or the process gets
+ * a new parent, it kills its own process group.
+ *
+ * Nothing here loads Node's streams or `net`: requests are written with `fs.writeSync`, and the
+ * answers read with `fs.read` only while one is awaited, so the channel never keeps the process
+ * alive on its own (a task whose function never settles ends as it would unsupervised).
  */
 import { AirlockError, type ErrorCode } from '../errors.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
 import { Connection, type ConnectionFields } from '../model/connection.ts';
 import { registerResolved } from '../resolver/link.ts';
 import type { LookupOptions, Resolution } from '../resolver/types.ts';
-import { LOOKUP_MESSAGE, type LookupReply, type LookupRequest, SUPERVISED_ENV } from './_ipc.ts';
+import {
+  CHANNEL_FD,
+  encodeMessage,
+  LOOKUP_MESSAGE,
+  type LookupReply,
+  type LookupRequest,
+  MessageReader,
+  SUPERVISED_ENV,
+} from './_ipc.ts';
 import type { TaskLookup } from './context.ts';
 
+// Taken from the process, not imported: an ES import of `node:fs` reads every export of it
+// (running its lazy getters), which costs a task process milliseconds.
+const fs = process.getBuiltinModule('node:fs');
+
 type Reply = { readonly type: string; readonly id: number };
-type Pending = { resolve: (reply: Reply) => void; reject: (err: unknown) => void };
 
 function isReply(message: unknown): message is Reply {
   return (
@@ -25,6 +41,123 @@ function isReply(message: unknown): message is Reply {
   );
 }
 
+/** How often a supervised process checks that its supervisor is still its parent. */
+const PARENT_CHECK_MS = 200;
+
+/** The supervisor is gone: nobody records this try or reads its output any more. */
+function dieWithSupervisor(): never {
+  try {
+    process.kill(-process.pid, 'SIGKILL');
+  } catch {
+    // not a group leader: this process alone
+  }
+  process.exit(1);
+}
+
+/**
+ * This process's end of the channel to its supervisor (one per process).
+ *
+ * @example
+ * ```ts
+ * const channel = openSupervisorChannel();
+ * channel?.send({ type: 'airlock:dagbag', bag });
+ * ```
+ */
+export interface SupervisorChannel {
+  /** Sends `message` (synchronously); `false` when the supervisor is gone. */
+  send(message: object): boolean;
+  /**
+   * Reads the channel until `take` returns `true` for a message (each message is offered to
+   * every waiting `take`, oldest first); `take` is called with `undefined` when the channel
+   * closes. Returns a function that stops waiting.
+   */
+  receive(take: (message: unknown) => boolean): () => void;
+}
+
+class FdChannel implements SupervisorChannel {
+  readonly #reader = new MessageReader();
+  readonly #buffer = Buffer.allocUnsafe(64 * 1024);
+  readonly #takers = new Set<(message: unknown) => boolean>();
+  #reading = false;
+  #closed = false;
+
+  send(message: object): boolean {
+    if (this.#closed) return false;
+    const bytes = Buffer.from(encodeMessage(message), 'utf8');
+    try {
+      for (let off = 0; off < bytes.length; ) off += fs.writeSync(CHANNEL_FD, bytes, off);
+      return true;
+    } catch {
+      // EPIPE: the supervisor is gone (the parent check ends this process).
+      return false;
+    }
+  }
+
+  receive(take: (message: unknown) => boolean): () => void {
+    if (this.#closed) {
+      take(undefined);
+      return () => {};
+    }
+    this.#takers.add(take);
+    this.#read();
+    return () => this.#takers.delete(take);
+  }
+
+  #read(): void {
+    if (this.#reading || this.#closed || this.#takers.size === 0) return;
+    this.#reading = true;
+    fs.read(CHANNEL_FD, this.#buffer, 0, this.#buffer.length, null, (err, n) => {
+      this.#reading = false;
+      if (err || n === 0) {
+        this.#closed = true;
+        const takers = [...this.#takers];
+        this.#takers.clear();
+        for (const take of takers) take(undefined);
+        dieWithSupervisor();
+      }
+      this.#reader.push(this.#buffer.subarray(0, n), (message) => {
+        for (const take of this.#takers) {
+          if (take(message)) {
+            this.#takers.delete(take);
+            break;
+          }
+        }
+      });
+      this.#read();
+    });
+  }
+}
+
+const CHANNEL_KEY = Symbol.for('airlock.pipelines.supervisor-channel');
+const ASK_KEY = Symbol.for('airlock.pipelines.supervisor-ask');
+const slots = globalThis as {
+  [CHANNEL_KEY]?: SupervisorChannel | null;
+  [ASK_KEY]?: Ask;
+};
+
+/**
+ * The channel to this process's supervisor, when an airlock supervisor started it (else
+ * `undefined`). The first call also makes the process die with its supervisor: a supervisor
+ * that is gone (`kill -9` included) closes the channel and leaves the process to a new parent,
+ * either of which kills the process's group.
+ */
+export function openSupervisorChannel(): SupervisorChannel | undefined {
+  const held = slots[CHANNEL_KEY];
+  if (held !== undefined) return held ?? undefined;
+  if (process.env[SUPERVISED_ENV] !== '1') {
+    slots[CHANNEL_KEY] = null;
+    return undefined;
+  }
+  delete process.env[SUPERVISED_ENV];
+  const channel = new FdChannel();
+  slots[CHANNEL_KEY] = channel;
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) dieWithSupervisor();
+  }, PARENT_CHECK_MS).unref();
+  return channel;
+}
+
 /** Sends a request to the supervisor and waits for the reply with its id. */
 type Ask = <R extends Reply>(
   message: { readonly type: string } & Record<string, unknown>,
@@ -32,10 +165,7 @@ type Ask = <R extends Reply>(
   signal?: AbortSignal,
 ) => Promise<R>;
 
-const ASK_KEY = Symbol.for('airlock.pipelines.supervisor-channel');
-const slots = globalThis as { [ASK_KEY]?: Ask };
-
-/** The IPC message a task process sends before it exits 0 when its try did not simply succeed. */
+/** The message a task process sends before it exits 0 when its try did not simply succeed. */
 export const OUTCOME_MESSAGE = 'airlock:outcome';
 
 /** A task try's outcome, beyond its exit code. */
@@ -56,12 +186,9 @@ export function isOutcomeMessage(message: unknown): message is TryOutcomeMessage
   );
 }
 
-/** Sends the try's outcome to the supervisor (nothing without one); resolves once it is sent. */
-export function tellOutcome(outcome: Omit<TryOutcomeMessage, 'type'>): Promise<void> {
-  if (!slots[ASK_KEY] || typeof process.send !== 'function') return Promise.resolve();
-  return new Promise((resolve) => {
-    process.send?.({ type: OUTCOME_MESSAGE, ...outcome }, undefined, {}, () => resolve());
-  });
+/** Sends the try's outcome to the supervisor (nothing without one). */
+export function tellOutcome(outcome: Omit<TryOutcomeMessage, 'type'>): void {
+  openSupervisorChannel()?.send({ type: OUTCOME_MESSAGE, ...outcome });
 }
 
 /**
@@ -82,41 +209,10 @@ export function askSupervisor<R extends Reply>(
   return ask<R>(message, what);
 }
 
-/**
- * When this process was started by a supervisor: installs the "die with the supervisor" handler
- * and returns the lookup that asks it (registering each answer with `masker` too, for the
- * process's own masking); otherwise `undefined` (the process resolves directly).
- *
- * @example
- * ```ts
- * const lookup = connectToSupervisor(masker);
- * ```
- */
-export function connectToSupervisor(masker: SecretsMasker): TaskLookup | undefined {
-  if (process.env[SUPERVISED_ENV] !== '1' || typeof process.send !== 'function') return undefined;
-  delete process.env[SUPERVISED_ENV];
-  process.on('disconnect', () => {
-    // The supervisor is gone: nobody records this try or reads its output any more.
-    try {
-      process.kill(-process.pid, 'SIGKILL');
-    } catch {
-      // not a group leader: this process alone
-    }
-    process.exit(1);
-  });
-  // The channel keeps this process alive only while a request waits for its answer.
-  process.channel?.unref();
-  const pending = new Map<number, Pending>();
+/** Requests over `channel`, each with its own id, answered in any order. */
+function askOver(channel: SupervisorChannel): Ask {
   let next = 0;
-  process.on('message', (message: unknown) => {
-    if (!isReply(message)) return;
-    const waiter = pending.get(message.id);
-    if (!waiter) return;
-    pending.delete(message.id);
-    if (pending.size === 0) process.channel?.unref();
-    waiter.resolve(message);
-  });
-  const ask: Ask = <R extends Reply>(
+  return <R extends Reply>(
     message: { readonly type: string } & Record<string, unknown>,
     what: string,
     signal?: AbortSignal,
@@ -124,26 +220,49 @@ export function connectToSupervisor(masker: SecretsMasker): TaskLookup | undefin
     new Promise<R>((resolve, reject) => {
       signal?.throwIfAborted();
       const id = ++next;
-      pending.set(id, { resolve: resolve as (reply: Reply) => void, reject });
-      process.channel?.ref();
-      process.send?.({ ...message, id }, undefined, {}, (err) => {
-        if (!err) return;
-        pending.delete(id);
-        reject(
-          new AirlockError(
-            'AIRLOCK_ERR_INTERNAL',
-            `cannot ask the supervising airlock process for ${what}`,
-          ),
+      const failed = () =>
+        new AirlockError(
+          'AIRLOCK_ERR_INTERNAL',
+          `cannot ask the supervising airlock process for ${what}`,
         );
+      const onAbort = () => {
+        stop();
+        reject(signal?.reason);
+      };
+      const stop = channel.receive((reply) => {
+        if (reply === undefined) {
+          reject(failed());
+          return true;
+        }
+        if (!isReply(reply) || reply.id !== id) return false;
+        signal?.removeEventListener('abort', onAbort);
+        resolve(reply as R);
+        return true;
       });
-      signal?.addEventListener(
-        'abort',
-        () => {
-          if (pending.delete(id)) reject(signal?.reason);
-        },
-        { once: true },
-      );
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (!channel.send({ ...message, id })) {
+        stop();
+        signal?.removeEventListener('abort', onAbort);
+        reject(failed());
+      }
     });
+}
+
+/**
+ * When this process was started by a supervisor: opens the channel to it (see
+ * {@link openSupervisorChannel}) and returns the lookup that asks it (registering each answer
+ * with `masker` too, for the process's own masking); otherwise `undefined` (the process
+ * resolves directly).
+ *
+ * @example
+ * ```ts
+ * const lookup = connectToSupervisor(masker);
+ * ```
+ */
+export function connectToSupervisor(masker: SecretsMasker): TaskLookup | undefined {
+  const channel = openSupervisorChannel();
+  if (!channel) return undefined;
+  const ask = slots[ASK_KEY] ?? askOver(channel);
   slots[ASK_KEY] = ask;
   const lookup = (kind: LookupRequest['kind'], key: string, options: LookupOptions) =>
     ask<LookupReply>({ type: LOOKUP_MESSAGE, kind, key }, `the ${kind}`, options.signal);

@@ -9,16 +9,18 @@
  *   anything reaches a log file, a terminal or the database, so that output that bypasses the
  *   child's own masking (Node's fatal-error printer, `fs.writeSync(2, …)`, `process._rawDebug`,
  *   a grandchild with inherited stdio) is masked too;
- * - answers its `Variable.get` / `Connection.get` over the IPC channel: the supervisor resolves
- *   through the deployment's chain (with its cache), registers what must be masked with the
- *   masker that reads the child's pipes, and only then answers (see `supervised.ts`).
+ * - answers its `Variable.get` / `Connection.get` over the channel on the child's fd 3 (see
+ *   `_ipc.ts`): the supervisor resolves through the deployment's chain (with its cache),
+ *   registers what must be masked with the masker that reads the child's pipes, and only then
+ *   answers (see `supervised.ts`).
  *
- * The child runs in its own process group; when its supervisor dies it notices the closed
- * channel and kills its group, and the supervisor kills the group when the child ends.
+ * The child runs in its own process group; when its supervisor dies it notices (the closed
+ * channel, or its new parent) and kills its group, and the supervisor kills the group when the
+ * child ends.
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { loadConfig } from '../config/load-config.ts';
 import { ENV } from '../config/schema.ts';
 import type { Logger } from '../logging/logger.ts';
@@ -30,10 +32,13 @@ import type { Connection, ConnectionFields } from '../model/connection.ts';
 import { openSecrets } from '../resolver/open.ts';
 import { LOCAL_LINKS, type Resolver, registerResolved } from '../resolver/resolver.ts';
 import {
+  CHANNEL_FD,
+  encodeMessage,
   ipcError,
   LOOKUP_MESSAGE,
   type LookupReply,
   type LookupRequest,
+  MessageReader,
   SUPERVISED_ENV,
 } from './_ipc.ts';
 import { answerXcom, isXcomRequest, type XcomChannel } from './xcom.ts';
@@ -249,6 +254,12 @@ export interface SupervisedChild {
   readonly stderr: Readable;
   /** Signals the child's whole process group (the child and what it started). */
   killGroup(signal: NodeJS.Signals): void;
+  /** Sends `message` to the child over its channel (nothing once the channel is closed). */
+  send(message: object): void;
+  /** Calls `listener` with each message the child sends (its lookups and XCom requests too). */
+  onMessage(listener: (message: unknown) => void): void;
+  /** Whether the channel to the child is still open. */
+  connected(): boolean;
 }
 
 /**
@@ -273,7 +284,7 @@ export function spawnSupervised(
   const env = childEnvironment(options.env);
   const child = spawn(process.execPath, [entry, ...args], {
     env: { ...env, ...options.extraEnv, [SUPERVISED_ENV]: '1' },
-    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     // Its own process group: the child kills it when this process dies, and this process kills
     // it when the child ends (no grandchild outlives its task).
     detached: true,
@@ -286,16 +297,25 @@ export function spawnSupervised(
       // the group is gone
     }
   };
-  child.on('message', (message: unknown) => {
+  const channel = child.stdio[CHANNEL_FD] as Duplex | null | undefined;
+  const connected = () => channel?.writable === true && !channel.destroyed;
+  const send = (message: object) => {
+    if (connected()) channel?.write(encodeMessage(message));
+  };
+  const listeners: ((message: unknown) => void)[] = [];
+  const reader = new MessageReader();
+  const deliver = (message: unknown) => {
     const reply = isLookupRequest(message)
       ? answer(message, lookup, masker)
       : isXcomRequest(message)
         ? answerXcom(message, options.xcom, masker)
         : undefined;
-    void reply?.then((r) => {
-      if (child.connected) child.send(r, (err) => void err);
-    });
-  });
+    void reply?.then(send);
+    for (const listener of listeners) listener(message);
+  };
+  channel?.on('data', (chunk: Buffer) => reader.push(chunk, deliver));
+  // A child gone mid-answer: the write fails, and its exit says the rest.
+  channel?.on('error', () => {});
   child.once('exit', () => killGroup('SIGKILL'));
   let timer: NodeJS.Timeout | undefined;
   if (options.timeoutMs !== undefined) {
@@ -305,5 +325,15 @@ export function spawnSupervised(
   }
   const stdout = (child.stdout as Readable).pipe(createMaskingStream(masker));
   const stderr = (child.stderr as Readable).pipe(createMaskingStream(masker));
-  return { child, stdout, stderr, killGroup };
+  return {
+    child,
+    stdout,
+    stderr,
+    killGroup,
+    send,
+    onMessage: (listener) => {
+      listeners.push(listener);
+    },
+    connected,
+  };
 }

@@ -12,8 +12,10 @@
  * `import { … } from 'airlock'` then gets (see `bundled.ts`), so the task process holds one copy
  * of each module.
  */
-import { statSync } from 'node:fs';
-import module from 'node:module';
+// Taken from the process, not imported: an ES import of `node:fs` reads every export of it
+// (loading `fs/promises` and Node's streams, which a try that prints nothing never needs).
+const { statSync } = process.getBuiltinModule('node:fs');
+const module = process.getBuiltinModule('node:module');
 
 module.enableCompileCache?.();
 const bundle = new URL('./task-bundle-main.js', import.meta.url);

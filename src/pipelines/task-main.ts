@@ -2,20 +2,19 @@
  * @module pipelines/task-main
  * The task process: runs one try of one task. Its supervisor (the worker, `dags test`,
  * `tasks test`; see `supervisor.ts`) starts it with the deployment's environment minus airlock's
- * own credentials, the try's description in `AIRLOCK_TASK_SPEC` (JSON, {@link TaskSpec}), and an
- * IPC channel over which `Variable.get` / `Connection.get` ask the supervisor.
+ * own credentials, the try's description in `AIRLOCK_TASK_SPEC` (JSON, {@link TaskSpec}), and a
+ * channel (see `_ipc.ts`) over which `Variable.get` / `Connection.get` ask the supervisor.
  *
  * The supervisor masks this process's stdout and stderr as bytes: that is the safety net. This
- * process also masks what goes through `process.stdout.write` / `process.stderr.write` (one
- * ordered stream to stdout), which is cheap and covers `console.log` of objects early. Exit
- * code 0: the try succeeded; 1: it failed.
+ * process also masks what it writes itself and what goes through `process.stdout` /
+ * `process.stderr` (one ordered stream to stdout, written synchronously), which is cheap and
+ * covers `console.log` of objects early. Exit code 0: the try succeeded; 1: it failed.
  */
-import type { Writable } from 'node:stream';
 import { readMaskingSettings } from '../config/masking-settings.ts';
 import { AirlockError, isAirlockError } from '../errors.ts';
 import { SecretsMasker } from '../masking/masker.ts';
-import { createMaskingStream } from '../masking/stream.ts';
 import { AWAIT_SPEC_ENV, SPEC_MESSAGE } from './_ipc.ts';
+import { MaskedOutput } from './_output.ts';
 import {
   Connection,
   createTaskRuntime,
@@ -28,7 +27,12 @@ import {
 import { SkipTask, type Task } from './dag.ts';
 import { loadDagFromFile } from './loader.ts';
 import { resolveParams } from './params.ts';
-import { askSupervisor, connectToSupervisor, tellOutcome } from './supervised.ts';
+import {
+  askSupervisor,
+  connectToSupervisor,
+  openSupervisorChannel,
+  tellOutcome,
+} from './supervised.ts';
 import {
   RETURN_VALUE_KEY,
   serializeXcom,
@@ -59,31 +63,17 @@ export interface TaskSpec {
 }
 
 const masker = new SecretsMasker();
-const masking = createMaskingStream(masker);
-const writeOut = process.stdout.write.bind(process.stdout);
-masking.on('data', (chunk: Buffer) => {
-  writeOut(chunk);
-});
-// stdout and stderr are merged into one ordered, masked stream.
-const intercept = ((chunk: string | Uint8Array, encoding?: unknown, callback?: unknown) => {
-  const cb = typeof encoding === 'function' ? encoding : callback;
-  const enc = typeof encoding === 'string' ? (encoding as BufferEncoding) : undefined;
-  return masking.write(
-    chunk,
-    enc ?? 'utf8',
-    typeof cb === 'function' ? (cb as (err?: Error | null) => void) : undefined,
-  );
-}) as Writable['write'];
-process.stdout.write = intercept as typeof process.stdout.write;
-process.stderr.write = intercept as typeof process.stderr.write;
+// stdout and stderr are merged into one ordered, masked stream on fd 1.
+const output = new MaskedOutput(1, masker);
+output.install();
 
 async function finish(code: number): Promise<never> {
-  await new Promise<void>((resolve) => masking.end(resolve));
+  output.end();
   process.exit(code);
 }
 
 function line(level: string, message: string): void {
-  process.stdout.write(`${level} - ${message}\n`);
+  output.write(`${level} - ${message}\n`);
 }
 
 function describe(err: unknown): string {
@@ -120,20 +110,17 @@ function parseSpec(text: string | undefined): TaskSpec | undefined {
  * loaded by then). A process whose worker goes away while it waits exits.
  */
 async function readSpec(): Promise<TaskSpec | undefined> {
-  const awaited = process.env[AWAIT_SPEC_ENV] === '1' && typeof process.send === 'function';
+  const channel = process.env[AWAIT_SPEC_ENV] === '1' ? openSupervisorChannel() : undefined;
   delete process.env[AWAIT_SPEC_ENV];
-  if (!awaited) return parseSpec(process.env.AIRLOCK_TASK_SPEC);
+  if (!channel) return parseSpec(process.env.AIRLOCK_TASK_SPEC);
   return new Promise((resolve) => {
-    const onGone = () => process.exit(1);
-    const onMessage = (message: unknown) => {
-      const m = message as { type?: unknown; spec?: unknown } | null;
-      if (m?.type !== SPEC_MESSAGE) return;
-      process.off('message', onMessage);
-      process.off('disconnect', onGone);
+    channel.receive((message) => {
+      const m = message as { type?: unknown; spec?: unknown } | null | undefined;
+      if (m === undefined) process.exit(1);
+      if (m?.type !== SPEC_MESSAGE) return false;
       resolve(m.spec as TaskSpec);
-    };
-    process.on('message', onMessage);
-    process.once('disconnect', onGone);
+      return true;
+    });
   });
 }
 
@@ -308,7 +295,7 @@ try {
     }
     const { onSuccess } = t.callbacks;
     if (onSuccess) await runCallback('onSuccess callback', () => onSuccess(context as TaskContext));
-    if (skipDownstream) await tellOutcome({ skipDownstream: true });
+    if (skipDownstream) tellOutcome({ skipDownstream: true });
     line('INFO', `Marking task as SUCCESS. dag_id=${spec.dagId}, task_id=${spec.taskId}`);
     await runtime.dispose().catch(() => {});
     await finish(0);
@@ -316,7 +303,7 @@ try {
 } catch (err) {
   if (isSkip(err)) {
     line('INFO', `Skipping task: ${masker.redact(err.message)}`);
-    await tellOutcome({ skipped: true });
+    tellOutcome({ skipped: true });
     line('INFO', `Marking task as SKIPPED. dag_id=${spec.dagId}, task_id=${spec.taskId}`);
     await finish(0);
   }

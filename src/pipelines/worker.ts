@@ -135,7 +135,7 @@ export function startSpareTaskProcess(
       child.pid !== undefined &&
       child.exitCode === null &&
       child.signalCode === null &&
-      child.connected,
+      supervised.connected(),
     discard: () => supervised.killGroup('SIGKILL'),
   };
 }
@@ -190,7 +190,7 @@ export async function runTaskProcess(
       const { child, stdout, stderr, killGroup } = started;
       if (spare) {
         spare.xcom.current = options.xcom;
-        child.send({ type: SPEC_MESSAGE, spec }, (err) => void err);
+        started.send({ type: SPEC_MESSAGE, spec });
       }
       let timedOut = false;
       let killTimer: NodeJS.Timeout | undefined;
@@ -226,7 +226,7 @@ export async function runTaskProcess(
           }),
       );
       const told = { skipped: false, skipDownstream: false };
-      child.on('message', (message: unknown) => {
+      started.onMessage((message) => {
         if (!isOutcomeMessage(message)) return;
         if (message.skipped === true) told.skipped = true;
         if (message.skipDownstream === true) told.skipDownstream = true;

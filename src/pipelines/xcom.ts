@@ -4,7 +4,7 @@
  * for its run (Fernet-encrypted in `airlock_xcom`) and handed to the downstream tasks that ask for
  * it with `upstream(task)`.
  *
- * It crosses the process boundary both ways over the IPC channel (see `supervisor.ts`): the task
+ * It crosses the process boundary both ways over the supervisor channel (see `_ipc.ts`): the task
  * process sends what its function returned (`push`); its supervisor checks the size, masks it with
  * the try's masker (so a secret the task resolved, or a string under a sensitive key such as
  * `password`, is stored as `***`: a secret never travels through XCom — read it with `Variable` /
@@ -15,7 +15,7 @@ import { AirlockError, isAirlockError } from '../errors.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
 import { type IpcError, ipcError } from './_ipc.ts';
 
-/** The IPC message type of an XCom request, both ways. */
+/** The message type of an XCom request, both ways. */
 export const XCOM_MESSAGE = 'airlock:xcom';
 /** The key of a task's return value (Airflow's `XCOM_RETURN_KEY`). */
 export const RETURN_VALUE_KEY = 'return_value';

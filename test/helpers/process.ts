@@ -1,5 +1,6 @@
 /** Runs a child process to completion and collects what it printed (the CLI, independent clients). */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 /** What one run printed and how it ended. */
 export interface ProcessResult {
@@ -42,4 +43,14 @@ export function runProcess(
     child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
     child.stdin.end(options.input ?? '');
   });
+}
+
+/** Whether `pid` is a live process (a zombie nobody reaped is not). */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
 }

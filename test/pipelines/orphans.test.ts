@@ -1,7 +1,7 @@
 /**
  * No orphaned task process: when the supervisor of a try (a worker, `airlock dags test`) is
  * killed with `kill -9`, its task process and what the task started die too (they notice the
- * closed IPC channel), so the try never finishes unsupervised, and the recorded state (failed,
+ * closed channel or their new parent), so the try never finishes unsupervised, and the recorded state (failed,
  * once the stale heartbeat is reaped; the task after it upstream_failed) is what happened.
  */
 import type { ChildProcess } from 'node:child_process';
@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runAirlock, startAirlock } from '../helpers/cli.ts';
+import { isAlive } from '../helpers/process.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const home = tempDir('airlock-orphans-');
@@ -49,16 +50,6 @@ function start(args: string[], extra: Record<string, string> = {}): ChildProcess
   const child = startAirlock(args, { ...env, ...extra });
   children.push(child);
   return child;
-}
-
-/** Whether `pid` is a live process (a zombie nobody reaped is not). */
-function alive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined) {
@@ -102,7 +93,7 @@ describe('task processes die with their supervisor', () => {
     worker.kill('SIGKILL');
     await new Promise((r) => worker.once('exit', r));
     for (const pid of pids)
-      await waitFor(`pid ${pid} to die`, () => (alive(pid) ? undefined : true));
+      await waitFor(`pid ${pid} to die`, () => (isAlive(pid) ? undefined : true));
     // Dead before its 4 s were up: the try never finished behind anyone's back.
     expect(traceOf('w1')).not.toContain('finished');
     const rescuer = start(['worker'], { AIRLOCK__WORKER__HEARTBEAT_TIMEOUT_SECONDS: '1' });
@@ -126,7 +117,7 @@ describe('task processes die with their supervisor', () => {
     cli.kill('SIGKILL');
     await new Promise((r) => cli.once('exit', r));
     for (const pid of pids)
-      await waitFor(`pid ${pid} to die`, () => (alive(pid) ? undefined : true));
+      await waitFor(`pid ${pid} to die`, () => (isAlive(pid) ? undefined : true));
     expect(traceOf(runId)).not.toContain('finished');
   }, 60_000);
 });

@@ -1,12 +1,13 @@
 /**
  * What a task process loads: a DAG file that imports only the pipeline API from `airlock` gets
  * the light entry `airlock/dag` (no backend, no configuration, no zod), and the try still runs
- * with `Variable.get` over IPC; a file that imports anything else from `airlock` gets the whole
+ * with `Variable.get` over its channel; a file that imports anything else from `airlock` gets the whole
  * package and runs too. The built package's task process is one bundle (`npm run build`, here
  * the test run's build of `dist/`): the DAG file gets the bundle's own DAG API, and no module of
  * the package is loaded a second time. Loaded modules are recorded by a `module.registerHooks`
  * preload in the task's `NODE_OPTIONS`.
  */
+import { spawn } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -17,7 +18,10 @@ import { DAG_API_NAMES } from '../../src/pipelines/loader.ts';
 import type { SupervisorLookup } from '../../src/pipelines/supervisor.ts';
 import type { TaskSpec } from '../../src/pipelines/task-main.ts';
 import { runTaskProcess, startSpareTaskProcess } from '../../src/pipelines/worker.ts';
+import { NODE } from '../helpers/cli.ts';
+import { isAlive } from '../helpers/process.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const home = tempDir('airlock-task-start-');
 const dags = join(home, 'dags');
@@ -55,6 +59,52 @@ dag('whole', { schedule: null }, () => {
 });
 `,
 );
+// Records the built-in modules the process loaded by the end of the try (read without loading
+// any: `process.getBuiltinModule`).
+writeFileSync(
+  join(dags, 'builtins.ts'),
+  `import { dag, task } from 'airlock';
+dag('builtins', { schedule: null }, () => {
+  task('t', () => {
+    process.getBuiltinModule('node:fs').writeFileSync(process.env.BUILTINS_FILE!, process.moduleLoadList.join('\\n'));
+  });
+});
+`,
+);
+// Every way a task prints: its logger, console, both stdio streams with callbacks, a stream
+// piped into stdout, and a secret it resolved, split across two writes.
+writeFileSync(
+  join(dags, 'prints.ts'),
+  `import { dag, task, Variable } from 'airlock';
+import { Readable, pipeline } from 'node:stream';
+dag('prints', { schedule: null }, () => {
+  task('t', async ({ log }) => {
+    const token = await Variable.get('api_token');
+    log.info('one');
+    console.log('two %s', 'console');
+    await new Promise((r) => process.stdout.write('three stdout\\n', r));
+    await new Promise((r) => process.stderr.write(Buffer.from('four stderr\\n'), r));
+    await new Promise((r) => Readable.from(['five ', 'piped\\n']).pipe(process.stdout, { end: false }).on('unpipe', r));
+    process.stdout.write('six ' + token.slice(0, 9));
+    process.stdout.write(token.slice(9) + ' end\\n');
+    console.error('seven', { token });
+    // Last: as in Node, the pipeline ends the stream it writes to.
+    await new Promise((r, j) => pipeline(Readable.from(['eight pipeline\\n']), process.stderr, (e) => (e ? j(e) : r(null))));
+    log.info('nine ' + (process.stdout.fd ?? 'none') + ' ' + (process.stdout.isTTY ?? 'none'));
+  });
+});
+`,
+);
+// A function that never settles, with nothing else to wait for: Node ends the process (exit 13)
+// as it would without a supervisor; the channel keeps nobody waiting.
+writeFileSync(
+  join(dags, 'stuck.ts'),
+  `import { dag, task } from 'airlock';
+dag('stuck', { schedule: null }, () => {
+  task('t', () => new Promise(() => {}));
+});
+`,
+);
 const hook = join(home, 'record.mjs');
 writeFileSync(
   hook,
@@ -68,7 +118,11 @@ const lookup: SupervisorLookup = {
   maskAllResolved: false,
   resolver: {
     getVariable: async (key) =>
-      key === 'region' ? { value: 'eu-west-1', source: 'vault', trace: [] } : undefined,
+      key === 'region'
+        ? { value: 'eu-west-1', source: 'vault', trace: [] }
+        : key === 'api_token'
+          ? { value: 'cnry-task-output-token-8841', source: 'vault', trace: [] }
+          : undefined,
     getConnection: async () => undefined,
   },
 };
@@ -91,12 +145,26 @@ function specOf(dagId: string): TaskSpec {
   };
 }
 
-type Started = { lines: string[]; loaded: string[]; skipped: boolean; skipDownstream: boolean };
+type Started = {
+  lines: string[];
+  loaded: string[];
+  skipped: boolean;
+  skipDownstream: boolean;
+  exitCode: number | null;
+  timedOut: boolean;
+};
 
 /** Runs the try of `dagId`'s task (`t`, or `taskId`) with the sources' worker, or the built one. */
 async function run(
   dagId: string,
-  options: { built?: boolean | string; taskId?: string } = {},
+  options: {
+    built?: boolean | string;
+    taskId?: string;
+    env?: Record<string, string>;
+    exitCode?: number;
+    /** Record the modules loaded (a preload hook, which itself loads some of Node's). */
+    record?: boolean;
+  } = {},
 ): Promise<Started> {
   const loadedFile = join(home, `${dagId}-${options.taskId ?? 't'}.loaded`);
   writeFileSync(loadedFile, '');
@@ -111,19 +179,23 @@ async function run(
     env: {
       ...process.env,
       AIRLOCK_HOME: home,
-      NODE_OPTIONS: `--import ${hook}`,
+      ...(options.record === false ? {} : { NODE_OPTIONS: `--import ${hook}` }),
       LOADED_FILE: loadedFile,
+      ...options.env,
     },
     masker: new SecretsMasker(),
     lookup,
     onLine: (l) => lines.push(l),
+    timeoutMs: 30_000,
   });
-  expect(result.exitCode, lines.join('\n')).toBe(0);
+  expect(result.exitCode, lines.join('\n')).toBe(options.exitCode ?? 0);
   return {
     lines,
     loaded: readFileSync(loadedFile, 'utf8').split('\n').filter(Boolean),
     skipped: result.skipped,
     skipDownstream: result.skipDownstream,
+    exitCode: result.exitCode,
+    timedOut: result.timedOut,
   };
 }
 
@@ -168,6 +240,41 @@ describe('a task process started ahead of its try', () => {
       if (!stale.alive()) resolve();
       else stale.supervised.child.once('exit', () => resolve());
     });
+  });
+});
+
+describe('a task process started ahead of its worker', () => {
+  it('exits, with its process group, when its worker is killed (kill -9) while it waits', async () => {
+    // A worker (the built one) that starts a spare, says its pid, and waits.
+    const script = `
+      const { startSpareTaskProcess } = await import(${JSON.stringify(pathToFileURL(join(import.meta.dirname, '../../dist/pipelines/worker.js')).href)});
+      const { SecretsMasker } = await import(${JSON.stringify(pathToFileURL(join(import.meta.dirname, '../../dist/masking/masker.js')).href)});
+      const lookup = { maskAllResolved: false, resolver: { getVariable: async () => undefined, getConnection: async () => undefined } };
+      const spare = startSpareTaskProcess({ ...process.env }, new SecretsMasker(), lookup);
+      spare.supervised.child.once('spawn', () => console.log('spare ' + spare.supervised.child.pid));
+      setInterval(() => {}, 1000);
+    `;
+    const worker = spawn(NODE, ['--input-type=module', '-e', script], {
+      env: { ...process.env, AIRLOCK_HOME: home },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    try {
+      const pid = await new Promise<number>((resolve, reject) => {
+        let out = '';
+        worker.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          const m = /spare (\d+)/.exec(out);
+          if (m) resolve(Number(m[1]));
+        });
+        worker.once('exit', (code) => reject(new Error(`the worker exited (${code}): ${out}`)));
+      });
+      // Loaded and waiting for its try (its entry is running: it has read its environment).
+      expect(isAlive(pid)).toBe(true);
+      worker.kill('SIGKILL');
+      await waitFor(async () => (isAlive(pid) ? undefined : true), 20_000);
+    } finally {
+      if (worker.exitCode === null && worker.signalCode === null) worker.kill('SIGKILL');
+    }
   });
 });
 
@@ -250,6 +357,46 @@ describe("the built package's task process", () => {
     } finally {
       rmSync(copy, { recursive: true, force: true });
     }
+  });
+
+  it("loads none of Node's streams, sockets or child_process for a try that prints nothing itself", async () => {
+    const file = join(home, 'builtins.list');
+    await run('builtins', { built: true, env: { BUILTINS_FILE: file }, record: false });
+    const builtins = readFileSync(file, 'utf8').split('\n');
+    // The file was written: the list is the process's.
+    expect(builtins).toContain('NativeModule fs');
+    expect(
+      builtins.filter((m) =>
+        /^NativeModule (stream|net|child_process|internal\/streams\/(readable|writable|duplex|transform)|internal\/fs\/promises|internal\/child_process)$/.test(
+          m,
+        ),
+      ),
+    ).toEqual([]);
+  });
+
+  it('writes what the task prints, every way, in order and masked', async () => {
+    const { lines } = await run('prints', { built: true });
+    const printed = lines.filter((l) => l.startsWith('INFO - Executing')).length
+      ? lines.slice(lines.findIndex((l) => l.startsWith('INFO - Executing')) + 1)
+      : lines;
+    expect(printed.slice(0, 10)).toEqual([
+      'INFO - one',
+      'two console',
+      'three stdout',
+      'four stderr',
+      'five piped',
+      'six *** end',
+      "seven { token: '***' }",
+      'eight pipeline',
+      'INFO - nine 1 false',
+      'INFO - Marking task as SUCCESS. dag_id=prints, task_id=t',
+    ]);
+    expect(lines.join('\n')).not.toContain('cnry-task-output-token-8841');
+  });
+
+  it('ends a try whose function never settles as Node does (exit 13), not at its timeout', async () => {
+    const { timedOut } = await run('stuck', { built: true, exitCode: 13 });
+    expect(timedOut).toBe(false);
   });
 
   it('re-exports exactly the names airlock/dag exports', async () => {
