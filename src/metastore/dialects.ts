@@ -8,6 +8,14 @@
  * write at once wait for each other (up to the busy timeout) instead of one failing with
  * `SQLITE_BUSY` when its read lock cannot be upgraded. The database runs in WAL mode, so readers
  * never wait for a writer.
+ *
+ * The prepared reads of one event-loop turn (the API's `GET` of a value, under load several
+ * requests' worth) share one read transaction: the first opens it, and it ends when the turn
+ * does (or before any other statement of the connection: a write, a transaction, a Kysely
+ * query). A read outside a transaction takes and drops SQLite's WAL read lock, two `fcntl`
+ * system calls, which on a virtual machine cost more than the read itself; within a turn they
+ * are taken once. A write made elsewhere (another process) is seen from the next turn, as if it
+ * had committed a moment later; a write of this process is seen at once.
  */
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import {
@@ -151,7 +159,23 @@ class NodeSqliteConnection implements DatabaseConnection {
     return statement;
   }
 
+  /** Whether the reads of this turn's {@link first} calls share an open read transaction. */
+  #snapshot = false;
+
+  /** Ends the turn's read transaction, if any (at the end of the turn, or before a statement). */
+  readonly #endSnapshot = (): void => {
+    if (!this.#snapshot) return;
+    this.#snapshot = false;
+    try {
+      this.#prepare('COMMIT').run();
+    } catch {
+      // A read-only transaction has nothing to lose: make sure it is gone.
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+    }
+  };
+
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    this.#endSnapshot();
     const statement = this.#prepare(compiledQuery.sql);
     const params = compiledQuery.parameters.map(bindable) as never[];
     // A statement that yields columns (SELECT, PRAGMA, … RETURNING) is read with all(), as
@@ -171,8 +195,16 @@ class NodeSqliteConnection implements DatabaseConnection {
     };
   }
 
-  /** The first row of a SELECT, through the statement cache. */
+  /**
+   * The first row of a SELECT, through the statement cache, in this turn's read transaction
+   * (opened by the first read of the turn; see the module).
+   */
   first<R>(sql: string, params: readonly unknown[]): R | undefined {
+    if (!this.#snapshot && !this.#db.isTransaction) {
+      this.#prepare('BEGIN').run();
+      this.#snapshot = true;
+      setImmediate(this.#endSnapshot);
+    }
     const statement = this.#prepare(sql);
     const shape = this.#shapeOf(statement);
     const values = statement.get(...(params.map(bindable) as never[]));
@@ -194,12 +226,14 @@ class NodeSqliteConnection implements DatabaseConnection {
     if (!SelectQueryNode.is(compiledQuery.query)) {
       throw new Error('the node:sqlite driver streams SELECT queries only');
     }
+    this.#endSnapshot();
     const statement = this.#db.prepare(compiledQuery.sql);
     const params = compiledQuery.parameters.map(bindable) as never[];
     for (const row of statement.iterate(...params)) yield { rows: [row as R] };
   }
 
   close(): void {
+    this.#endSnapshot();
     this.#statements.clear();
     this.#db.close();
   }

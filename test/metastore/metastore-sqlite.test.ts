@@ -59,6 +59,40 @@ describe('metastore on SQLite', () => {
     await store.close();
   });
 
+  it("shares one read transaction between the prepared reads of one event-loop turn, and drops it when the turn ends", async () => {
+    const db = await databases.create();
+    const store = await Metastore.open({ url: db.url, keys });
+    await store.setVariable('k', 'one', { description: 'first' });
+    const path = db.url.replace(/^sqlite:\/\//, '').slice(1);
+    // Another connection: what another process sees and does.
+    const other = new DatabaseSync(path);
+    const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+    try {
+      await nextTurn();
+      // One turn: a read, another process's write, a read (the same snapshot), then a checkpoint
+      // that cannot reset the log while the snapshot is held.
+      expect((await store.getVariableRecord('k'))?.description).toBe('first');
+      other.prepare("UPDATE variable SET description = 'changed' WHERE key = 'k'").run();
+      expect((await store.getVariableRecord('k'))?.description).toBe('first');
+      expect(other.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get()).toMatchObject({ busy: 1 });
+      // The next turn: the write is seen, and nothing holds the log any more.
+      await nextTurn();
+      expect((await store.getVariableRecord('k'))?.description).toBe('changed');
+      await nextTurn();
+      expect(other.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get()).toMatchObject({ busy: 0 });
+      // This process's own write is seen at once, in the same turn as a read before it; so is
+      // a transaction's.
+      expect(await store.getVariable('k')).toBe('one');
+      await store.setVariable('k', 'two');
+      expect(await store.getVariable('k')).toBe('two');
+      await store.deleteVariable('k');
+      expect(await store.getVariable('k')).toBeUndefined();
+    } finally {
+      other.close();
+    }
+    await store.close();
+  });
+
   it('shares one connection between stores of one process, so their transactions queue', async () => {
     const db = await databases.create();
     const [a, b] = await Promise.all([
