@@ -59,7 +59,7 @@ describe('metastore on SQLite', () => {
     await store.close();
   });
 
-  it("shares one read transaction between the prepared reads of one event-loop turn, and drops it when the turn ends", async () => {
+  it('shares one read transaction between the prepared reads of one event-loop turn, and drops it when the turn ends', async () => {
     const db = await databases.create();
     const store = await Metastore.open({ url: db.url, keys });
     await store.setVariable('k', 'one', { description: 'first' });

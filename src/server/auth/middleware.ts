@@ -18,6 +18,7 @@ import { getCookie } from 'hono/cookie';
 import { AirlockError } from '../../errors.ts';
 import type { AppDeps, AppEnv, AuthUser } from '../context.ts';
 import type { SessionRecord, UserRecord } from '../store.ts';
+import { readCookie } from './cookies.ts';
 import { looksLikeJwt, verifyAccessToken } from './jwt.ts';
 
 /** The session cookie's name. */
@@ -147,7 +148,7 @@ function knownUser(c: Context<AppEnv>, deps: AppDeps): AuthUser | undefined {
     }
     return undefined;
   }
-  const cookie = getCookie(c, SESSION_COOKIE);
+  const cookie = readCookie(c, SESSION_COOKIE);
   const session = cookie ? deps.store.knownCredential<SessionRecord>('session', cookie) : undefined;
   return (
     session && {
@@ -185,7 +186,7 @@ async function authenticate(c: Context<AppEnv>, deps: AppDeps): Promise<AuthUser
     }
     throw unauthenticated('the Authorization scheme must be Bearer or Basic');
   }
-  const cookie = getCookie(c, SESSION_COOKIE);
+  const cookie = readCookie(c, SESSION_COOKIE);
   if (cookie) {
     const session = await deps.store.getSession(cookie);
     if (session) {
