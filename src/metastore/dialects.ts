@@ -138,6 +138,8 @@ class NodeSqliteConnection implements DatabaseConnection {
   readonly #statements = new Map<string, StatementSync>();
   /** Each cached statement's row shape, `null` for one that yields no columns (asked once). */
   readonly #shapes = new WeakMap<StatementSync, RowShape | null>();
+  /** Whether each cached statement only reads (see {@link first}). */
+  readonly #reads = new WeakMap<StatementSync, boolean>();
 
   constructor(db: DatabaseSync) {
     this.#db = db;
@@ -196,20 +198,34 @@ class NodeSqliteConnection implements DatabaseConnection {
   }
 
   /**
-   * The first row of a SELECT, through the statement cache, in this turn's read transaction
-   * (opened by the first read of the turn; see the module).
+   * The first row of a statement (a SELECT, or a write with `RETURNING`), through the statement
+   * cache; a SELECT runs in this turn's read transaction (opened by the first read of the turn;
+   * see the module), a write on its own, after that transaction ends.
    */
   first<R>(sql: string, params: readonly unknown[]): R | undefined {
-    if (!this.#snapshot && !this.#db.isTransaction) {
+    const statement = this.#prepare(sql);
+    if (!this.#isRead(statement)) {
+      // A prepared write (`INSERT … RETURNING`) commits on its own, never in the snapshot.
+      this.#endSnapshot();
+    } else if (!this.#snapshot && !this.#db.isTransaction) {
       this.#prepare('BEGIN').run();
       this.#snapshot = true;
       setImmediate(this.#endSnapshot);
     }
-    const statement = this.#prepare(sql);
     const shape = this.#shapeOf(statement);
     const values = statement.get(...(params.map(bindable) as never[]));
     if (values === undefined || !shape) return values as R | undefined;
     return toRow<R>(shape, values as unknown as unknown[]);
+  }
+
+  /** Whether a cached statement only reads (a `SELECT`), asked once. */
+  #isRead(statement: StatementSync): boolean {
+    let read = this.#reads.get(statement);
+    if (read === undefined) {
+      read = /^\s*select\b/i.test(statement.sourceSQL);
+      this.#reads.set(statement, read);
+    }
+    return read;
   }
 
   /** A cached statement's row shape (see `rowShape`), asked once: `columns()` is not free. */

@@ -65,7 +65,7 @@ describe('metastore on SQLite', () => {
     await store.setVariable('k', 'one', { description: 'first' });
     const path = db.url.replace(/^sqlite:\/\//, '').slice(1);
     // Another connection: what another process sees and does.
-    const other = new DatabaseSync(path);
+    const other = new DatabaseSync(path, { timeout: 0 });
     const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
     try {
       await nextTurn();
@@ -87,6 +87,12 @@ describe('metastore on SQLite', () => {
       expect(await store.getVariable('k')).toBe('two');
       await store.deleteVariable('k');
       expect(await store.getVariable('k')).toBeUndefined();
+      // A write after a read, in the same turn, is committed at once (not held in the read
+      // transaction): another process sees it and can write at once.
+      expect(await store.getVariable('w')).toBeUndefined();
+      await store.setVariable('w', 'written');
+      expect(other.prepare("SELECT key FROM variable WHERE key = 'w'").get()).toEqual({ key: 'w' });
+      other.prepare("UPDATE variable SET description = 'other' WHERE key = 'w'").run();
     } finally {
       other.close();
     }
