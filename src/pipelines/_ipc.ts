@@ -101,6 +101,12 @@ export function ipcError(err: unknown, masker: SecretsMasker, failed: string): I
  */
 export const SUPERVISED_ENV = 'AIRLOCK_SUPERVISED';
 
+/**
+ * A child's last message when it exits while one of its reads of the channel is outstanding
+ * (Node would wait for that read at exit): the supervisor answers it with the same message.
+ */
+export const BYE_MESSAGE = 'airlock:bye';
+
 /** The message type of a lookup, both ways. */
 export const LOOKUP_MESSAGE = 'airlock:lookup';
 

@@ -9,7 +9,11 @@ import { writeSync } from 'node:fs';
 import { SecretsMasker } from '../masking/masker.ts';
 import { setTaskRuntime } from './context.ts';
 import { dagBagInfo, loadDagBag } from './loader.ts';
-import { connectToSupervisor, openSupervisorChannel } from './supervised.ts';
+import {
+  connectToSupervisor,
+  openSupervisorChannel,
+  releaseSupervisorChannel,
+} from './supervised.ts';
 
 const folder = process.argv[2];
 if (!folder) {
@@ -23,6 +27,7 @@ process.stdout.write = process.stderr.write.bind(process.stderr) as typeof proce
 const bag = dagBagInfo(await loadDagBag(folder));
 if (supervised) {
   openSupervisorChannel()?.send({ type: 'airlock:dagbag', bag });
+  await releaseSupervisorChannel();
   process.exit(0);
 } else {
   writeSync(1, JSON.stringify(bag));

@@ -16,6 +16,7 @@ import { Connection, type ConnectionFields } from '../model/connection.ts';
 import { registerResolved } from '../resolver/link.ts';
 import type { LookupOptions, Resolution } from '../resolver/types.ts';
 import {
+  BYE_MESSAGE,
   CHANNEL_FD,
   encodeMessage,
   LOOKUP_MESSAGE,
@@ -72,6 +73,12 @@ export interface SupervisorChannel {
    * closes. Returns a function that stops waiting.
    */
   receive(take: (message: unknown) => boolean): () => void;
+  /**
+   * Lets the process exit: Node waits at exit for a read still outstanding (one for an answer
+   * nobody waits for any more, after an aborted lookup), so the supervisor is asked for a
+   * {@link BYE_MESSAGE}, which ends it. Resolves at once when no read is outstanding.
+   */
+  release(): Promise<void>;
 }
 
 class FdChannel implements SupervisorChannel {
@@ -91,6 +98,20 @@ class FdChannel implements SupervisorChannel {
       // EPIPE: the supervisor is gone (the parent check ends this process).
       return false;
     }
+  }
+
+  release(): Promise<void> {
+    if (!this.#reading) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.receive((message) => {
+        if (message !== undefined && (message as { type?: unknown }).type !== BYE_MESSAGE) {
+          return false;
+        }
+        resolve();
+        return true;
+      });
+      if (!this.send({ type: BYE_MESSAGE })) resolve();
+    });
   }
 
   receive(take: (message: unknown) => boolean): () => void {
@@ -126,6 +147,14 @@ class FdChannel implements SupervisorChannel {
       this.#read();
     });
   }
+}
+
+/**
+ * Lets a supervised process exit (see {@link SupervisorChannel.release}); nothing without a
+ * supervisor.
+ */
+export function releaseSupervisorChannel(): Promise<void> {
+  return slots[CHANNEL_KEY]?.release() ?? Promise.resolve();
 }
 
 const CHANNEL_KEY = Symbol.for('airlock.pipelines.supervisor-channel');

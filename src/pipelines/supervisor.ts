@@ -32,6 +32,7 @@ import type { Connection, ConnectionFields } from '../model/connection.ts';
 import { openSecrets } from '../resolver/open.ts';
 import { LOCAL_LINKS, type Resolver, registerResolved } from '../resolver/resolver.ts';
 import {
+  BYE_MESSAGE,
   CHANNEL_FD,
   encodeMessage,
   ipcError,
@@ -311,6 +312,7 @@ export function spawnSupervised(
         ? answerXcom(message, options.xcom, masker)
         : undefined;
     void reply?.then(send);
+    if ((message as { type?: unknown } | null)?.type === BYE_MESSAGE) send({ type: BYE_MESSAGE });
     for (const listener of listeners) listener(message);
   };
   channel?.on('data', (chunk: Buffer) => reader.push(chunk, deliver));

@@ -31,6 +31,7 @@ import {
   askSupervisor,
   connectToSupervisor,
   openSupervisorChannel,
+  releaseSupervisorChannel,
   tellOutcome,
 } from './supervised.ts';
 import {
@@ -69,6 +70,7 @@ output.install();
 
 async function finish(code: number): Promise<never> {
   output.end();
+  await releaseSupervisorChannel();
   process.exit(code);
 }
 

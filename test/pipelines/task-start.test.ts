@@ -105,6 +105,20 @@ dag('stuck', { schedule: null }, () => {
 });
 `,
 );
+// A lookup given up (its signal aborted) while its answer never comes: the try still ends.
+writeFileSync(
+  join(dags, 'abandons.ts'),
+  `import { dag, task, Variable } from 'airlock';
+dag('abandons', { schedule: null }, () => {
+  task('t', async ({ log }) => {
+    const controller = new AbortController();
+    const asked = Variable.get('never', { signal: controller.signal }).catch((e) => 'gave up: ' + e.message);
+    setTimeout(() => controller.abort(new Error('no answer')), 50);
+    log.info(await asked);
+  });
+});
+`,
+);
 const hook = join(home, 'record.mjs');
 writeFileSync(
   hook,
@@ -118,11 +132,13 @@ const lookup: SupervisorLookup = {
   maskAllResolved: false,
   resolver: {
     getVariable: async (key) =>
-      key === 'region'
-        ? { value: 'eu-west-1', source: 'vault', trace: [] }
-        : key === 'api_token'
-          ? { value: 'cnry-task-output-token-8841', source: 'vault', trace: [] }
-          : undefined,
+      key === 'never'
+        ? new Promise<never>(() => {})
+        : key === 'region'
+          ? { value: 'eu-west-1', source: 'vault', trace: [] }
+          : key === 'api_token'
+            ? { value: 'cnry-task-output-token-8841', source: 'vault', trace: [] }
+            : undefined,
     getConnection: async () => undefined,
   },
 };
@@ -392,6 +408,12 @@ describe("the built package's task process", () => {
       'INFO - Marking task as SUCCESS. dag_id=prints, task_id=t',
     ]);
     expect(lines.join('\n')).not.toContain('cnry-task-output-token-8841');
+  });
+
+  it('ends a try that gave up on a lookup whose answer never comes, not at its timeout', async () => {
+    const { lines, timedOut } = await run('abandons', { built: true });
+    expect(timedOut).toBe(false);
+    expect(lines).toContain('INFO - gave up: no answer');
   });
 
   it('ends a try whose function never settles as Node does (exit 13), not at its timeout', async () => {
