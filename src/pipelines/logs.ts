@@ -3,7 +3,7 @@
  * Task logs: one file per try, `<logs>/<dag_id>/<run_id>/<task_id>/<try>.log` (Airflow's layout),
  * one line per output line, `[<ISO time>] <text>`. Every line is written through a masker.
  */
-import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { AirlockError } from '../errors.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
@@ -63,6 +63,48 @@ export function appendLogLines(
   appendFileSync(path, lines.map((l) => formatLogLine(masker.redact(l))).join(''), {
     mode: 0o600,
   });
+}
+
+/**
+ * The log file of one running try, opened once (at its first lines) and appended to until
+ * {@link TaskLogFile.close}: a try's output arrives a line at a time, and opening, writing and
+ * closing the file (and making its folder) for each line costs the worker more than the line.
+ *
+ * @example
+ * ```ts
+ * const log = new TaskLogFile(path, masker);
+ * log.append(['INFO - starting']);
+ * log.close();
+ * ```
+ */
+export class TaskLogFile {
+  readonly #path: string;
+  readonly #masker: SecretsMasker;
+  #fd: number | undefined;
+
+  constructor(path: string, masker: SecretsMasker) {
+    this.#path = path;
+    this.#masker = masker;
+  }
+
+  /** Appends `lines` (masked), creating the file and its folder (mode 0700) first. */
+  append(lines: readonly string[]): void {
+    if (lines.length === 0) return;
+    if (this.#fd === undefined) {
+      mkdirSync(dirname(this.#path), { recursive: true, mode: 0o700 });
+      this.#fd = openSync(this.#path, 'a', 0o600);
+    }
+    const text = Buffer.from(lines.map((l) => formatLogLine(this.#masker.redact(l))).join(''));
+    for (let off = 0; off < text.length; ) off += writeSync(this.#fd, text, off);
+  }
+
+  /** Closes the file (a later {@link append} opens it again). */
+  close(): void {
+    if (this.#fd === undefined) return;
+    const fd = this.#fd;
+    this.#fd = undefined;
+    closeSync(fd);
+  }
 }
 
 /** A try's log, or `undefined` when there is none (yet, or on this machine) or an id is not valid. */

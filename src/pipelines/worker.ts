@@ -17,7 +17,7 @@ import type { SecretsMasker } from '../masking/masker.ts';
 import type { Metastore } from '../metastore/metastore.ts';
 import { AWAIT_SPEC_ENV, SPEC_MESSAGE } from './_ipc.ts';
 import { siblingEntry } from './loader.ts';
-import { appendLogLines, taskLogPath } from './logs.ts';
+import { appendLogLines, TaskLogFile, taskLogPath } from './logs.ts';
 import type { PipelineSettings } from './settings.ts';
 import {
   type ClaimFilter,
@@ -169,9 +169,10 @@ export async function runTaskProcess(
   if (options.spare && !spare) options.spare.discard();
   // This try's masker: the deployment's secrets, the task's environment, what it resolves.
   const masker = spare ? spare.masker : options.masker.fork();
+  const log = logPath ? new TaskLogFile(logPath, masker) : undefined;
   const emit = (lines: string[]) => {
     const masked = lines.map((l) => masker.redact(l));
-    if (logPath) appendLogLines(logPath, masked, masker);
+    log?.append(masked);
     if (onLine) for (const l of masked) onLine(l);
   };
   const own = options.lookup === undefined ? createSupervisorLookup(options.env) : undefined;
@@ -241,10 +242,12 @@ export async function runTaskProcess(
         if (killTimer) clearTimeout(killTimer);
         options.signal?.removeEventListener('abort', onAbort);
         if (spawnError) emit([`ERROR - airlock: cannot start the task process (${spawnError})`]);
+        log?.close();
         resolve({ exitCode: code, signal, timedOut, ...told });
       });
     });
   } finally {
+    log?.close();
     await own?.dispose().catch(() => {});
   }
 }

@@ -1,5 +1,12 @@
 import type { ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, runAirlock, startAirlock } from '../helpers/cli.ts';
@@ -79,8 +86,14 @@ describe('airlock dags / tasks / worker', () => {
     expect(r.code).toBe(0);
     const runDir = join(home, 'logs', 'example_secrets_dags');
     const [run] = readdirSync(runDir);
-    const log = readFileSync(join(runDir, String(run), 'test-task', '1.log'), 'utf8');
+    const logFile = join(runDir, String(run), 'test-task', '1.log');
+    const log = readFileSync(logFile, 'utf8');
     expect(log).toMatch(/^\[\d{4}-.*Z\] My variable is: hello-world$/m);
+    // Every line of the try, in order, in one file only its owner reads.
+    expect(log.indexOf('Executing <Task')).toBeLessThan(log.indexOf('My variable is'));
+    expect(log.indexOf('My variable is')).toBeLessThan(log.indexOf('Marking task as SUCCESS'));
+    expect(statSync(logFile).mode & 0o777).toBe(0o600);
+    expect(statSync(join(runDir, String(run), 'test-task')).mode & 0o777).toBe(0o700);
   });
 
   it('masks a sensitive-named Variable in the task output', async () => {
