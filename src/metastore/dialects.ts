@@ -113,6 +113,14 @@ interface RowShape {
   readonly plain: boolean;
 }
 
+/** What the driver needs to know of a cached statement, asked once (`columns()` is not free). */
+interface StatementInfo {
+  /** Its row shape (see `rowShape`); `null` when it yields no columns. */
+  readonly shape: RowShape | null;
+  /** Whether it only reads (a `SELECT`): only those run in the turn's read transaction. */
+  readonly read: boolean;
+}
+
 /**
  * Turns `statement` to return arrays, and gives its row shape; `null` (and the statement left as
  * it was) when it yields no columns. node:sqlite builds a row object through V8's API a property
@@ -136,10 +144,7 @@ function toRow<R>(shape: RowShape, values: readonly unknown[]): R {
 class NodeSqliteConnection implements DatabaseConnection {
   readonly #db: DatabaseSync;
   readonly #statements = new Map<string, StatementSync>();
-  /** Each cached statement's row shape, `null` for one that yields no columns (asked once). */
-  readonly #shapes = new WeakMap<StatementSync, RowShape | null>();
-  /** Whether each cached statement only reads (see {@link first}). */
-  readonly #reads = new WeakMap<StatementSync, boolean>();
+  readonly #infos = new WeakMap<StatementSync, StatementInfo>();
 
   constructor(db: DatabaseSync) {
     this.#db = db;
@@ -182,7 +187,7 @@ class NodeSqliteConnection implements DatabaseConnection {
     const params = compiledQuery.parameters.map(bindable) as never[];
     // A statement that yields columns (SELECT, PRAGMA, … RETURNING) is read with all(), as
     // arrays made into rows here (see `rowShape`).
-    const shape = this.#shapeOf(statement);
+    const { shape } = this.#infoOf(statement);
     if (shape) {
       const arrays = statement.all(...params) as unknown as unknown[][];
       const rows: R[] = new Array(arrays.length);
@@ -204,7 +209,8 @@ class NodeSqliteConnection implements DatabaseConnection {
    */
   first<R>(sql: string, params: readonly unknown[]): R | undefined {
     const statement = this.#prepare(sql);
-    if (!this.#isRead(statement)) {
+    const { shape, read } = this.#infoOf(statement);
+    if (!read) {
       // A prepared write (`INSERT … RETURNING`) commits on its own, never in the snapshot.
       this.#endSnapshot();
     } else if (!this.#snapshot && !this.#db.isTransaction) {
@@ -212,30 +218,19 @@ class NodeSqliteConnection implements DatabaseConnection {
       this.#snapshot = true;
       setImmediate(this.#endSnapshot);
     }
-    const shape = this.#shapeOf(statement);
     const values = statement.get(...(params.map(bindable) as never[]));
     if (values === undefined || !shape) return values as R | undefined;
     return toRow<R>(shape, values as unknown as unknown[]);
   }
 
-  /** Whether a cached statement only reads (a `SELECT`), asked once. */
-  #isRead(statement: StatementSync): boolean {
-    let read = this.#reads.get(statement);
-    if (read === undefined) {
-      read = /^\s*select\b/i.test(statement.sourceSQL);
-      this.#reads.set(statement, read);
+  /** What the driver needs to know of a cached statement (see {@link StatementInfo}). */
+  #infoOf(statement: StatementSync): StatementInfo {
+    let info = this.#infos.get(statement);
+    if (info === undefined) {
+      info = { shape: rowShape(statement), read: /^\s*select\b/i.test(statement.sourceSQL) };
+      this.#infos.set(statement, info);
     }
-    return read;
-  }
-
-  /** A cached statement's row shape (see `rowShape`), asked once: `columns()` is not free. */
-  #shapeOf(statement: StatementSync): RowShape | null {
-    let shape = this.#shapes.get(statement);
-    if (shape === undefined) {
-      shape = rowShape(statement);
-      this.#shapes.set(statement, shape);
-    }
-    return shape;
+    return info;
   }
 
   async *streamQuery<R>(compiledQuery: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
