@@ -12,9 +12,7 @@
 import type { Writable } from 'node:stream';
 import { ChunkMasker } from '../masking/chunks.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
-
-// Taken from the process, not imported (see `supervised.ts`).
-const fs = process.getBuiltinModule('node:fs');
+import { writeAll } from '../util/write-all.ts';
 
 /**
  * Masked output on `fd`.
@@ -83,7 +81,7 @@ export class MaskedOutput {
 
   #out(bytes: Buffer): void {
     try {
-      for (let off = 0; off < bytes.length; ) off += fs.writeSync(this.#fd, bytes, off);
+      writeAll(this.#fd, bytes);
     } catch {
       // EPIPE: nobody reads this output any more (the supervisor is gone, and so is this
       // process in a moment).

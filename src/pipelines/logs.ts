@@ -3,10 +3,11 @@
  * Task logs: one file per try, `<logs>/<dag_id>/<run_id>/<task_id>/<try>.log` (Airflow's layout),
  * one line per output line, `[<ISO time>] <text>`. Every line is written through a masker.
  */
-import { appendFileSync, closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { AirlockError } from '../errors.ts';
 import type { SecretsMasker } from '../masking/masker.ts';
+import { writeAll } from '../util/write-all.ts';
 import { isValidId } from './dag.ts';
 import { checkRunId } from './store.ts';
 
@@ -59,10 +60,12 @@ export function appendLogLines(
   lines: readonly string[],
   masker: SecretsMasker,
 ): void {
-  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  appendFileSync(path, lines.map((l) => formatLogLine(masker.redact(l))).join(''), {
-    mode: 0o600,
-  });
+  const file = new TaskLogFile(path, masker);
+  try {
+    file.append(lines);
+  } finally {
+    file.close();
+  }
 }
 
 /**
@@ -94,8 +97,10 @@ export class TaskLogFile {
       mkdirSync(dirname(this.#path), { recursive: true, mode: 0o700 });
       this.#fd = openSync(this.#path, 'a', 0o600);
     }
-    const text = Buffer.from(lines.map((l) => formatLogLine(this.#masker.redact(l))).join(''));
-    for (let off = 0; off < text.length; ) off += writeSync(this.#fd, text, off);
+    writeAll(
+      this.#fd,
+      Buffer.from(lines.map((l) => formatLogLine(this.#masker.redact(l))).join('')),
+    );
   }
 
   /** Closes the file (a later {@link append} opens it again). */

@@ -15,6 +15,7 @@ import type { SecretsMasker } from '../masking/masker.ts';
 import { Connection, type ConnectionFields } from '../model/connection.ts';
 import { registerResolved } from '../resolver/link.ts';
 import type { LookupOptions, Resolution } from '../resolver/types.ts';
+import { writeAll } from '../util/write-all.ts';
 import {
   BYE_MESSAGE,
   CHANNEL_FD,
@@ -92,7 +93,7 @@ class FdChannel implements SupervisorChannel {
     if (this.#closed) return false;
     const bytes = Buffer.from(encodeMessage(message), 'utf8');
     try {
-      for (let off = 0; off < bytes.length; ) off += fs.writeSync(CHANNEL_FD, bytes, off);
+      writeAll(CHANNEL_FD, bytes);
       return true;
     } catch {
       // EPIPE: the supervisor is gone (the parent check ends this process).

@@ -171,9 +171,9 @@ export async function runTaskProcess(
   const masker = spare ? spare.masker : options.masker.fork();
   const log = logPath ? new TaskLogFile(logPath, masker) : undefined;
   const emit = (lines: string[]) => {
-    const masked = lines.map((l) => masker.redact(l));
-    log?.append(masked);
-    if (onLine) for (const l of masked) onLine(l);
+    // The log file masks what it writes with the same masker.
+    log?.append(lines);
+    if (onLine) for (const l of lines) onLine(masker.redact(l));
   };
   const own = options.lookup === undefined ? createSupervisorLookup(options.env) : undefined;
   const lookup = options.lookup ?? (own as SupervisorLookup);
