@@ -128,14 +128,14 @@ export async function getConnection(
   core: StoreCore,
   connId: string,
 ): Promise<ConnectionRecord | undefined> {
-  const row = await core.run(`read connection \`${connId}\``, () =>
-    core.db
-      .selectFrom('connection')
-      .select(CONNECTION_COLUMNS)
-      .where('conn_id', '=', connId)
-      .executeTakeFirst(),
+  // Prepared once, as the Variable read is: the API's connection GET makes one query.
+  const row = await core.first<ConnectionRow>(
+    'connection_get',
+    (db) => db.selectFrom('connection').select(CONNECTION_COLUMNS).where('conn_id', '=', ''),
+    [connId],
+    `read connection \`${connId}\``,
   );
-  return row ? connectionRecord(core, row as ConnectionRow, true) : undefined;
+  return row ? connectionRecord(core, row, true) : undefined;
 }
 
 /** Adds a Connection; an existing conn_id is refused. */

@@ -11,6 +11,7 @@ import { SecretsMasker } from '../masking/masker.ts';
 import { jwtExpirationFromEnv } from './auth/jwt.ts';
 import type { AppDeps, AppEnv, RouteModule, ServerDeps } from './context.ts';
 import { createErrorHandler } from './error-handler.ts';
+import { type HotReadStats, installHotReads } from './hot-reads.ts';
 import { authCacheSecondsFromEnv, bodyLimitsFromEnv, limitBodies } from './limits.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { authTokenRoutes } from './routes/auth-token.ts';
@@ -56,6 +57,8 @@ export { CONTENT_SECURITY_POLICY } from './security-headers.ts';
 export interface CreatedApp {
   readonly app: Hono<AppEnv>;
   readonly deps: AppDeps;
+  /** How many requests the hot reads answered (`undefined` when they are off). */
+  readonly hotReads: HotReadStats | undefined;
   /** Disposes the deployment runtime's resolver (the metastore is the caller's). */
   dispose(): Promise<void>;
 }
@@ -136,5 +139,6 @@ export function createServerApp(input: ServerDeps): CreatedApp {
       }
     }),
   );
-  return { app, deps, dispose: () => runtime.dispose() };
+  const hotReads = input.hotReads === false ? undefined : installHotReads(app, deps);
+  return { app, deps, hotReads, dispose: () => runtime.dispose() };
 }

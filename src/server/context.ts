@@ -90,6 +90,11 @@ export interface ServerDeps {
   extensions?: readonly RouteModule[];
   /** Extra links in the UI's navigation, for extensions' pages. @default [] */
   navigation?: readonly { href: string; label: string }[];
+  /**
+   * Whether the hottest API reads may be answered before the middleware chain when nothing about
+   * them needs it (see `hot-reads.ts`); the answers are the same either way. @default true
+   */
+  hotReads?: boolean;
 }
 
 /** The dependencies route modules see (everything resolved). */

@@ -34,7 +34,7 @@ export const CONTENT_SECURITY_POLICY = {
   objectSrc: ["'none'"],
 } as const;
 
-type HeaderList = readonly (readonly [string, string])[];
+export type HeaderList = readonly (readonly [string, string])[];
 
 /** `defaultSrc` → `default-src`, directives joined as a policy. */
 function policyText(policy: Readonly<Record<string, readonly string[]>>): string {
@@ -76,6 +76,18 @@ export function isApiPath(path: string): boolean {
 }
 
 /**
+ * The headers every API response carries (in the order {@link securityHeaders} sets them).
+ *
+ * @example
+ * ```ts
+ * apiSecurityHeaders({ hsts: false })[0]; // ['Content-Security-Policy', "default-src 'none'; …"]
+ * ```
+ */
+export function apiSecurityHeaders(options: { hsts: boolean }): HeaderList {
+  return [...API_HEADERS, ...NO_STORE, ...(options.hsts ? HSTS : [])];
+}
+
+/**
  * The middleware that sets the security headers (see the module's documentation).
  *
  * @example
@@ -85,7 +97,7 @@ export function isApiPath(path: string): boolean {
  */
 export function securityHeaders(options: { hsts: boolean }): MiddlewareHandler {
   const extra = options.hsts ? HSTS : [];
-  const api = [...API_HEADERS, ...NO_STORE, ...extra];
+  const api = apiSecurityHeaders(options);
   const page = [...PAGE_HEADERS, ...NO_STORE, ...extra];
   const asset = [...PAGE_HEADERS, ...extra];
   return async (c, next) => {

@@ -34,15 +34,19 @@ function trimBlanks(text: string): string {
 }
 
 /**
- * The value of cookie `name` on `c`'s request, exactly as `getCookie(c, name)` reads it.
+ * The value of cookie `name` in a `Cookie` header when it can be read without Hono's parser
+ * (see the module): `undefined` when the header has no such cookie, `null` when only the parser
+ * can tell.
  *
  * @example
  * ```ts
- * const id = readCookie(c, 'airlock_session');
+ * plainCookie('a=1; airlock_session=abc', 'airlock_session'); // 'abc'
  * ```
  */
-export function readCookie(c: Context, name: string): string | undefined {
-  const header = c.req.header('cookie');
+export function plainCookie(
+  header: string | null | undefined,
+  name: string,
+): string | undefined | null {
   if (!header) return undefined;
   const at = header.indexOf(name);
   if (at === -1) return undefined;
@@ -54,5 +58,18 @@ export function readCookie(c: Context, name: string): string | undefined {
     const value = trimBlanks(end === -1 ? header.slice(from) : header.slice(from, end));
     if (PLAIN_VALUE.test(value)) return value;
   }
-  return getCookie(c, name);
+  return null;
+}
+
+/**
+ * The value of cookie `name` on `c`'s request, exactly as `getCookie(c, name)` reads it.
+ *
+ * @example
+ * ```ts
+ * const id = readCookie(c, 'airlock_session');
+ * ```
+ */
+export function readCookie(c: Context, name: string): string | undefined {
+  const value = plainCookie(c.req.header('cookie'), name);
+  return value === null ? getCookie(c, name) : value;
 }

@@ -129,10 +129,19 @@ function basicCredentials(credentials: string): { username: string; password: st
  * The user of a credential this process checked moments ago (an API token, a basic-auth
  * password, a session; see `auth/verdicts.ts`), found without waiting for anything; `undefined`
  * when the credential must be checked ({@link authenticate}). A JWT always is (its own memory
- * lives in `jwt.ts`).
+ * lives in `jwt.ts`). `sessionCookie` reads the session cookie (only asked without an
+ * `Authorization` header).
+ *
+ * @example
+ * ```ts
+ * const user = knownUser(deps, c.req.header('authorization'), () => readCookie(c, SESSION_COOKIE));
+ * ```
  */
-function knownUser(c: Context<AppEnv>, deps: AppDeps): AuthUser | undefined {
-  const header = c.req.header('authorization');
+export function knownUser(
+  deps: AppDeps,
+  header: string | null | undefined,
+  sessionCookie: () => string | null | undefined,
+): AuthUser | undefined {
   if (header) {
     const { scheme, credentials } = authorization(header);
     if (scheme === 'bearer') {
@@ -148,7 +157,7 @@ function knownUser(c: Context<AppEnv>, deps: AppDeps): AuthUser | undefined {
     }
     return undefined;
   }
-  const cookie = readCookie(c, SESSION_COOKIE);
+  const cookie = sessionCookie();
   const session = cookie ? deps.store.knownCredential<SessionRecord>('session', cookie) : undefined;
   return (
     session && {
@@ -264,7 +273,9 @@ export function requireAuth(deps: AppDeps): MiddlewareHandler<AppEnv> {
     refuseCrossSite(c);
     // A credential checked moments ago costs no wait (a changing session request still goes
     // through the CSRF check below).
-    const known = knownUser(c, deps);
+    const known = knownUser(deps, c.req.header('authorization'), () =>
+      readCookie(c, SESSION_COOKIE),
+    );
     if (known && !(known.via === 'session' && UNSAFE.has(c.req.method))) {
       c.set('user', known);
       return next();

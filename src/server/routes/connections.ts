@@ -27,7 +27,9 @@ import { jsonBody, pageOf, stringField, updateMask } from './_api.ts';
  * A Connection as Airflow 2's API returns it: `password` is write-only there (never returned,
  * not even as `null`); roles that may read it get it from `/api/v2` or the pages.
  */
-function v1View(...args: Parameters<typeof connectionView>): Omit<ConnectionView, 'password'> {
+export function v1View(
+  ...args: Parameters<typeof connectionView>
+): Omit<ConnectionView, 'password'> {
   const { password: _password, ...view } = connectionView(...args);
   return view;
 }
