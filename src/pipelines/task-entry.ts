@@ -10,30 +10,17 @@
  * (`task-bundle-main.js`, see `scripts/bundle-task.ts`): one file to compile instead of dozens
  * of modules to resolve and load one by one. The bundle publishes its DAG API, which a DAG file's
  * `import { … } from 'airlock'` then gets (see `bundled.ts`), so the task process holds one copy
- * of each module.
+ * of each module. A worker with a current bundle starts the bundle itself instead of this entry
+ * (see `task-start.ts`).
  */
-// Taken from the process, not imported: an ES import of `node:fs` reads every export of it
-// (loading `fs/promises` and Node's streams, which a try that prints nothing never needs).
-const { statSync } = process.getBuiltinModule('node:fs');
+import { currentTaskBundle } from './task-start.ts';
+
 const module = process.getBuiltinModule('node:module');
 
 module.enableCompileCache?.();
-const bundle = new URL('./task-bundle-main.js', import.meta.url);
+const bundle = currentTaskBundle(import.meta.url);
 
-/**
- * Whether the bundle is there and was made from the modules beside it: a `tsc` run without the
- * bundling step (rewriting `task-main.js`) leaves an older bundle, which is then not used.
- */
-function bundleIsCurrent(): boolean {
-  if (!import.meta.url.endsWith('.js')) return false;
-  try {
-    return statSync(bundle).mtimeMs >= statSync(new URL('./task-main.js', import.meta.url)).mtimeMs;
-  } catch {
-    return false;
-  }
-}
-
-if (bundleIsCurrent()) {
+if (bundle) {
   await import(bundle.href);
 } else {
   await import('./task-main.ts');

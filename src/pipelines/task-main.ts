@@ -34,6 +34,7 @@ import {
   releaseSupervisorChannel,
   tellOutcome,
 } from './supervised.ts';
+import { forgetOwnCompileCache } from './task-start.ts';
 import {
   RETURN_VALUE_KEY,
   serializeXcom,
@@ -62,6 +63,9 @@ export interface TaskSpec {
   /** Set to run the DAG's callback for a run that ended (`success` or `failed`), not a task. */
   readonly callback?: 'success' | 'failed';
 }
+
+// Before anything of the task: its environment is the one it was given (see `task-start.ts`).
+forgetOwnCompileCache();
 
 const masker = new SecretsMasker();
 // stdout and stderr are merged into one ordered, masked stream on fd 1.

@@ -36,6 +36,7 @@ import {
   supervisorLookups,
 } from './supervisor.ts';
 import type { TaskSpec } from './task-main.ts';
+import { taskProcessStart } from './task-start.ts';
 import type { XcomChannel } from './xcom.ts';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -114,9 +115,10 @@ export function startSpareTaskProcess(
   const own = masker.fork();
   const xcom: { current: XcomChannel | undefined } = { current: undefined };
   const none = () => Promise.reject(new Error('no try yet'));
-  const supervised = spawnSupervised(siblingEntry(TASK_ENTRY), [], {
+  const start = taskProcessStart(env, siblingEntry(TASK_ENTRY));
+  const supervised = spawnSupervised(start.entry, [], {
     env,
-    extraEnv: { [AWAIT_SPEC_ENV]: '1' },
+    extraEnv: { ...start.extraEnv, [AWAIT_SPEC_ENV]: '1' },
     masker: own,
     lookup,
     xcom: {
@@ -179,11 +181,12 @@ export async function runTaskProcess(
   const lookup = options.lookup ?? (own as SupervisorLookup);
   try {
     return await new Promise((resolve) => {
-      const started = spare
-        ? spare.supervised
-        : spawnSupervised(siblingEntry(TASK_ENTRY), [], {
+      const start = spare ? undefined : taskProcessStart(options.env, siblingEntry(TASK_ENTRY));
+      const started = !start
+        ? (spare as SpareTaskProcess).supervised
+        : spawnSupervised(start.entry, [], {
             env: options.env,
-            extraEnv: { AIRLOCK_TASK_SPEC: JSON.stringify(spec) },
+            extraEnv: { ...start.extraEnv, AIRLOCK_TASK_SPEC: JSON.stringify(spec) },
             masker,
             lookup,
             xcom: options.xcom,

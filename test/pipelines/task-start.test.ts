@@ -43,6 +43,15 @@ dag('pid', { schedule: null }, () => {
 `,
 );
 writeFileSync(
+  join(dags, 'cache.ts'),
+  `import { dag, task } from 'airlock';
+import { getCompileCacheDir } from 'node:module';
+dag('cache', { schedule: null }, () => {
+  task('t', ({ log }) => log.info('env ' + (process.env.NODE_COMPILE_CACHE ?? 'unset') + ' ' + (process.env.AIRLOCK_OWN_COMPILE_CACHE ?? 'unset') + ' cache ' + (getCompileCacheDir() ?? 'off')));
+});
+`,
+);
+writeFileSync(
   join(dags, 'skips.ts'),
   `import { dag, task, SkipTask, shortCircuit } from 'airlock/dag';
 dag('skips', { schedule: null }, () => {
@@ -331,15 +340,33 @@ describe("the built package's task process", () => {
       expect.stringMatching(/^task-bundle-chunk-static-[\w-]+\.js$/),
       'task-bundle-dag.js',
     ]);
-    // Besides the bundle: its entry, the small module the DAG API is read through, the DAG file.
+    // Besides the bundle (which the worker starts itself, without the entry module): the small
+    // module the DAG API is read through, and the DAG file.
     const others = loaded.filter(
       (u) => u.startsWith('file:') && !/\/dist\/pipelines\/task-bundle-/.test(u),
     );
     expect(others.map((u) => u.replace(/^.*\/(dist|dags)\//, '$1/')).sort()).toEqual([
       'dags/light.ts',
       'dist/pipelines/bundled.js',
-      'dist/pipelines/task-entry.js',
     ]);
+  });
+
+  it("runs with Node's compile cache on, and leaves the task the environment it was given", async () => {
+    const { tmpdir } = await import('node:os');
+    const own = await run('cache', { built: true, record: false });
+    // Node keeps its cache in a folder per Node version under the one named.
+    expect(own.lines.find((l) => l.startsWith('INFO - env'))).toMatch(
+      new RegExp(`^INFO - env unset unset cache ${join(tmpdir(), 'node-compile-cache')}/v`),
+    );
+    const folder = join(home, 'own-cache');
+    const theirs = await run('cache', {
+      built: true,
+      record: false,
+      env: { NODE_COMPILE_CACHE: folder },
+    });
+    expect(theirs.lines.find((l) => l.startsWith('INFO - env'))).toMatch(
+      new RegExp(`^INFO - env ${folder} unset cache ${folder}/v`),
+    );
   });
 
   it("keeps SkipTask and shortCircuit, thrown and returned through the bundle's API", async () => {
