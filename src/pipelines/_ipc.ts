@@ -143,5 +143,11 @@ export type LookupReply =
  */
 export const AWAIT_SPEC_ENV = 'AIRLOCK_TASK_AWAIT_SPEC';
 
+/**
+ * Set (to `1`) in a task process whose `NODE_COMPILE_CACHE` its worker set (see
+ * `task-start.ts`): the process removes both before the task runs.
+ */
+export const OWN_COMPILE_CACHE_ENV = 'AIRLOCK_OWN_COMPILE_CACHE';
+
 /** The message that hands a started task process its try: `{ type, spec }`. */
 export const SPEC_MESSAGE = 'airlock:spec';

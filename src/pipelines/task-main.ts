@@ -13,7 +13,7 @@
 import { readMaskingSettings } from '../config/masking-settings.ts';
 import { AirlockError, isAirlockError } from '../errors.ts';
 import { SecretsMasker } from '../masking/masker.ts';
-import { AWAIT_SPEC_ENV, SPEC_MESSAGE } from './_ipc.ts';
+import { AWAIT_SPEC_ENV, OWN_COMPILE_CACHE_ENV, SPEC_MESSAGE } from './_ipc.ts';
 import { MaskedOutput } from './_output.ts';
 import {
   Connection,
@@ -34,7 +34,6 @@ import {
   releaseSupervisorChannel,
   tellOutcome,
 } from './supervised.ts';
-import { forgetOwnCompileCache } from './task-start.ts';
 import {
   RETURN_VALUE_KEY,
   serializeXcom,
@@ -64,8 +63,13 @@ export interface TaskSpec {
   readonly callback?: 'success' | 'failed';
 }
 
-// Before anything of the task: its environment is the one it was given (see `task-start.ts`).
-forgetOwnCompileCache();
+// Before anything of the task: the `NODE_COMPILE_CACHE` its worker set goes (Node read it at
+// start-up; the cache stays on), so the task's environment is the one it was given (see
+// `task-start.ts`).
+if (process.env[OWN_COMPILE_CACHE_ENV] === '1') {
+  delete process.env.NODE_COMPILE_CACHE;
+  delete process.env[OWN_COMPILE_CACHE_ENV];
+}
 
 const masker = new SecretsMasker();
 // stdout and stderr are merged into one ordered, masked stream on fd 1.

@@ -7,21 +7,20 @@
  * about 1.5 ms of CPU (a fifth of what the task process costs over `node -e ""`). Anywhere else
  * (the sources, a build without the bundling step), `task-entry`.
  *
- * The variable is the worker's doing, not the deployment's: the task process removes it from its
- * environment before anything of the task runs ({@link forgetOwnCompileCache}), so the task and
- * what it starts see the environment they were given. A deployment that sets
- * `NODE_COMPILE_CACHE` itself keeps its own.
+ * The variable is the worker's doing, not the deployment's: it comes with
+ * `OWN_COMPILE_CACHE_ENV`, and the task process removes both before anything of the task runs
+ * (`task-main.ts`), so the task and what it starts see the environment they were given. A
+ * deployment that sets `NODE_COMPILE_CACHE` itself keeps its own.
  *
- * Node's modules are taken with `process.getBuiltinModule` (this module is in the task bundle;
- * see `task-entry.ts`).
+ * Only workers and the entry module load this module, not the task bundle. Node's modules are
+ * taken with `process.getBuiltinModule` (the entry loads it; see `task-entry.ts`).
  */
+import { OWN_COMPILE_CACHE_ENV } from './_ipc.ts';
+
 const { statSync } = process.getBuiltinModule('node:fs');
 const { tmpdir } = process.getBuiltinModule('node:os');
 const { join } = process.getBuiltinModule('node:path');
 const { fileURLToPath } = process.getBuiltinModule('node:url');
-
-/** Marks a `NODE_COMPILE_CACHE` the worker set (and the task process removes). */
-export const OWN_COMPILE_CACHE_ENV = 'AIRLOCK_OWN_COMPILE_CACHE';
 
 /** The bundled task process, beside the built `task-main.js`. */
 const BUNDLE = 'task-bundle-main.js';
@@ -68,19 +67,4 @@ export function taskProcessStart(
   // Where `module.enableCompileCache()` puts it by default, so both ways share one cache.
   const folder = join(tmpdir(), 'node-compile-cache');
   return { entry, extraEnv: { NODE_COMPILE_CACHE: folder, [OWN_COMPILE_CACHE_ENV]: '1' } };
-}
-
-/**
- * In the task process: removes the `NODE_COMPILE_CACHE` the worker set (Node read it at start-up;
- * the cache stays on) so that the task's environment is the one it was given.
- *
- * @example
- * ```ts
- * forgetOwnCompileCache();
- * ```
- */
-export function forgetOwnCompileCache(): void {
-  if (process.env[OWN_COMPILE_CACHE_ENV] !== '1') return;
-  delete process.env.NODE_COMPILE_CACHE;
-  delete process.env[OWN_COMPILE_CACHE_ENV];
 }

@@ -402,7 +402,7 @@ describe("the built package's task process", () => {
     }
   });
 
-  it("loads none of Node's streams, sockets or child_process for a try that prints nothing itself", async () => {
+  it("loads none of Node's streams, sockets, child_process or os for a try that prints nothing itself", async () => {
     const file = join(home, 'builtins.list');
     await run('builtins', { built: true, env: { BUILTINS_FILE: file }, record: false });
     const builtins = readFileSync(file, 'utf8').split('\n');
@@ -410,7 +410,7 @@ describe("the built package's task process", () => {
     expect(builtins).toContain('NativeModule fs');
     expect(
       builtins.filter((m) =>
-        /^NativeModule (stream|net|child_process|internal\/streams\/(readable|writable|duplex|transform)|internal\/fs\/promises|internal\/child_process)$/.test(
+        /^NativeModule (stream|net|os|child_process|internal\/streams\/(readable|writable|duplex|transform)|internal\/fs\/promises|internal\/child_process)$/.test(
           m,
         ),
       ),
