@@ -30,6 +30,7 @@ import {
 import { isOutcomeMessage } from './supervised.ts';
 import {
   createSupervisorLookup,
+  type SpawnSupervisedOptions,
   type SupervisedChild,
   type SupervisorLookup,
   spawnSupervised,
@@ -93,8 +94,22 @@ export interface SpareTaskProcess {
   discard(): void;
 }
 
-/** What the task processes run: the entry that turns on the compile cache. */
+/** What the task processes run without a current bundle: the entry that turns on the compile cache. */
 const TASK_ENTRY = 'task-entry';
+
+/**
+ * Starts a task process under supervision: the bundle or the entry (see `task-start.ts`), with
+ * `extraEnv` added to what that needs in its environment.
+ */
+function spawnTaskProcess(
+  options: SpawnSupervisedOptions & { env: Env; extraEnv: Readonly<Record<string, string>> },
+): SupervisedChild {
+  const start = taskProcessStart(options.env, siblingEntry(TASK_ENTRY));
+  return spawnSupervised(start.entry, [], {
+    ...options,
+    extraEnv: { ...start.extraEnv, ...options.extraEnv },
+  });
+}
 
 /**
  * Starts a task process that loads and then waits for its try (see `task-main.ts`), so that the
@@ -115,10 +130,9 @@ export function startSpareTaskProcess(
   const own = masker.fork();
   const xcom: { current: XcomChannel | undefined } = { current: undefined };
   const none = () => Promise.reject(new Error('no try yet'));
-  const start = taskProcessStart(env, siblingEntry(TASK_ENTRY));
-  const supervised = spawnSupervised(start.entry, [], {
+  const supervised = spawnTaskProcess({
     env,
-    extraEnv: { ...start.extraEnv, [AWAIT_SPEC_ENV]: '1' },
+    extraEnv: { [AWAIT_SPEC_ENV]: '1' },
     masker: own,
     lookup,
     xcom: {
@@ -181,12 +195,11 @@ export async function runTaskProcess(
   const lookup = options.lookup ?? (own as SupervisorLookup);
   try {
     return await new Promise((resolve) => {
-      const start = spare ? undefined : taskProcessStart(options.env, siblingEntry(TASK_ENTRY));
-      const started = !start
-        ? (spare as SpareTaskProcess).supervised
-        : spawnSupervised(start.entry, [], {
+      const started = spare
+        ? spare.supervised
+        : spawnTaskProcess({
             env: options.env,
-            extraEnv: { ...start.extraEnv, AIRLOCK_TASK_SPEC: JSON.stringify(spec) },
+            extraEnv: { AIRLOCK_TASK_SPEC: JSON.stringify(spec) },
             masker,
             lookup,
             xcom: options.xcom,
