@@ -5,11 +5,11 @@
  * receives (a logger and the run's metadata).
  *
  * Inside a task or discovery process started by an airlock supervisor, the runner installs a
- * runtime that asks the supervisor for each value over its channel (the child holds no credentials; see
- * `supervisor.ts`). Outside one (a script, a test), the first lookup builds a runtime that
- * resolves directly from `process.env`. The runtime lives
- * on `globalThis` under a `Symbol.for` key so that every copy of this module (the built package a
- * DAG file imports and the sources) shares it.
+ * runtime that asks the supervisor for each value over its channel (the child holds no
+ * credentials; see `supervisor.ts`). Outside one (a script, a test), the first lookup builds a
+ * runtime that resolves directly from `process.env`. The runtime lives on `globalThis` under a
+ * `Symbol.for` key so that every copy of this module (the built package a DAG file imports and
+ * the sources) shares it.
  */
 
 import type { Logger } from '../logging/logger.ts';

@@ -94,7 +94,7 @@ export interface SpareTaskProcess {
   discard(): void;
 }
 
-/** What the task processes run without a current bundle: the entry that turns on the compile cache. */
+/** What a task process runs without a current bundle: the entry that turns on the compile cache. */
 const TASK_ENTRY = 'task-entry';
 
 /**
