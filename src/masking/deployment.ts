@@ -16,7 +16,7 @@
  * - `AIRFLOW_VAR_*` and `AIRFLOW_CONN_*` by the rule their lookup follows (a Variable when its key
  *   is sensitive, a Connection's password and sensitive extras).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
 import { ENV } from '../config/schema.ts';
@@ -111,10 +111,13 @@ export function registerEnvironmentSecrets(masker: SecretsMasker, env: Env): voi
   }
   const homeText = env[ENV.home];
   const home = resolve(homeText?.trim() ? homeText : `${homedir()}/airlock`);
+  const keyFile = keyFilePath(home);
+  // Asked first (without an error to build when there is none: a worker asks at every try).
+  if (!statSync(keyFile, { throwIfNoEntry: false })) return;
   try {
-    const text = readFileSync(keyFilePath(home), 'utf8');
+    const text = readFileSync(keyFile, 'utf8');
     for (const key of text.split(/[\s,]+/)) masker.addSecret(key);
   } catch {
-    // no key file (or an unreadable one): nothing to register
+    // an unreadable key file: nothing to register
   }
 }

@@ -9,7 +9,9 @@
  */
 import type * as DagApi from '../dag.ts';
 
-const KEY = Symbol.for('airlock.pipelines.bundled-dag-api');
+/** Where the API is published (`task-bundle-dag.ts` reads it by the same key). */
+export const BUNDLED_DAG_API_KEY = 'airlock.pipelines.bundled-dag-api';
+const KEY = Symbol.for(BUNDLED_DAG_API_KEY);
 
 type Published = { readonly url: string; readonly api: typeof DagApi };
 const slots = globalThis as { [KEY]?: Published };

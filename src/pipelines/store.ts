@@ -1147,48 +1147,58 @@ export class PipelineStore {
   }
 
   /**
-   * The claim on PostgreSQL in one statement (`UPDATE … WHERE id = (SELECT … FOR UPDATE SKIP
-   * LOCKED) RETURNING *`), then the run marked running if it was queued; the run's row is
-   * skipped when locked (a finishing try holds it, so the run is already running).
+   * The claim on PostgreSQL in one statement: the task instance taken (`UPDATE … WHERE id =
+   * (SELECT … FOR UPDATE SKIP LOCKED) RETURNING *`) and, in the same statement, its run marked
+   * running if it was queued (the run's row is skipped when locked: a finishing try holds it, so
+   * the run is already running). One round trip a claim.
    */
   async #claimOnPostgres(
     workerId: string,
     options: ClaimFilter & { pid?: number },
     now: number,
   ): Promise<TaskInstanceRecord | undefined> {
-    return this.#read(async () => {
-      const row = await this.#db
-        .updateTable('task_instance')
-        .set((eb) => claimedColumns(eb('try_number', '+', 1), workerId, now, options.pid))
-        .where('id', '=', (eb) => {
-          let pick = eb
-            .selectFrom('task_instance')
-            .select('id')
-            .where('state', 'in', ['queued', 'up_for_retry'])
-            .where('run_after', '<=', now);
-          if (options.dagId !== undefined) pick = pick.where('dag_id', '=', options.dagId);
-          if (options.runId !== undefined) pick = pick.where('run_id', '=', options.runId);
-          return pick.orderBy('run_after').orderBy('id').limit(1).forUpdate().skipLocked();
-        })
-        .returningAll()
-        .executeTakeFirst();
-      if (!row) return undefined;
-      await this.#db
-        .updateTable('dag_run')
-        .set({ state: 'running', start_date: now })
-        .where('id', '=', (eb) =>
-          eb
-            .selectFrom('dag_run')
-            .select('id')
-            .where('dag_id', '=', row.dag_id)
-            .where('run_id', '=', row.run_id)
-            .where('state', '=', 'queued')
-            .forUpdate()
-            .skipLocked(),
+    const row = await this.#read(() =>
+      this.#db
+        .with('claimed', (db) =>
+          db
+            .updateTable('task_instance')
+            .set((eb) => claimedColumns(eb('try_number', '+', 1), workerId, now, options.pid))
+            .where('id', '=', (eb) => {
+              let pick = eb
+                .selectFrom('task_instance')
+                .select('id')
+                .where('state', 'in', ['queued', 'up_for_retry'])
+                .where('run_after', '<=', now);
+              if (options.dagId !== undefined) pick = pick.where('dag_id', '=', options.dagId);
+              if (options.runId !== undefined) pick = pick.where('run_id', '=', options.runId);
+              return pick.orderBy('run_after').orderBy('id').limit(1).forUpdate().skipLocked();
+            })
+            .returningAll(),
         )
-        .execute();
-      return tiRecord(row);
-    });
+        .with('started', (db) =>
+          db
+            .updateTable('dag_run')
+            .set({ state: 'running', start_date: now })
+            .where('id', '=', (eb) =>
+              eb
+                .selectFrom('dag_run')
+                .innerJoin('claimed', (join) =>
+                  join
+                    .onRef('claimed.dag_id', '=', 'dag_run.dag_id')
+                    .onRef('claimed.run_id', '=', 'dag_run.run_id'),
+                )
+                .select('dag_run.id')
+                .where('dag_run.state', '=', 'queued')
+                .forUpdate('dag_run')
+                .skipLocked(),
+            )
+            .returning('id'),
+        )
+        .selectFrom('claimed')
+        .selectAll()
+        .executeTakeFirst(),
+    );
+    return row ? tiRecord(row) : undefined;
   }
 
   /** Writes the heartbeat of `workerId`'s running tries `ids`. */
@@ -1219,6 +1229,38 @@ export class PipelineStore {
     return this.#txWaking(
       async (trx) => {
         await this.#lockRun(trx, ti.dagId, ti.runId);
+        const notRecorded: FinishReport = {
+          state: undefined,
+          queued: [],
+          upstreamFailed: [],
+          skipped: [],
+          runState: undefined,
+        };
+        const skipBelow =
+          outcome.success && !outcome.skipped && outcome.skipDownstream ? ti.taskId : undefined;
+        if (outcome.success || outcome.skipped) {
+          // The state does not depend on the row: one conditional update (which is also the
+          // check that this try is still the task instance's running one).
+          const state: TaskState = outcome.skipped ? 'skipped' : 'success';
+          const ended = await trx
+            .updateTable('task_instance')
+            .set({
+              state,
+              end_date: now,
+              exit_code: outcome.exitCode ?? null,
+              note: outcome.note ?? null,
+              heartbeat_at: null,
+              run_after: null,
+            })
+            .where('id', '=', ti.id)
+            .where('state', '=', 'running')
+            .where('try_number', '=', ti.tryNumber)
+            .where('worker_id', '=', ti.workerId)
+            .returning('id')
+            .executeTakeFirst();
+          if (!ended) return notRecorded;
+          return this.#settle(trx, ti.dagId, ti.runId, state, now, skipBelow);
+        }
         const current = await trx
           .selectFrom('task_instance')
           .selectAll()
@@ -1229,18 +1271,10 @@ export class PipelineStore {
           current.try_number !== ti.tryNumber ||
           current.worker_id !== ti.workerId
         ) {
-          return {
-            state: undefined,
-            queued: [],
-            upstreamFailed: [],
-            skipped: [],
-            runState: undefined,
-          };
+          return notRecorded;
         }
         let state: TaskState;
-        if (outcome.skipped) state = 'skipped';
-        else if (outcome.success) state = 'success';
-        else if ((outcome.retry ?? true) && current.try_number < current.max_tries) {
+        if ((outcome.retry ?? true) && current.try_number < current.max_tries) {
           state = 'up_for_retry';
         } else state = 'failed';
         let runAfter: number | null = null;
@@ -1280,8 +1314,7 @@ export class PipelineStore {
           })
           .where('id', '=', ti.id)
           .execute();
-        const skipBelow = state === 'success' && outcome.skipDownstream ? ti.taskId : undefined;
-        return this.#settle(trx, ti.dagId, ti.runId, state, now, skipBelow);
+        return this.#settle(trx, ti.dagId, ti.runId, state, now);
       },
       (report) => report.queued.length > 0,
     );
@@ -1299,16 +1332,45 @@ export class PipelineStore {
     now: number,
     skipBelow?: string,
   ): Promise<FinishReport> {
-    // Only what the trigger rules and the run's state need (a try of a large run reads every
-    // task instance of it here).
-    const rows = (
-      await trx
-        .selectFrom('task_instance')
-        .select(['task_id', 'state', 'upstream', 'trigger_rule'])
-        .where('dag_id', '=', dagId)
-        .where('run_id', '=', runId)
-        .execute()
-    ).map((row) => ({
+    // Only what the trigger rules and the run's state need, and only when there is something to
+    // decide: a task waits (its rule may now hold), or no task is left to run (the run ends), or
+    // a short-circuit skips what is below. Otherwise (a wide run's tries while its other tasks
+    // are queued or running) nothing changes, and the statement returns no row instead of
+    // every task instance of the run.
+    let read = trx
+      .selectFrom('task_instance')
+      .select(['task_id', 'state', 'upstream', 'trigger_rule'])
+      .where('dag_id', '=', dagId)
+      .where('run_id', '=', runId);
+    if (skipBelow === undefined) {
+      read = read.where((eb) =>
+        eb.or([
+          eb.exists(
+            eb
+              .selectFrom('task_instance as waiting')
+              .select('waiting.id')
+              .where('waiting.dag_id', '=', dagId)
+              .where('waiting.run_id', '=', runId)
+              .where('waiting.state', 'is', null),
+          ),
+          eb.not(
+            eb.exists(
+              eb
+                .selectFrom('task_instance as open')
+                .select('open.id')
+                .where('open.dag_id', '=', dagId)
+                .where('open.run_id', '=', runId)
+                .where('open.state', 'not in', [...TERMINAL]),
+            ),
+          ),
+        ]),
+      );
+    }
+    const found = await read.execute();
+    if (found.length === 0) {
+      return { state, queued: [], upstreamFailed: [], skipped: [], runState: 'running' };
+    }
+    const rows = found.map((row) => ({
       taskId: row.task_id,
       state: row.state as TaskState,
       upstream: parseUpstream(row.upstream),

@@ -75,6 +75,14 @@ export interface SupervisorChannel {
    */
   receive(take: (message: unknown) => boolean): () => void;
   /**
+   * {@link receive}, blocking: reads the channel synchronously until `take` returns `true` for a
+   * message, or is called with `undefined` when the channel closes. For a process with nothing
+   * else to do until then (a task process started ahead, waiting for its try): it waits in the
+   * read itself, without Node's thread pool. Returns `false`, having read nothing, when the
+   * channel cannot be read that way (its descriptor does not block).
+   */
+  receiveSync(take: (message: unknown) => boolean): boolean;
+  /**
    * Lets the process exit: Node waits at exit for a read still outstanding (one for an answer
    * nobody waits for any more, after an aborted lookup), so the supervisor is asked for a
    * {@link BYE_MESSAGE}, which ends it. Resolves at once when no read is outstanding.
@@ -125,6 +133,44 @@ class FdChannel implements SupervisorChannel {
     return () => this.#takers.delete(take);
   }
 
+  receiveSync(take: (message: unknown) => boolean): boolean {
+    let taken = false;
+    const deliver = (message: unknown) => {
+      if (!taken && take(message)) {
+        taken = true;
+        return;
+      }
+      this.#offer(message);
+    };
+    while (!taken && !this.#closed) {
+      let n = 0;
+      try {
+        n = fs.readSync(CHANNEL_FD, this.#buffer, 0, this.#buffer.length, null);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return false;
+        // closed (or broken): as the end of the channel
+      }
+      if (n === 0) {
+        this.#closed = true;
+        take(undefined);
+        return true;
+      }
+      this.#reader.push(this.#buffer.subarray(0, n), deliver);
+    }
+    if (!taken) take(undefined);
+    return true;
+  }
+
+  /** Offers `message` to the waiting takers, oldest first, until one takes it. */
+  #offer(message: unknown): void {
+    for (const take of this.#takers) {
+      if (take(message)) {
+        this.#takers.delete(take);
+        break;
+      }
+    }
+  }
+
   #read(): void {
     if (this.#reading || this.#closed || this.#takers.size === 0) return;
     this.#reading = true;
@@ -137,14 +183,7 @@ class FdChannel implements SupervisorChannel {
         for (const take of takers) take(undefined);
         dieWithSupervisor();
       }
-      this.#reader.push(this.#buffer.subarray(0, n), (message) => {
-        for (const take of this.#takers) {
-          if (take(message)) {
-            this.#takers.delete(take);
-            break;
-          }
-        }
-      });
+      this.#reader.push(this.#buffer.subarray(0, n), (message) => this.#offer(message));
       this.#read();
     });
   }

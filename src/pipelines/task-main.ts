@@ -117,18 +117,26 @@ function parseSpec(text: string | undefined): TaskSpec | undefined {
 /**
  * The try: from `AIRLOCK_TASK_SPEC`, or, in a process its worker started ahead of the try
  * (`AIRLOCK_TASK_AWAIT_SPEC`), from the worker's one {@link SPEC_MESSAGE} (everything above is
- * loaded by then). A process whose worker goes away while it waits exits.
+ * loaded by then), waited for in a blocking read: the process has nothing else to do. A process
+ * whose worker goes away while it waits exits.
  */
 async function readSpec(): Promise<TaskSpec | undefined> {
   const channel = process.env[AWAIT_SPEC_ENV] === '1' ? openSupervisorChannel() : undefined;
   delete process.env[AWAIT_SPEC_ENV];
   if (!channel) return parseSpec(process.env.AIRLOCK_TASK_SPEC);
+  let spec: TaskSpec | undefined;
+  const take = (message: unknown) => {
+    const m = message as { type?: unknown; spec?: unknown } | null | undefined;
+    if (m === undefined) process.exit(1);
+    if (m?.type !== SPEC_MESSAGE) return false;
+    spec = m.spec as TaskSpec;
+    return true;
+  };
+  if (channel.receiveSync(take)) return spec;
   return new Promise((resolve) => {
     channel.receive((message) => {
-      const m = message as { type?: unknown; spec?: unknown } | null | undefined;
-      if (m === undefined) process.exit(1);
-      if (m?.type !== SPEC_MESSAGE) return false;
-      resolve(m.spec as TaskSpec);
+      if (!take(message)) return false;
+      resolve(spec);
       return true;
     });
   });

@@ -123,6 +123,36 @@ function suite(name: string, make: () => TestDatabases) {
       expect(run?.state).toBe('running');
     });
 
+    it('ends a wide run exactly once when its tries finish at once, whatever their outcome', async () => {
+      const { a, b } = await open();
+      const dag = info(Array.from({ length: 24 }, (_, i) => ({ id: `t${i}` })));
+      await a.createRun({ dag, runId: 'wide' });
+      const claimed = await Promise.all(
+        Array.from({ length: 24 }, (_, i) => (i % 2 ? a : b).claimNext(`w${i}`, { runId: 'wide' })),
+      );
+      const tis = claimed.filter((c) => c !== undefined);
+      expect(tis).toHaveLength(24);
+      // Successes, skips and one final failure, reported by both stores at once.
+      const reports = await Promise.all(
+        tis.map((ti, i) =>
+          (i % 2 ? a : b).finishTry(
+            ti,
+            i === 5 ? { success: false, retry: false } : { success: true, skipped: i % 3 === 0 },
+          ),
+        ),
+      );
+      expect(reports.filter((r) => r.runState === 'failed')).toHaveLength(1);
+      expect(reports.filter((r) => r.runState === 'running')).toHaveLength(23);
+      expect((await a.getRun('etl', 'wide'))?.state).toBe('failed');
+      const states = (await a.taskInstances('etl', 'wide')).map((t) => t.state);
+      expect(states.filter((s) => s === 'skipped')).toHaveLength(8);
+      expect(states.filter((s) => s === 'failed')).toHaveLength(1);
+      expect(states.filter((s) => s === 'success')).toHaveLength(15);
+      // A second report of a finished try changes nothing.
+      const again = await a.finishTry(tis[0] as (typeof tis)[number], { success: true });
+      expect(again).toMatchObject({ state: undefined, runState: undefined });
+    });
+
     it('queues a task when all its upstream tasks succeed, and settles the run', async () => {
       const { a } = await open();
       const dag = info([{ id: 'x' }, { id: 'y' }, { id: 'z', up: ['x', 'y'] }]);

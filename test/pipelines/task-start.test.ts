@@ -14,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import * as dagEntry from '../../src/dag.ts';
 import { SecretsMasker } from '../../src/masking/masker.ts';
+import { BUNDLED_DAG_API_KEY } from '../../src/pipelines/bundled.ts';
 import { DAG_API_NAMES } from '../../src/pipelines/loader.ts';
 import type { SupervisorLookup } from '../../src/pipelines/supervisor.ts';
 import type { TaskSpec } from '../../src/pipelines/task-main.ts';
@@ -340,14 +341,13 @@ describe("the built package's task process", () => {
       expect.stringMatching(/^task-bundle-chunk-static-[\w-]+\.js$/),
       'task-bundle-dag.js',
     ]);
-    // Besides the bundle (which the worker starts itself, without the entry module): the small
-    // module the DAG API is read through, and the DAG file.
+    // Besides the bundle (the DAG API module reads what the bundle published; it imports
+    // nothing): the DAG file.
     const others = loaded.filter(
       (u) => u.startsWith('file:') && !/\/dist\/pipelines\/task-bundle-/.test(u),
     );
     expect(others.map((u) => u.replace(/^.*\/(dist|dags)\//, '$1/')).sort()).toEqual([
       'dags/light.ts',
-      'dist/pipelines/bundled.js',
     ]);
   });
 
@@ -446,6 +446,14 @@ describe("the built package's task process", () => {
   it('ends a try whose function never settles as Node does (exit 13), not at its timeout', async () => {
     const { timedOut } = await run('stuck', { built: true, exitCode: 13 });
     expect(timedOut).toBe(false);
+  });
+
+  it('reads the DAG API where bundled.ts publishes it', () => {
+    const shim = readFileSync(
+      join(import.meta.dirname, '../../src/pipelines/task-bundle-dag.ts'),
+      'utf8',
+    );
+    expect(shim).toContain(`Symbol.for('${BUNDLED_DAG_API_KEY}')`);
   });
 
   it('re-exports exactly the names airlock/dag exports', async () => {
