@@ -97,6 +97,8 @@ export class SecretsMasker {
   #hideSensitive: boolean;
   /** Every registered secret in every encoding, as UTF-8 bytes. */
   #matcher = new ByteMatcher();
+  /** The secrets whose every form is registered: registering one again costs a lookup. */
+  #secrets = new Set<string>();
 
   constructor(options: SecretsMaskerOptions = {}) {
     this.#minLength = options.minLength ?? 5;
@@ -109,7 +111,11 @@ export class SecretsMasker {
    * it reads the configuration, so that even a configuration error is printed through it).
    */
   configure(options: SecretsMaskerOptions): void {
-    if (options.minLength !== undefined) this.#minLength = options.minLength;
+    if (options.minLength !== undefined && options.minLength !== this.#minLength) {
+      this.#minLength = options.minLength;
+      // Which forms a secret registers depends on the minimum: registering it again re-counts.
+      this.#secrets.clear();
+    }
     if (options.sensitiveWords !== undefined) this.#words = options.sensitiveWords;
     if (options.hideSensitive !== undefined) this.#hideSensitive = options.hideSensitive;
   }
@@ -125,6 +131,7 @@ export class SecretsMasker {
       hideSensitive: this.#hideSensitive,
     });
     copy.#matcher = this.#matcher.clone();
+    copy.#secrets = new Set(this.#secrets);
     return copy;
   }
 
@@ -155,7 +162,9 @@ export class SecretsMasker {
 
   /** Registers a string unconditionally (a password, a value served by an external store). */
   addSecret(secret: string): void {
+    if (this.#secrets.has(secret)) return;
     if (secret.length < this.#minLength || NEVER_MASKED.has(secret.toLowerCase())) return;
+    this.#secrets.add(secret);
     const forms = new Set<string>([
       secret,
       quote(secret),

@@ -102,11 +102,21 @@ interface ConnectionInit {
 }
 
 const EXTRA_KEY = '__extra__';
+// The two Unicode patterns are made on first use: V8 builds a `\p{…}` class when the literal is
+// evaluated, a cost every process that loads this module (each task process) would pay.
+let sanitizeConnIdPattern: RegExp | undefined;
+let validConnIdPattern: RegExp | undefined;
 /** `RE_SANITIZE_CONN_ID` of Airflow core (Python `\w` is Unicode: letters, numbers, `_`). */
-const SANITIZE_CONN_ID = /^[\p{L}\p{N}_#!()\-.:/\\]+/u;
+const SANITIZE_CONN_ID = () => {
+  sanitizeConnIdPattern ??= /^[\p{L}\p{N}_#!()\-.:/\\]+/u;
+  return sanitizeConnIdPattern;
+};
 const CONN_ID_MAX_LEN = 250;
 /** The CLI / REST API rule (`^[\w.-]+$`, at most 200 characters). */
-const VALID_CONN_ID = /^[\p{L}\p{N}_.-]+$/u;
+const VALID_CONN_ID = () => {
+  validConnIdPattern ??= /^[\p{L}\p{N}_.-]+$/u;
+  return validConnIdPattern;
+};
 const VALID_CONN_ID_MAX_LEN = 200;
 /** Keyword arguments of the 3.x core constructor that the JSON form may carry. */
 const JSON_KEYS: ReadonlySet<string> = new Set([...CONNECTION_FIELD_NAMES, 'uri', 'team_name']);
@@ -125,7 +135,7 @@ function pyLen(s: string): number {
  */
 function sanitizeConnId(connId: string): string | null {
   if (pyLen(connId) > CONN_ID_MAX_LEN) return null;
-  const match = SANITIZE_CONN_ID.exec(connId)?.[0];
+  const match = SANITIZE_CONN_ID().exec(connId)?.[0];
   if (match === undefined) return null;
   return match === connId || `${match}\n` === connId ? match : null;
 }
@@ -271,7 +281,7 @@ export class Connection {
    * ```
    */
   static isValidConnId(id: string): boolean {
-    return typeof id === 'string' && VALID_CONN_ID.test(id) && pyLen(id) <= VALID_CONN_ID_MAX_LEN;
+    return typeof id === 'string' && VALID_CONN_ID().test(id) && pyLen(id) <= VALID_CONN_ID_MAX_LEN;
   }
 
   /**

@@ -94,8 +94,14 @@ export class TaskLogFile {
   append(lines: readonly string[]): void {
     if (lines.length === 0) return;
     if (this.#fd === undefined) {
-      mkdirSync(dirname(this.#path), { recursive: true, mode: 0o700 });
-      this.#fd = openSync(this.#path, 'a', 0o600);
+      try {
+        this.#fd = openSync(this.#path, 'a', 0o600);
+      } catch (err) {
+        // The try's first line: its folder is made first (a try writes its log in three goes).
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        mkdirSync(dirname(this.#path), { recursive: true, mode: 0o700 });
+        this.#fd = openSync(this.#path, 'a', 0o600);
+      }
     }
     writeAll(
       this.#fd,

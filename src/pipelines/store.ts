@@ -1228,7 +1228,6 @@ export class PipelineStore {
   ): Promise<FinishReport> {
     return this.#txWaking(
       async (trx) => {
-        await this.#lockRun(trx, ti.dagId, ti.runId);
         const notRecorded: FinishReport = {
           state: undefined,
           queued: [],
@@ -1240,9 +1239,10 @@ export class PipelineStore {
           outcome.success && !outcome.skipped && outcome.skipDownstream ? ti.taskId : undefined;
         if (outcome.success || outcome.skipped) {
           // The state does not depend on the row: one conditional update (which is also the
-          // check that this try is still the task instance's running one).
+          // check that this try is still the task instance's running one), which on PostgreSQL
+          // also takes the run's lock first (in its condition), as `#lockRun` would.
           const state: TaskState = outcome.skipped ? 'skipped' : 'success';
-          const ended = await trx
+          let update = trx
             .updateTable('task_instance')
             .set({
               state,
@@ -1255,12 +1255,24 @@ export class PipelineStore {
             .where('id', '=', ti.id)
             .where('state', '=', 'running')
             .where('try_number', '=', ti.tryNumber)
-            .where('worker_id', '=', ti.workerId)
-            .returning('id')
-            .executeTakeFirst();
+            .where('worker_id', '=', ti.workerId);
+          if (this.#postgres) {
+            update = update.where((eb) =>
+              eb.exists(
+                eb
+                  .selectFrom('dag_run')
+                  .select('dag_run.id')
+                  .where('dag_run.dag_id', '=', ti.dagId)
+                  .where('dag_run.run_id', '=', ti.runId)
+                  .forUpdate(),
+              ),
+            );
+          }
+          const ended = await update.returning('task_instance.id').executeTakeFirst();
           if (!ended) return notRecorded;
           return this.#settle(trx, ti.dagId, ti.runId, state, now, skipBelow);
         }
+        await this.#lockRun(trx, ti.dagId, ti.runId);
         const current = await trx
           .selectFrom('task_instance')
           .selectAll()

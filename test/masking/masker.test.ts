@@ -233,4 +233,25 @@ describe('SecretsMasker: JSON forms and forks', () => {
     );
     expect(parent.redact('child-only-value')).toBe('child-only-value');
   });
+
+  it('registers a secret again as it did the first time: in a fork, and after a lower minimum', () => {
+    const parent = new SecretsMasker();
+    parent.addSecret('again-secret');
+    const size = parent.size;
+    parent.addSecret('again-secret');
+    expect(parent.size).toBe(size);
+    // A fork made before the parent learns a secret registers all of its forms itself.
+    const early = parent.fork();
+    parent.addSecret('later/secret value');
+    early.addSecret('later/secret value');
+    expect(early.size).toBe(parent.size);
+    expect(early.redact('later%2Fsecret+value')).toBe(MASK);
+    // A secret shorter than the minimum is not registered; after a lower minimum, it is.
+    const short = new SecretsMasker({ minLength: 8 });
+    short.addSecret('abcdef');
+    expect(short.size).toBe(0);
+    short.configure({ minLength: 3 });
+    short.addSecret('abcdef');
+    expect(short.redact('an abcdef')).toBe(`an ${MASK}`);
+  });
 });
