@@ -94,8 +94,9 @@ function load(
  * ```
  */
 export async function runServerBench(options: { quick: boolean }): Promise<Record<string, number>> {
-  // Pairs of short runs rather than one long run each (see `compare`).
-  const seconds = options.quick ? 1 : 3;
+  // Pairs of short runs rather than one long run each (see `compare`); two seconds at least even
+  // with --quick: autocannon averages its per-second counts, and one second is one count.
+  const seconds = options.quick ? 2 : 3;
   const rounds = options.quick ? 3 : 5;
   const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-server-'));
   const metastore = await Metastore.open({

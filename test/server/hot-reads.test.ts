@@ -277,6 +277,31 @@ describe('hot reads', () => {
     await metastore.setVariable('plain_key', 's3://bucket/hot', { description: 'landing' });
   });
 
+  it('hand their answers over in the check phase, after the requests of the poll are read', async () => {
+    const headers = auth['editor-token'] as Record<string, string>;
+    // Known to this process first (through the server), then asked through `fetch` itself.
+    await get(hot.url, '/api/v1/variables/plain_key', headers);
+    const before = hot.created.hotReads?.served ?? 0;
+    let settled = false;
+    const answer = Promise.resolve(
+      hot.created.app.fetch(
+        new Request('http://localhost/api/v1/variables/plain_key', { headers }),
+      ),
+    ).then((r) => {
+      settled = true;
+      return r;
+    });
+    // The read and the view are done within the microtasks of the request…
+    for (let i = 0; i < 50; i++) await Promise.resolve();
+    expect(hot.created.hotReads?.served).toBe(before + 1);
+    expect(settled).toBe(false);
+    // …and the answer follows at the check phase.
+    await new Promise((r) => setImmediate(r));
+    await Promise.resolve();
+    expect(settled).toBe(true);
+    expect(((await (await answer).json()) as { value: string }).value).toBe('s3://bucket/hot');
+  });
+
   it('carry Strict-Transport-Security when the server runs with secure cookies', async () => {
     const headers = auth['editor-token'] as Record<string, string>;
     const answers: Record<string, string>[] = [];
