@@ -6,14 +6,7 @@
  */
 
 import { hash } from 'node:crypto';
-import {
-  type Compilable,
-  type CompiledQuery,
-  type Kysely,
-  type Selectable,
-  sql,
-  type Transaction,
-} from 'kysely';
+import { type Compilable, type Kysely, type Selectable, sql, type Transaction } from 'kysely';
 import { AirlockError, isAirlockError } from '../errors.ts';
 import type { PreparedReads } from './dialects.ts';
 import type { MultiFernet } from './fernet.ts';
@@ -117,6 +110,17 @@ const PLAIN_CACHE_MAX_CHARS = 4 * 1024 * 1024;
 const PLAIN_CACHE_MAX_VALUE = 64 * 1024;
 
 /** The state the metastore's modules share (one per open metastore). */
+
+/** The prefix of a {@link StoreCore.prepared} placeholder (never part of a real value). */
+const SLOT = '\u0000airlock:slot:';
+
+interface PreparedPlan {
+  readonly name: string;
+  readonly sql: string;
+  /** Each parameter: a slot's value, or a constant of the statement (`true`, `null`). */
+  readonly params: readonly ({ readonly slot: string } | { readonly value: unknown })[];
+}
+
 export class StoreCore {
   readonly db: Kysely<MetastoreSchema>;
   readonly dialect: DialectName;
@@ -132,6 +136,8 @@ export class StoreCore {
   readonly #reads: PreparedReads;
   /** The SQL of each prepared read, compiled once by Kysely. */
   readonly #preparedSql = new Map<string, string>();
+  /** Each prepared statement of {@link prepared}: its name, SQL and where its values go. */
+  readonly #preparedWrites = new Map<string, PreparedPlan>();
 
   constructor(
     db: Kysely<MetastoreSchema>,
@@ -286,13 +292,40 @@ export class StoreCore {
   }
 
   /**
-   * Runs one compiled statement as a prepared one and returns its first row: `name` and a digest
-   * of its SQL name it (PostgreSQL prepares a named statement once per connection; each variant
-   * of the SQL gets its own name). Errors are left to the caller's {@link run}.
+   * Runs a statement prepared once and returns its first row. The first time `name` runs,
+   * `build` makes the statement with a placeholder for each value (`slot('key')`, …) and Kysely
+   * compiles it; every later run only binds `values` (by slot) in the order the statement takes
+   * them. PostgreSQL parses and plans the named statement once per connection; SQLite reuses it
+   * from its statement cache. A statement whose shape varies needs one `name` per shape. Errors
+   * are left to the caller's {@link run}.
+   *
+   * @example
+   * ```ts
+   * const row = await core.prepared('variable_delete', (slot) =>
+   *   core.db.deleteFrom('variable').where('key', '=', slot('key')).returning('key'), { key });
+   * ```
    */
-  async prepared<R>(name: string, compiled: CompiledQuery): Promise<R | undefined> {
-    const digest = hash('sha1', compiled.sql, 'hex').slice(0, 12);
-    return this.#reads.first<R>(`airlock_${name}_${digest}`, compiled.sql, compiled.parameters);
+  async prepared<R>(
+    name: string,
+    build: (slot: (name: string) => string) => Compilable,
+    values: Readonly<Record<string, unknown>>,
+  ): Promise<R | undefined> {
+    let plan = this.#preparedWrites.get(name);
+    if (plan === undefined) {
+      const compiled = build((slot) => `${SLOT}${slot}`).compile();
+      plan = {
+        name: `airlock_${name}_${hash('sha1', compiled.sql, 'hex').slice(0, 12)}`,
+        sql: compiled.sql,
+        params: compiled.parameters.map((value) =>
+          typeof value === 'string' && value.startsWith(SLOT)
+            ? { slot: value.slice(SLOT.length) }
+            : { value },
+        ),
+      };
+      this.#preparedWrites.set(name, plan);
+    }
+    const params = plan.params.map((p) => ('slot' in p ? values[p.slot] : p.value));
+    return this.#reads.first<R>(plan.name, plan.sql, params);
   }
 
   /** Runs a read (or a single statement), mapping database errors to coded ones. */

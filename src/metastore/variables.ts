@@ -114,33 +114,45 @@ async function upsertVariable(
   description: string | null | undefined,
 ): Promise<'created' | 'updated'> {
   const now = writeTime();
-  const inserted =
-    core.dialect === 'postgres' ? sql<boolean>`(xmax = 0)` : sql<boolean>`(created_at = ${now})`;
-  const query = db
-    .insertInto('variable')
-    .values({
-      key,
-      val: token,
-      description: description ?? null,
-      is_encrypted: true,
-      created_at: now,
-      updated_at: now,
-    })
-    .onConflict((oc) =>
-      oc.column('key').doUpdateSet({
-        val: token,
+  const withDescription = description !== undefined && description !== null;
+  // `slot` names a value: the statement is built from placeholders (prepared once, see below)
+  // or, inside a transaction, from the values themselves.
+  const statement = (slot: (name: 'key' | 'val' | 'description' | 'now') => string) => {
+    const inserted =
+      core.dialect === 'postgres'
+        ? sql<boolean>`(xmax = 0)`
+        : sql<boolean>`(created_at = ${slot('now')})`;
+    return db
+      .insertInto('variable')
+      .values({
+        key: slot('key'),
+        val: slot('val'),
+        description: withDescription ? slot('description') : null,
         is_encrypted: true,
-        updated_at: now,
-        ...(description === undefined || description === null ? {} : { description }),
-      }),
-    )
-    .returning(inserted.as('inserted'));
-  // Outside a transaction the statement is prepared once per connection (PostgreSQL parses and
-  // plans a named statement once; SQLite reuses it from its statement cache).
+        created_at: slot('now'),
+        updated_at: slot('now'),
+      })
+      .onConflict((oc) =>
+        oc.column('key').doUpdateSet({
+          val: slot('val'),
+          is_encrypted: true,
+          updated_at: slot('now'),
+          ...(withDescription ? { description: slot('description') } : {}),
+        }),
+      )
+      .returning(inserted.as('inserted'));
+  };
+  const values = { key, val: token, description, now };
+  // Outside a transaction the statement is built and compiled once per process and prepared
+  // once per connection: a write then only binds its values.
   const row =
     db === core.db
-      ? await core.prepared<{ inserted: unknown }>('variable_upsert', query.compile())
-      : await query.executeTakeFirstOrThrow();
+      ? await core.prepared<{ inserted: unknown }>(
+          withDescription ? 'variable_upsert_described' : 'variable_upsert',
+          statement,
+          values,
+        )
+      : await statement((name) => values[name] as string).executeTakeFirstOrThrow();
   if (!row) throw new Error('the upsert returned no row');
   return row.inserted === true || Number(row.inserted) === 1 ? 'created' : 'updated';
 }
