@@ -102,6 +102,13 @@ export function ipcError(err: unknown, masker: SecretsMasker, failed: string): I
 export const SUPERVISED_ENV = 'AIRLOCK_SUPERVISED';
 
 /**
+ * Set in a supervised child's environment: its supervisor's pid (the child's parent when it
+ * starts). The child dies at once when its parent is another process by the time it opens the
+ * channel, and later when its parent changes.
+ */
+export const SUPERVISOR_PID_ENV = 'AIRLOCK_SUPERVISOR_PID';
+
+/**
  * A child's last message when it exits while one of its reads of the channel is outstanding
  * (Node would wait for that read at exit): the supervisor answers it with the same message.
  */

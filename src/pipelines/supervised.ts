@@ -25,6 +25,7 @@ import {
   type LookupRequest,
   MessageReader,
   SUPERVISED_ENV,
+  SUPERVISOR_PID_ENV,
 } from './_ipc.ts';
 import type { TaskLookup } from './context.ts';
 
@@ -217,10 +218,16 @@ export function openSupervisorChannel(): SupervisorChannel | undefined {
     slots[CHANNEL_KEY] = null;
     return undefined;
   }
+  // The supervisor's pid, from the supervisor itself: a process whose supervisor died before
+  // this line (a `kill -9` right after the spawn) already has a new parent, which `ppid` alone
+  // would take for its supervisor (and then never see leave).
+  const named = Number(process.env[SUPERVISOR_PID_ENV]);
   delete process.env[SUPERVISED_ENV];
+  delete process.env[SUPERVISOR_PID_ENV];
   const channel = new FdChannel();
   slots[CHANNEL_KEY] = channel;
-  const parent = process.ppid;
+  const parent = Number.isInteger(named) && named > 0 ? named : process.ppid;
+  if (process.ppid !== parent) dieWithSupervisor();
   setInterval(() => {
     if (process.ppid !== parent) dieWithSupervisor();
   }, PARENT_CHECK_MS).unref();

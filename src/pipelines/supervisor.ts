@@ -41,6 +41,7 @@ import {
   type LookupRequest,
   MessageReader,
   SUPERVISED_ENV,
+  SUPERVISOR_PID_ENV,
 } from './_ipc.ts';
 import { answerXcom, isXcomRequest, type XcomChannel } from './xcom.ts';
 
@@ -284,7 +285,12 @@ export function spawnSupervised(
   registerEnvironmentSecrets(masker, options.env);
   const env = childEnvironment(options.env);
   const child = spawn(process.execPath, [entry, ...args], {
-    env: { ...env, ...options.extraEnv, [SUPERVISED_ENV]: '1' },
+    env: {
+      ...env,
+      ...options.extraEnv,
+      [SUPERVISED_ENV]: '1',
+      [SUPERVISOR_PID_ENV]: String(process.pid),
+    },
     stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
     // Its own process group: the child kills it when this process dies, and this process kills
     // it when the child ends (no grandchild outlives its task).

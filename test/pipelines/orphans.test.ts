@@ -4,11 +4,11 @@
  * closed channel or their new parent), so the try never finishes unsupervised, and the recorded state (failed,
  * once the stale heartbeat is reaped; the task after it upstream_failed) is what happened.
  */
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { runAirlock, startAirlock } from '../helpers/cli.ts';
+import { cleanEnv, NODE, ROOT, runAirlock, startAirlock } from '../helpers/cli.ts';
 import { isAlive } from '../helpers/process.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
@@ -105,6 +105,50 @@ describe('task processes die with their supervisor', () => {
     rescuer.kill('SIGTERM');
     await new Promise((r) => rescuer.once('exit', r));
   }, 60_000);
+
+  it('a task process whose supervisor died before it opened its channel dies at once', async () => {
+    // The supervisor is gone before the child looks: its parent is then another process than the
+    // one named in its environment (here the test, against pid 1), however early it checks.
+    writeFileSync(
+      join(home, 'dags', 'stuck_dag.ts'),
+      `import { dag, task } from 'airlock';
+dag('stuck', { schedule: null }, () => {
+  task('forever', () => new Promise(() => { setInterval(() => {}, 1000); }));
+});
+`,
+    );
+    const now = new Date().toISOString();
+    const child = spawn(NODE, [join(ROOT, 'src/pipelines/task-main.ts')], {
+      env: {
+        ...cleanEnv(env),
+        AIRLOCK_SUPERVISED: '1',
+        AIRLOCK_SUPERVISOR_PID: '1',
+        AIRLOCK_TASK_SPEC: JSON.stringify({
+          dagsFolder: join(home, 'dags'),
+          fileloc: 'stuck_dag.ts',
+          dagId: 'stuck',
+          taskId: 'forever',
+          runId: 'r',
+          runType: 'manual',
+          tryNumber: 1,
+          maxTries: 1,
+          logicalDate: now,
+          dataIntervalStart: now,
+          dataIntervalEnd: now,
+          conf: {},
+        }),
+      },
+      stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
+      detached: true,
+    });
+    children.push(child);
+    child.stdout?.resume();
+    child.stderr?.resume();
+    const [code, signal] = await new Promise<[number | null, string | null]>((resolve) =>
+      child.once('exit', (c, s) => resolve([c, s])),
+    );
+    expect({ code, signal }).toEqual({ code: null, signal: 'SIGKILL' });
+  }, 30_000);
 
   it('kill -9 of `airlock dags test` kills its running task and its grandchild', async () => {
     const cli = start(['dags', 'test', 'orphan']);
