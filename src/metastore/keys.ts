@@ -10,7 +10,6 @@
  *
  * No message produced here contains a key, or the output of the key command.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { FernetKeySetting } from '../config/schema.ts';
@@ -41,6 +40,9 @@ function parseFrom(from: string, text: string): MultiFernet {
 }
 
 function runKeyCommand(from: string, command: string): string {
+  // Taken when a key command is configured, not imported: this module is loaded by every CLI
+  // command (for `keyFilePath`), and `node:child_process` brings Node's `net` and streams.
+  const { execFileSync } = process.getBuiltinModule('node:child_process');
   try {
     return execFileSync('/bin/sh', ['-c', command], {
       encoding: 'utf8',
