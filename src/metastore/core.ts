@@ -109,8 +109,6 @@ const PLAIN_CACHE_MAX_ENTRIES = 4096;
 const PLAIN_CACHE_MAX_CHARS = 4 * 1024 * 1024;
 const PLAIN_CACHE_MAX_VALUE = 64 * 1024;
 
-/** The state the metastore's modules share (one per open metastore). */
-
 /** The prefix of a {@link StoreCore.prepared} placeholder (never part of a real value). */
 const SLOT = '\u0000airlock:slot:';
 
@@ -121,6 +119,7 @@ interface PreparedPlan {
   readonly params: readonly ({ readonly slot: string } | { readonly value: unknown })[];
 }
 
+/** The state the metastore's modules share (one per open metastore). */
 export class StoreCore {
   readonly db: Kysely<MetastoreSchema>;
   readonly dialect: DialectName;

@@ -1244,14 +1244,7 @@ export class PipelineStore {
           const state: TaskState = outcome.skipped ? 'skipped' : 'success';
           let update = trx
             .updateTable('task_instance')
-            .set({
-              state,
-              end_date: now,
-              exit_code: outcome.exitCode ?? null,
-              note: outcome.note ?? null,
-              heartbeat_at: null,
-              run_after: null,
-            })
+            .set(endedColumns(state, now, outcome, null))
             .where('id', '=', ti.id)
             .where('state', '=', 'running')
             .where('try_number', '=', ti.tryNumber)
@@ -1316,14 +1309,7 @@ export class PipelineStore {
         }
         await trx
           .updateTable('task_instance')
-          .set({
-            state,
-            end_date: now,
-            exit_code: outcome.exitCode ?? null,
-            note: outcome.note ?? null,
-            heartbeat_at: null,
-            run_after: runAfter,
-          })
+          .set(endedColumns(state, now, outcome, runAfter))
           .where('id', '=', ti.id)
           .execute();
         return this.#settle(trx, ti.dagId, ti.runId, state, now);
@@ -1776,6 +1762,18 @@ export class PipelineStore {
       throw storeError(err);
     }
   }
+}
+
+/** What ending a try sets on its task instance (`runAfter`: when a retry may start). */
+function endedColumns(state: TaskState, now: number, outcome: TryOutcome, runAfter: number | null) {
+  return {
+    state,
+    end_date: now,
+    exit_code: outcome.exitCode ?? null,
+    note: outcome.note ?? null,
+    heartbeat_at: null,
+    run_after: runAfter,
+  };
 }
 
 /** What a claim sets on the task instance it takes. */

@@ -227,10 +227,11 @@ export function openSupervisorChannel(): SupervisorChannel | undefined {
   const channel = new FdChannel();
   slots[CHANNEL_KEY] = channel;
   const parent = Number.isInteger(named) && named > 0 ? named : process.ppid;
-  if (process.ppid !== parent) dieWithSupervisor();
-  setInterval(() => {
+  const checkParent = () => {
     if (process.ppid !== parent) dieWithSupervisor();
-  }, PARENT_CHECK_MS).unref();
+  };
+  checkParent();
+  setInterval(checkParent, PARENT_CHECK_MS).unref();
   return channel;
 }
 
