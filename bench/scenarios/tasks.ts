@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
+import { trySpec } from '../../test/helpers/task-spec.ts';
 import { inTurn } from '../_rounds.ts';
 import type { ScenarioOptions } from '../_types.ts';
 import { median } from './cold_cli.ts';
@@ -112,21 +113,13 @@ async function taskTry(d: Dist, home: string, runs: number) {
   const masker = new d.masker.SecretsMasker();
   const lookups = d.supervisor.supervisorLookups({});
   const lookup = lookups.of(env);
-  const now = new Date().toISOString();
-  const spec = {
+  const spec = trySpec({
     dagsFolder: folder,
     fileloc: 'noop.ts',
     dagId: 'noop',
     taskId: 't0',
     runId: 'bench',
-    runType: 'manual',
-    tryNumber: 1,
-    maxTries: 1,
-    logicalDate: now,
-    dataIntervalStart: now,
-    dataIntervalEnd: now,
-    conf: {},
-  };
+  });
   const one = async (i: number, prestarted: boolean) => {
     // A worker starts the spare while the try before runs; here, before the baseline's run,
     // and the try is timed from its hand-over.

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { cleanEnv, NODE, ROOT, runAirlock, startAirlock } from '../helpers/cli.ts';
 import { isAlive } from '../helpers/process.ts';
+import { trySpec } from '../helpers/task-spec.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const home = tempDir('airlock-orphans-');
@@ -117,26 +118,19 @@ dag('stuck', { schedule: null }, () => {
 });
 `,
     );
-    const now = new Date().toISOString();
     const child = spawn(NODE, [join(ROOT, 'src/pipelines/task-main.ts')], {
       env: {
         ...cleanEnv(env),
         AIRLOCK_SUPERVISED: '1',
         AIRLOCK_SUPERVISOR_PID: '1',
-        AIRLOCK_TASK_SPEC: JSON.stringify({
-          dagsFolder: join(home, 'dags'),
-          fileloc: 'stuck_dag.ts',
-          dagId: 'stuck',
-          taskId: 'forever',
-          runId: 'r',
-          runType: 'manual',
-          tryNumber: 1,
-          maxTries: 1,
-          logicalDate: now,
-          dataIntervalStart: now,
-          dataIntervalEnd: now,
-          conf: {},
-        }),
+        AIRLOCK_TASK_SPEC: JSON.stringify(
+          trySpec({
+            dagsFolder: join(home, 'dags'),
+            fileloc: 'stuck_dag.ts',
+            dagId: 'stuck',
+            taskId: 'forever',
+          }),
+        ),
       },
       stdio: ['ignore', 'pipe', 'pipe', 'pipe'],
       detached: true,

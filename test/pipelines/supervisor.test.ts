@@ -12,6 +12,7 @@ import { SecretsMasker } from '../../src/masking/masker.ts';
 import { Connection } from '../../src/model/connection.ts';
 import type { SupervisorLookup } from '../../src/pipelines/supervisor.ts';
 import { runTaskProcess } from '../../src/pipelines/worker.ts';
+import { trySpec } from '../helpers/task-spec.ts';
 import { tempDir } from '../helpers/tmp.ts';
 
 const home = tempDir('airlock-supervisor-');
@@ -71,20 +72,16 @@ describe('the supervisor answers its task over IPC', () => {
   it('serves values, misses and coded errors, and masks what the rule says before answering', async () => {
     const lines: string[] = [];
     const result = await runTaskProcess(
-      {
+      trySpec({
         dagsFolder: dags,
         fileloc: 'ipc_dag.ts',
         dagId: 'ipc',
         taskId: 'asks',
         runId: 'manual__1',
-        runType: 'manual',
-        tryNumber: 1,
-        maxTries: 1,
         logicalDate: new Date(0).toISOString(),
         dataIntervalStart: new Date(0).toISOString(),
         dataIntervalEnd: new Date(0).toISOString(),
-        conf: {},
-      },
+      }),
       {
         env: {
           PATH: process.env.PATH,

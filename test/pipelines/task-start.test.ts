@@ -21,6 +21,7 @@ import type { TaskSpec } from '../../src/pipelines/task-main.ts';
 import { runTaskProcess, startSpareTaskProcess } from '../../src/pipelines/worker.ts';
 import { NODE } from '../helpers/cli.ts';
 import { isAlive } from '../helpers/process.ts';
+import { trySpec } from '../helpers/task-spec.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
 
@@ -154,21 +155,7 @@ const lookup: SupervisorLookup = {
 };
 
 function specOf(dagId: string): TaskSpec {
-  const now = new Date().toISOString();
-  return {
-    dagsFolder: dags,
-    fileloc: `${dagId}.ts`,
-    dagId,
-    taskId: 't',
-    runId: 'r',
-    runType: 'manual',
-    tryNumber: 1,
-    maxTries: 1,
-    logicalDate: now,
-    dataIntervalStart: now,
-    dataIntervalEnd: now,
-    conf: {},
-  };
+  return trySpec({ dagsFolder: dags, fileloc: `${dagId}.ts`, dagId, taskId: 't' });
 }
 
 type Started = {
